@@ -1,0 +1,7 @@
+//! voxd: an offline, real-time voice-command daemon with its own Whisper inference core.
+//!
+//! See ARCHITECTURE.md at the repository root for the map of modules.
+
+pub mod audio;
+pub mod kernels;
+pub mod whisper;

@@ -1,0 +1,4 @@
+//! Whisper: features, tokenizer, model and decoding.
+
+pub mod mel;
+pub mod tokenizer;

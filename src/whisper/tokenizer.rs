@@ -1,0 +1,1 @@
+//! Whisper byte-level BPE tokenizer and its special tokens.
