@@ -3,5 +3,6 @@
 //! See ARCHITECTURE.md at the repository root for the map of modules.
 
 pub mod audio;
+pub mod bench;
 pub mod kernels;
 pub mod whisper;

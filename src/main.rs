@@ -1,1 +1,371 @@
-fn main() {}
+//! The `voxd` command line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use voxd::audio;
+use voxd::whisper::ggml::{self, FloatType};
+use voxd::whisper::load_model;
+use voxd::whisper::mel::{MelFilters, N_FFT};
+use voxd::whisper::transcribe::{AudioCtx, Segment, Task, TranscribeOptions, Transcriber};
+
+#[derive(Parser)]
+#[command(
+    name = "voxd",
+    version,
+    about = "Offline voice commands, captions and transcription with Whisper",
+    long_about = "voxd recognises speech offline with OpenAI's Whisper running on its own \
+                  SIMD inference core. Nothing leaves the machine."
+)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace); also read from VOXD_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe WAV files (any sample rate, channels and sample format).
+    Transcribe(TranscribeArgs),
+    /// Inspect and convert model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Time the engine: encoder per window and audio context, decoder per token, end to end.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Models to time (default: models/tiny.en and models/base, where installed).
+    #[arg(short, long = "model", value_name = "PATH")]
+    models: Vec<PathBuf>,
+    /// Compute threads.
+    #[arg(short, long, default_value_t = 2, value_name = "N")]
+    threads: usize,
+    /// Timed repetitions of each measurement (after one warm-up).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    runs: usize,
+    /// Audio for the end-to-end run (default: ../shared/data/jfk.wav).
+    #[arg(long, value_name = "WAV")]
+    audio: Option<PathBuf>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Write a whisper.cpp-compatible ggml file from a model (CTranslate2 directory or ggml).
+    Convert {
+        /// The model to read.
+        #[arg(value_name = "FROM")]
+        from: PathBuf,
+        /// The ggml file to write.
+        #[arg(value_name = "TO")]
+        to: PathBuf,
+        /// Store matrices as f32 instead of f16.
+        #[arg(long)]
+        f32: bool,
+    },
+    /// Print a model's dimensions and vocabulary.
+    Info {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Whisper model: a CTranslate2 directory (model.bin, config.json, vocabulary.txt).
+    /// Defaults to $VOXD_MODEL, then models/tiny.en, then the user's data folder.
+    #[arg(short, long, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// Compute threads (default: all cores).
+    #[arg(short, long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct TranscribeArgs {
+    /// WAV files to transcribe.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Beam width; 1 decodes greedily.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    beam: usize,
+    /// Spoken language as a code (en, de, fr, ...); detected when omitted.
+    #[arg(short, long, value_name = "CODE")]
+    language: Option<String>,
+    /// Translate into English instead of transcribing (multilingual models).
+    #[arg(long)]
+    translate: bool,
+    /// Decode without timestamp tokens (one segment per 30 s window).
+    #[arg(long)]
+    no_timestamps: bool,
+    /// Encoder context: `full` (1500 positions, 30 s), `fit` (sized to the audio) or a number
+    /// of positions (20 ms each, at least 128).
+    #[arg(long, default_value = "full", value_parser = parse_audio_ctx, value_name = "CTX")]
+    audio_ctx: AudioCtx,
+    /// Decode at temperature 0 only (no fallback to sampling).
+    #[arg(long)]
+    no_fallback: bool,
+    /// Text that precedes the audio (names, spelling, style).
+    #[arg(long, value_name = "TEXT")]
+    prompt: Option<String>,
+    /// Print JSON lines: one per segment, then one per file.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_audio_ctx(s: &str) -> Result<AudioCtx, String> {
+    match s {
+        "full" => Ok(AudioCtx::Full),
+        "fit" | "auto" => Ok(AudioCtx::Fit),
+        n => n
+            .parse::<usize>()
+            .map(AudioCtx::Fixed)
+            .map_err(|_| format!("expected `full`, `fit` or a number of positions, got `{n}`")),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("VOXD_LOG").unwrap_or_else(|_| EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Transcribe(args) => transcribe(args),
+        Command::Model(cmd) => model_command(cmd),
+        Command::Bench(args) => bench(args),
+    };
+    if let Err(e) = result {
+        eprintln!("voxd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Where the model is when `--model` is not given.
+fn default_model() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("VOXD_MODEL") {
+        return Ok(PathBuf::from(p));
+    }
+    let mut candidates = vec![PathBuf::from("models/tiny.en")];
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+    {
+        candidates.push(data.join("voxd/models/tiny.en"));
+    }
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .with_context(|| {
+            format!(
+                "no model found (looked in {}); pass --model PATH or run scripts/fetch_models.py",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+fn load(args: &ModelArgs) -> Result<Transcriber> {
+    let path = match &args.model {
+        Some(p) => p.clone(),
+        None => default_model()?,
+    };
+    let threads = args.threads.unwrap_or(0);
+    let started = Instant::now();
+    let t = Transcriber::load(&path, threads)
+        .with_context(|| format!("cannot load the model {}", path.display()))?;
+    tracing::info!(
+        model = %path.display(),
+        threads = t.threads(),
+        ms = started.elapsed().as_millis() as u64,
+        "model loaded"
+    );
+    Ok(t)
+}
+
+fn transcribe(args: TranscribeArgs) -> Result<()> {
+    if args.beam == 0 {
+        bail!("--beam must be at least 1");
+    }
+    let transcriber = load(&args.model)?;
+    let opts = TranscribeOptions {
+        language: args.language.clone(),
+        task: if args.translate {
+            Task::Translate
+        } else {
+            Task::Transcribe
+        },
+        beam_size: args.beam,
+        temperatures: if args.no_fallback {
+            vec![0.0]
+        } else {
+            TranscribeOptions::default().temperatures
+        },
+        initial_prompt: args.prompt.clone(),
+        timestamps: !args.no_timestamps,
+        audio_ctx: args.audio_ctx,
+        ..TranscribeOptions::default()
+    };
+    let mut failures = 0;
+    for file in &args.files {
+        if let Err(e) = transcribe_file(&transcriber, file, &opts, args.json) {
+            eprintln!("voxd: {e:#}");
+            failures += 1;
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} of {} files failed", args.files.len());
+    }
+    Ok(())
+}
+
+fn transcribe_file(t: &Transcriber, file: &Path, opts: &TranscribeOptions, json: bool) -> Result<()> {
+    let samples = audio::read_wav(file)?;
+    let started = Instant::now();
+    let stdout = std::io::stdout();
+    let name = file.display().to_string();
+    let print_segment = |s: &Segment| {
+        let mut out = stdout.lock();
+        let line = if json {
+            serde_json::json!({
+                "type": "segment", "file": name, "start": s.start, "end": s.end,
+                "text": s.text.trim(), "avg_logprob": s.avg_logprob,
+                "no_speech_prob": s.no_speech_prob,
+            })
+            .to_string()
+        } else {
+            format!("[{} --> {}]  {}", clock(s.start), clock(s.end), s.text.trim())
+        };
+        // A closed stdout (e.g. `| head`) must not abort the transcription.
+        let _ = writeln!(out, "{line}");
+    };
+    let transcript = t.transcribe(&samples, opts, print_segment)?;
+    let ms = started.elapsed().as_millis() as u64;
+    if json {
+        let line = serde_json::json!({
+            "type": "transcript", "file": name, "language": transcript.language,
+            "text": transcript.text().trim(), "duration": samples.len() as f32 / audio::SAMPLE_RATE as f32,
+            "ms": ms,
+        });
+        println!("{line}");
+    }
+    tracing::info!(file = %name, ms, "transcribed");
+    Ok(())
+}
+
+/// `mm:ss.mmm`, or `h:mm:ss.mmm` past an hour.
+fn clock(seconds: f32) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    let (h, m, s, ms) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}.{ms:03}")
+    } else {
+        format!("{m:02}:{s:02}.{ms:03}")
+    }
+}
+
+fn model_command(cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Convert { from, to, f32 } => {
+            let started = Instant::now();
+            eprintln!("reading {}", from.display());
+            let model = load_model(&from).with_context(|| format!("cannot load {}", from.display()))?;
+            let hp = model.weights.hparams;
+            let filters = model
+                .mel_filters
+                .unwrap_or_else(|| MelFilters::slaney(hp.n_mels, N_FFT, audio::SAMPLE_RATE));
+            let ftype = if f32 { FloatType::F32 } else { FloatType::F16 };
+            eprintln!("writing {} ({ftype:?})", to.display());
+            ggml::write(&to, &model.weights, &model.tokenizer, &filters, ftype)?;
+            let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            eprintln!(
+                "wrote {} ({:.1} MB) in {:.1} s",
+                to.display(),
+                size as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        ModelCommand::Info { path } => {
+            let model = load_model(&path).with_context(|| format!("cannot load {}", path.display()))?;
+            let hp = model.weights.hparams;
+            let sp = model.tokenizer.special();
+            println!("model        {}", path.display());
+            println!("vocabulary   {} tokens ({})", hp.n_vocab,
+                if model.tokenizer.is_multilingual() { "multilingual" } else { "English-only" });
+            println!("audio        {} mels, {} positions, width {}, {} heads, {} layers",
+                hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer);
+            println!("text         {} positions, width {}, {} heads, {} layers",
+                hp.n_text_ctx, hp.n_text_state, hp.n_text_head, hp.n_text_layer);
+            println!("specials     eot {} sot {} timestamps from {}", sp.eot, sp.sot, sp.timestamp_begin);
+            Ok(())
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let models = if args.models.is_empty() {
+        ["models/tiny.en", "models/base"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect()
+    } else {
+        args.models.clone()
+    };
+    if models.is_empty() {
+        bail!("no model to time: pass --model PATH or run scripts/fetch_models.py");
+    }
+    let wav = args
+        .audio
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("../shared/data/jfk.wav"));
+    let samples = audio::read_wav(&wav)?;
+    let runs = args.runs.max(1);
+    if !args.json {
+        println!("threads {}, {runs} runs each, audio {}", args.threads, wav.display());
+        println!("{:<10} {:<16} {:>10} {:>10}", "model", "measurement", "best ms", "median ms");
+    }
+    for path in &models {
+        let t = Transcriber::load(path, args.threads)
+            .with_context(|| format!("cannot load the model {}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (e2e, tokens) = voxd::bench::end_to_end(&t, &samples, runs)?;
+        let mut rows = voxd::bench::encoder(&t, &samples, &[1500, 512, 256, 128], runs)?;
+        rows.push(voxd::bench::decoder_token(&t, &samples, &tokens, runs)?);
+        rows.push(e2e);
+        for m in rows {
+            if args.json {
+                let mut v = serde_json::to_value(&m)?;
+                v["model"] = name.clone().into();
+                v["threads"] = args.threads.into();
+                println!("{v}");
+            } else {
+                let label = match m.audio_ctx {
+                    Some(ctx) => format!("{} ctx {ctx}", m.what),
+                    None => m.what.clone(),
+                };
+                println!("{name:<10} {label:<16} {:>10.1} {:>10.1}", m.best_ms, m.median_ms);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! Decoding one audio window into tokens: greedy, beam search and temperature sampling, with
+//! the reference implementation's logit rules (suppressed tokens, blank suppression at the
+//! start, and the timestamp rules).
+//!
+//! The rules follow openai-whisper's `ApplyTimestampRules` as CTranslate2 implements them,
+//! since faster-whisper (CTranslate2) is the reference voxd's transcripts are checked against.
+
+use super::model::{CrossKv, KvCache, ModelError, Whisper};
+use super::tokenizer::Tokenizer;
+
+/// Options for decoding one window.
+#[derive(Clone, Debug)]
+pub struct DecodeOptions {
+    /// 1 = greedy (or sampling when `temperature > 0`).
+    pub beam_size: usize,
+    /// Candidates sampled at a temperature above zero; the most likely one is kept.
+    pub best_of: usize,
+    /// openai-whisper's beam patience: stop after `beam_size * patience` finished candidates.
+    pub patience: f32,
+    pub temperature: f32,
+    /// Whether the prompt asks for timestamps (so the timestamp rules apply).
+    pub timestamps: bool,
+    /// The latest timestamp allowed as the first token, in timestamp steps (50 = 1 s).
+    pub max_initial_timestamp_index: Option<u32>,
+    pub suppress_blank: bool,
+    /// The total length (prompt + sampled) the decoder may reach.
+    pub max_length: usize,
+    /// Seed of the sampler used at temperatures above zero.
+    pub seed: u64,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            beam_size: 1,
+            best_of: 5,
+            patience: 1.0,
+            temperature: 0.0,
+            timestamps: true,
+            max_initial_timestamp_index: Some(50),
+            suppress_blank: true,
+            max_length: 448,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// The outcome of decoding one window.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// Sampled tokens, without the final end-of-text.
+    pub tokens: Vec<u32>,
+    /// Sum of the log-probabilities of the sampled tokens, end-of-text included.
+    pub sum_logprob: f32,
+    /// `sum_logprob / (tokens + 1)`, as faster-whisper reports it.
+    pub avg_logprob: f32,
+    /// Probability of the no-speech token at the start-of-transcript position.
+    pub no_speech_prob: f32,
+}
+
+/// The token sets the logit rules need, fixed for a model.
+#[derive(Clone, Debug)]
+pub struct TokenRules {
+    pub eot: u32,
+    pub no_timestamps: u32,
+    pub timestamp_begin: u32,
+    pub timestamp_end: u32,
+    pub no_speech: Option<u32>,
+    /// Suppressed at every step.
+    pub suppress: Vec<u32>,
+    /// Suppressed at the first sampled step when blank suppression is on.
+    pub suppress_begin: Vec<u32>,
+}
+
+impl TokenRules {
+    /// The reference defaults: the non-speech symbols plus the task and control tokens are
+    /// suppressed everywhere; a blank and end-of-text are suppressed at the start.
+    pub fn new(tokenizer: &Tokenizer, non_speech: &[u32]) -> Self {
+        let sp = tokenizer.special();
+        let mut suppress: Vec<u32> = non_speech.to_vec();
+        suppress.extend([sp.transcribe, sp.translate, sp.sot, sp.sot_prev, sp.sot_lm, sp.no_speech]);
+        suppress.sort_unstable();
+        suppress.dedup();
+        let blank = tokenizer.encode(" ");
+        let mut suppress_begin = blank;
+        suppress_begin.push(sp.eot);
+        Self {
+            eot: sp.eot,
+            no_timestamps: sp.no_timestamps,
+            timestamp_begin: sp.timestamp_begin,
+            timestamp_end: tokenizer.n_vocab() as u32 - 1,
+            no_speech: Some(sp.no_speech),
+            suppress,
+            suppress_begin,
+        }
+    }
+}
+
+/// The tokens openai-whisper calls non-speech: symbols and music notes that are never
+/// worth transcribing, found by tokenizing them (so it works for any vocabulary).
+pub fn non_speech_tokens(tokenizer: &Tokenizer) -> Vec<u32> {
+    let singles = "\"#()*+/:;<=>@[\\]^_`{|}~「」『』";
+    let multi = "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪";
+    let notes = "♩♪♫♬♭♮♯";
+    let mut out = vec![tokenizer.encode(" -")[0], tokenizer.encode(" '")[0]];
+    let symbols = singles
+        .chars()
+        .map(String::from)
+        .chain(multi.split(' ').map(String::from));
+    for symbol in symbols {
+        for ids in [tokenizer.encode(&symbol), tokenizer.encode(&format!(" {symbol}"))] {
+            if ids.len() == 1 {
+                out.push(ids[0]);
+            }
+        }
+    }
+    for note in notes.chars().map(String::from) {
+        for ids in [tokenizer.encode(&note), tokenizer.encode(&format!(" {note}"))] {
+            out.push(ids[0]);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Masks `logits` in place by the rules, given the tokens sampled so far in this window.
+pub fn apply_rules(logits: &mut [f32], sampled: &[u32], rules: &TokenRules, opts: &DecodeOptions) {
+    let mask = |logits: &mut [f32], range: std::ops::Range<usize>| {
+        let end = range.end.min(logits.len());
+        logits[range.start.min(end)..end].fill(f32::NEG_INFINITY);
+    };
+    if sampled.is_empty() && opts.suppress_blank {
+        for &t in &rules.suppress_begin {
+            logits[t as usize] = f32::NEG_INFINITY;
+        }
+    }
+    for &t in &rules.suppress {
+        logits[t as usize] = f32::NEG_INFINITY;
+    }
+    if !opts.timestamps {
+        return;
+    }
+    let (tb, eot) = (rules.timestamp_begin as usize, rules.eot as usize);
+    logits[rules.no_timestamps as usize] = f32::NEG_INFINITY;
+    let is_ts = |t: u32| t >= rules.timestamp_begin;
+
+    let check_probability = match sampled {
+        [] => {
+            // The first token must be a timestamp, and not too late.
+            mask(logits, 0..tb);
+            if let Some(max) = opts.max_initial_timestamp_index {
+                mask(logits, tb + max as usize + 1..logits.len());
+            }
+            false
+        }
+        [.., penultimate, last] if is_ts(*last) && !is_ts(*penultimate) => {
+            // Closing a segment: a timestamp no earlier than the last one, or the end.
+            mask(logits, 0..eot);
+            mask(logits, tb..*last as usize);
+            true
+        }
+        [.., last] if is_ts(*last) => {
+            // A pair just closed (or the window just opened): text must follow.
+            mask(logits, tb..logits.len());
+            false
+        }
+        _ => {
+            // Inside a segment: timestamps must strictly increase.
+            if let Some(&prev) = sampled.iter().rev().find(|&&t| is_ts(t)) {
+                mask(logits, tb..prev as usize + 1);
+            }
+            true
+        }
+    };
+    if check_probability && timestamps_more_likely(logits, tb) {
+        mask(logits, 0..tb);
+    }
+}
+
+/// Whether the total probability of all timestamps beats that of every single text token.
+fn timestamps_more_likely(logits: &[f32], tb: usize) -> bool {
+    let lse = log_sum_exp(logits);
+    let ts = log_sum_exp(&logits[tb..]) - lse;
+    let text = logits[..tb]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+        - lse;
+    ts > text
+}
+
+fn log_sum_exp(x: &[f32]) -> f32 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln()
+}
+
+/// log-softmax of one row.
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let lse = log_sum_exp(logits);
+    logits.iter().map(|&v| v - lse).collect()
+}
+
+fn argmax(x: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// A small deterministic PRNG (xorshift64*) for temperature sampling.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+        bits as f32 / (1u64 << 24) as f32
+    }
+}
+
+fn sample(logits: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
+    let scaled: Vec<f32> = logits.iter().map(|&v| v / temperature).collect();
+    let lse = log_sum_exp(&scaled);
+    let mut r = rng.next_f32();
+    for (i, &v) in scaled.iter().enumerate() {
+        let p = (v - lse).exp();
+        if r < p {
+            return i as u32;
+        }
+        r -= p;
+    }
+    argmax(logits)
+}
+
+/// One decoding hypothesis.
+#[derive(Clone)]
+struct Hypothesis {
+    tokens: Vec<u32>,
+    sum_logprob: f32,
+    cache: KvCache,
+}
+
+/// Decodes one audio window (its cross-attention keys/values already computed).
+pub struct WindowDecoder<'a> {
+    pub model: &'a Whisper,
+    pub rules: &'a TokenRules,
+    pub cross: &'a CrossKv,
+}
+
+impl WindowDecoder<'_> {
+    /// Runs the prompt once, returning its cache, the logits after its last token and the
+    /// no-speech probability read at `sot_index`.
+    fn start(&self, prompt: &[u32], sot_index: usize) -> Result<(KvCache, Vec<f32>, f32), ModelError> {
+        let s = self.model.hparams().n_text_state;
+        let mut caches = [self.model.new_cache()];
+        let hidden = self.model.decode(self.cross, &mut caches, &[prompt])?;
+        let last = prompt.len() - 1;
+        let rows: Vec<f32> = if sot_index == last {
+            hidden[last * s..].to_vec()
+        } else {
+            [&hidden[sot_index * s..(sot_index + 1) * s], &hidden[last * s..]].concat()
+        };
+        let logits = self.model.logits(&rows);
+        let n_vocab = self.model.hparams().n_vocab;
+        let no_speech_prob = match self.rules.no_speech {
+            Some(ns) => log_softmax(&logits[..n_vocab])[ns as usize].exp(),
+            None => 0.0,
+        };
+        let [cache] = caches;
+        Ok((cache, logits[logits.len() - n_vocab..].to_vec(), no_speech_prob))
+    }
+
+    pub fn decode(
+        &self,
+        prompt: &[u32],
+        sot_index: usize,
+        opts: &DecodeOptions,
+    ) -> Result<Decoded, ModelError> {
+        let (cache, logits, no_speech_prob) = self.start(prompt, sot_index)?;
+        let root = Hypothesis {
+            tokens: Vec::new(),
+            sum_logprob: 0.0,
+            cache,
+        };
+        let best = if opts.temperature > 0.0 {
+            let mut rng = Rng::new(opts.seed);
+            let mut candidates = Vec::new();
+            for _ in 0..opts.best_of.max(1) {
+                candidates.push(self.sample_one(root.clone(), logits.clone(), prompt.len(), opts, &mut rng)?);
+            }
+            rank(candidates)
+        } else if opts.beam_size <= 1 {
+            self.sample_one(root, logits, prompt.len(), opts, &mut Rng::new(1))?
+        } else {
+            self.beam_search(root, logits, prompt.len(), opts)?
+        };
+        let n = best.tokens.len();
+        Ok(Decoded {
+            avg_logprob: best.sum_logprob / (n + 1) as f32,
+            tokens: best.tokens,
+            sum_logprob: best.sum_logprob,
+            no_speech_prob,
+        })
+    }
+
+    /// Greedy decoding at temperature 0, sampling above it.
+    fn sample_one(
+        &self,
+        mut hyp: Hypothesis,
+        mut logits: Vec<f32>,
+        prompt_len: usize,
+        opts: &DecodeOptions,
+        rng: &mut Rng,
+    ) -> Result<Hypothesis, ModelError> {
+        loop {
+            apply_rules(&mut logits, &hyp.tokens, self.rules, opts);
+            let token = if opts.temperature > 0.0 {
+                sample(&logits, opts.temperature, rng)
+            } else {
+                argmax(&logits)
+            };
+            hyp.sum_logprob += logits[token as usize] - log_sum_exp(&logits);
+            if token == self.rules.eot {
+                return Ok(hyp);
+            }
+            hyp.tokens.push(token);
+            if prompt_len + hyp.tokens.len() >= opts.max_length {
+                return Ok(hyp);
+            }
+            let hidden =
+                self.model
+                    .decode(self.cross, std::slice::from_mut(&mut hyp.cache), &[&[token]])?;
+            logits = self.model.logits(&hidden);
+        }
+    }
+
+    /// openai-whisper's beam search: each live beam proposes its `beam_size + 1` best
+    /// continuations; the best `beam_size` unfinished ones live on, finished ones are
+    /// collected until `beam_size * patience` of them exist.
+    fn beam_search(
+        &self,
+        root: Hypothesis,
+        first_logits: Vec<f32>,
+        prompt_len: usize,
+        opts: &DecodeOptions,
+    ) -> Result<Hypothesis, ModelError> {
+        let n_vocab = self.model.hparams().n_vocab;
+        let max_finished = ((opts.beam_size as f32 * opts.patience).round() as usize).max(1);
+        let mut beams = vec![root];
+        let mut all_logits = first_logits;
+        let mut finished: Vec<Hypothesis> = Vec::new();
+        loop {
+            // (score, beam index, token)
+            let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
+            for (b, beam) in beams.iter().enumerate() {
+                let logits = &mut all_logits[b * n_vocab..(b + 1) * n_vocab];
+                apply_rules(logits, &beam.tokens, self.rules, opts);
+                let logprobs = log_softmax(logits);
+                for t in top_k(&logprobs, opts.beam_size + 1) {
+                    candidates.push((beam.sum_logprob + logprobs[t as usize], b, t));
+                }
+            }
+            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut next: Vec<Hypothesis> = Vec::new();
+            for (score, b, token) in candidates {
+                if score == f32::NEG_INFINITY {
+                    break;
+                }
+                if token == self.rules.eot {
+                    if finished.len() < max_finished {
+                        finished.push(Hypothesis {
+                            tokens: beams[b].tokens.clone(),
+                            sum_logprob: score,
+                            cache: KvCache::empty(),
+                        });
+                    }
+                } else if next.len() < opts.beam_size {
+                    let mut h = beams[b].clone();
+                    h.tokens.push(token);
+                    h.sum_logprob = score;
+                    next.push(h);
+                }
+                if next.len() == opts.beam_size && finished.len() >= max_finished {
+                    break;
+                }
+            }
+            let at_limit = next
+                .first()
+                .is_none_or(|h| prompt_len + h.tokens.len() >= opts.max_length);
+            if finished.len() >= max_finished || at_limit {
+                if finished.is_empty() {
+                    finished = next;
+                }
+                return Ok(rank(finished));
+            }
+            beams = next;
+            let steps: Vec<[u32; 1]> = beams.iter().map(|h| [*h.tokens.last().unwrap_or(&0)]).collect();
+            let step_refs: Vec<&[u32]> = steps.iter().map(|s| s.as_slice()).collect();
+            let mut caches: Vec<KvCache> = beams.iter_mut().map(|h| std::mem::replace(&mut h.cache, self.model.new_cache())).collect();
+            let hidden = self.model.decode(self.cross, &mut caches, &step_refs)?;
+            for (h, c) in beams.iter_mut().zip(caches) {
+                h.cache = c;
+            }
+            all_logits = self.model.logits(&hidden);
+        }
+    }
+}
+
+/// The indices of the `k` largest values, best first.
+fn top_k(x: &[f32], k: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..x.len() as u32).collect();
+    let k = k.min(idx.len());
+    idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| x[b as usize].total_cmp(&x[a as usize]));
+    idx.truncate(k);
+    idx.sort_by(|&a, &b| x[b as usize].total_cmp(&x[a as usize]));
+    idx
+}
+
+/// openai-whisper's default ranking: the highest log-probability per token. With no
+/// candidate at all (every continuation was masked), the window decodes to nothing.
+fn rank(candidates: Vec<Hypothesis>) -> Hypothesis {
+    candidates
+        .into_iter()
+        .max_by(|a, b| {
+            let score = |h: &Hypothesis| h.sum_logprob / h.tokens.len().max(1) as f32;
+            score(a).total_cmp(&score(b))
+        })
+        .unwrap_or_else(|| Hypothesis {
+            tokens: Vec::new(),
+            sum_logprob: f32::NEG_INFINITY,
+            cache: KvCache::empty(),
+        })
+}

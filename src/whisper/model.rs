@@ -1,0 +1,354 @@
+//! Whisper's forward pass: the audio encoder and the text decoder, read top to bottom as in
+//! the model's diagram. S is the model width, T the audio context (encoder positions), m the
+//! number of decoder rows processed at once.
+//!
+//! ```text
+//! mel [n_mels, 2T] ─ conv1+GELU ─ conv2(stride 2)+GELU ─ + positions ─ N × (self-attn, MLP) ─ LN
+//!                                                                       = audio features [T, S]
+//! tokens ─ embed + positions ─ N × (causal self-attn with KV cache, cross-attn on audio, MLP)
+//!        ─ LN ─ · token embeddingᵀ = logits [vocab]
+//! ```
+//! Every block is pre-norm with a residual connection: `x += f(LN(x))`.
+
+use super::mel::LogMel;
+use super::weights::{Conv1d, DecoderLayer, EncoderLayer, HParams, Linear, WhisperWeights};
+use crate::kernels::{self, MatRef};
+
+/// Errors a caller can cause by asking for more than the model has room for.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("the decoder's context holds {max} tokens; {requested} were requested")]
+    TextContext { requested: usize, max: usize },
+    #[error("token id {token} is outside the vocabulary of {n_vocab} tokens")]
+    Token { token: u32, n_vocab: usize },
+    #[error("the audio context must be between 1 and {max} positions, got {requested}")]
+    AudioContext { requested: usize, max: usize },
+}
+
+pub struct Whisper {
+    pub weights: WhisperWeights,
+}
+
+/// Per-layer keys and values of the cross-attention, computed once per audio window.
+pub struct CrossKv {
+    /// Per layer: [T, 2S], each row k | v.
+    layers: Vec<Vec<f32>>,
+    n_audio: usize,
+}
+
+/// One decoding sequence's self-attention keys and values.
+#[derive(Clone)]
+pub struct KvCache {
+    /// Per layer: [len, S].
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// A cache with no layers, for hypotheses that will never be decoded further.
+    pub fn empty() -> Self {
+        Self {
+            k: Vec::new(),
+            v: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// `x += f(x)` for a [rows, width] buffer.
+fn residual(x: &mut [f32], delta: &[f32]) {
+    kernels::add_assign(x, delta);
+}
+
+/// Applies a linear layer to `rows` rows, returning a fresh buffer.
+fn project(layer: &Linear, x: &[f32], rows: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * layer.n_out];
+    layer.forward(x, rows, &mut out);
+    out
+}
+
+/// Conv1d (kernel 3, padding 1) on time-major input x: [t_in, n_in] → [t_in / stride, n_out].
+/// Rows of the im2col matrix are three consecutive input frames, matching the weight's
+/// k-major column order (see [`Conv1d`]).
+fn conv1d(conv: &Conv1d, x: &[f32], t_in: usize, stride: usize) -> Vec<f32> {
+    let c = conv.n_in;
+    let t_out = t_in.div_ceil(stride);
+    let mut cols = vec![0.0f32; t_out * 3 * c];
+    for (t, row) in cols.chunks_exact_mut(3 * c).enumerate() {
+        for k in 0..3 {
+            let src = (t * stride + k) as isize - 1;
+            if (0..t_in as isize).contains(&src) {
+                let src = src as usize;
+                row[k * c..(k + 1) * c].copy_from_slice(&x[src * c..(src + 1) * c]);
+            }
+        }
+    }
+    let mut out = vec![0.0; t_out * conv.n_out];
+    kernels::matmul_t(&cols, &conv.weight, Some(&conv.bias), &mut out, t_out, 3 * c, conv.n_out);
+    out
+}
+
+/// The view of one of the q, k, v parts of a fused [rows, parts·S] projection.
+fn part(buf: &[f32], rows: usize, width: usize, parts: usize, index: usize) -> MatRef<'_> {
+    MatRef {
+        data: &buf[index * width..],
+        rows,
+        cols: width,
+        row_stride: parts * width,
+    }
+}
+
+impl Whisper {
+    pub fn new(weights: WhisperWeights) -> Self {
+        Self { weights }
+    }
+
+    pub fn hparams(&self) -> &HParams {
+        &self.weights.hparams
+    }
+
+    // ---------------------------------------------------------------- encoder
+
+    /// Encodes the first `2 * n_ctx` frames of `mel` (zero beyond its end) into audio
+    /// features [n_ctx, S]. `n_ctx` below the model's 1500 is whisper.cpp's `audio_ctx`:
+    /// faster on short audio, at some cost in accuracy.
+    pub fn encode(&self, mel: &LogMel, n_ctx: usize) -> Result<Vec<f32>, ModelError> {
+        let hp = self.hparams();
+        if n_ctx == 0 || n_ctx > hp.n_audio_ctx {
+            return Err(ModelError::AudioContext {
+                requested: n_ctx,
+                max: hp.n_audio_ctx,
+            });
+        }
+        let enc = &self.weights.encoder;
+        let s = hp.n_audio_state;
+        let frames = 2 * n_ctx;
+
+        // mel [n_mels, n_frames] → time-major [frames, n_mels]
+        let mut x0 = vec![0.0f32; frames * mel.n_mels];
+        for (c, band) in mel.data.chunks_exact(mel.n_frames).enumerate() {
+            for (t, &v) in band.iter().take(frames).enumerate() {
+                x0[t * mel.n_mels + c] = v;
+            }
+        }
+        let mut x1 = conv1d(&enc.conv1, &x0, frames, 1); // [2T, S]
+        kernels::gelu(&mut x1);
+        let mut x = conv1d(&enc.conv2, &x1, frames, 2); // [T, S]
+        kernels::gelu(&mut x);
+        residual(&mut x, &enc.positions[..n_ctx * s]);
+
+        for layer in &enc.layers {
+            self.encoder_block(layer, &mut x, n_ctx);
+        }
+        enc.ln_post.forward(&mut x);
+        Ok(x)
+    }
+
+    fn encoder_block(&self, layer: &EncoderLayer, x: &mut [f32], t: usize) {
+        let hp = self.hparams();
+        let (s, heads) = (hp.n_audio_state, hp.n_audio_head);
+        let head_dim = s / heads;
+
+        let mut h = x.to_vec();
+        layer.attn_ln.forward(&mut h);
+        let qkv = project(&layer.attn_qkv, &h, t); // [T, 3S]
+        let mut attn = vec![0.0; t * s];
+        kernels::attention(
+            part(&qkv, t, s, 3, 0),
+            part(&qkv, t, s, 3, 1),
+            part(&qkv, t, s, 3, 2),
+            &mut attn,
+            heads,
+            head_dim,
+            (head_dim as f32).powf(-0.5),
+            None,
+        );
+        residual(x, &project(&layer.attn_out, &attn, t));
+
+        mlp(&layer.mlp_ln, &layer.fc1, &layer.fc2, x, t);
+    }
+
+    // ---------------------------------------------------------------- decoder
+
+    /// Cross-attention keys and values for the audio features [T, S] of one window.
+    pub fn cross_kv(&self, audio: &[f32]) -> CrossKv {
+        let s = self.hparams().n_text_state;
+        let n_audio = audio.len() / s;
+        let layers = self
+            .weights
+            .decoder
+            .layers
+            .iter()
+            .map(|l| project(&l.cross_kv, audio, n_audio))
+            .collect();
+        CrossKv { layers, n_audio }
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        let n = self.weights.decoder.layers.len();
+        KvCache {
+            k: vec![Vec::new(); n],
+            v: vec![Vec::new(); n],
+            len: 0,
+        }
+    }
+
+    /// Runs the decoder on new tokens of several sequences at once (each with its own cache,
+    /// all on the same audio), appending to their caches. Returns the final hidden states
+    /// [Σ tokens, S], rows in sequence order; [`Whisper::logits`] turns chosen rows into scores.
+    pub fn decode(
+        &self,
+        cross: &CrossKv,
+        caches: &mut [KvCache],
+        tokens: &[&[u32]],
+    ) -> Result<Vec<f32>, ModelError> {
+        let hp = *self.hparams();
+        let s = hp.n_text_state;
+        let dec = &self.weights.decoder;
+        let rows: usize = tokens.iter().map(|t| t.len()).sum();
+
+        // x [rows, S] = token embedding + position embedding
+        let mut x = vec![0.0f32; rows * s];
+        let mut row = 0;
+        for (seq, cache) in tokens.iter().zip(caches.iter()) {
+            let end = cache.len + seq.len();
+            if end > hp.n_text_ctx {
+                return Err(ModelError::TextContext {
+                    requested: end,
+                    max: hp.n_text_ctx,
+                });
+            }
+            for (i, &tok) in seq.iter().enumerate() {
+                if tok as usize >= hp.n_vocab {
+                    return Err(ModelError::Token {
+                        token: tok,
+                        n_vocab: hp.n_vocab,
+                    });
+                }
+                let out = &mut x[row * s..(row + 1) * s];
+                let emb = &dec.token_embedding[tok as usize * s..(tok as usize + 1) * s];
+                kernels::f16_to_f32(emb, out);
+                let pos = cache.len + i;
+                residual(out, &dec.positions[pos * s..(pos + 1) * s]);
+                row += 1;
+            }
+        }
+
+        for (l, layer) in dec.layers.iter().enumerate() {
+            self.self_attention(layer, l, &mut x, caches, tokens);
+            self.cross_attention(layer, &cross.layers[l], cross.n_audio, &mut x, rows);
+            mlp(&layer.mlp_ln, &layer.fc1, &layer.fc2, &mut x, rows);
+        }
+        for (cache, seq) in caches.iter_mut().zip(tokens) {
+            cache.len += seq.len();
+        }
+        dec.ln.forward(&mut x);
+        Ok(x)
+    }
+
+    /// Causal self-attention of each sequence over its cache and its new rows.
+    fn self_attention(
+        &self,
+        layer: &DecoderLayer,
+        l: usize,
+        x: &mut [f32],
+        caches: &mut [KvCache],
+        tokens: &[&[u32]],
+    ) {
+        let hp = self.hparams();
+        let (s, heads) = (hp.n_text_state, hp.n_text_head);
+        let head_dim = s / heads;
+        let rows = x.len() / s;
+
+        let mut h = x.to_vec();
+        layer.attn_ln.forward(&mut h);
+        let qkv = project(&layer.attn_qkv, &h, rows); // [rows, 3S]
+        let mut attn = vec![0.0; rows * s];
+        let mut first = 0;
+        for (cache, seq) in caches.iter_mut().zip(tokens) {
+            let m = seq.len();
+            let past = cache.len;
+            for r in first..first + m {
+                cache.k[l].extend_from_slice(&qkv[r * 3 * s + s..r * 3 * s + 2 * s]);
+                cache.v[l].extend_from_slice(&qkv[r * 3 * s + 2 * s..(r + 1) * 3 * s]);
+            }
+            let total = past + m;
+            kernels::attention(
+                part(&qkv[first * 3 * s..], m, s, 3, 0),
+                part(&cache.k[l], total, s, 1, 0),
+                part(&cache.v[l], total, s, 1, 0),
+                &mut attn[first * s..(first + m) * s],
+                heads,
+                head_dim,
+                (head_dim as f32).powf(-0.5),
+                Some(past),
+            );
+            first += m;
+        }
+        residual(x, &project(&layer.attn_out, &attn, rows));
+    }
+
+    fn cross_attention(
+        &self,
+        layer: &DecoderLayer,
+        kv: &[f32],
+        n_audio: usize,
+        x: &mut [f32],
+        rows: usize,
+    ) {
+        let hp = self.hparams();
+        let (s, heads) = (hp.n_text_state, hp.n_text_head);
+        let head_dim = s / heads;
+
+        let mut h = x.to_vec();
+        layer.cross_ln.forward(&mut h);
+        let q = project(&layer.cross_q, &h, rows); // [rows, S]
+        let mut attn = vec![0.0; rows * s];
+        kernels::attention(
+            part(&q, rows, s, 1, 0),
+            part(kv, n_audio, s, 2, 0),
+            part(kv, n_audio, s, 2, 1),
+            &mut attn,
+            heads,
+            head_dim,
+            (head_dim as f32).powf(-0.5),
+            None,
+        );
+        residual(x, &project(&layer.cross_out, &attn, rows));
+    }
+
+    /// Scores over the vocabulary for hidden rows [n, S]: [n, n_vocab].
+    pub fn logits(&self, hidden: &[f32]) -> Vec<f32> {
+        let hp = self.hparams();
+        let n = hidden.len() / hp.n_text_state;
+        let mut out = vec![0.0; n * hp.n_vocab];
+        kernels::matmul_t_f16(
+            hidden,
+            &self.weights.decoder.token_embedding,
+            None,
+            &mut out,
+            n,
+            hp.n_text_state,
+            hp.n_vocab,
+        );
+        out
+    }
+}
+
+/// The feed-forward block: x += fc2(GELU(fc1(LN(x)))).
+fn mlp(ln: &super::weights::LayerNorm, fc1: &Linear, fc2: &Linear, x: &mut [f32], rows: usize) {
+    let mut h = x.to_vec();
+    ln.forward(&mut h);
+    let mut f = project(fc1, &h, rows); // [rows, 4S]
+    kernels::gelu(&mut f);
+    residual(x, &project(fc2, &f, rows));
+}

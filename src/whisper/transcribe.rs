@@ -1,0 +1,489 @@
+//! Transcribing audio of any length: the long-form loop of the reference implementation.
+//!
+//! The audio's log-mel is cut into 30 s windows. Each window is encoded and decoded (with
+//! temperature fallback when the result looks wrong); its timestamp tokens split it into
+//! segments, and the next window starts at the last complete segment's end, so speech cut by
+//! a window boundary is decoded again in the next window. The previous text is the prompt of
+//! the next window. This follows faster-whisper's `generate_segments`, without its optional
+//! word timestamps.
+
+use std::io::Write;
+use std::path::Path;
+
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+
+use super::decode::{non_speech_tokens, DecodeOptions, Decoded, TokenRules, WindowDecoder};
+use super::mel::{log_mel_spectrogram, LogMel, MelFilters, CHUNK_FRAMES, N_FFT};
+use super::model::{ModelError, Whisper};
+use super::tokenizer::Tokenizer;
+use super::weights::LoadError;
+use super::load_model;
+use crate::audio::SAMPLE_RATE;
+
+/// Seconds per mel frame.
+const FRAME_SECONDS: f32 = 0.01;
+/// Seconds per timestamp token step (one encoder position).
+const TIME_PRECISION: f32 = 0.02;
+/// Mel frames per encoder position.
+const INPUT_STRIDE: usize = 2;
+/// Zero samples appended before the STFT, as faster-whisper does.
+const PADDING_SAMPLES: usize = 160;
+/// Shortened audio contexts never go below this many positions (2.56 s): much less and the
+/// model loses the context it was trained with and starts to hallucinate.
+pub const MIN_AUDIO_CTX: usize = 128;
+/// Room left after the audio when the context is fitted to it (0.64 s).
+const AUDIO_CTX_MARGIN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranscribeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("unknown language `{0}` (use a code such as en, de, fr)")]
+    Language(String),
+    #[error("this model is English-only; it cannot transcribe `{0}`")]
+    EnglishOnly(String),
+    #[error("this model is English-only; it cannot translate")]
+    TranslateEnglishOnly,
+}
+
+/// How much of the encoder's 30 s context to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioCtx {
+    /// All 1500 positions, as the reference implementation.
+    Full,
+    /// Sized to the window's audio, never below [`MIN_AUDIO_CTX`].
+    Fit,
+    /// A fixed number of positions (clamped to [`MIN_AUDIO_CTX`]..=1500).
+    Fixed(usize),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Task {
+    Transcribe,
+    Translate,
+}
+
+/// Options of [`Transcriber::transcribe`], with faster-whisper's defaults.
+#[derive(Clone, Debug)]
+pub struct TranscribeOptions {
+    /// A language code; `None` detects it (multilingual models) or means English.
+    pub language: Option<String>,
+    pub task: Task,
+    pub beam_size: usize,
+    pub best_of: usize,
+    pub patience: f32,
+    /// Tried in order while a result fails the checks below.
+    pub temperatures: Vec<f32>,
+    pub compression_ratio_threshold: Option<f32>,
+    pub log_prob_threshold: Option<f32>,
+    pub no_speech_threshold: Option<f32>,
+    pub condition_on_previous_text: bool,
+    pub prompt_reset_on_temperature: f32,
+    pub initial_prompt: Option<String>,
+    pub timestamps: bool,
+    pub max_initial_timestamp: f32,
+    pub suppress_blank: bool,
+    pub audio_ctx: AudioCtx,
+}
+
+impl Default for TranscribeOptions {
+    fn default() -> Self {
+        Self {
+            language: None,
+            task: Task::Transcribe,
+            beam_size: 5,
+            best_of: 5,
+            patience: 1.0,
+            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            compression_ratio_threshold: Some(2.4),
+            log_prob_threshold: Some(-1.0),
+            no_speech_threshold: Some(0.6),
+            condition_on_previous_text: true,
+            prompt_reset_on_temperature: 0.5,
+            initial_prompt: None,
+            timestamps: true,
+            max_initial_timestamp: 1.0,
+            suppress_blank: true,
+            audio_ctx: AudioCtx::Full,
+        }
+    }
+}
+
+/// A piece of transcript with its time span.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Segment {
+    /// Seconds from the start of the audio.
+    pub start: f32,
+    pub end: f32,
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub avg_logprob: f32,
+    pub no_speech_prob: f32,
+    pub temperature: f32,
+    pub compression_ratio: f32,
+}
+
+/// The result of transcribing one piece of audio.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Transcript {
+    pub language: String,
+    pub segments: Vec<Segment>,
+}
+
+impl Transcript {
+    pub fn text(&self) -> String {
+        self.segments.iter().map(|s| s.text.as_str()).collect()
+    }
+}
+
+/// A loaded model with its tokenizer, decoding rules and compute threads.
+pub struct Transcriber {
+    pub model: Whisper,
+    pub tokenizer: Tokenizer,
+    pub rules: TokenRules,
+    pub filters: MelFilters,
+    pool: rayon::ThreadPool,
+}
+
+/// A decoded window with what the fallback loop measured of it.
+struct WindowResult {
+    decoded: Decoded,
+    temperature: f32,
+    compression_ratio: f32,
+}
+
+impl Transcriber {
+    /// Loads a CTranslate2 directory or a whisper.cpp ggml file and sets up `threads`
+    /// compute threads (0 = one per core).
+    pub fn load(path: &Path, threads: usize) -> Result<Self, LoadError> {
+        let loaded = load_model(path)?;
+        let non_speech = match &loaded.ct2_config {
+            Some(cfg) if !cfg.suppress_ids.is_empty() => cfg.suppress_ids.clone(),
+            _ => non_speech_tokens(&loaded.tokenizer),
+        };
+        let rules = TokenRules::new(&loaded.tokenizer, &non_speech);
+        let n_mels = loaded.weights.hparams.n_mels;
+        let filters = loaded
+            .mel_filters
+            .unwrap_or_else(|| MelFilters::slaney(n_mels, N_FFT, SAMPLE_RATE));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| LoadError::Format {
+                path: path.to_path_buf(),
+                message: format!("cannot start {threads} compute threads: {e}"),
+            })?;
+        Ok(Self {
+            model: Whisper::new(loaded.weights),
+            tokenizer: loaded.tokenizer,
+            rules,
+            filters,
+            pool,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs `f` on this transcriber's compute threads.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
+    /// The log-mel of 16 kHz audio, as the reference computes it for transcription.
+    pub fn features(&self, samples: &[f32]) -> LogMel {
+        self.install(|| log_mel_spectrogram(samples, &self.filters, PADDING_SAMPLES))
+    }
+
+    /// Encodes one 30 s window of features; `content_frames` is how many of its frames hold
+    /// audio (used when the context is fitted to it).
+    pub fn encode_window(
+        &self,
+        window: &LogMel,
+        content_frames: usize,
+        audio_ctx: AudioCtx,
+    ) -> Result<Vec<f32>, ModelError> {
+        let max = self.model.hparams().n_audio_ctx;
+        let n_ctx = match audio_ctx {
+            AudioCtx::Full => max,
+            AudioCtx::Fit => content_frames.div_ceil(INPUT_STRIDE) + AUDIO_CTX_MARGIN,
+            AudioCtx::Fixed(n) => n,
+        }
+        .clamp(MIN_AUDIO_CTX.min(max), max);
+        self.install(|| self.model.encode(window, n_ctx))
+    }
+
+    /// The most likely language of encoded audio, with its probability.
+    pub fn detect_language(&self, audio: &[f32]) -> Result<(String, f32), ModelError> {
+        let sp = self.tokenizer.special();
+        if !self.tokenizer.is_multilingual() || sp.languages.is_empty() {
+            return Ok(("en".to_string(), 1.0));
+        }
+        self.install(|| {
+            let cross = self.model.cross_kv(audio);
+            let mut cache = [self.model.new_cache()];
+            let hidden = self.model.decode(&cross, &mut cache, &[&[sp.sot]])?;
+            let logits = self.model.logits(&hidden);
+            let max = sp
+                .languages
+                .iter()
+                .map(|(_, t)| logits[*t as usize])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let total: f32 = sp
+                .languages
+                .iter()
+                .map(|(_, t)| (logits[*t as usize] - max).exp())
+                .sum();
+            let (code, token) = sp
+                .languages
+                .iter()
+                .max_by(|a, b| logits[a.1 as usize].total_cmp(&logits[b.1 as usize]))
+                .expect("languages is not empty");
+            Ok((code.clone(), (logits[*token as usize] - max).exp() / total))
+        })
+    }
+
+    /// The start-of-transcript sequence: sot, then language and task on multilingual models.
+    fn sot_sequence(&self, language: &str, task: &Task) -> Result<Vec<u32>, TranscribeError> {
+        let sp = self.tokenizer.special();
+        if !self.tokenizer.is_multilingual() {
+            if language != "en" {
+                return Err(TranscribeError::EnglishOnly(language.to_string()));
+            }
+            if *task == Task::Translate {
+                return Err(TranscribeError::TranslateEnglishOnly);
+            }
+            return Ok(vec![sp.sot]);
+        }
+        let lang = self
+            .tokenizer
+            .language_token(language)
+            .ok_or_else(|| TranscribeError::Language(language.to_string()))?;
+        let task = match task {
+            Task::Transcribe => sp.transcribe,
+            Task::Translate => sp.translate,
+        };
+        Ok(vec![sp.sot, lang, task])
+    }
+
+    /// Transcribes 16 kHz mono audio, calling `on_segment` as each segment is final.
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        opts: &TranscribeOptions,
+        mut on_segment: impl FnMut(&Segment),
+    ) -> Result<Transcript, TranscribeError> {
+        let mel = self.features(samples);
+        let content_frames = mel.n_frames.saturating_sub(1);
+        let sp = self.tokenizer.special().clone();
+
+        let mut all_tokens: Vec<u32> = Vec::new();
+        if let Some(prompt) = &opts.initial_prompt {
+            all_tokens.extend(self.tokenizer.encode(&format!(" {}", prompt.trim())));
+        }
+        let mut prompt_reset_since = 0;
+        let mut language = opts.language.clone();
+        let mut segments = Vec::new();
+        let mut seek = 0;
+        while seek < content_frames {
+            let time_offset = seek as f32 * FRAME_SECONDS;
+            let segment_size = CHUNK_FRAMES.min(content_frames - seek);
+            let window = mel.window(seek, CHUNK_FRAMES);
+            let audio = self.encode_window(&window, segment_size, opts.audio_ctx)?;
+            let lang = match &language {
+                Some(l) => l.clone(),
+                None => self.detect_language(&audio)?.0,
+            };
+            language = Some(lang.clone());
+
+            let sot_seq = self.sot_sequence(&lang, &opts.task)?;
+            let previous = &all_tokens[prompt_reset_since..];
+            let mut prompt = Vec::new();
+            if !previous.is_empty() {
+                let keep = self.model.hparams().n_text_ctx / 2 - 1;
+                prompt.push(sp.sot_prev);
+                prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+            }
+            let sot_index = prompt.len();
+            prompt.extend(&sot_seq);
+            if !opts.timestamps {
+                prompt.push(sp.no_timestamps);
+            }
+
+            let result = self.decode_with_fallback(&audio, &prompt, sot_index, opts)?;
+            let decoded = &result.decoded;
+            if let Some(threshold) = opts.no_speech_threshold {
+                let confident = opts
+                    .log_prob_threshold
+                    .is_some_and(|lp| decoded.avg_logprob > lp);
+                if decoded.no_speech_prob > threshold && !confident {
+                    seek += segment_size;
+                    continue;
+                }
+            }
+
+            let (pieces, next_seek) = self.split_by_timestamps(&decoded.tokens, seek, segment_size);
+            seek = next_seek;
+            for (start, end, tokens) in pieces {
+                let text = self.tokenizer.decode(&tokens);
+                let (start, end) = (time_offset + start, time_offset + end);
+                if start == end || text.trim().is_empty() {
+                    continue;
+                }
+                all_tokens.extend_from_slice(&tokens);
+                let segment = Segment {
+                    start,
+                    end,
+                    text,
+                    tokens,
+                    avg_logprob: decoded.avg_logprob,
+                    no_speech_prob: decoded.no_speech_prob,
+                    temperature: result.temperature,
+                    compression_ratio: result.compression_ratio,
+                };
+                on_segment(&segment);
+                segments.push(segment);
+            }
+            if !opts.condition_on_previous_text
+                || result.temperature > opts.prompt_reset_on_temperature
+            {
+                prompt_reset_since = all_tokens.len();
+            }
+        }
+        Ok(Transcript {
+            language: language.unwrap_or_else(|| "en".to_string()),
+            segments,
+        })
+    }
+
+    /// Decodes a window at the first temperature whose result passes the checks, or keeps
+    /// the best of all attempts.
+    fn decode_with_fallback(
+        &self,
+        audio: &[f32],
+        prompt: &[u32],
+        sot_index: usize,
+        opts: &TranscribeOptions,
+    ) -> Result<WindowResult, ModelError> {
+        let cross = self.install(|| self.model.cross_kv(audio));
+        let decoder = WindowDecoder {
+            model: &self.model,
+            rules: &self.rules,
+            cross: &cross,
+        };
+        let mut attempts: Vec<(WindowResult, bool)> = Vec::new();
+        let temperatures = if opts.temperatures.is_empty() {
+            &[0.0][..]
+        } else {
+            &opts.temperatures[..]
+        };
+        for &temperature in temperatures {
+            let dopts = DecodeOptions {
+                beam_size: opts.beam_size,
+                best_of: opts.best_of,
+                patience: opts.patience,
+                temperature,
+                timestamps: opts.timestamps,
+                max_initial_timestamp_index: Some((opts.max_initial_timestamp / TIME_PRECISION).round() as u32),
+                suppress_blank: opts.suppress_blank,
+                max_length: self.model.hparams().n_text_ctx,
+                seed: 0x5eed ^ (temperature.to_bits() as u64),
+            };
+            let decoded = self.install(|| decoder.decode(prompt, sot_index, &dopts))?;
+            let text = self.tokenizer.decode(&decoded.tokens);
+            let compression_ratio = compression_ratio(text.trim());
+            let too_repetitive = opts
+                .compression_ratio_threshold
+                .is_some_and(|t| compression_ratio > t);
+            let too_unlikely = opts
+                .log_prob_threshold
+                .is_some_and(|t| decoded.avg_logprob < t);
+            let silence = too_unlikely
+                && opts
+                    .no_speech_threshold
+                    .is_some_and(|t| decoded.no_speech_prob > t);
+            let result = WindowResult {
+                decoded,
+                temperature,
+                compression_ratio,
+            };
+            if silence || !(too_repetitive || too_unlikely) {
+                return Ok(result);
+            }
+            attempts.push((result, !too_repetitive));
+        }
+        // Every temperature failed: prefer results that were not repetitive, then the most
+        // likely; report the last temperature, which decides whether the prompt is reset.
+        let last_temperature = *temperatures.last().expect("not empty");
+        let any_fluent = attempts.iter().any(|(_, fluent)| *fluent);
+        let mut best = attempts
+            .into_iter()
+            .filter(|(_, fluent)| *fluent || !any_fluent)
+            .map(|(r, _)| r)
+            .max_by(|a, b| a.decoded.avg_logprob.total_cmp(&b.decoded.avg_logprob))
+            .expect("at least one attempt");
+        best.temperature = last_temperature;
+        Ok(best)
+    }
+
+    /// Splits a window's tokens at its timestamp pairs into (start s, end s, text tokens),
+    /// and returns where the next window starts (in mel frames).
+    fn split_by_timestamps(
+        &self,
+        tokens: &[u32],
+        seek: usize,
+        segment_size: usize,
+    ) -> (Vec<(f32, f32, Vec<u32>)>, usize) {
+        let tb = self.tokenizer.special().timestamp_begin;
+        let is_ts = |t: u32| t >= tb;
+        let ts_seconds = |t: u32| (t - tb) as f32 * TIME_PRECISION;
+        let n = tokens.len();
+        let single_timestamp_ending = n >= 2 && !is_ts(tokens[n - 2]) && is_ts(tokens[n - 1]);
+        let mut slices: Vec<usize> = (1..n)
+            .filter(|&i| is_ts(tokens[i]) && is_ts(tokens[i - 1]))
+            .collect();
+        if slices.is_empty() {
+            let duration = match tokens.iter().rev().find(|&&t| is_ts(t)) {
+                Some(&t) if t != tb => ts_seconds(t),
+                _ => segment_size as f32 * FRAME_SECONDS,
+            };
+            return (vec![(0.0, duration, tokens.to_vec())], seek + segment_size);
+        }
+        if single_timestamp_ending {
+            slices.push(n);
+        }
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for &cut in &slices {
+            let piece = &tokens[last..cut];
+            pieces.push((
+                ts_seconds(piece[0]),
+                ts_seconds(piece[piece.len() - 1]),
+                piece.to_vec(),
+            ));
+            last = cut;
+        }
+        let next = if single_timestamp_ending {
+            seek + segment_size
+        } else {
+            seek + (tokens[last - 1] - tb) as usize * INPUT_STRIDE
+        };
+        (pieces, next)
+    }
+}
+
+/// How well the text compresses: very repetitive text (a decoding loop) compresses well.
+pub fn compression_ratio(text: &str) -> f32 {
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut enc = ZlibEncoder::new(Vec::new(), Compression::default());
+    let compressed = enc
+        .write_all(text.as_bytes())
+        .and_then(|_| enc.finish())
+        .map(|v| v.len())
+        .unwrap_or(text.len());
+    text.len() as f32 / compressed as f32
+}
