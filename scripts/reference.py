@@ -17,7 +17,8 @@ current one lacks faster_whisper) and the models from scripts/fetch_models.py.
         jfk_encoder_ctxN.npy   float32 [1, N, width]: encoder output for a shortened audio
                                context: the first 2N mel frames of jfk_mel.npy (the frames
                                that hold audio, no padding frames)
-        jfk_tokens.json        greedy decoder prompts and token ids per segment
+        jfk_tokens.json        the greedy decoder prompt and token ids of each decoded
+                               window, and the segments cut from them
         manifest.json          what each file is
         A file that already exists is left alone (delete data/reference/ to redo).
 
@@ -170,21 +171,22 @@ def cmd_numeric():
         model = load_model(name)
 
         # Capture what faster-whisper really feeds its encoder and the decoder prompts.
-        seen = {"features": [], "prompts": []}
-        encode, get_prompt = model.encode, model.get_prompt
+        seen = {"features": [], "decodes": []}
+        encode, generate = model.encode, model.generate_with_fallback
 
         def spy_encode(features):
             seen["features"].append(np.array(features, dtype=np.float32, copy=True))
             return encode(features)
 
-        def spy_prompt(*args, **kwargs):
-            prompt = get_prompt(*args, **kwargs)
-            seen["prompts"].append(list(prompt))
-            return prompt
+        def spy_generate(encoder_output, prompt, tokenizer, options):
+            out = generate(encoder_output, prompt, tokenizer, options)
+            seen["decodes"].append({"prompt": list(prompt),
+                                    "tokens": list(out[0].sequences_ids[0])})
+            return out
 
-        model.encode, model.get_prompt = spy_encode, spy_prompt
+        model.encode, model.generate_with_fallback = spy_encode, spy_generate
         segs = transcribe(model, JFK)
-        model.encode, model.get_prompt = encode, get_prompt
+        model.encode, model.generate_with_fallback = encode, generate
 
         mel = seen["features"][0]
         if mel.ndim == 3:
@@ -217,13 +219,15 @@ def cmd_numeric():
                 "audio": JFK,
                 "model": MODELS[name],
                 "transcribe_options": TRANSCRIBE_OPTIONS,
-                "note": "prompt = the tokens given to the decoder before the segment; "
-                        "tokens = the greedy tokens faster-whisper generated (segment.tokens, "
-                        "timestamp tokens included, end of text excluded)",
+                "note": "decodes: one per 30 s window decoded; prompt = the tokens given to "
+                        "the decoder first, tokens = the greedy tokens it generated after them "
+                        "(timestamp tokens included, end of text excluded). segments: "
+                        "faster-whisper's segments cut from those tokens (segment.tokens)",
+                "decodes": seen["decodes"],
                 "segments": [
-                    {"seek_prompt": p, "tokens": list(s.tokens), "start": round(s.start, 3),
+                    {"tokens": list(s.tokens), "start": round(s.start, 3),
                      "end": round(s.end, 3), "text": s.text}
-                    for p, s in zip(seen["prompts"], segs)
+                    for s in segs
                 ],
             }
             tok_p.write_text(json.dumps(tokens, indent=1) + "\n")
@@ -244,7 +248,7 @@ def cmd_numeric():
                 ctx_p.name: (short_note or
                              f"CTranslate2 encoder output for jfk_mel.npy[:, :{ctx_frames}] "
                              f"(shortened audio context): float32 [1, {ctx_frames // 2}, width]"),
-                tok_p.name: "greedy decoder prompts and generated token ids per segment",
+                tok_p.name: "greedy decoder prompt and generated token ids of each window, and the segments",
             },
         }
         man_p.write_text(json.dumps(manifest, indent=1) + "\n")
