@@ -140,7 +140,7 @@ impl MelFilters {
         if n_mels == 0 || n_freqs != N_FREQS {
             return Err(MelError::Size { n_mels, n_freqs });
         }
-        let expected = n_mels.checked_mul(n_freqs).unwrap_or(usize::MAX);
+        let expected = n_mels.saturating_mul(n_freqs);
         if data.len() != expected {
             return Err(MelError::Shape {
                 n_mels,
