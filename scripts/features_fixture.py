@@ -11,12 +11,18 @@ computed here by the reference implementations:
   content frames and zero-padded to 3000 frames), plus openai-whisper's padding (480000), for
   80 and 128 mel bands: shapes, global maxima and a sample of values with their indices; and
   the complete features of two very short signals (edge cases of the reflect padding).
-- tokens.json: the token ids that faster-whisper's tokenizer (the HF `tokenizers` BPE loaded
-  from each model's tokenizer.json) gives a varied set of strings, for tiny.en and base.
+- tokens.json: the token ids a varied set of strings gets, for tiny.en and base, from two
+  references: openai-whisper's tokenizer (tiktoken with the gpt2/multilingual ranks shipped in
+  the openai-whisper package) and faster-whisper's (the HF `tokenizers` BPE loaded from each
+  model's tokenizer.json). They agree for tiny.en; for base the tokenizer.json lacks the first
+  merge ("Ġ t" -> "Ġt", id 256), so faster-whisper splits " t..." words differently.
 
-Needs numpy, librosa, faster-whisper (which brings tokenizers) in any virtualenv:
+Needs numpy, librosa, faster-whisper (brings tokenizers), tiktoken, and openai-whisper for its
+assets only (`pip install --no-deps openai-whisper`; torch is not needed):
     python3 scripts/features_fixture.py [--models models] [--jfk ../shared/data/jfk.wav]
 """
+import base64
+import importlib.util
 import argparse
 import json
 import pathlib
@@ -24,6 +30,7 @@ import wave
 
 import librosa
 import numpy as np
+import tiktoken
 import tokenizers
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.feature_extractor import FeatureExtractor
@@ -155,14 +162,33 @@ def mel_fixture(jfk_path):
     return out
 
 
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def openai_whisper_encoding(name):
+    """The tiktoken encoding openai-whisper builds from its assets, without importing torch."""
+    spec = importlib.util.find_spec("whisper")
+    assets = pathlib.Path(spec.origin).parent / "assets"
+    ranks = {}
+    for line in (assets / f"{name}.tiktoken").read_text().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return tiktoken.Encoding(
+        name=name, pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={}
+    )
+
+
 def tokens_fixture(models):
     out = {"texts": TEXTS, "models": {}}
-    for name in ("tiny.en", "base"):
+    for name, ranks in (("tiny.en", "gpt2"), ("base", "multilingual")):
         tok = tokenizers.Tokenizer.from_file(str(models / name / "tokenizer.json"))
-        ids = [tok.encode(t, add_special_tokens=False).ids for t in TEXTS]
-        for t, i in zip(TEXTS, ids):
-            assert tok.decode(i) == t, (name, t)
-        out["models"][name] = ids
+        hf = [tok.encode(t, add_special_tokens=False).ids for t in TEXTS]
+        enc = openai_whisper_encoding(ranks)
+        tk = [enc.encode(t) for t in TEXTS]
+        for t, a, b in zip(TEXTS, hf, tk):
+            assert tok.decode(a) == t and enc.decode(b) == t, (name, t)
+        out["models"][name] = {"openai_whisper": tk, "faster_whisper": hf}
     return out
 
 
