@@ -1,1 +1,636 @@
 //! Audio input: WAV files decoded and resampled to the 16 kHz mono the models take.
+//!
+//! [`read_wav`] accepts every PCM layout `hound` decodes (8/16/24/32-bit integer and 32-bit
+//! float, any channel count, any rate), averages the channels and resamples to
+//! [`SAMPLE_RATE`]. [`resample`] is the offline, whole-buffer resampler behind it: rubato's
+//! synchronous FFT resampler, aligned so that output sample `n` sits at input time
+//! `n * from / to` (the filter delay is removed) and the output has `round(len * to / from)`
+//! samples.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use hound::{SampleFormat, WavReader};
+use rubato::{FftFixedInOut, Resampler};
+
+/// The sample rate Whisper's front end expects.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Highest sample rate accepted, in Hz, for WAV files and for [`resample`]. It bounds the
+/// FFT sizes the resampler plans (rates with no common factor need blocks of `rate` samples).
+pub const MAX_SAMPLE_RATE: u32 = 1_000_000;
+
+/// Shortest FFT block, in samples of the faster side, the resampler is planned with: long
+/// enough for a sharp anti-aliasing filter, short enough to keep the tail padding small.
+const MIN_BLOCK: usize = 1024;
+
+/// What went wrong reading or resampling audio. Every file error names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened or read at all.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file does not start with a RIFF/WAVE header (a text file, an MP3, ...).
+    #[error("{} is not a WAV file: {detail} (expected a RIFF/WAVE header)", path.display())]
+    NotWav {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder found instead.
+        detail: String,
+    },
+    /// The file ends before the header or the sample data it announces.
+    #[error("{} is truncated: {detail}", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Where the data ran out.
+        detail: String,
+    },
+    /// The header is inconsistent or malformed.
+    #[error("{} is a corrupt WAV file: {detail}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The inconsistency.
+        detail: String,
+    },
+    /// A well-formed WAV file in a layout this reader does not take.
+    #[error(
+        "{} has an unsupported WAV format: {detail} (expected PCM 8/16/24/32-bit integer or \
+         32-bit float, at least one channel, a rate of 1 to {MAX_SAMPLE_RATE} Hz)",
+        path.display()
+    )]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The format found.
+        detail: String,
+    },
+    /// The rates given to [`resample`] are out of range or the resampler failed.
+    #[error(
+        "cannot resample from {from} Hz to {to} Hz: {detail} (expected rates of 1 to \
+         {MAX_SAMPLE_RATE} Hz)"
+    )]
+    Resample {
+        /// The input rate.
+        from: u32,
+        /// The output rate.
+        to: u32,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// Reads a WAV file as 16 kHz mono `f32` samples in [-1, 1].
+///
+/// Integer samples are scaled by `2^(bits-1)`, channels are averaged, and any rate other
+/// than [`SAMPLE_RATE`] is resampled with [`resample`]. A WAV file with no samples gives an
+/// empty vector.
+pub fn read_wav(path: &Path) -> Result<Vec<f32>, AudioError> {
+    let file = File::open(path).map_err(|source| AudioError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let reader = WavReader::new(BufReader::new(file)).map_err(|e| header_error(path, e))?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels);
+    if spec.sample_rate == 0 || spec.sample_rate > MAX_SAMPLE_RATE {
+        return Err(AudioError::Unsupported {
+            path: path.to_path_buf(),
+            detail: format!("sample rate {} Hz", spec.sample_rate),
+        });
+    }
+    if channels == 0 {
+        return Err(AudioError::Unsupported {
+            path: path.to_path_buf(),
+            detail: "0 channels".to_string(),
+        });
+    }
+    let declared = reader.len() as usize;
+    // The header's sample count is untrusted: never reserve more than the file could hold.
+    let capacity = declared.min(file_len as usize);
+    let interleaved = match (spec.sample_format, spec.bits_per_sample) {
+        (SampleFormat::Float, 32) => collect_samples(path, reader, capacity, declared, |x: f32| x)?,
+        (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
+            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
+            collect_samples(path, reader, capacity, declared, |x: i32| {
+                (f64::from(x) * scale) as f32
+            })?
+        }
+        (format, bits) => {
+            return Err(AudioError::Unsupported {
+                path: path.to_path_buf(),
+                detail: format!("{bits}-bit {format:?} samples"),
+            })
+        }
+    };
+    let mono = downmix(&interleaved, channels);
+    resample(&mono, spec.sample_rate, SAMPLE_RATE)
+}
+
+/// Maps an error from opening a WAV file to what it means for the caller.
+fn header_error(path: &Path, err: hound::Error) -> AudioError {
+    let path = path.to_path_buf();
+    match err {
+        hound::Error::IoError(e) if is_short_read(&e) => AudioError::Truncated {
+            path,
+            detail: "the file ends inside the WAV header".to_string(),
+        },
+        hound::Error::IoError(source) => AudioError::Io { path, source },
+        hound::Error::FormatError(msg @ ("no RIFF tag found" | "no WAVE tag found")) => {
+            AudioError::NotWav {
+                path,
+                detail: msg.to_string(),
+            }
+        }
+        hound::Error::FormatError("bits per sample is not 32") => AudioError::Unsupported {
+            path,
+            detail: "floating-point samples that are not 32-bit".to_string(),
+        },
+        hound::Error::FormatError("file contains zero channels") => AudioError::Unsupported {
+            path,
+            detail: "0 channels".to_string(),
+        },
+        hound::Error::FormatError(msg) => AudioError::Corrupt {
+            path,
+            detail: msg.to_string(),
+        },
+        hound::Error::Unsupported | hound::Error::TooWide | hound::Error::InvalidSampleFormat => {
+            AudioError::Unsupported {
+                path,
+                detail: err_text(&err),
+            }
+        }
+        hound::Error::UnfinishedSample => AudioError::Corrupt {
+            path,
+            detail: err_text(&err),
+        },
+    }
+}
+
+/// Whether an I/O error from hound means the file ended early. hound reports a short read
+/// as `UnexpectedEof` or as its own error, neither carrying an OS error code; a real read
+/// failure of the file does carry one.
+fn is_short_read(err: &io::Error) -> bool {
+    err.raw_os_error().is_none()
+}
+
+fn err_text(err: &hound::Error) -> String {
+    match err {
+        hound::Error::Unsupported => "an encoding other than PCM or IEEE float".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads every sample of `reader` as `S`, converting each with `convert`.
+fn collect_samples<S, R, F>(
+    path: &Path,
+    mut reader: WavReader<R>,
+    capacity: usize,
+    declared: usize,
+    convert: F,
+) -> Result<Vec<f32>, AudioError>
+where
+    S: hound::Sample,
+    R: io::Read,
+    F: Fn(S) -> f32,
+{
+    let mut out = Vec::with_capacity(capacity);
+    for sample in reader.samples::<S>() {
+        match sample {
+            Ok(x) => out.push(convert(x)),
+            Err(hound::Error::IoError(e)) if is_short_read(&e) => {
+                return Err(AudioError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "the header announces {declared} samples but the data ends after {}",
+                        out.len()
+                    ),
+                });
+            }
+            Err(hound::Error::IoError(source)) => {
+                return Err(AudioError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+            Err(e) => {
+                return Err(AudioError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("sample {}: {e}", out.len()),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Averages interleaved frames of `channels` samples into one channel.
+fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        return interleaved.to_vec();
+    }
+    let scale = 1.0 / channels as f32;
+    interleaved
+        .chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() * scale)
+        .collect()
+}
+
+/// Resamples a whole mono buffer from `from_rate` to `to_rate` Hz.
+///
+/// The output has `round(len * to_rate / from_rate)` samples, and output sample `n`
+/// corresponds to input time `n / to_rate` seconds: rubato's filter delay is removed and the
+/// tail is flushed with zeros. Equal rates return the input unchanged. Inputs of any length,
+/// including 0 or 1 sample, are fine. Rates must be 1 to [`MAX_SAMPLE_RATE`] Hz.
+pub fn resample(samples: &[f32], from_rate: u32, to_rate: u32) -> Result<Vec<f32>, AudioError> {
+    let rate_error = |detail: String| AudioError::Resample {
+        from: from_rate,
+        to: to_rate,
+        detail,
+    };
+    for rate in [from_rate, to_rate] {
+        if rate == 0 || rate > MAX_SAMPLE_RATE {
+            return Err(rate_error(format!("rate {rate} Hz is out of range")));
+        }
+    }
+    if from_rate == to_rate {
+        return Ok(samples.to_vec());
+    }
+    let out_len = rounded_output_len(samples.len(), from_rate, to_rate);
+    if out_len == 0 {
+        return Ok(Vec::new());
+    }
+
+    let (from, to) = (from_rate as usize, to_rate as usize);
+    let gcd = gcd(from, to);
+    let (unit_in, unit_out) = (from / gcd, to / gcd);
+    // An even number of rate units per block makes both block lengths even, so the filter's
+    // delay of half an input block is exactly half an output block.
+    let units = MIN_BLOCK
+        .div_ceil(unit_in.max(unit_out))
+        .max(2)
+        .next_multiple_of(2);
+    let (block_in, block_out) = (units * unit_in, units * unit_out);
+
+    let mut resampler =
+        FftFixedInOut::<f32>::new(from, to, block_in, 1).map_err(|e| rate_error(e.to_string()))?;
+    if resampler.input_frames_next() != block_in || resampler.output_frames_next() != block_out {
+        return Err(rate_error(format!(
+            "rubato planned blocks of {} -> {} samples instead of {block_in} -> {block_out}",
+            resampler.input_frames_next(),
+            resampler.output_frames_next()
+        )));
+    }
+    let delay = resampler.output_delay();
+    let blocks = (delay + out_len).div_ceil(block_out);
+
+    let mut output = vec![0.0f32; blocks * block_out];
+    let mut input = vec![0.0f32; block_in];
+    for (b, out_block) in output.chunks_exact_mut(block_out).enumerate() {
+        let start = (b * block_in).min(samples.len());
+        let end = (start + block_in).min(samples.len());
+        let filled = end - start;
+        input[..filled].copy_from_slice(&samples[start..end]);
+        input[filled..].fill(0.0);
+        resampler
+            .process_into_buffer(&[&input[..]], &mut [out_block], None)
+            .map_err(|e| rate_error(e.to_string()))?;
+    }
+    output.drain(..delay);
+    output.truncate(out_len);
+    Ok(output)
+}
+
+/// `round(len * to / from)`, halves rounded up, without overflow.
+fn rounded_output_len(len: usize, from: u32, to: u32) -> usize {
+    let num = len as u128 * u128::from(to);
+    let from = u128::from(from);
+    ((2 * num + from) / (2 * from)) as usize
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hound::{WavSpec, WavWriter};
+    use std::f64::consts::PI;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A scratch directory removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let dir =
+                std::env::temp_dir().join(format!("voxd-audio-{}-{tag}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("create temp dir");
+            TempDir(dir)
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn sine(freq: f64, rate: u32, len: usize, amp: f64) -> Vec<f64> {
+        (0..len)
+            .map(|n| amp * (2.0 * PI * freq * n as f64 / f64::from(rate)).sin())
+            .collect()
+    }
+
+    /// Amplitude and phase of `freq` in `x` (least squares on sin/cos over the whole span).
+    fn tone(x: &[f32], freq: f64, rate: u32) -> (f64, f64) {
+        let (mut s, mut c) = (0.0, 0.0);
+        for (n, &v) in x.iter().enumerate() {
+            let w = 2.0 * PI * freq * n as f64 / f64::from(rate);
+            s += f64::from(v) * w.sin();
+            c += f64::from(v) * w.cos();
+        }
+        let k = 2.0 / x.len() as f64;
+        ((s * k).hypot(c * k), (c * k).atan2(s * k))
+    }
+
+    /// Largest deviation from `amp * sin(2 pi freq n / rate)` away from both edges.
+    fn max_error_vs_sine(x: &[f32], freq: f64, rate: u32, amp: f64, edge: usize) -> f64 {
+        let reference = sine(freq, rate, x.len(), amp);
+        x.iter()
+            .zip(&reference)
+            .skip(edge)
+            .take(x.len().saturating_sub(2 * edge))
+            .map(|(&a, &b)| (f64::from(a) - b).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn output_length_is_rounded_ratio() {
+        assert_eq!(rounded_output_len(44_100, 44_100, 16_000), 16_000);
+        assert_eq!(rounded_output_len(3, 48_000, 16_000), 1);
+        assert_eq!(rounded_output_len(1, 48_000, 16_000), 0);
+        assert_eq!(rounded_output_len(1, 32_000, 16_000), 1); // 0.5 rounds up
+        assert_eq!(rounded_output_len(100, 44_100, 16_000), 36);
+        for (len, from) in [(12_345, 44_100), (999, 22_050), (7, 8_000), (1, 11_025)] {
+            let out = resample(&vec![0.1; len], from, SAMPLE_RATE).unwrap();
+            assert_eq!(out.len(), rounded_output_len(len, from, SAMPLE_RATE));
+        }
+    }
+
+    #[test]
+    fn resampled_sine_keeps_frequency_amplitude_and_phase() {
+        for from in [8_000u32, 11_025, 22_050, 44_100, 48_000, 96_000, 44_101] {
+            let len = from as usize; // one second
+            let input: Vec<f32> = sine(440.0, from, len, 0.5)
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            let out = resample(&input, from, SAMPLE_RATE).unwrap();
+            assert_eq!(out.len(), SAMPLE_RATE as usize, "from {from}");
+            let (amp, phase) = tone(&out, 440.0, SAMPLE_RATE);
+            assert!((amp - 0.5).abs() < 0.01, "from {from}: amplitude {amp}");
+            assert!(phase.abs() < 0.01, "from {from}: phase {phase}");
+            // Sample by sample (away from the edges, where the signal starts and stops).
+            let err = max_error_vs_sine(&out, 440.0, SAMPLE_RATE, 0.5, 800);
+            assert!(err < 2e-3, "from {from}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn downsampling_removes_tones_above_the_new_nyquist() {
+        // 12 kHz at 48 kHz would alias to 4 kHz at 16 kHz.
+        let input: Vec<f32> = sine(12_000.0, 48_000, 48_000, 0.5)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let out = resample(&input, 48_000, SAMPLE_RATE).unwrap();
+        let (alias, _) = tone(&out[400..out.len() - 400], 4_000.0, SAMPLE_RATE);
+        assert!(alias < 1e-3, "aliased amplitude {alias}");
+    }
+
+    #[test]
+    fn upsampling_keeps_a_sine() {
+        let input: Vec<f32> = sine(1_000.0, SAMPLE_RATE, 16_000, 0.8)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let out = resample(&input, SAMPLE_RATE, 44_100).unwrap();
+        assert_eq!(out.len(), 44_100);
+        let err = max_error_vs_sine(&out, 1_000.0, 44_100, 0.8, 2_000);
+        assert!(err < 2e-3, "max error {err}");
+    }
+
+    #[test]
+    fn tiny_and_degenerate_inputs() {
+        assert!(resample(&[], 44_100, 16_000).unwrap().is_empty());
+        assert!(resample(&[0.5], 48_000, 16_000).unwrap().is_empty());
+        assert_eq!(resample(&[0.5], 8_000, 16_000).unwrap().len(), 2);
+        assert_eq!(resample(&[0.5, -0.5], 1, 16_000).unwrap().len(), 32_000);
+        assert_eq!(resample(&[0.25], 16_000, 16_000).unwrap(), vec![0.25]);
+        for (from, to) in [(0, 16_000), (16_000, 0), (MAX_SAMPLE_RATE + 1, 16_000)] {
+            let err = resample(&[0.0; 10], from, to).unwrap_err();
+            assert!(matches!(err, AudioError::Resample { .. }), "{err}");
+            assert!(err.to_string().contains("Hz"), "{err}");
+        }
+    }
+
+    fn write_wav(path: &Path, spec: WavSpec, samples: impl IntoIterator<Item = f64>) {
+        let mut writer = WavWriter::create(path, spec).unwrap();
+        for v in samples {
+            match (spec.sample_format, spec.bits_per_sample) {
+                (SampleFormat::Float, _) => writer.write_sample(v as f32).unwrap(),
+                (SampleFormat::Int, 8) => writer.write_sample((v * 127.0).round() as i8).unwrap(),
+                (SampleFormat::Int, 16) => {
+                    writer.write_sample((v * 32767.0).round() as i16).unwrap()
+                }
+                (SampleFormat::Int, bits) => writer
+                    .write_sample((v * ((1i64 << (bits - 1)) - 1) as f64).round() as i32)
+                    .unwrap(),
+            }
+        }
+        writer.finalize().unwrap();
+    }
+
+    fn spec(channels: u16, rate: u32, bits: u16, format: SampleFormat) -> WavSpec {
+        WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: format,
+        }
+    }
+
+    #[test]
+    fn reads_16k_mono_i16_exactly() {
+        let dir = TempDir::new("identity");
+        let path = dir.path("a.wav");
+        let values: Vec<i16> = vec![0, 1, -1, 16_384, -32_768, 32_767, 123];
+        let mut writer = WavWriter::create(&path, spec(1, 16_000, 16, SampleFormat::Int)).unwrap();
+        for &v in &values {
+            writer.write_sample(v).unwrap();
+        }
+        writer.finalize().unwrap();
+        let got = read_wav(&path).unwrap();
+        let want: Vec<f32> = values.iter().map(|&v| f32::from(v) / 32_768.0).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn reads_8k_stereo_i16_downmixed_and_upsampled() {
+        let dir = TempDir::new("stereo");
+        let path = dir.path("a.wav");
+        // Left and right carry the same tone with opposite DC offsets: the mean is the tone.
+        let tone = sine(300.0, 8_000, 8_000, 0.4);
+        let frames = tone.iter().flat_map(|&v| [v + 0.2, v - 0.2]);
+        write_wav(&path, spec(2, 8_000, 16, SampleFormat::Int), frames);
+        let got = read_wav(&path).unwrap();
+        assert_eq!(got.len(), 16_000);
+        let err = max_error_vs_sine(&got, 300.0, SAMPLE_RATE, 0.4, 1_000);
+        assert!(err < 3e-3, "max error {err}");
+    }
+
+    #[test]
+    fn reads_96k_f32_mono() {
+        let dir = TempDir::new("f32");
+        let path = dir.path("a.wav");
+        write_wav(
+            &path,
+            spec(1, 96_000, 32, SampleFormat::Float),
+            sine(1_000.0, 96_000, 48_000, 0.9),
+        );
+        let got = read_wav(&path).unwrap();
+        assert_eq!(got.len(), 8_000);
+        let err = max_error_vs_sine(&got, 1_000.0, SAMPLE_RATE, 0.9, 800);
+        assert!(err < 2e-3, "max error {err}");
+    }
+
+    #[test]
+    fn reads_44k1_i24_and_other_integer_widths() {
+        let dir = TempDir::new("int");
+        for (bits, tolerance) in [(24u16, 2e-3), (32, 2e-3), (8, 2e-2)] {
+            let path = dir.path(&format!("a{bits}.wav"));
+            write_wav(
+                &path,
+                spec(1, 44_100, bits, SampleFormat::Int),
+                sine(500.0, 44_100, 22_050, 0.7),
+            );
+            let got = read_wav(&path).unwrap();
+            assert_eq!(got.len(), 8_000, "{bits}-bit");
+            let err = max_error_vs_sine(&got, 500.0, SAMPLE_RATE, 0.7, 800);
+            assert!(err < tolerance, "{bits}-bit: max error {err}");
+        }
+    }
+
+    #[test]
+    fn empty_wav_is_empty() {
+        let dir = TempDir::new("empty");
+        let path = dir.path("a.wav");
+        write_wav(&path, spec(2, 44_100, 16, SampleFormat::Int), []);
+        assert!(read_wav(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_files_are_errors_naming_the_file() {
+        let dir = TempDir::new("bad");
+
+        let text = dir.path("notes.wav");
+        std::fs::write(&text, "just some text, not audio\n").unwrap();
+        let err = read_wav(&text).unwrap_err();
+        assert!(matches!(err, AudioError::NotWav { .. }), "{err}");
+        assert!(err.to_string().contains("notes.wav"), "{err}");
+
+        let mp3 = dir.path("song.mp3");
+        std::fs::write(&mp3, b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00").unwrap();
+        assert!(matches!(read_wav(&mp3), Err(AudioError::NotWav { .. })));
+
+        let good = dir.path("good.wav");
+        write_wav(
+            &good,
+            spec(1, 16_000, 16, SampleFormat::Int),
+            sine(100.0, 16_000, 1_000, 0.5),
+        );
+        let bytes = std::fs::read(&good).unwrap();
+        let cut = dir.path("cut.wav");
+        std::fs::write(&cut, &bytes[..bytes.len() - 501]).unwrap();
+        let err = read_wav(&cut).unwrap_err();
+        assert!(matches!(err, AudioError::Truncated { .. }), "{err}");
+        assert!(err.to_string().contains("cut.wav"), "{err}");
+        let header_only = dir.path("header.wav");
+        std::fs::write(&header_only, &bytes[..20]).unwrap();
+        assert!(matches!(
+            read_wav(&header_only),
+            Err(AudioError::Truncated { .. })
+        ));
+
+        let missing = dir.path("missing.wav");
+        let err = read_wav(&missing).unwrap_err();
+        assert!(matches!(err, AudioError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("missing.wav"), "{err}");
+    }
+
+    /// A canonical 44-byte header followed by `data`.
+    fn raw_wav(format: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {
+        let block = channels * bits.div_ceil(8);
+        let mut v = Vec::new();
+        v.extend_from_slice(b"RIFF");
+        v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        v.extend_from_slice(b"WAVEfmt ");
+        v.extend_from_slice(&16u32.to_le_bytes());
+        v.extend_from_slice(&format.to_le_bytes());
+        v.extend_from_slice(&channels.to_le_bytes());
+        v.extend_from_slice(&rate.to_le_bytes());
+        v.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
+        v.extend_from_slice(&block.to_le_bytes());
+        v.extend_from_slice(&bits.to_le_bytes());
+        v.extend_from_slice(b"data");
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn unsupported_formats_are_errors() {
+        let dir = TempDir::new("unsupported");
+        let cases = [
+            ("f64.wav", raw_wav(3, 1, 16_000, 64, &[0; 16])),
+            ("zero_channels.wav", raw_wav(1, 0, 16_000, 16, &[])),
+            ("zero_rate.wav", raw_wav(1, 1, 0, 16, &[0; 4])),
+            ("alaw.wav", raw_wav(6, 1, 8_000, 8, &[0; 4])),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.path(name);
+            std::fs::write(&path, bytes).unwrap();
+            let err = read_wav(&path).unwrap_err();
+            assert!(
+                matches!(err, AudioError::Unsupported { .. }),
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        // A header that promises far more data than the file holds.
+        let path = dir.path("liar.wav");
+        let mut bytes = raw_wav(1, 1, 16_000, 16, &[0; 8]);
+        bytes[40..44].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(read_wav(&path), Err(AudioError::Truncated { .. })));
+    }
+}
