@@ -1,6 +1,7 @@
 //! f32 matrix products: `matmul_t`, `matmul`, and the strided product the other kernels use.
 
 use super::{Backend, Isa};
+use rayon::prelude::*;
 
 /// A read-only strided matrix: element (i, j) is `data[i * rs + j * cs]`. Transposes and
 /// column windows of row-major buffers are views of the same data with other strides.
@@ -20,9 +21,21 @@ impl View<'_> {
         }
     }
 
-    #[inline]
-    fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.rs + j * self.cs]
+    /// The view starting at element (i, j).
+    fn shifted(self, i: usize, j: usize) -> Self {
+        let start = (i * self.rs + j * self.cs).min(self.data.len());
+        View {
+            data: &self.data[start..],
+            ..self
+        }
+    }
+
+    fn transposed(self) -> Self {
+        View {
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
     }
 }
 
@@ -41,6 +54,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 18;
 #[allow(clippy::too_many_arguments)]
 pub(super) fn matmul_t(
     be: Backend,
+    engine: Engine,
     a: &[f32],
     b: &[f32],
     bias: Option<&[f32]>,
@@ -70,7 +84,8 @@ pub(super) fn matmul_t(
         rs: 1,
         cs: k,
     };
-    gemm(be, m, n, k, a, bt, c, n, init, rayon::current_num_threads());
+    let threads = rayon::current_num_threads();
+    gemm_with(be, engine, m, n, k, a, bt, c, n, init, threads);
 }
 
 pub(super) fn matmul(
@@ -124,6 +139,34 @@ pub(super) fn gemm(
     init: Init,
     threads: usize,
 ) {
+    gemm_with(be, Engine::Best, m, n, k, a, b, c, ldc, init, threads);
+}
+
+/// Which implementation runs the f32 products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Whichever is fastest on this backend (see the benchmark in `benches/kernels.rs`).
+    Best,
+    /// This module's packed, cache-blocked GEMM around the backend's register tile.
+    Own,
+    /// The `gemm` crate.
+    GemmCrate,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_with(
+    be: Backend,
+    engine: Engine,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: &mut [f32],
+    ldc: usize,
+    init: Init,
+    threads: usize,
+) {
     a.check(m, k);
     b.check(k, n);
     if m == 0 || n == 0 {
@@ -141,12 +184,22 @@ pub(super) fn gemm(
     } else {
         threads
     };
-    match be.0 {
-        Isa::Scalar => naive(m, n, k, a, b, c, ldc, init),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => crate_gemm(m, n, k, a, b, c, ldc, init, threads),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => crate_gemm(m, n, k, a, b, c, ldc, init, threads),
+    let c = &mut c[..(m - 1) * ldc + n];
+    fill_init(m, n, c, ldc, init);
+    if k == 0 {
+        return;
+    }
+    match engine {
+        Engine::Own => blocked(be, m, n, k, a, b, c, ldc, threads),
+        Engine::GemmCrate => crate_gemm(m, n, k, a, b, c, ldc, threads),
+        Engine::Best => match be.0 {
+            Isa::Scalar => blocked(be, m, n, k, a, b, c, ldc, threads),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => blocked(be, m, n, k, a, b, c, ldc, threads),
+            // Our blocked driver has no NEON register tile; the crate has one.
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => crate_gemm(m, n, k, a, b, c, ldc, threads),
+        },
     }
 }
 
@@ -160,19 +213,202 @@ fn fill_init(m: usize, n: usize, c: &mut [f32], ldc: usize, init: Init) {
     }
 }
 
-/// The textbook triple loop: the reference the fast paths are tested against.
-#[allow(clippy::too_many_arguments)]
-fn naive(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], ldc: usize, init: Init) {
-    fill_init(m, n, c, ldc, init);
-    for i in 0..m {
-        for j in 0..n {
-            let s: f32 = (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum();
-            c[i * ldc + j] += s;
+/// Register tile of the microkernel: MR rows of A × NR columns of B. 6×16 fills AVX2's 16
+/// vector registers: 12 accumulators, two B vectors, one broadcast A value.
+pub(super) const MR: usize = 6;
+pub(super) const NR: usize = 16;
+/// Most depth per packed block: an A micro-panel (KC·MR) and a B micro-panel (KC·NR, 16 KiB)
+/// sit in L1 together.
+const KC_MAX: usize = 256;
+/// Upper bound on rows of A per task: MC_MAX·KC_MAX floats of packed A (144 KiB) stay in L2.
+const MC_MAX: usize = 144;
+/// Columns of B packed at a time: bounds the packed copy to NC·k floats, which stays in L3.
+const NC: usize = 1024;
+
+/// B packed into NR-wide column panels, per depth block of `kc` rows: panel `jp` of block
+/// `pb` holds `kc × NR` values, row by row, zero-padded past the last column. Packing once
+/// lets every row block of A stream the same contiguous panels.
+pub(super) struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+    /// Depth of every block but possibly the last.
+    kc: usize,
+}
+
+/// Depth per block: the fewest blocks of at most `KC_MAX`, evened out (384 → 2 × 192, not
+/// 256 + 128) so no block is a short, overhead-heavy tail.
+fn depth_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC_MAX).max(1)).max(1)
+}
+
+impl PackedB {
+    /// Packs the `k × n` matrix `b`, on up to `threads` threads.
+    pub(super) fn new(b: View, k: usize, n: usize, threads: usize) -> PackedB {
+        b.check(k, n);
+        let kc = depth_block(k);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; k * panels * NR];
+        let pack_block = |(pb, dst): (usize, &mut [f32])| {
+            let (p0, depth) = (pb * kc, kc.min(k - pb * kc));
+            for (jp, panel) in dst.chunks_exact_mut(depth * NR).enumerate() {
+                let j0 = jp * NR;
+                pack_panel(b, p0, depth, j0, NR.min(n - j0), NR, panel);
+            }
+        };
+        // `max(1)`: chunk sizes must be positive even for an empty matrix.
+        let block_len = (kc * panels * NR).max(1);
+        if threads > 1 {
+            data.par_chunks_mut(block_len)
+                .enumerate()
+                .for_each(pack_block);
+        } else {
+            data.chunks_mut(block_len).enumerate().for_each(pack_block);
+        }
+        PackedB { data, k, n, kc }
+    }
+
+    /// Panel `jp` of depth block `pb`, as packed (its full depth).
+    fn panel(&self, pb: usize, jp: usize) -> &[f32] {
+        let depth = self.kc.min(self.k - pb * self.kc);
+        let panels = self.n.div_ceil(NR);
+        let start = pb * self.kc * panels * NR + jp * depth * NR;
+        &self.data[start..start + depth * NR]
+    }
+}
+
+/// Copies `depth` rows × `width` (≤ `w`) columns of `src`, starting at (d0, c0), into `dst`
+/// as `depth` rows of `w` values, zero-padding columns `width..w`.
+fn pack_panel(
+    src: View,
+    d0: usize,
+    depth: usize,
+    c0: usize,
+    width: usize,
+    w: usize,
+    dst: &mut [f32],
+) {
+    let dst = &mut dst[..depth * w];
+    if width < w {
+        dst.fill(0.0);
+    }
+    if src.cs == 1 {
+        for (d, row) in dst.chunks_exact_mut(w).enumerate() {
+            let s = (d0 + d) * src.rs + c0;
+            row[..width].copy_from_slice(&src.data[s..s + width]);
+        }
+    } else {
+        // Walk each source column down its contiguous (or shorter) stride.
+        for j in 0..width {
+            let base = (c0 + j) * src.cs + d0 * src.rs;
+            for d in 0..depth {
+                dst[d * w + j] = src.data[base + d * src.rs];
+            }
         }
     }
 }
 
-/// The `gemm` crate (sarah-quinones'), called with our strides.
+/// Rows per task: at most `MC_MAX`, a multiple of MR, and blocks in a multiple of `threads`
+/// so the threads finish together.
+fn row_block(m: usize, threads: usize) -> usize {
+    let blocks = m.div_ceil(MC_MAX).next_multiple_of(threads);
+    m.div_ceil(blocks).next_multiple_of(MR)
+}
+
+/// This module's GEMM: C += A·B. B is packed NC columns at a time (shared by all tasks),
+/// then each task packs its block of A rows and runs the register tiles.
+#[allow(clippy::too_many_arguments)]
+fn blocked(
+    be: Backend,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: &mut [f32],
+    ldc: usize,
+    threads: usize,
+) {
+    let mc = row_block(m, threads);
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        let packed = PackedB::new(b.shifted(0, jc), k, nc, threads);
+        let task = |apack: &mut Vec<f32>, (t, c_rows): (usize, &mut [f32])| {
+            let rows = mc.min(m - t * mc);
+            let a_rows = a.shifted(t * mc, 0);
+            gemm_packed(
+                be,
+                a_rows,
+                &packed,
+                rows,
+                nc,
+                k,
+                &mut c_rows[jc..],
+                ldc,
+                apack,
+            );
+        };
+        if threads > 1 {
+            let tasks = c.par_chunks_mut(mc * ldc).enumerate();
+            tasks.for_each_init(Vec::new, task);
+        } else {
+            let mut apack = Vec::new();
+            c.chunks_mut(mc * ldc)
+                .enumerate()
+                .for_each(|t| task(&mut apack, t));
+        }
+    }
+}
+
+/// C[m×n] += A[m×k] · B on one thread, with B prepacked (`k ≤ packed.k`, `n ≤ packed.n`:
+/// a prefix of its rows and columns may be used). `apack` is reusable scratch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_packed(
+    be: Backend,
+    a: View,
+    packed: &PackedB,
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f32],
+    ldc: usize,
+    apack: &mut Vec<f32>,
+) {
+    assert!(
+        k <= packed.k && n <= packed.n,
+        "gemm_packed: B prefix too large"
+    );
+    a.check(m, k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        ldc >= n && (m - 1) * ldc + n <= c.len(),
+        "gemm_packed: C too small"
+    );
+    let at = a.transposed();
+    let a_panels = m.div_ceil(MR);
+    for (pb, p0) in (0..k).step_by(packed.kc).enumerate() {
+        let kc = packed.kc.min(k - p0);
+        apack.resize(a_panels * kc * MR, 0.0);
+        for (ip, panel) in apack.chunks_exact_mut(kc * MR).enumerate() {
+            let i0 = ip * MR;
+            pack_panel(at, p0, kc, i0, MR.min(m - i0), MR, panel);
+        }
+        for (jp, j0) in (0..n).step_by(NR).enumerate() {
+            let bpanel = packed.panel(pb, jp);
+            let cols = NR.min(n - j0);
+            for (ip, apanel) in apack.chunks_exact(kc * MR).enumerate() {
+                let i0 = ip * MR;
+                let rows = MR.min(m - i0);
+                let tile = &mut c[i0 * ldc + j0..];
+                be.gemm_tile(kc, apanel, bpanel, tile, ldc, rows, cols);
+            }
+        }
+    }
+}
+
+/// The `gemm` crate (sarah-quinones'), called with our strides: C += A·B.
 #[allow(clippy::too_many_arguments)]
 fn crate_gemm(
     m: usize,
@@ -182,17 +418,15 @@ fn crate_gemm(
     b: View,
     c: &mut [f32],
     ldc: usize,
-    init: Init,
     threads: usize,
 ) {
-    fill_init(m, n, c, ldc, init);
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: `gemm` checked that every element of A (m×k), B (k×n) and C (m×n, stride ldc)
-    // addressed through these strides lies inside its slice; C is exclusively borrowed.
+    // SAFETY: `gemm_with` checked that every element of A (m×k), B (k×n) and C (m×n, stride
+    // ldc) addressed through these strides lies inside its slice; C is exclusively borrowed.
     unsafe {
         gemm::gemm(
             m,
@@ -250,7 +484,7 @@ mod tests {
             .collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 10] = [
+    const SHAPES: [(usize, usize, usize); 12] = [
         (1, 1, 1),
         (3, 7, 5),
         (7, 63, 9),
@@ -261,15 +495,17 @@ mod tests {
         (2, 1, 100),
         (130, 96, 70),
         (0, 5, 4),
+        (300, 70, 40),
+        (9, 300, 1100),
     ];
 
-    fn check_all(be: Backend) {
+    fn check_all(be: Backend, engine: Engine) {
         let mut rng = Rng::new(11);
         for (m, k, n) in SHAPES {
             let (a, b, bias) = (rng.vec(m * k, 1.0), rng.vec(n * k, 1.0), rng.vec(n, 1.0));
             for bias in [None, Some(&bias[..])] {
                 let mut c = vec![f32::NAN; m * n];
-                be.matmul_t(&a, &b, bias, &mut c, m, k, n);
+                be.matmul_t_with(engine, &a, &b, bias, &mut c, m, k, n);
                 assert_close(&c, &reference_t(&a, &b, bias, m, k, n), dot_tol(k));
             }
             let mut c = vec![f32::NAN; m * n];
@@ -281,7 +517,9 @@ mod tests {
     #[test]
     fn products_match_reference_on_every_backend() {
         for be in [Backend::SCALAR, Backend::detect()] {
-            check_all(be);
+            for engine in [Engine::Best, Engine::Own, Engine::GemmCrate] {
+                check_all(be, engine);
+            }
         }
     }
 
@@ -291,7 +529,11 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        pool.install(|| check_all(Backend::detect()));
+        pool.install(|| {
+            for engine in [Engine::Own, Engine::GemmCrate] {
+                check_all(Backend::detect(), engine);
+            }
+        });
     }
 
     #[test]
@@ -306,6 +548,7 @@ mod tests {
     fn matmul_t_rejects_bad_shapes() {
         matmul_t(
             Backend::SCALAR,
+            Engine::Best,
             &[0.0; 6],
             &[0.0; 5],
             None,

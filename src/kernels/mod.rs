@@ -54,6 +54,7 @@ use half::f16;
 use std::sync::OnceLock;
 
 pub use attention::MatRef;
+pub use gemm::Engine as GemmEngine;
 
 /// The instruction set the kernels run on. Copyable and cheap; obtain it from
 /// [`Backend::detect`] or use [`Backend::SCALAR`] to force the portable path.
@@ -224,6 +225,33 @@ impl Backend {
         }
     }
 
+    /// C[rows×cols] += A·B for one register tile: `a` is a packed A micro-panel (`kc` steps of
+    /// `gemm::MR` values), `b` a packed B micro-panel (`kc` steps of `gemm::NR`), `c` starts at
+    /// the tile's first element with row stride `ldc`. Panics if any slice is too short.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_tile(
+        self,
+        kc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        assert!(a.len() >= kc * gemm::MR && b.len() >= kc * gemm::NR);
+        assert!((1..=gemm::MR).contains(&rows) && (1..=gemm::NR).contains(&cols));
+        assert!(c.len() >= (rows - 1) * ldc + cols, "gemm_tile: C too short");
+        match self.0 {
+            Isa::Scalar => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`; the slice lengths were checked above.
+            Isa::Avx2 => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
+        }
+    }
+
     /// See [`matmul_t`].
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_t(
@@ -236,7 +264,23 @@ impl Backend {
         k: usize,
         n: usize,
     ) {
-        gemm::matmul_t(self, a, b, bias, c, m, k, n);
+        self.matmul_t_with(GemmEngine::Best, a, b, bias, c, m, k, n);
+    }
+
+    /// [`matmul_t`] on a chosen GEMM implementation, for benchmarks and A/B checks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_t_with(
+        self,
+        engine: GemmEngine,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        c: &mut [f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        gemm::matmul_t(self, engine, a, b, bias, c, m, k, n);
     }
 
     /// See [`matmul`].

@@ -2,6 +2,7 @@
 //! fallback on CPUs without them. Written to be obviously correct; the eight-wide partial sums
 //! only let the compiler vectorise the reductions.
 
+use super::gemm::{MR, NR};
 use half::f16;
 
 /// Abramowitz & Stegun 7.1.26: erf(x) ≈ 1 - (a1·t + … + a5·t⁵)·exp(-x²), t = 1/(1 + p·x),
@@ -103,6 +104,31 @@ pub(super) fn f16_tile<const MR: usize, const NR: usize>(
         }
     }
     out
+}
+
+/// C[rows×cols] += A·B for one register tile of the blocked GEMM (see `Backend::gemm_tile`).
+pub(super) fn gemm_tile(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    let mut acc = [[0.0f32; NR]; MR];
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+        for (acc_r, &av) in acc.iter_mut().zip(ap) {
+            for (s, &bv) in acc_r.iter_mut().zip(bp) {
+                *s += av * bv;
+            }
+        }
+    }
+    for (c_row, acc_r) in c.chunks_mut(ldc).zip(&acc).take(rows) {
+        for (o, s) in c_row[..cols].iter_mut().zip(acc_r) {
+            *o += s;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! Ragged tails (lengths that are not a multiple of 8) use masked loads and stores so that
 //! they go through the same arithmetic as the full vectors.
 
+use super::gemm::{MR, NR};
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
@@ -361,4 +362,50 @@ pub(super) unsafe fn f16_tile<const MR: usize, const NR: usize>(
         }
     }
     out
+}
+
+/// C[rows×cols] += A·B for one 6×16 register tile of the blocked GEMM; `a` and `b` are packed
+/// micro-panels (see `Backend::gemm_tile`, which checks the slice lengths). Per depth step:
+/// two B vectors, six broadcast A values, twelve FMAs into twelve accumulators.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn gemm_tile(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        let b0 = _mm256_loadu_ps(pb.add(p * NR));
+        let b1 = _mm256_loadu_ps(pb.add(p * NR + LANES));
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let av = _mm256_broadcast_ss(&*pa.add(p * MR + r));
+            acc_r[0] = _mm256_fmadd_ps(av, b0, acc_r[0]);
+            acc_r[1] = _mm256_fmadd_ps(av, b1, acc_r[1]);
+        }
+    }
+    let pc = c.as_mut_ptr();
+    if rows == MR && cols == NR {
+        for (r, acc_r) in acc.iter().enumerate() {
+            let row = pc.add(r * ldc);
+            _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc_r[0]));
+            let hi = row.add(LANES);
+            _mm256_storeu_ps(hi, _mm256_add_ps(_mm256_loadu_ps(hi), acc_r[1]));
+        }
+    } else {
+        let mut buf = [[0.0f32; NR]; MR];
+        for (b_row, acc_r) in buf.iter_mut().zip(&acc) {
+            _mm256_storeu_ps(b_row.as_mut_ptr(), acc_r[0]);
+            _mm256_storeu_ps(b_row.as_mut_ptr().add(LANES), acc_r[1]);
+        }
+        for (c_row, b_row) in c.chunks_mut(ldc).zip(&buf).take(rows) {
+            for (o, s) in c_row[..cols].iter_mut().zip(b_row) {
+                *o += s;
+            }
+        }
+    }
 }
