@@ -223,7 +223,7 @@ const KC_MAX: usize = 256;
 /// Upper bound on rows of A per task: MC_MAX·KC_MAX floats of packed A (144 KiB) stay in L2.
 const MC_MAX: usize = 144;
 /// Columns of B packed at a time: bounds the packed copy to NC·k floats, which stays in L3.
-const NC: usize = 1024;
+const NC: usize = 2048;
 
 /// B packed into NR-wide column panels, per depth block of `kc` rows: panel `jp` of block
 /// `pb` holds `kc × NR` values, row by row, zero-padded past the last column. Packing once
@@ -253,7 +253,7 @@ impl PackedB {
             let (p0, depth) = (pb * kc, kc.min(k - pb * kc));
             for (jp, panel) in dst.chunks_exact_mut(depth * NR).enumerate() {
                 let j0 = jp * NR;
-                pack_panel(b, p0, depth, j0, NR.min(n - j0), NR, panel);
+                pack_panel::<NR>(b, p0, depth, j0, NR.min(n - j0), panel);
             }
         };
         // `max(1)`: chunk sizes must be positive even for an empty matrix.
@@ -277,32 +277,43 @@ impl PackedB {
     }
 }
 
-/// Copies `depth` rows × `width` (≤ `w`) columns of `src`, starting at (d0, c0), into `dst`
-/// as `depth` rows of `w` values, zero-padding columns `width..w`.
-fn pack_panel(
+/// Copies `depth` rows × `width` (≤ `W`) columns of `src`, starting at (d0, c0), into `dst`
+/// as `depth` rows of `W` values, zero-padding columns `width..W`.
+fn pack_panel<const W: usize>(
     src: View,
     d0: usize,
     depth: usize,
     c0: usize,
     width: usize,
-    w: usize,
     dst: &mut [f32],
 ) {
-    let dst = &mut dst[..depth * w];
-    if width < w {
-        dst.fill(0.0);
-    }
+    let dst = &mut dst[..depth * W];
     if src.cs == 1 {
-        for (d, row) in dst.chunks_exact_mut(w).enumerate() {
+        if width < W {
+            dst.fill(0.0);
+        }
+        for (d, row) in dst.chunks_exact_mut(W).enumerate() {
             let s = (d0 + d) * src.rs + c0;
             row[..width].copy_from_slice(&src.data[s..s + width]);
         }
+    } else if src.rs == 1 && width == W {
+        // Transposing case (rows of A, weight rows of Bᵀ): read W contiguous runs in step and
+        // write each packed row in one go.
+        let runs: [&[f32]; W] = std::array::from_fn(|j| {
+            let s = (c0 + j) * src.cs + d0;
+            &src.data[s..s + depth]
+        });
+        for (d, row) in dst.chunks_exact_mut(W).enumerate() {
+            for (o, run) in row.iter_mut().zip(&runs) {
+                *o = run[d];
+            }
+        }
     } else {
-        // Walk each source column down its contiguous (or shorter) stride.
+        dst.fill(0.0);
         for j in 0..width {
             let base = (c0 + j) * src.cs + d0 * src.rs;
-            for d in 0..depth {
-                dst[d * w + j] = src.data[base + d * src.rs];
+            for (d, row) in dst.chunks_exact_mut(W).enumerate() {
+                row[j] = src.data[base + d * src.rs];
             }
         }
     }
@@ -393,7 +404,7 @@ pub(super) fn gemm_packed(
         apack.resize(a_panels * kc * MR, 0.0);
         for (ip, panel) in apack.chunks_exact_mut(kc * MR).enumerate() {
             let i0 = ip * MR;
-            pack_panel(at, p0, kc, i0, MR.min(m - i0), MR, panel);
+            pack_panel::<MR>(at, p0, kc, i0, MR.min(m - i0), panel);
         }
         for (jp, j0) in (0..n).step_by(NR).enumerate() {
             let bpanel = packed.panel(pb, jp);

@@ -378,6 +378,13 @@ pub(super) unsafe fn gemm_tile(
     cols: usize,
 ) {
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let pc = c.as_mut_ptr();
+    // C is only touched after the depth loop; fetching it now hides the miss (wide C blocks
+    // do not stay in L2 between depth blocks).
+    for r in 0..rows {
+        _mm_prefetch::<_MM_HINT_T0>(pc.add(r * ldc) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(pc.add(r * ldc + cols - 1) as *const i8);
+    }
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     for p in 0..kc {
         let b0 = _mm256_loadu_ps(pb.add(p * NR));
@@ -388,7 +395,6 @@ pub(super) unsafe fn gemm_tile(
             acc_r[1] = _mm256_fmadd_ps(av, b1, acc_r[1]);
         }
     }
-    let pc = c.as_mut_ptr();
     if rows == MR && cols == NR {
         for (r, acc_r) in acc.iter().enumerate() {
             let row = pc.add(r * ldc);
