@@ -3,17 +3,18 @@
 //! Work is split into tasks of (head, block of query rows). A task computes its block of
 //! scores against every key it may see, takes the softmax of each row in place and multiplies
 //! by V, so memory stays at one block of scores per task. Blocks of a handful of rows (the
-//! decoder's single new token) use dot products and axpys straight on K and V; larger blocks
-//! use the packed GEMM, which pays off once the packing is shared by many rows.
+//! decoder's single new token) use dot products and axpys straight on K and V. Larger blocks
+//! use the blocked GEMM's register tiles, with each head's Kᵀ and V packed once up front and
+//! shared by all of its query blocks (the packed copies are as large as K and V themselves).
 
-use super::gemm::{self, Init, View};
+use super::gemm::{self, PackedB, View};
 use super::shared::SharedOut;
 use super::Backend;
 use rayon::prelude::*;
 
-/// Query rows per task. 32 rows × 1500 keys of scores is 192 KiB, which stays in L2 between
-/// the two products.
-const BLOCK_ROWS: usize = 32;
+/// Query rows per task: a multiple of the GEMM tile height; 36 rows × 1500 keys of scores is
+/// 216 KiB, which stays in L2 between the two products.
+const BLOCK_ROWS: usize = 6 * gemm::MR;
 /// Blocks with at most this many rows skip the GEMM and its packing.
 const DIRECT_MAX_ROWS: usize = 4;
 
@@ -91,6 +92,17 @@ struct Job<'a> {
     width: usize,
     scale: f32,
     causal: Option<usize>,
+    /// Per head: Kᵀ (head_dim × keys) and V (keys × head_dim), packed for the GEMM; empty when
+    /// every block takes the direct path.
+    packs: Vec<(PackedB, PackedB)>,
+}
+
+/// Per-task buffers, reused across the tasks one thread runs.
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    ctx: Vec<f32>,
+    apack: Vec<f32>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -127,7 +139,7 @@ pub(super) fn attention(
     }
     assert!(k.rows > 0, "attention: no keys");
 
-    let job = Job {
+    let mut job = Job {
         be,
         q,
         k,
@@ -137,15 +149,28 @@ pub(super) fn attention(
         width,
         scale,
         causal,
+        packs: Vec::new(),
     };
+    if q.rows > DIRECT_MAX_ROWS {
+        let keys = job.visible(q.rows - 1);
+        job.packs = (0..n_head)
+            .into_par_iter()
+            .map(|h| {
+                let c0 = h * head_dim;
+                let kt = PackedB::new(k.view(0, c0, true), head_dim, keys, 1);
+                let v = PackedB::new(v.view(0, c0, false), keys, head_dim, 1);
+                (kt, v)
+            })
+            .collect();
+    }
     let blocks = q.rows.div_ceil(BLOCK_ROWS);
     (0..n_head * blocks)
         .into_par_iter()
-        .for_each_init(Vec::new, |scratch, t| {
+        .for_each_init(Scratch::default, |scratch, t| {
             let (h, b) = (t / blocks, t % blocks);
             let rows = b * BLOCK_ROWS..q.rows.min((b + 1) * BLOCK_ROWS);
             if rows.len() <= DIRECT_MAX_ROWS {
-                job.direct(h, rows, scratch);
+                job.direct(h, rows, &mut scratch.scores);
             } else {
                 job.blocked(h, rows, scratch);
             }
@@ -191,16 +216,14 @@ impl Job<'_> {
         }
     }
 
-    /// A block of query rows: scores = Q·Kᵀ and out = P·V as two GEMMs.
-    fn blocked(&self, h: usize, rows: std::ops::Range<usize>, scratch: &mut Vec<f32>) {
+    /// A block of query rows: scores = Q·Kᵀ and out = P·V as two GEMMs on the packed head.
+    fn blocked(&self, h: usize, rows: std::ops::Range<usize>, scratch: &mut Scratch) {
         let (hd, c0, nr) = (self.head_dim, h * self.head_dim, rows.len());
+        let (kt, v) = &self.packs[h];
         let nk = self.visible(rows.end - 1);
-        scratch.resize(nr * nk + nr * hd, 0.0);
-        let (scores, ctx) = scratch.split_at_mut(nr * nk);
-
+        let scores = zeroed(&mut scratch.scores, nr * nk);
         let q = self.q.view(rows.start, c0, false);
-        let kt = self.k.view(0, c0, true);
-        gemm::gemm(self.be, nr, nk, hd, q, kt, scores, nk, Init::Zero, 1);
+        gemm::gemm_packed(self.be, q, kt, nr, nk, hd, scores, nk, &mut scratch.apack);
         for (r, srow) in scores.chunks_exact_mut(nk).enumerate() {
             let seen = self.visible(rows.start + r);
             self.be.softmax_scaled(&mut srow[..seen], self.scale);
@@ -212,13 +235,20 @@ impl Job<'_> {
             rs: nk,
             cs: 1,
         };
-        let v = self.v.view(0, c0, false);
-        gemm::gemm(self.be, nr, hd, nk, p, v, ctx, hd, Init::Zero, 1);
+        let ctx = zeroed(&mut scratch.ctx, nr * hd);
+        gemm::gemm_packed(self.be, p, v, nr, hd, nk, ctx, hd, &mut scratch.apack);
         for (i, crow) in rows.zip(ctx.chunks_exact(hd)) {
             // SAFETY: this task owns head `h` of the rows in `rows`.
             unsafe { self.out_row(i, h) }.copy_from_slice(crow);
         }
     }
+}
+
+/// The first `len` elements of `buf`, grown if needed, set to zero.
+fn zeroed(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.clear();
+    buf.resize(len, 0.0);
+    buf
 }
 
 #[cfg(test)]

@@ -217,6 +217,22 @@ fn fill_init(m: usize, n: usize, c: &mut [f32], ldc: usize, init: Init) {
 /// vector registers: 12 accumulators, two B vectors, one broadcast A value.
 pub(super) const MR: usize = 6;
 pub(super) const NR: usize = 16;
+/// C[rows×cols] += tile (the top-left part of a full register tile), C with row stride `ldc`:
+/// the write-back of edge tiles, shared by every backend's microkernel.
+pub(super) fn add_tile(
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    tile: &[[f32; NR]; MR],
+) {
+    for (c_row, t_row) in c.chunks_mut(ldc).zip(tile).take(rows) {
+        for (o, t) in c_row[..cols].iter_mut().zip(t_row) {
+            *o += t;
+        }
+    }
+}
+
 /// Most depth per packed block: an A micro-panel (KC·MR) and a B micro-panel (KC·NR, 16 KiB)
 /// sit in L1 together.
 const KC_MAX: usize = 256;

@@ -248,7 +248,7 @@ impl Backend {
             // SAFETY: as in `dot`; the slice lengths were checked above.
             Isa::Avx2 => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
+            Isa::Neon => neon::gemm_tile(kc, a, b, c, ldc, rows, cols),
         }
     }
 

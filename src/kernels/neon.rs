@@ -6,6 +6,7 @@
 //! intrinsics are not stable Rust. Ragged tails go through zero-padded 4- or 8-lane buffers so
 //! they take the same arithmetic as full vectors.
 
+use super::gemm::{add_tile, MR, NR};
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::aarch64::*;
@@ -338,5 +339,38 @@ pub(super) fn f16_tile<const MR: usize, const NR: usize>(
             }
         }
         out
+    }
+}
+
+/// C[rows×cols] += A·B for one 6×16 register tile of the blocked GEMM (see
+/// `Backend::gemm_tile`): 24 accumulators, four B vectors and one A value fit NEON's 32
+/// registers.
+pub(super) fn gemm_tile(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    // SAFETY: NEON is part of the aarch64 baseline; memory goes through the checked helpers.
+    unsafe {
+        let mut acc = [[vdupq_n_f32(0.0); NR / LANES]; MR];
+        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+            let bv: [float32x4_t; NR / LANES] = std::array::from_fn(|q| load(&bp[q * LANES..]));
+            for (acc_r, &av) in acc.iter_mut().zip(ap) {
+                for (s, &w) in acc_r.iter_mut().zip(&bv) {
+                    *s = vfmaq_n_f32(*s, w, av);
+                }
+            }
+        }
+        let mut tile = [[0.0f32; NR]; MR];
+        for (t_row, acc_r) in tile.iter_mut().zip(&acc) {
+            for (chunk, &s) in t_row.chunks_exact_mut(LANES).zip(acc_r) {
+                store(chunk, s);
+            }
+        }
+        add_tile(c, ldc, rows, cols, &tile);
     }
 }

@@ -2,7 +2,7 @@
 //! fallback on CPUs without them. Written to be obviously correct; the eight-wide partial sums
 //! only let the compiler vectorise the reductions.
 
-use super::gemm::{MR, NR};
+use super::gemm::{add_tile, MR, NR};
 use half::f16;
 
 /// Abramowitz & Stegun 7.1.26: erf(x) ≈ 1 - (a1·t + … + a5·t⁵)·exp(-x²), t = 1/(1 + p·x),
@@ -124,11 +124,7 @@ pub(super) fn gemm_tile(
             }
         }
     }
-    for (c_row, acc_r) in c.chunks_mut(ldc).zip(&acc).take(rows) {
-        for (o, s) in c_row[..cols].iter_mut().zip(acc_r) {
-            *o += s;
-        }
-    }
+    add_tile(c, ldc, rows, cols, &acc);
 }
 
 #[cfg(test)]

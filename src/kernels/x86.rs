@@ -10,7 +10,7 @@
 //! Ragged tails (lengths that are not a multiple of 8) use masked loads and stores so that
 //! they go through the same arithmetic as the full vectors.
 
-use super::gemm::{MR, NR};
+use super::gemm::{add_tile, MR, NR};
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
@@ -408,10 +408,6 @@ pub(super) unsafe fn gemm_tile(
             _mm256_storeu_ps(b_row.as_mut_ptr(), acc_r[0]);
             _mm256_storeu_ps(b_row.as_mut_ptr().add(LANES), acc_r[1]);
         }
-        for (c_row, b_row) in c.chunks_mut(ldc).zip(&buf).take(rows) {
-            for (o, s) in c_row[..cols].iter_mut().zip(b_row) {
-                *o += s;
-            }
-        }
+        add_tile(c, ldc, rows, cols, &buf);
     }
 }
