@@ -53,10 +53,11 @@ impl Samples {
         self.wall.sort();
         self.cpu.sort();
         let (best, median) = (self.wall[0], self.wall[self.wall.len() / 2]);
-        let cpu = self
-            .cpu
-            .get(self.cpu.len() / 2)
-            .map_or(String::new(), |&c| format!("  per CPU-s {:>6.1}", g(c)));
+        // schedstat advances in scheduler ticks, so CPU time of short runs is not meaningful.
+        let cpu = match self.cpu.get(self.cpu.len() / 2) {
+            Some(&c) if median >= Duration::from_millis(10) => format!("  per CPU-s {:>6.1}", g(c)),
+            _ => String::new(),
+        };
         println!(
             "{name:<44} {threads}T  best {:>6.1}  median {:>6.1} GFLOP/s{cpu}  ({:.2} ms)",
             g(best),
@@ -95,8 +96,6 @@ fn in_pool(threads: usize, f: impl FnOnce() + Send) {
 }
 
 fn bench_gemm(threads: usize) {
-    let be = Backend::detect();
-    let m = 1500;
     let shapes = [
         ("tiny", 384, 1152),
         ("tiny", 384, 384),
@@ -108,35 +107,46 @@ fn bench_gemm(threads: usize) {
         ("base", 2048, 512),
     ];
     for (model, k, n) in shapes {
-        let (a, b, bias) = (data(m * k, 1), data(n * k, 2), data(n, 3));
-        let (mut c_own, mut c_crate) = (vec![0.0; m * n], vec![0.0; m * n]);
-        let mut own =
-            || be.matmul_t_with(GemmEngine::Own, &a, &b, Some(&bias), &mut c_own, m, k, n);
-        let mut other = || {
-            be.matmul_t_with(
-                GemmEngine::GemmCrate,
-                &a,
-                &b,
-                Some(&bias),
-                &mut c_crate,
-                m,
-                k,
-                n,
-            )
-        };
-        let [s_own, s_crate] = time_interleaved(&mut [&mut own, &mut other]);
-        let flops = 2.0 * (m * k * n) as f64;
-        s_own.report(
-            &format!("gemm {model} m={m} k={k} n={n} own"),
-            threads,
-            flops,
-        );
-        s_crate.report(
-            &format!("gemm {model} m={m} k={k} n={n} gemm-crate"),
-            threads,
-            flops,
-        );
+        compare_engines(model, 1500, k, n, threads);
     }
+}
+
+/// Where our GEMM overtakes the crate as the rows of A grow.
+fn bench_gemm_rows(threads: usize) {
+    for m in [1, 5, 12, 32, 128, 384, 768] {
+        compare_engines("rows", m, 384, 1536, threads);
+    }
+}
+
+fn compare_engines(model: &str, m: usize, k: usize, n: usize, threads: usize) {
+    let be = Backend::detect();
+    let (a, b, bias) = (data(m * k, 1), data(n * k, 2), data(n, 3));
+    let (mut c_own, mut c_crate) = (vec![0.0; m * n], vec![0.0; m * n]);
+    let mut own = || be.matmul_t_with(GemmEngine::Own, &a, &b, Some(&bias), &mut c_own, m, k, n);
+    let mut other = || {
+        be.matmul_t_with(
+            GemmEngine::GemmCrate,
+            &a,
+            &b,
+            Some(&bias),
+            &mut c_crate,
+            m,
+            k,
+            n,
+        )
+    };
+    let [s_own, s_crate] = time_interleaved(&mut [&mut own, &mut other]);
+    let flops = 2.0 * (m * k * n) as f64;
+    s_own.report(
+        &format!("gemm {model} m={m} k={k} n={n} own"),
+        threads,
+        flops,
+    );
+    s_crate.report(
+        &format!("gemm {model} m={m} k={k} n={n} gemm-crate"),
+        threads,
+        flops,
+    );
 }
 
 fn bench_f16(threads: usize) {
@@ -191,7 +201,8 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .unwrap_or_default();
     println!("backend: {}", Backend::detect().name());
-    let benches: [Bench; 3] = [
+    let benches: [Bench; 4] = [
+        ("gemm-rows", bench_gemm_rows),
         ("gemm", bench_gemm),
         ("f16", bench_f16),
         ("attention", bench_attention),

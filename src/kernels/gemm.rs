@@ -145,7 +145,8 @@ pub(super) fn gemm(
 /// Which implementation runs the f32 products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// Whichever is fastest on this backend (see the benchmark in `benches/kernels.rs`).
+    /// Whichever is fastest for this backend and shape (see `benches/kernels.rs`): ours for
+    /// large products on AVX2, the crate for few rows of A and on NEON.
     Best,
     /// This module's packed, cache-blocked GEMM around the backend's register tile.
     Own,
@@ -189,17 +190,32 @@ pub(super) fn gemm_with(
     if k == 0 {
         return;
     }
-    match engine {
-        Engine::Own => blocked(be, m, n, k, a, b, c, ldc, threads),
-        Engine::GemmCrate => crate_gemm(m, n, k, a, b, c, ldc, threads),
-        Engine::Best => match be.0 {
-            Isa::Scalar => blocked(be, m, n, k, a, b, c, ldc, threads),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => blocked(be, m, n, k, a, b, c, ldc, threads),
-            // Our blocked driver has no NEON register tile; the crate has one.
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => crate_gemm(m, n, k, a, b, c, ldc, threads),
-        },
+    let own = match engine {
+        Engine::Own => true,
+        Engine::GemmCrate => false,
+        Engine::Best => prefers_own(be, m),
+    };
+    if own {
+        blocked(be, m, n, k, a, b, c, ldc, threads);
+    } else {
+        crate_gemm(m, n, k, a, b, c, ldc, threads);
+    }
+}
+
+/// From this many rows of A on, our GEMM beats the crate on AVX2 (`cargo bench --bench
+/// kernels -- gemm`); below, packing all of B costs more than the crate's small-m paths.
+const OWN_MIN_M: usize = 512;
+
+/// Whether `Engine::Best` runs our GEMM.
+fn prefers_own(be: Backend, m: usize) -> bool {
+    match be.0 {
+        // The portable reference stays ours so that tests exercise the blocked driver.
+        Isa::Scalar => true,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => m >= OWN_MIN_M,
+        // Our NEON tile is tested but untuned (no aarch64 hardware to measure on).
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => false,
     }
 }
 
