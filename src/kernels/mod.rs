@@ -1,1 +1,587 @@
 //! Compute kernels behind a small safe API: SIMD paths beside their scalar references.
+//!
+//! # Shape of the module
+//!
+//! - `mod.rs` (this file): the public API, the [`Backend`] type and its dispatch. Every public
+//!   free function (`dot`, `softmax`, `matmul_t`, ...) forwards to the same-named method of
+//!   [`backend()`], the backend detected once for this CPU.
+//! - `scalar.rs`: portable reference kernels. They are the ground truth for the tests and the
+//!   fallback on CPUs without the SIMD paths.
+//! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the GEMM microkernel.
+//!   There is no AVX-512 path: it could not be tested on the development machines.
+//! - `neon.rs`: aarch64 NEON versions (NEON is part of the aarch64 baseline, so it needs no
+//!   detection).
+//! - `gemm.rs`: the f32 matrix products (`matmul_t`, `matmul`): cache blocking, packing and
+//!   threading around a register-tile microkernel.
+//! - `linear_f16.rs`: `matmul_t_f16`, the decoder's weight-streaming product with f16 weights.
+//! - `attention.rs`: multi-head scaled dot-product attention over strided views.
+//! - `shared.rs`: a tiny helper that lets parallel tasks write disjoint parts of one buffer.
+//!
+//! # Dispatch
+//!
+//! [`Backend`] records which instruction set to use. It can only be obtained from
+//! [`Backend::detect`] (run-time feature detection, cached in a `OnceLock`) or
+//! [`Backend::SCALAR`], so a SIMD backend exists only on a CPU that has the instructions; that
+//! is what makes the `unsafe` calls into `#[target_feature]` code sound. Tests compare
+//! `Backend::detect()` against `Backend::SCALAR` on the same inputs.
+//!
+//! # Threading
+//!
+//! Parallel kernels (`matmul_t`, `matmul`, `matmul_t_f16`, `attention`) use rayon's *current*
+//! pool and size their work by `rayon::current_num_threads()`. The model runs its forward pass
+//! inside `pool.install(..)` of a pool sized by the user's `--threads`, so that is the knob.
+//!
+//! # Errors
+//!
+//! Mismatched slice lengths are programming errors, not run-time conditions: every function
+//! documents its shape contract and panics (via `assert!`) when it is broken.
+
+mod attention;
+mod gemm;
+mod linear_f16;
+mod scalar;
+mod shared;
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod test_util;
+
+use half::f16;
+use std::sync::OnceLock;
+
+pub use attention::MatRef;
+pub use gemm::Engine as GemmEngine;
+
+/// The instruction set the kernels run on. Copyable and cheap; obtain it from
+/// [`Backend::detect`] or use [`Backend::SCALAR`] to force the portable path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backend(Isa);
+
+/// Private so that a SIMD variant can only be built by detection (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+}
+
+impl Backend {
+    /// The portable reference path, available everywhere.
+    pub const SCALAR: Backend = Backend(Isa::Scalar);
+
+    /// The best backend for this CPU, detected on first use and cached.
+    pub fn detect() -> Backend {
+        static DETECTED: OnceLock<Backend> = OnceLock::new();
+        *DETECTED.get_or_init(|| Backend(detect_isa()))
+    }
+
+    /// A short name for logs ("scalar", "avx2", "neon").
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            Isa::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => "avx2",
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// See [`dot`].
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len(), "dot: length mismatch");
+        match self.0 {
+            Isa::Scalar => scalar::dot(a, b),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::Avx2` exists only when AVX2, FMA and F16C were detected.
+            Isa::Avx2 => unsafe { x86::dot(a, b) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::dot(a, b),
+        }
+    }
+
+    /// See [`dot_f16`].
+    pub fn dot_f16(self, a: &[f16], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len(), "dot_f16: length mismatch");
+        match self.0 {
+            Isa::Scalar => scalar::dot_f16(a, b),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 => unsafe { x86::dot_f16(a, b) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::dot_f16(a, b),
+        }
+    }
+
+    /// See [`add_assign`].
+    pub fn add_assign(self, x: &mut [f32], y: &[f32]) {
+        assert_eq!(x.len(), y.len(), "add_assign: length mismatch");
+        self.axpy(x, 1.0, y);
+    }
+
+    /// `x += alpha * y`, elementwise. Panics if the lengths differ.
+    pub fn axpy(self, x: &mut [f32], alpha: f32, y: &[f32]) {
+        assert_eq!(x.len(), y.len(), "axpy: length mismatch");
+        match self.0 {
+            Isa::Scalar => scalar::axpy(x, alpha, y),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 => unsafe { x86::axpy(x, alpha, y) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::axpy(x, alpha, y),
+        }
+    }
+
+    /// See [`f16_to_f32`].
+    pub fn f16_to_f32(self, src: &[f16], dst: &mut [f32]) {
+        assert_eq!(src.len(), dst.len(), "f16_to_f32: length mismatch");
+        match self.0 {
+            Isa::Scalar => scalar::f16_to_f32(src, dst),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 => unsafe { x86::f16_to_f32(src, dst) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::f16_to_f32(src, dst),
+        }
+    }
+
+    /// See [`softmax`].
+    pub fn softmax(self, x: &mut [f32]) {
+        self.softmax_scaled(x, 1.0);
+    }
+
+    /// Softmax of `x * scale`, in place. `scale` must be positive (attention folds its score
+    /// scale in here to save a pass over the scores).
+    fn softmax_scaled(self, x: &mut [f32], scale: f32) {
+        debug_assert!(scale > 0.0);
+        match self.0 {
+            Isa::Scalar => scalar::softmax_scaled(x, scale),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 => unsafe { x86::softmax_scaled(x, scale) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::softmax_scaled(x, scale),
+        }
+    }
+
+    /// See [`layer_norm`].
+    pub fn layer_norm(self, x: &mut [f32], gamma: &[f32], beta: &[f32], width: usize, eps: f32) {
+        assert!(width > 0, "layer_norm: zero width");
+        assert_eq!(
+            x.len() % width,
+            0,
+            "layer_norm: length not a multiple of width"
+        );
+        assert_eq!(gamma.len(), width, "layer_norm: gamma length");
+        assert_eq!(beta.len(), width, "layer_norm: beta length");
+        for row in x.chunks_exact_mut(width) {
+            match self.0 {
+                Isa::Scalar => scalar::layer_norm_row(row, gamma, beta, eps),
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as in `dot`.
+                Isa::Avx2 => unsafe { x86::layer_norm_row(row, gamma, beta, eps) },
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon => neon::layer_norm_row(row, gamma, beta, eps),
+            }
+        }
+    }
+
+    /// See [`gelu`].
+    pub fn gelu(self, x: &mut [f32]) {
+        match self.0 {
+            Isa::Scalar => scalar::gelu(x),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 => unsafe { x86::gelu(x) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::gelu(x),
+        }
+    }
+
+    /// `out[r][c] = a[r·k..] · b[c·k..]` for `R` rows of `a` and `C` rows of `b`, each of
+    /// length `k`: the register tile of `matmul_t_f16`. Panics if the slices are too short.
+    fn f16_tile<const R: usize, const C: usize>(
+        self,
+        a: &[f32],
+        b: &[f16],
+        k: usize,
+    ) -> [[f32; C]; R] {
+        assert!(
+            a.len() >= R * k && b.len() >= C * k,
+            "f16_tile: slices too short"
+        );
+        match self.0 {
+            Isa::Scalar => scalar::f16_tile::<R, C>(a, b, k),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 => unsafe { x86::f16_tile::<R, C>(a, b, k) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::f16_tile::<R, C>(a, b, k),
+        }
+    }
+
+    /// C[rows×cols] += A·B for one register tile: `a` is a packed A micro-panel (`kc` steps of
+    /// `gemm::MR` values), `b` a packed B micro-panel (`kc` steps of `gemm::NR`), `c` starts at
+    /// the tile's first element with row stride `ldc`. Panics if any slice is too short.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_tile(
+        self,
+        kc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        assert!(a.len() >= kc * gemm::MR && b.len() >= kc * gemm::NR);
+        assert!((1..=gemm::MR).contains(&rows) && (1..=gemm::NR).contains(&cols));
+        assert!(c.len() >= (rows - 1) * ldc + cols, "gemm_tile: C too short");
+        match self.0 {
+            Isa::Scalar => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`; the slice lengths were checked above.
+            Isa::Avx2 => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::gemm_tile(kc, a, b, c, ldc, rows, cols),
+        }
+    }
+
+    /// See [`matmul_t`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_t(
+        self,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        c: &mut [f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        self.matmul_t_with(GemmEngine::Best, a, b, bias, c, m, k, n);
+    }
+
+    /// [`matmul_t`] on a chosen GEMM implementation, for benchmarks and A/B checks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_t_with(
+        self,
+        engine: GemmEngine,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        c: &mut [f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        gemm::matmul_t(self, engine, a, b, bias, c, m, k, n);
+    }
+
+    /// See [`matmul`].
+    pub fn matmul(self, a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+        gemm::matmul(self, a, b, c, m, k, n);
+    }
+
+    /// See [`matmul_t_f16`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_t_f16(
+        self,
+        a: &[f32],
+        b: &[f16],
+        bias: Option<&[f32]>,
+        c: &mut [f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        linear_f16::matmul_t_f16(self, a, b, bias, c, m, k, n);
+    }
+
+    /// See [`attention`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        self,
+        q: MatRef,
+        k: MatRef,
+        v: MatRef,
+        out: &mut [f32],
+        n_head: usize,
+        head_dim: usize,
+        scale: f32,
+        causal: Option<usize>,
+    ) {
+        attention::attention(self, q, k, v, out, n_head, head_dim, scale, causal);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_isa() -> Isa {
+    let avx2 = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c");
+    if avx2 {
+        Isa::Avx2
+    } else {
+        Isa::Scalar
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn detect_isa() -> Isa {
+    Isa::Neon
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn detect_isa() -> Isa {
+    Isa::Scalar
+}
+
+/// The backend the free functions below use: [`Backend::detect`].
+pub fn backend() -> Backend {
+    Backend::detect()
+}
+
+/// C[m×n] = A[m×k] · B[n×k]ᵀ (+ bias[n] broadcast over rows). All row-major contiguous.
+///
+/// B is a weight matrix in PyTorch layout `[out_features, in_features]`. Built for large `m`
+/// (the encoder, m up to 1500); multithreaded. Panics unless `a.len() == m*k`,
+/// `b.len() == n*k`, `c.len() == m*n` and `bias.len() == n`.
+pub fn matmul_t(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    backend().matmul_t(a, b, bias, c, m, k, n);
+}
+
+/// C[m×n] = A[m×k] · B[k×n], row-major contiguous. Multithreaded.
+/// Panics unless `a.len() == m*k`, `b.len() == k*n` and `c.len() == m*n`.
+pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    backend().matmul(a, b, c, m, k, n);
+}
+
+/// Same as [`matmul_t`] with f16 weights, built for small `m` (the decoder, 1..~32 rows)
+/// where the cost is streaming the weights once: each weight row is read once and dotted with
+/// all `m` rows of A. Multithreaded over `n`. Large `m` takes a converted-weights GEMM path.
+/// Panics on the same shape mismatches as [`matmul_t`].
+pub fn matmul_t_f16(
+    a: &[f32],
+    b: &[f16],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    backend().matmul_t_f16(a, b, bias, c, m, k, n);
+}
+
+/// Σ a[i]·b[i]. Panics if the lengths differ.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    backend().dot(a, b)
+}
+
+/// Σ a[i]·b[i] with `a` in f16. Panics if the lengths differ.
+pub fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
+    backend().dot_f16(a, b)
+}
+
+/// In place, each row of `width` elements: (x - mean)/sqrt(var + eps) * gamma + beta
+/// (biased variance, as PyTorch's `nn.LayerNorm`). Panics unless `width > 0`, `x.len()` is a
+/// multiple of `width` and `gamma`, `beta` have `width` elements.
+pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], width: usize, eps: f32) {
+    backend().layer_norm(x, gamma, beta, width, eps);
+}
+
+/// Exact (erf-based) GELU in place, as PyTorch's `nn.GELU()` default. Absolute error below
+/// 1e-6 · max(1, |x|) against the libm-erf formula.
+pub fn gelu(x: &mut [f32]) {
+    backend().gelu(x);
+}
+
+/// Numerically stable softmax in place over one row (a row of all `-inf` gives NaN, as in
+/// PyTorch).
+pub fn softmax(x: &mut [f32]) {
+    backend().softmax(x);
+}
+
+/// `x += y`, elementwise. Panics if the lengths differ.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    backend().add_assign(x, y);
+}
+
+/// Bulk f16 → f32 conversion (F16C on x86, FCVTL on aarch64). Panics if the lengths differ.
+pub fn f16_to_f32(src: &[f16], dst: &mut [f32]) {
+    backend().f16_to_f32(src, dst);
+}
+
+/// Multi-head scaled dot-product attention.
+///
+/// `q`: `[tq, n_head*head_dim]` view; `k`, `v`: `[tk, n_head*head_dim]` views (row strides
+/// allowed, so fused q|k|v buffers can be read in place); `out`: `[tq, n_head*head_dim]`
+/// contiguous. Scores are `(q_h · k_hᵀ) * scale`, `scale > 0`. `causal: Some(past)` lets query
+/// row `i` attend key `j` only if `j <= past + i` (decoder self-attention over a KV cache
+/// holding `past` earlier positions); `None` is full attention.
+///
+/// Multithreaded over (head × block of query rows); memory stays bounded by one block of
+/// scores per task. Panics on inconsistent shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: MatRef,
+    k: MatRef,
+    v: MatRef,
+    out: &mut [f32],
+    n_head: usize,
+    head_dim: usize,
+    scale: f32,
+    causal: Option<usize>,
+) {
+    backend().attention(q, k, v, out, n_head, head_dim, scale, causal);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{assert_close, dot_tol, Rng, ODD_SIZES};
+    use super::*;
+
+    fn simd() -> Backend {
+        Backend::detect()
+    }
+
+    #[test]
+    fn dot_matches_scalar() {
+        let mut rng = Rng::new(1);
+        for n in ODD_SIZES {
+            let (a, b) = (rng.vec(n, 1.0), rng.vec(n, 1.0));
+            let want = Backend::SCALAR.dot(&a, &b);
+            assert_close(&[simd().dot(&a, &b)], &[want], dot_tol(n));
+        }
+    }
+
+    #[test]
+    fn dot_f16_matches_scalar() {
+        let mut rng = Rng::new(2);
+        for n in ODD_SIZES {
+            let (a, b) = (rng.vec_f16(n, 1.0), rng.vec(n, 1.0));
+            let want = Backend::SCALAR.dot_f16(&a, &b);
+            assert_close(&[simd().dot_f16(&a, &b)], &[want], dot_tol(n));
+        }
+    }
+
+    #[test]
+    fn axpy_and_add_match_scalar() {
+        let mut rng = Rng::new(3);
+        for n in ODD_SIZES {
+            let (x, y) = (rng.vec(n, 1.0), rng.vec(n, 1.0));
+            let (mut want, mut got) = (x.clone(), x.clone());
+            Backend::SCALAR.axpy(&mut want, 0.37, &y);
+            simd().axpy(&mut got, 0.37, &y);
+            assert_close(&got, &want, 1e-6);
+            let mut sum = x.clone();
+            simd().add_assign(&mut sum, &y);
+            let exact: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
+            assert_eq!(sum, exact);
+        }
+    }
+
+    #[test]
+    fn f16_to_f32_is_exact() {
+        let mut rng = Rng::new(4);
+        for n in ODD_SIZES {
+            let mut src = rng.vec_f16(n, 1000.0);
+            if n > 2 {
+                src[0] = f16::INFINITY;
+                src[1] = f16::MIN_POSITIVE_SUBNORMAL;
+            }
+            let want: Vec<f32> = src.iter().map(|h| h.to_f32()).collect();
+            let mut got = vec![0.0; n];
+            simd().f16_to_f32(&src, &mut got);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn softmax_matches_scalar_and_sums_to_one() {
+        let mut rng = Rng::new(5);
+        for n in ODD_SIZES.into_iter().filter(|&n| n > 0) {
+            let x = rng.vec(n, 20.0);
+            for scale in [1.0, 0.125] {
+                let (mut want, mut got) = (x.clone(), x.clone());
+                Backend::SCALAR.softmax_scaled(&mut want, scale);
+                simd().softmax_scaled(&mut got, scale);
+                assert_close(&got, &want, 1e-5);
+                let sum: f32 = got.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_treats_neg_infinity_as_masked() {
+        let mut x = [0.0, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0];
+        softmax(&mut x);
+        assert_close(&x, &[1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0, 1.0 / 3.0], 1e-6);
+    }
+
+    #[test]
+    fn layer_norm_matches_scalar() {
+        let mut rng = Rng::new(6);
+        for width in ODD_SIZES.into_iter().filter(|&n| n > 0) {
+            // An offset mean checks that the variance is taken around the mean.
+            let x: Vec<f32> = rng.vec(3 * width, 2.0).iter().map(|v| v + 5.0).collect();
+            let (gamma, beta) = (rng.vec(width, 1.5), rng.vec(width, 0.5));
+            let (mut want, mut got) = (x.clone(), x);
+            Backend::SCALAR.layer_norm(&mut want, &gamma, &beta, width, 1e-5);
+            simd().layer_norm(&mut got, &gamma, &beta, width, 1e-5);
+            assert_close(&got, &want, 1e-4);
+        }
+    }
+
+    fn gelu_exact(x: f32) -> f64 {
+        let x = x as f64;
+        0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
+    }
+
+    #[test]
+    fn gelu_is_accurate_on_every_backend() {
+        let mut x: Vec<f32> = (-12_000..=12_000).map(|i| i as f32 * 1e-3).collect();
+        x.extend([-100.0, -30.0, 30.0, 100.0, 1e-30, -1e-30, 0.0]);
+        for be in [Backend::SCALAR, simd()] {
+            let mut y = x.clone();
+            be.gelu(&mut y);
+            for (&xi, &yi) in x.iter().zip(&y) {
+                let err = (yi as f64 - gelu_exact(xi)).abs();
+                let tol = 1e-6 * (xi.abs() as f64).max(1.0);
+                assert!(err <= tol, "{}: gelu({xi}) = {yi}, err {err}", be.name());
+            }
+        }
+    }
+
+    #[test]
+    fn gelu_matches_scalar_on_ragged_lengths() {
+        let mut rng = Rng::new(7);
+        for n in ODD_SIZES {
+            let x = rng.vec(n, 6.0);
+            let (mut want, mut got) = (x.clone(), x);
+            Backend::SCALAR.gelu(&mut want);
+            simd().gelu(&mut got);
+            assert_close(&got, &want, 1e-6);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "length mismatch")]
+    fn dot_rejects_mismatched_lengths() {
+        dot(&[1.0, 2.0], &[1.0]);
+    }
+}

@@ -1,0 +1,377 @@
+//! Multi-head scaled dot-product attention over strided views.
+//!
+//! Work is split into tasks of (head, block of query rows). A task computes its block of
+//! scores against every key it may see, takes the softmax of each row in place and multiplies
+//! by V, so memory stays at one block of scores per task. Blocks of a handful of rows (the
+//! decoder's single new token) use dot products and axpys straight on K and V. Larger blocks
+//! use the blocked GEMM's register tiles, with each head's Kᵀ and V packed once up front and
+//! shared by all of its query blocks (the packed copies are as large as K and V themselves).
+
+use super::gemm::{self, PackedB, View};
+use super::shared::SharedOut;
+use super::Backend;
+use rayon::prelude::*;
+
+/// Query rows per task: a multiple of the GEMM tile height; 36 rows × 1500 keys of scores is
+/// 216 KiB, which stays in L2 between the two products.
+const BLOCK_ROWS: usize = 6 * gemm::MR;
+/// Blocks with at most this many rows skip the GEMM and its packing.
+const DIRECT_MAX_ROWS: usize = 4;
+
+/// A row-major matrix view with a row stride (in elements), so fused q|k|v buffers can be
+/// read in place: element (i, j) is `data[i * row_stride + j]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A contiguous `rows × cols` matrix.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+        }
+    }
+
+    /// Columns `start..start + cols` of this view, e.g. the k part of a fused q|k|v buffer.
+    /// Panics if they do not fit.
+    pub fn columns(self, start: usize, cols: usize) -> Self {
+        assert!(start + cols <= self.cols, "MatRef::columns out of range");
+        MatRef {
+            data: &self.data[start.min(self.data.len())..],
+            rows: self.rows,
+            cols,
+            row_stride: self.row_stride,
+        }
+    }
+
+    /// Panics unless the view is consistent: rows no wider than the stride, all inside `data`.
+    fn check(&self, name: &str) {
+        assert!(self.cols <= self.row_stride, "{name}: cols > row_stride");
+        if self.rows > 0 && self.cols > 0 {
+            let needed = (self.rows - 1) * self.row_stride + self.cols;
+            assert!(
+                self.data.len() >= needed,
+                "{name}: data too short for its shape"
+            );
+        }
+    }
+
+    /// Row `i`, columns `start..start + len`.
+    fn row(&self, i: usize, start: usize, len: usize) -> &'a [f32] {
+        let o = i * self.row_stride + start;
+        &self.data[o..o + len]
+    }
+
+    /// Rows `i0..`, columns `start..`, as a GEMM operand; `transposed` swaps the strides.
+    fn view(&self, i0: usize, start: usize, transposed: bool) -> View<'a> {
+        let data = &self.data[i0 * self.row_stride + start..];
+        let (rs, cs) = if transposed {
+            (1, self.row_stride)
+        } else {
+            (self.row_stride, 1)
+        };
+        View { data, rs, cs }
+    }
+}
+
+/// Shapes shared by all tasks of one call.
+struct Job<'a> {
+    be: Backend,
+    q: MatRef<'a>,
+    k: MatRef<'a>,
+    v: MatRef<'a>,
+    out: SharedOut<'a>,
+    head_dim: usize,
+    width: usize,
+    scale: f32,
+    causal: Option<usize>,
+    /// Per head: Kᵀ (head_dim × keys) and V (keys × head_dim), packed for the GEMM; empty when
+    /// every block takes the direct path.
+    packs: Vec<(PackedB, PackedB)>,
+}
+
+/// Per-task buffers, reused across the tasks one thread runs.
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    ctx: Vec<f32>,
+    apack: Vec<f32>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn attention(
+    be: Backend,
+    q: MatRef,
+    k: MatRef,
+    v: MatRef,
+    out: &mut [f32],
+    n_head: usize,
+    head_dim: usize,
+    scale: f32,
+    causal: Option<usize>,
+) {
+    let width = n_head * head_dim;
+    assert!(
+        scale > 0.0 && scale.is_finite(),
+        "attention: scale must be positive"
+    );
+    assert_eq!(q.cols, width, "attention: q.cols != n_head*head_dim");
+    assert_eq!(k.cols, width, "attention: k.cols != n_head*head_dim");
+    assert_eq!(v.cols, width, "attention: v.cols != n_head*head_dim");
+    assert_eq!(k.rows, v.rows, "attention: k and v rows differ");
+    assert_eq!(
+        out.len(),
+        q.rows * width,
+        "attention: out.len() != tq*n_head*head_dim"
+    );
+    q.check("attention q");
+    k.check("attention k");
+    v.check("attention v");
+    if q.rows == 0 || width == 0 {
+        return;
+    }
+    assert!(k.rows > 0, "attention: no keys");
+
+    let mut job = Job {
+        be,
+        q,
+        k,
+        v,
+        out: SharedOut::new(out),
+        head_dim,
+        width,
+        scale,
+        causal,
+        packs: Vec::new(),
+    };
+    if q.rows > DIRECT_MAX_ROWS {
+        let keys = job.visible(q.rows - 1);
+        job.packs = (0..n_head)
+            .into_par_iter()
+            .map(|h| {
+                let c0 = h * head_dim;
+                let kt = PackedB::new(k.view(0, c0, true), head_dim, keys, 1);
+                let v = PackedB::new(v.view(0, c0, false), keys, head_dim, 1);
+                (kt, v)
+            })
+            .collect();
+    }
+    let blocks = q.rows.div_ceil(BLOCK_ROWS);
+    (0..n_head * blocks)
+        .into_par_iter()
+        .for_each_init(Scratch::default, |scratch, t| {
+            let (h, b) = (t / blocks, t % blocks);
+            let rows = b * BLOCK_ROWS..q.rows.min((b + 1) * BLOCK_ROWS);
+            if rows.len() <= DIRECT_MAX_ROWS {
+                job.direct(h, rows, &mut scratch.scores);
+            } else {
+                job.blocked(h, rows, scratch);
+            }
+        });
+}
+
+impl Job<'_> {
+    /// Keys query row `i` may attend: all of them, or those at most `past + i`.
+    fn visible(&self, i: usize) -> usize {
+        self.causal
+            .map_or(self.k.rows, |past| self.k.rows.min(past + i + 1))
+    }
+
+    /// The output cells of row `i`, head `h`.
+    ///
+    /// # Safety
+    ///
+    /// Only the task that owns (row `i`, head `h`) may call this, and it must drop the slice
+    /// before asking again.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn out_row(&self, i: usize, h: usize) -> &mut [f32] {
+        self.out
+            .segment(i * self.width + h * self.head_dim, self.head_dim)
+    }
+
+    /// Few query rows: one dot product per key, then out = Σ p_j · v_j.
+    fn direct(&self, h: usize, rows: std::ops::Range<usize>, scores: &mut Vec<f32>) {
+        let (hd, c0) = (self.head_dim, h * self.head_dim);
+        for i in rows {
+            let nk = self.visible(i);
+            scores.resize(nk, 0.0);
+            let q = self.q.row(i, c0, hd);
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = self.be.dot(q, self.k.row(j, c0, hd));
+            }
+            self.be.softmax_scaled(scores, self.scale);
+            // SAFETY: this task owns head `h` of the rows in `rows`.
+            let out = unsafe { self.out_row(i, h) };
+            out.fill(0.0);
+            for (j, &p) in scores.iter().enumerate() {
+                self.be.axpy(out, p, self.v.row(j, c0, hd));
+            }
+        }
+    }
+
+    /// A block of query rows: scores = Q·Kᵀ and out = P·V as two GEMMs on the packed head.
+    fn blocked(&self, h: usize, rows: std::ops::Range<usize>, scratch: &mut Scratch) {
+        let (hd, c0, nr) = (self.head_dim, h * self.head_dim, rows.len());
+        let (kt, v) = &self.packs[h];
+        let nk = self.visible(rows.end - 1);
+        let scores = zeroed(&mut scratch.scores, nr * nk);
+        let q = self.q.view(rows.start, c0, false);
+        gemm::gemm_packed(self.be, q, kt, nr, nk, hd, scores, nk, &mut scratch.apack);
+        for (r, srow) in scores.chunks_exact_mut(nk).enumerate() {
+            let seen = self.visible(rows.start + r);
+            self.be.softmax_scaled(&mut srow[..seen], self.scale);
+            srow[seen..].fill(0.0);
+        }
+
+        let p = View {
+            data: scores,
+            rs: nk,
+            cs: 1,
+        };
+        let ctx = zeroed(&mut scratch.ctx, nr * hd);
+        gemm::gemm_packed(self.be, p, v, nr, hd, nk, ctx, hd, &mut scratch.apack);
+        for (i, crow) in rows.zip(ctx.chunks_exact(hd)) {
+            // SAFETY: this task owns head `h` of the rows in `rows`.
+            unsafe { self.out_row(i, h) }.copy_from_slice(crow);
+        }
+    }
+}
+
+/// The first `len` elements of `buf`, grown if needed, set to zero.
+fn zeroed(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.clear();
+    buf.resize(len, 0.0);
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{assert_close, Rng};
+    use super::*;
+
+    /// Attention straight from the definition, in f64, one (row, head) at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        q: MatRef,
+        k: MatRef,
+        v: MatRef,
+        n_head: usize,
+        hd: usize,
+        scale: f32,
+        causal: Option<usize>,
+    ) -> Vec<f32> {
+        let at = |m: &MatRef, i: usize, j: usize| m.data[i * m.row_stride + j] as f64;
+        let mut out = vec![0.0; q.rows * n_head * hd];
+        for i in 0..q.rows {
+            let seen = causal.map_or(k.rows, |past| k.rows.min(past + i + 1));
+            for h in 0..n_head {
+                let c0 = h * hd;
+                let s: Vec<f64> = (0..seen)
+                    .map(|j| {
+                        (0..hd)
+                            .map(|d| at(&q, i, c0 + d) * at(&k, j, c0 + d))
+                            .sum::<f64>()
+                            * scale as f64
+                    })
+                    .collect();
+                let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for d in 0..hd {
+                    let o: f64 = e
+                        .iter()
+                        .enumerate()
+                        .map(|(j, p)| p * at(&v, j, c0 + d))
+                        .sum();
+                    out[i * n_head * hd + c0 + d] = (o / sum) as f32;
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs one case with q, k, v as column windows of a fused q|k|v buffer (row stride 3·width).
+    fn check(be: Backend, tq: usize, tk: usize, n_head: usize, hd: usize, causal: Option<usize>) {
+        let width = n_head * hd;
+        let mut rng = Rng::new((tq * 1000 + tk) as u64);
+        let qbuf = rng.vec(tq * 3 * width, 1.0);
+        let kvbuf = rng.vec(tk * 3 * width, 1.0);
+        let q = MatRef {
+            data: &qbuf,
+            rows: tq,
+            cols: 3 * width,
+            row_stride: 3 * width,
+        }
+        .columns(0, width);
+        let fused = MatRef {
+            data: &kvbuf,
+            rows: tk,
+            cols: 3 * width,
+            row_stride: 3 * width,
+        };
+        let (k, v) = (fused.columns(width, width), fused.columns(2 * width, width));
+        let scale = (hd as f32).powf(-0.5);
+        let mut out = vec![f32::NAN; tq * width];
+        be.attention(q, k, v, &mut out, n_head, hd, scale, causal);
+        let want = reference(q, k, v, n_head, hd, scale, causal);
+        assert_close(&out, &want, 1e-5);
+    }
+
+    const CASES: [(usize, usize, usize, usize, Option<usize>); 10] = [
+        (1, 1, 1, 1, None),
+        (1, 37, 3, 5, None),
+        (1, 37, 3, 64, Some(36)),
+        (3, 10, 2, 7, Some(7)),
+        (4, 4, 6, 64, Some(0)),
+        (5, 40, 2, 16, Some(35)),
+        (37, 37, 3, 9, Some(0)),
+        (70, 50, 2, 64, None),
+        (70, 90, 3, 8, Some(20)),
+        (33, 1, 4, 3, None),
+    ];
+
+    #[test]
+    fn matches_reference_on_every_backend() {
+        for be in [Backend::SCALAR, Backend::detect()] {
+            for (tq, tk, n_head, hd, causal) in CASES {
+                check(be, tq, tk, n_head, hd, causal);
+            }
+        }
+    }
+
+    #[test]
+    fn matches_reference_in_a_two_thread_pool() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for (tq, tk, n_head, hd, causal) in CASES {
+                check(Backend::detect(), tq, tk, n_head, hd, causal);
+            }
+        });
+    }
+
+    #[test]
+    fn contiguous_view_helper_has_row_stride_cols() {
+        let data = [0.0; 12];
+        let m = MatRef::new(&data, 3, 4);
+        assert_eq!((m.rows, m.cols, m.row_stride), (3, 4, 4));
+    }
+
+    #[test]
+    #[should_panic(expected = "data too short")]
+    fn rejects_short_views() {
+        let data = [0.0; 7];
+        let q = MatRef::new(&data, 2, 4);
+        let mut out = [0.0; 8];
+        attention(Backend::SCALAR, q, q, q, &mut out, 1, 4, 1.0, None);
+    }
+}

@@ -1,0 +1,246 @@
+//! `matmul_t_f16`: C = A · Bᵀ (+ bias) with f16 weights B, built for the decoder.
+//!
+//! With few rows in A the product is bound by reading B from memory, so the loop order is:
+//! for each group of weight rows (read from memory once, then hot in L1), for each block of up
+//! to four rows of A, one register tile of dot products. Threads split the weight rows.
+//! Large `m` is compute-bound instead; there the weights are converted to f32 a slab at a time
+//! and handed to the f32 GEMM.
+
+use super::gemm::{self, Init, View};
+use super::shared::SharedOut;
+use super::Backend;
+use half::f16;
+use rayon::prelude::*;
+
+/// Beyond this many rows of A, re-reading each weight group once per four rows costs more
+/// than converting the weights once for the f32 GEMM.
+const DIRECT_MAX_M: usize = 32;
+/// Rows of A per register tile.
+const MR: usize = 4;
+/// Weight rows per group: one tile of 4, or two of 2 when the tile has more rows of A, which
+/// keeps accumulators + converted weights within the 16 vector registers of AVX2.
+const GROUP: usize = 4;
+/// Weight rows converted per slab on the large-m path; bounds the scratch to this many rows.
+const SLAB_ROWS: usize = 256;
+/// Products smaller than this many multiply-adds run on one thread.
+const PARALLEL_MIN_MACS: usize = 1 << 16;
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul_t_f16(
+    be: Backend,
+    a: &[f32],
+    b: &[f16],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert_eq!(a.len(), m * k, "matmul_t_f16: a.len() != m*k");
+    assert_eq!(b.len(), n * k, "matmul_t_f16: b.len() != n*k");
+    assert_eq!(c.len(), m * n, "matmul_t_f16: c.len() != m*n");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "matmul_t_f16: bias.len() != n");
+    }
+    if m > DIRECT_MAX_M {
+        return via_f32_gemm(be, a, b, bias, c, m, k, n);
+    }
+    let job = Job {
+        be,
+        a,
+        b,
+        bias,
+        out: SharedOut::new(c),
+        m,
+        k,
+        n,
+    };
+    let threads = rayon::current_num_threads();
+    if threads == 1 || m * n * k < PARALLEL_MIN_MACS {
+        job.columns(0, n);
+        return;
+    }
+    // A few chunks per thread even out uneven progress; whole groups keep tiles full.
+    let chunk = n
+        .div_ceil(threads * 4)
+        .next_multiple_of(GROUP)
+        .max(2 * GROUP);
+    (0..n.div_ceil(chunk)).into_par_iter().for_each(|t| {
+        job.columns(t * chunk, n.min((t + 1) * chunk));
+    });
+}
+
+struct Job<'a> {
+    be: Backend,
+    a: &'a [f32],
+    b: &'a [f16],
+    bias: Option<&'a [f32]>,
+    out: SharedOut<'a>,
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+impl Job<'_> {
+    /// Computes output columns (weight rows) `j0..j1` for all rows of A. Concurrent calls
+    /// must get disjoint column ranges.
+    fn columns(&self, j0: usize, j1: usize) {
+        let mut j = j0;
+        while j + GROUP <= j1 {
+            self.for_row_blocks(j, GROUP);
+            j += GROUP;
+        }
+        for j in j..j1 {
+            self.for_row_blocks(j, 1);
+        }
+    }
+
+    /// Weight rows `j..j + width` (`width` is `GROUP` or 1) against every block of A rows.
+    fn for_row_blocks(&self, j: usize, width: usize) {
+        for r0 in (0..self.m).step_by(MR) {
+            match self.m - r0 {
+                1 => self.block::<1>(r0, j, width),
+                2 => self.block::<2>(r0, j, width),
+                3 => self.block::<3>(r0, j, width),
+                _ => self.block::<MR>(r0, j, width),
+            }
+        }
+    }
+
+    fn block<const R: usize>(&self, r0: usize, j: usize, width: usize) {
+        if width == 1 {
+            self.tile::<R, 1>(r0, j);
+        } else if R <= 2 {
+            self.tile::<R, GROUP>(r0, j);
+        } else {
+            self.tile::<R, 2>(r0, j);
+            self.tile::<R, 2>(r0, j + 2);
+        }
+    }
+
+    fn tile<const R: usize, const C: usize>(&self, r0: usize, j: usize) {
+        let k = self.k;
+        let vals = self
+            .be
+            .f16_tile::<R, C>(&self.a[r0 * k..], &self.b[j * k..], k);
+        for (r, row) in vals.iter().enumerate() {
+            // SAFETY: `columns` callers own disjoint column ranges, and this writes only
+            // columns j..j+C (inside the caller's range) of row r0+r.
+            let seg = unsafe { self.out.segment((r0 + r) * self.n + j, C) };
+            match self.bias {
+                Some(bias) => {
+                    for ((o, v), bv) in seg.iter_mut().zip(row).zip(&bias[j..j + C]) {
+                        *o = v + bv;
+                    }
+                }
+                None => seg.copy_from_slice(row),
+            }
+        }
+    }
+}
+
+/// Large `m`: convert the weights a slab of rows at a time and run the f32 GEMM on each,
+/// writing the slab's columns of C in place.
+#[allow(clippy::too_many_arguments)]
+fn via_f32_gemm(
+    be: Backend,
+    a: &[f32],
+    b: &[f16],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let mut slab = vec![0.0f32; SLAB_ROWS.min(n) * k];
+    let av = View {
+        data: a,
+        rs: k,
+        cs: 1,
+    };
+    for j0 in (0..n).step_by(SLAB_ROWS) {
+        let rows = SLAB_ROWS.min(n - j0);
+        let w = &mut slab[..rows * k];
+        be.f16_to_f32(&b[j0 * k..(j0 + rows) * k], w);
+        let bt = View {
+            data: w,
+            rs: 1,
+            cs: k,
+        };
+        let init = bias.map_or(Init::Zero, |bias| Init::Bias(&bias[j0..j0 + rows]));
+        let threads = rayon::current_num_threads();
+        gemm::gemm(be, m, rows, k, av, bt, &mut c[j0..], n, init, threads);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{assert_close, dot_tol, Rng};
+    use super::*;
+
+    fn reference(
+        a: &[f32],
+        b: &[f16],
+        bias: Option<&[f32]>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = (0..k)
+                    .map(|p| a[i * k + p] as f64 * b[j * k + p].to_f64())
+                    .sum();
+                c[i * n + j] = (s + bias.map_or(0.0, |b| b[j] as f64)) as f32;
+            }
+        }
+        c
+    }
+
+    fn check(be: Backend, ms: &[usize], ks: &[usize], ns: &[usize]) {
+        let mut rng = Rng::new(21);
+        for &m in ms {
+            for &k in ks {
+                for &n in ns {
+                    let (a, b, bias) = (
+                        rng.vec(m * k, 1.0),
+                        rng.vec_f16(n * k, 1.0),
+                        rng.vec(n, 1.0),
+                    );
+                    for bias in [None, Some(&bias[..])] {
+                        let mut c = vec![f32::NAN; m * n];
+                        matmul_t_f16(be, &a, &b, bias, &mut c, m, k, n);
+                        assert_close(&c, &reference(&a, &b, bias, m, k, n), dot_tol(k));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_m_matches_reference_on_every_backend() {
+        for be in [Backend::SCALAR, Backend::detect()] {
+            check(
+                be,
+                &[1, 2, 3, 4, 5, 7, 9],
+                &[0, 1, 7, 63, 64, 65, 384],
+                &[1, 3, 5, 9, 67],
+            );
+        }
+    }
+
+    #[test]
+    fn threaded_and_large_m_paths_match_reference() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for be in [Backend::SCALAR, Backend::detect()] {
+                check(be, &[1, 6, 32], &[1000], &[301]);
+                check(be, &[33, 70], &[65], &[300, 531]);
+            }
+        });
+    }
+}
