@@ -7,15 +7,18 @@
 //!   [`backend()`], the backend detected once for this CPU.
 //! - `scalar.rs`: portable reference kernels. They are the ground truth for the tests and the
 //!   fallback on CPUs without the SIMD paths.
-//! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the GEMM microkernel.
-//!   There is no AVX-512 path: it could not be tested on the development machines.
-//! - `neon.rs`: aarch64 NEON versions (NEON is part of the aarch64 baseline, so it needs no
-//!   detection).
-//! - `gemm.rs`: the f32 matrix products (`matmul_t`, `matmul`): cache blocking, packing and
-//!   threading around a register-tile microkernel.
+//! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the 6×16 GEMM register
+//!   tile. There is no AVX-512 path: it could not be tested on the development machines.
+//! - `neon.rs`: aarch64 NEON versions, plus a 6×16 GEMM tile (NEON is part of the aarch64
+//!   baseline, so it needs no detection).
+//! - `gemm.rs`: the f32 products (`matmul_t`, `matmul`) on strided views: our packed,
+//!   cache-blocked GEMM around the backend's register tile, and the `gemm` crate. The
+//!   [`GemmEngine::Best`] choice follows the benchmarks: ours for large products on AVX2 (the
+//!   encoder), the crate for few rows of A and on NEON.
 //! - `linear_f16.rs`: `matmul_t_f16`, the decoder's weight-streaming product with f16 weights.
 //! - `attention.rs`: multi-head scaled dot-product attention over strided views.
 //! - `shared.rs`: a tiny helper that lets parallel tasks write disjoint parts of one buffer.
+//! - `test_util.rs`: the tests' deterministic PRNG and tolerance checks.
 //!
 //! # Dispatch
 //!
