@@ -350,7 +350,7 @@ pub fn backend() -> Backend {
     Backend::detect()
 }
 
-/// C[m×n] = A[m×k] · B[n×k]ᵀ (+ bias[n] broadcast over rows). All row-major contiguous.
+/// `C[m×n] = A[m×k] · B[n×k]ᵀ (+ bias[n] broadcast over rows)`. All row-major contiguous.
 ///
 /// B is a weight matrix in PyTorch layout `[out_features, in_features]`. Built for large `m`
 /// (the encoder, m up to 1500); multithreaded. Panics unless `a.len() == m*k`,
@@ -367,7 +367,7 @@ pub fn matmul_t(
     backend().matmul_t(a, b, bias, c, m, k, n);
 }
 
-/// C[m×n] = A[m×k] · B[k×n], row-major contiguous. Multithreaded.
+/// `C[m×n] = A[m×k] · B[k×n]`, row-major contiguous. Multithreaded.
 /// Panics unless `a.len() == m*k`, `b.len() == k*n` and `c.len() == m*n`.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     backend().matmul(a, b, c, m, k, n);
@@ -389,12 +389,12 @@ pub fn matmul_t_f16(
     backend().matmul_t_f16(a, b, bias, c, m, k, n);
 }
 
-/// Σ a[i]·b[i]. Panics if the lengths differ.
+/// `Σ a[i]·b[i]`. Panics if the lengths differ.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     backend().dot(a, b)
 }
 
-/// Σ a[i]·b[i] with `a` in f16. Panics if the lengths differ.
+/// `Σ a[i]·b[i]` with `a` in f16. Panics if the lengths differ.
 pub fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
     backend().dot_f16(a, b)
 }
