@@ -118,27 +118,10 @@ pub(super) fn attention(
     causal: Option<usize>,
 ) {
     let width = n_head * head_dim;
-    assert!(
-        scale > 0.0 && scale.is_finite(),
-        "attention: scale must be positive"
-    );
-    assert_eq!(q.cols, width, "attention: q.cols != n_head*head_dim");
-    assert_eq!(k.cols, width, "attention: k.cols != n_head*head_dim");
-    assert_eq!(v.cols, width, "attention: v.cols != n_head*head_dim");
-    assert_eq!(k.rows, v.rows, "attention: k and v rows differ");
-    assert_eq!(
-        out.len(),
-        q.rows * width,
-        "attention: out.len() != tq*n_head*head_dim"
-    );
-    q.check("attention q");
-    k.check("attention k");
-    v.check("attention v");
+    check_shapes(q, k, v, out.len(), width, scale);
     if q.rows == 0 || width == 0 {
         return;
     }
-    assert!(k.rows > 0, "attention: no keys");
-
     let mut job = Job {
         be,
         q,
@@ -152,16 +135,7 @@ pub(super) fn attention(
         packs: Vec::new(),
     };
     if q.rows > DIRECT_MAX_ROWS {
-        let keys = job.visible(q.rows - 1);
-        job.packs = (0..n_head)
-            .into_par_iter()
-            .map(|h| {
-                let c0 = h * head_dim;
-                let kt = PackedB::new(k.view(0, c0, true), head_dim, keys, 1);
-                let v = PackedB::new(v.view(0, c0, false), keys, head_dim, 1);
-                (kt, v)
-            })
-            .collect();
+        job.pack_heads(n_head);
     }
     let blocks = q.rows.div_ceil(BLOCK_ROWS);
     (0..n_head * blocks)
@@ -177,7 +151,42 @@ pub(super) fn attention(
         });
 }
 
+/// Panics unless q, k, v and out fit the documented shapes.
+fn check_shapes(q: MatRef, k: MatRef, v: MatRef, out_len: usize, width: usize, scale: f32) {
+    assert!(
+        scale > 0.0 && scale.is_finite(),
+        "attention: scale must be positive"
+    );
+    assert_eq!(q.cols, width, "attention: q.cols != n_head*head_dim");
+    assert_eq!(k.cols, width, "attention: k.cols != n_head*head_dim");
+    assert_eq!(v.cols, width, "attention: v.cols != n_head*head_dim");
+    assert_eq!(k.rows, v.rows, "attention: k and v rows differ");
+    assert_eq!(
+        out_len,
+        q.rows * width,
+        "attention: out.len() != tq*n_head*head_dim"
+    );
+    q.check("attention q");
+    k.check("attention k");
+    v.check("attention v");
+    assert!(k.rows > 0 || q.rows == 0, "attention: no keys");
+}
+
 impl Job<'_> {
+    /// Packs every head's Kᵀ and V, up to the last key any query row sees, in parallel.
+    fn pack_heads(&mut self, n_head: usize) {
+        let (k, v, hd) = (self.k, self.v, self.head_dim);
+        let keys = self.visible(self.q.rows - 1);
+        self.packs = (0..n_head)
+            .into_par_iter()
+            .map(|h| {
+                let kt = PackedB::new(k.view(0, h * hd, true), hd, keys, 1);
+                let vp = PackedB::new(v.view(0, h * hd, false), keys, hd, 1);
+                (kt, vp)
+            })
+            .collect();
+    }
+
     /// Keys query row `i` may attend: all of them, or those at most `past + i`.
     fn visible(&self, i: usize) -> usize {
         self.causal

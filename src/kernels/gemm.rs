@@ -1,4 +1,9 @@
 //! f32 matrix products: `matmul_t`, `matmul`, and the strided product the other kernels use.
+//!
+//! Our GEMM follows the usual BLIS structure: B is packed into NR-wide column panels and A
+//! into MR-tall row panels, depth in blocks that keep one panel of each in L1, and a register
+//! tile (`Backend::gemm_tile`) multiplies a pair of panels into a 6×16 block of C. Threads take
+//! blocks of rows of C. The `gemm` crate is the other engine; `Engine::Best` picks by shape.
 
 use super::{Backend, Isa};
 use rayon::prelude::*;
@@ -154,6 +159,7 @@ pub enum Engine {
     GemmCrate,
 }
 
+/// [`gemm`] on a chosen engine.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_with(
     be: Backend,
@@ -202,21 +208,20 @@ pub(super) fn gemm_with(
     }
 }
 
-/// From this many rows of A on, our GEMM beats the crate on AVX2 (`cargo bench --bench
-/// kernels -- gemm`); below, packing all of B costs more than the crate's small-m paths.
-const OWN_MIN_M: usize = 512;
-
-/// Whether `Engine::Best` runs our GEMM.
+/// Whether `Engine::Best` runs our GEMM for `m` rows of A.
 fn prefers_own(be: Backend, m: usize) -> bool {
-    match be.0 {
+    let min_rows = match be.0 {
         // The portable reference stays ours so that tests exercise the blocked driver.
-        Isa::Scalar => true,
+        Isa::Scalar => 0,
+        // From about 512 rows our GEMM beats the crate (`cargo bench --bench kernels -- gemm`);
+        // below, packing all of B costs more than the crate's small-m paths.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => m >= OWN_MIN_M,
+        Isa::Avx2 => 512,
         // Our NEON tile is tested but untuned (no aarch64 hardware to measure on).
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => false,
-    }
+        Isa::Neon => usize::MAX,
+    };
+    m >= min_rows
 }
 
 /// Writes the starting value of every C element that the product will accumulate into.
@@ -577,6 +582,17 @@ mod tests {
                 check_all(Backend::detect(), engine);
             }
         });
+    }
+
+    #[test]
+    fn blocking_is_even_and_tile_aligned() {
+        assert_eq!(depth_block(384), 192);
+        assert_eq!(depth_block(2048), 256);
+        assert_eq!(depth_block(7), 7);
+        for (m, threads) in [(1500, 1), (1500, 2), (37, 2), (1, 1)] {
+            let mc = row_block(m, threads);
+            assert!(mc % MR == 0 && mc <= MC_MAX.next_multiple_of(MR));
+        }
     }
 
     #[test]

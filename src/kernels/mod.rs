@@ -7,15 +7,18 @@
 //!   [`backend()`], the backend detected once for this CPU.
 //! - `scalar.rs`: portable reference kernels. They are the ground truth for the tests and the
 //!   fallback on CPUs without the SIMD paths.
-//! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the GEMM microkernel.
-//!   There is no AVX-512 path: it could not be tested on the development machines.
-//! - `neon.rs`: aarch64 NEON versions (NEON is part of the aarch64 baseline, so it needs no
-//!   detection).
-//! - `gemm.rs`: the f32 matrix products (`matmul_t`, `matmul`): cache blocking, packing and
-//!   threading around a register-tile microkernel.
+//! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the 6×16 GEMM register
+//!   tile. There is no AVX-512 path: it could not be tested on the development machines.
+//! - `neon.rs`: aarch64 NEON versions, plus a 6×16 GEMM tile (NEON is part of the aarch64
+//!   baseline, so it needs no detection).
+//! - `gemm.rs`: the f32 products (`matmul_t`, `matmul`) on strided views: our packed,
+//!   cache-blocked GEMM around the backend's register tile, and the `gemm` crate. The
+//!   [`GemmEngine::Best`] choice follows the benchmarks: ours for large products on AVX2 (the
+//!   encoder), the crate for few rows of A and on NEON.
 //! - `linear_f16.rs`: `matmul_t_f16`, the decoder's weight-streaming product with f16 weights.
 //! - `attention.rs`: multi-head scaled dot-product attention over strided views.
 //! - `shared.rs`: a tiny helper that lets parallel tasks write disjoint parts of one buffer.
+//! - `test_util.rs`: the tests' deterministic PRNG and tolerance checks.
 //!
 //! # Dispatch
 //!
@@ -347,7 +350,7 @@ pub fn backend() -> Backend {
     Backend::detect()
 }
 
-/// C[m×n] = A[m×k] · B[n×k]ᵀ (+ bias[n] broadcast over rows). All row-major contiguous.
+/// `C[m×n] = A[m×k] · B[n×k]ᵀ (+ bias[n] broadcast over rows)`. All row-major contiguous.
 ///
 /// B is a weight matrix in PyTorch layout `[out_features, in_features]`. Built for large `m`
 /// (the encoder, m up to 1500); multithreaded. Panics unless `a.len() == m*k`,
@@ -364,7 +367,7 @@ pub fn matmul_t(
     backend().matmul_t(a, b, bias, c, m, k, n);
 }
 
-/// C[m×n] = A[m×k] · B[k×n], row-major contiguous. Multithreaded.
+/// `C[m×n] = A[m×k] · B[k×n]`, row-major contiguous. Multithreaded.
 /// Panics unless `a.len() == m*k`, `b.len() == k*n` and `c.len() == m*n`.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     backend().matmul(a, b, c, m, k, n);
@@ -386,12 +389,12 @@ pub fn matmul_t_f16(
     backend().matmul_t_f16(a, b, bias, c, m, k, n);
 }
 
-/// Σ a[i]·b[i]. Panics if the lengths differ.
+/// `Σ a[i]·b[i]`. Panics if the lengths differ.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     backend().dot(a, b)
 }
 
-/// Σ a[i]·b[i] with `a` in f16. Panics if the lengths differ.
+/// `Σ a[i]·b[i]` with `a` in f16. Panics if the lengths differ.
 pub fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
     backend().dot_f16(a, b)
 }

@@ -1,4 +1,4 @@
-//! aarch64 NEON versions of the kernels in `scalar.rs`.
+//! aarch64 NEON versions of the kernels in `scalar.rs`, and the GEMM register tile.
 //!
 //! NEON is part of the aarch64 baseline, so these functions are safe to call; the only
 //! `unsafe` is in the load/store helpers, which check their bounds. f16 → f32 uses the base
