@@ -153,7 +153,7 @@ impl GgmlFile {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        Ok(MelFilters::from_data(n_mels, n_freqs, data))
+        MelFilters::from_data(n_mels, n_freqs, data).map_err(|e| r.error(e.to_string()))
     }
 
     fn read_vocab(r: &mut Reader) -> Result<Vec<Vec<u8>>, LoadError> {

@@ -14,7 +14,7 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
 use super::decode::{non_speech_tokens, DecodeOptions, Decoded, TokenRules, WindowDecoder};
-use super::mel::{log_mel_spectrogram, LogMel, MelFilters, CHUNK_FRAMES, N_FFT};
+use super::mel::{log_mel_spectrogram, LogMel, MelFilters, CHUNK_FRAMES, HOP_LENGTH, N_FFT};
 use super::model::{ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use super::weights::LoadError;
@@ -34,6 +34,9 @@ const PADDING_SAMPLES: usize = 160;
 pub const MIN_AUDIO_CTX: usize = 128;
 /// Room left after the audio when the context is fitted to it (0.64 s).
 const AUDIO_CTX_MARGIN: usize = 32;
+/// -60 dBFS: quieter than any microphone's noise floor with someone speaking, louder than
+/// digital silence and dithering.
+pub const SILENCE_PEAK: f32 = 1e-3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranscribeError {
@@ -85,6 +88,10 @@ pub struct TranscribeOptions {
     pub max_initial_timestamp: f32,
     pub suppress_blank: bool,
     pub audio_ctx: AudioCtx,
+    /// Windows whose loudest sample is below this (linear, full scale = 1) are skipped as
+    /// silence. The reference decodes them and Whisper then invents text ("You", "Thank
+    /// you."); `None` restores that behaviour.
+    pub silence_peak: Option<f32>,
 }
 
 impl Default for TranscribeOptions {
@@ -106,6 +113,7 @@ impl Default for TranscribeOptions {
             max_initial_timestamp: 1.0,
             suppress_blank: true,
             audio_ctx: AudioCtx::Full,
+            silence_peak: Some(SILENCE_PEAK),
         }
     }
 }
@@ -290,7 +298,16 @@ impl Transcriber {
         while seek < content_frames {
             let time_offset = seek as f32 * FRAME_SECONDS;
             let segment_size = CHUNK_FRAMES.min(content_frames - seek);
-            let window = mel.window(seek, CHUNK_FRAMES);
+            if let Some(floor) = opts.silence_peak {
+                let span = &samples[(seek * HOP_LENGTH).min(samples.len())
+                    ..((seek + segment_size) * HOP_LENGTH).min(samples.len())];
+                if span.iter().all(|s| s.abs() < floor) {
+                    seek += segment_size;
+                    continue;
+                }
+            }
+            // Frames past the content are zeros in the log-mel domain, as the reference pads.
+            let window = mel.window(seek, segment_size).window(0, CHUNK_FRAMES);
             let audio = self.encode_window(&window, segment_size, opts.audio_ctx)?;
             let lang = match &language {
                 Some(l) => l.clone(),
