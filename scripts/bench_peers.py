@@ -484,20 +484,21 @@ def fmt_ratio(ours, theirs):
             f"({ours['best_ms'] / theirs['best_ms']:.2f})")
 
 
-HEADERS = ["measurement", "voxd best/med ms", "whisper.cpp best/med ms",
-           "faster-whisper best/med ms", "voxd/whisper.cpp", "voxd/faster-whisper"]
+def headers(peers):
+    return (["measurement", "voxd best/med ms"]
+            + [f"{p} best/med ms" for p in peers]
+            + [f"voxd/{p}" for p in peers])
 
 
-def table_rows(res):
+def table_rows(res, peers):
     out = []
     for key in ROW_KEYS:
         v = res["voxd"].get(key)
-        w = res.get("whisper.cpp", {}).get(key)
-        f = res.get("faster-whisper", {}).get(key)
-        if not (v or w or f):
+        cols = [res.get(p, {}).get(key) for p in peers]
+        if not (v or any(cols)):
             continue
-        out.append([label(key), fmt_pair(v), fmt_pair(w), fmt_pair(f),
-                    fmt_ratio(v, w), fmt_ratio(v, f)])
+        out.append([label(key), fmt_pair(v)] + [fmt_pair(c) for c in cols]
+                   + [fmt_ratio(v, c) for c in cols])
     return out
 
 
@@ -520,13 +521,19 @@ def own_timing_line(info):
 
 def render(report, markdown):
     meta = report["meta"]
+    peers = [p for p in PEERS if p in meta.get("peers", PEERS)]
     lines = []
     if markdown:
         lines.append(f"Threads {meta['threads']}, best and median of {meta['runs']} runs after "
                      f"one warm-up, audio `{meta['audio']}`, CPU {meta['cpu']}; load average "
-                     f"{meta['load_before']} before, {meta['load_after']} after. "
+                     f"{meta['load_before']} before, {meta['load_after']} after"
+                     + (" (machine busy: timings are noisy). " if meta["busy"] else ". ")
+                     + f"whisper.cpp via pywhispercpp {meta['versions'].get('pywhispercpp')} "
+                     f"(ggml {meta['ggml_type']}), faster-whisper "
+                     f"{meta['versions'].get('faster-whisper')} / ctranslate2 "
+                     f"{meta['versions'].get('ctranslate2')} ({meta['fw_compute_type']}), "
+                     f"OMP_WAIT_POLICY {meta['omp_wait_policy']}. "
                      "Ratios are voxd / peer on the median (best in brackets): below 1 voxd is faster.")
-        lines.append("")
     else:
         lines.append(f"threads {meta['threads']}, {meta['runs']} runs after one warm-up, "
                      f"audio {meta['audio']}")
@@ -540,22 +547,23 @@ def render(report, markdown):
                      f"OMP_WAIT_POLICY {meta['omp_wait_policy']}")
         lines.append("ratios: voxd / peer, median (best); below 1.0 voxd is faster")
     for name, res in report["models"].items():
-        rows = table_rows(res)
+        rows = table_rows(res, peers)
+        hdr = headers(peers)
         lines.append("")
         if markdown:
             lines.append(f"#### {name}")
             lines.append("")
-            lines.append("| " + " | ".join(HEADERS) + " |")
-            lines.append("|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|")
+            lines.append("| " + " | ".join(hdr) + " |")
+            lines.append("|" + "|".join(["---"] + ["---:"] * (len(hdr) - 1)) + "|")
             for r in rows:
                 lines.append("| " + " | ".join(r) + " |")
         else:
             lines.append(f"== {name} ==")
-            widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+            widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
             def fmt(r):
                 return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
                                  for i, c in enumerate(r))
-            lines.append(fmt(HEADERS))
+            lines.append(fmt(hdr))
             lines.append("  ".join("-" * w for w in widths))
             lines.extend(fmt(r) for r in rows)
         extra = own_timing_line(res.get("info", {}).get("whisper.cpp"))
