@@ -112,7 +112,11 @@ pub fn end_to_end(
         let (result, ms) = timed(|| t.transcribe(samples, &opts, |_| {}));
         let transcript = result?;
         if i == 0 {
-            tokens = transcript.segments.iter().flat_map(|s| s.tokens.clone()).collect();
+            tokens = transcript
+                .segments
+                .iter()
+                .flat_map(|s| s.tokens.clone())
+                .collect();
         } else {
             times.push(ms);
         }

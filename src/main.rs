@@ -237,7 +237,12 @@ fn transcribe(args: TranscribeArgs) -> Result<()> {
     Ok(())
 }
 
-fn transcribe_file(t: &Transcriber, file: &Path, opts: &TranscribeOptions, json: bool) -> Result<()> {
+fn transcribe_file(
+    t: &Transcriber,
+    file: &Path,
+    opts: &TranscribeOptions,
+    json: bool,
+) -> Result<()> {
     let samples = audio::read_wav(file)?;
     let started = Instant::now();
     let stdout = std::io::stdout();
@@ -252,7 +257,12 @@ fn transcribe_file(t: &Transcriber, file: &Path, opts: &TranscribeOptions, json:
             })
             .to_string()
         } else {
-            format!("[{} --> {}]  {}", clock(s.start), clock(s.end), s.text.trim())
+            format!(
+                "[{} --> {}]  {}",
+                clock(s.start),
+                clock(s.end),
+                s.text.trim()
+            )
         };
         // A closed stdout (e.g. `| head`) must not abort the transcription.
         let _ = writeln!(out, "{line}");
@@ -287,7 +297,8 @@ fn model_command(cmd: ModelCommand) -> Result<()> {
         ModelCommand::Convert { from, to, f32 } => {
             let started = Instant::now();
             eprintln!("reading {}", from.display());
-            let model = load_model(&from).with_context(|| format!("cannot load {}", from.display()))?;
+            let model =
+                load_model(&from).with_context(|| format!("cannot load {}", from.display()))?;
             let hp = model.weights.hparams;
             let filters = model
                 .mel_filters
@@ -305,17 +316,32 @@ fn model_command(cmd: ModelCommand) -> Result<()> {
             Ok(())
         }
         ModelCommand::Info { path } => {
-            let model = load_model(&path).with_context(|| format!("cannot load {}", path.display()))?;
+            let model =
+                load_model(&path).with_context(|| format!("cannot load {}", path.display()))?;
             let hp = model.weights.hparams;
             let sp = model.tokenizer.special();
             println!("model        {}", path.display());
-            println!("vocabulary   {} tokens ({})", hp.n_vocab,
-                if model.tokenizer.is_multilingual() { "multilingual" } else { "English-only" });
-            println!("audio        {} mels, {} positions, width {}, {} heads, {} layers",
-                hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer);
-            println!("text         {} positions, width {}, {} heads, {} layers",
-                hp.n_text_ctx, hp.n_text_state, hp.n_text_head, hp.n_text_layer);
-            println!("specials     eot {} sot {} timestamps from {}", sp.eot, sp.sot, sp.timestamp_begin);
+            println!(
+                "vocabulary   {} tokens ({})",
+                hp.n_vocab,
+                if model.tokenizer.is_multilingual() {
+                    "multilingual"
+                } else {
+                    "English-only"
+                }
+            );
+            println!(
+                "audio        {} mels, {} positions, width {}, {} heads, {} layers",
+                hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer
+            );
+            println!(
+                "text         {} positions, width {}, {} heads, {} layers",
+                hp.n_text_ctx, hp.n_text_state, hp.n_text_head, hp.n_text_layer
+            );
+            println!(
+                "specials     eot {} sot {} timestamps from {}",
+                sp.eot, sp.sot, sp.timestamp_begin
+            );
             Ok(())
         }
     }
@@ -341,13 +367,23 @@ fn bench(args: BenchArgs) -> Result<()> {
     let samples = audio::read_wav(&wav)?;
     let runs = args.runs.max(1);
     if !args.json {
-        println!("threads {}, {runs} runs each, audio {}", args.threads, wav.display());
-        println!("{:<10} {:<16} {:>10} {:>10}", "model", "measurement", "best ms", "median ms");
+        println!(
+            "threads {}, {runs} runs each, audio {}",
+            args.threads,
+            wav.display()
+        );
+        println!(
+            "{:<10} {:<16} {:>10} {:>10}",
+            "model", "measurement", "best ms", "median ms"
+        );
     }
     for path in &models {
         let t = Transcriber::load(path, args.threads)
             .with_context(|| format!("cannot load the model {}", path.display()))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (e2e, tokens) = voxd::bench::end_to_end(&t, &samples, runs)?;
         let mut rows = voxd::bench::encoder(&t, &samples, &[1500, 512, 256, 128], runs)?;
         rows.push(voxd::bench::decoder_token(&t, &samples, &tokens, runs)?);
@@ -363,7 +399,10 @@ fn bench(args: BenchArgs) -> Result<()> {
                     Some(ctx) => format!("{} ctx {ctx}", m.what),
                     None => m.what.clone(),
                 };
-                println!("{name:<10} {label:<16} {:>10.1} {:>10.1}", m.best_ms, m.median_ms);
+                println!(
+                    "{name:<10} {label:<16} {:>10.1} {:>10.1}",
+                    m.best_ms, m.median_ms
+                );
             }
         }
     }

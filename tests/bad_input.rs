@@ -20,7 +20,8 @@ fn write_wav_i16(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for &s in samples {
         for _ in 0..channels {
-            w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16).unwrap();
+            w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
+                .unwrap();
         }
     }
     w.finalize().unwrap();
@@ -103,22 +104,38 @@ fn ten_minutes_are_transcribed_window_after_window() {
     let pause = vec![0.0f32; SAMPLE_RATE as usize];
     let period = jfk.len() + pause.len();
     let repeats = (600 * SAMPLE_RATE as usize).div_ceil(period);
-    let long: Vec<f32> = (0..repeats).flat_map(|_| jfk.iter().chain(&pause).copied()).collect();
+    let long: Vec<f32> = (0..repeats)
+        .flat_map(|_| jfk.iter().chain(&pause).copied())
+        .collect();
     let opts = TranscribeOptions {
         language: Some("en".into()),
         beam_size: 1,
         ..TranscribeOptions::default()
     };
-    let t = tiny().transcribe(&long, &opts, |_| {}).expect("transcribes");
+    let t = tiny()
+        .transcribe(&long, &opts, |_| {})
+        .expect("transcribes");
     let duration = long.len() as f32 / SAMPLE_RATE as f32;
     for pair in t.segments.windows(2) {
-        assert!(pair[0].start <= pair[1].start, "segments go forward in time");
+        assert!(
+            pair[0].start <= pair[1].start,
+            "segments go forward in time"
+        );
     }
     let last = t.segments.last().expect("has segments");
-    assert!(last.end > duration - 15.0 && last.end <= duration + 1.0, "ends near {duration}: {}", last.end);
+    assert!(
+        last.end > duration - 15.0 && last.end <= duration + 1.0,
+        "ends near {duration}: {}",
+        last.end
+    );
     let text = common::normalize(&t.text());
-    let found = text.matches("ask not what your country can do for you").count();
-    assert!(found * 10 >= repeats * 9, "{found} of {repeats} repetitions recognised");
+    let found = text
+        .matches("ask not what your country can do for you")
+        .count();
+    assert!(
+        found * 10 >= repeats * 9,
+        "{found} of {repeats} repetitions recognised"
+    );
 }
 
 #[test]
@@ -154,16 +171,25 @@ fn truncated_ct2_model_is_a_clear_error() {
         model_with(dir.path(), &full[..cut]);
         let err = load_error(dir.path());
         assert!(err.contains("model.bin"), "names the file: {err}");
-        assert!(err.contains("truncated") || err.contains("not a"), "says why: {err}");
+        assert!(
+            err.contains("truncated") || err.contains("not a"),
+            "says why: {err}"
+        );
     }
 }
 
 #[test]
 fn foreign_file_as_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    model_with(dir.path(), b"GGUF\x03\x00\x00\x00 this is some other kind of model file");
+    model_with(
+        dir.path(),
+        b"GGUF\x03\x00\x00\x00 this is some other kind of model file",
+    );
     let err = load_error(dir.path());
-    assert!(err.contains("model.bin") && err.contains("not a supported CTranslate2 model"), "{err}");
+    assert!(
+        err.contains("model.bin") && err.contains("not a supported CTranslate2 model"),
+        "{err}"
+    );
 }
 
 #[test]

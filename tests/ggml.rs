@@ -36,8 +36,15 @@ fn converted_model_transcribes_like_the_original() {
     for ftype in [FloatType::F16, FloatType::F32] {
         let path = convert(ftype, dir.path());
         let t = Transcriber::load(&path, 2).unwrap();
-        assert_eq!(t.model.hparams(), common::transcriber("tiny.en").model.hparams());
-        assert_eq!(greedy_text(&t), original, "{ftype:?} ggml decodes the same tokens");
+        assert_eq!(
+            t.model.hparams(),
+            common::transcriber("tiny.en").model.hparams()
+        );
+        assert_eq!(
+            greedy_text(&t),
+            original,
+            "{ftype:?} ggml decodes the same tokens"
+        );
     }
 }
 
@@ -53,7 +60,13 @@ fn truncated_ggml_is_a_clear_error() {
             Ok(_) => panic!("a truncated ggml file loaded"),
             Err(e) => e.to_string(),
         };
-        assert!(err.contains(&format!("cut-{cut}.bin")), "names the file: {err}");
-        assert!(err.contains("truncated") || err.contains("missing"), "says why: {err}");
+        assert!(
+            err.contains(&format!("cut-{cut}.bin")),
+            "names the file: {err}"
+        );
+        assert!(
+            err.contains("truncated") || err.contains("missing"),
+            "says why: {err}"
+        );
     }
 }

@@ -10,7 +10,10 @@ use voxd::whisper::transcribe::AudioCtx;
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn max_abs(a: &[f32]) -> f32 {
@@ -41,11 +44,22 @@ fn check_encoder(model: &str, file: &str, ctx: AudioCtx) {
     let t = common::transcriber(model);
     let window = jfk_window(model);
     let got = t.encode_window(&window, CHUNK_FRAMES, ctx).unwrap();
-    assert_eq!(got.len(), shape.iter().product::<usize>(), "{file}: shape {shape:?}");
+    assert_eq!(
+        got.len(),
+        shape.iter().product::<usize>(),
+        "{file}: shape {shape:?}"
+    );
     let diff = max_abs_diff(&got, &want);
     let scale = max_abs(&want);
-    eprintln!("{model} {file}: max abs diff {diff:.2e}, scale {scale:.2}, relative {:.2e}", diff / scale);
-    assert!(diff / scale < 1e-2, "{model} {file}: relative difference {}", diff / scale);
+    eprintln!(
+        "{model} {file}: max abs diff {diff:.2e}, scale {scale:.2}, relative {:.2e}",
+        diff / scale
+    );
+    assert!(
+        diff / scale < 1e-2,
+        "{model} {file}: relative difference {}",
+        diff / scale
+    );
 }
 
 #[test]

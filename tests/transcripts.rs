@@ -36,7 +36,9 @@ fn check_model(name: &str) {
     let mut token_exact = 0;
     for (file, expected) in clips {
         let samples = audio::read_wav(&common::repo().join(file)).expect("clip reads");
-        let got = t.transcribe(&samples, &greedy(), |_| {}).expect("transcribes");
+        let got = t
+            .transcribe(&samples, &greedy(), |_| {})
+            .expect("transcribes");
         let want = expected["normalized"].as_str().unwrap();
         if common::normalize(&got.text()) != want {
             mismatches.push(format!("{file}: got {:?}, want {:?}", got.text(), want));
@@ -45,7 +47,13 @@ fn check_model(name: &str) {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|s| s["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()))
+            .flat_map(|s| {
+                s["tokens"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_u64().unwrap())
+            })
             .collect();
         let got_tokens: Vec<u64> = got
             .segments
@@ -54,8 +62,15 @@ fn check_model(name: &str) {
             .collect();
         token_exact += usize::from(got_tokens == want_tokens);
     }
-    eprintln!("{name}: {token_exact}/{} clips token-identical to the reference", clips.len());
-    assert!(mismatches.is_empty(), "{name} differs from faster-whisper:\n{}", mismatches.join("\n"));
+    eprintln!(
+        "{name}: {token_exact}/{} clips token-identical to the reference",
+        clips.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{name} differs from faster-whisper:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]

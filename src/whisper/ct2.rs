@@ -149,7 +149,11 @@ impl Ct2File {
         bytes: &[u8],
         path: &Path,
     ) -> Result<(HashMap<String, Variable>, HashMap<String, String>), LoadError> {
-        let mut c = Cursor { bytes, pos: 0, path };
+        let mut c = Cursor {
+            bytes,
+            pos: 0,
+            path,
+        };
         if bytes.len() < 4 {
             return Err(c.error(format!(
                 "not a CTranslate2 model: the file has only {} bytes",
@@ -288,7 +292,9 @@ impl Ct2File {
             n_mels,
         };
         if hp.n_audio_state % hp.n_audio_head != 0 || hp.n_text_state % hp.n_text_head != 0 {
-            return Err(bad("the attention heads (width not divisible by head count)"));
+            return Err(bad(
+                "the attention heads (width not divisible by head count)",
+            ));
         }
         Ok(hp)
     }

@@ -78,7 +78,14 @@ impl TokenRules {
     pub fn new(tokenizer: &Tokenizer, non_speech: &[u32]) -> Self {
         let sp = tokenizer.special();
         let mut suppress: Vec<u32> = non_speech.to_vec();
-        suppress.extend([sp.transcribe, sp.translate, sp.sot, sp.sot_prev, sp.sot_lm, sp.no_speech]);
+        suppress.extend([
+            sp.transcribe,
+            sp.translate,
+            sp.sot,
+            sp.sot_prev,
+            sp.sot_lm,
+            sp.no_speech,
+        ]);
         suppress.sort_unstable();
         suppress.dedup();
         let blank = tokenizer.encode(" ");
@@ -108,14 +115,20 @@ pub fn non_speech_tokens(tokenizer: &Tokenizer) -> Vec<u32> {
         .map(String::from)
         .chain(multi.split(' ').map(String::from));
     for symbol in symbols {
-        for ids in [tokenizer.encode(&symbol), tokenizer.encode(&format!(" {symbol}"))] {
+        for ids in [
+            tokenizer.encode(&symbol),
+            tokenizer.encode(&format!(" {symbol}")),
+        ] {
             if ids.len() == 1 {
                 out.push(ids[0]);
             }
         }
     }
     for note in notes.chars().map(String::from) {
-        for ids in [tokenizer.encode(&note), tokenizer.encode(&format!(" {note}"))] {
+        for ids in [
+            tokenizer.encode(&note),
+            tokenizer.encode(&format!(" {note}")),
+        ] {
             out.push(ids[0]);
         }
     }
@@ -264,7 +277,11 @@ pub struct WindowDecoder<'a> {
 impl WindowDecoder<'_> {
     /// Runs the prompt once, returning its cache, the logits after its last token and the
     /// no-speech probability read at `sot_index`.
-    fn start(&self, prompt: &[u32], sot_index: usize) -> Result<(KvCache, Vec<f32>, f32), ModelError> {
+    fn start(
+        &self,
+        prompt: &[u32],
+        sot_index: usize,
+    ) -> Result<(KvCache, Vec<f32>, f32), ModelError> {
         let s = self.model.hparams().n_text_state;
         let mut caches = [self.model.new_cache()];
         let hidden = self.model.decode(self.cross, &mut caches, &[prompt])?;
@@ -272,7 +289,11 @@ impl WindowDecoder<'_> {
         let rows: Vec<f32> = if sot_index == last {
             hidden[last * s..].to_vec()
         } else {
-            [&hidden[sot_index * s..(sot_index + 1) * s], &hidden[last * s..]].concat()
+            [
+                &hidden[sot_index * s..(sot_index + 1) * s],
+                &hidden[last * s..],
+            ]
+            .concat()
         };
         let logits = self.model.logits(&rows);
         let n_vocab = self.model.hparams().n_vocab;
@@ -281,7 +302,11 @@ impl WindowDecoder<'_> {
             None => 0.0,
         };
         let [cache] = caches;
-        Ok((cache, logits[logits.len() - n_vocab..].to_vec(), no_speech_prob))
+        Ok((
+            cache,
+            logits[logits.len() - n_vocab..].to_vec(),
+            no_speech_prob,
+        ))
     }
 
     pub fn decode(
@@ -300,7 +325,13 @@ impl WindowDecoder<'_> {
             let mut rng = Rng::new(opts.seed);
             let mut candidates = Vec::new();
             for _ in 0..opts.best_of.max(1) {
-                candidates.push(self.sample_one(root.clone(), logits.clone(), prompt.len(), opts, &mut rng)?);
+                candidates.push(self.sample_one(
+                    root.clone(),
+                    logits.clone(),
+                    prompt.len(),
+                    opts,
+                    &mut rng,
+                )?);
             }
             rank(candidates)
         } else if opts.beam_size <= 1 {
@@ -341,9 +372,11 @@ impl WindowDecoder<'_> {
             if prompt_len + hyp.tokens.len() >= opts.max_length {
                 return Ok(hyp);
             }
-            let hidden =
-                self.model
-                    .decode(self.cross, std::slice::from_mut(&mut hyp.cache), &[&[token]])?;
+            let hidden = self.model.decode(
+                self.cross,
+                std::slice::from_mut(&mut hyp.cache),
+                &[&[token]],
+            )?;
             logits = self.model.logits(&hidden);
         }
     }
@@ -408,9 +441,15 @@ impl WindowDecoder<'_> {
                 return Ok(rank(finished));
             }
             beams = next;
-            let steps: Vec<[u32; 1]> = beams.iter().map(|h| [*h.tokens.last().unwrap_or(&0)]).collect();
+            let steps: Vec<[u32; 1]> = beams
+                .iter()
+                .map(|h| [*h.tokens.last().unwrap_or(&0)])
+                .collect();
             let step_refs: Vec<&[u32]> = steps.iter().map(|s| s.as_slice()).collect();
-            let mut caches: Vec<KvCache> = beams.iter_mut().map(|h| std::mem::replace(&mut h.cache, self.model.new_cache())).collect();
+            let mut caches: Vec<KvCache> = beams
+                .iter_mut()
+                .map(|h| std::mem::replace(&mut h.cache, self.model.new_cache()))
+                .collect();
             let hidden = self.model.decode(self.cross, &mut caches, &step_refs)?;
             for (h, c) in beams.iter_mut().zip(caches) {
                 h.cache = c;
@@ -424,7 +463,9 @@ impl WindowDecoder<'_> {
 fn top_k(x: &[f32], k: usize) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..x.len() as u32).collect();
     let k = k.min(idx.len());
-    idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| x[b as usize].total_cmp(&x[a as usize]));
+    idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
+        x[b as usize].total_cmp(&x[a as usize])
+    });
     idx.truncate(k);
     idx.sort_by(|&a, &b| x[b as usize].total_cmp(&x[a as usize]));
     idx

@@ -108,7 +108,9 @@ impl GgmlFile {
             pos: 0,
             path,
         };
-        let magic = r.take(4, "magic").map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let magic = r
+            .take(4, "magic")
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if magic.ok() != Some(MAGIC) {
             return Err(r.error("not a whisper.cpp ggml model (bad magic number)".into()));
         }
@@ -127,9 +129,7 @@ impl GgmlFile {
             n_mels: dim("n_mels")?,
         };
         let _ftype = r.i32("ftype")?;
-        if [hparams.n_audio_head, hparams.n_text_head, hparams.n_mels]
-            .contains(&0)
-        {
+        if [hparams.n_audio_head, hparams.n_text_head, hparams.n_mels].contains(&0) {
             return Err(r.error(format!("implausible dimensions {hparams:?}")));
         }
         let mel_filters = Self::read_filters(&mut r)?;
@@ -213,10 +213,13 @@ impl TensorSource for GgmlFile {
     }
 
     fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError> {
-        let t = self.tensors.get(name).ok_or_else(|| LoadError::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_string(),
-        })?;
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| LoadError::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_string(),
+            })?;
         let dtype = t.dtype.map_err(|code| LoadError::DType {
             path: self.path.clone(),
             name: name.to_string(),
@@ -237,7 +240,13 @@ fn layer_norm(src: &GgmlFile, prefix: &str, width: usize) -> Result<LayerNorm, L
     })
 }
 
-fn linear(src: &GgmlFile, prefix: &str, n_out: usize, n_in: usize, st: Storage) -> Result<Linear, LoadError> {
+fn linear(
+    src: &GgmlFile,
+    prefix: &str,
+    n_out: usize,
+    n_in: usize,
+    st: Storage,
+) -> Result<Linear, LoadError> {
     Ok(Linear {
         weight: src.matrix(&format!("{prefix}.weight"), n_out, n_in, st)?,
         bias: src.f32s(&format!("{prefix}.bias"), &[n_out])?,
@@ -247,7 +256,13 @@ fn linear(src: &GgmlFile, prefix: &str, n_out: usize, n_in: usize, st: Storage) 
 }
 
 /// Fuses separate projections (e.g. query, key, value) into one; `key` has no bias.
-fn fused(src: &GgmlFile, prefix: &str, parts: &[&str], s: usize, st: Storage) -> Result<Linear, LoadError> {
+fn fused(
+    src: &GgmlFile,
+    prefix: &str,
+    parts: &[&str],
+    s: usize,
+    st: Storage,
+) -> Result<Linear, LoadError> {
     let mut weights = Vec::new();
     let mut bias = Vec::new();
     for part in parts {
@@ -319,11 +334,23 @@ fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
             let p = format!("decoder.blocks.{i}");
             Ok(DecoderLayer {
                 attn_ln: layer_norm(src, &format!("{p}.attn_ln"), s)?,
-                attn_qkv: fused(src, &format!("{p}.attn"), &["query", "key", "value"], s, h16)?,
+                attn_qkv: fused(
+                    src,
+                    &format!("{p}.attn"),
+                    &["query", "key", "value"],
+                    s,
+                    h16,
+                )?,
                 attn_out: linear(src, &format!("{p}.attn.out"), s, s, h16)?,
                 cross_ln: layer_norm(src, &format!("{p}.cross_attn_ln"), s)?,
                 cross_q: linear(src, &format!("{p}.cross_attn.query"), s, s, h16)?,
-                cross_kv: fused(src, &format!("{p}.cross_attn"), &["key", "value"], s, Storage::F32)?,
+                cross_kv: fused(
+                    src,
+                    &format!("{p}.cross_attn"),
+                    &["key", "value"],
+                    s,
+                    Storage::F32,
+                )?,
                 cross_out: linear(src, &format!("{p}.cross_attn.out"), s, s, h16)?,
                 mlp_ln: layer_norm(src, &format!("{p}.mlp_ln"), s)?,
                 fc1: linear(src, &format!("{p}.mlp.0"), 4 * s, s, h16)?,
@@ -392,18 +419,29 @@ impl<W: Write> Writer<W> {
 
     /// Writes one tensor; `shape` is outermost first. Matrices (rank 2 or more) use the file's
     /// float type unless `force_f32`.
-    fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32], force_f32: bool) -> std::io::Result<()> {
+    fn tensor(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[f32],
+        force_f32: bool,
+    ) -> std::io::Result<()> {
         let f16 = self.ftype == FloatType::F16 && shape.len() >= 2 && !force_f32;
         self.i32(shape.len())?;
         self.i32(name.len())?;
-        self.i32(if f16 { GGML_F16 as usize } else { GGML_F32 as usize })?;
+        self.i32(if f16 {
+            GGML_F16 as usize
+        } else {
+            GGML_F32 as usize
+        })?;
         for &d in shape.iter().rev() {
             self.i32(d)?;
         }
         self.out.write_all(name.as_bytes())?;
         if f16 {
             for v in data {
-                self.out.write_all(&half::f16::from_f32(*v).to_bits().to_le_bytes())?;
+                self.out
+                    .write_all(&half::f16::from_f32(*v).to_bits().to_le_bytes())?;
             }
             Ok(())
         } else {
@@ -418,7 +456,12 @@ impl<W: Write> Writer<W> {
     }
 
     fn linear(&mut self, prefix: &str, l: &Linear) -> std::io::Result<()> {
-        self.tensor(&format!("{prefix}.weight"), &[l.n_out, l.n_in], &l.weight_f32(), false)?;
+        self.tensor(
+            &format!("{prefix}.weight"),
+            &[l.n_out, l.n_in],
+            &l.weight_f32(),
+            false,
+        )?;
         self.tensor(&format!("{prefix}.bias"), &[l.n_out], &l.bias, false)
     }
 
@@ -438,7 +481,12 @@ impl<W: Write> Writer<W> {
     }
 
     fn conv(&mut self, prefix: &str, c: &Conv1d) -> std::io::Result<()> {
-        self.tensor(&format!("{prefix}.weight"), &[c.n_out, c.n_in, 3], &c.to_pytorch(), false)?;
+        self.tensor(
+            &format!("{prefix}.weight"),
+            &[c.n_out, c.n_in, 3],
+            &c.to_pytorch(),
+            false,
+        )?;
         self.tensor(&format!("{prefix}.bias"), &[c.n_out, 1], &c.bias, true)
     }
 }
@@ -501,13 +549,22 @@ fn write_all<W: Write>(
 
     let enc = &weights.encoder;
     let s = hp.n_audio_state;
-    w.tensor("encoder.positional_embedding", &[hp.n_audio_ctx, s], &enc.positions, true)?;
+    w.tensor(
+        "encoder.positional_embedding",
+        &[hp.n_audio_ctx, s],
+        &enc.positions,
+        true,
+    )?;
     w.conv("encoder.conv1", &enc.conv1)?;
     w.conv("encoder.conv2", &enc.conv2)?;
     for (i, l) in enc.layers.iter().enumerate() {
         let p = format!("encoder.blocks.{i}");
         w.norm(&format!("{p}.attn_ln"), &l.attn_ln)?;
-        w.split(&format!("{p}.attn"), &l.attn_qkv, &["query", "key", "value"])?;
+        w.split(
+            &format!("{p}.attn"),
+            &l.attn_qkv,
+            &["query", "key", "value"],
+        )?;
         w.linear(&format!("{p}.attn.out"), &l.attn_out)?;
         w.norm(&format!("{p}.mlp_ln"), &l.mlp_ln)?;
         w.linear(&format!("{p}.mlp.0"), &l.fc1)?;
@@ -517,13 +574,27 @@ fn write_all<W: Write>(
 
     let dec = &weights.decoder;
     let s = hp.n_text_state;
-    w.tensor("decoder.positional_embedding", &[hp.n_text_ctx, s], &dec.positions, true)?;
+    w.tensor(
+        "decoder.positional_embedding",
+        &[hp.n_text_ctx, s],
+        &dec.positions,
+        true,
+    )?;
     let emb: Vec<f32> = dec.token_embedding.iter().map(|v| v.to_f32()).collect();
-    w.tensor("decoder.token_embedding.weight", &[hp.n_vocab, s], &emb, false)?;
+    w.tensor(
+        "decoder.token_embedding.weight",
+        &[hp.n_vocab, s],
+        &emb,
+        false,
+    )?;
     for (i, l) in dec.layers.iter().enumerate() {
         let p = format!("decoder.blocks.{i}");
         w.norm(&format!("{p}.attn_ln"), &l.attn_ln)?;
-        w.split(&format!("{p}.attn"), &l.attn_qkv, &["query", "key", "value"])?;
+        w.split(
+            &format!("{p}.attn"),
+            &l.attn_qkv,
+            &["query", "key", "value"],
+        )?;
         w.linear(&format!("{p}.attn.out"), &l.attn_out)?;
         w.norm(&format!("{p}.cross_attn_ln"), &l.cross_ln)?;
         w.linear(&format!("{p}.cross_attn.query"), &l.cross_q)?;

@@ -93,7 +93,15 @@ fn conv1d(conv: &Conv1d, x: &[f32], t_in: usize, stride: usize) -> Vec<f32> {
         }
     }
     let mut out = vec![0.0; t_out * conv.n_out];
-    kernels::matmul_t(&cols, &conv.weight, Some(&conv.bias), &mut out, t_out, 3 * c, conv.n_out);
+    kernels::matmul_t(
+        &cols,
+        &conv.weight,
+        Some(&conv.bias),
+        &mut out,
+        t_out,
+        3 * c,
+        conv.n_out,
+    );
     out
 }
 

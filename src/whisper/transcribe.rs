@@ -14,11 +14,11 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
 use super::decode::{non_speech_tokens, DecodeOptions, Decoded, TokenRules, WindowDecoder};
+use super::load_model;
 use super::mel::{log_mel_spectrogram, LogMel, MelFilters, CHUNK_FRAMES, HOP_LENGTH, N_FFT};
 use super::model::{ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use super::weights::LoadError;
-use super::load_model;
 use crate::audio::SAMPLE_RATE;
 
 /// Seconds per mel frame.
@@ -403,7 +403,9 @@ impl Transcriber {
                 patience: opts.patience,
                 temperature,
                 timestamps: opts.timestamps,
-                max_initial_timestamp_index: Some((opts.max_initial_timestamp / TIME_PRECISION).round() as u32),
+                max_initial_timestamp_index: Some(
+                    (opts.max_initial_timestamp / TIME_PRECISION).round() as u32,
+                ),
                 suppress_blank: opts.suppress_blank,
                 max_length: self.model.hparams().n_text_ctx,
                 seed: 0x5eed ^ (temperature.to_bits() as u64),

@@ -303,7 +303,13 @@ pub trait TensorSource {
         Ok(self.shaped(name, expected)?.to_f32())
     }
 
-    fn matrix(&self, name: &str, rows: usize, cols: usize, storage: Storage) -> Result<Matrix, LoadError> {
+    fn matrix(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        storage: Storage,
+    ) -> Result<Matrix, LoadError> {
         let t = self.shaped(name, &[rows, cols])?;
         Ok(match storage {
             Storage::F32 => Matrix::F32(t.to_f32()),
