@@ -12,6 +12,8 @@
 
 use super::mel::LogMel;
 use super::weights::{Conv1d, DecoderLayer, EncoderLayer, HParams, Linear, WhisperWeights};
+use rayon::prelude::*;
+
 use crate::kernels::{self, MatRef};
 
 /// Errors a caller can cause by asking for more than the model has room for.
@@ -30,9 +32,13 @@ pub struct Whisper {
 }
 
 /// Per-layer keys and values of the cross-attention, computed once per audio window.
+///
+/// Stored head-major, [H, T, head_dim] for keys and for values, so that each head's
+/// attention reads one contiguous block: every decoded token sweeps all of them, and strided
+/// rows would leave the hardware prefetcher behind.
 pub struct CrossKv {
-    /// Per layer: [T, 2S], each row k | v.
-    layers: Vec<Vec<f32>>,
+    /// Per layer: (keys, values), each [H, T, head_dim].
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
     n_audio: usize,
 }
 
@@ -62,6 +68,21 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Columns `offset..offset + S` of a [T, row width] buffer, rearranged as [H, T, S / H].
+fn head_major(buf: &[f32], t: usize, s: usize, heads: usize, offset: usize) -> Vec<f32> {
+    let head_dim = s / heads;
+    let width = buf.len() / t;
+    let mut out = vec![0.0; t * s];
+    for h in 0..heads {
+        for i in 0..t {
+            let src = i * width + offset + h * head_dim;
+            let dst = (h * t + i) * head_dim;
+            out[dst..dst + head_dim].copy_from_slice(&buf[src..src + head_dim]);
+        }
+    }
+    out
 }
 
 /// `x += f(x)` for a [rows, width] buffer.
@@ -189,14 +210,21 @@ impl Whisper {
 
     /// Cross-attention keys and values for the audio features [T, S] of one window.
     pub fn cross_kv(&self, audio: &[f32]) -> CrossKv {
-        let s = self.hparams().n_text_state;
+        let hp = self.hparams();
+        let (s, heads) = (hp.n_text_state, hp.n_text_head);
         let n_audio = audio.len() / s;
         let layers = self
             .weights
             .decoder
             .layers
             .iter()
-            .map(|l| project(&l.cross_kv, audio, n_audio))
+            .map(|l| {
+                let kv = project(&l.cross_kv, audio, n_audio); // [T, 2S]: k | v
+                (
+                    head_major(&kv, n_audio, s, heads, 0),
+                    head_major(&kv, n_audio, s, heads, s),
+                )
+            })
             .collect();
         CrossKv { layers, n_audio }
     }
@@ -308,7 +336,7 @@ impl Whisper {
     fn cross_attention(
         &self,
         layer: &DecoderLayer,
-        kv: &[f32],
+        (k, v): &(Vec<f32>, Vec<f32>),
         n_audio: usize,
         x: &mut [f32],
         rows: usize,
@@ -320,17 +348,35 @@ impl Whisper {
         let mut h = x.to_vec();
         layer.cross_ln.forward(&mut h);
         let q = project(&layer.cross_q, &h, rows); // [rows, S]
+        let per_head: Vec<Vec<f32>> = (0..heads)
+            .into_par_iter()
+            .map(|hd| {
+                let block = hd * n_audio * head_dim..(hd + 1) * n_audio * head_dim;
+                let mut out = vec![0.0; rows * head_dim]; // [rows, head_dim]
+                kernels::attention(
+                    MatRef {
+                        data: &q[hd * head_dim..],
+                        rows,
+                        cols: head_dim,
+                        row_stride: s,
+                    },
+                    MatRef::new(&k[block.clone()], n_audio, head_dim),
+                    MatRef::new(&v[block], n_audio, head_dim),
+                    &mut out,
+                    1,
+                    head_dim,
+                    (head_dim as f32).powf(-0.5),
+                    None,
+                );
+                out
+            })
+            .collect();
         let mut attn = vec![0.0; rows * s];
-        kernels::attention(
-            part(&q, rows, s, 1, 0),
-            part(kv, n_audio, s, 2, 0),
-            part(kv, n_audio, s, 2, 1),
-            &mut attn,
-            heads,
-            head_dim,
-            (head_dim as f32).powf(-0.5),
-            None,
-        );
+        for (hd, out) in per_head.iter().enumerate() {
+            for (r, row) in out.chunks_exact(head_dim).enumerate() {
+                attn[r * s + hd * head_dim..r * s + (hd + 1) * head_dim].copy_from_slice(row);
+            }
+        }
         residual(x, &project(&layer.cross_out, &attn, rows));
     }
 

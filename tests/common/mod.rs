@@ -50,3 +50,47 @@ pub fn jfk() -> PathBuf {
     assert!(p.exists(), "{} is missing", p.display());
     p
 }
+
+/// A float32 `.npy` array written by the reference scripts: (shape, values).
+pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/reference.py numeric", path.display()));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'"),
+        "float32 expected: {header}"
+    );
+    assert!(
+        header.contains("'fortran_order': False"),
+        "C order expected: {header}"
+    );
+    let shape_text = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let data: Vec<f32> = bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(
+        data.len(),
+        shape.iter().product::<usize>(),
+        "{}",
+        path.display()
+    );
+    (shape, data)
+}
+
+pub fn reference_dir(model: &str) -> PathBuf {
+    repo().join("data/reference").join(model)
+}
