@@ -486,3 +486,109 @@ fn rank(candidates: Vec<Hypothesis>) -> Hypothesis {
             cache: KvCache::empty(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A toy vocabulary: text 0..10, end-of-text 10, no-timestamps 12, timestamps 13..=19.
+    fn rules() -> TokenRules {
+        TokenRules {
+            eot: 10,
+            no_timestamps: 12,
+            timestamp_begin: 13,
+            timestamp_end: 19,
+            no_speech: Some(11),
+            suppress: vec![5],
+            suppress_begin: vec![1, 10],
+        }
+    }
+
+    fn allowed(sampled: &[u32], opts: &DecodeOptions) -> Vec<u32> {
+        allowed_from(vec![0.0f32; 20], sampled, opts)
+    }
+
+    fn allowed_from(mut logits: Vec<f32>, sampled: &[u32], opts: &DecodeOptions) -> Vec<u32> {
+        apply_rules(&mut logits, sampled, &rules(), opts);
+        (0..20)
+            .filter(|&t| logits[t as usize].is_finite())
+            .collect()
+    }
+
+    fn opts() -> DecodeOptions {
+        DecodeOptions {
+            max_initial_timestamp_index: Some(2),
+            ..DecodeOptions::default()
+        }
+    }
+
+    #[test]
+    fn first_token_is_an_early_timestamp() {
+        assert_eq!(allowed(&[], &opts()), vec![13, 14, 15]);
+    }
+
+    #[test]
+    fn after_an_opening_timestamp_comes_text() {
+        assert_eq!(
+            allowed(&[14], &opts()),
+            vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]
+        );
+    }
+
+    #[test]
+    fn inside_a_segment_timestamps_move_forward() {
+        // Equal text and timestamp scores: the timestamps' total wins, so text is masked.
+        assert_eq!(allowed(&[14, 3], &opts()), vec![15, 16, 17, 18, 19]);
+    }
+
+    #[test]
+    fn closing_timestamp_is_followed_by_a_timestamp_or_the_end() {
+        // Uniform scores: the timestamps' total beats any single other token.
+        assert_eq!(allowed(&[14, 3, 16], &opts()), vec![16, 17, 18, 19]);
+        // A likely end of text survives next to the later timestamps.
+        let mut logits = vec![0.0f32; 20];
+        logits[10] = 5.0;
+        let got = allowed_from(logits, &[14, 3, 16], &opts());
+        assert_eq!(got, vec![10, 11, 16, 17, 18, 19]);
+    }
+
+    #[test]
+    fn a_pair_of_timestamps_is_followed_by_text() {
+        let got = allowed(&[14, 3, 16, 16], &opts());
+        assert!(got.iter().all(|&t| t < 13), "{got:?}");
+    }
+
+    #[test]
+    fn without_timestamps_only_suppression_applies() {
+        let o = DecodeOptions {
+            timestamps: false,
+            ..opts()
+        };
+        assert_eq!(
+            allowed(&[3], &o),
+            vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+        );
+        assert!(
+            !allowed(&[], &o).contains(&1),
+            "blank suppressed at the start"
+        );
+    }
+
+    #[test]
+    fn top_k_is_sorted_best_first() {
+        assert_eq!(top_k(&[0.1, 0.9, 0.5, 0.7], 3), vec![1, 3, 2]);
+        assert_eq!(top_k(&[0.1], 3), vec![0]);
+    }
+
+    #[test]
+    fn sampler_is_deterministic_and_follows_the_distribution() {
+        let logits = [0.0f32, 2.0f32.ln(), f32::NEG_INFINITY];
+        let mut rng = Rng::new(7);
+        let draws: Vec<u32> = (0..3000).map(|_| sample(&logits, 1.0, &mut rng)).collect();
+        let ones = draws.iter().filter(|&&t| t == 1).count() as f32 / 3000.0;
+        assert!((ones - 2.0 / 3.0).abs() < 0.05, "{ones}");
+        assert!(!draws.contains(&2));
+        let mut again = Rng::new(7);
+        assert_eq!(sample(&logits, 1.0, &mut again), draws[0]);
+    }
+}
