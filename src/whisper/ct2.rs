@@ -14,8 +14,8 @@ use memmap2::Mmap;
 use serde::Deserialize;
 
 use super::weights::{
-    Conv1d, DType, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams, LayerNorm,
-    Linear, LoadError, RawTensor, Storage, TensorSource, WhisperWeights,
+    Conv1d, DType, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams, LoadError,
+    RawTensor, Storage, TensorSource, WhisperWeights,
 };
 
 const SUPPORTED_VERSION: u32 = 6;
@@ -301,6 +301,8 @@ impl Ct2File {
 }
 
 impl TensorSource for Ct2File {
+    const NAMING: (&'static str, &'static str, &'static str) = ("/", "gamma", "beta");
+
     fn path(&self) -> &Path {
         &self.path
     }
@@ -320,28 +322,6 @@ impl TensorSource for Ct2File {
     }
 }
 
-fn layer_norm(src: &Ct2File, prefix: &str, width: usize) -> Result<LayerNorm, LoadError> {
-    Ok(LayerNorm {
-        gamma: src.f32s(&format!("{prefix}/gamma"), &[width])?,
-        beta: src.f32s(&format!("{prefix}/beta"), &[width])?,
-    })
-}
-
-fn linear(
-    src: &Ct2File,
-    prefix: &str,
-    n_out: usize,
-    n_in: usize,
-    storage: Storage,
-) -> Result<Linear, LoadError> {
-    Ok(Linear {
-        weight: src.matrix(&format!("{prefix}/weight"), n_out, n_in, storage)?,
-        bias: src.f32s(&format!("{prefix}/bias"), &[n_out])?,
-        n_out,
-        n_in,
-    })
-}
-
 fn conv(src: &Ct2File, prefix: &str, n_out: usize, n_in: usize) -> Result<Conv1d, LoadError> {
     Ok(Conv1d::from_pytorch(
         &src.f32s(&format!("{prefix}/weight"), &[n_out, n_in, 3])?,
@@ -358,12 +338,12 @@ fn encoder(src: &Ct2File, hp: &HParams) -> Result<EncoderWeights, LoadError> {
         .map(|i| {
             let p = format!("encoder/layer_{i}");
             Ok(EncoderLayer {
-                attn_ln: layer_norm(src, &format!("{p}/self_attention/layer_norm"), s)?,
-                attn_qkv: linear(src, &format!("{p}/self_attention/linear_0"), 3 * s, s, f32s)?,
-                attn_out: linear(src, &format!("{p}/self_attention/linear_1"), s, s, f32s)?,
-                mlp_ln: layer_norm(src, &format!("{p}/ffn/layer_norm"), s)?,
-                fc1: linear(src, &format!("{p}/ffn/linear_0"), 4 * s, s, f32s)?,
-                fc2: linear(src, &format!("{p}/ffn/linear_1"), s, 4 * s, f32s)?,
+                attn_ln: src.layer_norm(&format!("{p}/self_attention/layer_norm"), s)?,
+                attn_qkv: src.linear(&format!("{p}/self_attention/linear_0"), 3 * s, s, f32s)?,
+                attn_out: src.linear(&format!("{p}/self_attention/linear_1"), s, s, f32s)?,
+                mlp_ln: src.layer_norm(&format!("{p}/ffn/layer_norm"), s)?,
+                fc1: src.linear(&format!("{p}/ffn/linear_0"), 4 * s, s, f32s)?,
+                fc2: src.linear(&format!("{p}/ffn/linear_1"), s, 4 * s, f32s)?,
             })
         })
         .collect::<Result<Vec<_>, LoadError>>()?;
@@ -372,7 +352,7 @@ fn encoder(src: &Ct2File, hp: &HParams) -> Result<EncoderWeights, LoadError> {
         conv2: conv(src, "encoder/conv2", s, s)?,
         positions: src.f32s("encoder/position_encodings/encodings", &[hp.n_audio_ctx, s])?,
         layers,
-        ln_post: layer_norm(src, "encoder/layer_norm", s)?,
+        ln_post: src.layer_norm("encoder/layer_norm", s)?,
     })
 }
 
@@ -385,16 +365,16 @@ fn decoder(src: &Ct2File, hp: &HParams) -> Result<DecoderWeights, LoadError> {
             let sa = format!("{p}/self_attention");
             let ca = format!("{p}/attention");
             Ok(DecoderLayer {
-                attn_ln: layer_norm(src, &format!("{sa}/layer_norm"), s)?,
-                attn_qkv: linear(src, &format!("{sa}/linear_0"), 3 * s, s, h16)?,
-                attn_out: linear(src, &format!("{sa}/linear_1"), s, s, h16)?,
-                cross_ln: layer_norm(src, &format!("{ca}/layer_norm"), s)?,
-                cross_q: linear(src, &format!("{ca}/linear_0"), s, s, h16)?,
-                cross_kv: linear(src, &format!("{ca}/linear_1"), 2 * s, s, Storage::F32)?,
-                cross_out: linear(src, &format!("{ca}/linear_2"), s, s, h16)?,
-                mlp_ln: layer_norm(src, &format!("{p}/ffn/layer_norm"), s)?,
-                fc1: linear(src, &format!("{p}/ffn/linear_0"), 4 * s, s, h16)?,
-                fc2: linear(src, &format!("{p}/ffn/linear_1"), s, 4 * s, h16)?,
+                attn_ln: src.layer_norm(&format!("{sa}/layer_norm"), s)?,
+                attn_qkv: src.linear(&format!("{sa}/linear_0"), 3 * s, s, h16)?,
+                attn_out: src.linear(&format!("{sa}/linear_1"), s, s, h16)?,
+                cross_ln: src.layer_norm(&format!("{ca}/layer_norm"), s)?,
+                cross_q: src.linear(&format!("{ca}/linear_0"), s, s, h16)?,
+                cross_kv: src.linear(&format!("{ca}/linear_1"), 2 * s, s, Storage::F32)?,
+                cross_out: src.linear(&format!("{ca}/linear_2"), s, s, h16)?,
+                mlp_ln: src.layer_norm(&format!("{p}/ffn/layer_norm"), s)?,
+                fc1: src.linear(&format!("{p}/ffn/linear_0"), 4 * s, s, h16)?,
+                fc2: src.linear(&format!("{p}/ffn/linear_1"), s, 4 * s, h16)?,
             })
         })
         .collect::<Result<Vec<_>, LoadError>>()?;
@@ -405,7 +385,7 @@ fn decoder(src: &Ct2File, hp: &HParams) -> Result<DecoderWeights, LoadError> {
         token_embedding,
         positions: src.f32s("decoder/position_encodings/encodings", &[hp.n_text_ctx, s])?,
         layers,
-        ln: layer_norm(src, "decoder/layer_norm", s)?,
+        ln: src.layer_norm("decoder/layer_norm", s)?,
     })
 }
 

@@ -208,6 +208,8 @@ impl GgmlFile {
 }
 
 impl TensorSource for GgmlFile {
+    const NAMING: (&'static str, &'static str, &'static str) = (".", "weight", "bias");
+
     fn path(&self) -> &Path {
         &self.path
     }
@@ -233,29 +235,6 @@ impl TensorSource for GgmlFile {
     }
 }
 
-fn layer_norm(src: &GgmlFile, prefix: &str, width: usize) -> Result<LayerNorm, LoadError> {
-    Ok(LayerNorm {
-        gamma: src.f32s(&format!("{prefix}.weight"), &[width])?,
-        beta: src.f32s(&format!("{prefix}.bias"), &[width])?,
-    })
-}
-
-fn linear(
-    src: &GgmlFile,
-    prefix: &str,
-    n_out: usize,
-    n_in: usize,
-    st: Storage,
-) -> Result<Linear, LoadError> {
-    Ok(Linear {
-        weight: src.matrix(&format!("{prefix}.weight"), n_out, n_in, st)?,
-        bias: src.f32s(&format!("{prefix}.bias"), &[n_out])?,
-        n_out,
-        n_in,
-    })
-}
-
-/// Fuses separate projections (e.g. query, key, value) into one; `key` has no bias.
 fn fused(
     src: &GgmlFile,
     prefix: &str,
@@ -308,12 +287,12 @@ fn encoder(src: &GgmlFile, hp: &HParams) -> Result<EncoderWeights, LoadError> {
         .map(|i| {
             let p = format!("encoder.blocks.{i}");
             Ok(EncoderLayer {
-                attn_ln: layer_norm(src, &format!("{p}.attn_ln"), s)?,
+                attn_ln: src.layer_norm(&format!("{p}.attn_ln"), s)?,
                 attn_qkv: fused(src, &format!("{p}.attn"), &["query", "key", "value"], s, st)?,
-                attn_out: linear(src, &format!("{p}.attn.out"), s, s, st)?,
-                mlp_ln: layer_norm(src, &format!("{p}.mlp_ln"), s)?,
-                fc1: linear(src, &format!("{p}.mlp.0"), 4 * s, s, st)?,
-                fc2: linear(src, &format!("{p}.mlp.2"), s, 4 * s, st)?,
+                attn_out: src.linear(&format!("{p}.attn.out"), s, s, st)?,
+                mlp_ln: src.layer_norm(&format!("{p}.mlp_ln"), s)?,
+                fc1: src.linear(&format!("{p}.mlp.0"), 4 * s, s, st)?,
+                fc2: src.linear(&format!("{p}.mlp.2"), s, 4 * s, st)?,
             })
         })
         .collect::<Result<Vec<_>, LoadError>>()?;
@@ -322,7 +301,7 @@ fn encoder(src: &GgmlFile, hp: &HParams) -> Result<EncoderWeights, LoadError> {
         conv2: conv(src, "encoder.conv2", s, s)?,
         positions: src.f32s("encoder.positional_embedding", &[hp.n_audio_ctx, s])?,
         layers,
-        ln_post: layer_norm(src, "encoder.ln_post", s)?,
+        ln_post: src.layer_norm("encoder.ln_post", s)?,
     })
 }
 
@@ -333,7 +312,7 @@ fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
         .map(|i| {
             let p = format!("decoder.blocks.{i}");
             Ok(DecoderLayer {
-                attn_ln: layer_norm(src, &format!("{p}.attn_ln"), s)?,
+                attn_ln: src.layer_norm(&format!("{p}.attn_ln"), s)?,
                 attn_qkv: fused(
                     src,
                     &format!("{p}.attn"),
@@ -341,9 +320,9 @@ fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
                     s,
                     h16,
                 )?,
-                attn_out: linear(src, &format!("{p}.attn.out"), s, s, h16)?,
-                cross_ln: layer_norm(src, &format!("{p}.cross_attn_ln"), s)?,
-                cross_q: linear(src, &format!("{p}.cross_attn.query"), s, s, h16)?,
+                attn_out: src.linear(&format!("{p}.attn.out"), s, s, h16)?,
+                cross_ln: src.layer_norm(&format!("{p}.cross_attn_ln"), s)?,
+                cross_q: src.linear(&format!("{p}.cross_attn.query"), s, s, h16)?,
                 cross_kv: fused(
                     src,
                     &format!("{p}.cross_attn"),
@@ -351,10 +330,10 @@ fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
                     s,
                     Storage::F32,
                 )?,
-                cross_out: linear(src, &format!("{p}.cross_attn.out"), s, s, h16)?,
-                mlp_ln: layer_norm(src, &format!("{p}.mlp_ln"), s)?,
-                fc1: linear(src, &format!("{p}.mlp.0"), 4 * s, s, h16)?,
-                fc2: linear(src, &format!("{p}.mlp.2"), s, 4 * s, h16)?,
+                cross_out: src.linear(&format!("{p}.cross_attn.out"), s, s, h16)?,
+                mlp_ln: src.layer_norm(&format!("{p}.mlp_ln"), s)?,
+                fc1: src.linear(&format!("{p}.mlp.0"), 4 * s, s, h16)?,
+                fc2: src.linear(&format!("{p}.mlp.2"), s, 4 * s, h16)?,
             })
         })
         .collect::<Result<Vec<_>, LoadError>>()?;
@@ -364,7 +343,7 @@ fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
             .to_f16(),
         positions: src.f32s("decoder.positional_embedding", &[hp.n_text_ctx, s])?,
         layers,
-        ln: layer_norm(src, "decoder.ln", s)?,
+        ln: src.layer_norm("decoder.ln", s)?,
     })
 }
 

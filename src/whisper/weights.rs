@@ -283,8 +283,36 @@ pub enum Storage {
 /// Reads named tensors from some file, checking shapes, so that the model can be assembled
 /// the same way whatever the file format.
 pub trait TensorSource {
+    /// The format's names for a parameter under a prefix: (separator, layer-norm scale,
+    /// layer-norm shift). CTranslate2 says `a/b/gamma`, whisper.cpp `a.b.weight`.
+    const NAMING: (&'static str, &'static str, &'static str);
+
     fn path(&self) -> &std::path::Path;
     fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError>;
+
+    fn layer_norm(&self, prefix: &str, width: usize) -> Result<LayerNorm, LoadError> {
+        let (sep, scale, shift) = Self::NAMING;
+        Ok(LayerNorm {
+            gamma: self.f32s(&format!("{prefix}{sep}{scale}"), &[width])?,
+            beta: self.f32s(&format!("{prefix}{sep}{shift}"), &[width])?,
+        })
+    }
+
+    fn linear(
+        &self,
+        prefix: &str,
+        n_out: usize,
+        n_in: usize,
+        storage: Storage,
+    ) -> Result<Linear, LoadError> {
+        let sep = Self::NAMING.0;
+        Ok(Linear {
+            weight: self.matrix(&format!("{prefix}{sep}weight"), n_out, n_in, storage)?,
+            bias: self.f32s(&format!("{prefix}{sep}bias"), &[n_out])?,
+            n_out,
+            n_in,
+        })
+    }
 
     fn shaped(&self, name: &str, expected: &[usize]) -> Result<RawTensor<'_>, LoadError> {
         let t = self.tensor(name)?;
