@@ -4,5 +4,6 @@
 
 pub mod audio;
 pub mod bench;
+pub mod config;
 pub mod kernels;
 pub mod whisper;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use voxd::audio;
+use voxd::config::Config;
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
 use voxd::whisper::mel::{MelFilters, N_FFT};
@@ -26,6 +27,9 @@ struct Cli {
     /// Log level (error, warn, info, debug, trace); also read from VOXD_LOG.
     #[arg(long, global = true, default_value = "warn")]
     log: String,
+    /// Settings file (default: the user's voxd/config.toml, when there is one).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,7 +87,8 @@ enum ModelCommand {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// Whisper model: a CTranslate2 directory (model.bin, config.json, vocabulary.txt).
+    /// Whisper model: a CTranslate2 directory (model.bin, config.json, vocabulary.txt) or a
+    /// whisper.cpp ggml .bin.
     /// Defaults to $VOXD_MODEL, then models/tiny.en, then the user's data folder.
     #[arg(short, long, value_name = "PATH")]
     model: Option<PathBuf>,
@@ -99,9 +104,9 @@ struct TranscribeArgs {
     files: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Beam width; 1 decodes greedily.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    beam: usize,
+    /// Beam width; 1 decodes greedily [default: 5].
+    #[arg(long, value_name = "N")]
+    beam: Option<usize>,
     /// Spoken language as a code (en, de, fr, ...); detected when omitted.
     #[arg(short, long, value_name = "CODE")]
     language: Option<String>,
@@ -112,9 +117,9 @@ struct TranscribeArgs {
     #[arg(long)]
     no_timestamps: bool,
     /// Encoder context: `full` (1500 positions, 30 s), `fit` (sized to the audio) or a number
-    /// of positions (20 ms each, at least 128).
-    #[arg(long, default_value = "full", value_parser = parse_audio_ctx, value_name = "CTX")]
-    audio_ctx: AudioCtx,
+    /// of positions (20 ms each, at least 128) [default: full].
+    #[arg(long, value_parser = parse_audio_ctx, value_name = "CTX")]
+    audio_ctx: Option<AudioCtx>,
     /// Decode at temperature 0 only (no fallback to sampling).
     #[arg(long)]
     no_fallback: bool,
@@ -144,8 +149,15 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("voxd: {e:#}");
+            std::process::exit(2);
+        }
+    };
     let result = match cli.command {
-        Command::Transcribe(args) => transcribe(args),
+        Command::Transcribe(args) => transcribe(args, &config),
         Command::Model(cmd) => model_command(cmd),
         Command::Bench(args) => bench(args),
     };
@@ -153,6 +165,18 @@ fn main() {
         eprintln!("voxd: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The config file named on the command line, else the user's own, else defaults.
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => match Config::default_path() {
+            Some(p) => p,
+            None => return Ok(Config::default()),
+        },
+    };
+    Ok(Config::load(&path)?)
 }
 
 /// Where the model is when `--model` is not given.
@@ -183,12 +207,12 @@ fn default_model() -> Result<PathBuf> {
         })
 }
 
-fn load(args: &ModelArgs) -> Result<Transcriber> {
-    let path = match &args.model {
+fn load(args: &ModelArgs, config: &Config) -> Result<Transcriber> {
+    let path = match args.model.as_ref().or(config.model.path.as_ref()) {
         Some(p) => p.clone(),
         None => default_model()?,
     };
-    let threads = args.threads.unwrap_or(0);
+    let threads = args.threads.or(config.model.threads).unwrap_or(0);
     let started = Instant::now();
     let t = Transcriber::load(&path, threads)
         .with_context(|| format!("cannot load the model {}", path.display()))?;
@@ -201,27 +225,36 @@ fn load(args: &ModelArgs) -> Result<Transcriber> {
     Ok(t)
 }
 
-fn transcribe(args: TranscribeArgs) -> Result<()> {
-    if args.beam == 0 {
+fn transcribe(args: TranscribeArgs, config: &Config) -> Result<()> {
+    let file = &config.transcribe;
+    let beam = args.beam.or(file.beam).unwrap_or(5);
+    if beam == 0 {
         bail!("--beam must be at least 1");
     }
-    let transcriber = load(&args.model)?;
+    let audio_ctx = match (args.audio_ctx, &file.audio_ctx) {
+        (Some(ctx), _) => ctx,
+        (None, Some(text)) => parse_audio_ctx(text)
+            .map_err(|e| anyhow::anyhow!("[transcribe] audio_ctx in the config: {e}"))?,
+        (None, None) => AudioCtx::Full,
+    };
+    let fallback = !args.no_fallback && file.fallback.unwrap_or(true);
+    let transcriber = load(&args.model, config)?;
     let opts = TranscribeOptions {
-        language: args.language.clone(),
+        language: args.language.clone().or_else(|| file.language.clone()),
         task: if args.translate {
             Task::Translate
         } else {
             Task::Transcribe
         },
-        beam_size: args.beam,
-        temperatures: if args.no_fallback {
-            vec![0.0]
-        } else {
+        beam_size: beam,
+        temperatures: if fallback {
             TranscribeOptions::default().temperatures
+        } else {
+            vec![0.0]
         },
-        initial_prompt: args.prompt.clone(),
-        timestamps: !args.no_timestamps,
-        audio_ctx: args.audio_ctx,
+        initial_prompt: args.prompt.clone().or_else(|| file.prompt.clone()),
+        timestamps: !args.no_timestamps && file.timestamps.unwrap_or(true),
+        audio_ctx,
         ..TranscribeOptions::default()
     };
     let mut failures = 0;
