@@ -427,7 +427,9 @@ impl WindowDecoder<'_> {
                     h.sum_logprob = score;
                     next.push(h);
                 }
-                if next.len() == opts.beam_size && finished.len() >= max_finished {
+                // As openai-whisper: candidates ranked below the last live beam are dropped,
+                // finished ones included.
+                if next.len() == opts.beam_size {
                     break;
                 }
             }
