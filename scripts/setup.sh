@@ -34,9 +34,14 @@ fi
 #   gcc-aarch64-linux-gnu,
 #   libc6-dev-arm64-cross     link aarch64 test binaries (NEON kernels)
 #   qemu-user                 qemu-aarch64 runs them here
+#   libasound2-dev            ALSA headers: cpal's capture backend links against libasound
+#   pulseaudio, pulseaudio-utils, libasound2-plugins
+#                             the virtual microphone the capture tests speak into
+#                             (scripts/vmic.sh; ALSA's default device goes through PulseAudio)
 #   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+    libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins)
 
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-pip)
