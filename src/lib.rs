@@ -4,6 +4,8 @@
 
 pub mod audio;
 pub mod bench;
+pub mod capture;
 pub mod config;
+pub mod frontend;
 pub mod kernels;
 pub mod whisper;

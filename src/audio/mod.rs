@@ -2,17 +2,18 @@
 //!
 //! [`read_wav`] accepts every PCM layout `hound` decodes (8/16/24/32-bit integer and 32-bit
 //! float, any channel count, any rate), averages the channels and resamples to
-//! [`SAMPLE_RATE`]. [`resample`] is the offline, whole-buffer resampler behind it: rubato's
-//! synchronous FFT resampler, aligned so that output sample `n` sits at input time
-//! `n * from / to` (the filter delay is removed) and the output has `round(len * to / from)`
-//! samples.
+//! [`SAMPLE_RATE`] with [`resample`] (see [`StreamResampler`], which the live front
+//! end shares).
 
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use hound::{SampleFormat, WavReader};
-use rubato::{FftFixedInOut, Resampler};
+
+mod resample;
+
+pub use resample::{resample, StreamResampler};
 
 /// The sample rate Whisper's front end expects.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -20,10 +21,6 @@ pub const SAMPLE_RATE: u32 = 16_000;
 /// Highest sample rate accepted, in Hz, for WAV files and for [`resample`]. It bounds the
 /// FFT sizes the resampler plans (rates with no common factor need blocks of `rate` samples).
 pub const MAX_SAMPLE_RATE: u32 = 1_000_000;
-
-/// Shortest FFT block, in samples of the faster side, the resampler is planned with: long
-/// enough for a sharp anti-aliasing filter, short enough to keep the tail padding small.
-const MIN_BLOCK: usize = 1024;
 
 /// What went wrong reading or resampling audio. Every file error names the file.
 #[derive(Debug, thiserror::Error)]
@@ -93,46 +90,134 @@ pub enum AudioError {
 /// than [`SAMPLE_RATE`] is resampled with [`resample`]. A WAV file with no samples gives an
 /// empty vector.
 pub fn read_wav(path: &Path) -> Result<Vec<f32>, AudioError> {
-    let file = File::open(path).map_err(|source| AudioError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let reader = WavReader::new(BufReader::new(file)).map_err(|e| header_error(path, e))?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels);
-    if spec.sample_rate == 0 || spec.sample_rate > MAX_SAMPLE_RATE {
-        return Err(AudioError::Unsupported {
-            path: path.to_path_buf(),
-            detail: format!("sample rate {} Hz", spec.sample_rate),
-        });
+    let wav = WavFile::open(path)?;
+    let (rate, channels) = (wav.rate(), wav.channels());
+    let mut interleaved = Vec::with_capacity(wav.capacity);
+    let mut samples = wav.samples();
+    while let Some(sample) = samples.next_sample()? {
+        interleaved.push(sample);
     }
-    if channels == 0 {
-        return Err(AudioError::Unsupported {
-            path: path.to_path_buf(),
-            detail: "0 channels".to_string(),
-        });
-    }
-    let declared = reader.len() as usize;
-    // The header's sample count is untrusted: never reserve more than the file could hold.
-    let capacity = declared.min(file_len as usize);
-    let interleaved = match (spec.sample_format, spec.bits_per_sample) {
-        (SampleFormat::Float, 32) => collect_samples(path, reader, capacity, declared, |x: f32| x)?,
-        (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
-            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-            collect_samples(path, reader, capacity, declared, |x: i32| {
-                (f64::from(x) * scale) as f32
-            })?
-        }
-        (format, bits) => {
-            return Err(AudioError::Unsupported {
-                path: path.to_path_buf(),
-                detail: format!("{bits}-bit {format:?} samples"),
-            })
-        }
-    };
     let mono = downmix(&interleaved, channels);
-    resample(&mono, spec.sample_rate, SAMPLE_RATE)
+    resample(&mono, rate, SAMPLE_RATE)
+}
+
+/// An open WAV file whose header has been checked, ready to give its samples as `f32`.
+pub struct WavFile {
+    path: PathBuf,
+    reader: WavReader<BufReader<File>>,
+    /// How many samples to reserve: the header's count, capped by the file's size (the header
+    /// is untrusted).
+    capacity: usize,
+}
+
+impl WavFile {
+    /// Opens `path` and checks that its header describes a layout this reader takes.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let file = File::open(path).map_err(|source| AudioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let reader = WavReader::new(BufReader::new(file)).map_err(|e| header_error(path, e))?;
+        let spec = reader.spec();
+        let unsupported = |detail: String| AudioError::Unsupported {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if spec.sample_rate == 0 || spec.sample_rate > MAX_SAMPLE_RATE {
+            return Err(unsupported(format!("sample rate {} Hz", spec.sample_rate)));
+        }
+        if spec.channels == 0 {
+            return Err(unsupported("0 channels".to_string()));
+        }
+        match (spec.sample_format, spec.bits_per_sample) {
+            (SampleFormat::Float, 32) | (SampleFormat::Int, 8 | 16 | 24 | 32) => {}
+            (format, bits) => return Err(unsupported(format!("{bits}-bit {format:?} samples"))),
+        }
+        let capacity = (reader.len() as usize).min(file_len as usize);
+        Ok(WavFile {
+            path: path.to_path_buf(),
+            reader,
+            capacity,
+        })
+    }
+
+    /// Samples per second.
+    pub fn rate(&self) -> u32 {
+        self.reader.spec().sample_rate
+    }
+
+    /// Interleaved channels per frame.
+    pub fn channels(&self) -> usize {
+        usize::from(self.reader.spec().channels)
+    }
+
+    /// The samples in file order (interleaved), as `f32` in [-1, 1].
+    pub fn samples(self) -> WavSamples {
+        let spec = self.reader.spec();
+        let declared = self.reader.len() as usize;
+        WavSamples {
+            path: self.path,
+            float: spec.sample_format == SampleFormat::Float,
+            scale: 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f64,
+            declared,
+            read: 0,
+            reader: self.reader,
+        }
+    }
+}
+
+/// The sample stream of a [`WavFile`].
+pub struct WavSamples {
+    path: PathBuf,
+    reader: WavReader<BufReader<File>>,
+    float: bool,
+    /// Integer samples are scaled by `2^-(bits-1)`.
+    scale: f64,
+    declared: usize,
+    read: usize,
+}
+
+impl WavSamples {
+    /// The next sample, `None` at the end of the data; an error names the file and says how
+    /// far the data went.
+    pub fn next_sample(&mut self) -> Result<Option<f32>, AudioError> {
+        let sample = if self.float {
+            self.reader.samples::<f32>().next()
+        } else {
+            let scale = self.scale;
+            self.reader
+                .samples::<i32>()
+                .next()
+                .map(|r| r.map(|x| (f64::from(x) * scale) as f32))
+        };
+        match sample {
+            None => Ok(None),
+            Some(Ok(x)) => {
+                self.read += 1;
+                Ok(Some(x))
+            }
+            Some(Err(e)) => Err(self.sample_error(e)),
+        }
+    }
+
+    fn sample_error(&self, err: hound::Error) -> AudioError {
+        let path = self.path.clone();
+        match err {
+            hound::Error::IoError(e) if is_short_read(&e) => AudioError::Truncated {
+                path,
+                detail: format!(
+                    "the header announces {} samples but the data ends after {}",
+                    self.declared, self.read
+                ),
+            },
+            hound::Error::IoError(source) => AudioError::Io { path, source },
+            e => AudioError::Corrupt {
+                path,
+                detail: format!("sample {}: {e}", self.read),
+            },
+        }
+    }
 }
 
 /// Maps an error from opening a WAV file to what it means for the caller.
@@ -189,51 +274,8 @@ fn err_text(err: &hound::Error) -> String {
     }
 }
 
-/// Reads every sample of `reader` as `S`, converting each with `convert`.
-fn collect_samples<S, R, F>(
-    path: &Path,
-    mut reader: WavReader<R>,
-    capacity: usize,
-    declared: usize,
-    convert: F,
-) -> Result<Vec<f32>, AudioError>
-where
-    S: hound::Sample,
-    R: io::Read,
-    F: Fn(S) -> f32,
-{
-    let mut out = Vec::with_capacity(capacity);
-    for sample in reader.samples::<S>() {
-        match sample {
-            Ok(x) => out.push(convert(x)),
-            Err(hound::Error::IoError(e)) if is_short_read(&e) => {
-                return Err(AudioError::Truncated {
-                    path: path.to_path_buf(),
-                    detail: format!(
-                        "the header announces {declared} samples but the data ends after {}",
-                        out.len()
-                    ),
-                });
-            }
-            Err(hound::Error::IoError(source)) => {
-                return Err(AudioError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-            Err(e) => {
-                return Err(AudioError::Corrupt {
-                    path: path.to_path_buf(),
-                    detail: format!("sample {}: {e}", out.len()),
-                })
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Averages interleaved frames of `channels` samples into one channel.
-fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
+pub fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
     if channels == 1 {
         return interleaved.to_vec();
     }
@@ -244,87 +286,9 @@ fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Resamples a whole mono buffer from `from_rate` to `to_rate` Hz.
-///
-/// The output has `round(len * to_rate / from_rate)` samples, and output sample `n`
-/// corresponds to input time `n / to_rate` seconds: rubato's filter delay is removed and the
-/// tail is flushed with zeros. Equal rates return the input unchanged. Inputs of any length,
-/// including 0 or 1 sample, are fine. Rates must be 1 to [`MAX_SAMPLE_RATE`] Hz.
-pub fn resample(samples: &[f32], from_rate: u32, to_rate: u32) -> Result<Vec<f32>, AudioError> {
-    let rate_error = |detail: String| AudioError::Resample {
-        from: from_rate,
-        to: to_rate,
-        detail,
-    };
-    for rate in [from_rate, to_rate] {
-        if rate == 0 || rate > MAX_SAMPLE_RATE {
-            return Err(rate_error(format!("rate {rate} Hz is out of range")));
-        }
-    }
-    if from_rate == to_rate {
-        return Ok(samples.to_vec());
-    }
-    let out_len = rounded_output_len(samples.len(), from_rate, to_rate);
-    if out_len == 0 {
-        return Ok(Vec::new());
-    }
-
-    let (from, to) = (from_rate as usize, to_rate as usize);
-    let gcd = gcd(from, to);
-    let (unit_in, unit_out) = (from / gcd, to / gcd);
-    // An even number of rate units per block makes both block lengths even, so the filter's
-    // delay of half an input block is exactly half an output block.
-    let units = MIN_BLOCK
-        .div_ceil(unit_in.max(unit_out))
-        .max(2)
-        .next_multiple_of(2);
-    let (block_in, block_out) = (units * unit_in, units * unit_out);
-
-    let mut resampler =
-        FftFixedInOut::<f32>::new(from, to, block_in, 1).map_err(|e| rate_error(e.to_string()))?;
-    if resampler.input_frames_next() != block_in || resampler.output_frames_next() != block_out {
-        return Err(rate_error(format!(
-            "rubato planned blocks of {} -> {} samples instead of {block_in} -> {block_out}",
-            resampler.input_frames_next(),
-            resampler.output_frames_next()
-        )));
-    }
-    let delay = resampler.output_delay();
-    let blocks = (delay + out_len).div_ceil(block_out);
-
-    let mut output = vec![0.0f32; blocks * block_out];
-    let mut input = vec![0.0f32; block_in];
-    for (b, out_block) in output.chunks_exact_mut(block_out).enumerate() {
-        let start = (b * block_in).min(samples.len());
-        let end = (start + block_in).min(samples.len());
-        let filled = end - start;
-        input[..filled].copy_from_slice(&samples[start..end]);
-        input[filled..].fill(0.0);
-        resampler
-            .process_into_buffer(&[&input[..]], &mut [out_block], None)
-            .map_err(|e| rate_error(e.to_string()))?;
-    }
-    output.drain(..delay);
-    output.truncate(out_len);
-    Ok(output)
-}
-
-/// `round(len * to / from)`, halves rounded up, without overflow.
-fn rounded_output_len(len: usize, from: u32, to: u32) -> usize {
-    let num = len as u128 * u128::from(to);
-    let from = u128::from(from);
-    ((2 * num + from) / (2 * from)) as usize
-}
-
-fn gcd(mut a: usize, mut b: usize) -> usize {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
 #[cfg(test)]
 mod tests {
+    use super::resample::rounded_output_len;
     use super::*;
     use hound::{WavSpec, WavWriter};
     use std::f64::consts::PI;
@@ -392,7 +356,7 @@ mod tests {
         assert_eq!(rounded_output_len(100, 44_100, 16_000), 36);
         for (len, from) in [(12_345, 44_100), (999, 22_050), (7, 8_000), (1, 11_025)] {
             let out = resample(&vec![0.1; len], from, SAMPLE_RATE).unwrap();
-            assert_eq!(out.len(), rounded_output_len(len, from, SAMPLE_RATE));
+            assert_eq!(out.len() as u64, rounded_output_len(len as u64, from, SAMPLE_RATE));
         }
     }
 

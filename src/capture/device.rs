@@ -1,0 +1,544 @@
+//! Microphones through cpal: listing input devices, opening one at its native format, and
+//! keeping it open through faults.
+//!
+//! The data callback only converts and downmixes into the ring ([`RingWriter::push_frames`]).
+//! A supervisor thread owns the cpal stream: when the device reports a fatal error, or no
+//! audio has arrived for [`CaptureOptions::stall_after`], it drops the stream, waits with
+//! exponential back-off, and reopens the same device, or the default one if that is gone, at
+//! the same sample rate (the front end's resampler is planned for it). Every step is reported
+//! as a [`CaptureEvent`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig, I24};
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::ring::{RingStats, RingWriter, WriterSlot};
+use super::{CaptureError, CaptureEvent, StreamFormat};
+
+/// Which input device to open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DeviceSelector {
+    /// The host's default input device.
+    #[default]
+    Default,
+    /// The device at this position in [`list_devices`]' order.
+    Index(usize),
+    /// The first device whose name or id contains this text (case-insensitive).
+    Name(String),
+}
+
+impl DeviceSelector {
+    /// Reads a `--device` value: a number is an index, anything else a name; `default` (or
+    /// an empty value) is the default device.
+    pub fn parse(text: &str) -> Self {
+        let text = text.trim();
+        if text.is_empty() || text.eq_ignore_ascii_case("default") {
+            DeviceSelector::Default
+        } else if let Ok(index) = text.parse() {
+            DeviceSelector::Index(index)
+        } else {
+            DeviceSelector::Name(text.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceSelector::Default => write!(f, "the default input device"),
+            DeviceSelector::Index(i) => write!(f, "input device #{i}"),
+            DeviceSelector::Name(n) => write!(f, "input device \"{n}\""),
+        }
+    }
+}
+
+/// An input device as `voxd devices` lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeviceInfo {
+    /// Position in the listing (what `--device N` selects).
+    pub index: usize,
+    /// Human-readable name.
+    pub name: String,
+    /// The host's identifier for it.
+    pub id: String,
+    /// Whether it is the host's default input.
+    pub is_default: bool,
+    /// Its default input format, if it reports one.
+    pub default_config: Option<String>,
+    /// Every supported input range, e.g. `F32 2 ch 8000-192000 Hz`.
+    pub configs: Vec<String>,
+}
+
+/// Settings for opening a device.
+#[derive(Clone, Debug)]
+pub struct CaptureOptions {
+    /// Which device.
+    pub device: DeviceSelector,
+    /// Sample rate to ask for; `None` takes the device's default.
+    pub rate: Option<u32>,
+    /// Channel count to ask for; `None` takes the device's default.
+    pub channels: Option<u16>,
+    /// No audio for this long while running counts as a fault.
+    pub stall_after: Duration,
+    /// First retry delay after a fault; doubles up to [`CaptureOptions::max_backoff`].
+    pub first_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            device: DeviceSelector::Default,
+            rate: None,
+            channels: None,
+            stall_after: Duration::from_secs(2),
+            first_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Lists the host's input devices with their supported configurations.
+pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
+    let host = cpal::default_host();
+    let default_id = host.default_input_device().and_then(|d| d.id().ok());
+    let devices = host
+        .input_devices()
+        .map_err(|e| CaptureError::Host(e.to_string()))?;
+    Ok(devices
+        .enumerate()
+        .map(|(index, device)| {
+            let id = device.id().ok();
+            let configs = device
+                .supported_input_configs()
+                .map(|ranges| {
+                    ranges
+                        .map(|r| {
+                            format!(
+                                "{} {} ch {}-{} Hz",
+                                r.sample_format(),
+                                r.channels(),
+                                r.min_sample_rate(),
+                                r.max_sample_rate()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            DeviceInfo {
+                index,
+                name: device_name(&device),
+                is_default: id.is_some() && id == default_id,
+                id: id.map(|i| i.to_string()).unwrap_or_default(),
+                default_config: device.default_input_config().ok().map(|c| {
+                    format!(
+                        "{} {} ch {} Hz",
+                        c.sample_format(),
+                        c.channels(),
+                        c.sample_rate()
+                    )
+                }),
+                configs,
+            }
+        })
+        .collect())
+}
+
+fn device_name(device: &cpal::Device) -> String {
+    device
+        .description()
+        .map(|d| d.name().to_string())
+        .or_else(|_| device.id().map(|i| i.to_string()))
+        .unwrap_or_else(|_| "unnamed device".to_string())
+}
+
+fn find_device(selector: &DeviceSelector) -> Result<cpal::Device, CaptureError> {
+    let host = cpal::default_host();
+    let not_found = || CaptureError::NoDevice(selector.to_string());
+    match selector {
+        DeviceSelector::Default => host.default_input_device().ok_or_else(not_found),
+        DeviceSelector::Index(i) => host
+            .input_devices()
+            .map_err(|e| CaptureError::Host(e.to_string()))?
+            .nth(*i)
+            .ok_or_else(not_found),
+        DeviceSelector::Name(name) => {
+            let want = name.to_lowercase();
+            host.input_devices()
+                .map_err(|e| CaptureError::Host(e.to_string()))?
+                .find(|d| {
+                    let id = d.id().map(|i| i.to_string()).unwrap_or_default();
+                    device_name(d).to_lowercase().contains(&want)
+                        || id.to_lowercase().contains(&want)
+                })
+                .ok_or_else(not_found)
+        }
+    }
+}
+
+/// Picks the stream configuration: the requested rate/channels if the device supports them,
+/// else its default; an unsupported request is an error listing what the device offers.
+fn choose_config(
+    device: &cpal::Device,
+    rate: Option<u32>,
+    channels: Option<u16>,
+) -> Result<(StreamConfig, SampleFormat), CaptureError> {
+    let default = device
+        .default_input_config()
+        .map_err(|e| CaptureError::Device(format!("{}: {e}", device_name(device))))?;
+    if rate.is_none() && channels.is_none() {
+        return Ok((default.config(), default.sample_format()));
+    }
+    let rate = rate.unwrap_or(default.sample_rate());
+    let channels = channels.unwrap_or(default.channels());
+    let ranges: Vec<_> = device
+        .supported_input_configs()
+        .map_err(|e| CaptureError::Device(format!("{}: {e}", device_name(device))))?
+        .collect();
+    let fits = |r: &&cpal::SupportedStreamConfigRange| {
+        r.channels() == channels && r.contains_rate(rate) && is_supported_format(r.sample_format())
+    };
+    let best = ranges
+        .iter()
+        .filter(fits)
+        .find(|r| r.sample_format() == default.sample_format())
+        .or_else(|| ranges.iter().find(fits));
+    match best {
+        Some(range) => {
+            let config = range.clone().with_sample_rate(rate);
+            Ok((config.config(), config.sample_format()))
+        }
+        None => Err(CaptureError::UnsupportedConfig {
+            device: device_name(device),
+            requested: format!("{channels} ch {rate} Hz"),
+            supported: ranges
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} ch {}-{} Hz",
+                        r.sample_format(),
+                        r.channels(),
+                        r.min_sample_rate(),
+                        r.max_sample_rate()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+fn is_supported_format(format: SampleFormat) -> bool {
+    matches!(
+        format,
+        SampleFormat::I8
+            | SampleFormat::I16
+            | SampleFormat::I24
+            | SampleFormat::I32
+            | SampleFormat::U8
+            | SampleFormat::U16
+            | SampleFormat::F32
+            | SampleFormat::F64
+    )
+}
+
+/// Builds the input stream whose callback feeds `writer`; `fault` is raised by fatal errors.
+fn build_stream(
+    device: &cpal::Device,
+    config: &StreamConfig,
+    format: SampleFormat,
+    writer: RingWriter,
+    fault: Sender<String>,
+) -> Result<cpal::Stream, CaptureError> {
+    fn typed<T>(
+        device: &cpal::Device,
+        config: &StreamConfig,
+        mut writer: RingWriter,
+        fault: Sender<String>,
+    ) -> Result<cpal::Stream, cpal::Error>
+    where
+        T: SizedSample,
+        f32: FromSample<T>,
+    {
+        let channels = usize::from(config.channels);
+        device.build_input_stream(
+            config.clone(),
+            move |data: &[T], _: &cpal::InputCallbackInfo| {
+                writer.push_frames(data, channels, |s: T| s.to_sample::<f32>());
+            },
+            move |err: cpal::Error| {
+                if is_fatal(&err) {
+                    let _ = fault.try_send(err.to_string());
+                }
+            },
+            None,
+        )
+    }
+    let result = match format {
+        SampleFormat::I8 => typed::<i8>(device, config, writer, fault),
+        SampleFormat::I16 => typed::<i16>(device, config, writer, fault),
+        SampleFormat::I24 => typed::<I24>(device, config, writer, fault),
+        SampleFormat::I32 => typed::<i32>(device, config, writer, fault),
+        SampleFormat::U8 => typed::<u8>(device, config, writer, fault),
+        SampleFormat::U16 => typed::<u16>(device, config, writer, fault),
+        SampleFormat::F32 => typed::<f32>(device, config, writer, fault),
+        SampleFormat::F64 => typed::<f64>(device, config, writer, fault),
+        other => {
+            return Err(CaptureError::UnsupportedConfig {
+                device: device_name(device),
+                requested: format!("{other} samples"),
+                supported: "8/16/24/32-bit integer, 8/16-bit unsigned, 32/64-bit float".into(),
+            })
+        }
+    };
+    let stream =
+        result.map_err(|e| CaptureError::Device(format!("{}: {e}", device_name(device))))?;
+    stream
+        .play()
+        .map_err(|e| CaptureError::Device(format!("{}: {e}", device_name(device))))?;
+    Ok(stream)
+}
+
+/// Errors after which the stream delivers nothing more; the rest (overruns, reroutes,
+/// refused real-time priority) leave it running.
+fn is_fatal(err: &cpal::Error) -> bool {
+    !matches!(
+        err.kind(),
+        cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied
+    )
+}
+
+/// An open device and its supervisor; dropping it (or [`DeviceCapture::stop`]) closes it.
+pub struct DeviceCapture {
+    stop: Arc<AtomicBool>,
+    supervisor: Option<JoinHandle<()>>,
+    format: StreamFormat,
+}
+
+impl DeviceCapture {
+    /// Opens the device now (so a bad device or configuration is an error here), then keeps
+    /// it open from a supervisor thread, reporting on `events`.
+    pub fn start(
+        options: CaptureOptions,
+        writer: RingWriter,
+        events: Sender<CaptureEvent>,
+    ) -> Result<Self, CaptureError> {
+        let (opened_tx, opened_rx) = bounded(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let supervisor = Supervisor {
+            options,
+            slot: writer.slot(),
+            stats: writer.stats(),
+            events,
+            stop: stop.clone(),
+        };
+        let handle = thread::Builder::new()
+            .name("voxd-capture".into())
+            .spawn(move || supervisor.run(writer, opened_tx))
+            .map_err(|e| CaptureError::Device(format!("cannot start capture thread: {e}")))?;
+        match opened_rx.recv() {
+            Ok(Ok(format)) => Ok(DeviceCapture {
+                stop,
+                supervisor: Some(handle),
+                format,
+            }),
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = handle.join();
+                Err(CaptureError::Device("capture thread ended while opening".into()))
+            }
+        }
+    }
+
+    /// The format the device delivers.
+    pub fn format(&self) -> StreamFormat {
+        self.format
+    }
+
+    /// Closes the stream and waits for the supervisor.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(handle) = self.supervisor.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for DeviceCapture {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The thread that owns the cpal stream.
+struct Supervisor {
+    options: CaptureOptions,
+    slot: WriterSlot,
+    stats: Arc<RingStats>,
+    events: Sender<CaptureEvent>,
+    stop: Arc<AtomicBool>,
+}
+
+/// How often the supervisor looks at the stream.
+const POLL: Duration = Duration::from_millis(100);
+
+impl Supervisor {
+    fn run(self, writer: RingWriter, opened: Sender<Result<StreamFormat, CaptureError>>) {
+        let (fault_tx, fault_rx) = bounded(8);
+        let first = self.open(&self.options.device, None, writer, fault_tx.clone());
+        let (mut stream, format) = match first {
+            Ok((stream, format, name)) => {
+                let _ = self.events.send(CaptureEvent::Opened {
+                    device: name,
+                    format,
+                });
+                let _ = opened.send(Ok(format));
+                (Some(stream), format)
+            }
+            Err(e) => {
+                let _ = opened.send(Err(e));
+                return;
+            }
+        };
+        let mut attempt = 0u32;
+        while !self.stop.load(Ordering::Acquire) {
+            match stream {
+                Some(_) => {
+                    if let Some(reason) = self.watch(&fault_rx) {
+                        stream = None; // drops the callback and with it the writer
+                        let _ = self.events.send(CaptureEvent::Lost { reason });
+                    }
+                }
+                None => {
+                    attempt += 1;
+                    let delay = self.backoff(attempt);
+                    let _ = self.events.send(CaptureEvent::Retrying {
+                        attempt,
+                        delay_ms: delay.as_millis() as u64,
+                    });
+                    if !self.sleep(delay) {
+                        break;
+                    }
+                    while fault_rx.try_recv().is_ok() {}
+                    match self.reopen(format, fault_tx.clone()) {
+                        Ok((s, name)) => {
+                            attempt = 0;
+                            stream = Some(s);
+                            let _ = self.events.send(CaptureEvent::Resumed { device: name });
+                        }
+                        Err(e) => {
+                            let _ = self.events.send(CaptureEvent::Lost {
+                                reason: e.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        drop(stream);
+    }
+
+    /// Waits while the stream runs; returns why it should be restarted, if it should.
+    fn watch(&self, faults: &Receiver<String>) -> Option<String> {
+        let mut last_offered = self.stats.counts().offered;
+        let mut last_progress = Instant::now();
+        while !self.stop.load(Ordering::Acquire) {
+            if let Ok(reason) = faults.recv_timeout(POLL) {
+                return Some(reason);
+            }
+            let offered = self.stats.counts().offered;
+            if offered != last_offered {
+                last_offered = offered;
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() >= self.options.stall_after {
+                return Some(format!(
+                    "no audio from the device for {} ms",
+                    self.options.stall_after.as_millis()
+                ));
+            }
+        }
+        None
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        (self.options.first_backoff * factor).min(self.options.max_backoff)
+    }
+
+    /// Sleeps for `delay` unless asked to stop; `false` means stop.
+    fn sleep(&self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if self.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
+        }
+        !self.stop.load(Ordering::Acquire)
+    }
+
+    /// Reopens the configured device, else the default one, at the original rate.
+    fn reopen(
+        &self,
+        format: StreamFormat,
+        fault: Sender<String>,
+    ) -> Result<(cpal::Stream, String), CaptureError> {
+        let mut candidates = vec![self.options.device.clone()];
+        if self.options.device != DeviceSelector::Default {
+            candidates.push(DeviceSelector::Default);
+        }
+        let mut last = CaptureError::NoDevice(self.options.device.to_string());
+        for selector in &candidates {
+            let Some(writer) = self.slot.take() else {
+                return Err(CaptureError::Device("the previous stream is still open".into()));
+            };
+            match self.open(selector, Some(format), writer, fault.clone()) {
+                Ok((stream, _, name)) => return Ok((stream, name)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Opens `selector`; with `same_as`, at that rate and channel count.
+    fn open(
+        &self,
+        selector: &DeviceSelector,
+        same_as: Option<StreamFormat>,
+        writer: RingWriter,
+        fault: Sender<String>,
+    ) -> Result<(cpal::Stream, StreamFormat, String), CaptureError> {
+        let device = find_device(selector)?;
+        let (rate, channels) = match same_as {
+            Some(f) => (Some(f.rate), Some(f.channels)),
+            None => (self.options.rate, self.options.channels),
+        };
+        let (config, sample_format) = choose_config(&device, rate, channels)?;
+        let format = StreamFormat {
+            rate: config.sample_rate,
+            channels: config.channels,
+        };
+        let stream = build_stream(&device, &config, sample_format, writer, fault)?;
+        tracing::info!(
+            device = %device_name(&device),
+            rate = format.rate,
+            channels = format.channels,
+            format = %sample_format,
+            "capturing"
+        );
+        Ok((stream, format, device_name(&device)))
+    }
+}

@@ -1,0 +1,99 @@
+//! Audio sources: where the samples come from, up to the ring buffer.
+//!
+//! Every source feeds the same [`ring::RingWriter`], so the front end behind it runs the
+//! same code whether the audio comes from a microphone ([`device`]), a WAV file or raw PCM on
+//! a pipe ([`stream`]). The writer downmixes to mono `f32` at the source's own rate; the
+//! front end resamples.
+
+pub mod device;
+pub mod ring;
+pub mod stream;
+
+use std::fmt;
+
+pub use device::{list_devices, CaptureOptions, DeviceCapture, DeviceInfo, DeviceSelector};
+pub use ring::{ring, ReadStatus, RingCounts, RingReader, RingStats, RingWriter};
+pub use stream::{Pace, PcmFormat, StreamSource};
+
+/// Rate and channel count of what a source delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StreamFormat {
+    /// Frames per second.
+    pub rate: u32,
+    /// Interleaved channels per frame (downmixed to mono before the ring).
+    pub channels: u16,
+}
+
+impl fmt::Display for StreamFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} Hz, {} ch", self.rate, self.channels)
+    }
+}
+
+/// What a source reports while it runs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CaptureEvent {
+    /// The device is open and delivering.
+    Opened {
+        /// Its name.
+        device: String,
+        /// What it delivers.
+        format: StreamFormat,
+    },
+    /// The device failed or went silent; the source will retry.
+    Lost {
+        /// What happened.
+        reason: String,
+    },
+    /// A retry is scheduled.
+    Retrying {
+        /// 1 for the first retry after a loss.
+        attempt: u32,
+        /// Wait before it.
+        delay_ms: u64,
+    },
+    /// Capture runs again after a loss.
+    Resumed {
+        /// The device now used (the same, or the default when the first is gone).
+        device: String,
+    },
+    /// A file or pipe source stopped early on bad data; what came before was delivered.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// Why a source could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The audio host (ALSA, CoreAudio, ...) is not usable.
+    #[error("audio host unavailable: {0}")]
+    Host(String),
+    /// No device matches the selection.
+    #[error("no {0} found (run `voxd devices` to list input devices)")]
+    NoDevice(String),
+    /// The device refused or failed.
+    #[error("audio device error: {0}")]
+    Device(String),
+    /// The requested configuration is not one the device supports.
+    #[error(
+        "{device} does not support {requested}; it supports: {supported} \
+         (leave rate and channels unset to use the device's default)"
+    )]
+    UnsupportedConfig {
+        /// The device.
+        device: String,
+        /// What was asked for.
+        requested: String,
+        /// What it offers.
+        supported: String,
+    },
+    /// A file or pipe source is unusable.
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
+    /// Raw PCM parameters are wrong.
+    #[error("raw PCM input: {0}")]
+    Pcm(String),
+}

@@ -1,0 +1,451 @@
+//! The live front end: from a source's ring buffer to utterances and caption windows.
+//!
+//! ```text
+//! source ─► ring (mono, source rate) ─► [front-end thread]
+//!     resample to 16 kHz ─► frames (10/20/30 ms) ─► FrameClassifier (webrtc-vad + earshot + energy)
+//!         ─► Segmenter ─► SpeechStart / SpeechEnd(utterance)   ─► events channel (never dropped)
+//!         ─► Windower  ─► caption windows                      ─► windows channel (oldest dropped)
+//! ```
+//!
+//! Positions are samples on the 16 kHz audio clock: sample `n` is `n / 16000` s after the
+//! first sample the source delivered (the resampler's delay is removed). [`listen`] starts a
+//! source and the front end together; [`FrontEnd::start`] runs on any ring reader.
+
+pub mod segment;
+pub mod vad;
+pub mod windows;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+pub use segment::{Segment, SegmentConfig, SegmentConfigError, Segmenter, Utterance};
+pub use vad::{FrameClassifier, FrameVerdict, VadConfig, VadConfigError};
+pub use windows::{CaptionWindow, WindowConfig, WindowConfigError, Windower};
+
+use crate::audio::{AudioError, StreamResampler, SAMPLE_RATE};
+use crate::capture::{
+    ring, CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat,
+    ReadStatus, RingCounts, RingReader, StreamFormat, StreamSource,
+};
+
+/// Everything the front end can be configured with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrontEndConfig {
+    /// Frame-level voice activity.
+    pub vad: VadConfig,
+    /// Utterance segmentation.
+    pub segment: SegmentConfig,
+    /// Caption windows, if wanted.
+    pub windows: Option<WindowConfig>,
+}
+
+/// Why the front end could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontEndError {
+    /// Bad VAD settings.
+    #[error(transparent)]
+    Vad(#[from] VadConfigError),
+    /// Bad segmentation settings.
+    #[error(transparent)]
+    Segment(#[from] SegmentConfigError),
+    /// Bad caption window settings.
+    #[error(transparent)]
+    Window(#[from] WindowConfigError),
+    /// The source failed to start.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// Resampling failed.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    /// The thread could not be started.
+    #[error("cannot start the front-end thread: {0}")]
+    Thread(String),
+}
+
+/// What the front end reports, in stream order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrontEndEvent {
+    /// Speech confirmed.
+    SpeechStart {
+        /// First sample of the coming utterance (pre-roll included).
+        start: u64,
+        /// Where the detector heard it begin.
+        onset: u64,
+    },
+    /// Speech ended: the utterance.
+    SpeechEnd(Utterance),
+    /// Something happened at the source (device lost, retrying, resumed, ...).
+    Capture(CaptureEvent),
+    /// The ring overflowed: this many more source frames were dropped (the consumer fell
+    /// behind the device).
+    Overrun {
+        /// Newly dropped frames, at the source rate.
+        dropped: u64,
+    },
+    /// The source ended; nothing follows.
+    Finished(FrontEndStats),
+}
+
+/// Accounting for a whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrontEndStats {
+    /// The ring's counters (source frames offered, dropped, processed).
+    pub ring: RingCounts,
+    /// 16 kHz samples that went through the VAD.
+    pub samples: u64,
+    /// Frames judged, and how many were voiced.
+    pub frames: u64,
+    /// Voiced frames.
+    pub voiced_frames: u64,
+    /// Utterances emitted.
+    pub utterances: u64,
+    /// Caption windows dropped because the consumer was behind.
+    pub windows_dropped: u64,
+}
+
+/// Events queued before the front end waits for the consumer.
+const EVENT_QUEUE: usize = 64;
+/// Caption windows queued; beyond it the oldest is dropped.
+const WINDOW_QUEUE: usize = 4;
+/// Samples taken from the ring per read.
+const READ_CHUNK: usize = 4096;
+/// Longest sleep when the ring is empty.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// A running front-end thread.
+pub struct FrontEnd {
+    events: Receiver<FrontEndEvent>,
+    windows: Receiver<CaptionWindow>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FrontEnd {
+    /// Starts the front end on `reader`, whose source delivers `input_rate` Hz. Events from
+    /// `capture_events` are passed on in order.
+    pub fn start(
+        reader: RingReader,
+        input_rate: u32,
+        config: FrontEndConfig,
+        capture_events: Receiver<CaptureEvent>,
+    ) -> Result<Self, FrontEndError> {
+        config.vad.validate()?;
+        let segmenter = Segmenter::new(&config.segment)?;
+        let windower = config.windows.as_ref().map(Windower::new).transpose()?;
+        let resampler = StreamResampler::new(input_rate, SAMPLE_RATE)?;
+        let (events_tx, events) = bounded(EVENT_QUEUE);
+        let (windows_tx, windows) = bounded(WINDOW_QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        let windows_rx = windows.clone();
+        let vad = config.vad.clone();
+        let handle = thread::Builder::new()
+            .name("voxd-frontend".into())
+            .spawn(move || {
+                // webrtc-vad's state cannot cross threads: build the classifier here. The
+                // configuration was validated above, so this does not fail.
+                let Ok(classifier) = FrameClassifier::new(vad) else {
+                    return;
+                };
+                let pipeline = Pipeline {
+                    frame_len: classifier.config().frame_len(),
+                    classifier,
+                    segmenter,
+                    windower,
+                    pending: Vec::new(),
+                    events: events_tx,
+                    windows: windows_tx,
+                    windows_rx,
+                    stats: FrontEndStats::default(),
+                    hung_up: false,
+                };
+                run(reader, resampler, pipeline, capture_events, &stop_flag);
+            })
+            .map_err(|e| FrontEndError::Thread(e.to_string()))?;
+        Ok(FrontEnd {
+            events,
+            windows,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Speech, capture and end-of-stream events.
+    pub fn events(&self) -> &Receiver<FrontEndEvent> {
+        &self.events
+    }
+
+    /// Caption windows (only when configured).
+    pub fn windows(&self) -> &Receiver<CaptionWindow> {
+        &self.windows
+    }
+
+    /// Asks the thread to stop: speech in progress is closed and `Finished` follows.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for FrontEnd {
+    fn drop(&mut self) {
+        self.request_stop();
+        // Unblock a send the thread may be waiting in, then wait for it.
+        while self.events.try_recv().is_ok() {}
+        if let Some(handle) = self.handle.take() {
+            let events = self.events.clone();
+            while !handle.is_finished() {
+                let _ = events.recv_timeout(Duration::from_millis(10));
+            }
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The front-end thread's loop.
+fn run(
+    mut reader: RingReader,
+    mut resampler: StreamResampler,
+    mut pipeline: Pipeline,
+    capture_events: Receiver<CaptureEvent>,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0.0f32; READ_CHUNK];
+    let mut dropped_reported = 0;
+    let stats = reader.stats();
+    loop {
+        while let Ok(event) = capture_events.try_recv() {
+            pipeline.send(FrontEndEvent::Capture(event));
+        }
+        let status = if stop.load(Ordering::Acquire) {
+            ReadStatus::Closed
+        } else {
+            reader.read(&mut buf, IDLE_WAIT)
+        };
+        let result = match status {
+            ReadStatus::Samples(n) => resampler.push(&buf[..n], &mut |run| pipeline.feed(run)),
+            ReadStatus::Idle => Ok(()),
+            ReadStatus::Closed => resampler.finish(&mut |run| pipeline.feed(run)),
+        };
+        if let Err(e) = result {
+            // Cannot happen with a resampler planned at start; report rather than panic.
+            pipeline.send(FrontEndEvent::Capture(CaptureEvent::Failed {
+                error: e.to_string(),
+            }));
+        }
+        let dropped = stats.counts().dropped;
+        if dropped > dropped_reported {
+            tracing::warn!(
+                dropped = dropped - dropped_reported,
+                "audio ring overflowed: samples dropped"
+            );
+            pipeline.send(FrontEndEvent::Overrun {
+                dropped: dropped - dropped_reported,
+            });
+            dropped_reported = dropped;
+        }
+        if status == ReadStatus::Closed || pipeline.hung_up {
+            break;
+        }
+    }
+    while let Ok(event) = capture_events.try_recv() {
+        pipeline.send(FrontEndEvent::Capture(event));
+    }
+    pipeline.finish(stats.counts());
+}
+
+/// Framing, classification, segmentation and windowing of 16 kHz audio.
+struct Pipeline {
+    classifier: FrameClassifier,
+    segmenter: Segmenter,
+    windower: Option<Windower>,
+    frame_len: usize,
+    /// 16 kHz samples waiting for a whole frame.
+    pending: Vec<f32>,
+    events: Sender<FrontEndEvent>,
+    windows: Sender<CaptionWindow>,
+    /// Our own handle on the windows queue, to drop its oldest entry when full.
+    windows_rx: Receiver<CaptionWindow>,
+    stats: FrontEndStats,
+    /// The consumer is gone: stop.
+    hung_up: bool,
+}
+
+impl Pipeline {
+    fn feed(&mut self, mut samples: &[f32]) {
+        while !samples.is_empty() {
+            let take = (self.frame_len - self.pending.len()).min(samples.len());
+            self.pending.extend_from_slice(&samples[..take]);
+            samples = &samples[take..];
+            if self.pending.len() == self.frame_len {
+                let frame = std::mem::take(&mut self.pending);
+                self.frame(&frame);
+                self.pending = frame;
+                self.pending.clear();
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: &[f32]) {
+        let verdict = self.classifier.classify(frame);
+        self.stats.samples += frame.len() as u64;
+        self.stats.frames += 1;
+        self.stats.voiced_frames += u64::from(verdict.voiced);
+        let mut segments = Vec::new();
+        self.segmenter
+            .push(frame, verdict.voiced, &mut |s| segments.push(s));
+        for segment in segments {
+            self.segment(segment);
+        }
+        if let Some(windower) = self.windower.as_mut() {
+            let mut ready = Vec::new();
+            windower.push(frame, verdict.voiced, &mut |w| ready.push(w));
+            for window in ready {
+                self.send_window(window);
+            }
+        }
+    }
+
+    fn segment(&mut self, segment: Segment) {
+        match segment {
+            Segment::Start { start, onset } => self.send(FrontEndEvent::SpeechStart { start, onset }),
+            Segment::End(utterance) => {
+                self.stats.utterances += 1;
+                self.send(FrontEndEvent::SpeechEnd(utterance));
+            }
+        }
+    }
+
+    /// Sends an event, waiting for room: speech events are never dropped.
+    fn send(&mut self, event: FrontEndEvent) {
+        if !self.hung_up && self.events.send(event).is_err() {
+            self.hung_up = true;
+        }
+    }
+
+    /// Sends a caption window; when the queue is full the oldest one gives way.
+    fn send_window(&mut self, mut window: CaptionWindow) {
+        loop {
+            match self.windows.try_send(window) {
+                Ok(()) => return,
+                Err(TrySendError::Full(w)) => {
+                    if self.windows_rx.try_recv().is_ok() {
+                        self.stats.windows_dropped += 1;
+                        tracing::debug!("caption consumer behind: oldest window dropped");
+                    }
+                    window = w;
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+
+    /// End of stream: the partial frame is dropped (less than one frame of audio), speech
+    /// in progress is closed, and the totals are reported.
+    fn finish(mut self, ring: RingCounts) {
+        let mut segments = Vec::new();
+        self.segmenter.finish(&mut |s| segments.push(s));
+        for segment in segments {
+            self.segment(segment);
+        }
+        if let Some(windower) = self.windower.as_mut() {
+            let mut ready = Vec::new();
+            windower.finish(&mut |w| ready.push(w));
+            for window in ready {
+                self.send_window(window);
+            }
+        }
+        self.stats.ring = ring;
+        let stats = self.stats;
+        self.send(FrontEndEvent::Finished(stats));
+    }
+}
+
+/// Where [`listen`] takes audio from.
+#[derive(Debug)]
+pub enum Source {
+    /// A microphone.
+    Device(CaptureOptions),
+    /// A WAV file.
+    Wav {
+        /// The file.
+        path: PathBuf,
+        /// Real time or as fast as possible.
+        pace: Pace,
+    },
+    /// Raw interleaved PCM on standard input.
+    Stdin {
+        /// Sample encoding.
+        format: PcmFormat,
+        /// Frames per second.
+        rate: u32,
+        /// Channels.
+        channels: u16,
+        /// Real time or as fast as possible.
+        pace: Pace,
+    },
+}
+
+/// Ring capacity, in seconds of source audio: room for the front end to fall behind briefly.
+const RING_SECONDS: usize = 4;
+
+/// A source and its front end, running. Dropping it stops both.
+pub struct Listening {
+    /// The front end (events and windows).
+    pub front_end: FrontEnd,
+    /// What the source delivers.
+    pub format: StreamFormat,
+    /// The device, kept open while listening (none for files and pipes).
+    _device: Option<DeviceCapture>,
+    _stream: Option<StreamSource>,
+}
+
+/// Starts `source` and a front end on it. Opening errors (no such device, unsupported
+/// configuration, unreadable WAV header, bad PCM parameters, bad settings) come back here.
+pub fn listen(source: Source, config: FrontEndConfig) -> Result<Listening, FrontEndError> {
+    let (capture_tx, capture_rx) = bounded::<CaptureEvent>(64);
+    let (format, device, stream, reader) = match source {
+        Source::Device(options) => {
+            let capacity_hint = options.rate.unwrap_or(48_000) as usize * RING_SECONDS;
+            let (writer, reader) = ring(capacity_hint);
+            let device = DeviceCapture::start(options, writer, capture_tx)?;
+            (device.format(), Some(device), None, reader)
+        }
+        Source::Wav { path, pace } => {
+            let wav = crate::audio::WavFile::open(&path)?;
+            let (writer, reader) = ring(wav.rate() as usize * RING_SECONDS);
+            drop(wav);
+            let source = StreamSource::wav(&path, pace, writer, capture_tx)?;
+            (source.format(), None, Some(source), reader)
+        }
+        Source::Stdin {
+            format,
+            rate,
+            channels,
+            pace,
+        } => {
+            let (writer, reader) = ring((rate as usize).clamp(1, 1 << 20) * RING_SECONDS);
+            let source = StreamSource::pcm(
+                std::io::stdin(),
+                format,
+                rate,
+                channels,
+                pace,
+                writer,
+                capture_tx,
+            )?;
+            (source.format(), None, Some(source), reader)
+        }
+    };
+    let front_end = FrontEnd::start(reader, format.rate, config, capture_rx)?;
+    Ok(Listening {
+        front_end,
+        format,
+        _device: device,
+        _stream: stream,
+    })
+}

@@ -1,0 +1,402 @@
+//! Utterances from frame verdicts: hysteresis, pre-roll, tail and a length limit.
+//!
+//! A run of speech opens as a *candidate* at its first voiced frame and is confirmed once it
+//! holds [`SegmentConfig::min_speech_ms`] of voiced frames, so clicks and short bursts never
+//! become utterances; the confirmed start is back-dated to that first frame minus the
+//! pre-roll (first syllables are often too weak for any detector). It closes after
+//! [`SegmentConfig::end_silence_ms`] without a voiced frame, ending a short tail after the
+//! last voiced frame. Speech longer than [`SegmentConfig::max_utterance_ms`] is cut there and
+//! goes on as a new utterance.
+//!
+//! Positions are sample indices on the 16 kHz audio clock. The segmenter keeps only the
+//! samples it may still hand out: the pre-roll while idle, the utterance while speaking.
+
+/// Segmentation settings, in milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentConfig {
+    /// Voiced time that confirms speech.
+    pub min_speech_ms: u32,
+    /// Unvoiced time that ends it.
+    pub end_silence_ms: u32,
+    /// Audio kept before the first voiced frame.
+    pub preroll_ms: u32,
+    /// Audio kept after the last voiced frame (at most `end_silence_ms`).
+    pub tail_ms: u32,
+    /// Longest utterance; longer speech is cut into pieces of this length.
+    pub max_utterance_ms: u32,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        SegmentConfig {
+            min_speech_ms: 120,
+            end_silence_ms: 300,
+            preroll_ms: 300,
+            tail_ms: 200,
+            max_utterance_ms: 20_000,
+        }
+    }
+}
+
+/// Why a [`SegmentConfig`] is unusable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SegmentConfigError {
+    /// A field that must be positive is 0.
+    #[error("segment {0} must be greater than 0")]
+    Zero(&'static str),
+    /// The tail is longer than the silence that ends speech.
+    #[error("segment tail_ms = {tail} is longer than end_silence_ms = {silence}")]
+    TailTooLong {
+        /// tail_ms
+        tail: u32,
+        /// end_silence_ms
+        silence: u32,
+    },
+    /// The length limit is shorter than what it takes to confirm and end speech.
+    #[error("segment max_utterance_ms = {0} is shorter than 1000 ms")]
+    MaxTooShort(u32),
+}
+
+impl SegmentConfig {
+    /// Checks the fields and their relations.
+    pub fn validate(&self) -> Result<(), SegmentConfigError> {
+        for (name, value) in [
+            ("min_speech_ms", self.min_speech_ms),
+            ("end_silence_ms", self.end_silence_ms),
+        ] {
+            if value == 0 {
+                return Err(SegmentConfigError::Zero(name));
+            }
+        }
+        if self.tail_ms > self.end_silence_ms {
+            return Err(SegmentConfigError::TailTooLong {
+                tail: self.tail_ms,
+                silence: self.end_silence_ms,
+            });
+        }
+        if self.max_utterance_ms < 1000 {
+            return Err(SegmentConfigError::MaxTooShort(self.max_utterance_ms));
+        }
+        Ok(())
+    }
+}
+
+/// A span of speech, cut out of the stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Utterance {
+    /// First sample (pre-roll included).
+    pub start: u64,
+    /// One past the last sample (tail included).
+    pub end: u64,
+    /// The first voiced frame's start: where the detector heard speech begin.
+    pub onset: u64,
+    /// The audio, `end - start` samples at 16 kHz.
+    pub samples: Vec<f32>,
+    /// Cut at the length limit (speech went on past `end`).
+    pub cut: bool,
+}
+
+/// What the segmenter reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Segment {
+    /// Speech confirmed; the utterance will start at `start` (its onset is `onset`).
+    Start {
+        /// First sample of the utterance, pre-roll included.
+        start: u64,
+        /// First voiced frame.
+        onset: u64,
+    },
+    /// Speech ended (or was cut): the whole utterance.
+    End(Utterance),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Idle,
+    Candidate {
+        onset: u64,
+        voiced: u64,
+        last_voiced_end: u64,
+    },
+    Speech {
+        start: u64,
+        onset: u64,
+        last_voiced_end: u64,
+    },
+}
+
+/// The segmentation state machine.
+pub struct Segmenter {
+    min_speech: u64,
+    end_silence: u64,
+    preroll: u64,
+    tail: u64,
+    max_len: u64,
+    state: State,
+    /// Recent audio; `buf[0]` is sample `buf_start`.
+    buf: Vec<f32>,
+    buf_start: u64,
+    /// End of the last utterance: the next one's pre-roll never reaches back past it.
+    last_end: u64,
+}
+
+const SAMPLES_PER_MS: u64 = 16;
+
+impl Segmenter {
+    /// A segmenter for `config` (validated first).
+    pub fn new(config: &SegmentConfig) -> Result<Self, SegmentConfigError> {
+        config.validate()?;
+        let ms = |v: u32| u64::from(v) * SAMPLES_PER_MS;
+        Ok(Segmenter {
+            min_speech: ms(config.min_speech_ms),
+            end_silence: ms(config.end_silence_ms),
+            preroll: ms(config.preroll_ms),
+            tail: ms(config.tail_ms),
+            max_len: ms(config.max_utterance_ms),
+            state: State::Idle,
+            buf: Vec::new(),
+            buf_start: 0,
+            last_end: 0,
+        })
+    }
+
+    /// Whether speech is confirmed and running.
+    pub fn in_speech(&self) -> bool {
+        matches!(self.state, State::Speech { .. })
+    }
+
+    /// Takes the next frame, which starts where the previous one ended, with its verdict.
+    pub fn push(&mut self, frame: &[f32], voiced: bool, emit: &mut impl FnMut(Segment)) {
+        let frame_start = self.buf_start + self.buf.len() as u64;
+        let frame_end = frame_start + frame.len() as u64;
+        self.buf.extend_from_slice(frame);
+        let len = frame.len() as u64;
+        self.state = match self.state {
+            State::Idle if voiced => State::Candidate {
+                onset: frame_start,
+                voiced: len,
+                last_voiced_end: frame_end,
+            },
+            State::Idle => State::Idle,
+            State::Candidate {
+                onset,
+                voiced: heard,
+                last_voiced_end,
+            } => {
+                let (heard, last_voiced_end) = if voiced {
+                    (heard + len, frame_end)
+                } else {
+                    (heard, last_voiced_end)
+                };
+                if heard >= self.min_speech {
+                    let start = onset
+                        .saturating_sub(self.preroll)
+                        .max(self.last_end)
+                        .max(self.buf_start);
+                    emit(Segment::Start { start, onset });
+                    State::Speech {
+                        start,
+                        onset,
+                        last_voiced_end,
+                    }
+                } else if frame_end - last_voiced_end >= self.end_silence {
+                    State::Idle
+                } else {
+                    State::Candidate {
+                        onset,
+                        voiced: heard,
+                        last_voiced_end,
+                    }
+                }
+            }
+            State::Speech {
+                start,
+                onset,
+                last_voiced_end,
+            } => {
+                let last_voiced_end = if voiced { frame_end } else { last_voiced_end };
+                if frame_end - last_voiced_end >= self.end_silence {
+                    let end = (last_voiced_end + self.tail).min(frame_end);
+                    self.close(start, end, onset, false, emit);
+                    State::Idle
+                } else if frame_end - start >= self.max_len {
+                    self.close(start, frame_end, onset, true, emit);
+                    emit(Segment::Start {
+                        start: frame_end,
+                        onset: frame_end,
+                    });
+                    State::Speech {
+                        start: frame_end,
+                        onset: frame_end,
+                        last_voiced_end,
+                    }
+                } else {
+                    State::Speech {
+                        start,
+                        onset,
+                        last_voiced_end,
+                    }
+                }
+            }
+        };
+        self.trim();
+    }
+
+    /// The stream ended: speech in progress ends here (tail permitting).
+    pub fn finish(&mut self, emit: &mut impl FnMut(Segment)) {
+        let stream_end = self.buf_start + self.buf.len() as u64;
+        if let State::Speech {
+            start,
+            onset,
+            last_voiced_end,
+        } = self.state
+        {
+            let end = (last_voiced_end + self.tail).min(stream_end);
+            self.close(start, end, onset, false, emit);
+        }
+        self.state = State::Idle;
+    }
+
+    fn close(&mut self, start: u64, end: u64, onset: u64, cut: bool, emit: &mut impl FnMut(Segment)) {
+        let from = (start - self.buf_start) as usize;
+        let to = (end - self.buf_start) as usize;
+        emit(Segment::End(Utterance {
+            start,
+            end,
+            onset,
+            samples: self.buf[from..to].to_vec(),
+            cut,
+        }));
+        self.last_end = end;
+    }
+
+    /// Drops audio no future utterance can include.
+    fn trim(&mut self) {
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        let keep_from = match self.state {
+            State::Idle => buf_end.saturating_sub(self.preroll),
+            State::Candidate { onset, .. } => onset.saturating_sub(self.preroll),
+            State::Speech { start, .. } => start,
+        }
+        .max(self.buf_start);
+        let drop = (keep_from - self.buf_start) as usize;
+        // Draining costs a copy of what stays; do it in batches, not every frame.
+        if drop > 0 && (drop >= self.buf.len() / 2 || drop >= 16_000) {
+            self.buf.drain(..drop);
+            self.buf_start = keep_from;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: usize = 480; // 30 ms
+
+    /// Runs frames described by `pattern` (`#` voiced, `.` not) through a segmenter; every
+    /// sample's value is its index, so spans can be checked against the audio handed out.
+    fn run(config: &SegmentConfig, pattern: &str) -> Vec<Segment> {
+        let mut s = Segmenter::new(config).unwrap();
+        let mut out = Vec::new();
+        for (i, c) in pattern.chars().enumerate() {
+            let frame: Vec<f32> = (0..FRAME).map(|k| (i * FRAME + k) as f32).collect();
+            s.push(&frame, c == '#', &mut |e| out.push(e));
+        }
+        s.finish(&mut |e| out.push(e));
+        out
+    }
+
+    fn utterances(events: &[Segment]) -> Vec<&Utterance> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Segment::End(u) => Some(u),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn check_audio(u: &Utterance) {
+        assert_eq!(u.samples.len() as u64, u.end - u.start);
+        assert_eq!(u.samples.first().copied(), Some(u.start as f32));
+    }
+
+    #[test]
+    fn one_utterance_with_preroll_and_tail() {
+        let config = SegmentConfig::default();
+        // 1.2 s silence, 0.6 s speech with a 90 ms gap, 1.2 s silence.
+        let events = run(&config, &format!("{}##########...##########{}", ".".repeat(40), ".".repeat(40)));
+        let us = utterances(&events);
+        assert_eq!(us.len(), 1);
+        let u = us[0];
+        let onset = 40 * FRAME as u64;
+        assert_eq!(u.onset, onset);
+        assert_eq!(u.start, onset - 300 * 16);
+        let last_voiced_end = (40 + 23) * FRAME as u64;
+        assert_eq!(u.end, last_voiced_end + 200 * 16);
+        assert!(!u.cut);
+        check_audio(u);
+        assert!(matches!(events[0], Segment::Start { start, onset: o } if start == u.start && o == onset));
+    }
+
+    #[test]
+    fn short_bursts_are_ignored_and_pauses_split() {
+        let config = SegmentConfig::default();
+        // A 60 ms click, then two words 330 ms apart (11 frames > 300 ms end silence).
+        let pattern = format!("{}##{}#####{}#####{}", ".".repeat(20), ".".repeat(20), ".".repeat(11), ".".repeat(20));
+        let us: Vec<Utterance> = utterances(&run(&config, &pattern)).into_iter().cloned().collect();
+        assert_eq!(us.len(), 2, "{us:?}");
+        // The second one's pre-roll stops at the first one's end.
+        assert!(us[1].start >= us[0].end);
+        for u in &us {
+            check_audio(u);
+        }
+    }
+
+    #[test]
+    fn long_speech_is_cut_at_the_limit() {
+        let config = SegmentConfig {
+            max_utterance_ms: 1200,
+            ..SegmentConfig::default()
+        };
+        let us: Vec<Utterance> = utterances(&run(&config, &format!("{}{}", "#".repeat(100), ".".repeat(20))))
+            .into_iter()
+            .cloned()
+            .collect();
+        assert!(us.len() >= 3, "{}", us.len());
+        assert!(us[..us.len() - 1].iter().all(|u| u.cut));
+        for pair in us.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "pieces are contiguous");
+        }
+        for u in &us {
+            assert!(u.end - u.start <= 1200 * 16);
+            check_audio(u);
+        }
+    }
+
+    #[test]
+    fn speech_at_the_end_of_the_stream_is_closed() {
+        let us: Vec<Utterance> = utterances(&run(&SegmentConfig::default(), "....########"))
+            .into_iter()
+            .cloned()
+            .collect();
+        assert_eq!(us.len(), 1);
+        assert_eq!(us[0].end, 12 * FRAME as u64);
+        assert_eq!(us[0].start, 0);
+    }
+
+    #[test]
+    fn configuration_is_checked() {
+        let bad = SegmentConfig {
+            tail_ms: 500,
+            ..SegmentConfig::default()
+        };
+        assert!(matches!(Segmenter::new(&bad), Err(SegmentConfigError::TailTooLong { .. })));
+        let bad = SegmentConfig {
+            end_silence_ms: 0,
+            ..SegmentConfig::default()
+        };
+        assert_eq!(Segmenter::new(&bad).err(), Some(SegmentConfigError::Zero("end_silence_ms")));
+    }
+}

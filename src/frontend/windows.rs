@@ -1,0 +1,178 @@
+//! Overlapping caption windows for the streaming decoder: every `step`, the last `length` of
+//! audio, with how much of it the VAD called speech (so silence can be skipped).
+
+use std::collections::VecDeque;
+
+/// Caption window settings, in milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowConfig {
+    /// Audio per window.
+    pub length_ms: u32,
+    /// Time between window ends.
+    pub step_ms: u32,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            length_ms: 10_000,
+            step_ms: 1_000,
+        }
+    }
+}
+
+/// Why a [`WindowConfig`] is unusable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error(
+    "caption window length_ms = {length} and step_ms = {step}: expected 0 < step <= length <= \
+     30000 (Whisper hears at most 30 s)"
+)]
+pub struct WindowConfigError {
+    length: u32,
+    step: u32,
+}
+
+impl WindowConfig {
+    /// Checks the fields.
+    pub fn validate(&self) -> Result<(), WindowConfigError> {
+        if self.step_ms == 0 || self.step_ms > self.length_ms || self.length_ms > 30_000 {
+            return Err(WindowConfigError {
+                length: self.length_ms,
+                step: self.step_ms,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One caption window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptionWindow {
+    /// First sample on the 16 kHz audio clock.
+    pub start: u64,
+    /// The audio: up to `length` samples ending at the window's end.
+    pub samples: Vec<f32>,
+    /// Voiced time inside the window, ms.
+    pub voiced_ms: u32,
+}
+
+impl CaptionWindow {
+    /// One past the last sample.
+    pub fn end(&self) -> u64 {
+        self.start + self.samples.len() as u64
+    }
+}
+
+/// Cuts windows out of the frame stream.
+pub struct Windower {
+    length: usize,
+    step: u64,
+    audio: VecDeque<f32>,
+    /// (frame length, voiced) for the frames in `audio`, oldest first.
+    frames: VecDeque<(usize, bool)>,
+    /// Samples seen so far.
+    seen: u64,
+    next_end: u64,
+}
+
+impl Windower {
+    /// A windower for `config` (validated first).
+    pub fn new(config: &WindowConfig) -> Result<Self, WindowConfigError> {
+        config.validate()?;
+        let length = config.length_ms as usize * 16;
+        Ok(Windower {
+            length,
+            step: u64::from(config.step_ms) * 16,
+            audio: VecDeque::with_capacity(length + 1024),
+            frames: VecDeque::new(),
+            seen: 0,
+            next_end: u64::from(config.step_ms) * 16,
+        })
+    }
+
+    /// Takes the next frame and its verdict; emits a window whenever a step is complete.
+    pub fn push(&mut self, frame: &[f32], voiced: bool, emit: &mut impl FnMut(CaptionWindow)) {
+        self.audio.extend(frame);
+        self.frames.push_back((frame.len(), voiced));
+        self.seen += frame.len() as u64;
+        while self.audio.len() > self.length {
+            let excess = self.audio.len() - self.length;
+            self.audio.drain(..excess);
+            self.forget_frames(excess);
+        }
+        if self.seen >= self.next_end {
+            self.next_end += self.step * (self.seen - self.next_end).div_ceil(self.step).max(1);
+            emit(self.window());
+        }
+    }
+
+    /// The stream ended: the last, partial step becomes a window if it holds anything new.
+    pub fn finish(&mut self, emit: &mut impl FnMut(CaptionWindow)) {
+        if self.seen + self.step > self.next_end && !self.audio.is_empty() {
+            emit(self.window());
+        }
+    }
+
+    fn window(&self) -> CaptionWindow {
+        let voiced: usize = self.frames.iter().filter(|f| f.1).map(|f| f.0).sum();
+        CaptionWindow {
+            start: self.seen - self.audio.len() as u64,
+            samples: self.audio.iter().copied().collect(),
+            voiced_ms: (voiced / 16) as u32,
+        }
+    }
+
+    /// Drops frame records for `samples` samples removed from the front of `audio`.
+    fn forget_frames(&mut self, mut samples: usize) {
+        while samples > 0 {
+            let Some(front) = self.frames.front_mut() else {
+                return;
+            };
+            if front.0 <= samples {
+                samples -= front.0;
+                self.frames.pop_front();
+            } else {
+                front.0 -= samples;
+                samples = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_overlap_by_length_minus_step() {
+        let mut w = Windower::new(&WindowConfig {
+            length_ms: 3000,
+            step_ms: 1000,
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        for i in 0..200u64 {
+            // 30 ms frames, voiced from 1.5 s to 3 s.
+            let frame: Vec<f32> = (0..480).map(|k| (i * 480 + k) as f32).collect();
+            w.push(&frame, (50..100).contains(&i), &mut |win| out.push(win));
+        }
+        w.finish(&mut |win| out.push(win));
+        // Six steps in 6 s; the last ends with the stream, so no partial window follows.
+        assert_eq!(out.len(), 6);
+        for win in &out {
+            assert!(win.samples.len() <= 48_000);
+            assert_eq!(win.samples[0], win.start as f32, "audio matches its clock");
+        }
+        assert_eq!(out[0].start, 0);
+        assert_eq!((out[2].end(), out[2].voiced_ms), (48_000, 1500));
+        assert_eq!(out[5].voiced_ms, 0);
+        assert_eq!(out.last().unwrap().end(), 96_000);
+    }
+
+    #[test]
+    fn bad_configuration_is_an_error() {
+        for (length_ms, step_ms) in [(1000, 0), (1000, 2000), (40_000, 1000)] {
+            assert!(Windower::new(&WindowConfig { length_ms, step_ms }).is_err());
+        }
+    }
+}
