@@ -20,35 +20,23 @@ package versions):
   5. if the mix peaks above 0.95 the whole clip is scaled down to 0.95; then rounded to int16
 
 Needs espeak-ng, sox (scripts/setup.sh installs them) and numpy (re-runs itself with .venv's
-python when the current one has no numpy: `scripts/setup.sh --reference` makes .venv).
+python when the current one has no numpy: `scripts/setup.sh --reference` makes .venv). The
+speech, noise and WAV helpers live in scripts/speech.py, shared with make_segmentation.py.
 
 Usage: scripts/make_clips.py [--out tests/fixtures/clips]
 """
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import tempfile
-import wave
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from speech import (RATE, ROOT, espeak_version, noise, np, slug, speak, to_pcm16, trim,
+                    write_if_changed, write_wav)
 
-try:
-    import numpy as np
-except ImportError:  # fall back to the reference venv, once
-    venv_py = ROOT / ".venv" / "bin" / "python"
-    if venv_py.exists() and os.environ.get("VOXD_MAKE_CLIPS_REEXEC") != "1":
-        os.environ["VOXD_MAKE_CLIPS_REEXEC"] = "1"
-        os.execv(str(venv_py), [str(venv_py), __file__] + sys.argv[1:])
-    sys.exit("make_clips: needs numpy (run scripts/setup.sh --reference to create .venv/)")
-
-RATE = 16000
 PAD_S = 0.3
 SPEECH_PEAK = 0.5
 MAX_PEAK = 0.95
-TRIM_FRACTION = 0.01
 MIN_S, MAX_S = 1.5, 8.0
 BASE_SEED = 20240611
 
@@ -92,46 +80,6 @@ def log(msg):
     print(f"make_clips: {msg}", file=sys.stderr, flush=True)
 
 
-def slug(text, n=5):
-    words = "".join(c if c.isalnum() or c == " " else " " for c in text.lower()).split()
-    return "_".join(words[:n])
-
-
-def speak(text, voice, wpm, tmp):
-    wav = tmp / "espeak.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True)
-    raw = subprocess.run(
-        ["sox", "-R", "-D", "-V1", str(wav), "-t", "raw", "-e", "floating-point", "-b", "32",
-         "-c", "1", "-L", "-", "rate", "-v", str(RATE)],
-        check=True, stdout=subprocess.PIPE).stdout
-    return np.frombuffer(raw, dtype="<f4").astype(np.float64)
-
-
-def trim(x):
-    thr = TRIM_FRACTION * np.max(np.abs(x))
-    idx = np.flatnonzero(np.abs(x) > thr)
-    if idx.size == 0:
-        raise RuntimeError("espeak-ng produced silence")
-    return x[idx[0]: idx[-1] + 1]
-
-
-def noise(kind, n, seed):
-    """Unit-power noise of the given colour, n samples."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    w = rng.standard_normal(n)
-    if kind == "white":
-        y = w
-    else:
-        spec = np.fft.rfft(w)
-        f = np.fft.rfftfreq(n, d=1.0 / RATE)
-        f[0] = f[1]  # avoid dividing by zero; DC removed below
-        exponent = {"pink": 0.5, "brown": 1.0}[kind]  # amplitude ~ 1/f^exponent
-        spec = spec / f ** exponent
-        spec[0] = 0.0
-        y = np.fft.irfft(spec, n)
-    return y / np.sqrt(np.mean(y * y))
-
-
 def make_clip(i, text, voice, wpm, kind, snr, tmp):
     speech = trim(speak(text, voice, wpm, tmp))
     speech = speech * (SPEECH_PEAK / np.max(np.abs(speech)))
@@ -145,23 +93,7 @@ def make_clip(i, text, voice, wpm, kind, snr, tmp):
     peak = np.max(np.abs(x))
     if peak > MAX_PEAK:
         x = x * (MAX_PEAK / peak)
-    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
-    return pcm, seed
-
-
-def write_wav(path, pcm):
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
-
-
-def write_if_changed(path, data):
-    if path.exists() and path.read_bytes() == data:
-        return False
-    path.write_bytes(data)
-    return True
+    return to_pcm16(x), seed
 
 
 def main():
@@ -171,8 +103,7 @@ def main():
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    version = subprocess.run(["espeak-ng", "--version"], check=True, stdout=subprocess.PIPE,
-                             text=True).stdout.split("Data at")[0].strip()
+    version = espeak_version()
     entries = []
     with tempfile.TemporaryDirectory() as t:
         tmp = pathlib.Path(t)
