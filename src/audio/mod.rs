@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(rounded_output_len(100, 44_100, 16_000), 36);
         for (len, from) in [(12_345, 44_100), (999, 22_050), (7, 8_000), (1, 11_025)] {
             let out = resample(&vec![0.1; len], from, SAMPLE_RATE).unwrap();
-            assert_eq!(out.len() as u64, rounded_output_len(len as u64, from, SAMPLE_RATE));
+            assert_eq!(
+                out.len() as u64,
+                rounded_output_len(len as u64, from, SAMPLE_RATE)
+            );
         }
     }
 

@@ -354,7 +354,9 @@ impl DeviceCapture {
             }
             Err(_) => {
                 let _ = handle.join();
-                Err(CaptureError::Device("capture thread ended while opening".into()))
+                Err(CaptureError::Device(
+                    "capture thread ended while opening".into(),
+                ))
             }
         }
     }
@@ -503,7 +505,9 @@ impl Supervisor {
         let mut last = CaptureError::NoDevice(self.options.device.to_string());
         for selector in &candidates {
             let Some(writer) = self.slot.take() else {
-                return Err(CaptureError::Device("the previous stream is still open".into()));
+                return Err(CaptureError::Device(
+                    "the previous stream is still open".into(),
+                ));
             };
             match self.open(selector, Some(format), writer, fault.clone()) {
                 Ok((stream, _, name)) => return Ok((stream, name)),

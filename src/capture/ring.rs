@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(got.len(), total);
         assert!(got.iter().enumerate().all(|(i, &v)| v == i as f32));
         let c = r.stats().counts();
-        assert_eq!((c.offered, c.dropped, c.processed), (total as u64, 0, total as u64));
+        assert_eq!(
+            (c.offered, c.dropped, c.processed),
+            (total as u64, 0, total as u64)
+        );
     }
 
     #[test]

@@ -186,8 +186,7 @@ impl StreamSource {
                     buf.clear();
                     let result = next(&mut buf, CHUNK_FRAMES * channels);
                     let whole = buf.len() - buf.len() % channels;
-                    if whole > 0 && !writer.push_frames_blocking(&buf[..whole], channels, |s| s)
-                    {
+                    if whole > 0 && !writer.push_frames_blocking(&buf[..whole], channels, |s| s) {
                         break; // the front end is gone
                     }
                     frames_sent += (whole / channels) as u64;
@@ -258,7 +257,10 @@ mod tests {
         assert_eq!(PcmFormat::S16Le.decode(&(-32768i16).to_le_bytes()), -1.0);
         assert_eq!(PcmFormat::S16Le.decode(&16384i16.to_le_bytes()), 0.5);
         assert_eq!(PcmFormat::S24Le.decode(&[0x00, 0x00, 0xc0]), -0.5);
-        assert_eq!(PcmFormat::S24Le.decode(&[0xff, 0xff, 0x3f]), 4_194_303.0 / 8_388_608.0);
+        assert_eq!(
+            PcmFormat::S24Le.decode(&[0xff, 0xff, 0x3f]),
+            4_194_303.0 / 8_388_608.0
+        );
         assert_eq!(PcmFormat::S32Le.decode(&i32::MIN.to_le_bytes()), -1.0);
         assert_eq!(PcmFormat::F32Le.decode(&0.25f32.to_le_bytes()), 0.25);
         assert_eq!(PcmFormat::F64Le.decode(&(-0.75f64).to_le_bytes()), -0.75);

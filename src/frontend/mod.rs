@@ -29,8 +29,8 @@ pub use windows::{CaptionWindow, WindowConfig, WindowConfigError, Windower};
 
 use crate::audio::{AudioError, StreamResampler, SAMPLE_RATE};
 use crate::capture::{
-    ring, CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat,
-    ReadStatus, RingCounts, RingReader, StreamFormat, StreamSource,
+    ring, CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat, ReadStatus,
+    RingCounts, RingReader, StreamFormat, StreamSource,
 };
 
 /// Everything the front end can be configured with.
@@ -312,7 +312,9 @@ impl Pipeline {
 
     fn segment(&mut self, segment: Segment) {
         match segment {
-            Segment::Start { start, onset } => self.send(FrontEndEvent::SpeechStart { start, onset }),
+            Segment::Start { start, onset } => {
+                self.send(FrontEndEvent::SpeechStart { start, onset })
+            }
             Segment::End(utterance) => {
                 self.stats.utterances += 1;
                 self.send(FrontEndEvent::SpeechEnd(utterance));

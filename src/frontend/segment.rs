@@ -30,9 +30,9 @@ impl Default for SegmentConfig {
     fn default() -> Self {
         SegmentConfig {
             min_speech_ms: 120,
-            end_silence_ms: 300,
+            end_silence_ms: 400,
             preroll_ms: 300,
-            tail_ms: 200,
+            tail_ms: 300,
             max_utterance_ms: 20_000,
         }
     }
@@ -257,7 +257,14 @@ impl Segmenter {
         self.state = State::Idle;
     }
 
-    fn close(&mut self, start: u64, end: u64, onset: u64, cut: bool, emit: &mut impl FnMut(Segment)) {
+    fn close(
+        &mut self,
+        start: u64,
+        end: u64,
+        onset: u64,
+        cut: bool,
+        emit: &mut impl FnMut(Segment),
+    ) {
         let from = (start - self.buf_start) as usize;
         let to = (end - self.buf_start) as usize;
         emit(Segment::End(Utterance {
@@ -326,7 +333,14 @@ mod tests {
     fn one_utterance_with_preroll_and_tail() {
         let config = SegmentConfig::default();
         // 1.2 s silence, 0.6 s speech with a 90 ms gap, 1.2 s silence.
-        let events = run(&config, &format!("{}##########...##########{}", ".".repeat(40), ".".repeat(40)));
+        let events = run(
+            &config,
+            &format!(
+                "{}##########...##########{}",
+                ".".repeat(40),
+                ".".repeat(40)
+            ),
+        );
         let us = utterances(&events);
         assert_eq!(us.len(), 1);
         let u = us[0];
@@ -334,18 +348,29 @@ mod tests {
         assert_eq!(u.onset, onset);
         assert_eq!(u.start, onset - 300 * 16);
         let last_voiced_end = (40 + 23) * FRAME as u64;
-        assert_eq!(u.end, last_voiced_end + 200 * 16);
+        assert_eq!(u.end, last_voiced_end + 300 * 16);
         assert!(!u.cut);
         check_audio(u);
-        assert!(matches!(events[0], Segment::Start { start, onset: o } if start == u.start && o == onset));
+        assert!(
+            matches!(events[0], Segment::Start { start, onset: o } if start == u.start && o == onset)
+        );
     }
 
     #[test]
     fn short_bursts_are_ignored_and_pauses_split() {
         let config = SegmentConfig::default();
-        // A 60 ms click, then two words 330 ms apart (11 frames > 300 ms end silence).
-        let pattern = format!("{}##{}#####{}#####{}", ".".repeat(20), ".".repeat(20), ".".repeat(11), ".".repeat(20));
-        let us: Vec<Utterance> = utterances(&run(&config, &pattern)).into_iter().cloned().collect();
+        // A 60 ms click, then two words 420 ms apart (14 frames > 400 ms end silence).
+        let pattern = format!(
+            "{}##{}#####{}#####{}",
+            ".".repeat(20),
+            ".".repeat(20),
+            ".".repeat(14),
+            ".".repeat(20)
+        );
+        let us: Vec<Utterance> = utterances(&run(&config, &pattern))
+            .into_iter()
+            .cloned()
+            .collect();
         assert_eq!(us.len(), 2, "{us:?}");
         // The second one's pre-roll stops at the first one's end.
         assert!(us[1].start >= us[0].end);
@@ -360,10 +385,13 @@ mod tests {
             max_utterance_ms: 1200,
             ..SegmentConfig::default()
         };
-        let us: Vec<Utterance> = utterances(&run(&config, &format!("{}{}", "#".repeat(100), ".".repeat(20))))
-            .into_iter()
-            .cloned()
-            .collect();
+        let us: Vec<Utterance> = utterances(&run(
+            &config,
+            &format!("{}{}", "#".repeat(100), ".".repeat(20)),
+        ))
+        .into_iter()
+        .cloned()
+        .collect();
         assert!(us.len() >= 3, "{}", us.len());
         assert!(us[..us.len() - 1].iter().all(|u| u.cut));
         for pair in us.windows(2) {
@@ -389,14 +417,20 @@ mod tests {
     #[test]
     fn configuration_is_checked() {
         let bad = SegmentConfig {
-            tail_ms: 500,
+            tail_ms: 600,
             ..SegmentConfig::default()
         };
-        assert!(matches!(Segmenter::new(&bad), Err(SegmentConfigError::TailTooLong { .. })));
+        assert!(matches!(
+            Segmenter::new(&bad),
+            Err(SegmentConfigError::TailTooLong { .. })
+        ));
         let bad = SegmentConfig {
             end_silence_ms: 0,
             ..SegmentConfig::default()
         };
-        assert_eq!(Segmenter::new(&bad).err(), Some(SegmentConfigError::Zero("end_silence_ms")));
+        assert_eq!(
+            Segmenter::new(&bad).err(),
+            Some(SegmentConfigError::Zero("end_silence_ms"))
+        );
     }
 }

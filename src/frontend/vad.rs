@@ -234,7 +234,9 @@ mod tests {
     fn noise(n: usize, amp: f32, seed: &mut u64) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * amp
             })
             .collect()
@@ -285,7 +287,10 @@ mod tests {
             let voiced = (0..200)
                 .filter(|_| c.classify(&noise(len, 0.05, &mut seed)).voiced)
                 .count();
-            assert!(voiced <= 2, "{frame_ms} ms: {voiced} of 200 noise frames voiced");
+            assert!(
+                voiced <= 2,
+                "{frame_ms} ms: {voiced} of 200 noise frames voiced"
+            );
         }
     }
 

@@ -2,6 +2,8 @@
 //! text normalisation the reference transcripts were compared with.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod segments;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
