@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::frontend::{FrontEndConfig, SegmentConfigError, VadConfigError, WindowConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
@@ -28,6 +30,57 @@ pub struct Config {
     pub model: ModelConfig,
     #[serde(default)]
     pub transcribe: TranscribeConfig,
+    #[serde(default)]
+    pub audio: AudioConfig,
+    #[serde(default)]
+    pub vad: VadSection,
+    #[serde(default)]
+    pub segment: SegmentSection,
+    #[serde(default)]
+    pub captions: CaptionsSection,
+}
+
+/// `[audio]`: the capture device.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioConfig {
+    /// `default`, a device index from `voxd devices`, or part of a device's name.
+    pub device: Option<String>,
+    /// Capture rate in Hz; absent = the device's default.
+    pub rate: Option<u32>,
+    /// Capture channels; absent = the device's default.
+    pub channels: Option<u16>,
+}
+
+/// `[vad]`: frame-level voice activity (see `frontend::vad`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VadSection {
+    pub frame_ms: Option<u32>,
+    pub aggressiveness: Option<u8>,
+    pub earshot_threshold: Option<f32>,
+    pub energy_floor_db: Option<f32>,
+    pub noise_margin_db: Option<f32>,
+    pub noise_window_ms: Option<u32>,
+}
+
+/// `[segment]`: how speech is cut into utterances (see `frontend::segment`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSection {
+    pub min_speech_ms: Option<u32>,
+    pub end_silence_ms: Option<u32>,
+    pub preroll_ms: Option<u32>,
+    pub tail_ms: Option<u32>,
+    pub max_utterance_ms: Option<u32>,
+}
+
+/// `[captions]`: the sliding window the caption decoder reads.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionsSection {
+    pub window_ms: Option<u32>,
+    pub step_ms: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -73,7 +126,76 @@ impl Config {
                 message: "[transcribe] beam must be at least 1".into(),
             });
         }
+        if let Err((section, key, problem)) = config.check_front_end() {
+            let line = line_of(&text, section, key)
+                .map(|l| format!("line {l}: "))
+                .unwrap_or_default();
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("{line}[{section}] {problem}"),
+            });
+        }
         Ok(config)
+    }
+
+    /// The front end's settings: the file's values over the built-in defaults.
+    pub fn front_end(&self, captions: bool) -> FrontEndConfig {
+        let mut fe = FrontEndConfig::default();
+        let v = &self.vad;
+        set(&mut fe.vad.frame_ms, v.frame_ms);
+        set(&mut fe.vad.aggressiveness, v.aggressiveness);
+        set(&mut fe.vad.earshot_threshold, v.earshot_threshold);
+        set(&mut fe.vad.energy_floor_db, v.energy_floor_db);
+        set(&mut fe.vad.noise_margin_db, v.noise_margin_db);
+        set(&mut fe.vad.noise_window_ms, v.noise_window_ms);
+        let s = &self.segment;
+        set(&mut fe.segment.min_speech_ms, s.min_speech_ms);
+        set(&mut fe.segment.end_silence_ms, s.end_silence_ms);
+        set(&mut fe.segment.preroll_ms, s.preroll_ms);
+        set(&mut fe.segment.tail_ms, s.tail_ms);
+        set(&mut fe.segment.max_utterance_ms, s.max_utterance_ms);
+        if captions {
+            let mut w = WindowConfig::default();
+            set(&mut w.length_ms, self.captions.window_ms);
+            set(&mut w.step_ms, self.captions.step_ms);
+            fe.windows = Some(w);
+        }
+        fe
+    }
+
+    /// Validates the front-end sections; on failure, the section, the key to point at, and
+    /// what is wrong.
+    fn check_front_end(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let fe = self.front_end(true);
+        if let Err(e) = fe.vad.validate() {
+            let key = match e {
+                VadConfigError::FrameMs(_) => "frame_ms",
+                VadConfigError::Aggressiveness(_) => "aggressiveness",
+                VadConfigError::Threshold(_) => "earshot_threshold",
+                VadConfigError::NoiseWindow(_) => "noise_window_ms",
+            };
+            return Err(("vad", key, e.to_string()));
+        }
+        if let Err(e) = fe.segment.validate() {
+            let key = match e {
+                SegmentConfigError::Zero(key) => key,
+                SegmentConfigError::TailTooLong { .. } => "tail_ms",
+                SegmentConfigError::MaxTooShort(_) => "max_utterance_ms",
+            };
+            return Err(("segment", key, e.to_string()));
+        }
+        if let Some(Err(e)) = fe.windows.as_ref().map(WindowConfig::validate) {
+            return Err(("captions", "window_ms", e.to_string()));
+        }
+        if self.audio.rate == Some(0) || self.audio.channels == Some(0) {
+            let key = if self.audio.rate == Some(0) {
+                "rate"
+            } else {
+                "channels"
+            };
+            return Err(("audio", key, format!("{key} must be greater than 0")));
+        }
+        Ok(())
     }
 
     /// The user's config file, if there is one: `$XDG_CONFIG_HOME/voxd/config.toml` (or
@@ -89,6 +211,32 @@ impl Config {
         };
         Some(dir.join("voxd/config.toml")).filter(|p| p.exists())
     }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+/// The line of `key = ...` inside `[section]`, if the file sets it.
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let header = format!("[{section}]");
+    let mut in_section = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_section = line == header;
+        } else if in_section
+            && line
+                .split('=')
+                .next()
+                .is_some_and(|k| k.trim() == key && line.contains('='))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// The parser's message with the line it points at, in words a user can act on.
@@ -155,6 +303,26 @@ mod tests {
         std::fs::write(&path, "[model]\npath = \"models/base\"\n").unwrap();
         let config = Config::load(&path).unwrap();
         assert_eq!(config.model.path.unwrap(), dir.path().join("models/base"));
+    }
+
+    #[test]
+    fn front_end_values_are_checked_with_their_line() {
+        let err = load_text("[vad]\naggressiveness = 2\nframe_ms = 25\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("frame_ms") && err.contains("10, 20 or 30"),
+            "{err}"
+        );
+        let err = load_text("[segment]\nend_silence_ms = 200\ntail_ms = 300\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("tail_ms"), "{err}");
+        let config =
+            load_text("[segment]\nend_silence_ms = 500\n[captions]\nstep_ms = 500\n").unwrap();
+        let fe = config.front_end(true);
+        assert_eq!(fe.segment.end_silence_ms, 500);
+        assert_eq!(fe.windows.unwrap().step_ms, 500);
     }
 
     #[test]

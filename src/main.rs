@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use voxd::audio;
+use voxd::capture;
 use voxd::config::Config;
+use voxd::frontend;
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
 use voxd::whisper::mel::{MelFilters, N_FFT};
@@ -43,6 +45,54 @@ enum Command {
     Model(ModelCommand),
     /// Time the engine: encoder per window and audio context, decoder per token, end to end.
     Bench(BenchArgs),
+    /// List audio input devices and the formats they support.
+    Devices {
+        /// Print JSON lines instead of a list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the audio front end (capture, resampling, voice activity, segmentation) and print
+    /// its events as JSON lines: speech_start, speech_end, capture, overrun, window, finished.
+    Listen(ListenArgs),
+}
+
+#[derive(Args)]
+struct ListenArgs {
+    /// Input device: `default`, a number from `voxd devices`, or part of a name
+    /// [default: the config's [audio] device, else the default device].
+    #[arg(short, long, value_name = "DEVICE", conflicts_with_all = ["wav", "stdin"])]
+    device: Option<String>,
+    /// Capture rate in Hz [default: the device's own].
+    #[arg(long, value_name = "HZ")]
+    rate: Option<u32>,
+    /// Capture channels [default: the device's own].
+    #[arg(long, value_name = "N")]
+    channels: Option<u16>,
+    /// Read a WAV file instead of a device (as fast as possible unless --realtime).
+    #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+    wav: Option<PathBuf>,
+    /// Read raw interleaved PCM from standard input (needs --rate and --channels).
+    #[arg(long, requires_all = ["rate", "channels"])]
+    stdin: bool,
+    /// Sample encoding on standard input: u8, s16le, s24le, s32le, f32le or f64le.
+    #[arg(long, default_value = "s16le", value_name = "FORMAT")]
+    pcm_format: String,
+    /// Deliver --wav / --stdin at real time, as a microphone would.
+    #[arg(long)]
+    realtime: bool,
+    /// Also emit caption windows ([captions] window_ms / step_ms).
+    #[arg(long)]
+    captions: bool,
+    /// Stop after this many seconds (wall clock); otherwise at the end of the input or on
+    /// Ctrl-C.
+    #[arg(long, value_name = "SECONDS")]
+    seconds: Option<f64>,
+    /// Write the 16 kHz audio the front end hears to this WAV file.
+    #[arg(long, value_name = "FILE")]
+    save_audio: Option<PathBuf>,
+    /// Write each utterance to DIR/utterance-NNNN.wav.
+    #[arg(long, value_name = "DIR")]
+    save_utterances: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -160,6 +210,8 @@ fn main() {
         Command::Transcribe(args) => transcribe(args, &config),
         Command::Model(cmd) => model_command(cmd),
         Command::Bench(args) => bench(args),
+        Command::Devices { json } => devices(json),
+        Command::Listen(args) => listen(args, &config),
     };
     if let Err(e) = result {
         eprintln!("voxd: {e:#}");
@@ -439,5 +491,120 @@ fn bench(args: BenchArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn devices(json: bool) -> Result<()> {
+    let devices = capture::list_devices().context("cannot list audio devices")?;
+    let mut out = std::io::stdout().lock();
+    if devices.is_empty() {
+        eprintln!("voxd: no audio input devices found");
+    }
+    for d in &devices {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(d)?)?;
+            continue;
+        }
+        let default = if d.is_default { " (default)" } else { "" };
+        writeln!(out, "{}: {}{default}", d.index, d.name)?;
+        if d.id != d.name {
+            writeln!(out, "    id: {}", d.id)?;
+        }
+        if let Some(c) = &d.default_config {
+            writeln!(out, "    default: {c}")?;
+        }
+        for c in &d.configs {
+            writeln!(out, "    supports: {c}")?;
+        }
+    }
+    Ok(())
+}
+
+fn listen(args: ListenArgs, config: &Config) -> Result<()> {
+    let pace = if args.realtime {
+        capture::Pace::RealTime
+    } else {
+        capture::Pace::Fast
+    };
+    let source = if let Some(path) = args.wav.clone() {
+        frontend::Source::Wav { path, pace }
+    } else if args.stdin {
+        frontend::Source::Stdin {
+            format: capture::PcmFormat::parse(&args.pcm_format)?,
+            rate: args.rate.unwrap_or_default(),
+            channels: args.channels.unwrap_or_default(),
+            pace,
+        }
+    } else {
+        let device = args.device.as_ref().or(config.audio.device.as_ref());
+        frontend::Source::Device(capture::CaptureOptions {
+            device: device
+                .map(|d| capture::DeviceSelector::parse(d))
+                .unwrap_or_default(),
+            rate: args.rate.or(config.audio.rate),
+            channels: args.channels.or(config.audio.channels),
+            ..capture::CaptureOptions::default()
+        })
+    };
+    if let Some(dir) = &args.save_utterances {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut fe_config = config.front_end(args.captions);
+    fe_config.record = args.save_audio.clone();
+    let listening = frontend::listen(source, fe_config)?;
+    tracing::info!(format = %listening.format, "listening");
+    let deadline = args
+        .seconds
+        .map(|s| Instant::now() + std::time::Duration::from_secs_f64(s.max(0.0)));
+    let fe = &listening.front_end;
+    let mut out = std::io::stdout().lock();
+    let mut saved = 0usize;
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            fe.request_stop();
+        }
+        crossbeam_channel::select! {
+            recv(fe.events()) -> event => {
+                let Ok(event) = event else { break };
+                writeln!(out, "{}", event.to_json())?;
+                if let (frontend::FrontEndEvent::SpeechEnd(u), Some(dir)) =
+                    (&event, &args.save_utterances)
+                {
+                    saved += 1;
+                    write_utterance(&dir.join(format!("utterance-{saved:04}.wav")), &u.samples)?;
+                }
+                if matches!(event, frontend::FrontEndEvent::Finished(_)) {
+                    break;
+                }
+            }
+            recv(fe.windows()) -> window => {
+                if let Ok(w) = window {
+                    let line = serde_json::json!({
+                        "event": "window", "start_ms": frontend::ms(w.start),
+                        "end_ms": frontend::ms(w.end()), "voiced_ms": w.voiced_ms,
+                    });
+                    writeln!(out, "{line}")?;
+                }
+            }
+            default(std::time::Duration::from_millis(100)) => {}
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn write_utterance(path: &Path, samples: &[f32]) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: audio::SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for &x in samples {
+        w.write_sample((x.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?;
+    }
+    w.finalize()?;
     Ok(())
 }

@@ -17,8 +17,8 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig, I24};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use super::ring::{RingStats, RingWriter, WriterSlot};
-use super::{CaptureError, CaptureEvent, StreamFormat};
+use super::ring::{ring, RingReader, RingStats, RingWriter};
+use super::{CaptureError, CaptureEvent, SourceOutput, StreamFormat};
 
 /// Which input device to open.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,6 +106,9 @@ impl Default for CaptureOptions {
 
 /// Lists the host's input devices with their supported configurations.
 pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
+    // Probing opens every ALSA plugin, most of which complain on a machine without them.
+    #[cfg(target_os = "linux")]
+    let _quiet_alsa = alsa::Output::local_error_handler().ok();
     let host = cpal::default_host();
     let default_id = host.default_input_device().and_then(|d| d.id().ok());
     let devices = host
@@ -117,19 +120,7 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
             let id = device.id().ok();
             let configs = device
                 .supported_input_configs()
-                .map(|ranges| {
-                    ranges
-                        .map(|r| {
-                            format!(
-                                "{} {} ch {}-{} Hz",
-                                r.sample_format(),
-                                r.channels(),
-                                r.min_sample_rate(),
-                                r.max_sample_rate()
-                            )
-                        })
-                        .collect()
-                })
+                .map(|ranges| summarize(ranges.collect()))
                 .unwrap_or_default();
             DeviceInfo {
                 index,
@@ -148,6 +139,36 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
             }
         })
         .collect())
+}
+
+/// One line per usable sample format: its channel counts and rate range (ALSA plugins list
+/// every channel count from 1 to 64 separately).
+fn summarize(ranges: Vec<cpal::SupportedStreamConfigRange>) -> Vec<String> {
+    let mut formats: Vec<SampleFormat> = Vec::new();
+    for r in &ranges {
+        if is_supported_format(r.sample_format()) && !formats.contains(&r.sample_format()) {
+            formats.push(r.sample_format());
+        }
+    }
+    formats
+        .into_iter()
+        .map(|format| {
+            let of: Vec<_> = ranges
+                .iter()
+                .filter(|r| r.sample_format() == format)
+                .collect();
+            let ch_min = of.iter().map(|r| r.channels()).min().unwrap_or(0);
+            let ch_max = of.iter().map(|r| r.channels()).max().unwrap_or(0);
+            let lo = of.iter().map(|r| r.min_sample_rate()).min().unwrap_or(0);
+            let hi = of.iter().map(|r| r.max_sample_rate()).max().unwrap_or(0);
+            let channels = if ch_min == ch_max {
+                format!("{ch_min}")
+            } else {
+                format!("{ch_min}-{ch_max}")
+            };
+            format!("{format} {channels} ch {lo}-{hi} Hz")
+        })
+        .collect()
 }
 
 fn device_name(device: &cpal::Device) -> String {
@@ -217,19 +238,7 @@ fn choose_config(
         None => Err(CaptureError::UnsupportedConfig {
             device: device_name(device),
             requested: format!("{channels} ch {rate} Hz"),
-            supported: ranges
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} {} ch {}-{} Hz",
-                        r.sample_format(),
-                        r.channels(),
-                        r.min_sample_rate(),
-                        r.max_sample_rate()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
+            supported: summarize(ranges).join(", "),
         }),
     }
 }
@@ -323,31 +332,39 @@ pub struct DeviceCapture {
 
 impl DeviceCapture {
     /// Opens the device now (so a bad device or configuration is an error here), then keeps
-    /// it open from a supervisor thread, reporting on `events`.
+    /// it open from a supervisor thread. Each stream gets a ring of `ring_seconds` of audio.
     pub fn start(
         options: CaptureOptions,
-        writer: RingWriter,
-        events: Sender<CaptureEvent>,
-    ) -> Result<Self, CaptureError> {
+        ring_seconds: f32,
+    ) -> Result<(Self, SourceOutput), CaptureError> {
         let (opened_tx, opened_rx) = bounded(1);
+        let (events_tx, events) = bounded(64);
+        let (readers_tx, replacements) = bounded(4);
         let stop = Arc::new(AtomicBool::new(false));
         let supervisor = Supervisor {
             options,
-            slot: writer.slot(),
-            stats: writer.stats(),
-            events,
+            ring_seconds,
+            events: events_tx,
+            readers: readers_tx,
             stop: stop.clone(),
         };
         let handle = thread::Builder::new()
             .name("voxd-capture".into())
-            .spawn(move || supervisor.run(writer, opened_tx))
+            .spawn(move || supervisor.run(opened_tx))
             .map_err(|e| CaptureError::Device(format!("cannot start capture thread: {e}")))?;
         match opened_rx.recv() {
-            Ok(Ok(format)) => Ok(DeviceCapture {
-                stop,
-                supervisor: Some(handle),
-                format,
-            }),
+            Ok(Ok((format, reader))) => Ok((
+                DeviceCapture {
+                    stop,
+                    supervisor: Some(handle),
+                    format,
+                },
+                SourceOutput {
+                    reader,
+                    events,
+                    replacements,
+                },
+            )),
             Ok(Err(e)) => {
                 let _ = handle.join();
                 Err(e)
@@ -388,27 +405,34 @@ impl Drop for DeviceCapture {
 /// The thread that owns the cpal stream.
 struct Supervisor {
     options: CaptureOptions,
-    slot: WriterSlot,
-    stats: Arc<RingStats>,
+    ring_seconds: f32,
     events: Sender<CaptureEvent>,
+    readers: Sender<RingReader>,
     stop: Arc<AtomicBool>,
 }
 
 /// How often the supervisor looks at the stream.
 const POLL: Duration = Duration::from_millis(100);
 
+/// An open stream and the counters of the ring it fills.
+struct Running {
+    stream: cpal::Stream,
+    stats: Arc<RingStats>,
+}
+
+type Opened = Result<(StreamFormat, RingReader), CaptureError>;
+
 impl Supervisor {
-    fn run(self, writer: RingWriter, opened: Sender<Result<StreamFormat, CaptureError>>) {
+    fn run(self, opened: Sender<Opened>) {
         let (fault_tx, fault_rx) = bounded(8);
-        let first = self.open(&self.options.device, None, writer, fault_tx.clone());
-        let (mut stream, format) = match first {
-            Ok((stream, format, name)) => {
+        let (mut running, format) = match self.open(&self.options.device, None, fault_tx.clone()) {
+            Ok((running, format, name, reader)) => {
                 let _ = self.events.send(CaptureEvent::Opened {
                     device: name,
                     format,
                 });
-                let _ = opened.send(Ok(format));
-                (Some(stream), format)
+                let _ = opened.send(Ok((format, reader)));
+                (Some(running), format)
             }
             Err(e) => {
                 let _ = opened.send(Err(e));
@@ -417,51 +441,49 @@ impl Supervisor {
         };
         let mut attempt = 0u32;
         while !self.stop.load(Ordering::Acquire) {
-            match stream {
-                Some(_) => {
-                    if let Some(reason) = self.watch(&fault_rx) {
-                        stream = None; // drops the callback and with it the writer
-                        let _ = self.events.send(CaptureEvent::Lost { reason });
-                    }
+            if let Some(current) = running.as_ref() {
+                if let Some(reason) = self.watch(current, &fault_rx) {
+                    let _ = self.events.send(CaptureEvent::Lost { reason });
+                    running.take().map(abandon);
                 }
-                None => {
-                    attempt += 1;
-                    let delay = self.backoff(attempt);
-                    let _ = self.events.send(CaptureEvent::Retrying {
-                        attempt,
-                        delay_ms: delay.as_millis() as u64,
+                continue;
+            }
+            attempt += 1;
+            let delay = self.backoff(attempt);
+            let _ = self.events.send(CaptureEvent::Retrying {
+                attempt,
+                delay_ms: delay.as_millis() as u64,
+            });
+            if !self.sleep(delay) {
+                break;
+            }
+            while fault_rx.try_recv().is_ok() {}
+            match self.reopen(format, fault_tx.clone()) {
+                Ok((r, name, reader)) => {
+                    attempt = 0;
+                    running = Some(r);
+                    let _ = self.readers.send(reader);
+                    let _ = self.events.send(CaptureEvent::Resumed { device: name });
+                }
+                Err(e) => {
+                    let _ = self.events.send(CaptureEvent::Lost {
+                        reason: e.to_string(),
                     });
-                    if !self.sleep(delay) {
-                        break;
-                    }
-                    while fault_rx.try_recv().is_ok() {}
-                    match self.reopen(format, fault_tx.clone()) {
-                        Ok((s, name)) => {
-                            attempt = 0;
-                            stream = Some(s);
-                            let _ = self.events.send(CaptureEvent::Resumed { device: name });
-                        }
-                        Err(e) => {
-                            let _ = self.events.send(CaptureEvent::Lost {
-                                reason: e.to_string(),
-                            });
-                        }
-                    }
                 }
             }
         }
-        drop(stream);
+        running.map(abandon);
     }
 
     /// Waits while the stream runs; returns why it should be restarted, if it should.
-    fn watch(&self, faults: &Receiver<String>) -> Option<String> {
-        let mut last_offered = self.stats.counts().offered;
+    fn watch(&self, running: &Running, faults: &Receiver<String>) -> Option<String> {
+        let mut last_offered = running.stats.counts().offered;
         let mut last_progress = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             if let Ok(reason) = faults.recv_timeout(POLL) {
                 return Some(reason);
             }
-            let offered = self.stats.counts().offered;
+            let offered = running.stats.counts().offered;
             if offered != last_offered {
                 last_offered = offered;
                 last_progress = Instant::now();
@@ -497,34 +519,28 @@ impl Supervisor {
         &self,
         format: StreamFormat,
         fault: Sender<String>,
-    ) -> Result<(cpal::Stream, String), CaptureError> {
+    ) -> Result<(Running, String, RingReader), CaptureError> {
         let mut candidates = vec![self.options.device.clone()];
         if self.options.device != DeviceSelector::Default {
             candidates.push(DeviceSelector::Default);
         }
         let mut last = CaptureError::NoDevice(self.options.device.to_string());
         for selector in &candidates {
-            let Some(writer) = self.slot.take() else {
-                return Err(CaptureError::Device(
-                    "the previous stream is still open".into(),
-                ));
-            };
-            match self.open(selector, Some(format), writer, fault.clone()) {
-                Ok((stream, _, name)) => return Ok((stream, name)),
+            match self.open(selector, Some(format), fault.clone()) {
+                Ok((running, _, name, reader)) => return Ok((running, name, reader)),
                 Err(e) => last = e,
             }
         }
         Err(last)
     }
 
-    /// Opens `selector`; with `same_as`, at that rate and channel count.
+    /// Opens `selector` with a fresh ring; with `same_as`, at that rate and channel count.
     fn open(
         &self,
         selector: &DeviceSelector,
         same_as: Option<StreamFormat>,
-        writer: RingWriter,
         fault: Sender<String>,
-    ) -> Result<(cpal::Stream, StreamFormat, String), CaptureError> {
+    ) -> Result<(Running, StreamFormat, String, RingReader), CaptureError> {
         let device = find_device(selector)?;
         let (rate, channels) = match same_as {
             Some(f) => (Some(f.rate), Some(f.channels)),
@@ -535,6 +551,9 @@ impl Supervisor {
             rate: config.sample_rate,
             channels: config.channels,
         };
+        let capacity = (format.rate as f32 * self.ring_seconds) as usize;
+        let (writer, reader) = ring(capacity);
+        let stats = writer.stats();
         let stream = build_stream(&device, &config, sample_format, writer, fault)?;
         tracing::info!(
             device = %device_name(&device),
@@ -543,6 +562,23 @@ impl Supervisor {
             format = %sample_format,
             "capturing"
         );
-        Ok((stream, format, device_name(&device)))
+        Ok((
+            Running { stream, stats },
+            format,
+            device_name(&device),
+            reader,
+        ))
+    }
+}
+
+/// Closes a stream on a thread of its own: a driver whose server died can block in the
+/// close for a long time, and capture must go on meanwhile.
+fn abandon(running: Running) {
+    let Running { stream, .. } = running;
+    let closer = thread::Builder::new()
+        .name("voxd-close-stream".into())
+        .spawn(move || drop(stream));
+    if let Err(e) = closer {
+        tracing::warn!(error = %e, "cannot start a thread to close the old stream; leaking it");
     }
 }

@@ -11,6 +11,8 @@ pub mod stream;
 
 use std::fmt;
 
+use crossbeam_channel::Receiver;
+
 pub use device::{list_devices, CaptureOptions, DeviceCapture, DeviceInfo, DeviceSelector};
 pub use ring::{ring, ReadStatus, RingCounts, RingReader, RingStats, RingWriter};
 pub use stream::{Pace, PcmFormat, StreamSource};
@@ -28,6 +30,19 @@ impl fmt::Display for StreamFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} Hz, {} ch", self.rate, self.channels)
     }
+}
+
+/// What a running source hands the front end: the ring to read, the source's reports, and
+/// the rings that replace it. A device gets a fresh ring each time it is reopened, so a
+/// stream that died inside the driver (and may never return from it) cannot hold the
+/// front end's ring hostage; the front end drains the old ring, then moves to the new one.
+pub struct SourceOutput {
+    /// The ring being filled now.
+    pub reader: RingReader,
+    /// Reports (device opened, lost, retrying, resumed, failed).
+    pub events: Receiver<CaptureEvent>,
+    /// Rings that take over from `reader`, in order.
+    pub replacements: Receiver<RingReader>,
 }
 
 /// What a source reports while it runs.

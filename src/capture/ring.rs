@@ -14,7 +14,6 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
-use ringbuf::wrap::Wrap;
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 /// Counters shared by both ends of the ring.
@@ -37,6 +36,17 @@ pub struct RingCounts {
     pub processed: u64,
 }
 
+impl RingCounts {
+    /// Both sets of counters added (rings used one after another).
+    pub fn plus(self, other: RingCounts) -> RingCounts {
+        RingCounts {
+            offered: self.offered + other.offered,
+            dropped: self.dropped + other.dropped,
+            processed: self.processed + other.processed,
+        }
+    }
+}
+
 impl RingStats {
     /// The counters now.
     pub fn counts(&self) -> RingCounts {
@@ -48,9 +58,8 @@ impl RingStats {
     }
 }
 
-/// Both ends' shared parts: the ring storage, the counters and the consumer's thread (to wake).
+/// Both ends' shared parts: the counters and the consumer's thread (to wake).
 struct Shared {
-    rb: Arc<HeapRb<f32>>,
     stats: Arc<RingStats>,
     consumer: OnceLock<Thread>,
 }
@@ -59,7 +68,6 @@ struct Shared {
 pub fn ring(capacity: usize) -> (RingWriter, RingReader) {
     let (prod, cons) = HeapRb::<f32>::new(capacity.max(1)).split();
     let shared = Arc::new(Shared {
-        rb: prod.rb_ref().clone(),
         stats: Arc::new(RingStats::default()),
         consumer: OnceLock::new(),
     });
@@ -72,8 +80,7 @@ pub fn ring(capacity: usize) -> (RingWriter, RingReader) {
     )
 }
 
-/// The producer end. Moving it into a capture callback is the intended use; a
-/// [`RingWriter::reopen`]ed handle replaces one that a dropped stream took with it.
+/// The producer end. Moving it into a capture callback is the intended use.
 pub struct RingWriter {
     prod: Option<HeapProd<f32>>,
     shared: Arc<Shared>,
@@ -83,13 +90,6 @@ impl RingWriter {
     /// The shared counters.
     pub fn stats(&self) -> Arc<RingStats> {
         self.shared.stats.clone()
-    }
-
-    /// A handle for creating a new writer once this one is gone (see [`WriterSlot::take`]).
-    pub fn slot(&self) -> WriterSlot {
-        WriterSlot {
-            shared: self.shared.clone(),
-        }
     }
 
     /// Real-time push of interleaved frames of `channels` samples: each frame is converted
@@ -169,31 +169,6 @@ fn downmixed<'a, T: Copy>(
     let scale = 1.0 / channels as f32;
     data.chunks_exact(channels)
         .map(move |frame| frame.iter().map(|&s| to_f32(s)).sum::<f32>() * scale)
-}
-
-/// Lets a supervisor make a fresh [`RingWriter`] after the stream holding the old one was
-/// dropped (a device restart), so the reader and its counters carry on unchanged.
-#[derive(Clone)]
-pub struct WriterSlot {
-    shared: Arc<Shared>,
-}
-
-impl WriterSlot {
-    /// A new writer, or `None` while the previous one is still alive.
-    pub fn take(&self) -> Option<RingWriter> {
-        if self.shared.rb.write_is_held() {
-            return None;
-        }
-        Some(RingWriter {
-            prod: Some(HeapProd::new(self.shared.rb.clone())),
-            shared: self.shared.clone(),
-        })
-    }
-
-    /// The shared counters.
-    pub fn stats(&self) -> Arc<RingStats> {
-        self.shared.stats.clone()
-    }
 }
 
 /// The consumer end, owned by the front-end thread.
@@ -299,17 +274,5 @@ mod tests {
             (c.offered, c.dropped, c.processed),
             (total as u64, 0, total as u64)
         );
-    }
-
-    #[test]
-    fn a_slot_makes_a_new_writer_only_after_the_old_one_is_gone() {
-        let (w, mut r) = ring(16);
-        let slot = w.slot();
-        assert!(slot.take().is_none());
-        drop(w);
-        let mut w2 = slot.take().expect("free after drop");
-        w2.push_frames(&[0.5f32], 1, |s| s);
-        let mut buf = [0.0; 4];
-        assert_eq!(r.read(&mut buf, Duration::ZERO), ReadStatus::Samples(1));
     }
 }

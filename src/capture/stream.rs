@@ -9,10 +9,10 @@ use std::path::Path;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::bounded;
 
-use super::ring::RingWriter;
-use super::{CaptureError, CaptureEvent, StreamFormat};
+use super::ring::ring;
+use super::{CaptureError, CaptureEvent, SourceOutput, StreamFormat};
 use crate::audio::{WavFile, MAX_SAMPLE_RATE};
 
 /// How a file or pipe source delivers its samples.
@@ -23,6 +23,10 @@ pub enum Pace {
     /// As fast as the front end consumes them (tests, batch work).
     Fast,
 }
+
+/// Ring capacity in seconds of audio: a file source blocks when it is full, so this only
+/// bounds memory.
+const RING_SECONDS: usize = 2;
 
 /// Frames pushed per step: 10 ms at 48 kHz, so real-time pacing is smooth.
 const CHUNK_FRAMES: usize = 480;
@@ -104,12 +108,7 @@ pub struct StreamSource {
 
 impl StreamSource {
     /// Opens a WAV file (its header is checked here) and starts delivering it.
-    pub fn wav(
-        path: &Path,
-        pace: Pace,
-        writer: RingWriter,
-        events: Sender<CaptureEvent>,
-    ) -> Result<Self, CaptureError> {
+    pub fn wav(path: &Path, pace: Pace) -> Result<(Self, SourceOutput), CaptureError> {
         let wav = WavFile::open(path)?;
         let format = StreamFormat {
             rate: wav.rate(),
@@ -126,7 +125,7 @@ impl StreamSource {
             }
             Ok(())
         };
-        Self::spawn(format, pace, writer, events, next)
+        Self::spawn(format, pace, next)
     }
 
     /// Starts delivering raw interleaved PCM from `input` (e.g. stdin).
@@ -136,9 +135,7 @@ impl StreamSource {
         rate: u32,
         channels: u16,
         pace: Pace,
-        writer: RingWriter,
-        events: Sender<CaptureEvent>,
-    ) -> Result<Self, CaptureError> {
+    ) -> Result<(Self, SourceOutput), CaptureError> {
         if rate == 0 || rate > MAX_SAMPLE_RATE {
             return Err(CaptureError::Pcm(format!(
                 "sample rate {rate} Hz is out of range (expected 1 to {MAX_SAMPLE_RATE})"
@@ -163,7 +160,7 @@ impl StreamSource {
             );
             Ok(())
         };
-        Self::spawn(format, pace, writer, events, next)
+        Self::spawn(format, pace, next)
     }
 
     /// Runs `next` (fill the buffer with up to `want` samples; fewer means the end) on a
@@ -171,11 +168,12 @@ impl StreamSource {
     fn spawn(
         format: StreamFormat,
         pace: Pace,
-        mut writer: RingWriter,
-        events: Sender<CaptureEvent>,
         mut next: impl FnMut(&mut Vec<f32>, usize) -> Result<(), String> + Send + 'static,
-    ) -> Result<Self, CaptureError> {
+    ) -> Result<(Self, SourceOutput), CaptureError> {
         let channels = usize::from(format.channels);
+        let (mut writer, reader) = ring(format.rate as usize * RING_SECONDS);
+        let (events, events_rx) = bounded(16);
+        let (_, replacements) = bounded(0);
         let handle = thread::Builder::new()
             .name("voxd-source".into())
             .spawn(move || {
@@ -204,10 +202,17 @@ impl StreamSource {
                 writer.close();
             })
             .map_err(|e| CaptureError::Pcm(format!("cannot start reader thread: {e}")))?;
-        Ok(StreamSource {
-            format,
-            handle: Some(handle),
-        })
+        Ok((
+            StreamSource {
+                format,
+                handle: Some(handle),
+            },
+            SourceOutput {
+                reader,
+                events: events_rx,
+                replacements,
+            },
+        ))
     }
 
     /// The format the source delivers.

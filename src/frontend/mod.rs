@@ -29,8 +29,8 @@ pub use windows::{CaptionWindow, WindowConfig, WindowConfigError, Windower};
 
 use crate::audio::{AudioError, StreamResampler, SAMPLE_RATE};
 use crate::capture::{
-    ring, CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat, ReadStatus,
-    RingCounts, RingReader, StreamFormat, StreamSource,
+    CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat, ReadStatus,
+    RingCounts, RingReader, SourceOutput, StreamFormat, StreamSource,
 };
 
 /// Everything the front end can be configured with.
@@ -42,6 +42,9 @@ pub struct FrontEndConfig {
     pub segment: SegmentConfig,
     /// Caption windows, if wanted.
     pub windows: Option<WindowConfig>,
+    /// Also write the 16 kHz audio the VAD hears to this WAV file (for checking what a
+    /// microphone delivers).
+    pub record: Option<PathBuf>,
 }
 
 /// Why the front end could not start or stopped.
@@ -65,6 +68,14 @@ pub enum FrontEndError {
     /// The thread could not be started.
     #[error("cannot start the front-end thread: {0}")]
     Thread(String),
+    /// The recording file could not be created.
+    #[error("cannot write {}: {detail}", path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
 }
 
 /// What the front end reports, in stream order.
@@ -126,18 +137,18 @@ pub struct FrontEnd {
 }
 
 impl FrontEnd {
-    /// Starts the front end on `reader`, whose source delivers `input_rate` Hz. Events from
-    /// `capture_events` are passed on in order.
+    /// Starts the front end on a source's output (which delivers `input_rate` Hz); the
+    /// source's reports are passed on in order.
     pub fn start(
-        reader: RingReader,
+        source: SourceOutput,
         input_rate: u32,
         config: FrontEndConfig,
-        capture_events: Receiver<CaptureEvent>,
     ) -> Result<Self, FrontEndError> {
         config.vad.validate()?;
         let segmenter = Segmenter::new(&config.segment)?;
         let windower = config.windows.as_ref().map(Windower::new).transpose()?;
         let resampler = StreamResampler::new(input_rate, SAMPLE_RATE)?;
+        let recorder = config.record.as_deref().map(create_recording).transpose()?;
         let (events_tx, events) = bounded(EVENT_QUEUE);
         let (windows_tx, windows) = bounded(WINDOW_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
@@ -163,8 +174,9 @@ impl FrontEnd {
                     windows_rx,
                     stats: FrontEndStats::default(),
                     hung_up: false,
+                    recorder,
                 };
-                run(reader, resampler, pipeline, capture_events, &stop_flag);
+                run(source, resampler, pipeline, &stop_flag);
             })
             .map_err(|e| FrontEndError::Thread(e.to_string()))?;
         Ok(FrontEnd {
@@ -208,15 +220,20 @@ impl Drop for FrontEnd {
 
 /// The front-end thread's loop.
 fn run(
-    mut reader: RingReader,
+    source: SourceOutput,
     mut resampler: StreamResampler,
     mut pipeline: Pipeline,
-    capture_events: Receiver<CaptureEvent>,
     stop: &AtomicBool,
 ) {
+    let SourceOutput {
+        mut reader,
+        events: capture_events,
+        replacements,
+    } = source;
     let mut buf = vec![0.0f32; READ_CHUNK];
     let mut dropped_reported = 0;
-    let stats = reader.stats();
+    // Counters of rings already drained (a device reopened gets a fresh ring).
+    let mut retired = RingCounts::default();
     loop {
         while let Ok(event) = capture_events.try_recv() {
             pipeline.send(FrontEndEvent::Capture(event));
@@ -237,16 +254,24 @@ fn run(
                 error: e.to_string(),
             }));
         }
-        let dropped = stats.counts().dropped;
-        if dropped > dropped_reported {
+        if status == ReadStatus::Idle {
+            if let Ok(next) = replacements.try_recv() {
+                // The old stream is gone: take what is left in its ring, then move on.
+                drain(&mut reader, &mut buf, &mut resampler, &mut pipeline);
+                retired = retired.plus(reader.stats().counts());
+                reader = next;
+            }
+        }
+        let counts = retired.plus(reader.stats().counts());
+        if counts.dropped > dropped_reported {
             tracing::warn!(
-                dropped = dropped - dropped_reported,
+                dropped = counts.dropped - dropped_reported,
                 "audio ring overflowed: samples dropped"
             );
             pipeline.send(FrontEndEvent::Overrun {
-                dropped: dropped - dropped_reported,
+                dropped: counts.dropped - dropped_reported,
             });
-            dropped_reported = dropped;
+            dropped_reported = counts.dropped;
         }
         if status == ReadStatus::Closed || pipeline.hung_up {
             break;
@@ -255,7 +280,24 @@ fn run(
     while let Ok(event) = capture_events.try_recv() {
         pipeline.send(FrontEndEvent::Capture(event));
     }
-    pipeline.finish(stats.counts());
+    pipeline.finish(retired.plus(reader.stats().counts()));
+}
+
+/// Feeds whatever is still in `reader` without waiting.
+fn drain(
+    reader: &mut RingReader,
+    buf: &mut [f32],
+    resampler: &mut StreamResampler,
+    pipeline: &mut Pipeline,
+) {
+    while let ReadStatus::Samples(n) = reader.read(buf, Duration::ZERO) {
+        if resampler
+            .push(&buf[..n], &mut |run| pipeline.feed(run))
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Framing, classification, segmentation and windowing of 16 kHz audio.
@@ -273,10 +315,27 @@ struct Pipeline {
     stats: FrontEndStats,
     /// The consumer is gone: stop.
     hung_up: bool,
+    recorder: Option<Recording>,
+}
+
+type Recording = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
+
+fn create_recording(path: &std::path::Path) -> Result<Recording, FrontEndError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    hound::WavWriter::create(path, spec).map_err(|e| FrontEndError::Record {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 impl Pipeline {
     fn feed(&mut self, mut samples: &[f32]) {
+        self.record(samples);
         while !samples.is_empty() {
             let take = (self.frame_len - self.pending.len()).min(samples.len());
             self.pending.extend_from_slice(&samples[..take]);
@@ -322,6 +381,17 @@ impl Pipeline {
         }
     }
 
+    /// Appends to the recording; a write error ends the recording, not the front end.
+    fn record(&mut self, samples: &[f32]) {
+        let Some(recorder) = self.recorder.as_mut() else {
+            return;
+        };
+        if let Err(e) = samples.iter().try_for_each(|&x| recorder.write_sample(x)) {
+            tracing::warn!(error = %e, "recording stopped");
+            self.recorder = None;
+        }
+    }
+
     /// Sends an event, waiting for room: speech events are never dropped.
     fn send(&mut self, event: FrontEndEvent) {
         if !self.hung_up && self.events.send(event).is_err() {
@@ -361,9 +431,48 @@ impl Pipeline {
                 self.send_window(window);
             }
         }
+        if let Some(Err(e)) = self.recorder.take().map(hound::WavWriter::finalize) {
+            tracing::warn!(error = %e, "recording not finalized");
+        }
         self.stats.ring = ring;
         let stats = self.stats;
         self.send(FrontEndEvent::Finished(stats));
+    }
+}
+
+/// Milliseconds on the audio clock for a 16 kHz sample position.
+pub fn ms(sample: u64) -> u64 {
+    sample / (u64::from(SAMPLE_RATE) / 1000)
+}
+
+impl FrontEndEvent {
+    /// The event as one JSON object (a line of `voxd listen`'s output): `event` names it,
+    /// times are milliseconds on the audio clock, sample positions are at 16 kHz.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            FrontEndEvent::SpeechStart { start, onset } => json!({
+                "event": "speech_start", "start_ms": ms(*start), "onset_ms": ms(*onset),
+                "start": start, "onset": onset,
+            }),
+            FrontEndEvent::SpeechEnd(u) => json!({
+                "event": "speech_end", "start_ms": ms(u.start), "end_ms": ms(u.end),
+                "onset_ms": ms(u.onset), "duration_ms": ms(u.end - u.start), "cut": u.cut,
+                "start": u.start, "end": u.end, "onset": u.onset,
+            }),
+            FrontEndEvent::Capture(c) => {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["event"] = json!("capture");
+                v
+            }
+            FrontEndEvent::Overrun { dropped } => json!({"event": "overrun", "dropped": dropped}),
+            FrontEndEvent::Finished(s) => json!({
+                "event": "finished", "offered": s.ring.offered, "dropped": s.ring.dropped,
+                "processed": s.ring.processed, "samples": s.samples, "audio_ms": ms(s.samples),
+                "frames": s.frames, "voiced_frames": s.voiced_frames,
+                "utterances": s.utterances, "windows_dropped": s.windows_dropped,
+            }),
+        }
     }
 }
 
@@ -392,8 +501,9 @@ pub enum Source {
     },
 }
 
-/// Ring capacity, in seconds of source audio: room for the front end to fall behind briefly.
-const RING_SECONDS: usize = 4;
+/// Device ring capacity, in seconds of audio: room for the front end to fall behind briefly
+/// (a slow consumer of utterances) before samples are dropped.
+const DEVICE_RING_SECONDS: f32 = 4.0;
 
 /// A source and its front end, running. Dropping it stops both.
 pub struct Listening {
@@ -409,20 +519,14 @@ pub struct Listening {
 /// Starts `source` and a front end on it. Opening errors (no such device, unsupported
 /// configuration, unreadable WAV header, bad PCM parameters, bad settings) come back here.
 pub fn listen(source: Source, config: FrontEndConfig) -> Result<Listening, FrontEndError> {
-    let (capture_tx, capture_rx) = bounded::<CaptureEvent>(64);
-    let (format, device, stream, reader) = match source {
+    let (format, device, stream, output) = match source {
         Source::Device(options) => {
-            let capacity_hint = options.rate.unwrap_or(48_000) as usize * RING_SECONDS;
-            let (writer, reader) = ring(capacity_hint);
-            let device = DeviceCapture::start(options, writer, capture_tx)?;
-            (device.format(), Some(device), None, reader)
+            let (device, output) = DeviceCapture::start(options, DEVICE_RING_SECONDS)?;
+            (device.format(), Some(device), None, output)
         }
         Source::Wav { path, pace } => {
-            let wav = crate::audio::WavFile::open(&path)?;
-            let (writer, reader) = ring(wav.rate() as usize * RING_SECONDS);
-            drop(wav);
-            let source = StreamSource::wav(&path, pace, writer, capture_tx)?;
-            (source.format(), None, Some(source), reader)
+            let (source, output) = StreamSource::wav(&path, pace)?;
+            (source.format(), None, Some(source), output)
         }
         Source::Stdin {
             format,
@@ -430,20 +534,12 @@ pub fn listen(source: Source, config: FrontEndConfig) -> Result<Listening, Front
             channels,
             pace,
         } => {
-            let (writer, reader) = ring((rate as usize).clamp(1, 1 << 20) * RING_SECONDS);
-            let source = StreamSource::pcm(
-                std::io::stdin(),
-                format,
-                rate,
-                channels,
-                pace,
-                writer,
-                capture_tx,
-            )?;
-            (source.format(), None, Some(source), reader)
+            let (source, output) =
+                StreamSource::pcm(std::io::stdin(), format, rate, channels, pace)?;
+            (source.format(), None, Some(source), output)
         }
     };
-    let front_end = FrontEnd::start(reader, format.rate, config, capture_rx)?;
+    let front_end = FrontEnd::start(output, format.rate, config)?;
     Ok(Listening {
         front_end,
         format,
