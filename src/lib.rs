@@ -5,5 +5,6 @@
 pub mod audio;
 pub mod bench;
 pub mod config;
+pub mod grammar;
 pub mod kernels;
 pub mod whisper;
