@@ -12,7 +12,7 @@ use super::SlotValue;
 
 /// Ranges are spelled out into tries; past this many values a trie would cost more memory
 /// than a voice command is worth.
-pub const MAX_RANGE_VALUES: i128 = 10_000;
+pub const MAX_RANGE_VALUES: usize = 10_000;
 
 /// `(a; b; c)` compiles to one branch per order: k! of them.
 pub const MAX_PERMUTATION_ITEMS: usize = 6;
@@ -47,6 +47,9 @@ pub fn compile(spec: &GrammarSpec) -> Result<Graph, GrammarError> {
                 ListKind::Wildcard => ListRef::Wildcard,
             };
         compiler.lists.insert(name.as_str(), list_ref);
+    }
+    for (name, rule) in &spec.rules {
+        compiler.parse_rule(name, rule)?;
     }
     let mut sentences = Vec::new();
     for (intent, spec_intent) in spec.intents.iter().enumerate() {
@@ -241,6 +244,17 @@ impl<'a> Compiler<'a> {
         end
     }
 
+    /// A rule's template, parsed once (every rule is parsed up front, so a syntax error in
+    /// an unused rule is still reported).
+    fn parse_rule(&mut self, name: &'a str, rule: &'a TemplateSpec) -> Result<Expr, GrammarError> {
+        if let Some(expr) = self.rules.get(name) {
+            return Ok(expr.clone());
+        }
+        let expr = template::parse(&rule.text).map_err(|e| self.error(rule, e.at, e.message))?;
+        self.rules.insert(name, expr.clone());
+        Ok(expr)
+    }
+
     /// Text: words, boundaries, and numbers in any of their spoken forms.
     fn text(&mut self, text: &str, from: NodeId) -> NodeId {
         let mut normalizer = Normalizer::after_word();
@@ -427,7 +441,7 @@ fn range_vocab(
     step: i64,
 ) -> Result<Vocab, GrammarError> {
     let count = (i128::from(to) - i128::from(from)) / i128::from(step) + 1;
-    if count > MAX_RANGE_VALUES {
+    if count > MAX_RANGE_VALUES as i128 {
         return Err(spec.error(
             origin,
             format!(

@@ -45,7 +45,7 @@ pub struct Node {
 }
 
 /// A list or range: the character trie of its spoken forms, each ending at its entry.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Vocab {
     pub nodes: Vec<TrieNode>,
     pub entries: Vec<Entry>,

@@ -195,6 +195,11 @@ fn template_errors_point_into_the_file() {
             "test.toml:4:17:",
             "sounds the same",
         ),
+        (
+            "[intents.X]\nsentences = [\"x\"]\n[expansion_rules]\nunused = \"(a\"\n",
+            "test.toml:4:11:",
+            "never closed",
+        ),
         ("", "", "no intents"),
     ];
     for (toml, location, message) in cases {
