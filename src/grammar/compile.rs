@@ -17,6 +17,14 @@ pub const MAX_RANGE_VALUES: usize = 10_000;
 /// `(a; b; c)` compiles to one branch per order: k! of them.
 pub const MAX_PERMUTATION_ITEMS: usize = 6;
 
+/// Rules within rules deeper than this are refused (a chain this long is a mistake).
+pub const MAX_RULE_DEPTH: usize = 16;
+
+/// The compiled graph may not grow past this many nodes: rules that use each other twice
+/// over double the graph at every level, and that must end in an error, not in exhausted
+/// memory.
+pub const MAX_GRAPH_NODES: usize = 1_000_000;
+
 /// A list as the templates see it.
 #[derive(Clone, Copy)]
 enum ListRef {
@@ -100,15 +108,14 @@ impl<'a> Compiler<'a> {
         intent: u32,
         template: &'a TemplateSpec,
     ) -> Result<NodeId, GrammarError> {
-        let site = template;
         let expr =
-            template::parse(&template.text).map_err(|e| self.error(site, e.at, e.message))?;
+            template::parse(&template.text).map_err(|e| self.error(template, e.at, e.message))?;
         let entry = self.builder.node();
         self.builder.epsilon(Builder::START, entry);
         self.wildcards_on_path = 0;
-        let end = self.expr(&expr, entry, site)?;
+        let end = self.expr(&expr, entry, template)?;
         if self.builder.reads_nothing(entry, end) {
-            return Err(self.error(site, 0, "this sentence can match empty text".into()));
+            return Err(self.error(template, 0, "this sentence can match empty text".into()));
         }
         self.builder.set_accept(end, intent);
         Ok(entry)
@@ -121,6 +128,13 @@ impl<'a> Compiler<'a> {
         from: NodeId,
         site: &'a TemplateSpec,
     ) -> Result<NodeId, GrammarError> {
+        if self.builder.len() > MAX_GRAPH_NODES {
+            return Err(self.error(
+                site,
+                0,
+                format!("the grammar grows past {MAX_GRAPH_NODES} graph nodes here"),
+            ));
+        }
         match expr {
             Expr::Text { text, .. } => Ok(self.text(text, from)),
             Expr::Seq(items) => items
@@ -231,15 +245,16 @@ impl<'a> Compiler<'a> {
                 ),
             ));
         }
-        let rule_site = rule;
-        if !self.rules.contains_key(name) {
-            let expr =
-                template::parse(&rule.text).map_err(|e| self.error(rule_site, e.at, e.message))?;
-            self.rules.insert(name, expr);
+        if self.rule_stack.len() >= MAX_RULE_DEPTH {
+            return Err(self.error(
+                site,
+                at,
+                format!("expansion rules nest more than {MAX_RULE_DEPTH} deep here"),
+            ));
         }
-        let expr = self.rules[name].clone();
+        let expr = self.parse_rule(name, rule)?;
         self.rule_stack.push(name);
-        let end = self.expr(&expr, from, rule_site);
+        let end = self.expr(&expr, from, rule);
         self.rule_stack.pop();
         end
     }

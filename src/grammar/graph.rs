@@ -197,6 +197,10 @@ impl Builder {
 
     pub const START: NodeId = 0;
 
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     pub fn node(&mut self) -> NodeId {
         self.nodes.push(BuildNode::default());
         (self.nodes.len() - 1) as NodeId

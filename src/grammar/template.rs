@@ -43,16 +43,21 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// Groups nest at most this deep (the parser recurses once per level).
+pub const MAX_NESTING: usize = 32;
+
 /// Parses a whole template.
 pub fn parse(template: &str) -> Result<Expr, TemplateError> {
     let mut parser = Parser {
         chars: template.char_indices(),
+        depth: 0,
     };
     parser.group(None)
 }
 
 struct Parser<'a> {
     chars: CharIndices<'a>,
+    depth: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -102,8 +107,16 @@ impl Parser<'_> {
             match c {
                 '(' | '[' => {
                     text.flush(&mut current);
+                    if self.depth == MAX_NESTING {
+                        return Err(TemplateError {
+                            at,
+                            message: format!("groups nest more than {MAX_NESTING} deep"),
+                        });
+                    }
                     let close = if c == '(' { ')' } else { ']' };
+                    self.depth += 1;
                     let inner = self.group(Some(Open { close, at }))?;
+                    self.depth -= 1;
                     current.push(if c == '[' {
                         Expr::Alt(vec![inner, Expr::Seq(Vec::new())])
                     } else {
@@ -335,6 +348,7 @@ mod tests {
             ("set {}", 4, "expected `{list}`"),
             ("set <a b>", 4, "expected `<rule>`"),
             ("end\\", 3, "after `\\`"),
+            (&"(".repeat(40), 32, "nest more than"),
         ];
         for (template, at, message) in cases {
             let err = parse(template).unwrap_err();
