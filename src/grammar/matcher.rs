@@ -387,7 +387,6 @@ fn read_path(graph: &Graph, intent: u32, path: &Path, symbols: &[char]) -> TextM
             Event::Enter { at } => start = at as usize,
             Event::Exit { exit, at } => {
                 let end = at as usize;
-                let spoken: String = symbols[start..end].iter().collect();
                 let (slot, value, canonical) = match exit {
                     Exit::Vocab { arc, entry } => {
                         let Label::Vocab { vocab, slot } = graph.arcs[arc as usize].label else {
@@ -400,6 +399,7 @@ fn read_path(graph: &Graph, intent: u32, path: &Path, symbols: &[char]) -> TextM
                         let Label::Wildcard { slot, .. } = graph.arcs[arc as usize].label else {
                             continue;
                         };
+                        let spoken: String = symbols[start..end].iter().collect();
                         (slot, SlotValue::Text(spoken.clone()), spoken)
                     }
                 };
