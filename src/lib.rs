@@ -7,5 +7,6 @@ pub mod bench;
 pub mod capture;
 pub mod config;
 pub mod frontend;
+pub mod grammar;
 pub mod kernels;
 pub mod whisper;

@@ -12,6 +12,7 @@ use voxd::audio;
 use voxd::capture;
 use voxd::config::Config;
 use voxd::frontend;
+use voxd::grammar::{Grammar, SampleRng};
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
 use voxd::whisper::mel::{MelFilters, N_FFT};
@@ -54,6 +55,9 @@ enum Command {
     /// Run the audio front end (capture, resampling, voice activity, segmentation) and print
     /// its events as JSON lines: speech_start, speech_end, capture, overrun, window, finished.
     Listen(ListenArgs),
+    /// Check voice-command grammars and match text against them.
+    #[command(subcommand)]
+    Grammar(GrammarCommand),
 }
 
 #[derive(Args)]
@@ -93,6 +97,31 @@ struct ListenArgs {
     /// Write each utterance to DIR/utterance-NNNN.wav.
     #[arg(long, value_name = "DIR")]
     save_utterances: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum GrammarCommand {
+    /// Parse and compile grammar files; print each intent's sentence count and samples.
+    Check {
+        /// Grammar files (TOML), merged into one grammar.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Random sample sentences to print per intent.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        samples: usize,
+        /// Seed of the sample sentences.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        seed: u64,
+    },
+    /// Match a text against grammar files; print one JSON line ({"intent": null} when none).
+    Match {
+        /// Grammar files (TOML), merged into one grammar.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The text to match.
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
 }
 
 #[derive(Args)]
@@ -212,6 +241,7 @@ fn main() {
         Command::Bench(args) => bench(args),
         Command::Devices { json } => devices(json),
         Command::Listen(args) => listen(args, &config),
+        Command::Grammar(cmd) => grammar_command(cmd),
     };
     if let Err(e) = result {
         eprintln!("voxd: {e:#}");
@@ -607,4 +637,55 @@ fn write_utterance(path: &Path, samples: &[f32]) -> Result<()> {
     }
     w.finalize()?;
     Ok(())
+}
+
+fn grammar_command(cmd: GrammarCommand) -> Result<()> {
+    match cmd {
+        GrammarCommand::Check {
+            files,
+            samples,
+            seed,
+        } => {
+            let grammar = Grammar::load(&files)?;
+            let mut rng = SampleRng::new(seed);
+            let width = grammar
+                .intents()
+                .iter()
+                .map(|i| i.name.len())
+                .max()
+                .unwrap_or(0);
+            for (index, intent) in grammar.intents().iter().enumerate() {
+                println!(
+                    "{:<width$}  {:>12} sentences  ({})",
+                    intent.name,
+                    grammar.sentence_count(index),
+                    intent.file.display()
+                );
+                for _ in 0..samples {
+                    if let Some(sample) = grammar.sample(index, &mut rng) {
+                        println!("    {}", sample.text);
+                    }
+                }
+            }
+            let total = grammar.total_sentence_count();
+            let saturated = if total == u128::MAX { " (or more)" } else { "" };
+            println!(
+                "{:<width$}  {total:>12} sentences{saturated} in {} intents",
+                "total",
+                grammar.intents().len()
+            );
+            Ok(())
+        }
+        GrammarCommand::Match { files, text } => {
+            let grammar = Grammar::load(&files)?;
+            let line = match grammar.match_text(&text) {
+                Some(m) => serde_json::json!({
+                    "intent": m.intent, "slots": m.all_slots(), "text": m.text,
+                }),
+                None => serde_json::json!({ "intent": null }),
+            };
+            println!("{line}");
+            Ok(())
+        }
+    }
 }

@@ -232,7 +232,7 @@ fn choose_config(
         .or_else(|| ranges.iter().find(fits));
     match best {
         Some(range) => {
-            let config = range.clone().with_sample_rate(rate);
+            let config = range.with_sample_rate(rate);
             Ok((config.config(), config.sample_format()))
         }
         None => Err(CaptureError::UnsupportedConfig {
@@ -277,7 +277,7 @@ fn build_stream(
     {
         let channels = usize::from(config.channels);
         device.build_input_stream(
-            config.clone(),
+            *config,
             move |data: &[T], _: &cpal::InputCallbackInfo| {
                 writer.push_frames(data, channels, |s: T| s.to_sample::<f32>());
             },
@@ -444,7 +444,9 @@ impl Supervisor {
             if let Some(current) = running.as_ref() {
                 if let Some(reason) = self.watch(current, &fault_rx) {
                     let _ = self.events.send(CaptureEvent::Lost { reason });
-                    running.take().map(abandon);
+                    if let Some(dead) = running.take() {
+                        abandon(dead);
+                    }
                 }
                 continue;
             }
@@ -472,7 +474,9 @@ impl Supervisor {
                 }
             }
         }
-        running.map(abandon);
+        if let Some(r) = running {
+            abandon(r);
+        }
     }
 
     /// Waits while the stream runs; returns why it should be restarted, if it should.

@@ -236,8 +236,8 @@ mod tests {
     fn realtime_push_downmixes_and_counts_drops() {
         let (mut w, mut r) = ring(4);
         // Three stereo frames fit, then two more frames find the ring full after one.
-        w.push_frames(&[1i16, 3, 5, 7, -2, -4], 2, |s| f32::from(s));
-        w.push_frames(&[10i16, 10, 20, 20], 2, |s| f32::from(s));
+        w.push_frames(&[1i16, 3, 5, 7, -2, -4], 2, f32::from);
+        w.push_frames(&[10i16, 10, 20, 20], 2, f32::from);
         let mut buf = [0.0; 8];
         assert_eq!(r.read(&mut buf, Duration::ZERO), ReadStatus::Samples(4));
         assert_eq!(&buf[..4], &[2.0, 6.0, -3.0, 10.0]);

@@ -1,0 +1,224 @@
+//! Voice-command grammars: TOML files with hassil's template syntax, compiled to a compact
+//! character-level graph, matched against text whole or piece by piece.
+//!
+//! Stages, one file each:
+//! - `file.rs`: the TOML files (strict) merged into one specification;
+//! - `template.rs`: the template syntax parsed into a tree;
+//! - `normalize.rs` and `numbers.rs`: the text form shared by grammar and input, and
+//!   numbers as digits and as words;
+//! - `compile.rs` and `graph.rs`: lists and ranges as tries, templates as a graph of arcs;
+//! - `matcher.rs`: reading text through the graph, whole ([`Grammar::match_text`]) or
+//!   incrementally ([`PrefixState`], for constrained decoding);
+//! - `sample.rs`: random sentences for `voxd grammar check` and the tests.
+//!
+//! Ambiguity: when a text matches several ways, the match with the fewest wildcard words
+//! wins, then the one whose earlier wildcards are shorter, then the intent that comes first
+//! (files in the order given, intents in the order written).
+
+mod compile;
+mod error;
+mod file;
+mod graph;
+mod matcher;
+pub mod normalize;
+pub mod numbers;
+mod sample;
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use compile::{MAX_PERMUTATION_ITEMS, MAX_RANGE_VALUES};
+pub use error::{GrammarError, Location};
+pub use matcher::PrefixState;
+pub use sample::{Sample, SampleRng, WILDCARD_SAMPLE};
+
+use file::GrammarSpec;
+use graph::Graph;
+
+/// A slot's value: a list's `out` (text or number), a number from a range, or free text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SlotValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+}
+
+impl std::fmt::Display for SlotValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SlotValue::Text(s) => f.write_str(s),
+            SlotValue::Integer(n) => write!(f, "{n}"),
+            SlotValue::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// An intent as written: what to do when one of its sentences is heard. Kept as plain data
+/// for the action stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Intent {
+    pub name: String,
+    /// The file it is defined in.
+    pub file: PathBuf,
+    /// Slots every match of this intent carries (`slots = { ... }`).
+    pub fixed_slots: BTreeMap<String, SlotValue>,
+    /// The command, as argv with `{slot}` placeholders; empty for none.
+    pub run: Vec<String>,
+    /// A notification text with `{slot}` placeholders.
+    pub notify: Option<String>,
+    pub cooldown_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// A text recognised as a sentence of the grammar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Match {
+    pub intent: String,
+    /// Captured slots: list `out` values, range numbers, wildcard text (normalised words).
+    pub slots: BTreeMap<String, SlotValue>,
+    /// The intent's fixed slots.
+    pub fixed_slots: BTreeMap<String, SlotValue>,
+    /// The normalised text with list values in their canonical form (the list's `in` as
+    /// written, numbers in digits).
+    pub text: String,
+}
+
+impl Match {
+    /// Fixed and captured slots together; a captured slot wins over a fixed one of the same
+    /// name.
+    pub fn all_slots(&self) -> BTreeMap<String, SlotValue> {
+        let mut all = self.fixed_slots.clone();
+        all.extend(self.slots.clone());
+        all
+    }
+}
+
+/// A compiled grammar.
+#[derive(Debug)]
+pub struct Grammar {
+    intents: Vec<Intent>,
+    graph: Graph,
+}
+
+impl Grammar {
+    /// Reads, merges and compiles grammar files.
+    pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Grammar, GrammarError> {
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let path = path.as_ref();
+            let text = std::fs::read_to_string(path).map_err(|source| GrammarError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            files.push((path.to_path_buf(), text));
+        }
+        Grammar::from_texts(files)
+    }
+
+    /// Compiles grammar files given as (path for messages, TOML text).
+    pub fn from_texts(
+        files: impl IntoIterator<Item = (PathBuf, String)>,
+    ) -> Result<Grammar, GrammarError> {
+        let mut spec = GrammarSpec::default();
+        for (path, text) in files {
+            spec.add_file(path, text)?;
+        }
+        if spec.intents.is_empty() {
+            return Err(GrammarError::NoIntents);
+        }
+        let graph = compile::compile(&spec)?;
+        let intents = spec
+            .intents
+            .into_iter()
+            .map(|i| Intent {
+                name: i.name,
+                file: spec.sources.path(i.origin.file).clone(),
+                fixed_slots: i.fixed_slots,
+                run: i.run,
+                notify: i.notify,
+                cooldown_ms: i.cooldown_ms,
+                timeout_ms: i.timeout_ms,
+            })
+            .collect();
+        Ok(Grammar { intents, graph })
+    }
+
+    /// The intents in file order.
+    pub fn intents(&self) -> &[Intent] {
+        &self.intents
+    }
+
+    /// The number of sentences of an intent, counting each list value and number once and a
+    /// wildcard as one; saturates at `u128::MAX`.
+    pub fn sentence_count(&self, intent: usize) -> u128 {
+        self.graph
+            .sentences
+            .iter()
+            .filter(|(i, _)| *i as usize == intent)
+            .fold(0u128, |sum, &(_, node)| {
+                sum.saturating_add(self.graph.paths(node))
+            })
+    }
+
+    /// The number of sentences of the whole grammar (saturating).
+    pub fn total_sentence_count(&self) -> u128 {
+        (0..self.intents.len()).fold(0u128, |sum, i| sum.saturating_add(self.sentence_count(i)))
+    }
+
+    /// A random sentence of an intent; wildcards say [`WILDCARD_SAMPLE`].
+    pub fn sample(&self, intent: usize, rng: &mut SampleRng) -> Option<Sample> {
+        let sentences: Vec<_> = self
+            .graph
+            .sentences
+            .iter()
+            .filter(|(i, _)| *i as usize == intent)
+            .map(|&(_, node)| node)
+            .collect();
+        sample::sample(&self.graph, intent, &sentences, rng)
+    }
+
+    /// The sentence `text` is, if any (see the module's note on ambiguity).
+    pub fn match_text(&self, text: &str) -> Option<Match> {
+        let found = matcher::match_text(&self.graph, text)?;
+        let intent = &self.intents[found.intent as usize];
+        Some(Match {
+            intent: intent.name.clone(),
+            slots: found.slots,
+            fixed_slots: intent.fixed_slots.clone(),
+            text: found.text,
+        })
+    }
+
+    /// The state before any text.
+    pub fn start(&self) -> PrefixState {
+        PrefixState::start(&self.graph)
+    }
+
+    /// The state after reading `piece` (any text: a Whisper token with its leading space,
+    /// part of a word, digits, capitals, punctuation), or None when no sentence of the
+    /// grammar begins with the text read so far.
+    pub fn advance(&self, state: &PrefixState, piece: &str) -> Option<PrefixState> {
+        state.advance(&self.graph, piece)
+    }
+
+    /// True when the text read so far is a whole sentence; [`Grammar::match_text`] on that
+    /// text then gives its slots.
+    pub fn is_complete(&self, state: &PrefixState) -> bool {
+        state.complete_intent(&self.graph).is_some()
+    }
+
+    /// The intent a complete state's sentence belongs to: the first in file order when the
+    /// text reads as sentences of several. Wildcard costs are not tracked here;
+    /// [`Grammar::match_text`] on the text makes the final choice.
+    pub fn complete_intent(&self, state: &PrefixState) -> Option<&Intent> {
+        let intent = state.complete_intent(&self.graph)?;
+        self.intents.get(intent as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests;
