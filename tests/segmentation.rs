@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::segments::{check, collect, segmentation_set};
+use common::segments::{check, collect, commands_of, segmentation_set};
 use voxd::capture::Pace;
 use voxd::frontend::{listen, FrontEndConfig, Source};
 
@@ -69,4 +69,63 @@ fn pink_noise_6db() {
 fn mixed_noise_10db() {
     segment_file("mixed10", "16k");
     segment_file("mixed10", "48k_stereo");
+}
+
+/// The resident set size of this process, kB.
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Ten minutes of 48 kHz stereo fed as fast as the front end takes it: every source frame is
+/// accounted for (offered = processed + dropped, nothing dropped), the 16 kHz clock matches
+/// the file's length, and all 184 commands come out as one utterance each.
+#[test]
+fn ten_minutes_as_fast_as_possible_lose_nothing() {
+    let set = segmentation_set();
+    let long = &set.manifest["files"]["long"];
+    let path = set.file("long", "48k_stereo");
+    let frames = hound::WavReader::open(&path).unwrap().duration() as u64;
+    let rss_before = rss_kb();
+    let listening = listen(
+        Source::Wav {
+            path: path.clone(),
+            pace: Pace::Fast,
+        },
+        FrontEndConfig::default(),
+    )
+    .expect("listen");
+    let (utterances, stats) = collect(&listening);
+    drop(listening);
+    let rss_after = rss_kb();
+    println!(
+        "long run: {frames} frames offered {} processed {} dropped {}; {} samples at 16 kHz; \
+         {} utterances; RSS {rss_before} -> {rss_after} kB",
+        stats.ring.offered,
+        stats.ring.processed,
+        stats.ring.dropped,
+        stats.samples,
+        utterances.len()
+    );
+    assert!(frames >= 48_000 * 600, "the file is at least 10 minutes");
+    assert_eq!(stats.ring.offered, frames);
+    assert_eq!(stats.ring.dropped, 0);
+    assert_eq!(
+        stats.ring.offered,
+        stats.ring.processed + stats.ring.dropped
+    );
+    // Every 16 kHz sample but the last partial frame went through the VAD.
+    let expected = (frames + 1) / 3;
+    assert!(
+        expected - stats.samples < 480,
+        "{} of {expected}",
+        stats.samples
+    );
+    let commands = commands_of(&long["commands"]);
+    let (problems, _, _) = check(&commands, &utterances, 0);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

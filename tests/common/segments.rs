@@ -40,8 +40,10 @@ pub fn segmentation_set() -> SegmentationSet {
     {
         let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
         if !*made {
+            // Always with the 10-minute file: a run without --long removes it.
             let status = Command::new("python3")
                 .arg(super::repo().join("scripts/make_segmentation.py"))
+                .args(["--long", "10"])
                 .status()
                 .expect("run scripts/make_segmentation.py");
             assert!(status.success(), "scripts/make_segmentation.py failed");
@@ -50,21 +52,25 @@ pub fn segmentation_set() -> SegmentationSet {
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).unwrap();
-    let commands = manifest["commands"]
-        .as_array()
-        .unwrap()
+    let commands = commands_of(&manifest["commands"]);
+    SegmentationSet {
+        dir,
+        manifest,
+        commands,
+    }
+}
+
+/// The commands listed in a manifest's `commands` array.
+pub fn commands_of(list: &serde_json::Value) -> Vec<Command_> {
+    list.as_array()
+        .expect("a commands array")
         .iter()
         .map(|c| Command_ {
             text: c["text"].as_str().unwrap().to_string(),
             onset: c["onset_sample"].as_u64().unwrap(),
             offset: c["offset_sample"].as_u64().unwrap(),
         })
-        .collect();
-    SegmentationSet {
-        dir,
-        manifest,
-        commands,
-    }
+        .collect()
 }
 
 /// Collects every utterance until the source finishes.
