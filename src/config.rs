@@ -50,6 +50,8 @@ pub struct AudioConfig {
     pub rate: Option<u32>,
     /// Capture channels; absent = the device's default.
     pub channels: Option<u16>,
+    /// Audio per driver period, ms; 0 = the driver's choice.
+    pub buffer_ms: Option<u32>,
 }
 
 /// `[vad]`: frame-level voice activity (see `frontend::vad`).

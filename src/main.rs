@@ -72,6 +72,9 @@ struct ListenArgs {
     /// Capture channels [default: the device's own].
     #[arg(long, value_name = "N")]
     channels: Option<u16>,
+    /// Audio per driver period in ms; 0 lets the driver choose [default: 20].
+    #[arg(long, value_name = "MS")]
+    buffer_ms: Option<u32>,
     /// Read a WAV file instead of a device (as fast as possible unless --realtime).
     #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
     wav: Option<PathBuf>,
@@ -573,6 +576,11 @@ fn listen(args: ListenArgs, config: &Config) -> Result<()> {
                 .unwrap_or_default(),
             rate: args.rate.or(config.audio.rate),
             channels: args.channels.or(config.audio.channels),
+            buffer_ms: match args.buffer_ms.or(config.audio.buffer_ms) {
+                Some(0) => None,
+                Some(ms) => Some(ms),
+                None => Some(capture::device::DEFAULT_BUFFER_MS),
+            },
             ..capture::CaptureOptions::default()
         })
     };

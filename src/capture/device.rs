@@ -83,6 +83,10 @@ pub struct CaptureOptions {
     pub rate: Option<u32>,
     /// Channel count to ask for; `None` takes the device's default.
     pub channels: Option<u16>,
+    /// Audio per driver period, ms; `None` lets the driver choose. Some drivers (ALSA's
+    /// PulseAudio plugin) otherwise pick periods of a few ms and wake the capture thread
+    /// hundreds of times a second.
+    pub buffer_ms: Option<u32>,
     /// No audio for this long while running counts as a fault.
     pub stall_after: Duration,
     /// First retry delay after a fault; doubles up to [`CaptureOptions::max_backoff`].
@@ -97,12 +101,17 @@ impl Default for CaptureOptions {
             device: DeviceSelector::Default,
             rate: None,
             channels: None,
+            buffer_ms: Some(DEFAULT_BUFFER_MS),
             stall_after: Duration::from_secs(2),
             first_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
         }
     }
 }
+
+/// Default driver period: short enough for low latency, long enough that capture wakes up
+/// only 50 times a second.
+pub const DEFAULT_BUFFER_MS: u32 = 20;
 
 /// Lists the host's input devices with their supported configurations.
 pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
@@ -550,7 +559,11 @@ impl Supervisor {
             Some(f) => (Some(f.rate), Some(f.channels)),
             None => (self.options.rate, self.options.channels),
         };
-        let (config, sample_format) = choose_config(&device, rate, channels)?;
+        let (mut config, sample_format) = choose_config(&device, rate, channels)?;
+        if let Some(ms) = self.options.buffer_ms {
+            let frames = (u64::from(config.sample_rate) * u64::from(ms) / 1000).max(1);
+            config.buffer_size = cpal::BufferSize::Fixed(frames as u32);
+        }
         let format = StreamFormat {
             rate: config.sample_rate,
             channels: config.channels,
