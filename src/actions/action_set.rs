@@ -230,7 +230,10 @@ range = { from = 0, to = 100 }
     #[test]
     fn brace_errors_name_the_field() {
         let error = build_error("run = [\"jq\", \"{\"]");
-        assert!(error.contains("run argument 1 `{`: `{` at character 1"), "{error}");
+        assert!(
+            error.contains("run argument 1 `{`: `{` at character 1"),
+            "{error}"
+        );
         let error = build_error("run = [\"jq\", \"{{.a}}\", \"}\"]");
         assert!(error.contains("run argument 2 `}`"), "{error}");
     }

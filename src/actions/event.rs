@@ -36,7 +36,10 @@ pub enum ActionEventKind {
     TimedOut { timeout_ms: u64, duration_ms: u64 },
     /// The intent's previous run started `since_last_ms` ago, within its cooldown: nothing
     /// was run or shown.
-    SkippedCooldown { cooldown_ms: u64, since_last_ms: u64 },
+    SkippedCooldown {
+        cooldown_ms: u64,
+        since_last_ms: u64,
+    },
     /// Every command slot and every queue place was taken: nothing was run or shown.
     RefusedBusy { max_concurrent: usize, queue: usize },
     /// The command could not be started (no such program, not executable, a slot missing).
@@ -86,8 +89,7 @@ fn log_event(id: u64, intent: &str, kind: &ActionEventKind) {
     match kind {
         ActionEventKind::Started { .. }
         | ActionEventKind::Finished {
-            exit_code: Some(0),
-            ..
+            exit_code: Some(0), ..
         }
         | ActionEventKind::Notified { .. } => tracing::info!(id, intent, "action: {kind:?}"),
         _ => tracing::warn!(id, intent, "action: {kind:?}"),

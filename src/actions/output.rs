@@ -25,18 +25,32 @@ impl Stream {
 /// Reads `pipe` to its end on a thread of its own, logging what the command wrote. The
 /// thread is not joined: a background process the command left behind may hold the pipe
 /// open long after the command itself has exited.
-pub(super) fn log_in_background(pipe: impl Read + Send + 'static, stream: Stream, id: u64, intent: &str) {
+pub(super) fn log_in_background(
+    pipe: impl Read + Send + 'static,
+    stream: Stream,
+    id: u64,
+    intent: &str,
+) {
     let intent = intent.to_string();
     let spawned = std::thread::Builder::new()
         .name(format!("voxd-action-{}", stream.name()))
         .spawn(move || {
             if let Err(error) = log_stream(pipe, stream, id, &intent) {
-                tracing::warn!(id, intent, "reading the action's {}: {error}", stream.name());
+                tracing::warn!(
+                    id,
+                    intent,
+                    "reading the action's {}: {error}",
+                    stream.name()
+                );
             }
         });
     // Without the thread the pipe is closed here, and a command that writes gets EPIPE.
     if let Err(error) = spawned {
-        tracing::warn!(id, "cannot start a thread to log the action's {}: {error}", stream.name());
+        tracing::warn!(
+            id,
+            "cannot start a thread to log the action's {}: {error}",
+            stream.name()
+        );
     }
 }
 

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn whole_and_inner_placeholders_are_replaced_as_literal_text() {
         let values = slots(&[
-            ("room", SlotValue::Text("living room; $(rm -rf ~) `x` \"q\"\n".into())),
+            (
+                "room",
+                SlotValue::Text("living room; $(rm -rf ~) `x` \"q\"\n".into()),
+            ),
             ("level", SlotValue::Integer(40)),
             ("gain", SlotValue::Float(0.5)),
         ]);
@@ -154,7 +157,10 @@ mod tests {
             ("a", SlotValue::Text("{b}".into())),
             ("b", SlotValue::Text("no".into())),
         ]);
-        assert_eq!(Template::parse("{a}").unwrap().render(&values).unwrap(), "{b}");
+        assert_eq!(
+            Template::parse("{a}").unwrap().render(&values).unwrap(),
+            "{b}"
+        );
     }
 
     #[test]
@@ -174,7 +180,10 @@ mod tests {
     #[test]
     fn stray_braces_are_errors_with_their_position() {
         for (text, expected) in [
-            ("awk {print}x{", "character 13 opens a placeholder that is not closed"),
+            (
+                "awk {print}x{",
+                "character 13 opens a placeholder that is not closed",
+            ),
             ("{room", "character 1 opens"),
             ("a{b{c}}", "character 2 opens"),
             ("é}", "character 2 closes no placeholder"),

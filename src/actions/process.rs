@@ -33,11 +33,19 @@ pub(super) fn run(job: &Job, working_dir: Option<&Path>, events: &EventSink) {
         Ok(child) => child,
         Err(error) => {
             let error = start_error(&job.program, working_dir, &error);
-            events.emit(job.id, &job.intent, ActionEventKind::FailedToStart { error });
+            events.emit(
+                job.id,
+                &job.intent,
+                ActionEventKind::FailedToStart { error },
+            );
             return;
         }
     };
-    events.emit(job.id, &job.intent, ActionEventKind::Started { pid: child.id() });
+    events.emit(
+        job.id,
+        &job.intent,
+        ActionEventKind::Started { pid: child.id() },
+    );
     if let Some(stdout) = child.stdout.take() {
         output::log_in_background(stdout, Stream::Stdout, job.id, &job.intent);
     }
