@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -22,13 +22,17 @@ use super::ActionRequest;
 /// Runs the actions of matched intents without ever making the caller wait for them.
 ///
 /// `max_concurrent` worker threads each run one command at a time; up to `queue` more
-/// commands wait in a bounded channel, and a request that finds it full is refused. The
+/// commands wait for a free worker, and a request that finds no place is refused. Places
+/// are counted, not left to the channel's capacity: a worker between two commands is not
+/// waiting on the channel, and an idle runner must never refuse. The
 /// workers and the notification thread end when the runner is dropped, after the commands
 /// already accepted (each bounded by its timeout).
 #[derive(Debug)]
 pub struct ActionRunner {
     actions: ActionSet,
     commands: Sender<Job>,
+    /// Commands accepted and not yet finished: running or waiting.
+    in_flight: Arc<AtomicUsize>,
     notifier: Option<Notifier>,
     /// When each intent was last accepted.
     last_accepted: Mutex<HashMap<String, Instant>>,
@@ -55,9 +59,17 @@ impl ActionRunner {
             }
         }
         let (events, receiver) = EventSink::new();
-        let (commands, jobs) = crossbeam_channel::bounded(config.queue);
-        for worker in 0..config.max_concurrent {
-            start_worker(worker, jobs.clone(), config.working_dir.clone(), events.clone())?;
+        let places = config.max_concurrent + config.queue;
+        let (commands, jobs) = crossbeam_channel::bounded(places);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        for number in 0..config.max_concurrent {
+            let worker = Worker {
+                jobs: jobs.clone(),
+                in_flight: Arc::clone(&in_flight),
+                working_dir: config.working_dir.clone(),
+                events: events.clone(),
+            };
+            worker.start(number)?;
         }
         let notifier = match config.notifications {
             true => Some(Notifier::start(events.clone()).map_err(ActionError::Thread)?),
@@ -66,6 +78,7 @@ impl ActionRunner {
         let runner = ActionRunner {
             actions,
             commands,
+            in_flight,
             notifier,
             last_accepted: Mutex::new(HashMap::new()),
             events,
@@ -127,14 +140,24 @@ impl ActionRunner {
     ) -> Result<(), ActionEventKind> {
         let job = job(id, request, action, command)
             .map_err(|error| ActionEventKind::FailedToStart { error })?;
-        self.commands.try_send(job).map_err(|error| match error {
-            TrySendError::Full(_) => ActionEventKind::RefusedBusy {
-                max_concurrent: self.max_concurrent,
-                queue: self.queue,
-            },
-            TrySendError::Disconnected(_) => ActionEventKind::FailedToStart {
-                error: "the action threads have stopped".into(),
-            },
+        let busy = ActionEventKind::RefusedBusy {
+            max_concurrent: self.max_concurrent,
+            queue: self.queue,
+        };
+        // Only `admit` adds, under its lock, so the count cannot pass the places between
+        // this check and the increment; workers only subtract, after their command.
+        if self.in_flight.load(Ordering::Acquire) >= self.max_concurrent + self.queue {
+            return Err(busy);
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.commands.try_send(job).map_err(|error| {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            match error {
+                TrySendError::Full(_) => busy,
+                TrySendError::Disconnected(_) => ActionEventKind::FailedToStart {
+                    error: "the action threads have stopped".into(),
+                },
+            }
         })
     }
 
@@ -189,19 +212,25 @@ fn job(
     })
 }
 
-fn start_worker(
-    worker: usize,
+/// One of the threads that run commands.
+struct Worker {
     jobs: Receiver<Job>,
+    in_flight: Arc<AtomicUsize>,
     working_dir: Option<PathBuf>,
     events: EventSink,
-) -> Result<(), ActionError> {
-    std::thread::Builder::new()
-        .name(format!("voxd-action-{worker}"))
-        .spawn(move || {
-            for job in jobs {
-                process::run(&job, working_dir.as_deref(), &events);
-            }
-        })
-        .map(drop)
-        .map_err(ActionError::Thread)
+}
+
+impl Worker {
+    fn start(self, number: usize) -> Result<(), ActionError> {
+        std::thread::Builder::new()
+            .name(format!("voxd-action-{number}"))
+            .spawn(move || {
+                for job in &self.jobs {
+                    process::run(&job, self.working_dir.as_deref(), &self.events);
+                    self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
+            })
+            .map(drop)
+            .map_err(ActionError::Thread)
+    }
 }
