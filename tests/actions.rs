@@ -587,3 +587,18 @@ fn notify_without_a_bus() {
         assert!(failure.starts_with("desktop notification: "), "{failure}");
     }
 }
+
+#[test]
+fn the_example_grammars_have_valid_actions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("grammars");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let g = Grammar::load(&files).unwrap();
+    if let Err(error) = ActionSet::from_grammar(&g, &ActionsConfig::default()) {
+        panic!("{error}");
+    }
+}

@@ -85,3 +85,20 @@ fn log_stream(pipe: impl Read, stream: Stream, id: u64, intent: &str) -> io::Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    #[test]
+    fn output_past_the_limit_is_drained_not_logged() {
+        let mut text = b"first line\r\nsecond\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 3 * MAX_LOGGED_BYTES));
+        text.extend(b"\ninvalid utf-8 \xff\n");
+        let mut pipe = Cursor::new(text);
+        log_stream(&mut pipe, Stream::Stdout, 1, "Test").unwrap();
+        assert_eq!(pipe.position() as usize, pipe.get_ref().len());
+    }
+}
