@@ -71,9 +71,10 @@ impl ActionRunner {
             };
             worker.start(number)?;
         }
-        let notifier = match config.notifications {
-            true => Some(Notifier::start(events.clone()).map_err(ActionError::Thread)?),
-            false => None,
+        let notifier = if config.notifications {
+            Some(Notifier::start(events.clone()).map_err(ActionError::Thread)?)
+        } else {
+            None
         };
         let runner = ActionRunner {
             actions,
