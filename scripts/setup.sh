@@ -38,10 +38,12 @@ fi
 #   pulseaudio, pulseaudio-utils, libasound2-plugins
 #                             the virtual microphone the capture tests speak into
 #                             (scripts/vmic.sh; ALSA's default device goes through PulseAudio)
+#   dbus, python3-dbusmock    a private session bus with a mock notification server for the
+#                             desktop notification tests (scripts/notify-bus.sh)
 #   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv
 # ---------------------------------------------------------------------------------------------
 APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-    libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins)
+    libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins dbus python3-dbusmock)
 
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-pip)

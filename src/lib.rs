@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the map of modules.
 
+pub mod actions;
 pub mod audio;
 pub mod bench;
 pub mod capture;

@@ -11,6 +11,7 @@
 //! it creates later), so node ids are a topological order: counting and sampling walk them
 //! backwards without recursion.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::SlotValue;
@@ -129,6 +130,26 @@ impl Graph {
     pub fn arcs(&self, node: NodeId) -> &[Arc] {
         let range = &self.nodes[node as usize].arcs;
         &self.arcs[range.start as usize..range.end as usize]
+    }
+
+    /// The slots captured on any path from `entries` (`slots` indices): what the sentences
+    /// starting there can fill in.
+    pub fn slots_reachable(&self, entries: impl IntoIterator<Item = NodeId>) -> BTreeSet<u32> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<NodeId> = entries.into_iter().collect();
+        let mut slots = BTreeSet::new();
+        while let Some(node) = stack.pop() {
+            if std::mem::replace(&mut seen[node as usize], true) {
+                continue;
+            }
+            for arc in self.arcs(node) {
+                if let Label::Vocab { slot, .. } | Label::Wildcard { slot, .. } = arc.label {
+                    slots.insert(slot);
+                }
+                stack.push(arc.to);
+            }
+        }
+        slots
     }
 
     pub fn accept(&self, node: NodeId) -> Option<u32> {

@@ -25,7 +25,7 @@ pub mod numbers;
 mod sample;
 mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -150,6 +150,22 @@ impl Grammar {
     /// The intents in file order.
     pub fn intents(&self) -> &[Intent] {
         &self.intents
+    }
+
+    /// The names of the slots an intent's sentences capture (lists, ranges, wildcards), its
+    /// fixed slots not included. One sentence may capture only some of them.
+    pub fn captured_slot_names(&self, intent: usize) -> BTreeSet<&str> {
+        let entries = self
+            .graph
+            .sentences
+            .iter()
+            .filter(|(i, _)| *i as usize == intent)
+            .map(|&(_, node)| node);
+        self.graph
+            .slots_reachable(entries)
+            .into_iter()
+            .map(|slot| self.graph.slots[slot as usize].as_str())
+            .collect()
     }
 
     /// The number of sentences of an intent, counting each list value and number once and a

@@ -268,3 +268,29 @@ fn prefixes_advance_by_any_piece() {
         .advance(&g.start(), "turn on the kitchen light please")
         .is_none());
 }
+
+/// What the action stage checks `run` and `notify` placeholders against.
+#[test]
+fn captured_slot_names_for_actions() {
+    let g = grammar(
+        r#"
+[intents.Set]
+sentences = ["<set> the {room} light to {level:brightness}", "dim it"]
+slots = { domain = "light" }
+[intents.Ask]
+sentences = ["ask {question}"]
+[lists.room]
+values = ["kitchen"]
+[lists.level]
+range = { from = 1, to = 3 }
+[lists.question]
+wildcard = true
+[expansion_rules]
+set = "(set|make) [the {room} light]"
+"#,
+    );
+    let set: Vec<_> = g.captured_slot_names(0).into_iter().collect();
+    assert_eq!(set, ["brightness", "room"]);
+    let ask: Vec<_> = g.captured_slot_names(1).into_iter().collect();
+    assert_eq!(ask, ["question"]);
+}
