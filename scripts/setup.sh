@@ -35,6 +35,9 @@ fi
 #   libc6-dev-arm64-cross     link aarch64 test binaries (NEON kernels)
 #   qemu-user                 qemu-aarch64 runs them here
 #   libasound2-dev            ALSA headers: cpal's capture backend links against libasound
+#   libasound2-dev:arm64      the same for the aarch64 build (Debian multiarch: the arm64
+#                             architecture is added first); .cargo/config.toml points
+#                             pkg-config at it
 #   pulseaudio, pulseaudio-utils, libasound2-plugins
 #                             the virtual microphone the capture tests speak into
 #                             (scripts/vmic.sh; ALSA's default device goes through PulseAudio)
@@ -43,7 +46,13 @@ fi
 #   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv
 # ---------------------------------------------------------------------------------------------
 APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-    libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins dbus python3-dbusmock)
+    libasound2-dev libasound2-dev:arm64 pulseaudio pulseaudio-utils libasound2-plugins dbus
+    python3-dbusmock)
+
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    say "adding the arm64 architecture (for libasound2-dev:arm64)"
+    $SUDO dpkg --add-architecture arm64
+fi
 
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-pip)

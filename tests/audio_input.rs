@@ -95,7 +95,10 @@ fn broken_wav_headers_are_errors_naming_the_file() {
         std::fs::write(&path, bytes).unwrap();
         let err = wav_error(&path);
         assert!(err.contains(name), "{name}: {err}");
-        assert!(err.to_lowercase().contains(&expected.to_lowercase()), "{name}: {err}");
+        assert!(
+            err.to_lowercase().contains(&expected.to_lowercase()),
+            "{name}: {err}"
+        );
     }
     let err = wav_error(&dir.path().join("missing.wav"));
     assert!(err.contains("missing.wav"), "{err}");

@@ -69,7 +69,7 @@ fn below_thousand(n: usize) -> String {
     let rest = n % 100;
     if rest >= 20 {
         words.push(TENS[rest / 10].to_string());
-        if rest % 10 > 0 {
+        if !rest.is_multiple_of(10) {
             words.push(UNITS[rest % 10].to_string());
         }
     } else if rest > 0 {

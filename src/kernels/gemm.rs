@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(depth_block(7), 7);
         for (m, threads) in [(1500, 1), (1500, 2), (37, 2), (1, 1)] {
             let mc = row_block(m, threads);
-            assert!(mc % MR == 0 && mc <= MC_MAX.next_multiple_of(MR));
+            assert!(mc.is_multiple_of(MR) && mc <= MC_MAX.next_multiple_of(MR));
         }
     }
 

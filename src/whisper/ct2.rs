@@ -291,7 +291,9 @@ impl Ct2File {
             n_text_layer: self.count_layers("decoder"),
             n_mels,
         };
-        if hp.n_audio_state % hp.n_audio_head != 0 || hp.n_text_state % hp.n_text_head != 0 {
+        if !hp.n_audio_state.is_multiple_of(hp.n_audio_head)
+            || !hp.n_text_state.is_multiple_of(hp.n_text_head)
+        {
             return Err(bad(
                 "the attention heads (width not divisible by head count)",
             ));
