@@ -129,7 +129,7 @@ def live_run(wav, seconds):
     # A sample taken while the process exits may miss the front-end thread: drop it.
     steady = [s for s in samples if s[0] >= WARMUP_S and s[2] > 0]
     if len(steady) < 2:
-        raise SystemExit("bench_frontend: the live run ended too early (is PulseAudio set up?)")
+        raise RuntimeError("the live run ended too early (is PulseAudio set up?)")
     (t0, c0, f0, r0), (t1, c1, f1, _) = steady[0], steady[-1]
     rss = [s[3] for s in steady]
     span = t1 - t0
@@ -160,6 +160,18 @@ def batch_run(wav):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu / audio_s, audio_s, rss
 
+def retried(run, attempts=3):
+    """A live run can fail to start on a loaded machine (the server or voxd slow to come up):
+    try again, and give up after `attempts`."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run()
+        except RuntimeError as e:
+            if attempt == attempts:
+                raise SystemExit(f"bench_frontend: {e}")
+            log(f"{e}; retrying")
+
+
 def best_median(values, lowest=True):
     best = min(values) if lowest else max(values)
     return best, statistics.median(values)
@@ -185,7 +197,7 @@ def main():
         for name, wav in cases:
             runs = []
             for i in range(args.runs):
-                runs.append(live_run(wav, args.seconds))
+                runs.append(retried(lambda: live_run(wav, args.seconds)))
                 log(f"live {name} run {i + 1}: {runs[-1][0]:.2f} % of a core "
                     f"(front-end thread {runs[-1][1]:.2f} %), RSS {runs[-1][2]}-{runs[-1][3]} kB")
             cpu_best, cpu_median = best_median([r[0] for r in runs])
