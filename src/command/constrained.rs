@@ -6,6 +6,12 @@
 //! the answer per state: decoding the same grammar again and again meets the same few
 //! states, so after the first utterances a step costs a hash look-up.
 //!
+//! Tokens that read no word (punctuation, spaces, apostrophes) never move the grammar
+//! forward, so the constraint allows them only after a word: otherwise a search forced
+//! through audio that is no command could spell "..." forever and never end a sentence.
+//! And a token ending in a separator is allowed only when a word or the end of the
+//! sentence can follow it: "I," is a prefix of nothing even though "i" starts "increase".
+//!
 //! [`beam_search`] is Whisper's beam search restricted to those tokens. Scores are the
 //! model's log-probabilities over the whole vocabulary (under the same suppression rules as
 //! unconstrained decoding), so a constrained sentence's score can be compared with what the
@@ -35,12 +41,15 @@ pub struct Allowed {
     pub complete: bool,
 }
 
+/// A grammar state, and whether the last token read a word (see the module's notes).
+type Key = (PrefixState, bool);
+
 /// A grammar compiled against a token vocabulary, with the memo of allowed tokens.
 pub struct TokenConstraint {
     grammar: Grammar,
     trie: TokenTrie,
-    states: Vec<PrefixState>,
-    index: HashMap<PrefixState, StateId>,
+    states: Vec<Key>,
+    index: HashMap<Key, StateId>,
     allowed: Vec<Option<Arc<Allowed>>>,
 }
 
@@ -71,7 +80,7 @@ impl TokenConstraint {
         self.states.clear();
         self.index.clear();
         self.allowed.clear();
-        self.intern(self.grammar.start());
+        self.intern((self.grammar.start(), false));
     }
 
     /// Starts a new decode, clearing the memo when it has grown too large. Call only
@@ -82,7 +91,7 @@ impl TokenConstraint {
         }
     }
 
-    fn intern(&mut self, state: PrefixState) -> StateId {
+    fn intern(&mut self, state: Key) -> StateId {
         if let Some(&id) = self.index.get(&state) {
             return id;
         }
@@ -98,13 +107,23 @@ impl TokenConstraint {
         if let Some(known) = &self.allowed[state as usize] {
             return Arc::clone(known);
         }
-        let prefix = self.states[state as usize].clone();
+        let (prefix, after_word) = self.states[state as usize].clone();
         let mut found = Vec::new();
-        walk(&self.grammar, &self.trie, self.trie.root(), &prefix, &mut found);
-        let mut tokens: Vec<(u32, StateId)> = found
-            .into_iter()
-            .map(|(token, next)| (token, self.intern(next)))
-            .collect();
+        let walk = Walk {
+            grammar: &self.grammar,
+            trie: &self.trie,
+            after_word,
+        };
+        walk.visit(self.trie.root(), &prefix, false, &mut found);
+        let mut tokens: Vec<(u32, StateId)> = Vec::with_capacity(found.len());
+        for (token, next, ends_in_word) in found {
+            let next = self.intern(next);
+            // After a word character the grammar is at a place some sentence goes on from;
+            // after a separator the boundary it owes may fit nowhere.
+            if ends_in_word || !self.is_dead_end(next) {
+                tokens.push((token, next));
+            }
+        }
         tokens.sort_unstable();
         let allowed = Arc::new(Allowed {
             tokens,
@@ -115,26 +134,51 @@ impl TokenConstraint {
     }
 }
 
-/// Visits the trie below `node` while its text continues a sentence from `state`,
-/// collecting each token met on the way with the state after it.
-fn walk(
-    grammar: &Grammar,
-    trie: &TokenTrie,
-    node: &TrieNode,
-    state: &PrefixState,
-    found: &mut Vec<(u32, PrefixState)>,
-) {
-    let mut utf8 = [0u8; 4];
-    for &(c, child) in &node.children {
-        let Some(next) = grammar.advance(state, c.encode_utf8(&mut utf8)) else {
-            continue;
-        };
-        let child = trie.node(child);
-        if let Some(token) = child.token {
-            found.push((token, next.clone()));
-        }
-        walk(grammar, trie, child, &next, found);
+impl TokenConstraint {
+    /// A state nothing may follow and where no sentence is complete.
+    fn is_dead_end(&mut self, state: StateId) -> bool {
+        let allowed = self.allowed(state);
+        !allowed.complete && allowed.tokens.is_empty()
     }
+}
+
+/// A token found by a walk: its id, the state after it, and whether it ends in a word
+/// character.
+type Found = (u32, Key, bool);
+
+/// One walk of the token trie from a grammar state.
+struct Walk<'a> {
+    grammar: &'a Grammar,
+    trie: &'a TokenTrie,
+    /// Whether the token before read a word, which allows a token that reads none.
+    after_word: bool,
+}
+
+impl Walk<'_> {
+    /// Visits the trie below `node` while its text continues a sentence from `state`,
+    /// collecting each allowed token met on the way with the state after it. `has_word`
+    /// says whether the text from the root to `node` reads a word character.
+    fn visit(&self, node: &TrieNode, state: &PrefixState, has_word: bool, found: &mut Vec<Found>) {
+        let mut utf8 = [0u8; 4];
+        for &(c, child) in &node.children {
+            let Some(next) = self.grammar.advance(state, c.encode_utf8(&mut utf8)) else {
+                continue;
+            };
+            let has_word = has_word || reads_word(c);
+            let child = self.trie.node(child);
+            if let Some(token) = child.token {
+                if has_word || self.after_word {
+                    found.push((token, (next.clone(), has_word), reads_word(c)));
+                }
+            }
+            self.visit(child, &next, has_word, found);
+        }
+    }
+}
+
+/// Whether a character is (or, like `%`, reads as) part of a word.
+fn reads_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '%' || c == '&'
 }
 
 /// Settings of the constrained beam search.
@@ -220,8 +264,17 @@ pub fn beam_search(
             let row = &mut logits[b * n_vocab..(b + 1) * n_vocab];
             apply_rules(row, &beam.tokens, rules, &decode_opts);
             let allowed = constraint.allowed(beam.state);
-            candidates.extend(beam_candidates(row, b, beam, &allowed, rules.eot, beam_size));
+            candidates.extend(beam_candidates(
+                row, b, beam, &allowed, rules.eot, beam_size,
+            ));
         }
+        tracing::trace!(
+            beams = beams.len(),
+            candidates = candidates.len(),
+            states = ?beams.iter().map(|b| b.state).collect::<Vec<_>>(),
+            tokens = ?beams.iter().map(|b| b.tokens.clone()).collect::<Vec<_>>(),
+            "step"
+        );
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         let mut next: Vec<Beam> = Vec::new();
         for c in candidates {
@@ -259,6 +312,11 @@ pub fn beam_search(
             (None, Some(_)) => false,
         };
         if settled || next[0].tokens.len() >= opts.max_tokens {
+            tracing::debug!(
+                steps = next.first().map_or(0, |b| b.tokens.len()),
+                states = constraint.states.len(),
+                "constrained search done"
+            );
             return Ok(SearchResult {
                 best,
                 no_speech_prob,
@@ -378,11 +436,57 @@ range = { from = 0, to = 100, step = 10 }
     /// A small vocabulary with the kinds of pieces Whisper writes: leading spaces, capitals,
     /// parts of words, digits, punctuation, and words outside the grammar.
     const TOKENS: &[&str] = &[
-        " turn", "Turn", " on", " On", "on", " the", " The", " kitchen", " kit", "chen", " k",
-        "itchen", " bed", "room", " bedroom", " living", " Living", " light", "light", "s",
-        " lights", " Lights", ".", ",", "!", " ", " volume", "Volume", " 50", "50", " 5", "0",
-        " fifty", " percent", "%", " hello", " world", " off", " of", "f", " t", "urn", "-",
-        " ten", " one", " hundred", " 100", "1", "00", "'", " kitchens",
+        " turn",
+        "Turn",
+        " on",
+        " On",
+        "on",
+        " the",
+        " The",
+        " kitchen",
+        " kit",
+        "chen",
+        " k",
+        "itchen",
+        " bed",
+        "room",
+        " bedroom",
+        " living",
+        " Living",
+        " light",
+        "light",
+        "s",
+        " lights",
+        " Lights",
+        ".",
+        ",",
+        "!",
+        " ",
+        " volume",
+        "Volume",
+        " 50",
+        "50",
+        " 5",
+        "0",
+        " fifty",
+        " percent",
+        "%",
+        " hello",
+        " world",
+        " off",
+        " of",
+        "f",
+        " t",
+        "urn",
+        "-",
+        " ten",
+        " one",
+        " hundred",
+        " 100",
+        "1",
+        "00",
+        "'",
+        " kitchens",
     ];
 
     fn constraint() -> TokenConstraint {
@@ -390,10 +494,23 @@ range = { from = 0, to = 100, step = 10 }
         TokenConstraint::new(grammar(), trie)
     }
 
-    /// Every token `advance` accepts after `text`, found by trying them all.
-    fn brute_force(grammar: &Grammar, state: &PrefixState) -> Vec<u32> {
+    /// Every token `advance` accepts after `state`, found by trying them all: tokens
+    /// without a word only after a token with one, and a token ending in a separator only
+    /// when something may follow it.
+    fn brute_force(grammar: &Grammar, state: &PrefixState, after_word: bool) -> Vec<u32> {
         (0..TOKENS.len() as u32)
-            .filter(|&t| grammar.advance(state, TOKENS[t as usize]).is_some())
+            .filter(|&t| {
+                let text = TOKENS[t as usize];
+                let has_word = text.chars().any(reads_word);
+                let Some(next) = grammar.advance(state, text) else {
+                    return false;
+                };
+                let ends_in_word = text.chars().last().is_some_and(reads_word);
+                (after_word || has_word)
+                    && (ends_in_word
+                        || grammar.is_complete(&next)
+                        || !brute_force(grammar, &next, has_word).is_empty())
+            })
             .collect()
     }
 
@@ -415,6 +532,7 @@ range = { from = 0, to = 100, step = 10 }
         for prefix in prefixes {
             let mut id = c.start();
             let mut state = g.start();
+            let mut after_word = false;
             for piece in &prefix {
                 let token = TOKENS.iter().position(|t| t == piece).unwrap() as u32;
                 let allowed = c.allowed(id);
@@ -425,10 +543,11 @@ range = { from = 0, to = 100, step = 10 }
                     .unwrap_or_else(|| panic!("{piece:?} not allowed after {prefix:?}"));
                 id = next;
                 state = g.advance(&state, piece).unwrap();
+                after_word = piece.chars().any(reads_word);
             }
             let allowed = c.allowed(id);
             let got: Vec<u32> = allowed.tokens.iter().map(|(t, _)| *t).collect();
-            assert_eq!(got, brute_force(&g, &state), "after {prefix:?}");
+            assert_eq!(got, brute_force(&g, &state, after_word), "after {prefix:?}");
             assert_eq!(allowed.complete, g.is_complete(&state), "after {prefix:?}");
         }
     }
@@ -442,6 +561,38 @@ range = { from = 0, to = 100, step = 10 }
         let n = c.states.len();
         c.allowed(c.start());
         assert_eq!(c.states.len(), n);
+    }
+
+    #[test]
+    fn punctuation_comes_only_after_a_word() {
+        let mut c = constraint();
+        let token = |piece: &str| TOKENS.iter().position(|t| *t == piece).unwrap() as u32;
+        let start = c.allowed(c.start());
+        assert!(!start.tokens.iter().any(|(t, _)| *t == token(".")));
+        let after_on = c
+            .allowed(c.start())
+            .tokens
+            .iter()
+            .find(|(t, _)| *t == token(" lights"))
+            .unwrap()
+            .1;
+        let after_on = c
+            .allowed(after_on)
+            .tokens
+            .iter()
+            .find(|(t, _)| *t == token(" on"))
+            .unwrap()
+            .1;
+        let after_dot = c
+            .allowed(after_on)
+            .tokens
+            .iter()
+            .find(|(t, _)| *t == token("."))
+            .unwrap()
+            .1;
+        let allowed = c.allowed(after_dot);
+        assert!(allowed.complete);
+        assert!(!allowed.tokens.iter().any(|(t, _)| *t == token(",")));
     }
 
     #[test]

@@ -25,8 +25,8 @@ use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, Transcriber, SILENCE_PEAK};
 use constrained::{beam_search, SearchOptions, SearchResult, TokenConstraint};
-pub use reject::{Rejection, Thresholds};
 use reject::{judge, Evidence};
+pub use reject::{Rejection, Thresholds};
 use vocab::TokenTrie;
 
 /// The longest utterance taken as a command: one 30 s decoding window.
@@ -145,25 +145,34 @@ impl Recognizer {
         let constraint = &mut self.constraint;
         let search = SearchOptions {
             beam_size: options.beam_size,
-            max_tokens: options.max_tokens,
+            max_tokens: options.max_tokens.min(token_budget(samples.len())),
         };
+        let encoded = std::time::Instant::now();
         let result = t.install(|| {
             let cross = t.model.cross_kv(&audio);
             beam_search(&t.model, &t.rules, &cross, prompt, constraint, &search)
         })?;
+        tracing::debug!(
+            search_ms = encoded.elapsed().as_millis() as u64,
+            "recognised"
+        );
         Ok(self.decide(result))
     }
 
     /// Reads the sentence's intent and slots and judges it.
     fn decide(&self, result: SearchResult) -> Recognition {
         let no_speech_prob = result.no_speech_prob;
-        let text = result
-            .best
-            .as_ref()
-            .map(|c| self.transcriber.tokenizer.decode(&c.tokens).trim().to_string());
+        let text = result.best.as_ref().map(|c| {
+            self.transcriber
+                .tokenizer
+                .decode(&c.tokens)
+                .trim()
+                .to_string()
+        });
         let found = text
             .as_deref()
             .and_then(|text| self.constraint.grammar().match_text(text));
+        tracing::debug!(?text, matched = found.is_some(), "best sentence");
         let (Some(best), Some(text), Some(found)) = (result.best, text, found) else {
             return Recognition {
                 no_speech_prob,
@@ -192,6 +201,15 @@ impl Recognizer {
             reason,
         }
     }
+}
+
+/// The most tokens `n_samples` of audio can hold: even fast speech stays under four tokens
+/// a second, so six a second (plus a few for punctuation) never cuts a real sentence short,
+/// while a search that has wandered into a repetition loop stops early.
+fn token_budget(n_samples: usize) -> usize {
+    const PER_SECOND: usize = 6;
+    const EXTRA: usize = 8;
+    EXTRA + PER_SECOND * n_samples.div_ceil(SAMPLE_RATE as usize)
 }
 
 /// The start of a command's transcript: no timestamps, English unless told otherwise.
