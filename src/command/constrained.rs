@@ -28,9 +28,10 @@ use crate::whisper::model::{CrossKv, KvCache, ModelError, Whisper};
 /// Index of an interned grammar state.
 pub type StateId = u32;
 
-/// Above this many remembered states the memo starts again, so a grammar with a huge state
-/// space (long wildcards, many lists) cannot grow it without bound.
-const MAX_STATES: usize = 50_000;
+/// Above this many remembered (token, state) pairs (8 bytes each) the memo starts again
+/// between searches: a state inside a wildcard allows most of the vocabulary, so wildcard
+/// speech would otherwise grow the memo by ~400 kB per new state without bound.
+const MAX_MEMO_ENTRIES: usize = 4_000_000;
 
 /// What may follow a grammar state.
 #[derive(Debug, Default)]
@@ -51,6 +52,8 @@ pub struct TokenConstraint {
     states: Vec<Key>,
     index: HashMap<Key, StateId>,
     allowed: Vec<Option<Arc<Allowed>>>,
+    /// Token entries in `allowed`, all states together.
+    entries: usize,
 }
 
 impl TokenConstraint {
@@ -61,6 +64,7 @@ impl TokenConstraint {
             states: Vec::new(),
             index: HashMap::new(),
             allowed: Vec::new(),
+            entries: 0,
         };
         constraint.reset();
         constraint
@@ -80,13 +84,14 @@ impl TokenConstraint {
         self.states.clear();
         self.index.clear();
         self.allowed.clear();
+        self.entries = 0;
         self.intern((self.grammar.start(), false));
     }
 
     /// Starts a new decode, clearing the memo when it has grown too large. Call only
     /// between searches: it may invalidate state ids.
     pub fn prepare(&mut self) {
-        if self.states.len() > MAX_STATES {
+        if self.entries > MAX_MEMO_ENTRIES {
             self.reset();
         }
     }
@@ -125,6 +130,7 @@ impl TokenConstraint {
             }
         }
         tokens.sort_unstable();
+        self.entries += tokens.len();
         let allowed = Arc::new(Allowed {
             tokens,
             complete: self.grammar.is_complete(&prefix),
