@@ -17,7 +17,7 @@
 //! unconstrained decoding), so a constrained sentence's score can be compared with what the
 //! model would have written freely; that comparison is what rejection rests on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::vocab::{TokenTrie, TrieNode};
@@ -54,6 +54,8 @@ pub struct TokenConstraint {
     allowed: Vec<Option<Arc<Allowed>>>,
     /// Token entries in `allowed`, all states together.
     entries: usize,
+    /// States whose allowed tokens are being computed (the dead-end check recurses).
+    computing: HashSet<StateId>,
 }
 
 impl TokenConstraint {
@@ -65,6 +67,7 @@ impl TokenConstraint {
             index: HashMap::new(),
             allowed: Vec::new(),
             entries: 0,
+            computing: HashSet::new(),
         };
         constraint.reset();
         constraint
@@ -113,6 +116,7 @@ impl TokenConstraint {
             return Arc::clone(known);
         }
         let (prefix, after_word) = self.states[state as usize].clone();
+        self.computing.insert(state);
         let mut found = Vec::new();
         let walk = Walk {
             grammar: &self.grammar,
@@ -129,6 +133,7 @@ impl TokenConstraint {
                 tokens.push((token, next));
             }
         }
+        self.computing.remove(&state);
         tokens.sort_unstable();
         self.entries += tokens.len();
         let allowed = Arc::new(Allowed {
@@ -141,8 +146,13 @@ impl TokenConstraint {
 }
 
 impl TokenConstraint {
-    /// A state nothing may follow and where no sentence is complete.
+    /// A state nothing may follow and where no sentence is complete. A state met again
+    /// while its own tokens are being found (a wildcard reads "a. b. c." forever) counts
+    /// as alive: its walk is what is asking.
     fn is_dead_end(&mut self, state: StateId) -> bool {
+        if self.computing.contains(&state) {
+            return false;
+        }
         let allowed = self.allowed(state);
         !allowed.complete && allowed.tokens.is_empty()
     }
