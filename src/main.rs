@@ -77,8 +77,8 @@ struct RecognizeArgs {
     /// Beam width of the constrained search [default: 5].
     #[arg(long, value_name = "N")]
     beam: Option<usize>,
-    /// Largest gap in nats between the free and the constrained decode that still accepts
-    /// [default: 3].
+    /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
+    /// [default: 5].
     #[arg(long, value_name = "NATS")]
     max_gap: Option<f32>,
 }

@@ -539,7 +539,7 @@ range = { from = 0, to = 100, step = 10 }
             vec![" turn"],
             vec!["Turn", " on"],
             vec![" turn", " on", " the", " k"],
-            vec![" turn", " on", " bed", "room", " light"],
+            vec![" turn", " on", " kit", "chen", " light"],
             vec![" turn", " on", " kitchen", " lights", "."],
             vec!["Volume", " 5"],
             vec![" volume", " fifty", " percent"],

@@ -37,24 +37,27 @@ pub enum Rejection {
 /// Where the decision thresholds live; the defaults are explained field by field.
 #[derive(Clone, Debug)]
 pub struct Thresholds {
-    /// Largest gap (nats) between the free and the constrained decode that still accepts.
-    /// 3 nats is the constrained sentence being e^3 ≈ 20 times less likely than what the
-    /// model wrote on its own: about one word it did not hear.
+    /// Largest gap (nats) that still accepts. 5 nats: the grammar's sentence may be up to
+    /// e^5 ≈ 150 times less likely than the model's own choices, about what one unclear
+    /// word in noise costs; one word the model clearly did not hear costs more.
     pub max_gap: f32,
-    /// Utterances with a no-speech probability above this are refused (Whisper's own
-    /// threshold for skipping a window is 0.6).
+    /// Utterances with a no-speech probability above this are refused. Whisper skips
+    /// windows above 0.6, but a one-word command in noise reaches that; noise alone
+    /// sits near 0.9.
     pub max_no_speech: f32,
     /// Smallest mean log-probability per token of the constrained sentence (end-of-text
-    /// included); Whisper's fallback treats windows below -1 as failed decodes.
+    /// included). Whisper's fallback treats windows below -1 as failed, but a command is a
+    /// few tokens whose end and capitalisation are uncertain; forced guesses on noise or
+    /// other speech average near -4.
     pub min_avg_logprob: f32,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            max_gap: 3.0,
-            max_no_speech: 0.6,
-            min_avg_logprob: -1.0,
+            max_gap: 5.0,
+            max_no_speech: 0.8,
+            min_avg_logprob: -2.0,
         }
     }
 }
@@ -118,12 +121,12 @@ mod tests {
         };
         assert_eq!(judge(&far, &t), Some(Rejection::NotInGrammar));
         let quiet = Evidence {
-            no_speech_prob: 0.9,
+            no_speech_prob: 0.95,
             ..evidence()
         };
         assert_eq!(judge(&quiet, &t), Some(Rejection::NoSpeech));
         let unlikely = Evidence {
-            sentence_logprob: -8.0,
+            sentence_logprob: -15.0,
             ..evidence()
         };
         assert_eq!(judge(&unlikely, &t), Some(Rejection::Unlikely));
