@@ -6,6 +6,7 @@ pub mod actions;
 pub mod audio;
 pub mod bench;
 pub mod capture;
+pub mod command;
 pub mod config;
 pub mod frontend;
 pub mod grammar;

@@ -10,9 +10,10 @@ use tracing_subscriber::EnvFilter;
 
 use voxd::audio;
 use voxd::capture;
+use voxd::command::{Recognizer, RecognizerOptions};
 use voxd::config::Config;
 use voxd::frontend;
-use voxd::grammar::{Grammar, SampleRng};
+use voxd::grammar::{Grammar, Match, SampleRng};
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
 use voxd::whisper::mel::{MelFilters, N_FFT};
@@ -58,6 +59,28 @@ enum Command {
     /// Check voice-command grammars and match text against them.
     #[command(subcommand)]
     Grammar(GrammarCommand),
+    /// Recognise voice commands in WAV files (one utterance each) with grammar-constrained
+    /// decoding; print one JSON line per file ({"intent": null, "reason": ...} when refused).
+    Recognize(RecognizeArgs),
+}
+
+#[derive(Args)]
+struct RecognizeArgs {
+    /// Grammar files (TOML), merged into one grammar.
+    #[arg(short, long, required = true, num_args = 1.., value_name = "FILE")]
+    grammar: Vec<PathBuf>,
+    /// WAV files, one utterance each (silence around the speech is fine).
+    #[arg(required = true, value_name = "AUDIO")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Beam width of the constrained search [default: 5].
+    #[arg(long, value_name = "N")]
+    beam: Option<usize>,
+    /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
+    /// [default: 5].
+    #[arg(long, value_name = "NATS")]
+    max_gap: Option<f32>,
 }
 
 #[derive(Args)]
@@ -124,6 +147,18 @@ enum GrammarCommand {
         /// The text to match.
         #[arg(value_name = "TEXT")]
         text: String,
+    },
+    /// Print random sentences of grammar files, one JSON line each: text, intent, slots.
+    Sample {
+        /// Grammar files (TOML), merged into one grammar.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// How many sentences, spread over the intents in turn.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        count: usize,
+        /// Seed of the sentences.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        seed: u64,
     },
 }
 
@@ -245,6 +280,7 @@ fn main() {
         Command::Devices { json } => devices(json),
         Command::Listen(args) => listen(args, &config),
         Command::Grammar(cmd) => grammar_command(cmd),
+        Command::Recognize(args) => recognize(args, &config),
     };
     if let Err(e) = result {
         eprintln!("voxd: {e:#}");
@@ -695,5 +731,49 @@ fn grammar_command(cmd: GrammarCommand) -> Result<()> {
             println!("{line}");
             Ok(())
         }
+        GrammarCommand::Sample { files, count, seed } => {
+            let grammar = Grammar::load(&files)?;
+            let mut rng = SampleRng::new(seed);
+            let intents = grammar.intents();
+            for n in 0..count {
+                let index = n % intents.len();
+                if let Some(sample) = grammar.sample(index, &mut rng) {
+                    let line = serde_json::json!({
+                        "text": sample.text,
+                        "intent": intents[index].name,
+                        "slots": Match::all_slots(&grammar.match_text(&sample.text)
+                            .with_context(|| format!("sample `{}` does not match", sample.text))?),
+                    });
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
+    let grammar = Grammar::load(&args.grammar)?;
+    let transcriber = load(&args.model, config)?;
+    let mut options = RecognizerOptions::default();
+    if let Some(beam) = args.beam {
+        options.beam_size = beam;
+    }
+    if let Some(gap) = args.max_gap {
+        options.thresholds.max_gap = gap;
+    }
+    let mut recognizer = Recognizer::new(transcriber, grammar, options)?;
+    let mut out = std::io::stdout().lock();
+    for file in &args.files {
+        let samples = audio::read_wav(file)?;
+        let started = Instant::now();
+        let result = recognizer
+            .recognize(&samples)
+            .with_context(|| format!("recognising {}", file.display()))?;
+        let mut line = serde_json::to_value(&result)?;
+        line["file"] = file.display().to_string().into();
+        line["ms"] = (started.elapsed().as_secs_f64() * 1000.0).round().into();
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,630 @@
+//! Grammar-constrained decoding: which tokens may come next, and beam search inside them.
+//!
+//! [`TokenConstraint`] maps a grammar state to the tokens that continue some sentence, each
+//! with the state it leads to. It finds them by walking the token trie and the grammar
+//! together (a subtree is left as soon as its prefix continues no sentence) and remembers
+//! the answer per state: decoding the same grammar again and again meets the same few
+//! states, so after the first utterances a step costs a hash look-up.
+//!
+//! Tokens that read no word (punctuation, spaces, apostrophes) never move the grammar
+//! forward, so the constraint allows them only after a word: otherwise a search forced
+//! through audio that is no command could spell "..." forever and never end a sentence.
+//! And a token ending in a separator is allowed only when a word or the end of the
+//! sentence can follow it: "I," is a prefix of nothing even though "i" starts "increase".
+//!
+//! [`beam_search`] is Whisper's beam search restricted to those tokens. Scores are the
+//! model's log-probabilities over the whole vocabulary (under the same suppression rules as
+//! unconstrained decoding), so a constrained sentence's score can be compared with what the
+//! model would have written freely; that comparison is what rejection rests on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::vocab::{TokenTrie, TrieNode};
+use crate::grammar::{Grammar, PrefixState};
+use crate::whisper::decode::{apply_rules, DecodeOptions, TokenRules};
+use crate::whisper::model::{CrossKv, KvCache, ModelError, Whisper};
+
+/// Index of an interned grammar state.
+pub type StateId = u32;
+
+/// Above this many remembered (token, state) pairs (8 bytes each) the memo starts again
+/// between searches: a state inside a wildcard allows most of the vocabulary, so wildcard
+/// speech would otherwise grow the memo by ~400 kB per new state without bound.
+const MAX_MEMO_ENTRIES: usize = 4_000_000;
+
+/// What may follow a grammar state.
+#[derive(Debug, Default)]
+pub struct Allowed {
+    /// Tokens that continue some sentence, with the state after each; sorted by token.
+    pub tokens: Vec<(u32, StateId)>,
+    /// Whether the text so far is a whole sentence (end-of-text may come next).
+    pub complete: bool,
+}
+
+/// A grammar state, and whether the last token read a word (see the module's notes).
+type Key = (PrefixState, bool);
+
+/// A grammar compiled against a token vocabulary, with the memo of allowed tokens.
+pub struct TokenConstraint {
+    grammar: Grammar,
+    trie: TokenTrie,
+    states: Vec<Key>,
+    index: HashMap<Key, StateId>,
+    allowed: Vec<Option<Arc<Allowed>>>,
+    /// Token entries in `allowed`, all states together.
+    entries: usize,
+    /// States whose allowed tokens are being computed (the dead-end check recurses).
+    computing: HashSet<StateId>,
+}
+
+impl TokenConstraint {
+    pub fn new(grammar: Grammar, trie: TokenTrie) -> Self {
+        let mut constraint = TokenConstraint {
+            grammar,
+            trie,
+            states: Vec::new(),
+            index: HashMap::new(),
+            allowed: Vec::new(),
+            entries: 0,
+            computing: HashSet::new(),
+        };
+        constraint.reset();
+        constraint
+    }
+
+    pub fn grammar(&self) -> &Grammar {
+        &self.grammar
+    }
+
+    /// The state before any text.
+    pub fn start(&self) -> StateId {
+        0
+    }
+
+    /// Forgets every state but the start. Ids handed out before are invalid afterwards.
+    fn reset(&mut self) {
+        self.states.clear();
+        self.index.clear();
+        self.allowed.clear();
+        self.entries = 0;
+        self.intern((self.grammar.start(), false));
+    }
+
+    /// Starts a new decode, clearing the memo when it has grown too large. Call only
+    /// between searches: it may invalidate state ids.
+    pub fn prepare(&mut self) {
+        if self.entries > MAX_MEMO_ENTRIES {
+            self.reset();
+        }
+    }
+
+    fn intern(&mut self, state: Key) -> StateId {
+        if let Some(&id) = self.index.get(&state) {
+            return id;
+        }
+        let id = self.states.len() as StateId;
+        self.states.push(state.clone());
+        self.index.insert(state, id);
+        self.allowed.push(None);
+        id
+    }
+
+    /// The tokens allowed after `state`, computed once per state.
+    pub fn allowed(&mut self, state: StateId) -> Arc<Allowed> {
+        if let Some(known) = &self.allowed[state as usize] {
+            return Arc::clone(known);
+        }
+        let (prefix, after_word) = self.states[state as usize].clone();
+        self.computing.insert(state);
+        let mut found = Vec::new();
+        let walk = Walk {
+            grammar: &self.grammar,
+            trie: &self.trie,
+            after_word,
+        };
+        walk.visit(self.trie.root(), &prefix, false, &mut found);
+        let mut tokens: Vec<(u32, StateId)> = Vec::with_capacity(found.len());
+        for (token, next, ends_in_word) in found {
+            let next = self.intern(next);
+            // After a word character the grammar is at a place some sentence goes on from;
+            // after a separator the boundary it owes may fit nowhere.
+            if ends_in_word || !self.is_dead_end(next) {
+                tokens.push((token, next));
+            }
+        }
+        self.computing.remove(&state);
+        tokens.sort_unstable();
+        self.entries += tokens.len();
+        let allowed = Arc::new(Allowed {
+            tokens,
+            complete: self.grammar.is_complete(&prefix),
+        });
+        self.allowed[state as usize] = Some(Arc::clone(&allowed));
+        allowed
+    }
+}
+
+impl TokenConstraint {
+    /// A state nothing may follow and where no sentence is complete. A state met again
+    /// while its own tokens are being found (a wildcard reads "a. b. c." forever) counts
+    /// as alive: its walk is what is asking.
+    fn is_dead_end(&mut self, state: StateId) -> bool {
+        if self.computing.contains(&state) {
+            return false;
+        }
+        let allowed = self.allowed(state);
+        !allowed.complete && allowed.tokens.is_empty()
+    }
+}
+
+/// A token found by a walk: its id, the state after it, and whether it ends in a word
+/// character.
+type Found = (u32, Key, bool);
+
+/// One walk of the token trie from a grammar state.
+struct Walk<'a> {
+    grammar: &'a Grammar,
+    trie: &'a TokenTrie,
+    /// Whether the token before read a word, which allows a token that reads none.
+    after_word: bool,
+}
+
+impl Walk<'_> {
+    /// Visits the trie below `node` while its text continues a sentence from `state`,
+    /// collecting each allowed token met on the way with the state after it. `has_word`
+    /// says whether the text from the root to `node` reads a word character.
+    fn visit(&self, node: &TrieNode, state: &PrefixState, has_word: bool, found: &mut Vec<Found>) {
+        let mut utf8 = [0u8; 4];
+        for &(c, child) in &node.children {
+            let Some(next) = self.grammar.advance(state, c.encode_utf8(&mut utf8)) else {
+                continue;
+            };
+            let has_word = has_word || reads_word(c);
+            let child = self.trie.node(child);
+            if let Some(token) = child.token {
+                if has_word || self.after_word {
+                    found.push((token, (next.clone(), has_word), reads_word(c)));
+                }
+            }
+            self.visit(child, &next, has_word, found);
+        }
+    }
+}
+
+/// Whether a character is (or, like `%`, reads as) part of a word.
+fn reads_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '%' || c == '&'
+}
+
+/// Settings of the constrained beam search.
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    pub beam_size: usize,
+    /// The most tokens a sentence may have (wildcards could otherwise run on).
+    pub max_tokens: usize,
+}
+
+/// The best sentence the search found.
+#[derive(Clone, Debug)]
+pub struct Constrained {
+    /// Text tokens, without end-of-text.
+    pub tokens: Vec<u32>,
+    /// Log-probability of the tokens and the end-of-text after them.
+    pub sum_logprob: f32,
+    /// How much the grammar overruled the model: over every step, the log-probability of
+    /// the model's favourite token minus that of the token taken (nats, end-of-text
+    /// included). Zero when the model would have written this sentence by itself.
+    pub regret: f32,
+}
+
+/// What the search saw of the utterance.
+#[derive(Clone, Debug)]
+pub struct SearchResult {
+    /// None when no sentence could be completed within `max_tokens`.
+    pub best: Option<Constrained>,
+    /// Probability of the no-speech token right after start-of-transcript.
+    pub no_speech_prob: f32,
+}
+
+#[derive(Clone)]
+struct Beam {
+    tokens: Vec<u32>,
+    state: StateId,
+    sum_logprob: f32,
+    regret: f32,
+    cache: KvCache,
+}
+
+/// A continuation of a beam.
+struct Candidate {
+    score: f32,
+    regret: f32,
+    beam: usize,
+    token: u32,
+    /// The grammar state after the token; None for end-of-text.
+    state: Option<StateId>,
+}
+
+/// Decodes the audio in `cross` after `prompt` (which starts with start-of-transcript)
+/// inside the grammar. Hypotheses are ranked by their total log-probability: they all
+/// explain the same audio, and the model's own end-of-text probability already charges a
+/// sentence that stops early or runs on.
+pub fn beam_search(
+    model: &Whisper,
+    rules: &TokenRules,
+    cross: &CrossKv,
+    prompt: &[u32],
+    constraint: &mut TokenConstraint,
+    opts: &SearchOptions,
+) -> Result<SearchResult, ModelError> {
+    constraint.prepare();
+    let beam_size = opts.beam_size.max(1);
+    let (cache, mut logits, no_speech_prob) = start(model, rules, cross, prompt)?;
+    let mut beams = vec![Beam {
+        tokens: Vec::new(),
+        state: constraint.start(),
+        sum_logprob: 0.0,
+        regret: 0.0,
+        cache,
+    }];
+    let mut best: Option<Constrained> = None;
+    let n_vocab = model.hparams().n_vocab;
+    let decode_opts = DecodeOptions {
+        timestamps: false,
+        ..DecodeOptions::default()
+    };
+    loop {
+        let mut candidates = Vec::new();
+        for (b, beam) in beams.iter().enumerate() {
+            let row = &mut logits[b * n_vocab..(b + 1) * n_vocab];
+            apply_rules(row, &beam.tokens, rules, &decode_opts);
+            let allowed = constraint.allowed(beam.state);
+            candidates.extend(beam_candidates(
+                row, b, beam, &allowed, rules.eot, beam_size,
+            ));
+        }
+        tracing::trace!(
+            beams = beams.len(),
+            candidates = candidates.len(),
+            states = ?beams.iter().map(|b| b.state).collect::<Vec<_>>(),
+            tokens = ?beams.iter().map(|b| b.tokens.clone()).collect::<Vec<_>>(),
+            "step"
+        );
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut next: Vec<Beam> = Vec::new();
+        for c in candidates {
+            let parent = &beams[c.beam];
+            match c.state {
+                None => {
+                    if best.as_ref().is_none_or(|f| c.score > f.sum_logprob) {
+                        best = Some(Constrained {
+                            tokens: parent.tokens.clone(),
+                            sum_logprob: c.score,
+                            regret: c.regret,
+                        });
+                    }
+                }
+                // Unlike openai-whisper, a finished sentence ranked below the last live beam
+                // is still considered: near-identical beams (differing in punctuation, or
+                // caught in a repetition loop) would otherwise crowd out every ending.
+                Some(_) if next.len() == beam_size => {}
+                Some(state) => {
+                    let mut beam = parent.clone();
+                    beam.tokens.push(c.token);
+                    beam.state = state;
+                    beam.sum_logprob = c.score;
+                    beam.regret = c.regret;
+                    next.push(beam);
+                }
+            }
+        }
+        // Scores only fall as tokens are added: once the best finished sentence beats every
+        // live beam, nothing can overtake it.
+        let live_best = next.first().map(|h| h.sum_logprob);
+        let settled = match (&best, live_best) {
+            (_, None) => true,
+            (Some(f), Some(live)) => f.sum_logprob >= live,
+            (None, Some(_)) => false,
+        };
+        if settled || next[0].tokens.len() >= opts.max_tokens {
+            tracing::debug!(
+                steps = next.first().map_or(0, |b| b.tokens.len()),
+                states = constraint.states.len(),
+                "constrained search done"
+            );
+            return Ok(SearchResult {
+                best,
+                no_speech_prob,
+            });
+        }
+        beams = next;
+        logits = step(model, cross, &mut beams)?;
+    }
+}
+
+/// The best `beam_size + 1` allowed continuations of one beam.
+fn beam_candidates(
+    logits: &[f32],
+    b: usize,
+    beam: &Beam,
+    allowed: &Allowed,
+    eot: u32,
+    beam_size: usize,
+) -> Vec<Candidate> {
+    let lse = log_sum_exp(logits);
+    let favourite = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let candidate = |token: u32, state: Option<StateId>| Candidate {
+        score: beam.sum_logprob + logits[token as usize] - lse,
+        regret: beam.regret + favourite - logits[token as usize],
+        beam: b,
+        token,
+        state,
+    };
+    let mut out: Vec<Candidate> = allowed
+        .tokens
+        .iter()
+        .map(|&(token, state)| candidate(token, Some(state)))
+        .collect();
+    if allowed.complete {
+        out.push(candidate(eot, None));
+    }
+    out.retain(|c| c.score > f32::NEG_INFINITY);
+    let keep = beam_size + 1;
+    if out.len() > keep {
+        out.select_nth_unstable_by(keep - 1, |a, b| b.score.total_cmp(&a.score));
+        out.truncate(keep);
+    }
+    out
+}
+
+/// Runs the prompt: its cache, the logits after it, and the no-speech probability read at
+/// start-of-transcript (the prompt's first token).
+fn start(
+    model: &Whisper,
+    rules: &TokenRules,
+    cross: &CrossKv,
+    prompt: &[u32],
+) -> Result<(KvCache, Vec<f32>, f32), ModelError> {
+    let s = model.hparams().n_text_state;
+    let mut caches = [model.new_cache()];
+    let hidden = model.decode(cross, &mut caches, &[prompt])?;
+    let rows = [&hidden[..s], &hidden[hidden.len() - s..]].concat();
+    let logits = model.logits(&rows);
+    let n_vocab = model.hparams().n_vocab;
+    let (at_sot, after) = logits.split_at(n_vocab);
+    let no_speech_prob = match rules.no_speech {
+        Some(token) => (at_sot[token as usize] - log_sum_exp(at_sot)).exp(),
+        None => 0.0,
+    };
+    let [cache] = caches;
+    Ok((cache, after.to_vec(), no_speech_prob))
+}
+
+/// Runs the decoder one token further on every beam; the logits rows, beam by beam.
+fn step(model: &Whisper, cross: &CrossKv, beams: &mut [Beam]) -> Result<Vec<f32>, ModelError> {
+    let last: Vec<[u32; 1]> = beams
+        .iter()
+        .map(|h| [*h.tokens.last().unwrap_or(&0)])
+        .collect();
+    let inputs: Vec<&[u32]> = last.iter().map(|t| t.as_slice()).collect();
+    let mut caches: Vec<KvCache> = beams
+        .iter_mut()
+        .map(|h| std::mem::replace(&mut h.cache, KvCache::empty()))
+        .collect();
+    let hidden = model.decode(cross, &mut caches, &inputs)?;
+    for (beam, cache) in beams.iter_mut().zip(caches) {
+        beam.cache = cache;
+    }
+    Ok(model.logits(&hidden))
+}
+
+fn log_sum_exp(x: &[f32]) -> f32 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRAMMAR: &str = r#"
+[intents.LightOn]
+sentences = ["turn on [the] {room} light[s]", "lights on"]
+
+[intents.Volume]
+sentences = ["volume {level} [percent]"]
+
+[lists.room]
+values = ["kitchen", { in = "bed room", out = "bedroom" }, "living room"]
+
+[lists.level]
+range = { from = 0, to = 100, step = 10 }
+"#;
+
+    fn grammar() -> Grammar {
+        Grammar::from_texts([("test.toml".into(), GRAMMAR.to_string())]).unwrap()
+    }
+
+    /// A small vocabulary with the kinds of pieces Whisper writes: leading spaces, capitals,
+    /// parts of words, digits, punctuation, and words outside the grammar.
+    const TOKENS: &[&str] = &[
+        " turn",
+        "Turn",
+        " on",
+        " On",
+        "on",
+        " the",
+        " The",
+        " kitchen",
+        " kit",
+        "chen",
+        " k",
+        "itchen",
+        " bed",
+        "room",
+        " bedroom",
+        " living",
+        " Living",
+        " light",
+        "light",
+        "s",
+        " lights",
+        " Lights",
+        ".",
+        ",",
+        "!",
+        " ",
+        " volume",
+        "Volume",
+        " 50",
+        "50",
+        " 5",
+        "0",
+        " fifty",
+        " percent",
+        "%",
+        " hello",
+        " world",
+        " off",
+        " of",
+        "f",
+        " t",
+        "urn",
+        "-",
+        " ten",
+        " one",
+        " hundred",
+        " 100",
+        "1",
+        "00",
+        "'",
+        " kitchens",
+    ];
+
+    fn constraint() -> TokenConstraint {
+        let trie = TokenTrie::from_texts(TOKENS.iter().enumerate().map(|(i, t)| (*t, i as u32)));
+        TokenConstraint::new(grammar(), trie)
+    }
+
+    /// Every token `advance` accepts after `state`, found by trying them all: tokens
+    /// without a word only after a token with one, and a token ending in a separator only
+    /// when something may follow it.
+    fn brute_force(grammar: &Grammar, state: &PrefixState, after_word: bool) -> Vec<u32> {
+        (0..TOKENS.len() as u32)
+            .filter(|&t| {
+                let text = TOKENS[t as usize];
+                let has_word = text.chars().any(reads_word);
+                let Some(next) = grammar.advance(state, text) else {
+                    return false;
+                };
+                let ends_in_word = text.chars().last().is_some_and(reads_word);
+                (after_word || has_word)
+                    && (ends_in_word
+                        || grammar.is_complete(&next)
+                        || !brute_force(grammar, &next, has_word).is_empty())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn allowed_tokens_equal_brute_force_over_the_vocabulary() {
+        let mut c = constraint();
+        let g = grammar();
+        let prefixes = [
+            vec![],
+            vec![" turn"],
+            vec!["Turn", " on"],
+            vec![" turn", " on", " the", " k"],
+            vec![" turn", " on", " kit", "chen", " light"],
+            vec![" turn", " on", " kitchen", " lights", "."],
+            vec!["Volume", " 5"],
+            vec![" volume", " fifty", " percent"],
+            vec![" volume", " one", " hundred"],
+        ];
+        for prefix in prefixes {
+            let mut id = c.start();
+            let mut state = g.start();
+            let mut after_word = false;
+            for piece in &prefix {
+                let token = TOKENS.iter().position(|t| t == piece).unwrap() as u32;
+                let allowed = c.allowed(id);
+                let &(_, next) = allowed
+                    .tokens
+                    .iter()
+                    .find(|(t, _)| *t == token)
+                    .unwrap_or_else(|| panic!("{piece:?} not allowed after {prefix:?}"));
+                id = next;
+                state = g.advance(&state, piece).unwrap();
+                after_word = piece.chars().any(reads_word);
+            }
+            let allowed = c.allowed(id);
+            let got: Vec<u32> = allowed.tokens.iter().map(|(t, _)| *t).collect();
+            assert_eq!(got, brute_force(&g, &state, after_word), "after {prefix:?}");
+            assert_eq!(allowed.complete, g.is_complete(&state), "after {prefix:?}");
+        }
+    }
+
+    #[test]
+    fn states_are_remembered() {
+        let mut c = constraint();
+        let first = c.allowed(c.start());
+        let again = c.allowed(c.start());
+        assert!(Arc::ptr_eq(&first, &again));
+        let n = c.states.len();
+        c.allowed(c.start());
+        assert_eq!(c.states.len(), n);
+    }
+
+    #[test]
+    fn punctuation_comes_only_after_a_word() {
+        let mut c = constraint();
+        let token = |piece: &str| TOKENS.iter().position(|t| *t == piece).unwrap() as u32;
+        let start = c.allowed(c.start());
+        assert!(!start.tokens.iter().any(|(t, _)| *t == token(".")));
+        let after_on = c
+            .allowed(c.start())
+            .tokens
+            .iter()
+            .find(|(t, _)| *t == token(" lights"))
+            .unwrap()
+            .1;
+        let after_on = c
+            .allowed(after_on)
+            .tokens
+            .iter()
+            .find(|(t, _)| *t == token(" on"))
+            .unwrap()
+            .1;
+        let after_dot = c
+            .allowed(after_on)
+            .tokens
+            .iter()
+            .find(|(t, _)| *t == token("."))
+            .unwrap()
+            .1;
+        let allowed = c.allowed(after_dot);
+        assert!(allowed.complete);
+        assert!(!allowed.tokens.iter().any(|(t, _)| *t == token(",")));
+    }
+
+    #[test]
+    fn trailing_punctuation_keeps_a_sentence_complete() {
+        let mut c = constraint();
+        let mut id = c.start();
+        for piece in [" lights", " on", "."] {
+            let token = TOKENS.iter().position(|t| *t == piece).unwrap() as u32;
+            id = c
+                .allowed(id)
+                .tokens
+                .iter()
+                .find(|(t, _)| *t == token)
+                .unwrap()
+                .1;
+        }
+        assert!(c.allowed(id).complete);
+    }
+}

@@ -1,0 +1,226 @@
+//! Voice commands: an utterance becomes a sentence of the grammar with its intent and slots,
+//! or is refused.
+//!
+//! Stages, one file each:
+//! - `vocab.rs`: the token texts as a character trie;
+//! - `constrained.rs`: the tokens a grammar state allows (trie and grammar walked together,
+//!   remembered per state) and beam search inside them;
+//! - `reject.rs`: whether the utterance really is the sentence found.
+//!
+//! [`Recognizer::recognize`] encodes the utterance (the audio context fitted to it), decodes
+//! it inside the grammar with beam search, reads the sentence's intent and slots with
+//! [`Grammar::match_text`], and lets `reject` judge how hard the grammar had to push.
+
+pub mod constrained;
+pub mod reject;
+pub mod vocab;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::audio::SAMPLE_RATE;
+use crate::grammar::{Grammar, SlotValue};
+use crate::whisper::mel::CHUNK_FRAMES;
+use crate::whisper::model::ModelError;
+use crate::whisper::transcribe::{AudioCtx, Transcriber, SILENCE_PEAK};
+use constrained::{beam_search, SearchOptions, SearchResult, TokenConstraint};
+use reject::{judge, Evidence};
+pub use reject::{Rejection, Thresholds};
+use vocab::TokenTrie;
+
+/// The longest utterance taken as a command: one 30 s decoding window.
+const MAX_SECONDS: usize = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecognizeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("the model has no token for the language `{0}`")]
+    Language(String),
+}
+
+/// Settings of recognition.
+#[derive(Clone, Debug)]
+pub struct RecognizerOptions {
+    /// Beam width of the constrained search.
+    pub beam_size: usize,
+    /// The most tokens a sentence may have; Whisper's own limit for one window's text.
+    pub max_tokens: usize,
+    /// Spoken language (multilingual models; English-only models ignore it).
+    pub language: String,
+    pub thresholds: Thresholds,
+}
+
+impl Default for RecognizerOptions {
+    fn default() -> Self {
+        RecognizerOptions {
+            beam_size: 5,
+            max_tokens: 224,
+            language: "en".to_string(),
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// The outcome for one utterance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recognition {
+    /// The intent, None when refused.
+    pub intent: Option<String>,
+    /// Fixed and captured slots of an accepted sentence.
+    pub slots: BTreeMap<String, SlotValue>,
+    /// The best sentence of the grammar as decoded (also when refused; empty without one).
+    pub text: String,
+    /// Mean log-probability per token of that sentence (end-of-text included).
+    pub score: f32,
+    /// Free minus constrained log-probability, in nats (see `reject`).
+    pub gap: f32,
+    pub no_speech_prob: f32,
+    /// Why it was refused.
+    pub reason: Option<Rejection>,
+}
+
+impl Recognition {
+    fn refused(reason: Rejection) -> Self {
+        Recognition {
+            intent: None,
+            slots: BTreeMap::new(),
+            text: String::new(),
+            score: f32::NEG_INFINITY,
+            gap: f32::INFINITY,
+            no_speech_prob: 0.0,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// A model and a grammar, ready to recognise commands.
+pub struct Recognizer {
+    transcriber: Transcriber,
+    constraint: TokenConstraint,
+    prompt: Vec<u32>,
+    options: RecognizerOptions,
+}
+
+impl Recognizer {
+    pub fn new(
+        transcriber: Transcriber,
+        grammar: Grammar,
+        options: RecognizerOptions,
+    ) -> Result<Self, RecognizeError> {
+        let trie = TokenTrie::new(&transcriber.tokenizer, &transcriber.rules.suppress);
+        let prompt = command_prompt(&transcriber, &options.language)?;
+        Ok(Recognizer {
+            constraint: TokenConstraint::new(grammar, trie),
+            transcriber,
+            prompt,
+            options,
+        })
+    }
+
+    pub fn grammar(&self) -> &Grammar {
+        self.constraint.grammar()
+    }
+
+    pub fn transcriber(&self) -> &Transcriber {
+        &self.transcriber
+    }
+
+    /// Recognises one utterance of 16 kHz mono audio (silence around the speech is fine).
+    pub fn recognize(&mut self, samples: &[f32]) -> Result<Recognition, RecognizeError> {
+        if samples.len() > MAX_SECONDS * SAMPLE_RATE as usize {
+            return Ok(Recognition::refused(Rejection::TooLong));
+        }
+        if samples.iter().all(|s| s.abs() < SILENCE_PEAK) {
+            return Ok(Recognition::refused(Rejection::Silence));
+        }
+        let t = &self.transcriber;
+        let mel = t.features(samples);
+        let content = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
+        let window = mel.window(0, content).window(0, CHUNK_FRAMES);
+        let audio = t.encode_window(&window, content, AudioCtx::Fit)?;
+
+        let (prompt, options) = (&self.prompt, &self.options);
+        let constraint = &mut self.constraint;
+        let search = SearchOptions {
+            beam_size: options.beam_size,
+            max_tokens: options.max_tokens.min(token_budget(samples.len())),
+        };
+        let encoded = std::time::Instant::now();
+        let result = t.install(|| {
+            let cross = t.model.cross_kv(&audio);
+            beam_search(&t.model, &t.rules, &cross, prompt, constraint, &search)
+        })?;
+        tracing::debug!(
+            search_ms = encoded.elapsed().as_millis() as u64,
+            "recognised"
+        );
+        Ok(self.decide(result))
+    }
+
+    /// Reads the sentence's intent and slots and judges it.
+    fn decide(&self, result: SearchResult) -> Recognition {
+        let no_speech_prob = result.no_speech_prob;
+        let text = result.best.as_ref().map(|c| {
+            self.transcriber
+                .tokenizer
+                .decode(&c.tokens)
+                .trim()
+                .to_string()
+        });
+        let found = text
+            .as_deref()
+            .and_then(|text| self.constraint.grammar().match_text(text));
+        tracing::debug!(?text, matched = found.is_some(), "best sentence");
+        let (Some(best), Some(text), Some(found)) = (result.best, text, found) else {
+            return Recognition {
+                no_speech_prob,
+                ..Recognition::refused(Rejection::NoSentence)
+            };
+        };
+        let evidence = Evidence {
+            sentence_logprob: best.sum_logprob,
+            sentence_tokens: best.tokens.len() + 1,
+            gap: best.regret,
+            no_speech_prob,
+        };
+        let reason = judge(&evidence, &self.options.thresholds);
+        let accepted = reason.is_none();
+        Recognition {
+            intent: accepted.then(|| found.intent.clone()),
+            slots: if accepted {
+                found.all_slots()
+            } else {
+                BTreeMap::new()
+            },
+            text,
+            score: evidence.avg_logprob(),
+            gap: evidence.gap,
+            no_speech_prob,
+            reason,
+        }
+    }
+}
+
+/// The most tokens `n_samples` of audio can hold: even fast speech stays under four tokens
+/// a second, so six a second (plus a few for punctuation) never cuts a real sentence short,
+/// while a search that has wandered into a repetition loop stops early.
+fn token_budget(n_samples: usize) -> usize {
+    const PER_SECOND: usize = 6;
+    const EXTRA: usize = 8;
+    EXTRA + PER_SECOND * n_samples.div_ceil(SAMPLE_RATE as usize)
+}
+
+/// The start of a command's transcript: no timestamps, English unless told otherwise.
+fn command_prompt(t: &Transcriber, language: &str) -> Result<Vec<u32>, RecognizeError> {
+    let sp = t.tokenizer.special();
+    if !t.tokenizer.is_multilingual() {
+        return Ok(vec![sp.sot, sp.no_timestamps]);
+    }
+    let lang = t
+        .tokenizer
+        .language_token(language)
+        .ok_or_else(|| RecognizeError::Language(language.to_string()))?;
+    Ok(vec![sp.sot, lang, sp.transcribe, sp.no_timestamps])
+}
