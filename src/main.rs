@@ -81,6 +81,17 @@ struct RecognizeArgs {
     /// [default: 5].
     #[arg(long, value_name = "NATS")]
     max_gap: Option<f32>,
+    /// Lowest mean log-probability per token of the sentence that still accepts
+    /// [default: -2].
+    #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
+    min_score: Option<f32>,
+    /// Highest no-speech probability that still accepts [default: 0.8].
+    #[arg(long, value_name = "P")]
+    max_no_speech: Option<f32>,
+    /// Encoder context: `fit` (sized to the utterance), `full` (30 s) or a number of
+    /// positions (20 ms each, at least 128) [default: fit].
+    #[arg(long, value_parser = parse_audio_ctx, value_name = "CTX")]
+    audio_ctx: Option<AudioCtx>,
 }
 
 #[derive(Args)]
@@ -761,6 +772,15 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
     }
     if let Some(gap) = args.max_gap {
         options.thresholds.max_gap = gap;
+    }
+    if let Some(score) = args.min_score {
+        options.thresholds.min_avg_logprob = score;
+    }
+    if let Some(p) = args.max_no_speech {
+        options.thresholds.max_no_speech = p;
+    }
+    if let Some(ctx) = args.audio_ctx {
+        options.audio_ctx = ctx;
     }
     let mut recognizer = Recognizer::new(transcriber, grammar, options)?;
     let mut out = std::io::stdout().lock();

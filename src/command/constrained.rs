@@ -12,6 +12,14 @@
 //! And a token ending in a separator is allowed only when a word or the end of the
 //! sentence can follow it: "I," is a prefix of nothing even though "i" starts "increase".
 //!
+//! The grammar reads text as its normaliser does (case, apostrophes and most punctuation
+//! do not matter), which is right for matching but lets a search forced through unclear
+//! audio spell a word in ways no transcript ever would: "O'F'F'I'C'E", "iN", "TURN OFF".
+//! Such spellings are the model's way to hedge, one cheap letter at a time, and they only
+//! lead a beam away from the words it did not hear. So the constraint also keeps every
+//! word in the shape of written English ([`WordShape`]): lower case or capitalised, and an
+//! apostrophe only before a short ending ("kid's", "don't", "we'll").
+//!
 //! [`beam_search`] is Whisper's beam search restricted to those tokens. Scores are the
 //! model's log-probabilities over the whole vocabulary (under the same suppression rules as
 //! unconstrained decoding), so a constrained sentence's score can be compared with what the
@@ -42,8 +50,56 @@ pub struct Allowed {
     pub complete: bool,
 }
 
-/// A grammar state, and whether the last token read a word (see the module's notes).
-type Key = (PrefixState, bool);
+/// A grammar state, whether the last token read a word, and the shape of the word being
+/// written (see the module's notes).
+type Key = (PrefixState, bool, WordShape);
+
+/// Where the text stands inside a word, for the spelling rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WordShape {
+    /// Not inside a word: anything may start one.
+    Between,
+    /// Inside a word: more lower-case letters and digits may follow.
+    Word,
+    /// Right after an apostrophe inside a word: an ending must follow ("'s", "n't", "'ll").
+    Apostrophe,
+    /// Inside an ending, expecting this letter ("'r" wants "e", "'l" wants "l").
+    Expecting(char),
+    /// At the end of a word's ending: only a separator may follow.
+    Ended,
+}
+
+impl WordShape {
+    /// The shape after `c`, or None when `c` cannot come here in a written word.
+    fn next(self, c: char) -> Option<WordShape> {
+        use WordShape::*;
+        let letter = c.is_alphanumeric();
+        match self {
+            _ if !letter && !is_apostrophe(c) => is_separator(c).then_some(Between),
+            Between if letter => Some(Word),
+            Word if letter => (!c.is_uppercase()).then_some(Word),
+            Word => Some(Apostrophe),
+            Apostrophe => match c {
+                's' | 't' | 'd' | 'm' => Some(Ended),
+                'r' | 'v' => Some(Expecting('e')),
+                'l' => Some(Expecting('l')),
+                _ => None,
+            },
+            Expecting(want) => (c == want).then_some(Ended),
+            Between | Ended => None,
+        }
+    }
+}
+
+/// Characters written between words in a transcript. Others (quotes, brackets, accents
+/// on their own) never belong in a spoken command and would only let a search stall.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | ';' | ':' | '-' | '%' | '&')
+}
+
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{02bc}')
+}
 
 /// A grammar compiled against a token vocabulary, with the memo of allowed tokens.
 pub struct TokenConstraint {
@@ -88,7 +144,7 @@ impl TokenConstraint {
         self.index.clear();
         self.allowed.clear();
         self.entries = 0;
-        self.intern((self.grammar.start(), false));
+        self.intern((self.grammar.start(), false, WordShape::Between));
     }
 
     /// Starts a new decode, clearing the memo when it has grown too large. Call only
@@ -115,7 +171,7 @@ impl TokenConstraint {
         if let Some(known) = &self.allowed[state as usize] {
             return Arc::clone(known);
         }
-        let (prefix, after_word) = self.states[state as usize].clone();
+        let (prefix, after_word, shape) = self.states[state as usize].clone();
         self.computing.insert(state);
         let mut found = Vec::new();
         let walk = Walk {
@@ -123,7 +179,7 @@ impl TokenConstraint {
             trie: &self.trie,
             after_word,
         };
-        walk.visit(self.trie.root(), &prefix, false, &mut found);
+        walk.visit(self.trie.root(), &prefix, shape, false, &mut found);
         let mut tokens: Vec<(u32, StateId)> = Vec::with_capacity(found.len());
         for (token, next, ends_in_word) in found {
             let next = self.intern(next);
@@ -171,12 +227,22 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Visits the trie below `node` while its text continues a sentence from `state`,
-    /// collecting each allowed token met on the way with the state after it. `has_word`
-    /// says whether the text from the root to `node` reads a word character.
-    fn visit(&self, node: &TrieNode, state: &PrefixState, has_word: bool, found: &mut Vec<Found>) {
+    /// Visits the trie below `node` while its text continues a sentence from `state` in
+    /// well-shaped words, collecting each allowed token met on the way with the state after
+    /// it. `has_word` says whether the text from the root to `node` reads a word character.
+    fn visit(
+        &self,
+        node: &TrieNode,
+        state: &PrefixState,
+        shape: WordShape,
+        has_word: bool,
+        found: &mut Vec<Found>,
+    ) {
         let mut utf8 = [0u8; 4];
         for &(c, child) in &node.children {
+            let Some(shape) = shape.next(c) else {
+                continue;
+            };
             let Some(next) = self.grammar.advance(state, c.encode_utf8(&mut utf8)) else {
                 continue;
             };
@@ -184,10 +250,10 @@ impl Walk<'_> {
             let child = self.trie.node(child);
             if let Some(token) = child.token {
                 if has_word || self.after_word {
-                    found.push((token, (next.clone(), has_word), reads_word(c)));
+                    found.push((token, (next.clone(), has_word, shape), reads_word(c)));
                 }
             }
-            self.visit(child, &next, has_word, found);
+            self.visit(child, &next, shape, has_word, found);
         }
     }
 }
@@ -216,6 +282,15 @@ pub struct Constrained {
     /// the model's favourite token minus that of the token taken (nats, end-of-text
     /// included). Zero when the model would have written this sentence by itself.
     pub regret: f32,
+    /// Each step's log-probability and regret, end-of-text last.
+    pub steps: Vec<StepScore>,
+}
+
+/// The scores of one token of a sentence.
+#[derive(Clone, Copy, Debug)]
+pub struct StepScore {
+    pub logprob: f32,
+    pub regret: f32,
 }
 
 /// What the search saw of the utterance.
@@ -233,6 +308,7 @@ struct Beam {
     state: StateId,
     sum_logprob: f32,
     regret: f32,
+    steps: Vec<StepScore>,
     cache: KvCache,
 }
 
@@ -240,6 +316,7 @@ struct Beam {
 struct Candidate {
     score: f32,
     regret: f32,
+    step: StepScore,
     beam: usize,
     token: u32,
     /// The grammar state after the token; None for end-of-text.
@@ -266,6 +343,7 @@ pub fn beam_search(
         state: constraint.start(),
         sum_logprob: 0.0,
         regret: 0.0,
+        steps: Vec::new(),
         cache,
     }];
     let mut best: Option<Constrained> = None;
@@ -298,10 +376,13 @@ pub fn beam_search(
             match c.state {
                 None => {
                     if best.as_ref().is_none_or(|f| c.score > f.sum_logprob) {
+                        let mut steps = parent.steps.clone();
+                        steps.push(c.step);
                         best = Some(Constrained {
                             tokens: parent.tokens.clone(),
                             sum_logprob: c.score,
                             regret: c.regret,
+                            steps,
                         });
                     }
                 }
@@ -309,9 +390,14 @@ pub fn beam_search(
                 // is still considered: near-identical beams (differing in punctuation, or
                 // caught in a repetition loop) would otherwise crowd out every ending.
                 Some(_) if next.len() == beam_size => {}
+                // Hypotheses at the same grammar state differ only in spelling ("The" and
+                // " the"): their futures are the same sentences, so only the best one is
+                // kept, and the beam's places go to different words.
+                Some(state) if next.iter().any(|b| b.state == state) => {}
                 Some(state) => {
                     let mut beam = parent.clone();
                     beam.tokens.push(c.token);
+                    beam.steps.push(c.step);
                     beam.state = state;
                     beam.sum_logprob = c.score;
                     beam.regret = c.regret;
@@ -357,6 +443,10 @@ fn beam_candidates(
     let candidate = |token: u32, state: Option<StateId>| Candidate {
         score: beam.sum_logprob + logits[token as usize] - lse,
         regret: beam.regret + favourite - logits[token as usize],
+        step: StepScore {
+            logprob: logits[token as usize] - lse,
+            regret: favourite - logits[token as usize],
+        },
         beam: b,
         token,
         state,
@@ -510,14 +600,27 @@ range = { from = 0, to = 100, step = 10 }
         TokenConstraint::new(grammar(), trie)
     }
 
+    /// The shape after a whole piece of text, None when one of its characters breaks it.
+    fn shape_after(shape: WordShape, text: &str) -> Option<WordShape> {
+        text.chars().try_fold(shape, WordShape::next)
+    }
+
     /// Every token `advance` accepts after `state`, found by trying them all: tokens
-    /// without a word only after a token with one, and a token ending in a separator only
-    /// when something may follow it.
-    fn brute_force(grammar: &Grammar, state: &PrefixState, after_word: bool) -> Vec<u32> {
+    /// without a word only after a token with one, words in their written shapes, and a
+    /// token ending in a separator only when something may follow it.
+    fn brute_force(
+        grammar: &Grammar,
+        state: &PrefixState,
+        after_word: bool,
+        shape: WordShape,
+    ) -> Vec<u32> {
         (0..TOKENS.len() as u32)
             .filter(|&t| {
                 let text = TOKENS[t as usize];
                 let has_word = text.chars().any(reads_word);
+                let Some(next_shape) = shape_after(shape, text) else {
+                    return false;
+                };
                 let Some(next) = grammar.advance(state, text) else {
                     return false;
                 };
@@ -525,9 +628,20 @@ range = { from = 0, to = 100, step = 10 }
                 (after_word || has_word)
                     && (ends_in_word
                         || grammar.is_complete(&next)
-                        || !brute_force(grammar, &next, has_word).is_empty())
+                        || !brute_force(grammar, &next, has_word, next_shape).is_empty())
             })
             .collect()
+    }
+
+    #[test]
+    fn words_keep_a_written_shape() {
+        let ok = |text: &str| shape_after(WordShape::Between, text).is_some();
+        for good in ["turn", "Turn", " kitchen", "kid's", "don't", "we'll", "kids'", "21", "50%"] {
+            assert!(ok(good), "{good:?}");
+        }
+        for bad in ["TURN", "iN", "O'F'F", "o'f'f", "kid'sss", "'s", "offi'ce", "a\"b", "e´"] {
+            assert!(!ok(bad), "{bad:?}");
+        }
     }
 
     #[test]
@@ -549,6 +663,7 @@ range = { from = 0, to = 100, step = 10 }
             let mut id = c.start();
             let mut state = g.start();
             let mut after_word = false;
+            let mut shape = WordShape::Between;
             for piece in &prefix {
                 let token = TOKENS.iter().position(|t| t == piece).unwrap() as u32;
                 let allowed = c.allowed(id);
@@ -560,10 +675,11 @@ range = { from = 0, to = 100, step = 10 }
                 id = next;
                 state = g.advance(&state, piece).unwrap();
                 after_word = piece.chars().any(reads_word);
+                shape = shape_after(shape, piece).unwrap();
             }
             let allowed = c.allowed(id);
             let got: Vec<u32> = allowed.tokens.iter().map(|(t, _)| *t).collect();
-            assert_eq!(got, brute_force(&g, &state, after_word), "after {prefix:?}");
+            assert_eq!(got, brute_force(&g, &state, after_word, shape), "after {prefix:?}");
             assert_eq!(allowed.complete, g.is_complete(&state), "after {prefix:?}");
         }
     }

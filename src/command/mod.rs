@@ -49,6 +49,8 @@ pub struct RecognizerOptions {
     pub max_tokens: usize,
     /// Spoken language (multilingual models; English-only models ignore it).
     pub language: String,
+    /// The encoder's audio context; fitted to the utterance by default.
+    pub audio_ctx: AudioCtx,
     pub thresholds: Thresholds,
 }
 
@@ -58,6 +60,7 @@ impl Default for RecognizerOptions {
             beam_size: 5,
             max_tokens: 224,
             language: "en".to_string(),
+            audio_ctx: AudioCtx::Fit,
             thresholds: Thresholds::default(),
         }
     }
@@ -139,7 +142,7 @@ impl Recognizer {
         let mel = t.features(samples);
         let content = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
         let window = mel.window(0, content).window(0, CHUNK_FRAMES);
-        let audio = t.encode_window(&window, content, AudioCtx::Fit)?;
+        let audio = t.encode_window(&window, content, self.options.audio_ctx)?;
 
         let (prompt, options) = (&self.prompt, &self.options);
         let constraint = &mut self.constraint;
@@ -172,7 +175,18 @@ impl Recognizer {
         let found = text
             .as_deref()
             .and_then(|text| self.constraint.grammar().match_text(text));
-        tracing::debug!(?text, matched = found.is_some(), "best sentence");
+        if let Some(best) = &result.best {
+            let t = &self.transcriber.tokenizer;
+            let steps: Vec<String> = best
+                .tokens
+                .iter()
+                .map(|&token| t.decode(&[token]))
+                .chain(["<eot>".to_string()])
+                .zip(&best.steps)
+                .map(|(piece, s)| format!("{piece:?} {:.2}/{:.2}", s.logprob, s.regret))
+                .collect();
+            tracing::debug!(?text, matched = found.is_some(), ?steps, "best sentence");
+        }
         let (Some(best), Some(text), Some(found)) = (result.best, text, found) else {
             return Recognition {
                 no_speech_prob,
