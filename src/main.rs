@@ -78,16 +78,19 @@ struct RecognizeArgs {
     #[arg(long, value_name = "N")]
     beam: Option<usize>,
     /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
-    /// [default: 5].
+    /// [default: 12].
     #[arg(long, value_name = "NATS")]
     max_gap: Option<f32>,
     /// Lowest mean log-probability per token of the sentence that still accepts
-    /// [default: -2].
+    /// [default: -3.5].
     #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
     min_score: Option<f32>,
     /// Highest no-speech probability that still accepts [default: 0.8].
     #[arg(long, value_name = "P")]
     max_no_speech: Option<f32>,
+    /// Also print each token of the sentence with its log-probability and regret.
+    #[arg(long)]
+    tokens: bool,
     /// Encoder context: `fit` (sized to the utterance), `full` (30 s) or a number of
     /// positions (20 ms each, at least 128) [default: fit].
     #[arg(long, value_parser = parse_audio_ctx, value_name = "CTX")]
@@ -791,6 +794,9 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
             .recognize(&samples)
             .with_context(|| format!("recognising {}", file.display()))?;
         let mut line = serde_json::to_value(&result)?;
+        if !args.tokens {
+            line.as_object_mut().map(|l| l.remove("tokens"));
+        }
         line["file"] = file.display().to_string().into();
         line["ms"] = (started.elapsed().as_secs_f64() * 1000.0).round().into();
         writeln!(out, "{line}")?;

@@ -375,7 +375,7 @@ pub fn beam_search(
             let parent = &beams[c.beam];
             match c.state {
                 None => {
-                    if best.as_ref().is_none_or(|f| c.score > f.sum_logprob) {
+                    if best.as_ref().is_none_or(|f| c.regret < f.regret) {
                         let mut steps = parent.steps.clone();
                         steps.push(c.step);
                         best = Some(Constrained {
@@ -405,12 +405,12 @@ pub fn beam_search(
                 }
             }
         }
-        // Scores only fall as tokens are added: once the best finished sentence beats every
-        // live beam, nothing can overtake it.
-        let live_best = next.first().map(|h| h.sum_logprob);
-        let settled = match (&best, live_best) {
+        // Regret only grows as tokens are added: once the best finished sentence has less
+        // than every live beam, nothing can overtake it.
+        let live_least = next.iter().map(|h| h.regret).min_by(f32::total_cmp);
+        let settled = match (&best, live_least) {
             (_, None) => true,
-            (Some(f), Some(live)) => f.sum_logprob >= live,
+            (Some(f), Some(live)) => f.regret <= live,
             (None, Some(_)) => false,
         };
         if settled || next[0].tokens.len() >= opts.max_tokens {

@@ -24,8 +24,8 @@ use crate::grammar::{Grammar, SlotValue};
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, Transcriber, SILENCE_PEAK};
-use constrained::{beam_search, SearchOptions, SearchResult, TokenConstraint};
-use reject::{judge, Evidence};
+use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
+use reject::{judge, word_gaps, Evidence};
 pub use reject::{Rejection, Thresholds};
 use vocab::TokenTrie;
 
@@ -82,6 +82,17 @@ pub struct Recognition {
     pub no_speech_prob: f32,
     /// Why it was refused.
     pub reason: Option<Rejection>,
+    /// The sentence token by token, end-of-text last.
+    pub tokens: Vec<TokenScore>,
+}
+
+/// One token of the decoded sentence and how it scored.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenScore {
+    pub text: String,
+    pub logprob: f32,
+    /// The model's favourite token's log-probability minus this one's.
+    pub regret: f32,
 }
 
 impl Recognition {
@@ -94,6 +105,7 @@ impl Recognition {
             gap: f32::INFINITY,
             no_speech_prob: 0.0,
             reason: Some(reason),
+            tokens: Vec::new(),
         }
     }
 }
@@ -162,6 +174,21 @@ impl Recognizer {
         Ok(self.decide(result))
     }
 
+    fn token_scores(&self, best: &Constrained) -> Vec<TokenScore> {
+        let tokenizer = &self.transcriber.tokenizer;
+        best.tokens
+            .iter()
+            .map(|&token| tokenizer.decode(&[token]))
+            .chain(["<|endoftext|>".to_string()])
+            .zip(&best.steps)
+            .map(|(text, step)| TokenScore {
+                text,
+                logprob: step.logprob,
+                regret: step.regret,
+            })
+            .collect()
+    }
+
     /// Reads the sentence's intent and slots and judges it.
     fn decide(&self, result: SearchResult) -> Recognition {
         let no_speech_prob = result.no_speech_prob;
@@ -175,28 +202,22 @@ impl Recognizer {
         let found = text
             .as_deref()
             .and_then(|text| self.constraint.grammar().match_text(text));
-        if let Some(best) = &result.best {
-            let t = &self.transcriber.tokenizer;
-            let steps: Vec<String> = best
-                .tokens
-                .iter()
-                .map(|&token| t.decode(&[token]))
-                .chain(["<eot>".to_string()])
-                .zip(&best.steps)
-                .map(|(piece, s)| format!("{piece:?} {:.2}/{:.2}", s.logprob, s.regret))
-                .collect();
-            tracing::debug!(?text, matched = found.is_some(), ?steps, "best sentence");
-        }
+        tracing::debug!(?text, matched = found.is_some(), "best sentence");
         let (Some(best), Some(text), Some(found)) = (result.best, text, found) else {
             return Recognition {
                 no_speech_prob,
                 ..Recognition::refused(Rejection::NoSentence)
             };
         };
+        let tokens = self.token_scores(&best);
+        let (end, words) = tokens.split_last().expect("a sentence ends in end-of-text");
+        let word_gaps = word_gaps(words.iter().map(|t| (t.text.as_str(), t.regret)));
         let evidence = Evidence {
             sentence_logprob: best.sum_logprob,
             sentence_tokens: best.tokens.len() + 1,
             gap: best.regret,
+            max_word_gap: word_gaps.into_iter().fold(0.0, f32::max),
+            end_gap: end.regret,
             no_speech_prob,
         };
         let reason = judge(&evidence, &self.options.thresholds);
@@ -213,6 +234,7 @@ impl Recognizer {
             gap: evidence.gap,
             no_speech_prob,
             reason,
+            tokens,
         }
     }
 }

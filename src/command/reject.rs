@@ -1,18 +1,24 @@
 //! Rejection: is the utterance really the sentence the constrained search chose?
 //!
 //! Constrained decoding always ends in some sentence of the grammar, whatever was said. The
-//! evidence that it is the right one is how hard the grammar had to push the model:
+//! evidence that it is the right one is how hard the grammar had to push the model. At every
+//! step of the chosen sentence, the *regret* is the log-probability of the token the model
+//! liked best minus that of the token the grammar let it take (nats). It is zero when the
+//! model would have written the token by itself, whatever spelling the grammar accepts
+//! ("Turn on the lights!" and "turn on the lights" are both fine). It is measured along the
+//! sentence rather than against a separate free decode, so a free decode stuck in a
+//! repetition loop cannot distort it, and it costs nothing extra. Three sums of it decide:
 //!
-//! - the *gap* (the search's regret): at every step of the chosen sentence, the
-//!   log-probability of the token the model liked best minus that of the token the grammar
-//!   let it take, summed in nats. It is zero when the model would have written the sentence
-//!   by itself, whatever the spelling the grammar accepts ("Turn on the lights!" and "turn
-//!   on the lights" are both fine), and a wrong, missing or extra word costs several nats.
-//!   It is measured along the sentence rather than against a separate free decode, so a
-//!   free decode stuck in a repetition loop cannot distort it, and it costs nothing extra;
-//! - the no-speech probability and the sentence's mean log-probability per token catch
-//!   audio with no speech in it, where every token is a guess and the model's favourite
-//!   is barely better than the grammar's.
+//! - the *word gap*: the regret of each word (its tokens and the punctuation after it). One
+//!   word the model clearly heard as something else ("garden" forced to "garage") costs
+//!   more than an unclear word in noise;
+//! - the *end gap*: the regret of end-of-text. A sentence that stops where the model hears
+//!   more words is a prefix of something else ("turn up" of "turn up the heating");
+//! - the *gap*: the whole sentence's regret, for several unclear words together.
+//!
+//! The no-speech probability and the sentence's mean log-probability per token catch audio
+//! with no speech in it, where every token is a guess and the model's favourite is barely
+//! better than the grammar's.
 
 use serde::Serialize;
 
@@ -30,34 +36,48 @@ pub enum Rejection {
     NoSentence,
     /// The grammar had to overrule the model by more than the allowed gap.
     NotInGrammar,
+    /// One word was heard as something else.
+    WordNotInGrammar,
+    /// The sentence ends where the model hears more words.
+    MoreSpeech,
     /// Even the best sentence is improbable token by token.
     Unlikely,
 }
 
-/// Where the decision thresholds live; the defaults are explained field by field.
+/// Where the decision thresholds live; the defaults are explained field by field. They
+/// were chosen on the command benchmark (scripts/bench_commands.py) as round values inside
+/// the range where acceptance and false accepts are both near their best, not at its edge.
 #[derive(Clone, Debug)]
 pub struct Thresholds {
-    /// Largest gap (nats) that still accepts. 5 nats: the grammar's sentence may be up to
-    /// e^5 ≈ 150 times less likely than the model's own choices, about what one unclear
-    /// word in noise costs; one word the model clearly did not hear costs more.
+    /// Largest gap (nats) of the whole sentence that still accepts. 12 nats: a few unclear
+    /// words in noise; a sentence the grammar forced throughout costs far more.
     pub max_gap: f32,
+    /// Largest gap of any one word. 6 nats: the grammar's word may be up to e^6 ≈ 400
+    /// times less likely than the model's own choice, what a short word in loud noise
+    /// costs; a word the model clearly heard as another costs more.
+    pub max_word_gap: f32,
+    /// Largest gap of end-of-text. 3.5 nats: where a command truly ends, the model puts
+    /// end-of-text (or a full stop) first; after a prefix of a longer sentence it expects
+    /// the next word, tens of times more likely.
+    pub max_end_gap: f32,
     /// Utterances with a no-speech probability above this are refused. Whisper skips
     /// windows above 0.6, but a one-word command in noise reaches that; noise alone
     /// sits near 0.9.
     pub max_no_speech: f32,
     /// Smallest mean log-probability per token of the constrained sentence (end-of-text
-    /// included). Whisper's fallback treats windows below -1 as failed, but a command is a
-    /// few tokens whose end and capitalisation are uncertain; forced guesses on noise or
-    /// other speech average near -4.
+    /// included). Short commands in noise reach -3 (their end and capitalisation are
+    /// uncertain); forced guesses on noise or other speech average -4 and below.
     pub min_avg_logprob: f32,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            max_gap: 5.0,
+            max_gap: 12.0,
+            max_word_gap: 6.0,
+            max_end_gap: 3.5,
             max_no_speech: 0.8,
-            min_avg_logprob: -2.0,
+            min_avg_logprob: -3.5,
         }
     }
 }
@@ -71,6 +91,10 @@ pub struct Evidence {
     pub sentence_tokens: usize,
     /// The search's regret for the sentence (see the module's notes).
     pub gap: f32,
+    /// The largest regret of one word.
+    pub max_word_gap: f32,
+    /// The regret of end-of-text.
+    pub end_gap: f32,
     pub no_speech_prob: f32,
 }
 
@@ -80,10 +104,31 @@ impl Evidence {
     }
 }
 
+/// The regret of each word of a sentence given as (token text, regret) pairs without
+/// end-of-text: a word starts at a token with a leading space and a letter or digit (or at
+/// the first token); other tokens (the rest of a word, punctuation) add to the word before.
+pub fn word_gaps<'a>(tokens: impl IntoIterator<Item = (&'a str, f32)>) -> Vec<f32> {
+    let mut words: Vec<f32> = Vec::new();
+    for (text, regret) in tokens {
+        let starts_word = text.starts_with(' ') && text.chars().any(char::is_alphanumeric);
+        match words.last_mut() {
+            Some(word) if !starts_word => *word += regret,
+            _ => words.push(regret),
+        }
+    }
+    words
+}
+
 /// Accepts (None) or gives the reason for refusing.
 pub fn judge(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> {
     if evidence.no_speech_prob > thresholds.max_no_speech {
         return Some(Rejection::NoSpeech);
+    }
+    if evidence.end_gap > thresholds.max_end_gap {
+        return Some(Rejection::MoreSpeech);
+    }
+    if evidence.max_word_gap > thresholds.max_word_gap {
+        return Some(Rejection::WordNotInGrammar);
     }
     if evidence.gap > thresholds.max_gap {
         return Some(Rejection::NotInGrammar);
@@ -103,6 +148,8 @@ mod tests {
             sentence_logprob: -2.0,
             sentence_tokens: 6,
             gap: 0.5,
+            max_word_gap: 0.5,
+            end_gap: 0.0,
             no_speech_prob: 0.01,
         }
     }
@@ -116,7 +163,7 @@ mod tests {
     fn each_threshold_refuses_on_its_own() {
         let t = Thresholds::default();
         let far = Evidence {
-            gap: 9.0,
+            gap: 13.0,
             ..evidence()
         };
         assert_eq!(judge(&far, &t), Some(Rejection::NotInGrammar));
@@ -126,9 +173,37 @@ mod tests {
         };
         assert_eq!(judge(&quiet, &t), Some(Rejection::NoSpeech));
         let unlikely = Evidence {
-            sentence_logprob: -15.0,
+            sentence_logprob: -25.0,
             ..evidence()
         };
         assert_eq!(judge(&unlikely, &t), Some(Rejection::Unlikely));
+        let word = Evidence {
+            max_word_gap: 7.0,
+            gap: 7.0,
+            ..evidence()
+        };
+        assert_eq!(judge(&word, &t), Some(Rejection::WordNotInGrammar));
+        let cut = Evidence {
+            end_gap: 4.0,
+            gap: 4.0,
+            ..evidence()
+        };
+        assert_eq!(judge(&cut, &t), Some(Rejection::MoreSpeech));
+    }
+
+    #[test]
+    fn words_gather_their_pieces_and_punctuation() {
+        let tokens = [
+            (" Turn", 0.5),
+            (" L", 1.0),
+            ("igh", 2.0),
+            ("ts", 0.5),
+            (",", 0.25),
+            (" on", 0.0),
+            (".", 1.0),
+        ];
+        assert_eq!(word_gaps(tokens), vec![0.5, 3.75, 1.0]);
+        assert_eq!(word_gaps([("Pause", 2.0), ("!", 1.0)]), vec![3.0]);
+        assert!(word_gaps([]).is_empty());
     }
 }
