@@ -11,6 +11,7 @@ For each model (default tiny.en and base, 2 threads, release build) prints:
 --json FILE also writes every result line; --max-gap passes a rejection threshold through.
 """
 import argparse
+from collections import Counter
 import json
 import pathlib
 import statistics
@@ -54,6 +55,10 @@ def report(name, clips, results):
     print(f"  acceptance, average     {statistics.mean(rates):5.1f} %")
     wrong = [c for c in commands if not right[c["file"]] and results[c["file"]]["intent"]]
     print(f"  commands taken as another command or wrong slots: {len(wrong)}")
+    refused = Counter(results[c["file"]]["reason"] for c in commands
+                      if not results[c["file"]]["intent"])
+    print("  commands refused, by reason: "
+          + (", ".join(f"{k} {v}" for k, v in refused.most_common()) or "none"))
     accepted = [c for c in negatives if results[c["file"]]["intent"]]
     print(f"  false accepts           {100.0 * len(accepted) / len(negatives):5.1f} %  "
           f"({len(accepted)} of {len(negatives)} negatives)")

@@ -32,6 +32,7 @@ use super::vocab::{TokenTrie, TrieNode};
 use crate::grammar::{Grammar, PrefixState};
 use crate::whisper::decode::{apply_rules, DecodeOptions, TokenRules};
 use crate::whisper::model::{CrossKv, KvCache, ModelError, Whisper};
+use crate::whisper::tokenizer::Tokenizer;
 
 /// Index of an interned grammar state.
 pub type StateId = u32;
@@ -330,6 +331,7 @@ struct Candidate {
 pub fn beam_search(
     model: &Whisper,
     rules: &TokenRules,
+    tokenizer: &Tokenizer,
     cross: &CrossKv,
     prompt: &[u32],
     constraint: &mut TokenConstraint,
@@ -358,8 +360,16 @@ pub fn beam_search(
             let row = &mut logits[b * n_vocab..(b + 1) * n_vocab];
             apply_rules(row, &beam.tokens, rules, &decode_opts);
             let allowed = constraint.allowed(beam.state);
+            let mut written = beam.tokens.clone();
+            let canonical = |token: u32| {
+                written.truncate(beam.tokens.len());
+                if token != rules.eot {
+                    written.push(token);
+                }
+                is_canonical(tokenizer, &written)
+            };
             candidates.extend(beam_candidates(
-                row, b, beam, &allowed, rules.eot, beam_size,
+                row, b, beam, &allowed, rules.eot, beam_size, canonical,
             ));
         }
         tracing::trace!(
@@ -429,6 +439,15 @@ pub fn beam_search(
     }
 }
 
+/// Whether `tokens` are the tokens the tokenizer itself gives their text. Whisper learnt
+/// to write text in exactly those tokens, so another split of the same word (" T" + "urn"
+/// for " Turn", " sk" + "i" + "p" for " skip") is never what it heard: it is a search
+/// following a likely first piece of a different word and completing it with whatever
+/// the grammar allows.
+fn is_canonical(tokenizer: &Tokenizer, tokens: &[u32]) -> bool {
+    tokenizer.encode(&tokenizer.decode(tokens)) == tokens
+}
+
 /// The best `beam_size + 1` allowed continuations of one beam.
 fn beam_candidates(
     logits: &[f32],
@@ -437,6 +456,7 @@ fn beam_candidates(
     allowed: &Allowed,
     eot: u32,
     beam_size: usize,
+    mut canonical: impl FnMut(u32) -> bool,
 ) -> Vec<Candidate> {
     let lse = log_sum_exp(logits);
     let favourite = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -459,13 +479,14 @@ fn beam_candidates(
     if allowed.complete {
         out.push(candidate(eot, None));
     }
-    out.retain(|c| c.score > f32::NEG_INFINITY);
-    let keep = beam_size + 1;
-    if out.len() > keep {
-        out.select_nth_unstable_by(keep - 1, |a, b| b.score.total_cmp(&a.score));
-        out.truncate(keep);
-    }
-    out
+    // Best first; the canonical check (an encode of the sentence) runs only until enough
+    // are found.
+    out.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+    out.into_iter()
+        .take_while(|c| c.score > f32::NEG_INFINITY)
+        .filter(|c| canonical(c.token))
+        .take(beam_size + 1)
+        .collect()
 }
 
 /// Runs the prompt: its cache, the logits after it, and the no-speech probability read at
@@ -636,10 +657,14 @@ range = { from = 0, to = 100, step = 10 }
     #[test]
     fn words_keep_a_written_shape() {
         let ok = |text: &str| shape_after(WordShape::Between, text).is_some();
-        for good in ["turn", "Turn", " kitchen", "kid's", "don't", "we'll", "kids'", "21", "50%"] {
+        for good in [
+            "turn", "Turn", " kitchen", "kid's", "don't", "we'll", "kids'", "21", "50%",
+        ] {
             assert!(ok(good), "{good:?}");
         }
-        for bad in ["TURN", "iN", "O'F'F", "o'f'f", "kid'sss", "'s", "offi'ce", "a\"b", "e´"] {
+        for bad in [
+            "TURN", "iN", "O'F'F", "o'f'f", "kid'sss", "'s", "offi'ce", "a\"b", "e´",
+        ] {
             assert!(!ok(bad), "{bad:?}");
         }
     }
@@ -679,7 +704,11 @@ range = { from = 0, to = 100, step = 10 }
             }
             let allowed = c.allowed(id);
             let got: Vec<u32> = allowed.tokens.iter().map(|(t, _)| *t).collect();
-            assert_eq!(got, brute_force(&g, &state, after_word, shape), "after {prefix:?}");
+            assert_eq!(
+                got,
+                brute_force(&g, &state, after_word, shape),
+                "after {prefix:?}"
+            );
             assert_eq!(allowed.complete, g.is_complete(&state), "after {prefix:?}");
         }
     }

@@ -165,7 +165,15 @@ impl Recognizer {
         let encoded = std::time::Instant::now();
         let result = t.install(|| {
             let cross = t.model.cross_kv(&audio);
-            beam_search(&t.model, &t.rules, &cross, prompt, constraint, &search)
+            beam_search(
+                &t.model,
+                &t.rules,
+                &t.tokenizer,
+                &cross,
+                prompt,
+                constraint,
+                &search,
+            )
         })?;
         tracing::debug!(
             search_ms = encoded.elapsed().as_millis() as u64,
