@@ -2,13 +2,14 @@
 //!
 //! Command-line flags win over the file, and the file over built-in defaults. Unknown keys
 //! and wrong types are errors that name the file, the line and the key, so a typo is never
-//! silently ignored. The daemon's sections (audio, grammars, actions, LLM) join this file as
-//! they are built; `config.toml` at the repository root is the commented example.
+//! silently ignored. The sections still to come (the LLM's) join this file as they are
+//! built; `config.toml` at the repository root is the commented example.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::actions::ActionsConfig;
 use crate::frontend::{FrontEndConfig, SegmentConfigError, VadConfigError, WindowConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,10 @@ pub struct Config {
     pub segment: SegmentSection,
     #[serde(default)]
     pub captions: CaptionsSection,
+    #[serde(default)]
+    pub commands: CommandsSection,
+    #[serde(default)]
+    pub actions: ActionsConfig,
 }
 
 /// `[audio]`: the capture device.
@@ -85,6 +90,89 @@ pub struct CaptionsSection {
     pub step_ms: Option<u32>,
 }
 
+/// `[commands]`: the grammars and how sure recognition must be before it acts (see
+/// `command::reject`). [`Config::commands`] applies the defaults.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsSection {
+    /// Grammar files, merged in this order; relative paths are taken from the config file's
+    /// folder.
+    pub grammars: Option<Vec<PathBuf>>,
+    pub beam: Option<usize>,
+    pub max_gap: Option<f32>,
+    pub min_score: Option<f32>,
+    pub max_no_speech: Option<f32>,
+}
+
+/// The widest command beam: every beam is one more decoder sequence per step, and past a
+/// few the grammar already keeps the candidates apart.
+const MAX_COMMAND_BEAM: usize = 32;
+
+/// The `[commands]` settings with the defaults applied, as plain values for the recogniser.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandsSettings {
+    /// Grammar files, merged in this order.
+    pub grammars: Vec<PathBuf>,
+    /// Beam width of the constrained search.
+    pub beam: usize,
+    /// Largest gap (nats the grammar overruled the model by) that still accepts.
+    pub max_gap: f32,
+    /// Smallest mean log-probability per token that still accepts.
+    pub min_score: f32,
+    /// Largest no-speech probability that still accepts.
+    pub max_no_speech: f32,
+}
+
+impl Default for CommandsSettings {
+    /// The recogniser's own defaults.
+    fn default() -> Self {
+        let options = crate::command::RecognizerOptions::default();
+        CommandsSettings {
+            grammars: Vec::new(),
+            beam: options.beam_size,
+            max_gap: options.thresholds.max_gap,
+            min_score: options.thresholds.min_avg_logprob,
+            max_no_speech: options.thresholds.max_no_speech,
+        }
+    }
+}
+
+impl CommandsSettings {
+    /// On failure, the key to point at and what is wrong with it.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=MAX_COMMAND_BEAM).contains(&self.beam) {
+            let problem = format!("beam = {}: must be 1 to {MAX_COMMAND_BEAM}", self.beam);
+            return Err(("beam", problem));
+        }
+        // TOML allows nan and inf: NaN fails every comparison, is_finite catches the rest.
+        let check = |key, value: f32, valid: bool, expected| {
+            if valid && value.is_finite() {
+                Ok(())
+            } else {
+                Err((key, format!("{key} = {value}: must be {expected}")))
+            }
+        };
+        check(
+            "max_gap",
+            self.max_gap,
+            self.max_gap > 0.0,
+            "a number of nats above 0",
+        )?;
+        check(
+            "min_score",
+            self.min_score,
+            self.min_score < 0.0,
+            "a mean log-probability below 0",
+        )?;
+        check(
+            "max_no_speech",
+            self.max_no_speech,
+            self.max_no_speech > 0.0 && self.max_no_speech <= 1.0,
+            "a probability above 0 and at most 1",
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -119,8 +207,8 @@ impl Config {
             path: path.to_path_buf(),
             message: describe(&text, &e),
         })?;
-        if let (Some(model), Some(dir)) = (&config.model.path, path.parent()) {
-            config.model.path = Some(dir.join(model));
+        if let Some(dir) = path.parent() {
+            config.resolve_paths(dir);
         }
         if config.transcribe.beam == Some(0) {
             return Err(ConfigError::Invalid {
@@ -128,7 +216,7 @@ impl Config {
                 message: "[transcribe] beam must be at least 1".into(),
             });
         }
-        if let Err((section, key, problem)) = config.check_front_end() {
+        if let Err((section, key, problem)) = config.check_values() {
             let line = line_of(&text, section, key)
                 .map(|l| format!("line {l}: "))
                 .unwrap_or_default();
@@ -138,6 +226,30 @@ impl Config {
             });
         }
         Ok(config)
+    }
+
+    /// Relative paths in the file are taken from its folder, `dir`, not from wherever voxd
+    /// happens to be started.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let paths = [self.model.path.as_mut(), self.actions.working_dir.as_mut()]
+            .into_iter()
+            .flatten()
+            .chain(self.commands.grammars.iter_mut().flatten());
+        for path in paths {
+            *path = dir.join(&*path);
+        }
+    }
+
+    /// The `[commands]` settings: the file's values over the built-in defaults.
+    pub fn commands(&self) -> CommandsSettings {
+        let mut settings = CommandsSettings::default();
+        let c = &self.commands;
+        set(&mut settings.grammars, c.grammars.clone());
+        set(&mut settings.beam, c.beam);
+        set(&mut settings.max_gap, c.max_gap);
+        set(&mut settings.min_score, c.min_score);
+        set(&mut settings.max_no_speech, c.max_no_speech);
+        settings
     }
 
     /// The front end's settings: the file's values over the built-in defaults.
@@ -165,9 +277,9 @@ impl Config {
         fe
     }
 
-    /// Validates the front-end sections; on failure, the section, the key to point at, and
+    /// Validates the values serde cannot; on failure, the section, the key to point at, and
     /// what is wrong.
-    fn check_front_end(&self) -> Result<(), (&'static str, &'static str, String)> {
+    fn check_values(&self) -> Result<(), (&'static str, &'static str, String)> {
         let fe = self.front_end(true);
         if let Err(e) = fe.vad.validate() {
             let key = match e {
@@ -196,6 +308,12 @@ impl Config {
                 "channels"
             };
             return Err(("audio", key, format!("{key} must be greater than 0")));
+        }
+        if let Err((key, problem)) = self.commands().validate() {
+            return Err(("commands", key, problem));
+        }
+        if let Err(e) = self.actions.validate() {
+            return Err(("actions", e.key, format!("{} {}", e.key, e.problem)));
         }
         Ok(())
     }
@@ -241,16 +359,52 @@ fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
     None
 }
 
-/// The parser's message with the line it points at, in words a user can act on.
+/// The parser's message with the line it points at, in words a user can act on. A type
+/// error's message names only the value, so the key set on that line is added.
 fn describe(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {message}")
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        return message.to_string();
+    };
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    match key_on_line(text, line) {
+        Some(key) if !message.contains(&format!("`{}`", key.name)) => {
+            format!("line {line}: {key}: {message}")
         }
-        None => message,
+        _ => format!("line {line}: {message}"),
     }
+}
+
+/// A `key = value` line of the file and the `[section]` it is in.
+struct KeyLine<'a> {
+    section: Option<&'a str>,
+    name: &'a str,
+}
+
+impl std::fmt::Display for KeyLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.section {
+            Some(section) => write!(f, "{section} {}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+/// The key line `line` (from 1) sets, if it is a `key = value` line with a bare key.
+fn key_on_line(text: &str, line: usize) -> Option<KeyLine<'_>> {
+    let lines: Vec<&str> = text.lines().take(line).map(str::trim).collect();
+    let (name, _) = lines.last()?.split_once('=')?;
+    let name = name.trim();
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name.is_empty() || !name.chars().all(bare) {
+        return None;
+    }
+    let section = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with('['))
+        .and_then(|header| header.split_inclusive(']').next());
+    Some(KeyLine { section, name })
 }
 
 #[cfg(test)]
@@ -269,6 +423,15 @@ mod tests {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let config = Config::load(&example).unwrap();
         assert_eq!(config.transcribe.beam, Some(5));
+        // The example documents the defaults.
+        let commands = config.commands();
+        assert_eq!(commands.grammars.len(), 4);
+        let defaults = CommandsSettings {
+            grammars: commands.grammars.clone(),
+            ..CommandsSettings::default()
+        };
+        assert_eq!(commands, defaults);
+        assert_eq!(config.actions, ActionsConfig::default());
     }
 
     #[test]
@@ -325,6 +488,122 @@ mod tests {
         let fe = config.front_end(true);
         assert_eq!(fe.segment.end_silence_ms, 500);
         assert_eq!(fe.windows.unwrap().step_ms, 500);
+    }
+
+    #[test]
+    fn commands_defaults_and_values() {
+        assert_eq!(
+            load_text("").unwrap().commands(),
+            CommandsSettings::default()
+        );
+        let config = load_text(
+            "[commands]\nbeam = 3\nmax_gap = 4.5\nmin_score = -1.5\nmax_no_speech = 1.0\n",
+        )
+        .unwrap();
+        let settings = config.commands();
+        assert_eq!(
+            (settings.beam, settings.max_gap, settings.min_score),
+            (3, 4.5, -1.5)
+        );
+        assert_eq!(settings.max_no_speech, 1.0);
+    }
+
+    #[test]
+    fn commands_unknown_keys_and_wrong_types_name_the_line_and_key() {
+        let err = load_text("[commands]\nbeam = 3\nmax_gaps = 4.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("line 3") && err.contains("max_gaps"),
+            "{err}"
+        );
+        let err = load_text("[commands]\nbeam = \"five\"  # a comment\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml")
+                && err.contains("line 2: [commands] beam: invalid type")
+                && err.contains("\"five\""),
+            "{err}"
+        );
+        let err = load_text("[commands]\ngrammars = \"home.toml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("grammars"), "{err}");
+    }
+
+    #[test]
+    fn commands_values_out_of_range_name_the_line_and_key() {
+        for (text, key) in [
+            ("beam = 0", "beam"),
+            ("beam = 33", "beam"),
+            ("max_gap = 0", "max_gap"),
+            ("max_gap = -1.5", "max_gap"),
+            ("max_gap = inf", "max_gap"),
+            ("min_score = 0.5", "min_score"),
+            ("max_no_speech = 0", "max_no_speech"),
+            ("max_no_speech = 1.5", "max_no_speech"),
+            ("max_no_speech = nan", "max_no_speech"),
+        ] {
+            let err = load_text(&format!("[commands]\ngrammars = []\n\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            let value = text.split(" = ").nth(1).unwrap();
+            assert!(
+                err.contains("config.toml")
+                    && err.contains("line 4")
+                    && err.contains(&format!("[commands] {key} = "))
+                    && err.to_lowercase().contains(value)
+                    && err.contains("must be"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn grammar_and_working_dir_paths_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let absolute = dir.path().join("elsewhere/media.toml");
+        let text = format!(
+            "[commands]\ngrammars = [\"grammars/home.toml\", {:?}]\n[actions]\nworking_dir = \"scripts\"\n",
+            absolute.display().to_string()
+        );
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        let grammars = config.commands().grammars;
+        assert_eq!(grammars, [dir.path().join("grammars/home.toml"), absolute]);
+        assert_eq!(config.actions.working_dir, Some(dir.path().join("scripts")));
+    }
+
+    #[test]
+    fn actions_are_read_and_checked_with_their_line() {
+        let config = load_text("[actions]\nmax_concurrent = 3\nnotifications = false\n").unwrap();
+        assert_eq!(config.actions.max_concurrent, 3);
+        assert!(!config.actions.notifications);
+        let err = load_text("[actions]\nqueue = 2\nmax_concurent = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("line 3") && err.contains("max_concurent"),
+            "{err}"
+        );
+        let err = load_text("[actions] # limits\nnotifications = \"no\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2: [actions] notifications: invalid type"),
+            "{err}"
+        );
+        let err = load_text("[actions]\nqueue = 2\ndefault_timeout_ms = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml")
+                && err.contains("line 3")
+                && err.contains("[actions] default_timeout_ms must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -66,26 +66,28 @@ enum Command {
 
 #[derive(Args)]
 struct RecognizeArgs {
-    /// Grammar files (TOML), merged into one grammar.
-    #[arg(short, long, required = true, num_args = 1.., value_name = "FILE")]
+    /// Grammar files (TOML), merged into one grammar [default: `[commands] grammars` of the
+    /// config].
+    #[arg(short, long, num_args = 1.., value_name = "FILE")]
     grammar: Vec<PathBuf>,
     /// WAV files, one utterance each (silence around the speech is fine).
     #[arg(required = true, value_name = "AUDIO")]
     files: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Beam width of the constrained search [default: 5].
+    /// Beam width of the constrained search [default: `[commands] beam`, else 5].
     #[arg(long, value_name = "N")]
     beam: Option<usize>,
     /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
-    /// [default: 12].
+    /// [default: `[commands] max_gap`, else 12].
     #[arg(long, value_name = "NATS")]
     max_gap: Option<f32>,
     /// Lowest mean log-probability per token of the sentence that still accepts
-    /// [default: -3.5].
+    /// [default: `[commands] min_score`, else -3.5].
     #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
     min_score: Option<f32>,
-    /// Highest no-speech probability that still accepts [default: 0.8].
+    /// Highest no-speech probability that still accepts [default: `[commands]
+    /// max_no_speech`, else 0.8].
     #[arg(long, value_name = "P")]
     max_no_speech: Option<f32>,
     /// Also print each token of the sentence with its log-probability and regret.
@@ -767,21 +769,25 @@ fn grammar_command(cmd: GrammarCommand) -> Result<()> {
 }
 
 fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
-    let grammar = Grammar::load(&args.grammar)?;
+    let settings = config.commands();
+    let grammar_files = if args.grammar.is_empty() {
+        settings.grammars.clone()
+    } else {
+        args.grammar.clone()
+    };
+    if grammar_files.is_empty() {
+        bail!("no grammar: pass --grammar FILE... or set `grammars` in [commands] of the config");
+    }
+    let grammar = Grammar::load(&grammar_files)?;
     let transcriber = load(&args.model, config)?;
-    let mut options = RecognizerOptions::default();
-    if let Some(beam) = args.beam {
-        options.beam_size = beam;
-    }
-    if let Some(gap) = args.max_gap {
-        options.thresholds.max_gap = gap;
-    }
-    if let Some(score) = args.min_score {
-        options.thresholds.min_avg_logprob = score;
-    }
-    if let Some(p) = args.max_no_speech {
-        options.thresholds.max_no_speech = p;
-    }
+    let mut options = RecognizerOptions {
+        beam_size: args.beam.unwrap_or(settings.beam),
+        ..RecognizerOptions::default()
+    };
+    let thresholds = &mut options.thresholds;
+    thresholds.max_gap = args.max_gap.unwrap_or(settings.max_gap);
+    thresholds.min_avg_logprob = args.min_score.unwrap_or(settings.min_score);
+    thresholds.max_no_speech = args.max_no_speech.unwrap_or(settings.max_no_speech);
     if let Some(ctx) = args.audio_ctx {
         options.audio_ctx = ctx;
     }

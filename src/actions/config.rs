@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::error::ActionError;
+use super::error::{ActionError, ActionsConfigError};
 
 /// Settings for running actions, ready to embed in `config.toml` as an `[actions]` section.
 /// Every key is optional; unknown keys are errors.
@@ -44,18 +44,30 @@ impl Default for ActionsConfig {
 impl ActionsConfig {
     /// Checks the values serde cannot: at least one command at a time and a timeout above
     /// zero (a zero timeout would kill every command at once).
-    pub fn validate(&self) -> Result<(), ActionError> {
+    pub fn validate(&self) -> Result<(), ActionsConfigError> {
+        let at_least_one = |key| ActionsConfigError {
+            key,
+            problem: "must be at least 1",
+        };
         if self.max_concurrent == 0 {
-            return Err(ActionError::Config(
-                "max_concurrent must be at least 1".into(),
-            ));
+            return Err(at_least_one("max_concurrent"));
         }
         if self.default_timeout_ms == 0 {
-            return Err(ActionError::Config(
-                "default_timeout_ms must be at least 1".into(),
-            ));
+            return Err(at_least_one("default_timeout_ms"));
         }
         Ok(())
+    }
+
+    /// Checks that `working_dir`, when set, is a directory now. Separate from `validate`
+    /// because it depends on the file system, not on the settings alone.
+    pub fn check_working_dir(&self) -> Result<(), ActionError> {
+        match &self.working_dir {
+            Some(dir) if !dir.is_dir() => Err(ActionError::WorkingDir {
+                path: dir.clone(),
+                message: "not a directory".into(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -89,8 +101,26 @@ mod tests {
     fn zero_limits_are_refused() {
         for text in ["max_concurrent = 0", "default_timeout_ms = 0"] {
             let config: ActionsConfig = toml::from_str(text).unwrap();
-            let error = config.validate().unwrap_err().to_string();
-            assert!(error.contains(text.split(' ').next().unwrap()), "{error}");
+            let error = config.validate().unwrap_err();
+            assert_eq!(error.key, text.split(' ').next().unwrap());
+            assert!(error.to_string().contains("[actions]"), "{error}");
         }
+    }
+
+    #[test]
+    fn working_dir_must_be_a_directory() {
+        ActionsConfig::default().check_working_dir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ActionsConfig {
+            working_dir: Some(dir.path().to_path_buf()),
+            ..ActionsConfig::default()
+        };
+        config.check_working_dir().unwrap();
+        config.working_dir = Some(dir.path().join("missing"));
+        let error = config.check_working_dir().unwrap_err().to_string();
+        assert!(
+            error.contains("working_dir") && error.contains("missing"),
+            "{error}"
+        );
     }
 }

@@ -60,10 +60,37 @@ pub enum ActionError {
     },
     #[error("intent `{intent}`: timeout_ms must be at least 1")]
     ZeroTimeout { intent: String },
-    #[error("[actions]: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ActionsConfigError),
     #[error("[actions] working_dir {}: {message}", path.display())]
     WorkingDir { path: PathBuf, message: String },
     #[error("cannot start the action threads: {0}")]
     Thread(#[source] std::io::Error),
+}
+
+impl ActionError {
+    /// The intent whose action is wrong, for errors about one; the caller knows where the
+    /// intent is written.
+    pub fn intent(&self) -> Option<&str> {
+        match self {
+            ActionError::Placeholder { intent, .. }
+            | ActionError::UnknownSlot { intent, .. }
+            | ActionError::PlaceholderInProgram { intent, .. }
+            | ActionError::EmptyProgram { intent }
+            | ActionError::SlotVariableClash { intent, .. }
+            | ActionError::ZeroTimeout { intent } => Some(intent),
+            ActionError::Config(_) | ActionError::WorkingDir { .. } | ActionError::Thread(_) => {
+                None
+            }
+        }
+    }
+}
+
+/// A value of `[actions]` that serde accepts but the runner cannot use; `key` lets the
+/// config file point at its line.
+#[derive(Debug, thiserror::Error)]
+#[error("[actions] {key} {problem}")]
+pub struct ActionsConfigError {
+    pub key: &'static str,
+    pub problem: &'static str,
 }

@@ -34,7 +34,7 @@ use crate::grammar::{Match, SlotValue};
 
 pub use action_set::ActionSet;
 pub use config::ActionsConfig;
-pub use error::{ActionError, ActionField};
+pub use error::{ActionError, ActionField, ActionsConfigError};
 pub use event::{ActionEvent, ActionEventKind};
 pub use runner::ActionRunner;
 

@@ -50,14 +50,7 @@ impl ActionRunner {
         config: &ActionsConfig,
     ) -> Result<(ActionRunner, Receiver<ActionEvent>), ActionError> {
         config.validate()?;
-        if let Some(dir) = &config.working_dir {
-            if !dir.is_dir() {
-                return Err(ActionError::WorkingDir {
-                    path: dir.clone(),
-                    message: "not a directory".into(),
-                });
-            }
-        }
+        config.check_working_dir()?;
         let (events, receiver) = EventSink::new();
         let places = config.max_concurrent + config.queue;
         let (commands, jobs) = crossbeam_channel::bounded(places);

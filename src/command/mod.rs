@@ -12,6 +12,7 @@
 //! [`Grammar::match_text`], and lets `reject` judge how hard the grammar had to push.
 
 pub mod constrained;
+pub mod loaded;
 pub mod reject;
 pub mod vocab;
 

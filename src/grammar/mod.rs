@@ -64,6 +64,8 @@ pub struct Intent {
     pub name: String,
     /// The file it is defined in.
     pub file: PathBuf,
+    /// The line its definition starts on, from 1.
+    pub line: usize,
     /// Slots every match of this intent carries (`slots = { ... }`).
     pub fixed_slots: BTreeMap<String, SlotValue>,
     /// The command, as argv with `{slot}` placeholders; empty for none.
@@ -97,6 +99,24 @@ impl Match {
     }
 }
 
+/// The texts of grammar files, paired with their paths, for [`Grammar::from_texts`]. Callers
+/// that keep the texts (to tell whether a file changed) read them with this; errors name the
+/// file.
+pub fn read_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, String)>, GrammarError> {
+    paths
+        .iter()
+        .map(|path| {
+            let path = path.as_ref();
+            std::fs::read_to_string(path)
+                .map(|text| (path.to_path_buf(), text))
+                .map_err(|source| GrammarError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        })
+        .collect()
+}
+
 /// A compiled grammar.
 #[derive(Debug)]
 pub struct Grammar {
@@ -107,16 +127,7 @@ pub struct Grammar {
 impl Grammar {
     /// Reads, merges and compiles grammar files.
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Grammar, GrammarError> {
-        let mut files = Vec::with_capacity(paths.len());
-        for path in paths {
-            let path = path.as_ref();
-            let text = std::fs::read_to_string(path).map_err(|source| GrammarError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            files.push((path.to_path_buf(), text));
-        }
-        Grammar::from_texts(files)
+        Grammar::from_texts(read_files(paths)?)
     }
 
     /// Compiles grammar files given as (path for messages, TOML text).
@@ -137,6 +148,7 @@ impl Grammar {
             .map(|i| Intent {
                 name: i.name,
                 file: spec.sources.path(i.origin.file).clone(),
+                line: spec.sources.locate(i.origin.file, i.origin.span.start).line,
                 fixed_slots: i.fixed_slots,
                 run: i.run,
                 notify: i.notify,

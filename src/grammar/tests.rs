@@ -294,3 +294,12 @@ set = "(set|make) [the {room} light]"
     let ask: Vec<_> = g.captured_slot_names(1).into_iter().collect();
     assert_eq!(ask, ["question"]);
 }
+
+/// Errors about an intent's action point at its definition.
+#[test]
+fn intents_know_their_file_and_line() {
+    let g = grammar(LIGHTS);
+    let lines: Vec<_> = g.intents().iter().map(|i| (i.line, &i.file)).collect();
+    let file = PathBuf::from("test.toml");
+    assert_eq!(lines, [(2, &file), (6, &file), (9, &file)]);
+}

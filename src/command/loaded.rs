@@ -1,0 +1,206 @@
+//! The command set the daemon runs with: the grammar, its checked actions, and the
+//! `[commands]` and `[actions]` settings, read from the config file and the grammar files as
+//! one unit and replaced as one.
+//!
+//! A reload builds and checks the whole new set before it touches the old one, so a typo in
+//! a grammar or in the config is an error to log while the commands that worked before go
+//! on working. When the files say what they said before, the set is kept as it is and
+//! whatever was built from it (the recogniser's remembered grammar states, the action
+//! runner) stays valid.
+
+use std::path::{Path, PathBuf};
+
+use crate::actions::{ActionError, ActionSet, ActionsConfig};
+use crate::config::{CommandsSettings, Config, ConfigError};
+use crate::grammar::{self, Grammar, GrammarError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The config file: missing, unreadable, or a key, type or value that is wrong (with
+    /// its line).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A grammar file: missing, unreadable, or wrong at `path:line:column`.
+    #[error(transparent)]
+    Grammar(#[from] GrammarError),
+    #[error("{}: [commands] grammars names no grammar files", config.display())]
+    NoGrammars { config: PathBuf },
+    #[error(
+        "no grammar files: name them in [commands] grammars of a config file or on the \
+         command line"
+    )]
+    NothingToLoad,
+    #[error("{}: the grammar has no intents", join_paths(files))]
+    NoIntents { files: Vec<PathBuf> },
+    /// An intent's action does not fit its grammar; `at` is the intent's `file:line` (the
+    /// grammar files, should an error name no intent).
+    #[error("{at}: {source}")]
+    Action {
+        at: String,
+        #[source]
+        source: ActionError,
+    },
+    #[error("{}: {source}", config.display())]
+    WorkingDir {
+        config: PathBuf,
+        #[source]
+        source: ActionError,
+    },
+}
+
+/// What [`CommandSet::reload`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The files read as before: the set was kept as it is.
+    Unchanged,
+    /// The set was rebuilt from the changed files and replaced the old one.
+    Replaced,
+}
+
+/// A grammar, its checked actions and their settings, loaded together.
+#[derive(Debug)]
+pub struct CommandSet {
+    config_path: Option<PathBuf>,
+    /// Grammar files named on the command line; when there are any, they replace the
+    /// config's `[commands] grammars`.
+    grammar_files: Vec<PathBuf>,
+    inputs: Inputs,
+    grammar: Grammar,
+    actions: ActionSet,
+}
+
+/// Everything a set is built from, as read. Equal inputs build an equal set, which is how a
+/// reload tells that nothing changed.
+#[derive(Debug, PartialEq)]
+struct Inputs {
+    /// `grammars` holds the files actually loaded.
+    settings: CommandsSettings,
+    actions: ActionsConfig,
+    grammar_texts: Vec<(PathBuf, String)>,
+}
+
+impl CommandSet {
+    /// Reads `config_path` (None: the built-in defaults), then the grammar files:
+    /// `grammar_files` when not empty, else the config's `[commands] grammars`. Compiles
+    /// the grammar and checks every intent's action against it.
+    pub fn load(
+        config_path: Option<&Path>,
+        grammar_files: &[PathBuf],
+    ) -> Result<CommandSet, LoadError> {
+        let inputs = read_inputs(config_path, grammar_files)?;
+        let (grammar, actions) = build(&inputs)?;
+        Ok(CommandSet {
+            config_path: config_path.map(Path::to_path_buf),
+            grammar_files: grammar_files.to_vec(),
+            inputs,
+            grammar,
+            actions,
+        })
+    }
+
+    /// Reads the same files again. The new set replaces this one only when it is complete
+    /// and valid; on an error this set is left exactly as it was.
+    pub fn reload(&mut self) -> Result<ReloadOutcome, LoadError> {
+        let inputs = read_inputs(self.config_path.as_deref(), &self.grammar_files)?;
+        if inputs == self.inputs {
+            return Ok(ReloadOutcome::Unchanged);
+        }
+        let (grammar, actions) = build(&inputs)?;
+        self.inputs = inputs;
+        self.grammar = grammar;
+        self.actions = actions;
+        Ok(ReloadOutcome::Replaced)
+    }
+
+    pub fn grammar(&self) -> &Grammar {
+        &self.grammar
+    }
+
+    pub fn actions(&self) -> &ActionSet {
+        &self.actions
+    }
+
+    /// The `[commands]` settings; `grammars` are the files loaded (from the command line or
+    /// the config).
+    pub fn settings(&self) -> &CommandsSettings {
+        &self.inputs.settings
+    }
+
+    pub fn actions_config(&self) -> &ActionsConfig {
+        &self.inputs.actions
+    }
+
+    /// The files the set was built from: the config file (when there is one), then the
+    /// grammar files. An edit to any of them calls for [`CommandSet::reload`].
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.config_path
+            .iter()
+            .chain(&self.inputs.settings.grammars)
+            .map(PathBuf::as_path)
+    }
+}
+
+/// Reads the config and the grammar files' texts.
+fn read_inputs(config_path: Option<&Path>, grammar_files: &[PathBuf]) -> Result<Inputs, LoadError> {
+    let config = match config_path {
+        Some(path) => {
+            let config = Config::load(path)?;
+            // Here rather than in `Config::load`: other commands read the same file and do
+            // not run actions.
+            config
+                .actions
+                .check_working_dir()
+                .map_err(|source| LoadError::WorkingDir {
+                    config: path.to_path_buf(),
+                    source,
+                })?;
+            config
+        }
+        None => Config::default(),
+    };
+    let mut settings = config.commands();
+    if !grammar_files.is_empty() {
+        settings.grammars = grammar_files.to_vec();
+    }
+    if settings.grammars.is_empty() {
+        return Err(match config_path {
+            Some(path) => LoadError::NoGrammars {
+                config: path.to_path_buf(),
+            },
+            None => LoadError::NothingToLoad,
+        });
+    }
+    let grammar_texts = grammar::read_files(&settings.grammars)?;
+    Ok(Inputs {
+        settings,
+        actions: config.actions,
+        grammar_texts,
+    })
+}
+
+/// Compiles the grammar and checks its actions.
+fn build(inputs: &Inputs) -> Result<(Grammar, ActionSet), LoadError> {
+    let files = &inputs.settings.grammars;
+    let grammar = Grammar::from_texts(inputs.grammar_texts.clone()).map_err(|e| match e {
+        GrammarError::NoIntents => LoadError::NoIntents {
+            files: files.clone(),
+        },
+        e => e.into(),
+    })?;
+    let actions = ActionSet::from_grammar(&grammar, &inputs.actions).map_err(|source| {
+        let intent = source
+            .intent()
+            .and_then(|name| grammar.intents().iter().find(|i| i.name == name));
+        let at = match intent {
+            Some(intent) => format!("{}:{}", intent.file.display(), intent.line),
+            None => join_paths(files),
+        };
+        LoadError::Action { at, source }
+    })?;
+    Ok((grammar, actions))
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
