@@ -56,9 +56,9 @@ pub struct Thresholds {
     /// times less likely than the model's own choice, what a short word in loud noise
     /// costs; a word the model clearly heard as another costs more.
     pub max_word_gap: f32,
-    /// Largest gap of end-of-text. 3.5 nats: where a command truly ends, the model puts
+    /// Largest gap of end-of-text. 3 nats: where a command truly ends, the model puts
     /// end-of-text (or a full stop) first; after a prefix of a longer sentence it expects
-    /// the next word, tens of times more likely.
+    /// the next word, twenty and more times as likely.
     pub max_end_gap: f32,
     /// Utterances with a no-speech probability above this are refused. Whisper skips
     /// windows above 0.6, but a one-word command in noise reaches that; noise alone
@@ -75,7 +75,7 @@ impl Default for Thresholds {
         Thresholds {
             max_gap: 12.0,
             max_word_gap: 6.0,
-            max_end_gap: 3.5,
+            max_end_gap: 3.0,
             max_no_speech: 0.8,
             min_avg_logprob: -3.5,
         }
