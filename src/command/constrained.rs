@@ -167,6 +167,20 @@ impl TokenConstraint {
         id
     }
 
+    /// Follows `tokens` from the start as far as the grammar allows them, computing the
+    /// allowed tokens of every state on the way (and of the one reached).
+    pub fn walk(&mut self, tokens: &[u32]) {
+        let mut state = self.start();
+        for &token in tokens {
+            let allowed = self.allowed(state);
+            match allowed.tokens.binary_search_by_key(&token, |&(t, _)| t) {
+                Ok(i) => state = allowed.tokens[i].1,
+                Err(_) => return,
+            }
+        }
+        self.allowed(state);
+    }
+
     /// The tokens allowed after `state`, computed once per state.
     pub fn allowed(&mut self, state: StateId) -> Arc<Allowed> {
         if let Some(known) = &self.allowed[state as usize] {
@@ -314,6 +328,7 @@ struct Beam {
 }
 
 /// A continuation of a beam.
+#[derive(Clone)]
 struct Candidate {
     score: f32,
     regret: f32,
@@ -480,13 +495,28 @@ fn beam_candidates(
         out.push(candidate(eot, None));
     }
     // Best first; the canonical check (an encode of the sentence) runs only until enough
-    // are found.
-    out.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
-    out.into_iter()
-        .take_while(|c| c.score > f32::NEG_INFINITY)
-        .filter(|c| canonical(c.token))
-        .take(beam_size + 1)
-        .collect()
+    // are found. Inside a wildcard most of the vocabulary is allowed, so only the best few
+    // are sorted unless most of those fail the check.
+    let keep = beam_size + 1;
+    let by_score = |a: &Candidate, b: &Candidate| b.score.total_cmp(&a.score);
+    let window = (4 * keep).min(out.len());
+    if window < out.len() {
+        out.select_nth_unstable_by(window, by_score);
+    }
+    out[..window].sort_unstable_by(by_score);
+    let mut chosen: Vec<Candidate> = Vec::with_capacity(keep);
+    let mut take_from = |part: &[Candidate], chosen: &mut Vec<Candidate>| {
+        let fits = part
+            .iter()
+            .filter(|c| c.score > f32::NEG_INFINITY && canonical(c.token));
+        chosen.extend(fits.take(keep - chosen.len()).cloned());
+    };
+    take_from(&out[..window], &mut chosen);
+    if chosen.len() < keep && window < out.len() {
+        out[window..].sort_unstable_by(by_score);
+        take_from(&out[window..], &mut chosen);
+    }
+    chosen
 }
 
 /// Runs the prompt: its cache, the logits after it, and the no-speech probability read at

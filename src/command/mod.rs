@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audio::SAMPLE_RATE;
-use crate::grammar::{Grammar, SlotValue};
+use crate::grammar::{Grammar, SampleRng, SlotValue};
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, Transcriber, SILENCE_PEAK};
@@ -127,12 +127,38 @@ impl Recognizer {
     ) -> Result<Self, RecognizeError> {
         let trie = TokenTrie::new(&transcriber.tokenizer, &transcriber.rules.suppress);
         let prompt = command_prompt(&transcriber, &options.language)?;
-        Ok(Recognizer {
+        let mut recognizer = Recognizer {
             constraint: TokenConstraint::new(grammar, trie),
             transcriber,
             prompt,
             options,
-        })
+        };
+        recognizer.warm_up();
+        Ok(recognizer)
+    }
+
+    /// Computes the allowed tokens of the grammar states that sentences of every intent
+    /// pass through, so that the first utterances do not pay for them. A state inside a
+    /// wildcard allows most of the vocabulary and takes a walk of the whole token trie;
+    /// paid during an utterance, those walks cost several hundred milliseconds.
+    fn warm_up(&mut self) {
+        const SAMPLES_PER_INTENT: usize = 12;
+        let started = std::time::Instant::now();
+        let mut rng = SampleRng::new(0);
+        let grammar = self.constraint.grammar();
+        let texts: Vec<String> = (0..grammar.intents().len())
+            .flat_map(|intent| (0..SAMPLES_PER_INTENT).map(move |_| intent))
+            .filter_map(|intent| grammar.sample(intent, &mut rng))
+            .flat_map(|sample| [capitalised(&sample.text) + ".", sample.text])
+            .collect();
+        for text in texts {
+            let tokens = self.transcriber.tokenizer.encode(&format!(" {text}"));
+            self.constraint.walk(&tokens);
+        }
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "grammar constraint warmed up"
+        );
     }
 
     pub fn grammar(&self) -> &Grammar {
@@ -255,6 +281,15 @@ fn token_budget(n_samples: usize) -> usize {
     const PER_SECOND: usize = 6;
     const EXTRA: usize = 8;
     EXTRA + PER_SECOND * n_samples.div_ceil(SAMPLE_RATE as usize)
+}
+
+/// `text` with its first letter in upper case, as Whisper starts a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// The start of a command's transcript: no timestamps, English unless told otherwise.
