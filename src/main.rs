@@ -79,15 +79,15 @@ struct RecognizeArgs {
     #[arg(long, value_name = "N")]
     beam: Option<usize>,
     /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
-    /// [default: `[commands] max_gap`, else 12].
+    /// [default: `[commands] max_gap`, else 10].
     #[arg(long, value_name = "NATS")]
     max_gap: Option<f32>,
     /// Lowest mean log-probability per token of the sentence that still accepts
-    /// [default: `[commands] min_score`, else -3.5].
+    /// [default: `[commands] min_score`, else -3].
     #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
     min_score: Option<f32>,
     /// Highest no-speech probability that still accepts [default: `[commands]
-    /// max_no_speech`, else 0.8].
+    /// max_no_speech`, else 0.9].
     #[arg(long, value_name = "P")]
     max_no_speech: Option<f32>,
     /// Also print each token of the sentence with its log-probability and regret.
