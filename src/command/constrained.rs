@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use super::vocab::{TokenTrie, TrieNode};
 use crate::grammar::{Grammar, PrefixState};
-use crate::whisper::decode::{apply_rules, DecodeOptions, TokenRules};
+use crate::whisper::decode::{apply_rules, log_sum_exp, DecodeOptions, TokenRules};
 use crate::whisper::model::{CrossKv, KvCache, ModelError, Whisper};
 use crate::whisper::tokenizer::Tokenizer;
 
@@ -558,14 +558,6 @@ fn step(model: &Whisper, cross: &CrossKv, beams: &mut [Beam]) -> Result<Vec<f32>
         beam.cache = cache;
     }
     Ok(model.logits(&hidden))
-}
-
-fn log_sum_exp(x: &[f32]) -> f32 {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
-    }
-    max + x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln()
 }
 
 #[cfg(test)]

@@ -203,7 +203,8 @@ fn timestamps_more_likely(logits: &[f32], tb: usize) -> bool {
     ts > text
 }
 
-fn log_sum_exp(x: &[f32]) -> f32 {
+/// log Σ exp(x), computed from the maximum so that it cannot overflow.
+pub fn log_sum_exp(x: &[f32]) -> f32 {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         return max;
