@@ -110,6 +110,10 @@ const EARSHOT_FRAME: usize = 256;
 /// Lowest level reported, dBFS: digital silence.
 const SILENCE_DB: f32 = -120.0;
 
+/// Below one least significant bit of 16-bit audio: no microphone's background is this quiet,
+/// so such frames are zeros from a stream that has not started yet, not the room's noise.
+const DIGITAL_SILENCE_DB: f32 = -90.0;
+
 /// Classifies a stream of 16 kHz frames. Not `Send` (webrtc-vad's state is not): create it on
 /// the thread that uses it.
 pub struct FrameClassifier {
@@ -175,6 +179,10 @@ impl FrameClassifier {
 
     /// Records `energy_db` and returns the floor it is judged against: the minimum of the
     /// window before it (the frame itself would make every rise look like noise).
+    ///
+    /// Digital silence is not recorded: a stream that starts (or resumes) with zeros before
+    /// the room's noise arrives would otherwise hold the floor at nothing for a whole window,
+    /// and every noise frame in it would look loud.
     fn noise_floor(&mut self, energy_db: f32) -> f32 {
         let floor = self
             .history
@@ -182,6 +190,9 @@ impl FrameClassifier {
             .copied()
             .fold(f32::INFINITY, f32::min)
             .min(energy_db);
+        if energy_db < DIGITAL_SILENCE_DB {
+            return floor;
+        }
         if self.history.len() == self.history_len {
             self.history.pop_front();
         }
@@ -292,6 +303,20 @@ mod tests {
                 "{frame_ms} ms: {voiced} of 200 noise frames voiced"
             );
         }
+    }
+
+    #[test]
+    fn leading_zeros_do_not_hold_the_noise_floor_down() {
+        let mut c = FrameClassifier::new(VadConfig::default()).unwrap();
+        let len = c.config().frame_len();
+        for _ in 0..10 {
+            c.classify(&vec![0.0; len]);
+        }
+        let mut seed = 3;
+        let first = c.classify(&noise(len, 0.1, &mut seed));
+        assert_eq!(first.noise_db, first.energy_db);
+        let next = c.classify(&noise(len, 0.1, &mut seed));
+        assert!(next.noise_db > -40.0, "{next:?}");
     }
 
     #[test]
