@@ -43,6 +43,69 @@ pub struct Config {
     pub commands: CommandsSection,
     #[serde(default)]
     pub actions: ActionsConfig,
+    #[serde(default)]
+    pub run: RunSection,
+    #[serde(default)]
+    pub events: EventsSection,
+}
+
+/// `[run]`: what `voxd run` does.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub mode: Option<RunMode>,
+    /// Log level (error, warn, info, debug, trace); `--log` and `VOXD_LOG` win.
+    pub log: Option<String>,
+}
+
+/// What the daemon listens for.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// Voice commands from the grammars.
+    #[default]
+    Commands,
+    /// Live captions of everything said.
+    Captions,
+    /// Both at once, on one model.
+    Both,
+}
+
+impl RunMode {
+    pub fn commands(self) -> bool {
+        self != RunMode::Captions
+    }
+
+    pub fn captions(self) -> bool {
+        self != RunMode::Commands
+    }
+}
+
+/// `[events]`: where the daemon's JSON lines go.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSection {
+    pub stdout: Option<StdoutFormat>,
+    /// Appended to, one JSON object per line; relative paths are taken from the config
+    /// file's folder.
+    pub file: Option<PathBuf>,
+    /// A Unix socket (mode 0600) that any number of clients may connect to and read.
+    pub socket: Option<PathBuf>,
+}
+
+/// How events appear on standard output.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StdoutFormat {
+    /// `text` on a terminal, `json` otherwise.
+    #[default]
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// For people: the caption line redrawn as it changes, commands as they happen.
+    Text,
+    /// Nothing.
+    Off,
 }
 
 /// `[audio]`: the capture device.
@@ -88,6 +151,10 @@ pub struct SegmentSection {
 pub struct CaptionsSection {
     pub window_ms: Option<u32>,
     pub step_ms: Option<u32>,
+    /// WebVTT file the final captions are appended to as they arrive.
+    pub vtt: Option<PathBuf>,
+    /// SRT file, likewise.
+    pub srt: Option<PathBuf>,
 }
 
 /// `[commands]`: the grammars and how sure recognition must be before it acts (see
@@ -138,6 +205,19 @@ impl Default for CommandsSettings {
 }
 
 impl CommandsSettings {
+    /// The recogniser's options for these settings.
+    pub fn recognizer_options(&self) -> crate::command::RecognizerOptions {
+        let mut options = crate::command::RecognizerOptions {
+            beam_size: self.beam,
+            ..Default::default()
+        };
+        let thresholds = &mut options.thresholds;
+        thresholds.max_gap = self.max_gap;
+        thresholds.min_avg_logprob = self.min_score;
+        thresholds.max_no_speech = self.max_no_speech;
+        options
+    }
+
     /// On failure, the key to point at and what is wrong with it.
     fn validate(&self) -> Result<(), (&'static str, String)> {
         if !(1..=MAX_COMMAND_BEAM).contains(&self.beam) {
@@ -231,10 +311,17 @@ impl Config {
     /// Relative paths in the file are taken from its folder, `dir`, not from wherever voxd
     /// happens to be started.
     fn resolve_paths(&mut self, dir: &Path) {
-        let paths = [self.model.path.as_mut(), self.actions.working_dir.as_mut()]
-            .into_iter()
-            .flatten()
-            .chain(self.commands.grammars.iter_mut().flatten());
+        let paths = [
+            self.model.path.as_mut(),
+            self.actions.working_dir.as_mut(),
+            self.events.file.as_mut(),
+            self.events.socket.as_mut(),
+            self.captions.vtt.as_mut(),
+            self.captions.srt.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.commands.grammars.iter_mut().flatten());
         for path in paths {
             *path = dir.join(&*path);
         }
@@ -312,6 +399,13 @@ impl Config {
         if let Err((key, problem)) = self.commands().validate() {
             return Err(("commands", key, problem));
         }
+        if let Some(level) = self.run.log.as_deref().filter(|l| !is_log_filter(l)) {
+            let problem = format!(
+                "log = {level:?}: expected error, warn, info, debug, trace or off, or \
+                 module=level pairs separated by commas"
+            );
+            return Err(("run", "log", problem));
+        }
         if let Err(e) = self.actions.validate() {
             return Err(("actions", e.key, format!("{} {}", e.key, e.problem)));
         }
@@ -331,6 +425,18 @@ impl Config {
         };
         Some(dir.join("voxd/config.toml")).filter(|p| p.exists())
     }
+}
+
+/// A log level, or `target=level` directives separated by commas (tracing's filter syntax,
+/// held to what a user would mean: its own parser takes almost any word as a target).
+fn is_log_filter(text: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let is_level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    text.split(',')
+        .all(|directive| match directive.split_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        })
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
@@ -432,6 +538,22 @@ mod tests {
         };
         assert_eq!(commands, defaults);
         assert_eq!(config.actions, ActionsConfig::default());
+        assert_eq!(config.run.mode, Some(RunMode::default()));
+        assert_eq!(config.events.stdout, Some(StdoutFormat::default()));
+    }
+
+    #[test]
+    fn run_mode_and_log_level_are_checked() {
+        let err = load_text("[run]\nmode = \"dictation\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("dictation"), "{err}");
+        let err = load_text("[run]\nlog = \"verbose\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("[run] log"), "{err}");
+        let config = load_text("[run]\nmode = \"both\"\nlog = \"voxd=debug\"\n").unwrap();
+        assert!(config.run.mode.unwrap().captions());
     }
 
     #[test]

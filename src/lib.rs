@@ -8,6 +8,7 @@ pub mod bench;
 pub mod capture;
 pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod frontend;
 pub mod grammar;
 pub mod kernels;

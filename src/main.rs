@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 use voxd::audio;
 use voxd::capture;
-use voxd::command::{Recognizer, RecognizerOptions};
-use voxd::config::Config;
+use voxd::command::{CommandSet, Recognizer};
+use voxd::config::{Config, RunMode, StdoutFormat};
+use voxd::daemon;
 use voxd::frontend;
 use voxd::grammar::{Grammar, Match, SampleRng};
 use voxd::whisper::ggml::{self, FloatType};
@@ -28,9 +29,10 @@ use voxd::whisper::transcribe::{AudioCtx, Segment, Task, TranscribeOptions, Tran
                   SIMD inference core. Nothing leaves the machine."
 )]
 struct Cli {
-    /// Log level (error, warn, info, debug, trace); also read from VOXD_LOG.
-    #[arg(long, global = true, default_value = "warn")]
-    log: String,
+    /// Log level: error, warn, info, debug, trace; VOXD_LOG wins [default: warn; for
+    /// `run`, the config's [run] log, else info].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log: Option<String>,
     /// Settings file (default: the user's voxd/config.toml, when there is one).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -59,6 +61,10 @@ enum Command {
     /// Check voice-command grammars and match text against them.
     #[command(subcommand)]
     Grammar(GrammarCommand),
+    /// Run the daemon: listen, recognise commands and run their actions, show live
+    /// captions; events as JSON lines (see the README's "Events"). SIGHUP or an edit to the
+    /// config or a grammar reloads them; SIGINT/SIGTERM stop after the utterance in flight.
+    Run(RunArgs),
     /// Recognise voice commands in WAV files (one utterance each) with grammar-constrained
     /// decoding; print one JSON line per file ({"intent": null, "reason": ...} when refused).
     Recognize(RecognizeArgs),
@@ -100,7 +106,7 @@ struct RecognizeArgs {
 }
 
 #[derive(Args)]
-struct ListenArgs {
+struct SourceArgs {
     /// Input device: `default`, a number from `voxd devices`, or part of a name
     /// [default: the config's [audio] device, else the default device].
     #[arg(short, long, value_name = "DEVICE", conflicts_with_all = ["wav", "stdin"])]
@@ -126,6 +132,12 @@ struct ListenArgs {
     /// Deliver --wav / --stdin at real time, as a microphone would.
     #[arg(long)]
     realtime: bool,
+}
+
+#[derive(Args)]
+struct ListenArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     /// Also emit caption windows ([captions] window_ms / step_ms).
     #[arg(long)]
     captions: bool,
@@ -139,6 +151,33 @@ struct ListenArgs {
     /// Write each utterance to DIR/utterance-NNNN.wav.
     #[arg(long, value_name = "DIR")]
     save_utterances: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// What to listen for [default: the config's [run] mode, else commands].
+    #[arg(long, value_enum)]
+    mode: Option<RunMode>,
+    /// Grammar files (TOML) [default: `[commands] grammars` of the config].
+    #[arg(short, long, num_args = 1.., value_name = "FILE")]
+    grammar: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Events on standard output: auto (text on a terminal, else JSON lines), json, text,
+    /// off [default: the config's [events] stdout, else auto].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    stdout: Option<StdoutFormat>,
+    /// Also append the events as JSON lines to this file [default: [events] file].
+    #[arg(long, value_name = "FILE")]
+    events_file: Option<PathBuf>,
+    /// Also serve the events on this Unix socket, mode 0600 [default: [events] socket].
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Do not reload when the config or a grammar file changes (SIGHUP still reloads).
+    #[arg(long)]
+    no_watch: bool,
 }
 
 #[derive(Subcommand)]
@@ -277,18 +316,24 @@ fn parse_audio_ctx(s: &str) -> Result<AudioCtx, String> {
 
 fn main() {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("VOXD_LOG").unwrap_or_else(|_| EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match load_config(cli.config.as_deref()) {
+    let (config_path, config) = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("voxd: {e:#}");
             std::process::exit(2);
         }
     };
+    // The daemon says what it is doing by default; one-shot commands only warn.
+    let default_level = match cli.command {
+        Command::Run(_) => config.run.log.as_deref().unwrap_or("info"),
+        _ => "warn",
+    };
+    let level = cli.log.as_deref().unwrap_or(default_level);
+    let filter = EnvFilter::try_from_env("VOXD_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Transcribe(args) => transcribe(args, &config),
         Command::Model(cmd) => model_command(cmd),
@@ -297,6 +342,7 @@ fn main() {
         Command::Listen(args) => listen(args, &config),
         Command::Grammar(cmd) => grammar_command(cmd),
         Command::Recognize(args) => recognize(args, &config),
+        Command::Run(args) => run(args, &config, config_path),
     };
     if let Err(e) = result {
         eprintln!("voxd: {e:#}");
@@ -304,16 +350,18 @@ fn main() {
     }
 }
 
-/// The config file named on the command line, else the user's own, else defaults.
-fn load_config(path: Option<&Path>) -> Result<Config> {
+/// The config file named on the command line, else the user's own, else defaults; with the
+/// file's path when there is one.
+fn load_config(path: Option<&Path>) -> Result<(Option<PathBuf>, Config)> {
     let path = match path {
         Some(p) => p.to_path_buf(),
         None => match Config::default_path() {
             Some(p) => p,
-            None => return Ok(Config::default()),
+            None => return Ok((None, Config::default())),
         },
     };
-    Ok(Config::load(&path)?)
+    let config = Config::load(&path)?;
+    Ok((Some(path), config))
 }
 
 /// Where the model is when `--model` is not given.
@@ -344,11 +392,16 @@ fn default_model() -> Result<PathBuf> {
         })
 }
 
+/// The model `--model`, the config or the defaults name.
+fn model_path(args: &ModelArgs, config: &Config) -> Result<PathBuf> {
+    match args.model.as_ref().or(config.model.path.as_ref()) {
+        Some(p) => Ok(p.clone()),
+        None => default_model(),
+    }
+}
+
 fn load(args: &ModelArgs, config: &Config) -> Result<Transcriber> {
-    let path = match args.model.as_ref().or(config.model.path.as_ref()) {
-        Some(p) => p.clone(),
-        None => default_model()?,
-    };
+    let path = model_path(args, config)?;
     let threads = args.threads.or(config.model.threads).unwrap_or(0);
     let started = Instant::now();
     let t = Transcriber::load(&path, threads)
@@ -605,13 +658,14 @@ fn devices(json: bool) -> Result<()> {
     Ok(())
 }
 
-fn listen(args: ListenArgs, config: &Config) -> Result<()> {
+/// The audio source the flags and the config's [audio] section name.
+fn audio_source(args: &SourceArgs, config: &Config) -> Result<frontend::Source> {
     let pace = if args.realtime {
         capture::Pace::RealTime
     } else {
         capture::Pace::Fast
     };
-    let source = if let Some(path) = args.wav.clone() {
+    Ok(if let Some(path) = args.wav.clone() {
         frontend::Source::Wav { path, pace }
     } else if args.stdin {
         frontend::Source::Stdin {
@@ -635,7 +689,11 @@ fn listen(args: ListenArgs, config: &Config) -> Result<()> {
             },
             ..capture::CaptureOptions::default()
         })
-    };
+    })
+}
+
+fn listen(args: ListenArgs, config: &Config) -> Result<()> {
+    let source = audio_source(&args.source, config)?;
     if let Some(dir) = &args.save_utterances {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -780,14 +838,12 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
     }
     let grammar = Grammar::load(&grammar_files)?;
     let transcriber = load(&args.model, config)?;
-    let mut options = RecognizerOptions {
-        beam_size: args.beam.unwrap_or(settings.beam),
-        ..RecognizerOptions::default()
-    };
+    let mut options = settings.recognizer_options();
+    options.beam_size = args.beam.unwrap_or(options.beam_size);
     let thresholds = &mut options.thresholds;
-    thresholds.max_gap = args.max_gap.unwrap_or(settings.max_gap);
-    thresholds.min_avg_logprob = args.min_score.unwrap_or(settings.min_score);
-    thresholds.max_no_speech = args.max_no_speech.unwrap_or(settings.max_no_speech);
+    thresholds.max_gap = args.max_gap.unwrap_or(thresholds.max_gap);
+    thresholds.min_avg_logprob = args.min_score.unwrap_or(thresholds.min_avg_logprob);
+    thresholds.max_no_speech = args.max_no_speech.unwrap_or(thresholds.max_no_speech);
     if let Some(ctx) = args.audio_ctx {
         options.audio_ctx = ctx;
     }
@@ -807,5 +863,55 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
         line["ms"] = (started.elapsed().as_secs_f64() * 1000.0).round().into();
         writeln!(out, "{line}")?;
     }
+    Ok(())
+}
+
+fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<()> {
+    let mode = args.mode.or(config.run.mode).unwrap_or_default();
+    let commands = if mode.commands() {
+        let set = CommandSet::load(config_path.as_deref(), &args.grammar)?;
+        tracing::info!(
+            intents = set.grammar().intents().len(),
+            files = set.settings().grammars.len(),
+            "commands loaded"
+        );
+        Some(set)
+    } else {
+        None
+    };
+    let source = audio_source(&args.source, config)?;
+    let transcriber = load(&args.model, config)?;
+    let model_name = model_path(&args.model, config)?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let engine = match &commands {
+        Some(set) => {
+            let mut options = set.settings().recognizer_options();
+            options.language = config
+                .transcribe
+                .language
+                .clone()
+                .unwrap_or(options.language);
+            let recognizer = Recognizer::new(transcriber, set.grammar().clone(), options)?;
+            daemon::Engine::Commands(Box::new(recognizer))
+        }
+        None => daemon::Engine::Transcriber(Box::new(transcriber)),
+    };
+    let output = daemon::OutputOptions {
+        stdout: args.stdout.or(config.events.stdout).unwrap_or_default(),
+        file: args.events_file.or_else(|| config.events.file.clone()),
+        socket: args.socket.or_else(|| config.events.socket.clone()),
+    };
+    daemon::run(daemon::RunOptions {
+        mode,
+        commands,
+        engine,
+        model_name,
+        source,
+        front_end: config.front_end(mode.captions()),
+        output,
+        watch_files: !args.no_watch,
+    })?;
     Ok(())
 }

@@ -83,6 +83,12 @@ impl ActionRunner {
         Ok((runner, receiver))
     }
 
+    /// Acts on a reloaded grammar's intents from now on. Commands already accepted run on
+    /// as they were; the limits, working folder and notification switch stay as started.
+    pub fn replace_actions(&mut self, actions: ActionSet) {
+        self.actions = actions;
+    }
+
     /// Starts the action of `request`'s intent, or reports why not; returns at once with the
     /// id its events carry, or None when the intent has no action.
     pub fn submit(&self, request: &ActionRequest) -> Option<u64> {

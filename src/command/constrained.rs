@@ -140,6 +140,13 @@ impl TokenConstraint {
     }
 
     /// Forgets every state but the start. Ids handed out before are invalid afterwards.
+    /// Constrains to another grammar from now on (the token trie stays: it depends on the
+    /// model only).
+    pub fn set_grammar(&mut self, grammar: Grammar) {
+        self.grammar = grammar;
+        self.reset();
+    }
+
     fn reset(&mut self) {
         self.states.clear();
         self.index.clear();

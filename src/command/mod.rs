@@ -26,6 +26,7 @@ use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, Transcriber, SILENCE_PEAK};
 use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
+pub use loaded::{CommandSet, LoadError, ReloadOutcome};
 use reject::{judge, word_gaps, Evidence};
 pub use reject::{Rejection, Thresholds};
 use vocab::TokenTrie;
@@ -163,6 +164,25 @@ impl Recognizer {
 
     pub fn grammar(&self) -> &Grammar {
         self.constraint.grammar()
+    }
+
+    /// Recognises the sentences of `grammar` from now on, with `options` (a reload). The
+    /// language must be one the model knows, as at [`Recognizer::new`]; on an error the
+    /// recogniser is left as it was.
+    pub fn set_grammar(
+        &mut self,
+        grammar: Grammar,
+        options: RecognizerOptions,
+    ) -> Result<(), RecognizeError> {
+        self.prompt = command_prompt(&self.transcriber, &options.language)?;
+        self.options = options;
+        self.constraint.set_grammar(grammar);
+        self.warm_up();
+        Ok(())
+    }
+
+    pub fn options(&self) -> &RecognizerOptions {
+        &self.options
     }
 
     pub fn transcriber(&self) -> &Transcriber {

@@ -113,7 +113,7 @@ impl Vocab {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Graph {
     pub nodes: Vec<Node>,
     pub arcs: Vec<Arc>,

@@ -118,7 +118,7 @@ pub fn read_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, String)>,
 }
 
 /// A compiled grammar.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Grammar {
     intents: Vec<Intent>,
     graph: Graph,

@@ -1,0 +1,456 @@
+//! `voxd run`: the daemon. It wires the stages together and keeps them running.
+//!
+//! ```text
+//! source ─► [front-end thread] ─► utterances, caption windows, capture events
+//!                  │
+//!   [control thread: run()]  signals (INT/TERM stop, HUP reload), file watch (reload)
+//!        │ Job::Utterance (queue of 8; a full queue drops and reports, never blocks audio)
+//!        │ newest caption window (one place; older ones are dropped and counted)
+//!        ▼
+//!   [recogniser thread: worker] owns the model ─► Outcome::{Event, Act}
+//!        │
+//!   [control thread] ─► ActionRunner (worker threads) ─► action events
+//!                    ─► EventOutput: stdout (JSON or text), file, Unix socket
+//! ```
+//!
+//! Shutdown (SIGINT/SIGTERM, or the end of a file source): the front end closes the speech
+//! in progress, the recogniser finishes what is queued, accepted actions run to their end
+//! or timeout, then `stopped` is the last event. A second signal exits at once.
+//!
+//! Reload (SIGHUP, or an edit to the config or a grammar file): `CommandSet::reload` builds
+//! and checks the new set first; only a complete, valid set replaces the running one. The
+//! grammar, the thresholds and the intents' actions take effect at once; other settings
+//! (model, audio, action limits, outputs) need a restart, and the log says so.
+
+pub mod event;
+mod output;
+mod socket;
+mod watch;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, never, Receiver, Sender, TrySendError};
+
+pub use event::Event;
+pub use output::OutputOptions;
+pub use worker::Engine;
+
+use crate::actions::{ActionError, ActionEvent, ActionRunner};
+use crate::capture::Pace;
+use crate::command::{CommandSet, RecognizeError, ReloadOutcome};
+use crate::config::RunMode;
+use crate::frontend::{
+    self, ms, CaptionWindow, FrontEndConfig, FrontEndError, FrontEndEvent, FrontEndStats,
+};
+use event::ActionReport;
+use output::EventOutput;
+use watch::FileWatch;
+use worker::{Job, Outcome};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Recognize(#[from] RecognizeError),
+    #[error(transparent)]
+    FrontEnd(#[from] Box<FrontEndError>),
+    #[error("cannot start the actions: {0}")]
+    Actions(#[from] ActionError),
+    #[error("events socket {}: {detail}", path.display())]
+    Socket { path: PathBuf, detail: String },
+    #[error("events file {}: {source}", path.display())]
+    EventsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Everything `voxd run` starts with.
+pub struct RunOptions {
+    pub mode: RunMode,
+    /// The commands (None when the mode has no commands).
+    pub commands: Option<CommandSet>,
+    /// The model (with the command grammar when commands are on), not yet warm.
+    pub engine: Engine,
+    /// Shown in the `ready` event.
+    pub model_name: String,
+    pub source: frontend::Source,
+    pub front_end: FrontEndConfig,
+    pub output: OutputOptions,
+    /// Reload when the config or a grammar file changes on disk (SIGHUP always reloads).
+    pub watch_files: bool,
+}
+
+/// Utterances waiting for the recogniser. Commands are a few seconds each: eight is half a
+/// minute of speech the recogniser would be behind by.
+const UTTERANCE_QUEUE: usize = 8;
+/// How often the files are looked at.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// Action ids remembered to give their events the utterance's time.
+const REMEMBERED_ACTIONS: usize = 256;
+
+/// Runs until a signal or the end of the source; returns the front end's accounting.
+pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
+    let started = Instant::now();
+    let mut output = EventOutput::open(&options.output, started)?;
+    let signals = signals()?;
+    let RunOptions {
+        mode,
+        commands,
+        mut engine,
+        model_name,
+        source,
+        front_end,
+        watch_files,
+        ..
+    } = options;
+    let live = !matches!(
+        source,
+        frontend::Source::Wav {
+            pace: Pace::Fast,
+            ..
+        } | frontend::Source::Stdin {
+            pace: Pace::Fast,
+            ..
+        }
+    );
+    let runner = commands
+        .as_ref()
+        .map(|set| ActionRunner::start(set.actions().clone(), set.actions_config()))
+        .transpose()?;
+    let (runner, action_events) = match runner {
+        Some((runner, events)) => (Some(runner), events),
+        None => (None, never()),
+    };
+    engine.warm_up();
+
+    let (jobs, job_queue) = bounded(UTTERANCE_QUEUE);
+    let (windows, window_queue) = bounded(1);
+    let (outcomes_tx, outcomes) = bounded(64);
+    let recogniser = worker::start(engine, job_queue, window_queue.clone(), outcomes_tx)?;
+    let listening = frontend::listen(source, front_end).map_err(Box::new)?;
+    output.emit(&Event::Ready {
+        mode: mode_name(mode),
+        model: model_name,
+        intents: commands.as_ref().map_or(0, |c| c.grammar().intents().len()),
+        audio: listening.format.to_string(),
+    });
+    tracing::info!(format = %listening.format, "listening");
+
+    let watch = commands
+        .as_ref()
+        .filter(|_| watch_files)
+        .map(|c| FileWatch::new(c.files()));
+    let mut control = Control {
+        output,
+        commands,
+        runner,
+        watch,
+        jobs: Some(jobs),
+        windows: Some(windows),
+        window_queue,
+        action_ends: BTreeMap::new(),
+        utterances_dropped: 0,
+        windows_dropped: 0,
+        stopping: false,
+        live,
+    };
+    let stats = control.run_loop(&listening.front_end, &outcomes, &action_events, &signals);
+    drop(listening);
+    let _ = recogniser.join();
+    control.finish_actions(&action_events);
+    control.output.emit(&Event::Stopped {
+        audio_ms: ms(stats.samples),
+        utterances: stats.utterances,
+        utterances_dropped: control.utterances_dropped,
+        windows_dropped: control.windows_dropped + stats.windows_dropped,
+    });
+    Ok(stats)
+}
+
+fn mode_name(mode: RunMode) -> &'static str {
+    match mode {
+        RunMode::Commands => "commands",
+        RunMode::Captions => "captions",
+        RunMode::Both => "commands and captions",
+    }
+}
+
+/// The control thread's state.
+struct Control {
+    output: EventOutput,
+    commands: Option<CommandSet>,
+    runner: Option<ActionRunner>,
+    watch: Option<FileWatch>,
+    /// Closed (None) once the front end has finished: the recogniser then ends.
+    jobs: Option<Sender<Job>>,
+    windows: Option<Sender<CaptionWindow>>,
+    /// Our end of the window queue, to take out a window nobody decoded yet.
+    window_queue: Receiver<CaptionWindow>,
+    /// The utterance end of each recent action, by id.
+    action_ends: BTreeMap<u64, u64>,
+    utterances_dropped: u64,
+    windows_dropped: u64,
+    stopping: bool,
+    /// The source runs at real time (a device, or a file paced like one).
+    live: bool,
+}
+
+/// What woke the control loop.
+enum Wake {
+    FrontEnd(Option<FrontEndEvent>),
+    Window(CaptionWindow),
+    Outcome(Option<Outcome>),
+    Action(ActionEvent),
+    Signal(i32),
+    Tick,
+}
+
+impl Control {
+    /// Until the front end has finished and the recogniser has sent its last outcome.
+    fn run_loop(
+        &mut self,
+        fe: &frontend::FrontEnd,
+        outcomes: &Receiver<Outcome>,
+        actions: &Receiver<ActionEvent>,
+        signals: &Receiver<i32>,
+    ) -> FrontEndStats {
+        let mut stats = FrontEndStats::default();
+        let mut fe_events = Some(fe.events().clone());
+        let mut fe_windows = Some(fe.windows().clone());
+        let mut next_watch = Instant::now() + WATCH_INTERVAL;
+        loop {
+            let fe_rx = fe_events.as_ref().map_or_else(never, Clone::clone);
+            let windows_rx = fe_windows.as_ref().map_or_else(never, Clone::clone);
+            let timeout = next_watch.saturating_duration_since(Instant::now());
+            let wake = crossbeam_channel::select! {
+                recv(fe_rx) -> e => Wake::FrontEnd(e.ok()),
+                recv(windows_rx) -> w => match w {
+                    Ok(w) => Wake::Window(w),
+                    Err(_) => {
+                        fe_windows = None;
+                        Wake::Tick
+                    }
+                },
+                recv(outcomes) -> o => Wake::Outcome(o.ok()),
+                recv(actions) -> a => match a {
+                    Ok(a) => Wake::Action(a),
+                    Err(_) => Wake::Tick,
+                },
+                recv(signals) -> s => Wake::Signal(s.unwrap_or(libc::SIGTERM)),
+                default(timeout) => Wake::Tick,
+            };
+            match wake {
+                Wake::FrontEnd(Some(event)) => {
+                    if let FrontEndEvent::Finished(s) = &event {
+                        stats = *s;
+                        fe_events = None;
+                        // Nothing more will come: let the recogniser finish and end.
+                        self.jobs = None;
+                        self.windows = None;
+                    }
+                    self.front_end_event(event);
+                }
+                Wake::FrontEnd(None) => {
+                    fe_events = None;
+                    self.jobs = None;
+                    self.windows = None;
+                }
+                Wake::Window(w) => self.queue_window(w),
+                Wake::Outcome(Some(outcome)) => self.outcome(outcome),
+                Wake::Outcome(None) => return stats,
+                Wake::Action(a) => self.action_event(&a),
+                Wake::Signal(signal) => self.signal(signal, fe),
+                Wake::Tick => {}
+            }
+            if Instant::now() >= next_watch {
+                next_watch = Instant::now() + WATCH_INTERVAL;
+                if self.watch.as_mut().is_some_and(FileWatch::poll) {
+                    tracing::info!("a config or grammar file changed: reloading");
+                    self.reload();
+                }
+            }
+        }
+    }
+
+    fn front_end_event(&mut self, event: FrontEndEvent) {
+        match event {
+            FrontEndEvent::SpeechStart { start, onset } => {
+                self.output.emit(&Event::SpeechStart {
+                    start_ms: ms(start),
+                    onset_ms: ms(onset),
+                });
+            }
+            FrontEndEvent::SpeechEnd(u) => {
+                self.output.emit(&Event::SpeechEnd {
+                    start_ms: ms(u.start),
+                    end_ms: ms(u.end),
+                    cut: u.cut,
+                });
+                if self.commands.is_some() {
+                    self.queue_utterance(u);
+                }
+            }
+            FrontEndEvent::Capture(c) => self.output.emit(&Event::from(&c)),
+            FrontEndEvent::Overrun { dropped } => self.output.emit(&Event::Overrun { dropped }),
+            FrontEndEvent::Finished(_) => {}
+        }
+    }
+
+    /// Hands an utterance to the recogniser. From a live source it never waits (the front
+    /// end must keep up with the microphone): a full queue means the recogniser is far
+    /// behind, and the utterance is dropped, counted and reported. A file delivered as fast
+    /// as it can be read waits instead, so every utterance in it is recognised.
+    fn queue_utterance(&mut self, u: frontend::Utterance) {
+        let Some(jobs) = &self.jobs else { return };
+        if !self.live {
+            let _ = jobs.send(Job::Utterance(u));
+            return;
+        }
+        let (start, end) = (ms(u.start), ms(u.end));
+        if let Err(TrySendError::Full(_)) = jobs.try_send(Job::Utterance(u)) {
+            self.utterances_dropped += 1;
+            let message = format!(
+                "utterance {start}-{end} ms dropped: the recogniser is {UTTERANCE_QUEUE} \
+                 utterances behind"
+            );
+            tracing::warn!("{message}");
+            self.output.emit(&Event::Error { message });
+        }
+    }
+
+    /// Offers the newest caption window; one the recogniser has not started on yet is
+    /// replaced (captions follow the present, not a backlog).
+    fn queue_window(&mut self, window: CaptionWindow) {
+        let Some(windows) = &self.windows else { return };
+        if let Err(TrySendError::Full(window)) = windows.try_send(window) {
+            if self.window_queue.try_recv().is_ok() {
+                self.windows_dropped += 1;
+            }
+            let _ = windows.try_send(window);
+        }
+    }
+
+    fn outcome(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Event(event) => self.output.emit(&event),
+            Outcome::Act { request, end_ms } => {
+                let Some(runner) = &self.runner else { return };
+                if let Some(id) = runner.submit(&request) {
+                    self.action_ends.insert(id, end_ms);
+                    while self.action_ends.len() > REMEMBERED_ACTIONS {
+                        self.action_ends.pop_first();
+                    }
+                }
+            }
+        }
+    }
+
+    fn action_event(&mut self, event: &ActionEvent) {
+        let end_ms = self.action_ends.get(&event.id).copied().unwrap_or_default();
+        self.output.emit(&Event::Action {
+            end_ms,
+            action: ActionReport::new(event),
+        });
+    }
+
+    fn signal(&mut self, signal: i32, fe: &frontend::FrontEnd) {
+        match signal {
+            libc::SIGHUP => {
+                tracing::info!("SIGHUP: reloading");
+                self.reload();
+            }
+            _ if self.stopping => {
+                tracing::warn!("second stop signal: exiting now");
+                std::process::exit(128 + signal);
+            }
+            _ => {
+                tracing::info!(signal, "stopping: finishing the utterance in flight");
+                self.stopping = true;
+                fe.request_stop();
+            }
+        }
+    }
+
+    /// Reads the config and grammar files again; a set that fails keeps the old one.
+    fn reload(&mut self) {
+        let Some(set) = &mut self.commands else {
+            return;
+        };
+        let before = set.actions_config().clone();
+        let event = match set.reload() {
+            Ok(ReloadOutcome::Unchanged) => Event::Reload {
+                outcome: "unchanged",
+                error: None,
+            },
+            Ok(ReloadOutcome::Replaced) => {
+                if let Some(runner) = &mut self.runner {
+                    runner.replace_actions(set.actions().clone());
+                }
+                if *set.actions_config() != before {
+                    tracing::warn!(
+                        "[actions] limits, working folder and notifications take effect after \
+                         a restart"
+                    );
+                }
+                let options = set.settings().recognizer_options();
+                if let Some(jobs) = &self.jobs {
+                    // Blocking is right here: a reload is rare, and the grammar must not be
+                    // lost behind a full queue.
+                    let _ = jobs.send(Job::Grammar(Box::new(set.grammar().clone()), options));
+                }
+                tracing::info!(intents = set.grammar().intents().len(), "commands reloaded");
+                Event::Reload {
+                    outcome: "replaced",
+                    error: None,
+                }
+            }
+            Err(e) => {
+                tracing::error!("reload failed, the previous commands stay in use: {e}");
+                Event::Reload {
+                    outcome: "failed",
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        // The set may now name other grammar files.
+        if let (Some(watch), Some(set)) = (&mut self.watch, &self.commands) {
+            *watch = FileWatch::new(set.files());
+        }
+        self.output.emit(&event);
+    }
+
+    /// Lets the accepted actions finish (each within its timeout) and reports them.
+    fn finish_actions(&mut self, actions: &Receiver<ActionEvent>) {
+        self.runner = None;
+        for event in actions.iter() {
+            self.action_event(&event);
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP as messages to the control thread.
+fn signals() -> Result<Receiver<i32>, DaemonError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(DaemonError::Signals)?;
+    let (tx, rx) = bounded(8);
+    std::thread::Builder::new()
+        .name("voxd-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(signal).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(DaemonError::Thread)?;
+    Ok(rx)
+}

@@ -1,0 +1,178 @@
+//! The recogniser thread: owns the model and its compute threads, takes utterances (for
+//! commands) and caption windows, and sends back events and the actions to start.
+//!
+//! Utterances come first: a command waits for at most the caption window being decoded,
+//! never for a queue of them. Windows arrive through a one-place queue that the control
+//! thread keeps filled with the newest window.
+
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::event::Event;
+use super::DaemonError;
+use crate::actions::ActionRequest;
+use crate::command::{Recognizer, RecognizerOptions};
+use crate::frontend::{ms, CaptionWindow, Utterance};
+use crate::grammar::Grammar;
+use crate::whisper::transcribe::Transcriber;
+
+/// What the control thread asks of the recogniser.
+pub enum Job {
+    /// Recognise this utterance as a command.
+    Utterance(Utterance),
+    /// The command set was reloaded: recognise this grammar from now on.
+    Grammar(Box<Grammar>, RecognizerOptions),
+}
+
+/// What the recogniser sends back.
+pub enum Outcome {
+    /// An event to emit.
+    Event(Event),
+    /// An accepted command whose action should start; `end_ms` is its utterance's end.
+    Act { request: ActionRequest, end_ms: u64 },
+}
+
+/// The model, with the grammar when commands are on.
+pub enum Engine {
+    Commands(Box<Recognizer>),
+    Transcriber(Box<Transcriber>),
+}
+
+impl Engine {
+    fn transcriber(&self) -> &Transcriber {
+        match self {
+            Engine::Commands(r) => r.transcriber(),
+            Engine::Transcriber(t) => t,
+        }
+    }
+
+    /// Runs the model once on quiet noise, so the weights are paged in and the compute
+    /// threads started before the first real utterance.
+    pub fn warm_up(&mut self) {
+        let started = Instant::now();
+        let mut seed = 0x2545_f491_u32;
+        let noise: Vec<f32> = (0..crate::audio::SAMPLE_RATE as usize)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed as f32 / u32::MAX as f32 - 0.5) * 0.02
+            })
+            .collect();
+        let warmed = match self {
+            Engine::Commands(r) => r.recognize(&noise).map(drop).map_err(|e| e.to_string()),
+            Engine::Transcriber(t) => {
+                let options = crate::whisper::transcribe::TranscribeOptions {
+                    audio_ctx: crate::whisper::transcribe::AudioCtx::Fit,
+                    ..Default::default()
+                };
+                t.transcribe(&noise, &options, |_| {})
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = warmed {
+            tracing::warn!("model warm-up failed: {e}");
+        }
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            threads = self.transcriber().threads(),
+            "model warmed up"
+        );
+    }
+}
+
+/// Starts the thread. It ends when `jobs` is closed and everything queued is done.
+pub fn start(
+    mut engine: Engine,
+    jobs: Receiver<Job>,
+    windows: Receiver<CaptionWindow>,
+    outcomes: Sender<Outcome>,
+) -> Result<JoinHandle<()>, DaemonError> {
+    thread::Builder::new()
+        .name("voxd-recogniser".into())
+        .spawn(move || {
+            let send = |outcome| {
+                // The control thread reads until this thread ends; a failed send means it
+                // is gone already, and there is nobody left to tell.
+                let _ = outcomes.send(outcome);
+            };
+            loop {
+                let job = match jobs.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => crossbeam_channel::select! {
+                        recv(jobs) -> job => match job {
+                            Ok(job) => Some(job),
+                            Err(_) => break,
+                        },
+                        recv(windows) -> window => {
+                            if let Ok(window) = window {
+                                caption(&mut engine, &window, &send);
+                            }
+                            None
+                        },
+                    },
+                };
+                match job {
+                    Some(Job::Utterance(u)) => recognize(&mut engine, &u, &send),
+                    Some(Job::Grammar(grammar, options)) => {
+                        set_grammar(&mut engine, *grammar, options, &send)
+                    }
+                    None => {}
+                }
+            }
+        })
+        .map_err(DaemonError::Thread)
+}
+
+fn recognize(engine: &mut Engine, u: &Utterance, send: &impl Fn(Outcome)) {
+    let Engine::Commands(recognizer) = engine else {
+        return;
+    };
+    let started = Instant::now();
+    let (start_ms, end_ms) = (ms(u.start), ms(u.end));
+    match recognizer.recognize(&u.samples) {
+        Ok(result) => {
+            let took = started.elapsed().as_millis() as u64;
+            if let Some(intent) = result.intent.clone().filter(|_| result.reason.is_none()) {
+                let request = ActionRequest {
+                    intent,
+                    slots: result.slots.clone(),
+                    text: Some(result.text.clone()),
+                };
+                send(Outcome::Act { request, end_ms });
+            }
+            send(Outcome::Event(Event::recognition(
+                result, start_ms, end_ms, took,
+            )));
+        }
+        Err(e) => send(Outcome::Event(Event::Error {
+            message: format!("recognising the utterance at {start_ms}-{end_ms} ms: {e}"),
+        })),
+    }
+}
+
+fn set_grammar(
+    engine: &mut Engine,
+    grammar: Grammar,
+    options: RecognizerOptions,
+    send: &impl Fn(Outcome),
+) {
+    let Engine::Commands(recognizer) = engine else {
+        return;
+    };
+    let started = Instant::now();
+    match recognizer.set_grammar(grammar, options) {
+        Ok(()) => tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "recognising the reloaded grammar"
+        ),
+        Err(e) => send(Outcome::Event(Event::Error {
+            message: format!("the reloaded grammar cannot be used: {e}"),
+        })),
+    }
+}
+
+fn caption(_engine: &mut Engine, _window: &CaptionWindow, _send: &impl Fn(Outcome)) {}
