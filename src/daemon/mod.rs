@@ -295,7 +295,12 @@ impl Control {
                     cut: u.cut,
                 });
                 if self.commands.is_some() {
-                    self.queue_utterance(u);
+                    self.queue_utterance(u, false);
+                }
+            }
+            FrontEndEvent::SpeechPause(u) => {
+                if self.commands.is_some() {
+                    self.queue_utterance(u, true);
                 }
             }
             FrontEndEvent::Capture(c) => self.output.emit(&Event::from(&c)),
@@ -308,14 +313,25 @@ impl Control {
     /// end must keep up with the microphone): a full queue means the recogniser is far
     /// behind, and the utterance is dropped, counted and reported. A file delivered as fast
     /// as it can be read waits instead, so every utterance in it is recognised.
-    fn queue_utterance(&mut self, u: frontend::Utterance) {
+    ///
+    /// A `provisional` utterance (speech paused; it may yet go on) is recognised early so
+    /// that the answer is ready when the pause becomes the end; it is only worth the queue
+    /// place when there is one, so a full queue drops it without a word.
+    fn queue_utterance(&mut self, utterance: frontend::Utterance, provisional: bool) {
         let Some(jobs) = &self.jobs else { return };
-        if !self.live {
-            let _ = jobs.send(Job::Utterance(u));
+        let (start, end) = (ms(utterance.start), ms(utterance.end));
+        let job = Job::Utterance {
+            utterance,
+            provisional,
+        };
+        if !self.live && !provisional {
+            let _ = jobs.send(job);
             return;
         }
-        let (start, end) = (ms(u.start), ms(u.end));
-        if let Err(TrySendError::Full(_)) = jobs.try_send(Job::Utterance(u)) {
+        if let Err(TrySendError::Full(_)) = jobs.try_send(job) {
+            if provisional {
+                return;
+            }
             self.utterances_dropped += 1;
             let message = format!(
                 "utterance {start}-{end} ms dropped: the recogniser is {UTTERANCE_QUEUE} \
@@ -326,10 +342,15 @@ impl Control {
         }
     }
 
-    /// Offers the newest caption window; one the recogniser has not started on yet is
-    /// replaced (captions follow the present, not a backlog).
+    /// Offers the newest caption window; from a live source, one the recogniser has not
+    /// started on yet is replaced (captions follow the present, not a backlog). A fast
+    /// file's windows all wait their turn, as its utterances do.
     fn queue_window(&mut self, window: CaptionWindow) {
         let Some(windows) = &self.windows else { return };
+        if !self.live {
+            let _ = windows.send(window);
+            return;
+        }
         if let Err(TrySendError::Full(window)) = windows.try_send(window) {
             if self.window_queue.try_recv().is_ok() {
                 self.windows_dropped += 1;

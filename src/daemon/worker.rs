@@ -13,15 +13,20 @@ use crossbeam_channel::{Receiver, Sender};
 use super::event::Event;
 use super::DaemonError;
 use crate::actions::ActionRequest;
-use crate::command::{Recognizer, RecognizerOptions};
+use crate::command::{Recognition, Recognizer, RecognizerOptions};
 use crate::frontend::{ms, CaptionWindow, Utterance};
 use crate::grammar::Grammar;
 use crate::whisper::transcribe::Transcriber;
 
 /// What the control thread asks of the recogniser.
 pub enum Job {
-    /// Recognise this utterance as a command.
-    Utterance(Utterance),
+    /// Recognise this utterance as a command. A `provisional` one (speech paused) is only
+    /// recognised and kept: if the final utterance turns out the same, its result is
+    /// reported then, without decoding again.
+    Utterance {
+        utterance: Utterance,
+        provisional: bool,
+    },
     /// The command set was reloaded: recognise this grammar from now on.
     Grammar(Box<Grammar>, RecognizerOptions),
 }
@@ -99,6 +104,8 @@ pub fn start(
                 // is gone already, and there is nobody left to tell.
                 let _ = outcomes.send(outcome);
             };
+            // The result for the last provisional utterance, waiting for its end.
+            let mut early: Option<Recognized> = None;
             loop {
                 let job = match jobs.try_recv() {
                     Ok(job) => Some(job),
@@ -116,7 +123,21 @@ pub fn start(
                     },
                 };
                 match job {
-                    Some(Job::Utterance(u)) => recognize(&mut engine, &u, &send),
+                    Some(Job::Utterance {
+                        utterance,
+                        provisional,
+                    }) => {
+                        let ready = early.take().filter(|e| e.same_span(&utterance));
+                        match (provisional, ready) {
+                            (true, _) => early = recognize(&mut engine, &utterance),
+                            (false, Some(done)) => report(done, &send),
+                            (false, None) => {
+                                if let Some(done) = recognize(&mut engine, &utterance) {
+                                    report(done, &send);
+                                }
+                            }
+                        }
+                    }
                     Some(Job::Grammar(grammar, options)) => {
                         set_grammar(&mut engine, *grammar, options, &send)
                     }
@@ -127,31 +148,56 @@ pub fn start(
         .map_err(DaemonError::Thread)
 }
 
-fn recognize(engine: &mut Engine, u: &Utterance, send: &impl Fn(Outcome)) {
+/// A recognised utterance, not yet reported.
+struct Recognized {
+    start: u64,
+    end: u64,
+    result: Result<Recognition, String>,
+    took_ms: u64,
+}
+
+impl Recognized {
+    fn same_span(&self, u: &Utterance) -> bool {
+        (self.start, self.end) == (u.start, u.end)
+    }
+}
+
+/// Recognises `u`; None when there is no command recogniser (captions only).
+fn recognize(engine: &mut Engine, u: &Utterance) -> Option<Recognized> {
     let Engine::Commands(recognizer) = engine else {
-        return;
+        return None;
     };
     let started = Instant::now();
-    let (start_ms, end_ms) = (ms(u.start), ms(u.end));
-    match recognizer.recognize(&u.samples) {
-        Ok(result) => {
-            let took = started.elapsed().as_millis() as u64;
-            if let Some(intent) = result.intent.clone().filter(|_| result.reason.is_none()) {
-                let request = ActionRequest {
-                    intent,
-                    slots: result.slots.clone(),
-                    text: Some(result.text.clone()),
-                };
-                send(Outcome::Act { request, end_ms });
-            }
-            send(Outcome::Event(Event::recognition(
-                result, start_ms, end_ms, took,
-            )));
+    let result = recognizer.recognize(&u.samples).map_err(|e| e.to_string());
+    Some(Recognized {
+        start: u.start,
+        end: u.end,
+        result,
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Sends the action to start (first, so it is not held up) and the event.
+fn report(done: Recognized, send: &impl Fn(Outcome)) {
+    let (start_ms, end_ms) = (ms(done.start), ms(done.end));
+    let result = match done.result {
+        Ok(result) => result,
+        Err(e) => {
+            let message = format!("recognising the utterance at {start_ms}-{end_ms} ms: {e}");
+            send(Outcome::Event(Event::Error { message }));
+            return;
         }
-        Err(e) => send(Outcome::Event(Event::Error {
-            message: format!("recognising the utterance at {start_ms}-{end_ms} ms: {e}"),
-        })),
+    };
+    if let Some(intent) = result.intent.clone().filter(|_| result.reason.is_none()) {
+        let request = ActionRequest {
+            intent,
+            slots: result.slots.clone(),
+            text: Some(result.text.clone()),
+        };
+        send(Outcome::Act { request, end_ms });
     }
+    let event = Event::recognition(result, start_ms, end_ms, done.took_ms);
+    send(Outcome::Event(event));
 }
 
 fn set_grammar(

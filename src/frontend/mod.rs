@@ -88,6 +88,10 @@ pub enum FrontEndEvent {
         /// Where the detector heard it begin.
         onset: u64,
     },
+    /// The silence after speech has lasted the tail: the utterance as it will be if no more
+    /// speech comes (a `SpeechEnd` with the same span then follows). Recognisers may start
+    /// on it early.
+    SpeechPause(Utterance),
     /// Speech ended: the utterance.
     SpeechEnd(Utterance),
     /// Something happened at the source (device lost, retrying, resumed, ...).
@@ -374,6 +378,7 @@ impl Pipeline {
             Segment::Start { start, onset } => {
                 self.send(FrontEndEvent::SpeechStart { start, onset })
             }
+            Segment::Pause(utterance) => self.send(FrontEndEvent::SpeechPause(utterance)),
             Segment::End(utterance) => {
                 self.stats.utterances += 1;
                 self.send(FrontEndEvent::SpeechEnd(utterance));
@@ -454,6 +459,10 @@ impl FrontEndEvent {
             FrontEndEvent::SpeechStart { start, onset } => json!({
                 "event": "speech_start", "start_ms": ms(*start), "onset_ms": ms(*onset),
                 "start": start, "onset": onset,
+            }),
+            FrontEndEvent::SpeechPause(u) => json!({
+                "event": "speech_pause", "start_ms": ms(u.start), "end_ms": ms(u.end),
+                "start": u.start, "end": u.end,
             }),
             FrontEndEvent::SpeechEnd(u) => json!({
                 "event": "speech_end", "start_ms": ms(u.start), "end_ms": ms(u.end),

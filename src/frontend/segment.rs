@@ -8,6 +8,11 @@
 //! last voiced frame. Speech longer than [`SegmentConfig::max_utterance_ms`] is cut there and
 //! goes on as a new utterance.
 //!
+//! Once the silence has lasted the tail, the utterance's audio is settled: if no more speech
+//! comes, it will end exactly there. The segmenter says so with [`Segment::Pause`], carrying
+//! that utterance, so a recogniser can start on it while the rest of the silence confirms
+//! the end (the command's answer then costs `end_silence_ms`, not that plus decoding).
+//!
 //! Positions are sample indices on the 16 kHz audio clock. The segmenter keeps only the
 //! samples it may still hand out: the pre-roll while idle, the utterance while speaking.
 
@@ -106,6 +111,10 @@ pub enum Segment {
         /// First voiced frame.
         onset: u64,
     },
+    /// The silence after the speech has lasted the tail: this is the utterance if no more
+    /// speech comes before `end_silence_ms`. An `End` with the same `start` and `end`
+    /// follows unless speech resumes.
+    Pause(Utterance),
     /// Speech ended (or was cut): the whole utterance.
     End(Utterance),
 }
@@ -122,6 +131,8 @@ enum State {
         start: u64,
         onset: u64,
         last_voiced_end: u64,
+        /// A `Pause` was sent for the silence after `last_voiced_end`.
+        paused: bool,
     },
 }
 
@@ -198,6 +209,7 @@ impl Segmenter {
                         start,
                         onset,
                         last_voiced_end,
+                        paused: false,
                     }
                 } else if frame_end - last_voiced_end >= self.end_silence {
                     State::Idle
@@ -213,9 +225,15 @@ impl Segmenter {
                 start,
                 onset,
                 last_voiced_end,
+                paused,
             } => {
-                let last_voiced_end = if voiced { frame_end } else { last_voiced_end };
-                if frame_end - last_voiced_end >= self.end_silence {
+                let (last_voiced_end, paused) = if voiced {
+                    (frame_end, false)
+                } else {
+                    (last_voiced_end, paused)
+                };
+                let silence = frame_end - last_voiced_end;
+                if silence >= self.end_silence {
                     let end = (last_voiced_end + self.tail).min(frame_end);
                     self.close(start, end, onset, false, emit);
                     State::Idle
@@ -229,12 +247,19 @@ impl Segmenter {
                         start: frame_end,
                         onset: frame_end,
                         last_voiced_end,
+                        paused: false,
                     }
                 } else {
+                    let pause_now = !paused && silence >= self.tail;
+                    if pause_now {
+                        let end = last_voiced_end + self.tail;
+                        emit(Segment::Pause(self.utterance(start, end, onset, false)));
+                    }
                     State::Speech {
                         start,
                         onset,
                         last_voiced_end,
+                        paused: paused || pause_now,
                     }
                 }
             }
@@ -249,6 +274,7 @@ impl Segmenter {
             start,
             onset,
             last_voiced_end,
+            ..
         } = self.state
         {
             let end = (last_voiced_end + self.tail).min(stream_end);
@@ -265,16 +291,20 @@ impl Segmenter {
         cut: bool,
         emit: &mut impl FnMut(Segment),
     ) {
+        emit(Segment::End(self.utterance(start, end, onset, cut)));
+        self.last_end = end;
+    }
+
+    fn utterance(&self, start: u64, end: u64, onset: u64, cut: bool) -> Utterance {
         let from = (start - self.buf_start) as usize;
         let to = (end - self.buf_start) as usize;
-        emit(Segment::End(Utterance {
+        Utterance {
             start,
             end,
             onset,
             samples: self.buf[from..to].to_vec(),
             cut,
-        }));
-        self.last_end = end;
+        }
     }
 
     /// Drops audio no future utterance can include.
@@ -354,6 +384,32 @@ mod tests {
         assert!(
             matches!(events[0], Segment::Start { start, onset: o } if start == u.start && o == onset)
         );
+    }
+
+    #[test]
+    fn a_pause_carries_the_utterance_its_end_will_have() {
+        let config = SegmentConfig::default();
+        // Speech, a 330 ms pause (a Pause, no End), more speech, then silence.
+        let pattern = format!(
+            "{}##########{}##########{}",
+            ".".repeat(20),
+            ".".repeat(11),
+            ".".repeat(40)
+        );
+        let events = run(&config, &pattern);
+        let pauses: Vec<&Utterance> = events
+            .iter()
+            .filter_map(|e| match e {
+                Segment::Pause(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        let ends = utterances(&events);
+        assert_eq!((pauses.len(), ends.len()), (2, 1), "{events:?}");
+        // The first pause was overtaken by more speech; the second one is the end.
+        assert!(pauses[0].end < ends[0].end);
+        assert_eq!(pauses[1], ends[0]);
+        check_audio(pauses[0]);
     }
 
     #[test]
