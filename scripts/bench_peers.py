@@ -6,7 +6,7 @@ Run it from the repository root with the reference environment's Python:
     .venv/bin/python scripts/bench_peers.py [--models tiny.en base] [--threads 2] [--runs 5]
         [--audio ../shared/data/jfk.wav] [--voxd PATH] [--json FILE] [--markdown]
 
-(`.venv` comes from `scripts/setup.sh --reference`; models from `scripts/fetch_models.py`.)
+(`.venv` comes from `scripts/setup.sh --reference`; models from `voxd models fetch --dest models` (scripts/setup.sh).)
 
 For each model it runs, back to back, so that all three see the same machine state:
 
@@ -153,7 +153,7 @@ def resolve_model(name):
         return p.resolve().name, p.resolve()
     d = ROOT / "models" / name
     if not (d / "model.bin").exists():
-        fail(f"model {name!r} not found at {rel(d)}: run scripts/fetch_models.py {name}")
+        fail(f"model {name!r} not found at {rel(d)}: run target/release/voxd models fetch --dest models {name}")
     return name, d
 
 

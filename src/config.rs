@@ -413,17 +413,10 @@ impl Config {
     }
 
     /// The user's config file, if there is one: `$XDG_CONFIG_HOME/voxd/config.toml` (or
-    /// `~/.config/...`) on Linux, `~/Library/Application Support/voxd/config.toml` on macOS.
+    /// `~/.config/...`) on Linux, `~/Library/Application Support/voxd/config.toml` on macOS
+    /// (see `ops::paths`).
     pub fn default_path() -> Option<PathBuf> {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let dir = if cfg!(target_os = "macos") {
-            home?.join("Library/Application Support")
-        } else {
-            std::env::var_os("XDG_CONFIG_HOME")
-                .map(PathBuf::from)
-                .or_else(|| home.map(|h| h.join(".config")))?
-        };
-        Some(dir.join("voxd/config.toml")).filter(|p| p.exists())
+        crate::ops::paths::config_file().filter(|p| p.exists())
     }
 }
 

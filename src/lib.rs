@@ -12,4 +12,5 @@ pub mod daemon;
 pub mod frontend;
 pub mod grammar;
 pub mod kernels;
+pub mod ops;
 pub mod whisper;

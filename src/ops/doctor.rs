@@ -1,0 +1,657 @@
+//! `voxd doctor`: checks a setup the way `voxd run` will use it and says, one line per
+//! check, what is fine (`ok`), what will limit it (`warn`) and what stops it (`FAIL`), with
+//! what to do about it.
+//!
+//! Each check uses the code the daemon itself runs (the config loader, the model loader,
+//! `CommandSet::load`, the capture supervisor, notify-rust), so a check that passes here
+//! cannot fail for a different reason there.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::capture::{
+    self, CaptureEvent, CaptureOptions, DeviceCapture, DeviceSelector, ReadStatus,
+};
+use crate::command::loaded::{CommandSet, LoadError};
+use crate::config::Config;
+use crate::whisper::transcribe::Transcriber;
+
+use super::{models, paths};
+
+/// `voxd doctor` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Seconds of microphone audio to take for the level reading.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub listen: f64,
+    /// Skip the microphone checks (a machine that only transcribes files).
+    #[arg(long)]
+    pub no_audio: bool,
+}
+
+impl Default for DoctorArgs {
+    fn default() -> Self {
+        DoctorArgs {
+            listen: 1.0,
+            no_audio: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub status: Status,
+    pub name: &'static str,
+    pub message: String,
+    /// What to do about a warning or failure.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, message: impl Into<String>) -> Self {
+        Check {
+            status: Status::Ok,
+            name,
+            message: message.into(),
+            fix: None,
+        }
+    }
+
+    fn warn(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            status: Status::Warn,
+            name,
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn fail(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            status: Status::Fail,
+            name,
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// The report's line: status, check, what was found, and what to do.
+    pub fn line(&self) -> String {
+        // Some errors (a grammar's) span lines; the report keeps one line per check.
+        let one_line = |s: &str| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let mut line = format!(
+            "{:<4}  {:<13} {}",
+            self.status.label(),
+            self.name,
+            one_line(&self.message)
+        );
+        if let Some(fix) = &self.fix {
+            line.push_str(" -> ");
+            line.push_str(&one_line(fix));
+        }
+        line
+    }
+}
+
+/// Runs every check; `config` is `--config`, if given.
+pub fn run_checks(config: Option<&Path>, args: &DoctorArgs) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let (config_path, loaded) = check_config(config, &mut checks);
+    match &loaded {
+        Loaded::Invalid => {
+            for name in ["model", "grammars", "actions"] {
+                checks.push(Check::warn(
+                    name,
+                    "not checked: the config file is invalid",
+                    "fix the config first",
+                ));
+            }
+        }
+        Loaded::Defaults | Loaded::File(_) => {
+            let default = Config::default();
+            let cfg = match &loaded {
+                Loaded::File(c) => c,
+                _ => &default,
+            };
+            checks.push(check_model(cfg));
+            let set = check_grammars(config_path.as_deref(), &mut checks);
+            if let Some(set) = &set {
+                checks.push(check_programs(set));
+            }
+        }
+    }
+    let default = Config::default();
+    let cfg = match &loaded {
+        Loaded::File(c) => c,
+        _ => &default,
+    };
+    if !args.no_audio {
+        check_audio(cfg, args.listen, &mut checks);
+    }
+    checks.push(check_notifications(cfg));
+    checks.push(check_service());
+    checks
+}
+
+/// The whole report, one line per check and a summary.
+pub fn report(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for check in checks {
+        out.push_str(&check.line());
+        out.push('\n');
+    }
+    let count = |s| checks.iter().filter(|c| c.status == s).count();
+    out.push_str(&format!(
+        "{} ok, {} warnings, {} failures\n",
+        count(Status::Ok),
+        count(Status::Warn),
+        count(Status::Fail)
+    ));
+    out
+}
+
+enum Loaded {
+    /// No config file: the built-in defaults.
+    Defaults,
+    File(Box<Config>),
+    Invalid,
+}
+
+fn check_config(arg: Option<&Path>, checks: &mut Vec<Check>) -> (Option<PathBuf>, Loaded) {
+    const NAME: &str = "config";
+    let (path, named) = match arg {
+        Some(p) => (p.to_path_buf(), true),
+        None => match paths::config_file() {
+            Some(p) => (p, false),
+            None => {
+                checks.push(Check::warn(
+                    NAME,
+                    "no home folder, so no user config file: using the built-in defaults",
+                    "pass --config FILE",
+                ));
+                return (None, Loaded::Defaults);
+            }
+        },
+    };
+    if !named && !path.exists() {
+        checks.push(Check::warn(
+            NAME,
+            format!("{}: not found, using the built-in defaults", path.display()),
+            format!(
+                "copy the repository's config.toml (the commented example) to {} and edit it",
+                path.display()
+            ),
+        ));
+        return (None, Loaded::Defaults);
+    }
+    match Config::load(&path) {
+        Ok(config) => {
+            checks.push(Check::ok(NAME, format!("{}: valid", path.display())));
+            (Some(path), Loaded::File(Box::new(config)))
+        }
+        Err(e) => {
+            let fix = if path.exists() {
+                "fix what the message names (the repository's config.toml is the commented example)"
+            } else {
+                "check the path given with --config"
+            };
+            checks.push(Check::fail(NAME, e.to_string(), fix));
+            (Some(path), Loaded::Invalid)
+        }
+    }
+}
+
+/// `voxd models fetch` with `--dest` when the model is not in the default folder.
+fn fetch_command(model: &Path) -> String {
+    let name = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| models::find(n).is_ok())
+        .unwrap_or_else(|| paths::DEFAULT_MODEL.to_string());
+    match model.parent() {
+        Some(parent) if Some(parent.to_path_buf()) != paths::models_dir() => format!(
+            "voxd models fetch --dest {} {name}",
+            paths::absolute(parent).display()
+        ),
+        _ => format!("voxd models fetch {name}"),
+    }
+}
+
+fn check_model(config: &Config) -> Check {
+    const NAME: &str = "model";
+    let (path, from) = match &config.model.path {
+        Some(p) => (p.clone(), " (the config's [model] path)"),
+        None => match paths::default_model() {
+            Ok(p) => (p, ""),
+            Err(e) => {
+                return Check::fail(
+                    NAME,
+                    e.to_string(),
+                    format!("voxd models fetch {}", paths::DEFAULT_MODEL),
+                )
+            }
+        },
+    };
+    if !path.exists() {
+        return Check::fail(
+            NAME,
+            format!("{}{from}: not found", path.display()),
+            fetch_command(&path),
+        );
+    }
+    let started = Instant::now();
+    match Transcriber::load(&path, 1) {
+        Ok(_) => Check::ok(
+            NAME,
+            format!(
+                "{}{from}: loads ({:.1} s)",
+                path.display(),
+                started.elapsed().as_secs_f64()
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            format!("{}{from}: {e}", path.display()),
+            format!("install it again: {}", fetch_command(&path)),
+        ),
+    }
+}
+
+fn check_grammars(config: Option<&Path>, checks: &mut Vec<Check>) -> Option<CommandSet> {
+    const NAME: &str = "grammars";
+    match CommandSet::load(config, &[]) {
+        Ok(set) => {
+            let files: Vec<String> = set
+                .settings()
+                .grammars
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            checks.push(Check::ok(
+                NAME,
+                format!(
+                    "{} intents from {}",
+                    set.grammar().intents().len(),
+                    files.join(", ")
+                ),
+            ));
+            Some(set)
+        }
+        Err(e @ (LoadError::NothingToLoad | LoadError::NoGrammars { .. })) => {
+            checks.push(Check::warn(
+                NAME,
+                e.to_string(),
+                "voice commands need grammar files in [commands] grammars (captions work \
+                 without); grammars/ in the repository has examples",
+            ));
+            None
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                NAME,
+                e.to_string(),
+                "fix what the message names; `voxd grammar check FILE...` checks grammar files",
+            ));
+            None
+        }
+    }
+}
+
+/// Where `program` would be found: a path with a slash is taken from `working_dir` (the
+/// actions' working directory, where the child starts), a bare name from PATH.
+fn find_program(program: &str, working_dir: Option<&Path>) -> Result<PathBuf, String> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        let path = match working_dir {
+            Some(dir) => dir.join(program),
+            None => PathBuf::from(program),
+        };
+        return if executable(&path) {
+            Ok(path)
+        } else if path.exists() {
+            Err(format!("{} is not executable", path.display()))
+        } else {
+            Err(format!("{} not found", path.display()))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| "not found on PATH".to_string())
+}
+
+fn check_programs(set: &CommandSet) -> Check {
+    const NAME: &str = "actions";
+    // program -> the intents that run it
+    let mut programs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for intent in set.grammar().intents() {
+        if let Some(program) = intent.run.first() {
+            programs.entry(program).or_default().push(&intent.name);
+        }
+    }
+    if programs.is_empty() {
+        return Check::ok(NAME, "no intent runs a program");
+    }
+    let working_dir = set.actions_config().working_dir.as_deref();
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for (program, intents) in &programs {
+        match find_program(program, working_dir) {
+            Ok(path) => found.push(path.display().to_string()),
+            Err(why) => missing.push(format!("`{program}` ({}): {why}", intents.join(", "))),
+        }
+    }
+    if missing.is_empty() {
+        Check::ok(
+            NAME,
+            format!("{} programs found: {}", found.len(), found.join(", ")),
+        )
+    } else {
+        Check::warn(
+            NAME,
+            format!(
+                "{} of {} programs missing: {}",
+                missing.len(),
+                programs.len(),
+                missing.join("; ")
+            ),
+            "install them or name them by absolute path in `run` (a service's PATH is the \
+             service manager's, not your shell's); those intents fail when heard",
+        )
+    }
+}
+
+fn check_audio(config: &Config, seconds: f64, checks: &mut Vec<Check>) {
+    let devices = match capture::list_devices() {
+        Ok(d) => d,
+        Err(e) => {
+            checks.push(Check::fail(
+                "input devices",
+                e.to_string(),
+                "on Linux, install ALSA (and PulseAudio/PipeWire for a desktop)",
+            ));
+            return;
+        }
+    };
+    if devices.is_empty() {
+        checks.push(Check::fail(
+            "input devices",
+            "none found",
+            "connect a microphone; a service needs the sound server of a login session (user \
+             unit) or the `audio` group (system unit)",
+        ));
+        return;
+    }
+    let names: Vec<String> = devices
+        .iter()
+        .map(|d| {
+            let star = if d.is_default { " (default)" } else { "" };
+            format!("#{} {}{star}", d.index, d.name)
+        })
+        .collect();
+    checks.push(Check::ok(
+        "input devices",
+        format!("{}: {}", devices.len(), names.join(", ")),
+    ));
+    checks.push(check_microphone(config, seconds));
+}
+
+fn check_microphone(config: &Config, seconds: f64) -> Check {
+    const NAME: &str = "microphone";
+    let audio = &config.audio;
+    let selector = audio
+        .device
+        .as_deref()
+        .map(DeviceSelector::parse)
+        .unwrap_or_default();
+    let options = CaptureOptions {
+        device: selector.clone(),
+        rate: audio.rate,
+        channels: audio.channels,
+        buffer_ms: match audio.buffer_ms {
+            Some(0) => None,
+            Some(ms) => Some(ms),
+            None => CaptureOptions::default().buffer_ms,
+        },
+        ..CaptureOptions::default()
+    };
+    let (capture, output) = match DeviceCapture::start(options, 2.0 + seconds as f32) {
+        Ok(started) => started,
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("{selector}: {e}"),
+                "`voxd devices` lists the devices; set [audio] device in the config",
+            )
+        }
+    };
+    let device = output
+        .events
+        .try_iter()
+        .find_map(|e| match e {
+            CaptureEvent::Opened { device, .. } => Some(device),
+            _ => None,
+        })
+        .unwrap_or_else(|| selector.to_string());
+    let format = capture.format();
+    let mut reader = output.reader;
+    let mut buf = vec![0f32; 4096];
+    let (mut count, mut sum_sq, mut peak) = (0u64, 0f64, 0f32);
+    let until = Instant::now() + Duration::from_secs_f64(seconds.max(0.1));
+    while Instant::now() < until {
+        match reader.read(&mut buf, Duration::from_millis(50)) {
+            ReadStatus::Samples(n) => {
+                for &x in &buf[..n] {
+                    sum_sq += f64::from(x) * f64::from(x);
+                    peak = peak.max(x.abs());
+                }
+                count += n as u64;
+            }
+            ReadStatus::Idle => {}
+            ReadStatus::Closed => break,
+        }
+    }
+    capture.stop();
+    let what = format!("{device} ({format})");
+    if count == 0 {
+        return Check::fail(
+            NAME,
+            format!("{what}: opened, but no audio arrived in {seconds:.1} s"),
+            "another program may hold the device, or its driver is stuck; try another with \
+             [audio] device",
+        );
+    }
+    let db = |x: f64| {
+        if x > 0.0 {
+            20.0 * x.log10()
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let rms = db((sum_sq / count as f64).sqrt());
+    let peak_db = db(f64::from(peak));
+    let level = format!(
+        "{count} samples in {seconds:.1} s, level {} dBFS RMS, peak {} dBFS",
+        show_db(rms),
+        show_db(peak_db)
+    );
+    // A real microphone's own noise sits far above -100 dBFS: below it the device hands
+    // over zeros (muted, or nothing plugged in).
+    if peak_db < -100.0 {
+        Check::warn(
+            NAME,
+            format!("{what}: {level}: digital silence"),
+            "muted, or nothing connected? check the input volume, or pick another device \
+             with [audio] device",
+        )
+    } else {
+        Check::ok(NAME, format!("{what}: {level}"))
+    }
+}
+
+fn show_db(db: f64) -> String {
+    if db.is_finite() {
+        format!("{db:.1}")
+    } else {
+        "-inf".to_string()
+    }
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn check_notifications(config: &Config) -> Check {
+    const NAME: &str = "notifications";
+    // A bus without the server can keep a D-Bus call waiting for its timeout: ask from a
+    // thread of its own and stop waiting after a few seconds.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("voxd-doctor-dbus".into())
+        .spawn(move || {
+            let _ = tx.send(notify_rust::get_server_information().map_err(|e| e.to_string()));
+        });
+    let answer = match spawned {
+        Ok(_) => rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| Err("no answer within 5 s".to_string())),
+        Err(e) => Err(e.to_string()),
+    };
+    match answer {
+        Ok(info) => Check::ok(
+            NAME,
+            format!(
+                "org.freedesktop.Notifications on the session bus: {} {} ({})",
+                info.name, info.version, info.vendor
+            ),
+        ),
+        Err(_) if !config.actions.notifications => {
+            Check::ok(NAME, "off ([actions] notifications = false)")
+        }
+        Err(e) => Check::warn(
+            NAME,
+            format!("org.freedesktop.Notifications not reachable on the session bus: {e}"),
+            "notifications need a desktop session's bus (DBUS_SESSION_BUS_ADDRESS) and a \
+             notification daemon; set [actions] notifications = false to turn them off",
+        ),
+    }
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn check_notifications(_config: &Config) -> Check {
+    Check::ok(
+        "notifications",
+        "sent through the system's notification center (not checked here)",
+    )
+}
+
+fn check_service() -> Check {
+    const NAME: &str = "service";
+    let mut files: Vec<PathBuf> = paths::user_service_file().into_iter().collect();
+    if !cfg!(target_os = "macos") {
+        files.push(paths::system_service_file());
+    }
+    let Some(file) = files.into_iter().find(|f| f.exists()) else {
+        return Check::ok(
+            NAME,
+            "not installed (to start voxd at login: voxd install-service)",
+        );
+    };
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let binary = if cfg!(target_os = "macos") {
+        // The first <string> of ProgramArguments.
+        text.split("<key>ProgramArguments</key>")
+            .nth(1)
+            .and_then(|rest| rest.split("<string>").nth(1))
+            .and_then(|rest| rest.split("</string>").next())
+            .map(|s| s.replace("&amp;", "&"))
+    } else {
+        text.lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .map(|exec| {
+                let exec = exec.trim();
+                match exec.strip_prefix('"') {
+                    Some(quoted) => quoted.split('"').next().unwrap_or("").to_string(),
+                    None => exec.split_whitespace().next().unwrap_or("").to_string(),
+                }
+            })
+    };
+    match binary {
+        Some(binary) if !Path::new(&binary).exists() => Check::warn(
+            NAME,
+            format!("{} runs {binary}, which does not exist", file.display()),
+            "run `voxd install-service` again from the voxd you want it to run",
+        ),
+        _ => Check::ok(NAME, format!("installed: {}", file.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_one_per_check_with_the_fix() {
+        let check = Check::fail("grammars", "a.toml:3:1: bad\n  here\n", "fix it");
+        assert_eq!(
+            check.line(),
+            "FAIL  grammars      a.toml:3:1: bad / here -> fix it"
+        );
+        let text = report(&[check, Check::ok("config", "fine")]);
+        assert!(text.ends_with("1 ok, 0 warnings, 1 failures\n"), "{text}");
+    }
+
+    #[test]
+    fn programs_are_found_on_path_or_by_path() {
+        assert!(find_program("sh", None).is_ok());
+        assert_eq!(
+            find_program("surely-no-such-program-voxd", None).unwrap_err(),
+            "not found on PATH"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plain"), "x").unwrap();
+        let err = find_program("./plain", Some(dir.path())).unwrap_err();
+        assert!(err.ends_with("plain is not executable"), "{err}");
+        assert!(find_program("/bin/sh", Some(dir.path())).is_ok());
+    }
+
+    #[test]
+    fn fetch_hints_name_the_folder_when_it_is_not_the_default() {
+        assert_eq!(
+            fetch_command(Path::new("/srv/m/base")),
+            "voxd models fetch --dest /srv/m base"
+        );
+        assert_eq!(
+            fetch_command(Path::new("/srv/m/custom")),
+            "voxd models fetch --dest /srv/m tiny.en"
+        );
+    }
+}
