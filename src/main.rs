@@ -335,7 +335,7 @@ fn main() {
     let (config_path, config) = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("voxd: {e:#}");
+            eprintln!("voxd: {}", describe(&e));
             std::process::exit(2);
         }
     };
@@ -362,7 +362,7 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        eprintln!("voxd: {e:#}");
+        eprintln!("voxd: {}", describe(&e));
         std::process::exit(1);
     }
 }
@@ -444,7 +444,7 @@ fn transcribe(args: TranscribeArgs, config: &Config) -> Result<()> {
     let mut failures = 0;
     for file in &args.files {
         if let Err(e) = transcribe_file(&transcriber, file, &opts, args.json) {
-            eprintln!("voxd: {e:#}");
+            eprintln!("voxd: {}", describe(&e));
             failures += 1;
         }
     }
@@ -933,7 +933,7 @@ fn ops_command(cli: &Cli) -> Option<i32> {
     Some(match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("voxd: {e:#}");
+            eprintln!("voxd: {}", describe(&e));
             1
         }
     })
@@ -946,4 +946,20 @@ fn init_logging(level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// An error and its causes on one line, each cause once: many errors already quote their
+/// cause in their own message, and the chain would print it again.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
