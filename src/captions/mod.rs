@@ -58,14 +58,13 @@ impl Committer {
 
     /// Takes the newest hypothesis of the buffer and commits what it shares with the last.
     pub fn push(&mut self, hypothesis: Vec<Word>) -> Update {
-        let fresh = self.after_committed(hypothesis);
+        let mut fresh = self.after_committed(hypothesis);
         let agreed = self
             .pending
             .iter()
             .zip(&fresh)
             .take_while(|(old, new)| normalise(&old.text) == normalise(&new.text))
             .count();
-        let mut fresh = fresh;
         let partial = fresh.split_off(agreed);
         // The newest hypothesis heard more context, so its timing and punctuation are kept.
         let finals = fresh;
@@ -157,7 +156,7 @@ fn ends_sentence(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// Words from "text@start-end" pairs.
+    /// Words from (text, start, end) triples.
     fn words(spec: &[(&str, f32, f32)]) -> Vec<Word> {
         spec.iter()
             .map(|&(text, start, end)| Word {
