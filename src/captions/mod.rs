@@ -1,297 +1,412 @@
-//! The caption commit policy: which words of a streaming transcription are final.
+//! Live captions: a sliding window over the audio, decoded every step, with a commit policy
+//! that shows text as `partial` while it may change and as `final` once it will not.
 //!
-//! The streaming transcriber re-transcribes a growing audio buffer every step, and Whisper
-//! revises its guess at the end of the buffer as more audio arrives. Showing every guess as
-//! final would make captions flicker and repeat, so a word is committed only once two
-//! successive hypotheses agree on it (LocalAgreement-2, as in whisper_streaming). Committed
-//! words never change and never repeat; the rest of the newest hypothesis is shown as a
-//! partial that may still change.
+//! ```text
+//! CaptionWindow (every step, the last seconds of audio + voiced runs)
+//!   ─► Captioner: the audio since the trim point (its own buffer, so a window that starts
+//!        inside a sentence loses nothing); leading silence cut off
+//!   ─► too little voiced time? no decoding
+//!   ─► Transcriber::transcribe (greedy, audio context fitted, committed text as prompt)
+//!   ─► segments judged (no-speech, log-prob, compression, voiced time under them)
+//!   ─► words::segment_words (times: the segment's voiced time shared by characters)
+//!   ─► commit::Committer (LocalAgreement-2) ─► finals + partial
+//!   ─► speech stopped? the rest becomes final at once; buffer cut at the sentence end
+//! ```
 
-use std::collections::VecDeque;
+mod commit;
+pub mod subtitles;
+mod words;
 
-/// Seconds a re-transcribed word may end before the last committed word and still be new:
-/// word timings shift a little between hypotheses of the same audio.
-const TIME_TOLERANCE: f32 = 0.1;
+use std::ops::Range;
 
-/// Longest run of words looked for where a new hypothesis overlaps the committed text.
-const MAX_OVERLAP_WORDS: usize = 5;
+pub use commit::{Committer, Update, Word};
+pub use subtitles::{SubtitleError, SubtitleFormat, SubtitleWriter};
 
-/// A hypothesis that starts this long after the last committed word follows a pause, so its
-/// first words are speech of their own, not the committed tail heard again.
-const JOIN_WINDOW: f32 = 1.0;
+use commit::{ends_sentence, normalise};
+use words::{overlap, sample, segment_words};
 
-/// One transcribed word with its time in the stream, in seconds from the stream's start.
+use crate::frontend::CaptionWindow;
+use crate::whisper::transcribe::{
+    AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber, Transcript,
+};
+
+/// Silence kept before the first voiced frame of the buffer, as the segmenter's pre-roll:
+/// the VAD confirms speech a little after it starts.
+const PREROLL_SAMPLES: u64 = 300 * 16;
+/// Committed text given to the decoder as its prompt, at most (whisper_streaming's 200).
+const PROMPT_CHARS: usize = 200;
+/// A segment with less voiced time than this under it was not heard: Whisper wrote it to
+/// fill silence or noise.
+const MIN_SEGMENT_VOICED_MS: u64 = 100;
+/// The phrases Whisper writes over silence and noise (learnt from video subtitles) are
+/// believed only over this much voiced time; said for real, they are.
+const STOCK_PHRASE_VOICED_MS: u64 = 700;
+const STOCK_PHRASES: &[&str] = &[
+    "you",
+    "thankyou",
+    "thanks",
+    "thanksforwatching",
+    "thankyouforwatching",
+    "thankyousomuchforwatching",
+    "pleasesubscribe",
+    "bye",
+    "byebye",
+];
+
+/// How captions are decoded and judged.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Word {
+pub struct CaptionOptions {
+    /// A language code; `None` detects it once (multilingual models) and keeps it.
+    pub language: Option<String>,
+    /// Beam width; 1 is greedy.
+    pub beam_size: usize,
+    /// A segment whose no-speech probability is above this ...
+    pub max_no_speech: f32,
+    /// ... and whose mean token log-probability is below this is dropped (the reference's
+    /// silence rule).
+    pub min_avg_logprob: f32,
+    /// Text that compresses better than this is a decoding loop and is dropped.
+    pub max_compression_ratio: f32,
+    /// Audio after the trim point with less voiced time than this is not decoded.
+    pub min_voiced_ms: u32,
+    /// Unvoiced time after speech that ends it: the rest of the hypothesis becomes final.
+    pub end_silence_ms: u32,
+    /// The buffer is cut when it grows past this and no sentence ends within it: at the last
+    /// committed word (whisper_streaming's segment-end cut, at a word).
+    pub max_buffer_ms: u32,
+}
+
+impl Default for CaptionOptions {
+    fn default() -> Self {
+        Self {
+            language: None,
+            beam_size: 1,
+            max_no_speech: 0.6,
+            min_avg_logprob: -1.0,
+            max_compression_ratio: 2.4,
+            min_voiced_ms: 300,
+            end_silence_ms: 500,
+            max_buffer_ms: 20_000,
+        }
+    }
+}
+
+/// Caption text and its time on the audio clock (ms since the stream's first sample).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CaptionText {
     pub text: String,
-    pub start: f32,
-    pub end: f32,
+    pub start_ms: u64,
+    pub end_ms: u64,
 }
 
-/// What one hypothesis changed: words that became final, and the still-uncertain rest.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Update {
-    /// Newly committed words, in order; shown once and never revised.
-    pub finals: Vec<Word>,
-    /// The uncommitted rest of the newest hypothesis; replaces the previous partial.
-    pub partial: Vec<Word>,
+/// What one window changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CaptionUpdate {
+    /// Newly final text, in order, one piece per sentence (or part of one); never revised
+    /// and never repeated.
+    pub finals: Vec<CaptionText>,
+    /// The text after the finals that may still change: it replaces the previous partial.
+    /// `None` when nothing is pending.
+    pub partial: Option<CaptionText>,
 }
 
-/// Commits the words that successive hypotheses of a growing audio buffer agree on.
-#[derive(Debug, Default)]
-pub struct Committer {
-    /// The uncommitted rest of the previous hypothesis, which the next one must agree with.
-    pending: Vec<Word>,
-    /// The last committed words, normalised: only the tail is needed to find the overlap at
-    /// the join, so the history stays bounded however long the stream runs.
-    committed_tail: VecDeque<String>,
-    /// End of the last committed word.
-    committed_end: Option<f32>,
-    /// End of the last committed word that closes a sentence.
-    sentence_end: Option<f32>,
-}
-
-impl Committer {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Takes the newest hypothesis of the buffer and commits what it shares with the last.
-    pub fn push(&mut self, hypothesis: Vec<Word>) -> Update {
-        let mut fresh = self.after_committed(hypothesis);
-        let agreed = self
-            .pending
-            .iter()
-            .zip(&fresh)
-            .take_while(|(old, new)| normalise(&old.text) == normalise(&new.text))
-            .count();
-        let partial = fresh.split_off(agreed);
-        // The newest hypothesis heard more context, so its timing and punctuation are kept.
-        let finals = fresh;
-        self.commit(&finals);
-        self.pending = partial.clone();
-        Update { finals, partial }
-    }
-
-    /// Commits the rest of the last hypothesis: the stream ended or went silent, so no newer
-    /// hypothesis will come to confirm it.
-    pub fn flush(&mut self) -> Vec<Word> {
-        let finals = std::mem::take(&mut self.pending);
-        self.commit(&finals);
-        finals
-    }
-
-    /// Where the caller may cut its audio buffer: the end of the last committed sentence.
-    /// Audio before it is never needed again, so the buffer stays bounded.
-    pub fn trim_point(&self) -> Option<f32> {
-        self.sentence_end
-    }
-
-    /// Drops the words of a hypothesis that the committed text already covers: those that
-    /// end before the last committed word, and a leading repeat of the committed tail.
-    fn after_committed(&self, hypothesis: Vec<Word>) -> Vec<Word> {
-        let Some(committed_end) = self.committed_end else {
-            return hypothesis;
-        };
-        let mut fresh: Vec<Word> = hypothesis
-            .into_iter()
-            .filter(|word| word.end >= committed_end - TIME_TOLERANCE)
-            .collect();
-        let at_join = fresh
-            .first()
-            .is_some_and(|word| word.start < committed_end + JOIN_WINDOW);
-        if at_join {
-            let repeated = self.overlap_with_tail(&fresh);
-            fresh.drain(..repeated);
-        }
-        fresh
-    }
-
-    /// The length of the longest run of leading words equal to the committed tail's last
-    /// words; longest first, so a tail like "a b a" is not mistaken for a one-word overlap.
-    fn overlap_with_tail(&self, words: &[Word]) -> usize {
-        let longest = MAX_OVERLAP_WORDS
-            .min(self.committed_tail.len())
-            .min(words.len());
-        (1..=longest)
-            .rev()
-            .find(|&n| {
-                let tail = self.committed_tail.range(self.committed_tail.len() - n..);
-                tail.zip(&words[..n])
-                    .all(|(committed, word)| *committed == normalise(&word.text))
+impl CaptionUpdate {
+    /// The update as JSON lines: a `final` event per final piece, then a `partial` event
+    /// (with empty text when nothing is pending, so a display clears it).
+    pub fn to_json(&self) -> Vec<serde_json::Value> {
+        let event = |kind: &str, t: &CaptionText| {
+            serde_json::json!({
+                "event": kind, "text": t.text, "start_ms": t.start_ms, "end_ms": t.end_ms,
             })
-            .unwrap_or(0)
+        };
+        let mut events: Vec<_> = self.finals.iter().map(|t| event("final", t)).collect();
+        match &self.partial {
+            Some(p) => events.push(event("partial", p)),
+            None => events.push(serde_json::json!({"event": "partial", "text": ""})),
+        }
+        events
+    }
+}
+
+/// Turns caption windows into partial and final captions.
+pub struct Captioner {
+    options: CaptionOptions,
+    committer: Committer,
+    /// The language decoded in, once known.
+    language: Option<String>,
+    /// Audio since the trim point.
+    audio: Vec<f32>,
+    /// The clock position of `audio[0]`.
+    start: u64,
+    /// Voiced runs inside the buffer, in order.
+    voiced: Vec<Range<u64>>,
+    /// Committed words still inside the buffer: they move to the prompt when cut off.
+    committed: Vec<Word>,
+    /// Committed text before the buffer, the decoder's prompt.
+    history: String,
+    partial: Option<CaptionText>,
+}
+
+impl Captioner {
+    pub fn new(options: CaptionOptions) -> Self {
+        Self {
+            language: options.language.clone(),
+            options,
+            committer: Committer::new(),
+            audio: Vec::new(),
+            start: 0,
+            voiced: Vec::new(),
+            committed: Vec::new(),
+            history: String::new(),
+            partial: None,
+        }
     }
 
-    fn commit(&mut self, words: &[Word]) {
-        for word in words {
-            if self.committed_tail.len() == MAX_OVERLAP_WORDS {
-                self.committed_tail.pop_front();
+    /// Takes the next window, decodes the audio after the trim point when it holds speech,
+    /// and returns what changed.
+    pub fn window(
+        &mut self,
+        transcriber: &Transcriber,
+        window: &CaptionWindow,
+    ) -> Result<CaptionUpdate, TranscribeError> {
+        self.window_with(window, |audio, options| {
+            transcriber.transcribe(audio, options, |_| {})
+        })
+    }
+
+    /// [`Captioner::window`] with any transcription of the buffer (the tests script one).
+    fn window_with(
+        &mut self,
+        window: &CaptionWindow,
+        transcribe: impl FnOnce(&[f32], &TranscribeOptions) -> Result<Transcript, TranscribeError>,
+    ) -> Result<CaptionUpdate, TranscribeError> {
+        let mut finals = Vec::new();
+        if !self.audio.is_empty() && window.start > self.end() {
+            // Windows were dropped for longer than a window: what was pending cannot be
+            // confirmed any more, and the missing audio must not be stitched over.
+            tracing::debug!(
+                missing_ms = (window.start - self.end()) / 16,
+                "caption audio gap"
+            );
+            finals = self.committer.flush();
+            self.trim_to(self.end());
+        }
+        self.append(window);
+        self.skip_leading_silence();
+
+        let speech_end = self.voiced.last().map_or(self.start, |r| r.end);
+        let speech_ended = self.end() - speech_end >= u64::from(self.options.end_silence_ms) * 16;
+        if self.voiced_samples() >= u64::from(self.options.min_voiced_ms) * 16 {
+            let hypothesis = self.decode(transcribe)?;
+            let update = self.committer.push(hypothesis);
+            finals.extend(update.finals);
+        }
+        if speech_ended {
+            // Nothing more will be said in this sentence, so no later hypothesis can confirm
+            // or revise the newest one: it is the best there will be.
+            finals.extend(self.committer.flush());
+        }
+        self.committed.extend(finals.iter().cloned());
+
+        if speech_ended && !self.committer.has_pending() {
+            // Everything heard is final.
+            self.trim_to(speech_end);
+        } else if let Some(at) = self.committer.trim_point() {
+            self.trim_to(sample(at));
+        }
+        if self.audio.len() as u64 > u64::from(self.options.max_buffer_ms) * 16 {
+            let cut = self.committer.last_committed_start().map_or(0, sample);
+            if cut <= self.start {
+                tracing::debug!("no commit within the caption buffer: pending text made final");
+                let flushed = self.committer.flush();
+                self.committed.extend(flushed.iter().cloned());
+                finals.extend(flushed);
             }
-            self.committed_tail.push_back(normalise(&word.text));
-            self.committed_end = Some(word.end);
-            if ends_sentence(&word.text) {
-                self.sentence_end = Some(word.end);
+            let cut = self
+                .committer
+                .last_committed_start()
+                .map_or(self.end(), sample);
+            self.trim_to(cut);
+        }
+        self.partial = caption(self.committer.pending());
+        Ok(CaptionUpdate {
+            finals: pieces(&finals),
+            partial: self.partial.clone(),
+        })
+    }
+
+    /// End of stream (or a pause the caller treats as one): everything pending becomes final
+    /// and the buffer is emptied.
+    pub fn finish(&mut self) -> CaptionUpdate {
+        let finals = self.committer.flush();
+        self.committed.extend(finals.iter().cloned());
+        self.trim_to(self.end());
+        self.partial = None;
+        CaptionUpdate {
+            finals: pieces(&finals),
+            partial: None,
+        }
+    }
+
+    /// One past the buffer's last sample on the audio clock.
+    fn end(&self) -> u64 {
+        self.start + self.audio.len() as u64
+    }
+
+    /// Adds the window's audio that the buffer does not hold yet, and its voiced runs.
+    fn append(&mut self, window: &CaptionWindow) {
+        if self.audio.is_empty() {
+            self.start = self.start.max(window.start);
+        }
+        let from = self.end().max(window.start);
+        if window.end() <= from {
+            return;
+        }
+        self.audio
+            .extend_from_slice(&window.samples[(from - window.start) as usize..]);
+        // The window's verdicts for audio already held are the same frames' verdicts, so
+        // its runs replace ours from where it starts.
+        let cut = window.start.max(self.start);
+        self.voiced.retain(|r| r.start < cut);
+        if let Some(last) = self.voiced.last_mut() {
+            last.end = last.end.min(cut);
+        }
+        for run in overlap(&window.voiced, &(cut..self.end())) {
+            match self.voiced.last_mut() {
+                Some(last) if last.end == run.start => last.end = run.end,
+                _ => self.voiced.push(run),
             }
         }
     }
+
+    /// Cuts silence at the start of the buffer down to the pre-roll: it holds no words, and
+    /// Whisper decodes faster and invents less without it.
+    fn skip_leading_silence(&mut self) {
+        let first_voice = self.voiced.first().map_or(self.end(), |r| r.start);
+        if first_voice > self.start + PREROLL_SAMPLES {
+            self.trim_to(first_voice - PREROLL_SAMPLES);
+        }
+    }
+
+    fn voiced_samples(&self) -> u64 {
+        self.voiced.iter().map(|r| r.end - r.start).sum()
+    }
+
+    /// Drops the buffer's audio before `at`; committed words before it become prompt.
+    fn trim_to(&mut self, at: u64) {
+        let at = at.clamp(self.start, self.end());
+        self.audio.drain(..(at - self.start) as usize);
+        self.start = at;
+        self.voiced = overlap(&self.voiced, &(at..self.end()));
+        let kept = self
+            .committed
+            .iter()
+            .position(|w| sample(w.end) > at)
+            .unwrap_or(self.committed.len());
+        for word in self.committed.drain(..kept) {
+            if !self.history.is_empty() {
+                self.history.push(' ');
+            }
+            self.history.push_str(&word.text);
+        }
+        if self.history.len() > PROMPT_CHARS {
+            let mut cut = self.history.len() - PROMPT_CHARS;
+            while !self.history.is_char_boundary(cut) {
+                cut += 1;
+            }
+            // Whole words only.
+            let cut = self.history[cut..].find(' ').map_or(cut, |i| cut + i + 1);
+            self.history.drain(..cut);
+        }
+    }
+
+    /// The buffer's hypothesis: words of the segments that pass the checks.
+    fn decode(
+        &mut self,
+        transcribe: impl FnOnce(&[f32], &TranscribeOptions) -> Result<Transcript, TranscribeError>,
+    ) -> Result<Vec<Word>, TranscribeError> {
+        let options = TranscribeOptions {
+            language: self.language.clone(),
+            beam_size: self.options.beam_size,
+            best_of: 1,
+            // A fallback decode costs a step; a window that fails the checks is judged
+            // below and the next step tries again with more audio.
+            temperatures: vec![0.0],
+            compression_ratio_threshold: None,
+            log_prob_threshold: None,
+            no_speech_threshold: None,
+            initial_prompt: (!self.history.is_empty()).then(|| self.history.clone()),
+            audio_ctx: AudioCtx::Fit,
+            ..TranscribeOptions::default()
+        };
+        let transcript = transcribe(&self.audio, &options)?;
+        self.language.get_or_insert(transcript.language);
+        let mut words = Vec::new();
+        for segment in &transcript.segments {
+            let span = (self.start + sample(segment.start)).min(self.end())
+                ..(self.start + sample(segment.end)).min(self.end());
+            let voiced_ms: u64 = overlap(&self.voiced, &span)
+                .iter()
+                .map(|r| (r.end - r.start) / 16)
+                .sum();
+            if let Some(reason) = self.implausible(segment, voiced_ms) {
+                tracing::debug!(text = %segment.text, reason, "caption segment dropped");
+                continue;
+            }
+            words.extend(segment_words(&segment.text, span, &self.voiced));
+        }
+        Ok(words)
+    }
+
+    /// Why a decoded segment is not believed, if it is not.
+    fn implausible(&self, segment: &Segment, voiced_ms: u64) -> Option<&'static str> {
+        let o = &self.options;
+        if segment.compression_ratio > o.max_compression_ratio {
+            return Some("repetitive");
+        }
+        if segment.no_speech_prob > o.max_no_speech && segment.avg_logprob < o.min_avg_logprob {
+            return Some("no speech");
+        }
+        if voiced_ms < MIN_SEGMENT_VOICED_MS {
+            return Some("not voiced");
+        }
+        if voiced_ms < STOCK_PHRASE_VOICED_MS
+            && STOCK_PHRASES.contains(&normalise(&segment.text).as_str())
+        {
+            return Some("stock phrase on little speech");
+        }
+        None
+    }
 }
 
-/// Whisper spells the same word differently between hypotheses ("Hello," then "hello"), so
-/// words are compared in lower case without punctuation.
-fn normalise(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Final words as caption pieces, split after each sentence end.
+fn pieces(words: &[Word]) -> Vec<CaptionText> {
+    let mut out = Vec::new();
+    let mut rest = words;
+    while !rest.is_empty() {
+        let n = rest
+            .iter()
+            .position(|w| ends_sentence(&w.text))
+            .map_or(rest.len(), |i| i + 1);
+        out.extend(caption(&rest[..n]));
+        rest = &rest[n..];
+    }
+    out
 }
 
-fn ends_sentence(text: &str) -> bool {
-    text.trim_end()
-        .trim_end_matches(['"', '\'', ')', ']'])
-        .ends_with(['.', '?', '!'])
+/// Words as one caption, if there are any.
+fn caption(words: &[Word]) -> Option<CaptionText> {
+    let ms = |s: f32| (f64::from(s) * 1000.0).round() as u64;
+    Some(CaptionText {
+        text: words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        start_ms: ms(words.first()?.start),
+        end_ms: ms(words.last()?.end),
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Words from (text, start, end) triples.
-    fn words(spec: &[(&str, f32, f32)]) -> Vec<Word> {
-        spec.iter()
-            .map(|&(text, start, end)| Word {
-                text: text.to_string(),
-                start,
-                end,
-            })
-            .collect()
-    }
-
-    fn texts(words: &[Word]) -> Vec<&str> {
-        words.iter().map(|word| word.text.as_str()).collect()
-    }
-
-    #[test]
-    fn agreement_commits_only_the_shared_prefix() {
-        let mut committer = Committer::new();
-        let first = committer.push(words(&[
-            ("hello", 0.0, 0.4),
-            ("world", 0.5, 0.9),
-            ("foo", 1.0, 1.2),
-        ]));
-        assert!(first.finals.is_empty());
-        assert_eq!(texts(&first.partial), ["hello", "world", "foo"]);
-
-        let second = committer.push(words(&[
-            ("Hello,", 0.0, 0.4),
-            ("world", 0.5, 0.9),
-            ("bar", 1.0, 1.3),
-            ("baz", 1.4, 1.6),
-        ]));
-        assert_eq!(texts(&second.finals), ["Hello,", "world"]);
-        assert_eq!(texts(&second.partial), ["bar", "baz"]);
-    }
-
-    #[test]
-    fn a_revised_word_waits_until_two_hypotheses_agree() {
-        let mut committer = Committer::new();
-        committer.push(words(&[("we", 0.0, 0.2), ("sail", 0.3, 0.6)]));
-        let revised = committer.push(words(&[
-            ("we", 0.0, 0.2),
-            ("sell", 0.3, 0.6),
-            ("tomorrow", 0.7, 1.2),
-        ]));
-        assert_eq!(texts(&revised.finals), ["we"]);
-        assert_eq!(texts(&revised.partial), ["sell", "tomorrow"]);
-
-        let confirmed = committer.push(words(&[
-            ("we", 0.0, 0.2),
-            ("sell", 0.3, 0.6),
-            ("tomorrow", 0.7, 1.2),
-            ("morning", 1.3, 1.7),
-        ]));
-        assert_eq!(texts(&confirmed.finals), ["sell", "tomorrow"]);
-        assert_eq!(texts(&confirmed.partial), ["morning"]);
-    }
-
-    #[test]
-    fn finals_never_repeat_across_a_window_shift() {
-        let mut committer = Committer::new();
-        let mut finals = Vec::new();
-        let hypotheses = [
-            words(&[("the", 0.0, 0.2), ("cat", 0.3, 0.6), ("sat", 0.7, 1.0)]),
-            words(&[
-                ("the", 0.0, 0.2),
-                ("cat", 0.3, 0.6),
-                ("sat", 0.7, 1.0),
-                ("on", 1.1, 1.3),
-            ]),
-            // The window moved on: its start cuts into "cat", and the re-aligned timings of
-            // "sat" and "on" drift past the committed end, so only the overlap removes them.
-            words(&[
-                ("cat.", 0.5, 0.6),
-                ("sat", 0.9, 1.25),
-                ("on", 1.3, 1.45),
-                ("the", 1.5, 1.6),
-                ("mat", 1.7, 2.0),
-            ]),
-            words(&[
-                ("sat", 0.9, 1.25),
-                ("on", 1.3, 1.45),
-                ("the", 1.5, 1.6),
-                ("mat", 1.7, 2.0),
-                ("today", 2.1, 2.5),
-            ]),
-        ];
-        for hypothesis in hypotheses {
-            finals.extend(committer.push(hypothesis).finals);
-        }
-        finals.extend(committer.flush());
-        assert_eq!(
-            texts(&finals),
-            ["the", "cat", "sat", "on", "the", "mat", "today"]
-        );
-    }
-
-    #[test]
-    fn a_repeat_after_a_pause_is_kept() {
-        let mut committer = Committer::new();
-        committer.push(words(&[("no", 0.0, 0.3)]));
-        committer.push(words(&[("no", 0.0, 0.3)]));
-        let again = words(&[("no", 2.0, 2.3)]);
-        committer.push(again.clone());
-        assert_eq!(texts(&committer.push(again).finals), ["no"]);
-    }
-
-    #[test]
-    fn trim_point_is_the_end_of_the_last_committed_sentence() {
-        let mut committer = Committer::new();
-        let sentence = words(&[("Hi", 0.0, 0.3), ("there.", 0.4, 0.8), ("How", 1.0, 1.2)]);
-        committer.push(sentence.clone());
-        assert_eq!(committer.trim_point(), None);
-
-        committer.push(sentence);
-        assert_eq!(committer.trim_point(), Some(0.8));
-
-        let more = words(&[("How", 1.0, 1.2), ("are", 1.3, 1.5), ("you", 1.6, 1.9)]);
-        committer.push(more.clone());
-        committer.push(more);
-        assert_eq!(committer.trim_point(), Some(0.8));
-    }
-
-    #[test]
-    fn flush_commits_the_rest_of_the_last_hypothesis_once() {
-        let mut committer = Committer::new();
-        committer.push(words(&[("good", 0.0, 0.3), ("night", 0.4, 0.7)]));
-        let last = words(&[("good", 0.0, 0.3), ("night", 0.4, 0.7), ("all!", 0.8, 1.0)]);
-        committer.push(last.clone());
-
-        assert_eq!(texts(&committer.flush()), ["all!"]);
-        assert_eq!(committer.trim_point(), Some(1.0));
-        assert!(committer.flush().is_empty());
-
-        let after = committer.push(last);
-        assert!(after.finals.is_empty());
-        assert!(after.partial.is_empty());
-    }
-}
+mod tests;
