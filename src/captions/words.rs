@@ -105,7 +105,11 @@ mod tests {
 
     #[test]
     fn voiced_runs_are_clipped_to_the_segment() {
-        let words = segment_words("a", 2 * S..3 * S, &[0..10 * S]);
+        let everything = [Range {
+            start: 0,
+            end: 10 * S,
+        }];
+        let words = segment_words("a", 2 * S..3 * S, &everything);
         assert_eq!((words[0].start, words[0].end), (2.0, 3.0));
         assert!(segment_words("  ", 0..S, &[]).is_empty());
     }

@@ -184,8 +184,20 @@ mod tests {
         }
         assert_eq!(out[0].start, 0);
         assert_eq!((out[2].end(), out[2].voiced_ms), (48_000, 1500));
-        assert_eq!(out[2].voiced, [24_000..48_000]);
-        assert_eq!(out[3].voiced, [24_000..48_000]);
+        assert_eq!(
+            out[2].voiced,
+            [Range {
+                start: 24_000,
+                end: 48_000
+            }]
+        );
+        assert_eq!(
+            out[3].voiced,
+            [Range {
+                start: 24_000,
+                end: 48_000
+            }]
+        );
         assert_eq!(out[5].voiced_ms, 0);
         assert!(out[5].voiced.is_empty());
         assert_eq!(out.last().unwrap().end(), 96_000);
