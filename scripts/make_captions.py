@@ -9,7 +9,7 @@ activity gate and not the transcriber's silence gate has to skip the pauses). On
 long (8 s) so that a caption window holds silence only.
 
   test.wav   about 65 s: jfk, then the first paragraphs (tests/captions.rs)
-  long.wav   with --minutes M: at least M minutes of the paragraphs in shuffled rounds
+  long.wav   with --minutes M (removed without): at least M minutes of the paragraphs in shuffled rounds
              with jfk at the start of each round (scripts/bench_captions.py)
 
 manifest.json lists each file's pieces: {"text", "voice", "wpm", "start_s", "end_s"}.
@@ -141,6 +141,8 @@ def main():
         x, pieces = build(rounds, rng, long_pause_after=len(rounds) // 2)
         write(out / "long.wav", x)
         files["long"] = {"file": "long.wav", "seconds": len(x) / RATE, "pieces": pieces}
+    elif (out / "long.wav").exists():
+        (out / "long.wav").unlink()  # the folder matches the manifest
     manifest = {"rate": RATE, "espeak": espeak_version(), "files": files}
     write_if_changed(out / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     for name, f in files.items():

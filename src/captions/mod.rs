@@ -27,7 +27,8 @@ use words::{overlap, sample, segment_words};
 
 use crate::frontend::CaptionWindow;
 use crate::whisper::transcribe::{
-    AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber, Transcript,
+    compression_ratio, AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber,
+    Transcript,
 };
 
 /// Silence kept before the first voiced frame of the buffer, as the segmenter's pre-roll:
@@ -35,6 +36,11 @@ use crate::whisper::transcribe::{
 const PREROLL_SAMPLES: u64 = 300 * 16;
 /// Committed text given to the decoder as its prompt, at most (whisper_streaming's 200).
 const PROMPT_CHARS: usize = 200;
+/// Speech that ended with less voiced time than this is not decoded.
+const MIN_UTTERANCE_VOICED_MS: u64 = 250;
+/// Tokens a window may decode: this many, plus so many per second of audio.
+const MIN_TOKENS: usize = 16;
+const TOKENS_PER_SECOND: u64 = 6;
 /// A segment with less voiced time than this under it was not heard: Whisper wrote it to
 /// fill silence or noise.
 const MIN_SEGMENT_VOICED_MS: u64 = 100;
@@ -60,6 +66,9 @@ pub struct CaptionOptions {
     pub language: Option<String>,
     /// Beam width; 1 is greedy.
     pub beam_size: usize,
+    /// The encoder's context: `Fit` sizes it to the buffer (faster), `Full` is the 30 s
+    /// Whisper was trained on.
+    pub audio_ctx: AudioCtx,
     /// A segment whose no-speech probability is above this ...
     pub max_no_speech: f32,
     /// ... and whose mean token log-probability is below this is dropped (the reference's
@@ -67,7 +76,8 @@ pub struct CaptionOptions {
     pub min_avg_logprob: f32,
     /// Text that compresses better than this is a decoding loop and is dropped.
     pub max_compression_ratio: f32,
-    /// Audio after the trim point with less voiced time than this is not decoded.
+    /// Audio after the trim point with less voiced time than this is not decoded while
+    /// speech goes on.
     pub min_voiced_ms: u32,
     /// Unvoiced time after speech that ends it: the rest of the hypothesis becomes final.
     pub end_silence_ms: u32,
@@ -81,10 +91,11 @@ impl Default for CaptionOptions {
         Self {
             language: None,
             beam_size: 1,
+            audio_ctx: AudioCtx::Full,
             max_no_speech: 0.6,
             min_avg_logprob: -1.0,
             max_compression_ratio: 2.4,
-            min_voiced_ms: 300,
+            min_voiced_ms: 1000,
             end_silence_ms: 500,
             max_buffer_ms: 20_000,
         }
@@ -196,7 +207,16 @@ impl Captioner {
 
         let speech_end = self.voiced.last().map_or(self.start, |r| r.end);
         let speech_ended = self.end() - speech_end >= u64::from(self.options.end_silence_ms) * 16;
-        if self.voiced_samples() >= u64::from(self.options.min_voiced_ms) * 16 {
+        // Whisper guesses wildly on the first fraction of a second of a sentence, and two
+        // such guesses can agree; it waits for a second of speech, unless the speech
+        // already ended (a short answer).
+        let voiced = self.voiced_samples();
+        let enough = if speech_ended {
+            MIN_UTTERANCE_VOICED_MS
+        } else {
+            u64::from(self.options.min_voiced_ms)
+        };
+        if voiced >= enough * 16 {
             let hypothesis = self.decode(transcribe)?;
             let update = self.committer.push(hypothesis);
             finals.extend(update.finals);
@@ -336,13 +356,25 @@ impl Captioner {
             log_prob_threshold: None,
             no_speech_threshold: None,
             initial_prompt: (!self.history.is_empty()).then(|| self.history.clone()),
-            audio_ctx: AudioCtx::Fit,
+            audio_ctx: self.options.audio_ctx,
+            // Speech runs at up to ~4 tokens a second with timestamps; a decoder that goes
+            // past this is looping, and each extra token costs a decoder step.
+            max_new_tokens: Some(
+                MIN_TOKENS + (self.audio.len() as u64 * TOKENS_PER_SECOND / 16_000) as usize,
+            ),
             ..TranscribeOptions::default()
         };
         let transcript = transcribe(&self.audio, &options)?;
         self.language.get_or_insert(transcript.language);
         let mut words = Vec::new();
+        let mut previous: Option<&str> = None;
         for segment in &transcript.segments {
+            // A loop that repeats whole segments: the first one is the speech.
+            if previous.is_some_and(|p| normalise(p) == normalise(&segment.text)) {
+                tracing::debug!(text = %segment.text, "caption segment repeated");
+                continue;
+            }
+            previous = Some(&segment.text);
             let span = (self.start + sample(segment.start)).min(self.end())
                 ..(self.start + sample(segment.end)).min(self.end());
             let voiced_ms: u64 = overlap(&self.voiced, &span)
@@ -361,7 +393,9 @@ impl Captioner {
     /// Why a decoded segment is not believed, if it is not.
     fn implausible(&self, segment: &Segment, voiced_ms: u64) -> Option<&'static str> {
         let o = &self.options;
-        if segment.compression_ratio > o.max_compression_ratio {
+        // The window's ratio is shared by its segments; a loop inside one segment shows in
+        // its own text.
+        if compression_ratio(segment.text.trim()) > o.max_compression_ratio {
             return Some("repetitive");
         }
         if segment.no_speech_prob > o.max_no_speech && segment.avg_logprob < o.min_avg_logprob {
