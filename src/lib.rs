@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod audio;
 pub mod bench;
+pub mod captions;
 pub mod capture;
 pub mod command;
 pub mod config;

@@ -445,6 +445,26 @@ impl Pipeline {
     }
 }
 
+/// The caption windows the live front end makes of 16 kHz audio held in memory: the same
+/// frames, classifier and windower, but every window (no queue, nothing dropped), for
+/// captioning a recording deterministically.
+pub fn caption_windows(
+    samples: &[f32],
+    vad: VadConfig,
+    windows: &WindowConfig,
+) -> Result<Vec<CaptionWindow>, FrontEndError> {
+    let mut classifier = FrameClassifier::new(vad)?;
+    let mut windower = Windower::new(windows)?;
+    let mut out = Vec::new();
+    // As the live path, a last partial frame is dropped.
+    for frame in samples.chunks_exact(classifier.config().frame_len()) {
+        let voiced = classifier.classify(frame).voiced;
+        windower.push(frame, voiced, &mut |w| out.push(w));
+    }
+    windower.finish(&mut |w| out.push(w));
+    Ok(out)
+}
+
 /// Milliseconds on the audio clock for a 16 kHz sample position.
 pub fn ms(sample: u64) -> u64 {
     sample / (u64::from(SAMPLE_RATE) / 1000)

@@ -1,7 +1,8 @@
 //! Overlapping caption windows for the streaming decoder: every `step`, the last `length` of
-//! audio, with how much of it the VAD called speech (so silence can be skipped).
+//! audio, with where the VAD heard speech in it (so silence can be skipped and words placed).
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 /// Caption window settings, in milliseconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +55,10 @@ pub struct CaptionWindow {
     pub samples: Vec<f32>,
     /// Voiced time inside the window, ms.
     pub voiced_ms: u32,
+    /// The voiced runs of frames, as sample ranges on the audio clock, in order and
+    /// disjoint: the captioner needs to know where speech is, not only how much there is
+    /// (silence after its trim point, the end of speech, word times inside a segment).
+    pub voiced: Vec<Range<u64>>,
 }
 
 impl CaptionWindow {
@@ -114,11 +119,25 @@ impl Windower {
     }
 
     fn window(&self) -> CaptionWindow {
-        let voiced: usize = self.frames.iter().filter(|f| f.1).map(|f| f.0).sum();
+        let start = self.seen - self.audio.len() as u64;
+        let mut runs: Vec<Range<u64>> = Vec::new();
+        let mut at = start;
+        for &(len, voiced) in &self.frames {
+            let next = at + len as u64;
+            if voiced {
+                match runs.last_mut() {
+                    Some(run) if run.end == at => run.end = next,
+                    _ => runs.push(at..next),
+                }
+            }
+            at = next;
+        }
+        let voiced: u64 = runs.iter().map(|r| r.end - r.start).sum();
         CaptionWindow {
-            start: self.seen - self.audio.len() as u64,
+            start,
             samples: self.audio.iter().copied().collect(),
             voiced_ms: (voiced / 16) as u32,
+            voiced: runs,
         }
     }
 
@@ -165,7 +184,22 @@ mod tests {
         }
         assert_eq!(out[0].start, 0);
         assert_eq!((out[2].end(), out[2].voiced_ms), (48_000, 1500));
+        assert_eq!(
+            out[2].voiced,
+            [Range {
+                start: 24_000,
+                end: 48_000
+            }]
+        );
+        assert_eq!(
+            out[3].voiced,
+            [Range {
+                start: 24_000,
+                end: 48_000
+            }]
+        );
         assert_eq!(out[5].voiced_ms, 0);
+        assert!(out[5].voiced.is_empty());
         assert_eq!(out.last().unwrap().end(), 96_000);
     }
 

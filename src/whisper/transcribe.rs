@@ -92,6 +92,9 @@ pub struct TranscribeOptions {
     /// silence. The reference decodes them and Whisper then invents text ("You", "Thank
     /// you."); `None` restores that behaviour.
     pub silence_peak: Option<f32>,
+    /// At most this many tokens are decoded per window (the context's limit otherwise): a
+    /// caller that knows how much speech the audio can hold stops a repetition loop early.
+    pub max_new_tokens: Option<usize>,
 }
 
 impl Default for TranscribeOptions {
@@ -114,6 +117,7 @@ impl Default for TranscribeOptions {
             suppress_blank: true,
             audio_ctx: AudioCtx::Full,
             silence_peak: Some(SILENCE_PEAK),
+            max_new_tokens: None,
         }
     }
 }
@@ -407,7 +411,10 @@ impl Transcriber {
                     (opts.max_initial_timestamp / TIME_PRECISION).round() as u32,
                 ),
                 suppress_blank: opts.suppress_blank,
-                max_length: self.model.hparams().n_text_ctx,
+                max_length: opts
+                    .max_new_tokens
+                    .map_or(usize::MAX, |n| prompt.len() + n)
+                    .min(self.model.hparams().n_text_ctx),
                 seed: 0x5eed ^ (temperature.to_bits() as u64),
             };
             let decoded = self.install(|| decoder.decode(prompt, sot_index, &dopts))?;

@@ -2,6 +2,7 @@
 //! text normalisation the reference transcripts were compared with.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod captions;
 pub mod segments;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,73 @@
+//! The live-captions recordings (`scripts/make_captions.py`) and how captions are scored
+//! against the offline transcript: shared by `tests/captions.rs` and `benches/captions.rs`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use voxd::captions::CaptionText;
+use voxd::whisper::transcribe::TranscribeOptions;
+
+/// Makes the recordings with the project's script: `test.wav`, and with `minutes`
+/// `long.wav` of at least that many minutes. Returns the folder.
+pub fn make_recordings(minutes: Option<u32>) -> PathBuf {
+    let dir = super::repo().join("data/captions");
+    let mut command = Command::new("python3");
+    command.arg(super::repo().join("scripts/make_captions.py"));
+    if let Some(minutes) = minutes {
+        command.args(["--minutes", &minutes.to_string()]);
+    }
+    let status = command.status().expect("run scripts/make_captions.py");
+    assert!(status.success(), "scripts/make_captions.py failed");
+    dir
+}
+
+/// The offline transcription the captions are compared with: the whole file, greedy like
+/// the captioner, otherwise the reference's defaults.
+pub fn offline_options() -> TranscribeOptions {
+    TranscribeOptions {
+        language: Some("en".into()),
+        beam_size: 1,
+        best_of: 1,
+        ..TranscribeOptions::default()
+    }
+}
+
+/// Word errors (substitutions, insertions, deletions) of `hypothesis` against `reference`,
+/// after the reference transcripts' normalisation, and the reference's word count.
+pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
+    let reference = super::normalize(reference);
+    let hypothesis = super::normalize(hypothesis);
+    let r: Vec<&str> = reference.split_whitespace().collect();
+    let h: Vec<&str> = hypothesis.split_whitespace().collect();
+    let mut row: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, hw) in h.iter().enumerate() {
+            let substitution = diagonal + usize::from(rw != hw);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    (row[h.len()], r.len())
+}
+
+/// Joins between consecutive finals where the words before the join are said again right
+/// after it (two words or more: a single repeated word can be speech).
+pub fn repeats_at_joins(finals: &[CaptionText]) -> Vec<String> {
+    let words = |t: &CaptionText| -> Vec<String> {
+        super::normalize(&t.text)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    finals
+        .windows(2)
+        .filter_map(|pair| {
+            let (before, after) = (words(&pair[0]), words(&pair[1]));
+            (2..=before.len().min(after.len()))
+                .any(|k| before[before.len() - k..] == after[..k])
+                .then(|| format!("{:?} | {:?}", pair[0].text, pair[1].text))
+        })
+        .collect()
+}
