@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use voxd::audio;
+use voxd::captions::{CaptionOptions, Captioner};
 use voxd::capture;
 use voxd::command::{CommandSet, Recognizer};
 use voxd::config::{Config, RunMode, StdoutFormat};
@@ -183,6 +184,10 @@ struct RunArgs {
     /// Also serve the events on this Unix socket, mode 0600 [default: [events] socket].
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Write the final captions to this subtitle file too, cue by cue (.vtt or .srt;
+    /// repeatable) [default: [captions] vtt and srt].
+    #[arg(long, value_name = "FILE")]
+    subtitles: Vec<PathBuf>,
     /// Do not reload when the config or a grammar file changes (SIGHUP still reloads).
     #[arg(long)]
     no_watch: bool,
@@ -905,6 +910,21 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
         source,
         front_end: config.front_end(mode.captions()),
         output,
+        captions: mode.captions().then(|| {
+            Captioner::new(CaptionOptions {
+                language: config.transcribe.language.clone(),
+                ..CaptionOptions::default()
+            })
+        }),
+        subtitles: if args.subtitles.is_empty() {
+            [&config.captions.vtt, &config.captions.srt]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect()
+        } else {
+            args.subtitles
+        },
         watch_files: !args.no_watch,
     })?;
     Ok(())

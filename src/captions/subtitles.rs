@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::{ends_sentence, CaptionText};
+use super::CaptionText;
 
 /// A cue closes once it holds this many characters (two lines of the usual 42).
 const MAX_CUE_CHARS: usize = 84;
@@ -151,6 +151,13 @@ fn timestamp(ms: u64, format: SubtitleFormat) -> String {
     };
     let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     format!("{h:02}:{m:02}:{s:02}{separator}{milli:03}")
+}
+
+/// Whether `text` ends a sentence (a closing quote or bracket after the stop is fine).
+fn ends_sentence(text: &str) -> bool {
+    text.trim_end()
+        .trim_end_matches(['"', '\'', ')', ']'])
+        .ends_with(['.', '?', '!'])
 }
 
 #[cfg(test)]

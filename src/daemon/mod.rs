@@ -29,6 +29,8 @@ mod watch;
 mod worker;
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,7 @@ pub use output::OutputOptions;
 pub use worker::Engine;
 
 use crate::actions::{ActionError, ActionEvent, ActionRunner};
+use crate::captions::{CaptionText, Captioner, SubtitleFormat, SubtitleWriter};
 use crate::capture::Pace;
 use crate::command::{CommandSet, RecognizeError, ReloadOutcome};
 use crate::config::RunMode;
@@ -66,6 +69,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("subtitle file {}: {detail}", path.display())]
+    Subtitles { path: PathBuf, detail: String },
     #[error("cannot handle signals: {0}")]
     Signals(std::io::Error),
     #[error("cannot start a thread: {0}")]
@@ -84,6 +89,10 @@ pub struct RunOptions {
     pub source: frontend::Source,
     pub front_end: FrontEndConfig,
     pub output: OutputOptions,
+    /// Live captions (None when the mode has none).
+    pub captions: Option<Captioner>,
+    /// Subtitle files the final captions are written to as they arrive.
+    pub subtitles: Vec<PathBuf>,
     /// Reload when the config or a grammar file changes on disk (SIGHUP always reloads).
     pub watch_files: bool,
 }
@@ -109,8 +118,14 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         source,
         front_end,
         watch_files,
+        captions,
+        subtitles,
         ..
     } = options;
+    let subtitles = subtitles
+        .iter()
+        .map(|path| open_subtitles(path))
+        .collect::<Result<Vec<_>, _>>()?;
     let live = !matches!(
         source,
         frontend::Source::Wav {
@@ -134,7 +149,14 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
     let (jobs, job_queue) = bounded(UTTERANCE_QUEUE);
     let (windows, window_queue) = bounded(1);
     let (outcomes_tx, outcomes) = bounded(64);
-    let recogniser = worker::start(engine, job_queue, window_queue.clone(), outcomes_tx)?;
+    let captions = captions.map(worker::Captions::new);
+    let recogniser = worker::start(
+        engine,
+        captions,
+        job_queue,
+        window_queue.clone(),
+        outcomes_tx,
+    )?;
     let listening = frontend::listen(source, front_end).map_err(Box::new)?;
     output.emit(&Event::Ready {
         mode: mode_name(mode),
@@ -161,11 +183,14 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         windows_dropped: 0,
         stopping: false,
         live,
+        captions: mode.captions(),
+        subtitles,
     };
     let stats = control.run_loop(&listening.front_end, &outcomes, &action_events, &signals);
     drop(listening);
     let _ = recogniser.join();
     control.finish_actions(&action_events);
+    control.finish_subtitles();
     control.output.emit(&Event::Stopped {
         audio_ms: ms(stats.samples),
         utterances: stats.utterances,
@@ -201,6 +226,10 @@ struct Control {
     stopping: bool,
     /// The source runs at real time (a device, or a file paced like one).
     live: bool,
+    /// Captions are on: utterances and speech starts go to the recogniser too.
+    captions: bool,
+    /// Subtitle files, written cue by cue.
+    subtitles: Vec<(PathBuf, SubtitleWriter<BufWriter<File>>)>,
 }
 
 /// What woke the control loop.
@@ -287,6 +316,13 @@ impl Control {
                     start_ms: ms(start),
                     onset_ms: ms(onset),
                 });
+                if self.captions {
+                    if let Some(jobs) = &self.jobs {
+                        // One place is enough to matter: a start that does not fit only
+                        // delays the first partial.
+                        let _ = jobs.try_send(Job::SpeechStart(start));
+                    }
+                }
             }
             FrontEndEvent::SpeechEnd(u) => {
                 self.output.emit(&Event::SpeechEnd {
@@ -294,7 +330,7 @@ impl Control {
                     end_ms: ms(u.end),
                     cut: u.cut,
                 });
-                if self.commands.is_some() {
+                if self.commands.is_some() || self.captions {
                     self.queue_utterance(u, false);
                 }
             }
@@ -361,7 +397,21 @@ impl Control {
 
     fn outcome(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Event(event) => self.output.emit(&event),
+            Outcome::Event(event) => {
+                if let Event::Final {
+                    text,
+                    start_ms,
+                    end_ms,
+                } = &event
+                {
+                    self.write_subtitle(CaptionText {
+                        text: text.clone(),
+                        start_ms: *start_ms,
+                        end_ms: *end_ms,
+                    });
+                }
+                self.output.emit(&event);
+            }
             Outcome::Act { request, end_ms } => {
                 let Some(runner) = &self.runner else { return };
                 if let Some(id) = runner.submit(&request) {
@@ -448,13 +498,59 @@ impl Control {
         self.output.emit(&event);
     }
 
+    /// Adds a final caption to the subtitle files.
+    fn write_subtitle(&mut self, text: CaptionText) {
+        self.each_subtitle_file(|writer| writer.push(&text));
+    }
+
+    /// Writes the last cue of each subtitle file.
+    fn finish_subtitles(&mut self) {
+        self.each_subtitle_file(SubtitleWriter::finish);
+    }
+
+    /// Applies `write` to every subtitle file; a file that fails is reported and dropped,
+    /// the captions go on.
+    fn each_subtitle_file(
+        &mut self,
+        mut write: impl FnMut(&mut SubtitleWriter<BufWriter<File>>) -> std::io::Result<()>,
+    ) {
+        for (path, mut writer) in std::mem::take(&mut self.subtitles) {
+            match write(&mut writer) {
+                Ok(()) => self.subtitles.push((path, writer)),
+                Err(e) => {
+                    let message = format!("cannot write subtitles to {}: {e}", path.display());
+                    tracing::error!("{message}; stopped writing there");
+                    self.output.emit(&Event::Error { message });
+                }
+            }
+        }
+    }
+
     /// Lets the accepted actions finish (each within its timeout) and reports them.
     fn finish_actions(&mut self, actions: &Receiver<ActionEvent>) {
-        self.runner = None;
+        // Without a runner `actions` is `never()`, which would wait forever.
+        if self.runner.take().is_none() {
+            return;
+        }
         for event in actions.iter() {
             self.action_event(&event);
         }
     }
+}
+
+/// Creates a subtitle file; its format comes from its extension.
+fn open_subtitles(
+    path: &std::path::Path,
+) -> Result<(PathBuf, SubtitleWriter<BufWriter<File>>), DaemonError> {
+    let format = SubtitleFormat::from_path(path).ok_or_else(|| DaemonError::Subtitles {
+        path: path.to_path_buf(),
+        detail: "expected a .vtt or .srt file name".into(),
+    })?;
+    let writer = SubtitleWriter::create(path, format).map_err(|e| DaemonError::Subtitles {
+        path: path.to_path_buf(),
+        detail: e.source.to_string(),
+    })?;
+    Ok((path.to_path_buf(), writer))
 }
 
 /// SIGINT, SIGTERM and SIGHUP as messages to the control thread.

@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::event::Event;
 use super::DaemonError;
 use crate::actions::ActionRequest;
+use crate::captions::{CaptionText, Captioner};
 use crate::command::{Recognition, Recognizer, RecognizerOptions};
 use crate::frontend::{ms, CaptionWindow, Utterance};
 use crate::grammar::Grammar;
@@ -20,6 +21,8 @@ use crate::whisper::transcribe::Transcriber;
 
 /// What the control thread asks of the recogniser.
 pub enum Job {
+    /// Speech began at this sample (captions decode partials from here).
+    SpeechStart(u64),
     /// Recognise this utterance as a command. A `provisional` one (speech paused) is only
     /// recognised and kept: if the final utterance turns out the same, its result is
     /// reported then, without decoding again.
@@ -92,6 +95,7 @@ impl Engine {
 /// Starts the thread. It ends when `jobs` is closed and everything queued is done.
 pub fn start(
     mut engine: Engine,
+    mut captions: Option<Captions>,
     jobs: Receiver<Job>,
     windows: Receiver<CaptionWindow>,
     outcomes: Sender<Outcome>,
@@ -115,14 +119,19 @@ pub fn start(
                             Err(_) => break,
                         },
                         recv(windows) -> window => {
-                            if let Ok(window) = window {
-                                caption(&mut engine, &window, &send);
+                            if let (Ok(window), Some(captions)) = (window, &mut captions) {
+                                captions.window(&engine, &window, &send);
                             }
                             None
                         },
                     },
                 };
                 match job {
+                    Some(Job::SpeechStart(start)) => {
+                        if let Some(captions) = &mut captions {
+                            captions.captioner.speech_start(start);
+                        }
+                    }
                     Some(Job::Utterance {
                         utterance,
                         provisional,
@@ -136,6 +145,9 @@ pub fn start(
                                     report(done, &send);
                                 }
                             }
+                        }
+                        if let (false, Some(captions)) = (provisional, &mut captions) {
+                            captions.utterance(&engine, &utterance, &send);
                         }
                     }
                     Some(Job::Grammar(grammar, options)) => {
@@ -183,8 +195,7 @@ fn report(done: Recognized, send: &impl Fn(Outcome)) {
     let result = match done.result {
         Ok(result) => result,
         Err(e) => {
-            let message = format!("recognising the utterance at {start_ms}-{end_ms} ms: {e}");
-            send(Outcome::Event(Event::Error { message }));
+            send(error_at("recognising", done.start, done.end, e));
             return;
         }
     };
@@ -221,4 +232,60 @@ fn set_grammar(
     }
 }
 
-fn caption(_engine: &mut Engine, _window: &CaptionWindow, _send: &impl Fn(Outcome)) {}
+/// Live captions: the captioner and what the partial line shows now.
+pub struct Captions {
+    captioner: Captioner,
+    shown: String,
+}
+
+impl Captions {
+    pub fn new(captioner: Captioner) -> Captions {
+        Captions {
+            captioner,
+            shown: String::new(),
+        }
+    }
+
+    fn window(&mut self, engine: &Engine, window: &CaptionWindow, send: &impl Fn(Outcome)) {
+        match self.captioner.window(engine.transcriber(), window) {
+            Ok(Some(partial)) => self.show(partial, send),
+            Ok(None) => {}
+            Err(e) => send(error_at("captioning", window.start, window.end(), e)),
+        }
+    }
+
+    fn utterance(&mut self, engine: &Engine, u: &Utterance, send: &impl Fn(Outcome)) {
+        match self.captioner.utterance(engine.transcriber(), u) {
+            Ok(finals) => {
+                for text in finals {
+                    send(Outcome::Event(Event::Final {
+                        text: text.text,
+                        start_ms: text.start_ms,
+                        end_ms: text.end_ms,
+                    }));
+                }
+            }
+            Err(e) => send(error_at("captioning", u.start, u.end, e)),
+        }
+        self.show(CaptionText::default(), send);
+    }
+
+    /// Sends the partial when it changed (an empty one clears the line).
+    fn show(&mut self, partial: CaptionText, send: &impl Fn(Outcome)) {
+        if partial.text != self.shown {
+            self.shown.clone_from(&partial.text);
+            send(Outcome::Event(Event::Partial {
+                text: partial.text,
+                start_ms: partial.start_ms,
+                end_ms: partial.end_ms,
+            }));
+        }
+    }
+}
+
+/// An error event about the audio at `start..end` (16 kHz samples).
+fn error_at(doing: &str, start: u64, end: u64, e: impl std::fmt::Display) -> Outcome {
+    Outcome::Event(Event::Error {
+        message: format!("{doing} the audio at {}-{} ms: {e}", ms(start), ms(end)),
+    })
+}

@@ -1,5 +1,5 @@
-//! The live-captions recordings (`scripts/make_captions.py`) and how captions are scored
-//! against the offline transcript: shared by `tests/captions.rs` and `benches/captions.rs`.
+//! The live-captions recording (`scripts/make_captions.py`) and how captions are scored
+//! against the offline transcript.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,13 +21,11 @@ pub fn make_recordings(minutes: Option<u32>) -> PathBuf {
     dir
 }
 
-/// The offline transcription the captions are compared with: the whole file, greedy like
-/// the captioner, otherwise the reference's defaults.
+/// The offline transcription the captions are compared with: the whole file with the
+/// reference's defaults (as `voxd transcribe`), in English.
 pub fn offline_options() -> TranscribeOptions {
     TranscribeOptions {
         language: Some("en".into()),
-        beam_size: 1,
-        best_of: 1,
         ..TranscribeOptions::default()
     }
 }
