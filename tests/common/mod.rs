@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod segments;
+pub mod vmic;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
