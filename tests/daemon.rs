@@ -557,7 +557,8 @@ fn config_errors_stop_the_start_with_a_clear_message() {
         from: &'static str,
         to: &'static str,
         code: i32,
-        /// Parts of the message; `{config}` is the config file's path.
+        /// Parts of the message; `{config}` is the config file's path, `{dir}` its folder,
+        /// `{line}` the line of the edit's last line.
         expect: &'static [&'static str],
     }
     let cases = [
@@ -566,21 +567,21 @@ fn config_errors_stop_the_start_with_a_clear_message() {
             from: "notifications = false",
             to: "notifications = false\nnotification = true",
             code: 2,
-            expect: &["{config}", "line 32", "unknown field `notification`"],
+            expect: &["{config}", "line {line}", "unknown field `notification`"],
         },
         Case {
             what: "wrong type",
             from: "threads = 2",
             to: "threads = \"two\"",
             code: 2,
-            expect: &["{config}", "line 15", "[model] threads", "invalid type"],
+            expect: &["{config}", "line {line}", "[model] threads", "invalid type"],
         },
         Case {
             what: "bad mode",
             from: "mode = \"commands\"",
             to: "mode = \"dictation\"",
             code: 2,
-            expect: &["{config}", "line 7", "[run] mode", "dictation"],
+            expect: &["{config}", "line {line}", "[run] mode", "dictation"],
         },
         Case {
             what: "missing grammar file",
@@ -615,7 +616,13 @@ fn config_errors_stop_the_start_with_a_clear_message() {
         .unwrap();
         let text = std::fs::read_to_string(setup.config()).unwrap();
         assert!(text.contains(case.from), "{}: {}", case.what, case.from);
-        std::fs::write(setup.config(), text.replacen(case.from, case.to, 1)).unwrap();
+        let edited = text.replacen(case.from, case.to, 1);
+        let last_line_of_edit = case.to.lines().last().unwrap();
+        let line = 1 + edited
+            .lines()
+            .position(|l| l.contains(last_line_of_edit))
+            .unwrap();
+        std::fs::write(setup.config(), edited).unwrap();
         // A WAV source: should the config be accepted after all, the run ends by itself.
         let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
             .arg("run")
@@ -630,7 +637,11 @@ fn config_errors_stop_the_start_with_a_clear_message() {
         let missing: Vec<String> = case
             .expect
             .iter()
-            .map(|p| p.replace("{config}", &config).replace("{dir}", &dir))
+            .map(|p| {
+                p.replace("{config}", &config)
+                    .replace("{dir}", &dir)
+                    .replace("{line}", &line.to_string())
+            })
             .filter(|p| !stderr.contains(p.as_str()))
             .collect();
         if out.status.code() != Some(case.code) || !missing.is_empty() || !out.stdout.is_empty() {
