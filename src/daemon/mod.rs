@@ -158,6 +158,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         outcomes_tx,
     )?;
     let listening = frontend::listen(source, front_end).map_err(Box::new)?;
+    output.restart_clock();
     output.emit(&Event::Ready {
         mode: mode_name(mode),
         model: model_name,

@@ -65,6 +65,11 @@ impl EventOutput {
         })
     }
 
+    /// Makes now time zero of `clock_ms`: the moment listening began.
+    pub fn restart_clock(&mut self) {
+        self.started = Instant::now();
+    }
+
     /// Milliseconds since the start.
     pub fn clock_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
