@@ -114,7 +114,7 @@ say "Rust target and components present"
 # ---------------------------------------------------------------------------------------------
 say "building voxd (release) to fetch the models"
 cargo build --release --quiet --bin voxd
-"${CARGO_TARGET_DIR:-target}/release/voxd" models fetch --dest models tiny.en base
+"${CARGO_TARGET_DIR:-target}/release/voxd" models fetch --dest models tiny.en base smollm2
 
 # ---------------------------------------------------------------------------------------------
 # Reference tools, for tests and benchmarks only: .venv/ (git-ignored)
@@ -135,7 +135,7 @@ if [ "$REFERENCE" -eq 1 ]; then
         rm -f "$stamp"
         .venv/bin/python -m pip install --quiet --disable-pip-version-check \
             --only-binary=:all: -r "$req"
-        .venv/bin/python -c 'import faster_whisper, ctranslate2, numpy, pywhispercpp'
+        .venv/bin/python -c 'import faster_whisper, ctranslate2, numpy, pywhispercpp, xllamacpp, gguf'
         echo "$want" >"$stamp"
         say "reference tools installed"
     fi
