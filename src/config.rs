@@ -360,6 +360,7 @@ impl Config {
             set(&mut w.length_ms, self.captions.window_ms);
             set(&mut w.step_ms, self.captions.step_ms);
             fe.windows = Some(w);
+            fe.segment.lead_in_ms = crate::captions::FINALS_WINDOW_MS;
         }
         fe
     }

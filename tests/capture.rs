@@ -135,6 +135,7 @@ fn utterances(events: &[serde_json::Value]) -> Vec<Utterance> {
             onset: e["onset"].as_u64().unwrap(),
             samples: Vec::new(),
             cut: e["cut"].as_bool().unwrap(),
+            lead_in: Vec::new(),
         })
         .collect()
 }

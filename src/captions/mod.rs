@@ -5,20 +5,28 @@
 //! SpeechStart ─► the partial decodes from here
 //! CaptionWindow (every step) ─► the speech in progress since its start (at most a window)
 //!     ─► greedy, context fitted, tokens capped ─► partial (replaces the previous one)
-//! Utterance (speech ended, or cut at the length limit)
-//!     ─► decoded whole, as the offline transcription decodes (beam, fallback, the finals
-//!        before it as prompt) ─► segments judged ─► finals; the partial is cleared
+//! Utterance (speech ended, or cut at the length limit), with the audio before it
+//!     ─► added to the finals' window (up to 30 s of the stream, pauses included)
+//!     ─► the window decoded again as the offline transcription decodes a window: the text
+//!        before the window as prompt, the segments already final in it forced
+//!     ─► the new segments, judged ─► finals; the partial is cleared
 //! ```
 //!
-//! Finals come from whole utterances, which the voice-activity segmenter cuts at pauses and
-//! never overlaps: so they cannot repeat or lose words at a join, silence between sentences
-//! is never decoded, and each final is the text the offline transcription would write for
-//! that speech. A sliding-window commit policy (LocalAgreement) was built and measured first:
-//! words committed from hypotheses of overlapping windows disagreed with the offline text by
-//! 16-19 % WER (first words of a sentence guessed alike twice, words lost when their
-//! estimated times shifted between windows); decoding the settled utterance gave the same
-//! words as the offline transcription. The windows still give a partial every step, so the
-//! text appears while it is spoken.
+//! The finals' window mirrors the offline transcription's long-form loop: the decoder hears
+//! each sentence inside the same stretch of audio, and after the same text, as when the whole
+//! recording is transcribed at once, so the finals come out as the offline transcript does.
+//! (Decoding each utterance alone disagreed with it by 7-13 % WER: short utterances
+//! without the audio and words around them are guessed differently.) Once the stream since
+//! the window's start passes 30 s, the window moves on to the end of its last final, and the
+//! finals before that become the prompt, as the loop's seek and prompt do. A segment is final
+//! once an end timestamp closes it or its utterance has ended; text the decoder left open
+//! in an utterance that was cut at the length limit is decoded again with what follows. The
+//! forced segments keep finals from repeating or dropping words at a join: the decoder goes
+//! on after them, and its timestamps may not go back.
+//!
+//! The windows give a partial every step, so the text appears while it is spoken. A
+//! sliding-window commit policy (LocalAgreement over overlapping windows) was built and
+//! measured first: 16-19 % WER against the offline transcript.
 //!
 //! Whisper's inventions on silence and noise are kept out three ways: the segmenter only
 //! hands over audio the VAD called speech, the decoder's own no-speech rule skips windows
@@ -35,8 +43,15 @@ use crate::whisper::transcribe::{
     AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber,
 };
 
-/// Committed text given to the decoder as its prompt, at most.
+/// Committed text given to the partials' decoder as its prompt, at most.
 const PROMPT_CHARS: usize = 200;
+/// Audio the finals' window holds at most: what Whisper hears at once. The segmenter hands
+/// out this much of the stream before each utterance (`SegmentConfig::lead_in_ms`).
+pub const FINALS_WINDOW_MS: u32 = 30_000;
+const WINDOW_SAMPLES: u64 = FINALS_WINDOW_MS as u64 * 16;
+/// Tokens of earlier finals kept for the finals' prompt (the decoder reads at most half its
+/// 448-token context of them).
+const PROMPT_TOKENS: usize = 448;
 /// Tokens a partial may decode: this many, plus so many per second of audio (Whisper speaks
 /// about 3 tokens a second; the cap stops a repetition loop early).
 const PARTIAL_TOKENS: usize = 16;
@@ -72,6 +87,20 @@ pub struct CaptionOptions {
     pub min_partial_ms: u32,
 }
 
+impl CaptionOptions {
+    /// Whether a segment is speech that was heard, not text Whisper wrote over silence or
+    /// noise, or a decoding loop.
+    fn plausible(&self, segment: &Segment, samples: usize) -> bool {
+        let o = self;
+        let silent =
+            segment.no_speech_prob > o.max_no_speech && segment.avg_logprob < o.min_avg_logprob;
+        let looping = segment.compression_ratio > o.max_compression_ratio;
+        let stock = (samples as u64) < STOCK_PHRASE_MIN_MS * 16
+            && STOCK_PHRASES.contains(&normalised(&segment.text).as_str());
+        !(silent || looping || stock)
+    }
+}
+
 impl Default for CaptionOptions {
     fn default() -> Self {
         Self {
@@ -98,8 +127,44 @@ pub struct Captioner {
     options: CaptionOptions,
     /// Where the speech in progress started (None between utterances).
     speech_start: Option<u64>,
-    /// The finals so far, the end of them: the decoder's prompt.
+    /// The finals so far, the end of them: the partials' prompt.
     history: String,
+    /// The stretch of stream the finals are decoded in (None before the first utterance).
+    window: Option<FinalsWindow>,
+    /// Tokens of the finals before the window: the finals' prompt.
+    previous: Vec<u32>,
+}
+
+/// The stretch of the stream the finals are decoded in, as the offline transcription holds
+/// a window.
+struct FinalsWindow {
+    /// First sample, on the audio clock.
+    start: u64,
+    /// The stream from `start` to the end of the last utterance.
+    audio: Vec<f32>,
+    /// The segments final in it, in order: their tokens with their timestamps (from
+    /// `start`), and whether a fallback decode hot enough to reset the prompt made them.
+    finals: Vec<(Vec<u32>, bool)>,
+    /// Where the last of them ends, on the audio clock.
+    finals_end: u64,
+    /// The last decode held segments back for more audio.
+    pending: bool,
+}
+
+impl FinalsWindow {
+    fn new(start: u64) -> Self {
+        Self {
+            start,
+            audio: Vec::new(),
+            finals: Vec::new(),
+            finals_end: start,
+            pending: false,
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.start + self.audio.len() as u64
+    }
 }
 
 impl Captioner {
@@ -108,6 +173,8 @@ impl Captioner {
             options,
             speech_start: None,
             history: String::new(),
+            window: None,
+            previous: Vec::new(),
         }
     }
 
@@ -149,32 +216,147 @@ impl Captioner {
         }))
     }
 
-    /// The finals of a finished utterance: it is decoded whole, as the offline
-    /// transcription would decode it.
+    /// The finals an utterance completes: the finals' window, with the utterance added, is
+    /// decoded after the finals it holds.
     pub fn utterance(
         &mut self,
         transcriber: &Transcriber,
         utterance: &Utterance,
     ) -> Result<Vec<CaptionText>, TranscribeError> {
         self.speech_start = None;
-        let options = self.decode_options();
-        let segments = transcriber
-            .transcribe(&utterance.samples, &options, |_| {})?
-            .segments;
-        let finals: Vec<CaptionText> = segments
-            .iter()
-            .filter(|s| self.plausible(s, utterance.samples.len()))
-            .map(|s| CaptionText {
-                text: s.text.trim().to_string(),
-                start_ms: utterance.start / 16 + (s.start * 1000.0) as u64,
-                end_ms: (utterance.start / 16 + (s.end * 1000.0) as u64).min(utterance.end / 16),
-            })
-            .filter(|t| !t.text.is_empty())
-            .collect();
+        self.add_to_window(utterance);
+        let settle_ms: u64 = std::env::var("VOXD_SETTLE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let settled = utterance.end.saturating_sub(settle_ms * 16);
+        self.decode_finals(transcriber, settled, !utterance.cut, utterance.samples.len())
+    }
+
+    /// The stream ended: what the finals' window holds beyond its finals is final now.
+    pub fn finish(&mut self, transcriber: &Transcriber) -> Result<Vec<CaptionText>, TranscribeError> {
+        match &self.window {
+            Some(w) if w.pending => {
+                let end = w.end();
+                let len = (end - w.finals_end) as usize;
+                self.decode_finals(transcriber, end, true, len)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Decodes the finals' window after its finals; the segments that end by `settled`
+    /// (audio clock) become finals, the rest wait for more audio. `close_open`: the speech
+    /// is over, so text no timestamp closed is final too (nothing will close it later).
+    fn decode_finals(
+        &mut self,
+        transcriber: &Transcriber,
+        settled: u64,
+        close_open: bool,
+        utterance_samples: usize,
+    ) -> Result<Vec<CaptionText>, TranscribeError> {
+        let options = TranscribeOptions {
+            language: self.options.language.clone(),
+            beam_size: self.options.beam_size,
+            ..TranscribeOptions::default()
+        };
+        let Some(window) = self.window.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let forced: Vec<u32> = window.finals.iter().flat_map(|(t, _)| t.clone()).collect();
+        let decoded =
+            transcriber.continue_window(&window.audio, &self.previous, &forced, &options)?;
+        tracing::debug!(
+            window_ms = window.start / 16,
+            audio_ms = window.audio.len() / 16,
+            forced = forced.len(),
+            settled_ms = settled / 16,
+            segments = ?decoded.segments.iter().map(|s| (s.start, s.end, s.text.as_str())).collect::<Vec<_>>(),
+            open = ?decoded.open.as_ref().map(|s| s.text.as_str()),
+            "finals' window decoded"
+        );
+        let reset_prompt = decoded.temperature > options.prompt_reset_on_temperature;
+        let mut segments = decoded.segments;
+        // Its end timestamp is where the audio ends, so the next decode goes on after it.
+        if let (true, Some(mut open)) = (close_open, decoded.open) {
+            let tb = transcriber.tokenizer.special().timestamp_begin;
+            let steps = (open.end / 0.02).round().min(1500.0) as u32;
+            open.tokens.push(tb + steps);
+            segments.push(open);
+        }
+        let window_ms = window.start / 16;
+        let window_end = window.end();
+        window.pending = false;
+        let mut finals = Vec::new();
+        for segment in segments {
+            let end = window.start + (segment.end * 16_000.0) as u64;
+            if end > settled {
+                window.pending = true;
+                break;
+            }
+            window.finals.push((segment.tokens.clone(), reset_prompt));
+            window.finals_end = end;
+            if !self.options.plausible(&segment, utterance_samples) {
+                continue;
+            }
+            let text = segment.text.trim().to_string();
+            if !text.is_empty() {
+                finals.push(CaptionText {
+                    text,
+                    start_ms: window_ms + (segment.start * 1000.0) as u64,
+                    end_ms: (window_ms + (segment.end * 1000.0) as u64).min(window_end / 16),
+                });
+            }
+        }
         for f in &finals {
             self.remember(&f.text);
         }
         Ok(finals)
+    }
+
+    /// Adds the utterance and the audio before it to the finals' window; a window that
+    /// would pass 30 s moves on first (a new one starts after a gap it cannot bridge).
+    fn add_to_window(&mut self, u: &Utterance) {
+        let lead_start = u.start - u.lead_in.len() as u64;
+        let window = match self.window.take() {
+            Some(w) if w.end() >= lead_start => w,
+            Some(w) => {
+                self.retire(w.finals);
+                FinalsWindow::new(lead_start)
+            }
+            None => FinalsWindow::new(lead_start),
+        };
+        let mut window = window;
+        let end = window.end();
+        if end < u.start {
+            window
+                .audio
+                .extend_from_slice(&u.lead_in[(end - lead_start) as usize..]);
+        }
+        let from = window.end().saturating_sub(u.start) as usize;
+        window
+            .audio
+            .extend_from_slice(u.samples.get(from..).unwrap_or_default());
+        let over = (window.audio.len() as u64).saturating_sub(WINDOW_SAMPLES);
+        if over > 0 {
+            let new_start = window.finals_end.max(window.start + over).min(window.end());
+            window.audio.drain(..(new_start - window.start) as usize);
+            window.start = new_start;
+            window.finals_end = new_start;
+            let finals = std::mem::take(&mut window.finals);
+            self.retire(finals);
+        }
+        self.window = Some(window);
+    }
+
+    /// Finals leaving the window become the prompt, unless a hot fallback made them (the
+    /// offline loop then starts its prompt afresh).
+    fn retire(&mut self, finals: Vec<(Vec<u32>, bool)>) {
+        for (tokens, reset_prompt) in finals {
+            self.previous.extend(tokens);
+            if reset_prompt {
+                self.previous.clear();
+            }
+        }
+        let excess = self.previous.len().saturating_sub(PROMPT_TOKENS);
+        self.previous.drain(..excess);
     }
 
     fn decode_options(&self) -> TranscribeOptions {
@@ -204,23 +386,12 @@ impl Captioner {
     fn kept_text(&self, segments: &[Segment], samples: usize) -> String {
         let kept: Vec<&str> = segments
             .iter()
-            .filter(|s| self.plausible(s, samples))
+            .filter(|s| self.options.plausible(s, samples))
             .map(|s| s.text.trim())
             .collect();
         kept.join(" ")
     }
 
-    /// Whether a segment is speech that was heard, not text Whisper wrote over silence or
-    /// noise, or a decoding loop.
-    fn plausible(&self, segment: &Segment, samples: usize) -> bool {
-        let o = &self.options;
-        let silent =
-            segment.no_speech_prob > o.max_no_speech && segment.avg_logprob < o.min_avg_logprob;
-        let looping = segment.compression_ratio > o.max_compression_ratio;
-        let stock = (samples as u64) < STOCK_PHRASE_MIN_MS * 16
-            && STOCK_PHRASES.contains(&normalised(&segment.text).as_str());
-        !(silent || looping || stock)
-    }
 }
 
 /// Lower case words without punctuation, single spaces.

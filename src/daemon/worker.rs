@@ -17,7 +17,7 @@ use crate::captions::{CaptionText, Captioner};
 use crate::command::{Recognition, Recognizer, RecognizerOptions};
 use crate::frontend::{ms, CaptionWindow, Utterance};
 use crate::grammar::Grammar;
-use crate::whisper::transcribe::Transcriber;
+use crate::whisper::transcribe::{TranscribeError, Transcriber};
 
 /// What the control thread asks of the recogniser.
 pub enum Job {
@@ -156,6 +156,9 @@ pub fn start(
                     None => {}
                 }
             }
+            if let Some(captions) = &mut captions {
+                captions.finish(&engine, &send);
+            }
         })
         .map_err(DaemonError::Thread)
 }
@@ -255,7 +258,24 @@ impl Captions {
     }
 
     fn utterance(&mut self, engine: &Engine, u: &Utterance, send: &impl Fn(Outcome)) {
-        match self.captioner.utterance(engine.transcriber(), u) {
+        let finals = self.captioner.utterance(engine.transcriber(), u);
+        Self::send_finals(finals, u.start, u.end, send);
+        self.show(CaptionText::default(), send);
+    }
+
+    /// The stream ended: the finals still waiting for more audio.
+    fn finish(&mut self, engine: &Engine, send: &impl Fn(Outcome)) {
+        let finals = self.captioner.finish(engine.transcriber());
+        Self::send_finals(finals, 0, 0, send);
+    }
+
+    fn send_finals(
+        finals: Result<Vec<CaptionText>, TranscribeError>,
+        start: u64,
+        end: u64,
+        send: &impl Fn(Outcome),
+    ) {
+        match finals {
             Ok(finals) => {
                 for text in finals {
                     send(Outcome::Event(Event::Final {
@@ -265,9 +285,8 @@ impl Captions {
                     }));
                 }
             }
-            Err(e) => send(error_at("captioning", u.start, u.end, e)),
+            Err(e) => send(error_at("captioning", start, end, e)),
         }
-        self.show(CaptionText::default(), send);
     }
 
     /// Sends the partial when it changed (an empty one clears the line).

@@ -14,7 +14,10 @@
 //! the end (the command's answer then costs `end_silence_ms`, not that plus decoding).
 //!
 //! Positions are sample indices on the 16 kHz audio clock. The segmenter keeps only the
-//! samples it may still hand out: the pre-roll while idle, the utterance while speaking.
+//! samples it may still hand out: the pre-roll while idle, the utterance while speaking, and
+//! with [`SegmentConfig::lead_in_ms`] the audio before the utterance since the previous one
+//! ended (a transcriber that decodes speech in its context, as live captions do, needs the
+//! stream as it was, pauses included).
 
 /// Segmentation settings, in milliseconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +32,9 @@ pub struct SegmentConfig {
     pub tail_ms: u32,
     /// Longest utterance; longer speech is cut into pieces of this length.
     pub max_utterance_ms: u32,
+    /// Audio before the utterance handed out with it (at most this much, never reaching
+    /// back past the previous utterance): [`Utterance::lead_in`]. 0 hands out none.
+    pub lead_in_ms: u32,
 }
 
 impl Default for SegmentConfig {
@@ -39,6 +45,7 @@ impl Default for SegmentConfig {
             preroll_ms: 300,
             tail_ms: 300,
             max_utterance_ms: 20_000,
+            lead_in_ms: 0,
         }
     }
 }
@@ -99,6 +106,9 @@ pub struct Utterance {
     pub samples: Vec<f32>,
     /// Cut at the length limit (speech went on past `end`).
     pub cut: bool,
+    /// The audio just before `start`, since the previous utterance's end, at most
+    /// [`SegmentConfig::lead_in_ms`] of it (empty when that is 0).
+    pub lead_in: Vec<f32>,
 }
 
 /// What the segmenter reports.
@@ -143,6 +153,7 @@ pub struct Segmenter {
     preroll: u64,
     tail: u64,
     max_len: u64,
+    lead_in: u64,
     state: State,
     /// Recent audio; `buf[0]` is sample `buf_start`.
     buf: Vec<f32>,
@@ -164,6 +175,7 @@ impl Segmenter {
             preroll: ms(config.preroll_ms),
             tail: ms(config.tail_ms),
             max_len: ms(config.max_utterance_ms),
+            lead_in: ms(config.lead_in_ms),
             state: State::Idle,
             buf: Vec::new(),
             buf_start: 0,
@@ -298,24 +310,34 @@ impl Segmenter {
     fn utterance(&self, start: u64, end: u64, onset: u64, cut: bool) -> Utterance {
         let from = (start - self.buf_start) as usize;
         let to = (end - self.buf_start) as usize;
+        let lead_from = (self.lead_in_start(start) - self.buf_start) as usize;
         Utterance {
             start,
             end,
             onset,
             samples: self.buf[from..to].to_vec(),
             cut,
+            lead_in: self.buf[lead_from..from].to_vec(),
         }
+    }
+
+    /// Where the lead-in of an utterance starting at `start` begins.
+    fn lead_in_start(&self, start: u64) -> u64 {
+        start
+            .saturating_sub(self.lead_in)
+            .max(self.last_end)
+            .max(self.buf_start)
     }
 
     /// Drops audio no future utterance can include.
     fn trim(&mut self) {
         let buf_end = self.buf_start + self.buf.len() as u64;
-        let keep_from = match self.state {
+        let earliest_start = match self.state {
             State::Idle => buf_end.saturating_sub(self.preroll),
             State::Candidate { onset, .. } => onset.saturating_sub(self.preroll),
             State::Speech { start, .. } => start,
-        }
-        .max(self.buf_start);
+        };
+        let keep_from = self.lead_in_start(earliest_start);
         let drop = (keep_from - self.buf_start) as usize;
         // Draining costs a copy of what stays; do it in batches, not every frame.
         if drop > 0 && (drop >= self.buf.len() / 2 || drop >= 16_000) {
@@ -457,6 +479,45 @@ mod tests {
             assert!(u.end - u.start <= 1200 * 16);
             check_audio(u);
         }
+    }
+
+    #[test]
+    fn the_lead_in_is_the_audio_since_the_previous_utterance_at_most_its_length() {
+        let config = SegmentConfig {
+            lead_in_ms: 900,
+            ..SegmentConfig::default()
+        };
+        // Speech, 60 frames (1.8 s) of silence, speech, 20 frames (0.6 s), speech.
+        let pattern = format!(
+            "{}{}{}{}{}{}",
+            ".".repeat(30),
+            "#".repeat(10),
+            ".".repeat(60),
+            "#".repeat(10),
+            ".".repeat(20),
+            "#".repeat(10) + &".".repeat(20)
+        );
+        let us: Vec<Utterance> = utterances(&run(&config, &pattern))
+            .into_iter()
+            .cloned()
+            .collect();
+        assert_eq!(us.len(), 3, "{us:?}");
+        for (i, u) in us.iter().enumerate() {
+            let expected_len = match i {
+                // 0.6 s of stream before the first one's pre-roll.
+                0 => 30 * FRAME - 300 * 16,
+                // capped at 900 ms.
+                1 => 900 * 16,
+                // The gap since the previous one's end, shorter than the cap.
+                _ => (u.start - us[1].end) as usize,
+            };
+            assert_eq!(u.lead_in.len(), expected_len, "utterance {i}");
+            // The lead-in is the stream just before the utterance.
+            for (k, &v) in u.lead_in.iter().rev().enumerate() {
+                assert_eq!(v, (u.start - 1 - k as u64) as f32);
+            }
+        }
+        assert!(!us[2].lead_in.is_empty() && us[2].lead_in.len() < 900 * 16);
     }
 
     #[test]

@@ -310,15 +310,21 @@ impl WindowDecoder<'_> {
         ))
     }
 
+    /// Decodes after `prompt` (whose start-of-transcript is at `sot_index`). `forced` are
+    /// tokens this window already holds (a stream decoded again as it grows): they are run
+    /// with the prompt and count as sampled for the rules, and the result is what follows
+    /// them.
     pub fn decode(
         &self,
         prompt: &[u32],
         sot_index: usize,
+        forced: &[u32],
         opts: &DecodeOptions,
     ) -> Result<Decoded, ModelError> {
-        let (cache, logits, no_speech_prob) = self.start(prompt, sot_index)?;
+        let (cache, logits, no_speech_prob) =
+            self.start(&[prompt, forced].concat(), sot_index)?;
         let root = Hypothesis {
-            tokens: Vec::new(),
+            tokens: forced.to_vec(),
             sum_logprob: 0.0,
             cache,
         };
@@ -334,16 +340,16 @@ impl WindowDecoder<'_> {
                     &mut rng,
                 )?);
             }
-            rank(candidates)
+            rank(candidates, forced.len())
         } else if opts.beam_size <= 1 {
             self.sample_one(root, logits, prompt.len(), opts, &mut Rng::new(1))?
         } else {
             self.beam_search(root, logits, prompt.len(), opts)?
         };
-        let n = best.tokens.len();
+        let tokens = best.tokens.get(forced.len()..).unwrap_or(&[]).to_vec();
         Ok(Decoded {
-            avg_logprob: best.sum_logprob / (n + 1) as f32,
-            tokens: best.tokens,
+            avg_logprob: best.sum_logprob / (tokens.len() + 1) as f32,
+            tokens,
             sum_logprob: best.sum_logprob,
             no_speech_prob,
         })
@@ -393,6 +399,7 @@ impl WindowDecoder<'_> {
         opts: &DecodeOptions,
     ) -> Result<Hypothesis, ModelError> {
         let n_vocab = self.model.hparams().n_vocab;
+        let forced = root.tokens.len();
         let max_finished = ((opts.beam_size as f32 * opts.patience).round() as usize).max(1);
         let mut beams = vec![root];
         let mut all_logits = first_logits;
@@ -441,7 +448,7 @@ impl WindowDecoder<'_> {
                 if finished.is_empty() {
                     finished = next;
                 }
-                return Ok(rank(finished));
+                return Ok(rank(finished, forced));
             }
             beams = next;
             let steps: Vec<[u32; 1]> = beams
@@ -474,13 +481,15 @@ fn top_k(x: &[f32], k: usize) -> Vec<u32> {
     idx
 }
 
-/// openai-whisper's default ranking: the highest log-probability per token. With no
-/// candidate at all (every continuation was masked), the window decodes to nothing.
-fn rank(candidates: Vec<Hypothesis>) -> Hypothesis {
+/// openai-whisper's default ranking: the highest log-probability per sampled token (the
+/// first `forced` tokens were not sampled). With no candidate at all (every continuation was
+/// masked), the window decodes to nothing.
+fn rank(candidates: Vec<Hypothesis>, forced: usize) -> Hypothesis {
     candidates
         .into_iter()
         .max_by(|a, b| {
-            let score = |h: &Hypothesis| h.sum_logprob / h.tokens.len().max(1) as f32;
+            let score =
+                |h: &Hypothesis| h.sum_logprob / h.tokens.len().saturating_sub(forced).max(1) as f32;
             score(a).total_cmp(&score(b))
         })
         .unwrap_or_else(|| Hypothesis {

@@ -149,6 +149,19 @@ impl Transcript {
     }
 }
 
+/// What [`Transcriber::continue_window`] decoded after the window's forced tokens.
+#[derive(Clone, Debug)]
+pub struct Continuation {
+    /// Closed segments (times from the window's start; tokens include their timestamps).
+    pub segments: Vec<Segment>,
+    /// Text after the last closed segment that no end timestamp closed (the audio ended
+    /// mid-sentence, or the token limit did).
+    pub open: Option<Segment>,
+    /// The temperature the decode settled at (above `prompt_reset_on_temperature`, the
+    /// long-form loop stops using the text as a prompt).
+    pub temperature: f32,
+}
+
 /// A loaded model with its tokenizer, decoding rules and compute threads.
 pub struct Transcriber {
     pub model: Whisper,
@@ -289,7 +302,6 @@ impl Transcriber {
     ) -> Result<Transcript, TranscribeError> {
         let mel = self.features(samples);
         let content_frames = mel.n_frames.saturating_sub(1);
-        let sp = self.tokenizer.special().clone();
 
         let mut all_tokens: Vec<u32> = Vec::new();
         if let Some(prompt) = &opts.initial_prompt {
@@ -319,30 +331,13 @@ impl Transcriber {
             };
             language = Some(lang.clone());
 
-            let sot_seq = self.sot_sequence(&lang, &opts.task)?;
-            let previous = &all_tokens[prompt_reset_since..];
-            let mut prompt = Vec::new();
-            if !previous.is_empty() {
-                let keep = self.model.hparams().n_text_ctx / 2 - 1;
-                prompt.push(sp.sot_prev);
-                prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
-            }
-            let sot_index = prompt.len();
-            prompt.extend(&sot_seq);
-            if !opts.timestamps {
-                prompt.push(sp.no_timestamps);
-            }
-
-            let result = self.decode_with_fallback(&audio, &prompt, sot_index, opts)?;
+            let (prompt, sot_index) =
+                self.window_prompt(&all_tokens[prompt_reset_since..], &lang, opts)?;
+            let result = self.decode_with_fallback(&audio, &prompt, sot_index, &[], opts)?;
             let decoded = &result.decoded;
-            if let Some(threshold) = opts.no_speech_threshold {
-                let confident = opts
-                    .log_prob_threshold
-                    .is_some_and(|lp| decoded.avg_logprob > lp);
-                if decoded.no_speech_prob > threshold && !confident {
-                    seek += segment_size;
-                    continue;
-                }
+            if silent(decoded, opts) {
+                seek += segment_size;
+                continue;
             }
 
             let (pieces, next_seek) = self.split_by_timestamps(&decoded.tokens, seek, segment_size);
@@ -379,13 +374,105 @@ impl Transcriber {
         })
     }
 
+    /// Decodes one window of a growing stream again, as the long-form loop decodes a
+    /// window: `samples` start at the window's start (at most 30 s of them), `previous` is
+    /// the text before the window (the prompt), and `forced` the tokens already decoded in
+    /// this window, timestamps included, ending with a closed segment. Returns what follows
+    /// them, with times from the window's start. Live captions use this for their finals:
+    /// the decoder then hears a sentence in the audio and text around it that the offline
+    /// transcription gives it, not alone.
+    pub fn continue_window(
+        &self,
+        samples: &[f32],
+        previous: &[u32],
+        forced: &[u32],
+        opts: &TranscribeOptions,
+    ) -> Result<Continuation, TranscribeError> {
+        let mel = self.features(samples);
+        let content_frames = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
+        let window = mel.window(0, content_frames).window(0, CHUNK_FRAMES);
+        let audio = self.encode_window(&window, content_frames, opts.audio_ctx)?;
+        let language = match &opts.language {
+            Some(l) => l.clone(),
+            None => self.detect_language(&audio)?.0,
+        };
+        let (prompt, sot_index) = self.window_prompt(previous, &language, opts)?;
+        let result = self.decode_with_fallback(&audio, &prompt, sot_index, forced, opts)?;
+        let mut continuation = Continuation {
+            segments: Vec::new(),
+            open: None,
+            temperature: result.temperature,
+        };
+        if silent(&result.decoded, opts) {
+            return Ok(continuation);
+        }
+        let segment = |start: f32, end: f32, tokens: &[u32]| Segment {
+            start,
+            end,
+            text: self.tokenizer.decode(tokens),
+            tokens: tokens.to_vec(),
+            avg_logprob: result.decoded.avg_logprob,
+            no_speech_prob: result.decoded.no_speech_prob,
+            temperature: result.temperature,
+            compression_ratio: result.compression_ratio,
+        };
+        let tb = self.tokenizer.special().timestamp_begin;
+        let seconds = |t: u32| (t - tb) as f32 * TIME_PRECISION;
+        let tokens = &result.decoded.tokens;
+        // After a closed segment come pairs: a start timestamp, text, an end timestamp.
+        let mut at = 0;
+        while at < tokens.len() {
+            let start = if tokens[at] >= tb { seconds(tokens[at]) } else { 0.0 };
+            let close = (at + 1..tokens.len()).find(|&i| tokens[i] >= tb);
+            match close {
+                Some(end) => {
+                    let piece = segment(start, seconds(tokens[end]), &tokens[at..=end]);
+                    continuation.segments.push(piece);
+                    at = end + 1;
+                }
+                None => {
+                    let end = samples.len() as f32 / SAMPLE_RATE as f32;
+                    continuation.open = Some(segment(start, end, &tokens[at..]));
+                    break;
+                }
+            }
+        }
+        Ok(continuation)
+    }
+
+    /// The decoder's prompt for a window: the end of the previous text (at most half the
+    /// text context, after sot_prev), then the start-of-transcript sequence. Returns it and
+    /// where its start-of-transcript is.
+    fn window_prompt(
+        &self,
+        previous: &[u32],
+        language: &str,
+        opts: &TranscribeOptions,
+    ) -> Result<(Vec<u32>, usize), TranscribeError> {
+        let sp = self.tokenizer.special();
+        let mut prompt = Vec::new();
+        if !previous.is_empty() {
+            let keep = self.model.hparams().n_text_ctx / 2 - 1;
+            prompt.push(sp.sot_prev);
+            prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+        }
+        let sot_index = prompt.len();
+        prompt.extend(self.sot_sequence(language, &opts.task)?);
+        if !opts.timestamps {
+            prompt.push(sp.no_timestamps);
+        }
+        Ok((prompt, sot_index))
+    }
+
     /// Decodes a window at the first temperature whose result passes the checks, or keeps
-    /// the best of all attempts.
+    /// the best of all attempts. `forced` are tokens the window already holds (see
+    /// [`WindowDecoder::decode`]); the checks read them with the new ones.
     fn decode_with_fallback(
         &self,
         audio: &[f32],
         prompt: &[u32],
         sot_index: usize,
+        forced: &[u32],
         opts: &TranscribeOptions,
     ) -> Result<WindowResult, ModelError> {
         let cross = self.install(|| self.model.cross_kv(audio));
@@ -413,12 +500,12 @@ impl Transcriber {
                 suppress_blank: opts.suppress_blank,
                 max_length: opts
                     .max_new_tokens
-                    .map_or(usize::MAX, |n| prompt.len() + n)
+                    .map_or(usize::MAX, |n| prompt.len() + forced.len() + n)
                     .min(self.model.hparams().n_text_ctx),
                 seed: 0x5eed ^ (temperature.to_bits() as u64),
             };
-            let decoded = self.install(|| decoder.decode(prompt, sot_index, &dopts))?;
-            let text = self.tokenizer.decode(&decoded.tokens);
+            let decoded = self.install(|| decoder.decode(prompt, sot_index, forced, &dopts))?;
+            let text = self.tokenizer.decode(&[forced, &decoded.tokens].concat());
             let compression_ratio = compression_ratio(text.trim());
             let too_repetitive = opts
                 .compression_ratio_threshold
@@ -498,6 +585,16 @@ impl Transcriber {
         };
         (pieces, next)
     }
+}
+
+/// The long-form loop's no-speech rule: the model calls the window silent and is not
+/// confident of the text it wrote.
+fn silent(decoded: &Decoded, opts: &TranscribeOptions) -> bool {
+    let confident = opts
+        .log_prob_threshold
+        .is_some_and(|lp| decoded.avg_logprob > lp);
+    opts.no_speech_threshold
+        .is_some_and(|t| decoded.no_speech_prob > t && !confident)
 }
 
 /// How well the text compresses: very repetitive text (a decoding loop) compresses well.
