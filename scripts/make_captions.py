@@ -15,9 +15,12 @@ voices are ambiguous enough to tiny.en that a word's guess changes with the word
 (README "Live captions" gives those numbers too: `--voices espeak`).
 
   test.wav   about 70 s: jfk, then the first paragraphs (tests/captions.rs)
-  long.wav   with --minutes M (removed without): at least M minutes of the paragraphs in
-             shuffled rounds, each round with the voices turned on, and jfk at the start of
-             each round (scripts/bench_captions.py, tests/captions.rs)
+  long.wav   with --minutes M (removed without): at least M minutes: jfk, the paragraphs in a
+             shuffled order with jfk again half way (about 4 minutes), then more rounds with
+             the voices turned on if M asks for more (scripts/bench_captions.py,
+             tests/captions.rs). No paragraph is said twice within a round: a decoder that
+             hears a sentence it has just written in its prompt tends to skip it, and people
+             rarely repeat a paragraph word for word.
 
 manifest.json lists each file's pieces: {"text", "voice", "start_s", "end_s"}. Everything is
 deterministic (fixed seeds, sox repeatable mode; see scripts/speech.py), so a rerun writes
@@ -71,6 +74,29 @@ PARAGRAPHS = [
     "your books at the chapter on leaves.",
     "The market sells fresh bread, cheese and fruit. Come early, because the best apples "
     "are gone before noon.",
+    "The train to the coast leaves every hour from platform four. On holidays it is often "
+    "full, so buy your ticket a day before.",
+    "Our neighbours planted an apple tree in their garden. In autumn they share the fruit "
+    "with all the children on the street.",
+    "The doctor says that a short walk after dinner helps you sleep. Try it for a week and "
+    "see how you feel.",
+    "A small bakery opened next to the post office. Its owner gets up at four every morning "
+    "to bake the bread.",
+    "The football match was cancelled because of the snow. The players will try again next "
+    "Saturday if the field is dry.",
+    "My grandmother kept every letter she ever received. We found them in a wooden box under "
+    "her bed.",
+    "The city wants to build a new park near the harbour. People can send their ideas for it "
+    "until the end of the month.",
+    "Turn left at the church and follow the road up the hill. The farm is the last house on "
+    "the right.",
+    "The students built a little robot that can draw circles. Next year they want to teach "
+    "it to write its name.",
+    "Fresh snow fell in the mountains last night. The ski lifts open at eight, and the "
+    "roads have already been cleared.",
+    "He forgot his umbrella on the bus again. The driver kept it for him until the evening.",
+    "The concert in the square starts after sunset. Bring a blanket, because the stone "
+    "steps get cold at night.",
 ]
 # (synthesizer, voice, pace): flite's duration stretch (> 1 slower) or espeak's words a
 # minute. A paragraph's voice turns on by one each round of long.wav.
@@ -178,7 +204,8 @@ def main():
             while total < args.minutes * 60:
                 order = [speaker.piece(int(i), voices[(int(i) + r) % len(voices)])
                          for i in rng.permutation(len(PARAGRAPHS))]
-                rounds += [jfk] + order
+                half = len(order) // 2
+                rounds += [jfk] + order[:half] + [jfk] + order[half:]
                 total += sum(len(p["audio"]) for p in [jfk] + order) / RATE + 1.5 * len(order)
                 r += 1
             x, pieces = build(rounds, rng, long_pause_after=len(rounds) // 2)

@@ -1,12 +1,13 @@
-//! Live captions from `voxd run --mode captions` on a recording of real speech and
-//! espeak-ng paragraphs with pauses (one of them long) over a faint noise floor: the finals
-//! must be about as right as the offline transcription of the same file (against the text
-//! that was spoken), say each phrase once, in order, and the subtitle file must hold them.
+//! Live captions from `voxd run --mode captions` on several minutes of real speech (jfk.wav,
+//! twice) and paragraphs spoken by four flite voices, with pauses (one of them long) over a
+//! faint noise floor: the finals must agree with the offline transcription of the same file,
+//! be as right as it against the text that was spoken, say each phrase once, in order, and
+//! the subtitle file must hold them.
 //!
-//! The bound is on accuracy against what was said, not on agreement with the offline text:
-//! on synthetic speech tiny.en's guesses at unclear words change with the audio around them
-//! (a sentence alone, or inside a 30 s window), so the two transcripts differ by more than
-//! either differs in accuracy. The agreement is printed.
+//! The agreement bound is 3 % WER, a little above the 2 % the README reports for this
+//! recording (tiny.en 1.8 %): the test stands for the streaming's guarantees (no phrase
+//! repeated or lost at a join, the same context as the offline decoder), while a decoder's
+//! guess at an unclear word may still go either way when any of the code changes.
 
 mod common;
 
@@ -19,7 +20,7 @@ use voxd::captions::CaptionText;
 
 #[test]
 fn finals_match_the_offline_transcript() {
-    let path = make_recordings(None).join("test.wav");
+    let path = make_recordings(Some(3)).join("long.wav");
     let samples = read_wav(&path).expect("read the recording");
     let offline = common::transcriber("tiny.en")
         .transcribe(&samples, &offline_options(), |_| {})
@@ -80,9 +81,13 @@ fn finals_match_the_offline_transcript() {
         percent(caption_errors),
         percent(differences)
     );
-    assert!(words > 100, "the spoken text is too short: {spoken}");
+    assert!(words > 450, "the spoken text is too short: {spoken}");
     assert!(
-        caption_errors <= offline_errors + words / 20,
+        differences * 100 <= words * 3,
+        "captions against offline: {differences} word errors in {words}"
+    );
+    assert!(
+        caption_errors <= offline_errors + words / 50,
         "captions WER {caption_errors}/{words} against the spoken text, offline {offline_errors}"
     );
     assert_eq!(repeats_at_joins(&finals), Vec::<String>::new());
@@ -115,7 +120,7 @@ fn vtt_text(vtt: &str) -> String {
 fn spoken_text() -> String {
     let manifest = common::repo().join("data/captions/manifest.json");
     let manifest: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
-    let pieces = manifest["files"]["test"]["pieces"].as_array().unwrap();
+    let pieces = manifest["files"]["long"]["pieces"].as_array().unwrap();
     let texts: Vec<&str> = pieces.iter().map(|p| p["text"].as_str().unwrap()).collect();
     texts.join(" ")
 }

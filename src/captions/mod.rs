@@ -85,6 +85,10 @@ pub struct CaptionOptions {
     pub max_compression_ratio: f32,
     /// Speech in progress shorter than this gets no partial yet.
     pub min_partial_ms: u32,
+    /// A segment becomes final once the stream holds this much audio after it (or the
+    /// stream ends): the decoder hears a sentence's last words better with what follows
+    /// them, as the offline transcription does. Until then it shows in the partial.
+    pub settle_ms: u32,
 }
 
 impl CaptionOptions {
@@ -110,6 +114,7 @@ impl Default for CaptionOptions {
             min_avg_logprob: -1.0,
             max_compression_ratio: 2.4,
             min_partial_ms: 500,
+            settle_ms: 1500,
         }
     }
 }
@@ -133,6 +138,8 @@ pub struct Captioner {
     window: Option<FinalsWindow>,
     /// Tokens of the finals before the window: the finals' prompt.
     previous: Vec<u32>,
+    /// Decoded text that waits for more audio before it is final.
+    waiting: Option<CaptionText>,
 }
 
 /// The stretch of the stream the finals are decoded in, as the offline transcription holds
@@ -175,6 +182,7 @@ impl Captioner {
             history: String::new(),
             window: None,
             previous: Vec::new(),
+            waiting: None,
         }
     }
 
@@ -209,11 +217,12 @@ impl Captioner {
         };
         let segments = transcriber.transcribe(audio, &options, |_| {})?.segments;
         let text = self.kept_text(&segments, audio.len());
-        Ok((!text.is_empty()).then(|| CaptionText {
+        let speech = (!text.is_empty()).then(|| CaptionText {
             text,
             start_ms: from / 16,
             end_ms: window.end() / 16,
-        }))
+        });
+        Ok(join_captions(self.waiting.iter().cloned().chain(speech)))
     }
 
     /// The finals an utterance completes: the finals' window, with the utterance added, is
@@ -225,18 +234,26 @@ impl Captioner {
     ) -> Result<Vec<CaptionText>, TranscribeError> {
         self.speech_start = None;
         self.add_to_window(utterance);
-        let settle_ms: u64 = std::env::var("VOXD_SETTLE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let settled = utterance.end.saturating_sub(settle_ms * 16);
-        self.decode_finals(transcriber, settled, !utterance.cut, utterance.samples.len())
+        let settled = utterance
+            .end
+            .saturating_sub(u64::from(self.options.settle_ms) * 16);
+        self.decode_finals(
+            transcriber,
+            settled,
+            !utterance.cut,
+            utterance.samples.len(),
+        )
     }
 
     /// The stream ended: what the finals' window holds beyond its finals is final now.
-    pub fn finish(&mut self, transcriber: &Transcriber) -> Result<Vec<CaptionText>, TranscribeError> {
+    pub fn finish(
+        &mut self,
+        transcriber: &Transcriber,
+    ) -> Result<Vec<CaptionText>, TranscribeError> {
         match &self.window {
             Some(w) if w.pending => {
-                let end = w.end();
-                let len = (end - w.finals_end) as usize;
-                self.decode_finals(transcriber, end, true, len)
+                let len = (w.end() - w.finals_end) as usize;
+                self.decode_finals(transcriber, w.end(), true, len)
             }
             _ => Ok(Vec::new()),
         }
@@ -267,48 +284,63 @@ impl Captioner {
             window_ms = window.start / 16,
             audio_ms = window.audio.len() / 16,
             forced = forced.len(),
-            settled_ms = settled / 16,
-            segments = ?decoded.segments.iter().map(|s| (s.start, s.end, s.text.as_str())).collect::<Vec<_>>(),
-            open = ?decoded.open.as_ref().map(|s| s.text.as_str()),
+            segments = decoded.segments.len(),
+            open = decoded.open.is_some(),
             "finals' window decoded"
         );
         let reset_prompt = decoded.temperature > options.prompt_reset_on_temperature;
         let mut segments = decoded.segments;
-        // Its end timestamp is where the audio ends, so the next decode goes on after it.
-        if let (true, Some(mut open)) = (close_open, decoded.open) {
+        let open = decoded.open.map(|mut open| {
+            // Closed where the audio ends, so the next decode goes on after it.
             let tb = transcriber.tokenizer.special().timestamp_begin;
             let steps = (open.end / 0.02).round().min(1500.0) as u32;
             open.tokens.push(tb + steps);
-            segments.push(open);
-        }
+            open
+        });
+        // Open text is final when the speech is over: nothing will close it later.
+        let settled_open = if close_open { open.clone() } else { None };
+        segments.extend(settled_open);
         let window_ms = window.start / 16;
         let window_end = window.end();
-        window.pending = false;
+        let caption = |segment: &Segment| CaptionText {
+            text: segment.text.trim().to_string(),
+            start_ms: window_ms + (segment.start * 1000.0) as u64,
+            end_ms: (window_ms + (segment.end * 1000.0) as u64).min(window_end / 16),
+        };
+        // Timestamps can overshoot the audio's end by a little.
+        let ends_by = |segment: &Segment, settled: u64| {
+            (window.start + (segment.end * 16_000.0) as u64).min(window_end) <= settled
+        };
+        let n_final = segments
+            .iter()
+            .take_while(|segment| ends_by(segment, settled))
+            .count();
+        let waiting: Vec<&Segment> = segments[n_final..]
+            .iter()
+            .chain(open.iter().filter(|_| !close_open))
+            .filter(|segment| self.options.plausible(segment, utterance_samples))
+            .collect();
+        window.pending = n_final < segments.len() || (!close_open && open.is_some());
+        self.waiting = join_captions(waiting.into_iter().map(caption));
         let mut finals = Vec::new();
-        for segment in segments {
-            let end = window.start + (segment.end * 16_000.0) as u64;
-            if end > settled {
-                window.pending = true;
-                break;
-            }
+        for segment in &segments[..n_final] {
             window.finals.push((segment.tokens.clone(), reset_prompt));
-            window.finals_end = end;
-            if !self.options.plausible(&segment, utterance_samples) {
-                continue;
-            }
-            let text = segment.text.trim().to_string();
-            if !text.is_empty() {
-                finals.push(CaptionText {
-                    text,
-                    start_ms: window_ms + (segment.start * 1000.0) as u64,
-                    end_ms: (window_ms + (segment.end * 1000.0) as u64).min(window_end / 16),
-                });
+            window.finals_end = (window.start + (segment.end * 16_000.0) as u64).min(window_end);
+            let text = caption(segment);
+            if self.options.plausible(segment, utterance_samples) && !text.text.is_empty() {
+                finals.push(text);
             }
         }
         for f in &finals {
             self.remember(&f.text);
         }
         Ok(finals)
+    }
+
+    /// The text decoded but not final yet (it waits for more audio after it), shown in the
+    /// partial before the speech in progress.
+    pub fn waiting(&self) -> CaptionText {
+        self.waiting.clone().unwrap_or_default()
     }
 
     /// Adds the utterance and the audio before it to the finals' window; a window that
@@ -391,7 +423,20 @@ impl Captioner {
             .collect();
         kept.join(" ")
     }
+}
 
+/// Captions in order as one: their texts joined, from the first one's start to the last
+/// one's end; None for none (or only empty texts).
+fn join_captions(captions: impl IntoIterator<Item = CaptionText>) -> Option<CaptionText> {
+    captions
+        .into_iter()
+        .filter(|c| !c.text.is_empty())
+        .reduce(|mut joined, next| {
+            joined.text.push(' ');
+            joined.text.push_str(&next.text);
+            joined.end_ms = next.end_ms;
+            joined
+        })
 }
 
 /// Lower case words without punctuation, single spaces.
@@ -422,6 +467,56 @@ mod tests {
         assert!(c.history.len() <= PROMPT_CHARS, "{}", c.history);
         assert!(c.history.starts_with("sentence") || c.history.starts_with("number"));
         assert!(c.history.ends_with("sentence number 39."));
+    }
+
+    fn utterance(start_s: f64, end_s: f64, lead_in_s: f64) -> Utterance {
+        let at = |s: f64| (s * 16_000.0) as u64;
+        Utterance {
+            start: at(start_s),
+            end: at(end_s),
+            onset: at(start_s),
+            samples: vec![0.5; (at(end_s) - at(start_s)) as usize],
+            cut: false,
+            lead_in: vec![0.0; at(lead_in_s) as usize],
+        }
+    }
+
+    #[test]
+    fn the_finals_window_holds_the_stream_and_moves_on_at_30_s() {
+        let mut c = Captioner::new(CaptionOptions::default());
+        c.add_to_window(&utterance(1.0, 4.0, 1.0));
+        c.add_to_window(&utterance(6.0, 9.0, 2.0));
+        let w = c.window.as_ref().unwrap();
+        // From the stream's start, pauses included.
+        assert_eq!((w.start, w.audio.len()), (0, 9 * 16_000));
+        assert_eq!(w.audio[4 * 16_000..6 * 16_000], [0.0; 32_000]);
+        // Finals so far, then speech that takes the stream past 30 s: the window starts
+        // again at the end of the last final, and the finals become the prompt.
+        c.window.as_mut().unwrap().finals = vec![(vec![1, 2, 3], false)];
+        c.window.as_mut().unwrap().finals_end = 8 * 16_000;
+        c.add_to_window(&utterance(27.0, 33.0, 18.0));
+        let w = c.window.as_ref().unwrap();
+        assert_eq!((w.start, w.end()), (8 * 16_000, 33 * 16_000));
+        assert!(w.finals.is_empty());
+        assert_eq!(c.previous, [1, 2, 3]);
+        // A gap longer than the lead-in starts a new window (30 s long at most).
+        c.add_to_window(&utterance(100.0, 102.0, 30.0));
+        let w = c.window.as_ref().unwrap();
+        assert_eq!((w.start, w.end()), (72 * 16_000, 102 * 16_000));
+    }
+
+    #[test]
+    fn captions_join_in_order_skipping_empty_ones() {
+        let c = |text: &str, start_ms, end_ms| CaptionText {
+            text: text.into(),
+            start_ms,
+            end_ms,
+        };
+        assert_eq!(join_captions(Vec::new()), None);
+        assert_eq!(
+            join_captions([c("Hello", 0, 500), c("", 500, 600), c("world.", 700, 900)]),
+            Some(c("Hello world.", 0, 900))
+        );
     }
 
     #[test]

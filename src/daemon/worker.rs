@@ -8,7 +8,7 @@
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::event::Event;
 use super::DaemonError;
@@ -113,11 +113,10 @@ pub fn start(
             loop {
                 let job = match jobs.try_recv() {
                     Ok(job) => Some(job),
-                    Err(_) => crossbeam_channel::select! {
-                        recv(jobs) -> job => match job {
-                            Ok(job) => Some(job),
-                            Err(_) => break,
-                        },
+                    Err(TryRecvError::Disconnected) => break,
+                    // A closed queue wakes this up with an error: the next turn ends the loop.
+                    Err(TryRecvError::Empty) => crossbeam_channel::select! {
+                        recv(jobs) -> job => job.ok(),
                         recv(windows) -> window => {
                             if let (Ok(window), Some(captions)) = (window, &mut captions) {
                                 captions.window(&engine, &window, &send);
@@ -260,13 +259,15 @@ impl Captions {
     fn utterance(&mut self, engine: &Engine, u: &Utterance, send: &impl Fn(Outcome)) {
         let finals = self.captioner.utterance(engine.transcriber(), u);
         Self::send_finals(finals, u.start, u.end, send);
-        self.show(CaptionText::default(), send);
+        // What is not final yet stays on the line.
+        self.show(self.captioner.waiting(), send);
     }
 
     /// The stream ended: the finals still waiting for more audio.
     fn finish(&mut self, engine: &Engine, send: &impl Fn(Outcome)) {
         let finals = self.captioner.finish(engine.transcriber());
         Self::send_finals(finals, 0, 0, send);
+        self.show(CaptionText::default(), send);
     }
 
     fn send_finals(

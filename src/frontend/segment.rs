@@ -487,14 +487,14 @@ mod tests {
             lead_in_ms: 900,
             ..SegmentConfig::default()
         };
-        // Speech, 60 frames (1.8 s) of silence, speech, 20 frames (0.6 s), speech.
+        // Speech, 60 frames (1.8 s) of silence, speech, 40 frames (1.2 s), speech.
         let pattern = format!(
             "{}{}{}{}{}{}",
             ".".repeat(30),
             "#".repeat(10),
             ".".repeat(60),
             "#".repeat(10),
-            ".".repeat(20),
+            ".".repeat(40),
             "#".repeat(10) + &".".repeat(20)
         );
         let us: Vec<Utterance> = utterances(&run(&config, &pattern))

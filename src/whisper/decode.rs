@@ -321,8 +321,7 @@ impl WindowDecoder<'_> {
         forced: &[u32],
         opts: &DecodeOptions,
     ) -> Result<Decoded, ModelError> {
-        let (cache, logits, no_speech_prob) =
-            self.start(&[prompt, forced].concat(), sot_index)?;
+        let (cache, logits, no_speech_prob) = self.start(&[prompt, forced].concat(), sot_index)?;
         let root = Hypothesis {
             tokens: forced.to_vec(),
             sum_logprob: 0.0,
@@ -488,8 +487,9 @@ fn rank(candidates: Vec<Hypothesis>, forced: usize) -> Hypothesis {
     candidates
         .into_iter()
         .max_by(|a, b| {
-            let score =
-                |h: &Hypothesis| h.sum_logprob / h.tokens.len().saturating_sub(forced).max(1) as f32;
+            let score = |h: &Hypothesis| {
+                h.sum_logprob / h.tokens.len().saturating_sub(forced).max(1) as f32
+            };
             score(a).total_cmp(&score(b))
         })
         .unwrap_or_else(|| Hypothesis {

@@ -422,7 +422,11 @@ impl Transcriber {
         // After a closed segment come pairs: a start timestamp, text, an end timestamp.
         let mut at = 0;
         while at < tokens.len() {
-            let start = if tokens[at] >= tb { seconds(tokens[at]) } else { 0.0 };
+            let start = if tokens[at] >= tb {
+                seconds(tokens[at])
+            } else {
+                0.0
+            };
             let close = (at + 1..tokens.len()).find(|&i| tokens[i] >= tb);
             match close {
                 Some(end) => {
