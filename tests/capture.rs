@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -26,22 +25,14 @@ fn listen(mic: &VirtualMic, seconds: f64, save_audio: &Path) -> Listener {
         .stderr(Stdio::null())
         .spawn()
         .expect("voxd listen");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let event: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-            if tx.send(event).is_err() {
-                break;
-            }
-        }
-    });
-    Listener { child, events: rx }
+    let lines = common::line_reader(child.stdout.take().unwrap());
+    Listener { child, lines }
 }
 
 struct Listener {
     child: Child,
-    events: mpsc::Receiver<serde_json::Value>,
+    /// Its standard output: one JSON event a line.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Listener {
@@ -57,9 +48,11 @@ impl Listener {
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let event = self.events.recv_timeout(left).unwrap_or_else(|_| {
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
                 panic!("no {name} {kind:?} event within {timeout:?}; saw {seen:?}")
             });
+            let event: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
             let hit = event["event"] == name && kind.is_none_or(|k| event["kind"] == k);
             seen.push(event);
             if hit {

@@ -12,7 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex, MutexGuard};
@@ -140,15 +140,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start voxd run");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::line_reader(child.stdout.take().unwrap());
         let mut stderr = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -239,6 +231,22 @@ impl Daemon {
         }
         let log = self.stderr.take().unwrap().join().unwrap_or_default();
         (std::mem::take(&mut self.events), status, log)
+    }
+}
+
+impl Daemon {
+    /// Stops the daemon and checks the end every spoken session must have: well-formed
+    /// events with `stopped` last, exit status 0, no utterance dropped, and exactly
+    /// `actions` in the actions' log. Returns the events and the log.
+    fn stop_cleanly(self, setup: &Setup, actions: &[&str]) -> (Vec<Value>, String) {
+        let (events, status, log) = self.stop();
+        let shown = format!("events:\n{}\nlog:\n{log}", lines(&events));
+        let problems = malformed(&events);
+        assert!(problems.is_empty(), "{}\n{shown}", problems.join("\n"));
+        assert!(status.success(), "exit status {status}\n{shown}");
+        assert_eq!(events.last().unwrap()["utterances_dropped"], 0, "{shown}");
+        assert_eq!(setup.actions_log(), actions, "{shown}");
+        (events, log)
     }
 }
 
@@ -595,16 +603,8 @@ fn reload_keeps_old_commands_on_error_and_takes_a_good_edit(how: Reload) {
     );
     daemon.runs_command(&mic, "open_door");
 
-    let (events, status, log) = daemon.stop();
+    let (events, log) = daemon.stop_cleanly(&setup, &["LightOn kitchen", "OpenDoor garage"]);
     let shown = format!("events:\n{}\nlog:\n{log}", lines(&events));
-    let problems = malformed(&events);
-    assert!(problems.is_empty(), "{}\n{shown}", problems.join("\n"));
-    assert!(status.success(), "exit status {status}\n{shown}");
-    assert_eq!(
-        setup.actions_log(),
-        ["LightOn kitchen", "OpenDoor garage"],
-        "{shown}"
-    );
     let reloads = events.iter().filter(|e| e["event"] == "reload").count();
     assert_eq!(reloads, 2, "one reload per edit\n{shown}");
     let cause = match how {
@@ -656,16 +656,8 @@ fn the_daemon_survives_the_microphone_vanishing_and_coming_back() {
     });
     daemon.runs_command(&mic, "pause_music");
 
-    let (events, status, log) = daemon.stop();
+    let (events, log) = daemon.stop_cleanly(&setup, &["LightOn kitchen", "PauseMusic"]);
     let shown = format!("events:\n{}\nlog:\n{log}", lines(&events));
-    let problems = malformed(&events);
-    assert!(problems.is_empty(), "{}\n{shown}", problems.join("\n"));
-    assert!(status.success(), "exit status {status}\n{shown}");
-    assert_eq!(
-        setup.actions_log(),
-        ["LightOn kitchen", "PauseMusic"],
-        "{shown}"
-    );
     // Opened once; each loss (the first, then every failed reopen) is followed by a retry;
     // resumed once, at the end.
     let kinds: Vec<&str> = events
@@ -681,7 +673,6 @@ fn the_daemon_survives_the_microphone_vanishing_and_coming_back() {
             && retries.chunks(2).all(|pair| pair == ["lost", "retrying"]),
         "{kinds:?}\n{shown}"
     );
-    assert_eq!(events.last().unwrap()["utterances_dropped"], 0, "{shown}");
     println!("capture events: {kinds:?}");
 }
 
