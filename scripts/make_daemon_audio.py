@@ -10,7 +10,8 @@ session (manifest.json, "session"): 10 spoken commands and 6 utterances that are
   uniformly from 1.5-3.0 s between items, 3.0 s of silence last; pink noise at 24 dB SNR
   over the whole file.
 clips (manifest.json, "clips"): single commands with 0.5 s of silence before and 1.5 s
-  after, same noise rule, for tests that speak one command at a time (the reload test).
+  after, same noise rule, for tests that speak one command at a time (the reload tests, the
+  vanishing microphone).
 latency (--latency N; latency.json): N commands (at least 50) cycling through the same
   command list in a shuffled order, with the same pause and noise rules, for the latency
   benchmark.
@@ -95,11 +96,14 @@ CHATTER = [
 # The session's order: C = next command, X = next chatter.
 SESSION_ORDER = "CCXCCXCCXCXCXCXC"
 
-# Single commands for the reload test: one of the grammar's, one of an intent it gains.
+# Single commands for the tests that speak one at a time: the reload tests (one of the
+# grammar's, one of an intent it gains) and the vanishing microphone (one before, one after).
+# New clips go last: each clip's noise seed follows its position.
 CLIPS = {
     "kitchen_on": COMMANDS[0],
     "open_door": ("open the garage door", "en-us", 150, "OpenDoor", {"door": "garage"},
                   "OpenDoor garage"),
+    "pause_music": COMMANDS[2],
 }
 
 

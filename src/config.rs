@@ -47,6 +47,11 @@ pub struct Config {
     pub run: RunSection,
     #[serde(default)]
     pub events: EventsSection,
+    /// The file this config was read from, and its text (None for the defaults): a setting
+    /// found wrong only when it is used (a grammar file or a model that is missing) is
+    /// reported with the file and the line that set it.
+    #[serde(skip)]
+    file: Option<(PathBuf, String)>,
 }
 
 /// `[run]`: what `voxd run` does.
@@ -297,15 +302,22 @@ impl Config {
             });
         }
         if let Err((section, key, problem)) = config.check_values() {
-            let line = line_of(&text, section, key)
-                .map(|l| format!("line {l}: "))
-                .unwrap_or_default();
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                message: format!("{line}[{section}] {problem}"),
+                message: format!("{}[{section}] {problem}", line_prefix(&text, section, key)),
             });
         }
+        config.file = Some((path.to_path_buf(), text));
         Ok(config)
+    }
+
+    /// Where `[section] key` was set, for an error about its value: `FILE: line N: [section]
+    /// key` (without the line when the file does not set it). None when this config was not
+    /// read from a file.
+    pub fn origin(&self, section: &str, key: &str) -> Option<String> {
+        let (path, text) = self.file.as_ref()?;
+        let line = line_prefix(text, section, key);
+        Some(format!("{}: {line}[{section}] {key}", path.display()))
     }
 
     /// Relative paths in the file are taken from its folder, `dir`, not from wherever voxd
@@ -439,6 +451,14 @@ fn set<T>(field: &mut T, value: Option<T>) {
     }
 }
 
+/// `line N: ` for the line of `key = ...` inside `[section]`; empty if the file does not
+/// set it.
+fn line_prefix(text: &str, section: &str, key: &str) -> String {
+    line_of(text, section, key)
+        .map(|l| format!("line {l}: "))
+        .unwrap_or_default()
+}
+
 /// The line of `key = ...` inside `[section]`, if the file sets it.
 fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
     let header = format!("[{section}]");
@@ -534,6 +554,29 @@ mod tests {
         assert_eq!(config.actions, ActionsConfig::default());
         assert_eq!(config.run.mode, Some(RunMode::default()));
         assert_eq!(config.events.stdout, Some(StdoutFormat::default()));
+    }
+
+    #[test]
+    fn origin_names_the_file_the_line_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[model]\nthreads = 2\n\n[commands]\ngrammars = [\"a.toml\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        let file = path.display();
+        assert_eq!(
+            config.origin("commands", "grammars").unwrap(),
+            format!("{file}: line 5: [commands] grammars")
+        );
+        // Not set in the file: the file and the key still say where to look.
+        assert_eq!(
+            config.origin("model", "path").unwrap(),
+            format!("{file}: [model] path")
+        );
+        assert_eq!(Config::default().origin("model", "path"), None);
     }
 
     #[test]

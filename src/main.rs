@@ -57,7 +57,8 @@ enum Command {
         json: bool,
     },
     /// Run the audio front end (capture, resampling, voice activity, segmentation) and print
-    /// its events as JSON lines: speech_start, speech_end, capture, overrun, window, finished.
+    /// its events as JSON lines.
+    #[command(after_help = LISTEN_EVENTS)]
     Listen(ListenArgs),
     /// Check voice-command grammars and match text against them.
     #[command(subcommand)]
@@ -78,6 +79,20 @@ enum Command {
     /// Start voxd at login: write the systemd user unit (Linux) or LaunchAgent (macOS).
     InstallService(voxd::ops::service::InstallServiceArgs),
 }
+
+/// The events `voxd listen` prints, shown under its help.
+const LISTEN_EVENTS: &str = "\
+Events, one JSON object per line, `event` naming it (times in ms on the audio clock; the
+README's \"Listening\" table lists every field):
+  speech_start   speech confirmed; where the utterance starts
+  speech_pause   the silence after speech has lasted the tail: the utterance as it ends
+                 if no more speech comes (speech_end with the same span follows unless
+                 speech resumes)
+  speech_end     the utterance ended
+  window         a caption window (with --captions)
+  capture        the source opened, was lost, is retrying, resumed, or failed
+  overrun        source audio dropped because the front end fell behind
+  finished       the source ended: what was offered, processed and dropped";
 
 #[derive(Args)]
 struct RecognizeArgs {
@@ -403,8 +418,17 @@ fn load(args: &ModelArgs, config: &Config) -> Result<Transcriber> {
     let path = model_path(args, config)?;
     let threads = args.threads.or(config.model.threads).unwrap_or(0);
     let started = Instant::now();
-    let t = Transcriber::load(&path, threads)
-        .with_context(|| format!("cannot load the model {}", path.display()))?;
+    // The loader's errors name the model's path; the context says what failed and, for a
+    // path from the config file, where it was set, so the user knows what to edit.
+    let loaded = Transcriber::load(&path, threads).context("cannot load the model");
+    let origin = match args.model {
+        None if config.model.path.is_some() => config.origin("model", "path"),
+        _ => None,
+    };
+    let t = match origin {
+        Some(origin) => loaded.context(origin)?,
+        None => loaded?,
+    };
     tracing::info!(
         model = %path.display(),
         threads = t.threads(),
@@ -600,8 +624,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         );
     }
     for path in &models {
-        let t = Transcriber::load(path, args.threads)
-            .with_context(|| format!("cannot load the model {}", path.display()))?;
+        let t = Transcriber::load(path, args.threads).context("cannot load the model")?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -266,3 +266,46 @@ fn the_cli_names_a_broken_file_and_exits_non_zero() {
         "{stderr}"
     );
 }
+
+/// `voxd listen --help` explains every event it prints, one line each.
+#[test]
+fn listen_help_lists_every_event() {
+    let utterance = voxd::frontend::Utterance {
+        start: 0,
+        end: 1,
+        onset: 0,
+        samples: vec![0.0],
+        cut: false,
+    };
+    let events = [
+        FrontEndEvent::SpeechStart { start: 0, onset: 0 },
+        FrontEndEvent::SpeechPause(utterance.clone()),
+        FrontEndEvent::SpeechEnd(utterance),
+        FrontEndEvent::Capture(CaptureEvent::Failed {
+            error: String::new(),
+        }),
+        FrontEndEvent::Overrun { dropped: 1 },
+        FrontEndEvent::Finished(Default::default()),
+    ];
+    // `window` comes from the CLI itself (with --captions), not from a front-end event.
+    let names: Vec<String> = events
+        .iter()
+        .map(|e| e.to_json()["event"].as_str().unwrap().to_string())
+        .chain(["window".to_string()])
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .args(["listen", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| {
+            !help
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{name} ")))
+        })
+        .collect();
+    assert!(missing.is_empty(), "{missing:?} not explained in:\n{help}");
+}

@@ -4,94 +4,35 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::segments::{check, segmentation_set};
+use common::vmic::VirtualMic;
 use voxd::frontend::Utterance;
 
-/// A private PulseAudio server with a virtual microphone, stopped when dropped.
-struct VirtualMic {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl VirtualMic {
-    fn start() -> Self {
-        let mut mic = VirtualMic {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        };
-        mic.script("start", &[]);
-        let env = std::fs::read_to_string(mic.dir.path().join("env")).unwrap();
-        mic.env = env
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        mic
-    }
-
-    fn script(&self, verb: &str, args: &[&Path]) {
-        let status = Command::new(common::repo().join("scripts/vmic.sh"))
-            .arg(verb)
-            .arg(self.dir.path())
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .expect("run scripts/vmic.sh");
-        assert!(status.success(), "scripts/vmic.sh {verb} failed");
-    }
-
-    /// Starts playing `wav` into the microphone (real time); the child ends with the file.
-    fn play(&self, wav: &Path) -> Child {
-        Command::new(common::repo().join("scripts/vmic.sh"))
-            .arg("play")
-            .arg(self.dir.path())
-            .arg(wav)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("play")
-    }
-
-    /// `voxd listen` on the default device at 48 kHz stereo, for `seconds`.
-    fn listen(&self, seconds: f64, save_audio: &Path) -> Listener {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_voxd"))
-            .args(["listen", "--rate", "48000", "--channels", "2", "--seconds"])
-            .arg(seconds.to_string())
-            .arg("--save-audio")
-            .arg(save_audio)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("voxd listen");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let event: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-                if tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-        Listener { child, events: rx }
-    }
-}
-
-impl Drop for VirtualMic {
-    fn drop(&mut self) {
-        self.script("stop", &[]);
-    }
+/// `voxd listen` on the microphone's default device at 48 kHz stereo, for `seconds`.
+fn listen(mic: &VirtualMic, seconds: f64, save_audio: &Path) -> Listener {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .args(["listen", "--rate", "48000", "--channels", "2", "--seconds"])
+        .arg(seconds.to_string())
+        .arg("--save-audio")
+        .arg(save_audio)
+        .envs(mic.env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("voxd listen");
+    let lines = common::line_reader(child.stdout.take().unwrap());
+    Listener { child, lines }
 }
 
 struct Listener {
     child: Child,
-    events: mpsc::Receiver<serde_json::Value>,
+    /// Its standard output: one JSON event a line.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Listener {
@@ -107,9 +48,11 @@ impl Listener {
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let event = self.events.recv_timeout(left).unwrap_or_else(|_| {
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
                 panic!("no {name} {kind:?} event within {timeout:?}; saw {seen:?}")
             });
+            let event: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
             let hit = event["event"] == name && kind.is_none_or(|k| event["kind"] == k);
             seen.push(event);
             if hit {
@@ -180,7 +123,7 @@ fn virtual_microphone_segments_commands() {
         .map(|name| {
             let mic = VirtualMic::start();
             let heard = mic.dir.path().join("heard.wav");
-            let listener = mic.listen(duration + 4.0, &heard);
+            let listener = listen(&mic, duration + 4.0, &heard);
             listener.wait_for("capture", Some("opened"), Duration::from_secs(20));
             let player = mic.play(&set.file(name, "48k_stereo"));
             (name, mic, heard, listener, player)
@@ -218,7 +161,7 @@ fn a_vanished_device_is_reported_and_capture_resumes() {
     let set = segmentation_set();
     let mic = VirtualMic::start();
     let heard = mic.dir.path().join("heard.wav");
-    let listener = mic.listen(40.0, &heard);
+    let listener = listen(&mic, 40.0, &heard);
     listener.wait_for("capture", Some("opened"), Duration::from_secs(20));
     let wav = set.file("clean", "48k_stereo");
 
@@ -226,9 +169,9 @@ fn a_vanished_device_is_reported_and_capture_resumes() {
     let before = listener.wait_for("speech_end", None, Duration::from_secs(15));
     let _ = player.kill();
     let _ = player.wait();
-    mic.script("stop", &[]);
+    mic.vanish();
     let lost = listener.wait_for("capture", Some("lost"), Duration::from_secs(15));
-    mic.script("start", &[]);
+    mic.come_back();
     let resumed = listener.wait_for("capture", Some("resumed"), Duration::from_secs(30));
     let mut player = mic.play(&wav);
     let after = listener.wait_for("speech_end", None, Duration::from_secs(20));

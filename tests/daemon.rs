@@ -1,8 +1,9 @@
 //! `voxd run` end to end, through the virtual microphone (cpal, ALSA, a private PulseAudio
 //! server: scripts/vmic.sh): spoken commands run exactly their actions, chatter is refused,
-//! every event is well formed, SIGHUP reloads (a broken grammar keeps the old commands, a
-//! good edit adds new ones), SIGTERM stops cleanly, and a broken config stops the start
-//! with a message naming the file, the line and the key.
+//! every event is well formed, SIGHUP and an edit on disk reload (a broken grammar keeps
+//! the old commands, a good edit adds new ones), the microphone may vanish and come back,
+//! SIGTERM stops cleanly, and a broken config stops the start with a message naming the
+//! file, the line and the key.
 //!
 //! The recordings come from scripts/make_daemon_audio.py (data/daemon/, made on first use);
 //! the grammar and the config template are in tests/fixtures/daemon/. Nothing here asserts
@@ -11,7 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex, MutexGuard};
@@ -51,6 +52,25 @@ fn fixture(name: &str) -> PathBuf {
     common::repo().join("tests/fixtures/daemon").join(name)
 }
 
+/// A one-command clip of data/daemon/clips/ (48 kHz stereo, for the microphone) and its
+/// manifest item: the intent and slots it must be heard as.
+fn clip(name: &str) -> (PathBuf, Value) {
+    let (dir, manifest) = recordings();
+    let clip = &manifest["clips"][name];
+    let wav = clip["48k_stereo"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no clip {name}"));
+    (dir.join(wav), clip["items"][0].clone())
+}
+
+fn is_outcome(e: &Value) -> bool {
+    e["event"] == "intent" || e["event"] == "not_recognized"
+}
+
+fn is_capture(e: &Value, kind: &str) -> bool {
+    e["event"] == "capture" && e["kind"] == kind
+}
+
 /// A folder with config.toml (from the template, with the model's path), grammar.toml and
 /// actions/, where the actions write actions.log.
 struct Setup {
@@ -88,12 +108,22 @@ impl Setup {
     }
 }
 
-/// A running `voxd run` and the JSON lines it has printed so far.
+/// A running `voxd run` and the JSON lines it has printed so far; killed when dropped
+/// before [`Daemon::stop`] (a failed test), so that it cannot outlive the test.
 struct Daemon {
     child: Child,
     lines: mpsc::Receiver<String>,
     events: Vec<Value>,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Daemon {
@@ -110,15 +140,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start voxd run");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::line_reader(child.stdout.take().unwrap());
         let mut stderr = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -129,7 +151,7 @@ impl Daemon {
             child,
             lines,
             events: Vec::new(),
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -141,8 +163,6 @@ impl Daemon {
             let line = match self.lines.recv_timeout(left) {
                 Ok(line) => line,
                 Err(e) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
                     panic!(
                         "no {what} within {timeout:?} ({e}); events so far:\n{}",
                         lines(&self.events)
@@ -160,6 +180,35 @@ impl Daemon {
 
     fn wait_event(&mut self, name: &str, timeout: Duration) -> Value {
         self.wait_for(name, timeout, |e| e["event"] == name)
+    }
+
+    fn assert_running(&mut self) {
+        let exited = self.child.try_wait().unwrap();
+        assert!(
+            exited.is_none(),
+            "voxd run exited ({exited:?}); events so far:\n{}",
+            lines(&self.events)
+        );
+    }
+
+    /// Plays a one-command clip into `mic`: it must be heard as the clip's intent with its
+    /// slots, and its action must run to its end.
+    fn runs_command(&mut self, mic: &VirtualMic, name: &str) {
+        let (wav, item) = clip(name);
+        mic.say(&wav);
+        let heard = self.wait_for(name, Duration::from_secs(30), is_outcome);
+        assert_eq!(
+            (&heard["intent"], &heard["slots"]),
+            (&item["intent"], &item["slots"]),
+            "{name}: {heard}"
+        );
+        self.wait_for(
+            &format!("the action of {name}"),
+            Duration::from_secs(30),
+            |e| {
+                e["event"] == "action" && e["intent"] == item["intent"] && e["status"] == "finished"
+            },
+        );
     }
 
     fn signal(&self, signal: i32) {
@@ -180,8 +229,24 @@ impl Daemon {
                     .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")),
             );
         }
-        let log = self.stderr.join().unwrap_or_default();
-        (self.events, status, log)
+        let log = self.stderr.take().unwrap().join().unwrap_or_default();
+        (std::mem::take(&mut self.events), status, log)
+    }
+}
+
+impl Daemon {
+    /// Stops the daemon and checks the end every spoken session must have: well-formed
+    /// events with `stopped` last, exit status 0, no utterance dropped, and exactly
+    /// `actions` in the actions' log. Returns the events and the log.
+    fn stop_cleanly(self, setup: &Setup, actions: &[&str]) -> (Vec<Value>, String) {
+        let (events, status, log) = self.stop();
+        let shown = format!("events:\n{}\nlog:\n{log}", lines(&events));
+        let problems = malformed(&events);
+        assert!(problems.is_empty(), "{}\n{shown}", problems.join("\n"));
+        assert!(status.success(), "exit status {status}\n{shown}");
+        assert_eq!(events.last().unwrap()["utterances_dropped"], 0, "{shown}");
+        assert_eq!(setup.actions_log(), actions, "{shown}");
+        (events, log)
     }
 }
 
@@ -282,7 +347,14 @@ fn malformed(events: &[Value]) -> Vec<String> {
                 Some("replaced" | "unchanged") => e.get("error").is_none(),
                 _ => false,
             },
-            "capture" => string("kind"),
+            "capture" => match e["kind"].as_str() {
+                Some("opened") => string("device") && e["format"].is_object(),
+                Some("lost") => string("reason"),
+                Some("retrying") => uint("attempt") && uint("delay_ms"),
+                Some("resumed") => string("device"),
+                Some("failed") => string("error"),
+                _ => false,
+            },
             "overrun" => uint("dropped"),
             "error" => string("message"),
             "stopped" => {
@@ -456,28 +528,45 @@ fn spoken_commands_run_their_actions_and_chatter_is_refused() {
     );
 }
 
-/// SIGHUP reloads: a grammar with a syntax error is reported (file and line) and the
-/// commands loaded before keep working; a good edit that adds an intent replaces them and
-/// the new intent is recognised and runs its action.
-#[test]
-fn sighup_reload_keeps_old_commands_on_error_and_takes_a_good_edit() {
-    let (dir, manifest) = recordings();
-    let clip = |name: &str| {
-        dir.join(
-            manifest["clips"][name]["48k_stereo"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no clip {name}")),
-        )
-    };
-    let is_outcome = |e: &Value| e["event"] == "intent" || e["event"] == "not_recognized";
+/// What asks the daemon to read its files again.
+#[derive(Clone, Copy, Debug)]
+enum Reload {
+    /// SIGHUP after each edit, with the file watch off.
+    Signal,
+    /// Nothing: the daemon notices the edit on disk.
+    FileWatch,
+}
 
+/// Saves `text` as editors do, into a new file renamed over the old one: the watch must
+/// see a rename as a change, and never reads a file half written.
+fn save(path: &Path, text: &str) {
+    let new = path.with_extension("toml.new");
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, path).unwrap();
+}
+
+/// A grammar with a syntax error is reported (file and line) and the commands loaded before
+/// keep working; a good edit that adds an intent replaces them and the new intent is
+/// recognised and runs its action.
+fn reload_keeps_old_commands_on_error_and_takes_a_good_edit(how: Reload) {
     let _turn = one_daemon_at_a_time();
     let setup = Setup::new();
     let original = std::fs::read_to_string(setup.grammar()).unwrap();
     let mic = VirtualMic::start();
-    // Without the file watch, only SIGHUP reloads.
-    let mut daemon = Daemon::start(&setup.config(), &["--no-watch"], &mic.env);
+    let args: &[&str] = match how {
+        // Without the file watch, only SIGHUP reloads.
+        Reload::Signal => &["--no-watch"],
+        Reload::FileWatch => &[],
+    };
+    let mut daemon = Daemon::start(&setup.config(), args, &mic.env);
     daemon.wait_event("ready", Duration::from_secs(120));
+    let edit = |daemon: &mut Daemon, text: &str| {
+        save(&setup.grammar(), text);
+        if let Reload::Signal = how {
+            daemon.signal(libc::SIGHUP);
+        }
+        daemon.wait_event("reload", Duration::from_secs(30))
+    };
 
     // A broken template on a known line.
     let broken = original.replace(
@@ -490,22 +579,14 @@ fn sighup_reload_keeps_old_commands_on_error_and_takes_a_good_edit() {
         .position(|l| l.contains("pause the (music"))
         .unwrap()
         + 1;
-    std::fs::write(setup.grammar(), &broken).unwrap();
-    daemon.signal(libc::SIGHUP);
-    let reload = daemon.wait_event("reload", Duration::from_secs(30));
+    let reload = edit(&mut daemon, &broken);
     assert_eq!(reload["outcome"], "failed", "{reload}");
     let error = reload["error"].as_str().unwrap();
     let place = format!("{}:{line}:", setup.grammar().display());
     assert!(error.contains(&place), "`{place}` not in {error}");
 
     // The old commands still work.
-    mic.say(&clip("kitchen_on"));
-    let heard = daemon.wait_for("the kitchen command", Duration::from_secs(30), is_outcome);
-    assert_eq!(heard["intent"], "LightOn", "{heard}");
-    assert_eq!(
-        heard["slots"],
-        json!({"domain": "light", "room": "kitchen"})
-    );
+    daemon.runs_command(&mic, "kitchen_on");
 
     // A good edit: the old grammar plus an intent.
     let added = format!(
@@ -514,42 +595,90 @@ fn sighup_reload_keeps_old_commands_on_error_and_takes_a_good_edit() {
          \\\"$VOXD_SLOT_DOOR\\\" >> actions.log\"]\n\n\
          [lists.door]\nvalues = [\"garage\", \"front\", \"back\"]\n"
     );
-    std::fs::write(setup.grammar(), &added).unwrap();
-    daemon.signal(libc::SIGHUP);
-    let reload = daemon.wait_event("reload", Duration::from_secs(30));
+    let reload = edit(&mut daemon, &added);
     assert_eq!(
         reload,
         json!({"event": "reload", "outcome": "replaced",
         "clock_ms": reload["clock_ms"]})
     );
+    daemon.runs_command(&mic, "open_door");
 
-    mic.say(&clip("open_door"));
-    let heard = daemon.wait_for("the door command", Duration::from_secs(30), is_outcome);
-    assert_eq!(heard["intent"], "OpenDoor", "{heard}");
-    assert_eq!(heard["slots"], json!({"door": "garage"}));
-    // Its action has run once the `finished` event is out.
-    daemon.wait_for("the door action", Duration::from_secs(30), |e| {
-        e["event"] == "action" && e["intent"] == "OpenDoor" && e["status"] == "finished"
-    });
-
-    let (events, status, log) = daemon.stop();
+    let (events, log) = daemon.stop_cleanly(&setup, &["LightOn kitchen", "OpenDoor garage"]);
     let shown = format!("events:\n{}\nlog:\n{log}", lines(&events));
-    let problems = malformed(&events);
-    assert!(problems.is_empty(), "{}\n{shown}", problems.join("\n"));
-    assert!(status.success(), "exit status {status}\n{shown}");
-    assert_eq!(
-        setup.actions_log(),
-        ["LightOn kitchen", "OpenDoor garage"],
-        "{shown}"
-    );
+    let reloads = events.iter().filter(|e| e["event"] == "reload").count();
+    assert_eq!(reloads, 2, "one reload per edit\n{shown}");
+    let cause = match how {
+        Reload::Signal => "SIGHUP: reloading",
+        Reload::FileWatch => "a config or grammar file changed: reloading",
+    };
     assert!(
-        log.contains("reload failed") && log.contains("commands reloaded"),
+        log.contains(cause) && log.contains("reload failed") && log.contains("commands reloaded"),
         "{log}"
     );
 }
 
+#[test]
+fn sighup_reload_keeps_old_commands_on_error_and_takes_a_good_edit() {
+    reload_keeps_old_commands_on_error_and_takes_a_good_edit(Reload::Signal);
+}
+
+/// The same edits, without a signal: the daemon sees them on disk.
+#[test]
+fn an_edit_on_disk_reloads_keeping_old_commands_on_error_and_taking_a_good_edit() {
+    reload_keeps_old_commands_on_error_and_takes_a_good_edit(Reload::FileWatch);
+}
+
+/// The microphone's sound server goes away between two commands and comes back: `voxd run`
+/// reports the loss and its retries and stays up, capture resumes on its own, and the
+/// command spoken after it runs its action as the one before did; SIGTERM then stops it
+/// cleanly.
+#[test]
+fn the_daemon_survives_the_microphone_vanishing_and_coming_back() {
+    let _turn = one_daemon_at_a_time();
+    let setup = Setup::new();
+    let mic = VirtualMic::start();
+    let mut daemon = Daemon::start(&setup.config(), &[], &mic.env);
+    daemon.wait_event("ready", Duration::from_secs(120));
+    daemon.runs_command(&mic, "kitchen_on");
+
+    mic.vanish();
+    daemon.wait_for("capture lost", Duration::from_secs(30), |e| {
+        is_capture(e, "lost")
+    });
+    // A second attempt: a reopen that fails while the device is away is survived too.
+    daemon.wait_for("a second retry", Duration::from_secs(30), |e| {
+        is_capture(e, "retrying") && e["attempt"].as_u64() >= Some(2)
+    });
+    daemon.assert_running();
+    mic.come_back();
+    daemon.wait_for("capture resumed", Duration::from_secs(60), |e| {
+        is_capture(e, "resumed")
+    });
+    daemon.runs_command(&mic, "pause_music");
+
+    let (events, log) = daemon.stop_cleanly(&setup, &["LightOn kitchen", "PauseMusic"]);
+    let shown = format!("events:\n{}\nlog:\n{log}", lines(&events));
+    // Opened once; each loss (the first, then every failed reopen) is followed by a retry;
+    // resumed once, at the end.
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "capture")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let retries = &kinds[1..kinds.len() - 1];
+    assert!(
+        kinds.first() == Some(&"opened")
+            && kinds.last() == Some(&"resumed")
+            && retries.len() >= 4
+            && retries.chunks(2).all(|pair| pair == ["lost", "retrying"]),
+        "{kinds:?}\n{shown}"
+    );
+    println!("capture events: {kinds:?}");
+}
+
 /// A config that cannot work stops `voxd run` before it listens, with an exit code and a
-/// message naming the file, the line and the key (or the missing file).
+/// message naming the file, the line and the key (and the missing file a key names), each
+/// part once.
 #[test]
 fn config_errors_stop_the_start_with_a_clear_message() {
     struct Case {
@@ -588,7 +717,10 @@ fn config_errors_stop_the_start_with_a_clear_message() {
             from: "grammars = [\"grammar.toml\"]",
             to: "grammars = [\"missing.toml\"]",
             code: 1,
-            expect: &["{dir}/missing.toml", "No such file"],
+            expect: &[
+                "{config}: line {line}: [commands] grammars: {dir}/missing.toml: ",
+                "No such file",
+            ],
         },
         Case {
             what: "broken grammar",
@@ -602,7 +734,10 @@ fn config_errors_stop_the_start_with_a_clear_message() {
             from: "path = \"",
             to: "path = \"/nonexistent",
             code: 1,
-            expect: &["cannot load the model /nonexistent", "no such model file"],
+            expect: &[
+                "{config}: line {line}: [model] path: cannot load the model: /nonexistent",
+                "no such model file",
+            ],
         },
     ];
     let mut failures = Vec::new();
@@ -633,6 +768,11 @@ fn config_errors_stop_the_start_with_a_clear_message() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
+        // The error itself, not the log lines before it.
+        let message = stderr
+            .lines()
+            .find(|l| l.starts_with("voxd: "))
+            .unwrap_or_default();
         let config = setup.config().display().to_string();
         let missing: Vec<String> = case
             .expect
@@ -642,11 +782,12 @@ fn config_errors_stop_the_start_with_a_clear_message() {
                     .replace("{dir}", &dir)
                     .replace("{line}", &line.to_string())
             })
-            .filter(|p| !stderr.contains(p.as_str()))
+            .filter(|p| message.matches(p.as_str()).count() != 1)
             .collect();
         if out.status.code() != Some(case.code) || !missing.is_empty() || !out.stdout.is_empty() {
             failures.push(format!(
-                "{}: exit {:?} (expected {}), missing {missing:?}, stdout {:?}, stderr:\n{stderr}",
+                "{}: exit {:?} (expected {}), not once in the message {missing:?}, stdout {:?}, \
+                 stderr:\n{stderr}",
                 case.what,
                 out.status.code(),
                 case.code,

@@ -6,58 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-/// A private PulseAudio server with a virtual microphone (scripts/vmic.sh), stopped when
-/// dropped.
-struct VirtualMic {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl VirtualMic {
-    fn start() -> Self {
-        let mut mic = VirtualMic {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        };
-        mic.script("start");
-        let env = std::fs::read_to_string(mic.dir.path().join("env")).unwrap();
-        mic.env = env
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        mic
-    }
-
-    fn script(&self, verb: &str) {
-        let status = Command::new(common::repo().join("scripts/vmic.sh"))
-            .arg(verb)
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run scripts/vmic.sh");
-        assert!(status.success(), "scripts/vmic.sh {verb} failed");
-    }
-
-    /// Plays `wav` into the microphone in real time.
-    fn play(&self, wav: &Path) -> Child {
-        Command::new(common::repo().join("scripts/vmic.sh"))
-            .arg("play")
-            .arg(self.dir.path())
-            .arg(wav)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("scripts/vmic.sh play")
-    }
-}
-
-impl Drop for VirtualMic {
-    fn drop(&mut self) {
-        self.script("stop");
-    }
-}
+use common::vmic::VirtualMic;
 
 /// A setup in a folder of its own: home, config folder and data folder inside it, so the
 /// user's own files are never read.

@@ -191,11 +191,11 @@ fn a_config_error_keeps_the_old_set() {
 fn a_missing_grammar_file_keeps_the_old_set() {
     assert_rejected(
         |f| std::fs::remove_file(&f.grammar).unwrap(),
-        &["{dir}/grammars/home.toml: "],
+        &["{dir}/config.toml: line 2: [commands] grammars: {dir}/grammars/home.toml: "],
     );
     assert_rejected(
         |f| rewrite(&f.config, "home.toml", "house.toml"),
-        &["{dir}/grammars/house.toml: "],
+        &["{dir}/config.toml: line 2: [commands] grammars: {dir}/grammars/house.toml: "],
     );
 }
 
@@ -238,6 +238,15 @@ fn grammar_files_named_on_the_command_line_replace_the_configs() {
     assert_eq!(
         without_config.files().collect::<Vec<_>>(),
         [other.as_path()]
+    );
+    // A missing file named on the command line is not the config's to answer for.
+    let missing = files.grammar.with_file_name("missing.toml");
+    let error = CommandSet::load(Some(&files.config), std::slice::from_ref(&missing))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(&format!("{}: ", missing.display())),
+        "{error}"
     );
 }
 

@@ -23,6 +23,14 @@ pub enum LoadError {
     /// A grammar file: missing, unreadable, or wrong at `path:line:column`.
     #[error(transparent)]
     Grammar(#[from] GrammarError),
+    /// A grammar file the config names is missing or unreadable; `origin` is where the
+    /// config names it (`FILE: line N: [commands] grammars`).
+    #[error("{origin}: {source}")]
+    ConfigGrammar {
+        origin: String,
+        #[source]
+        source: GrammarError,
+    },
     #[error("{}: [commands] grammars names no grammar files", config.display())]
     NoGrammars { config: PathBuf },
     #[error(
@@ -159,8 +167,12 @@ fn read_inputs(config_path: Option<&Path>, grammar_files: &[PathBuf]) -> Result<
         None => Config::default(),
     };
     let mut settings = config.commands();
+    // Where the grammar files were named, for an error about one of them: the config's
+    // key, or nowhere to add (the command line, whose own words the user just typed).
+    let mut origin = config.origin("commands", "grammars");
     if !grammar_files.is_empty() {
         settings.grammars = grammar_files.to_vec();
+        origin = None;
     }
     if settings.grammars.is_empty() {
         return Err(match config_path {
@@ -170,7 +182,10 @@ fn read_inputs(config_path: Option<&Path>, grammar_files: &[PathBuf]) -> Result<
             None => LoadError::NothingToLoad,
         });
     }
-    let grammar_texts = grammar::read_files(&settings.grammars)?;
+    let grammar_texts = grammar::read_files(&settings.grammars).map_err(|source| match origin {
+        Some(origin) => LoadError::ConfigGrammar { origin, source },
+        None => source.into(),
+    })?;
     Ok(Inputs {
         settings,
         actions: config.actions,

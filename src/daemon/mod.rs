@@ -136,6 +136,12 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
             ..
         }
     );
+    // The files as they are now, before the slow warm-up: an edit made while the model
+    // warms up, or right after `ready`, is then seen as a change.
+    let watch = commands
+        .as_ref()
+        .filter(|_| watch_files)
+        .map(|c| FileWatch::new(c.files()));
     let runner = commands
         .as_ref()
         .map(|set| ActionRunner::start(set.actions().clone(), set.actions_config()))
@@ -167,10 +173,6 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
     });
     tracing::info!(format = %listening.format, "listening");
 
-    let watch = commands
-        .as_ref()
-        .filter(|_| watch_files)
-        .map(|c| FileWatch::new(c.files()));
     let mut control = Control {
         output,
         commands,

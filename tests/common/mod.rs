@@ -49,6 +49,21 @@ pub fn normalize(text: &str) -> String {
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The lines `out` (a child's output) delivers, read on a thread of their own so that a
+/// test can wait for the next one with a deadline.
+pub fn line_reader(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 pub fn jfk() -> PathBuf {
     let p = repo().join("../shared/data/jfk.wav");
     assert!(p.exists(), "{} is missing", p.display());

@@ -36,6 +36,18 @@ impl VirtualMic {
         assert!(status.success(), "scripts/vmic.sh {verb} failed");
     }
 
+    /// Stops the server: to its clients the microphone vanishes, as when the sound server
+    /// dies or a USB microphone is pulled out.
+    pub fn vanish(&self) {
+        self.script("stop");
+    }
+
+    /// Starts the server again in the same folder, so the same variables reach it: the
+    /// microphone is back.
+    pub fn come_back(&self) {
+        self.script("start");
+    }
+
     /// Starts playing `wav` into the microphone (real time); the child ends with the file.
     pub fn play(&self, wav: &Path) -> Child {
         assert!(wav.exists(), "{} is missing", wav.display());
