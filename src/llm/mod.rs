@@ -2,8 +2,10 @@
 //! files); the forward pass builds on these.
 //!
 //! - `gguf.rs`: the GGUF reader (metadata, tensor directory, memory-mapped tensor data).
+//! - `tokenizer.rs`: byte-level BPE and SentencePiece tokenizers built from the metadata.
 
 pub mod gguf;
+pub mod tokenizer;
 
 #[cfg(test)]
 mod test_gguf;
