@@ -87,6 +87,9 @@ def llama_server(path):
     params.n_ctx = 512
     params.n_parallel = 1
     params.cpuparams.n_threads = 1
+    # Render a conversation that ends with an assistant message as the template does, not as
+    # a reply to continue (the server's "prefill" drops the end of the template's output).
+    params.prefill_assistant = False
     server = xllamacpp.Server(params)
     try:
         yield server.listening_address

@@ -3,7 +3,9 @@
 //!
 //! - `gguf.rs`: the GGUF reader (metadata, tensor directory, memory-mapped tensor data).
 //! - `tokenizer.rs`: byte-level BPE and SentencePiece tokenizers built from the metadata.
+//! - `chat.rs`: chat prompts (ChatML, Llama 2, Llama 3, plain) chosen from the model's template.
 
+pub mod chat;
 pub mod gguf;
 pub mod tokenizer;
 
