@@ -13,5 +13,6 @@ pub mod daemon;
 pub mod frontend;
 pub mod grammar;
 pub mod kernels;
+pub mod llm;
 pub mod ops;
 pub mod whisper;

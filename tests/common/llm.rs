@@ -1,0 +1,50 @@
+//! Helpers shared by the LLM tests: the SmolLM2 model and `scripts/llm_reference.py` (llama.cpp's
+//! own tools as the reference). A missing model or tool fails the test with the command that
+//! installs it.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// SmolLM2-135M-Instruct (Q4_1), installed by `scripts/setup.sh`.
+pub fn smollm2() -> PathBuf {
+    let path = repo().join("models/smollm2/model.gguf");
+    assert!(
+        path.exists(),
+        "the SmolLM2 model is not installed at {}: run scripts/setup.sh",
+        path.display()
+    );
+    path
+}
+
+/// Runs `scripts/llm_reference.py ARGS` with the reference virtualenv and parses its JSON.
+pub fn reference(args: &[&str]) -> serde_json::Value {
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh --reference",
+        python.display()
+    );
+    let output = Command::new(&python)
+        .arg(repo().join("scripts/llm_reference.py"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("scripts/llm_reference.py runs");
+    assert!(
+        output.status.success(),
+        "scripts/llm_reference.py {args:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scripts/llm_reference.py {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}

@@ -1,0 +1,69 @@
+//! SmolLM2's chat prompts against the model's own Jinja template as llama.cpp renders it
+//! (xllamacpp's server, through `scripts/llm_reference.py chat`), on the conversations in
+//! `tests/fixtures/llm/chat_conversations.json`.
+
+#[path = "common/llm.rs"]
+mod llm_common;
+
+use voxd::llm::chat::{ChatTemplate, Message, Role, TemplateKind};
+use voxd::llm::gguf::GgufFile;
+use voxd::llm::tokenizer::Tokenizer;
+
+const CONVERSATIONS: &str = "tests/fixtures/llm/chat_conversations.json";
+
+fn role(name: &str) -> Role {
+    match name {
+        "system" => Role::System,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        other => panic!("unknown role {other} in {CONVERSATIONS}"),
+    }
+}
+
+#[test]
+fn smollm2_prompts_match_its_template() {
+    let file = GgufFile::open(&llm_common::smollm2()).expect("the SmolLM2 GGUF opens");
+    let template = ChatTemplate::from_gguf(&file).unwrap();
+    assert_eq!(template.kind(), TemplateKind::ChatMl);
+    assert_eq!(
+        template.default_system(),
+        Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+    );
+    let tokenizer = Tokenizer::from_gguf(&file).unwrap();
+    let stops = template.stop_tokens(&tokenizer);
+    assert!(stops.contains(&2), "<|im_end|> ends a reply: {stops:?}");
+    assert!(stops.contains(&1) && stops.contains(&0), "{stops:?}");
+
+    let model = llm_common::smollm2();
+    let reference = llm_common::reference(&["chat", model.to_str().unwrap(), CONVERSATIONS]);
+    let expected = reference.as_array().expect("a list of prompts");
+    let conversations: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(llm_common::repo().join(CONVERSATIONS)).unwrap(),
+    )
+    .unwrap();
+    let conversations = conversations.as_array().unwrap();
+    assert_eq!(expected.len(), conversations.len());
+    assert!(conversations.len() >= 5);
+    for (conversation, theirs) in conversations.iter().zip(expected) {
+        let messages: Vec<Message> = conversation["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                Message::new(
+                    role(m["role"].as_str().unwrap()),
+                    m["content"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let add_generation_prompt = conversation["add_generation_prompt"].as_bool().unwrap();
+        let ours = template.render(&messages, add_generation_prompt);
+        assert_eq!(ours, theirs["prompt"].as_str().unwrap(), "{messages:?}");
+        // The prompt's control tokens are parsed: each turn starts with <|im_start|>.
+        let ids = tokenizer.encode_prompt(&ours);
+        let turns = messages.len()
+            + usize::from(messages[0].role != Role::System)
+            + usize::from(add_generation_prompt);
+        assert_eq!(ids.iter().filter(|&&id| id == 1).count(), turns);
+    }
+}
