@@ -276,6 +276,7 @@ fn listen_help_lists_every_event() {
         onset: 0,
         samples: vec![0.0],
         cut: false,
+        lead_in: Vec::new(),
     };
     let events = [
         FrontEndEvent::SpeechStart { start: 0, onset: 0 },
