@@ -42,6 +42,7 @@
 mod attention;
 mod gemm;
 mod linear_f16;
+pub mod quant;
 mod scalar;
 mod shared;
 
