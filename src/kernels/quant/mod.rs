@@ -127,7 +127,8 @@ impl QuantType {
 
     /// Bytes of a row of `cols` values, or `None` when `cols` is not a whole number of blocks.
     pub fn row_bytes(self, cols: usize) -> Option<usize> {
-        (cols % self.block_len() == 0).then(|| cols / self.block_len() * self.block_bytes())
+        cols.is_multiple_of(self.block_len())
+            .then(|| cols / self.block_len() * self.block_bytes())
     }
 
     /// The activation format the integer products with this weight type use.
@@ -292,7 +293,7 @@ impl Backend {
                 self.matmul_t(x, &b, None, out, n, cols, rows);
             }
             None => {
-                let b = cast_or_copy(w.data, |b| f16::from_le_bytes(b));
+                let b = cast_or_copy(w.data, f16::from_le_bytes);
                 self.matmul_t_f16(x, &b, None, out, n, cols, rows);
             }
             Some(format) => {
@@ -311,6 +312,7 @@ impl Backend {
         assert!(
             acts.qs.len() >= R * cols
                 && acts.d.len() >= R * cols / act_block
+                && acts.scaled_sums.len() >= R * cols / act_block
                 && acts.sums.len() >= R * cols / SUM_LEN,
             "q_tile: activation rows"
         );
@@ -408,14 +410,16 @@ impl ActFormat {
 }
 
 /// `n` rows of activations quantized in blocks: value ≈ `qs[i] · d[block]`, where
-/// `d = max|x| / 127` over the block and `qs = round(x / d)` (ties to even) lies in
-/// -127..=127; `sums[k]` is the sum of `qs[16k..16k + 16]`.
+/// `d = max|x| / 127` over the block and `qs = round(x · 127 / max|x|)` (ties to even) lies in
+/// -127..=127; `sums[k]` is the sum of `qs[16k..16k + 16]` and `scaled_sums[block]` is
+/// `d · Σ qs` over the block (the term Q4_1's offset multiplies).
 struct QuantizedActs {
     n: usize,
     cols: usize,
     qs: Vec<i8>,
     d: Vec<f32>,
     sums: Vec<i16>,
+    scaled_sums: Vec<f32>,
 }
 
 impl QuantizedActs {
@@ -430,14 +434,16 @@ impl QuantizedActs {
             qs: vec![0; x.len()],
             d: vec![0.0; x.len() / block],
             sums: vec![0; x.len() / SUM_LEN],
+            scaled_sums: vec![0.0; x.len() / block],
         };
         let blocks = x
             .chunks_exact(block)
             .zip(acts.qs.chunks_exact_mut(block))
-            .zip(acts.d.iter_mut())
             .zip(acts.sums.chunks_exact_mut(block / SUM_LEN));
-        for (((x, qs), d), sums) in blocks {
-            *d = scalar::quantize_act_block(x, qs, sums);
+        for (b, ((x, qs), sums)) in blocks.enumerate() {
+            let d = scalar::quantize_act_block(x, qs, sums);
+            acts.d[b] = d;
+            acts.scaled_sums[b] = d * sums.iter().map(|&s| s as i32).sum::<i32>() as f32;
         }
         acts
     }
@@ -450,6 +456,7 @@ impl QuantizedActs {
             qs: &self.qs[r0 * self.cols..],
             d: &self.d[r0 * blocks_per_row..],
             sums: &self.sums[r0 * self.cols / SUM_LEN..],
+            scaled_sums: &self.scaled_sums[r0 * blocks_per_row..],
         }
     }
 }
@@ -461,6 +468,7 @@ struct ActRows<'a> {
     qs: &'a [i8],
     d: &'a [f32],
     sums: &'a [i16],
+    scaled_sums: &'a [f32],
 }
 
 impl<'a> ActRows<'a> {
@@ -479,8 +487,8 @@ impl<'a> ActRows<'a> {
         &self.sums[(r * self.cols + b * len) / SUM_LEN..][..len / SUM_LEN]
     }
 
-    /// The sum of the quantized values of block `b` (of `len` values) of row `r`.
-    fn block_sum(&self, r: usize, b: usize, len: usize) -> i32 {
-        self.sums(r, b, len).iter().map(|&s| s as i32).sum()
+    /// `d · Σ qs` of block `b` (of `len` values) of row `r`.
+    fn scaled_sum(&self, r: usize, b: usize, len: usize) -> f32 {
+        self.scaled_sums[r * (self.cols / len) + b]
     }
 }

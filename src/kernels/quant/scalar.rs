@@ -172,7 +172,7 @@ pub(super) fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f
                 for (r, o) in out.iter_mut().enumerate() {
                     let sumi = dot_i32(q.into_iter(), acts.block(r, b, 32));
                     let dx = acts.scale(r, b, 32);
-                    *o += d * dx * sumi as f32 + m * (dx * acts.block_sum(r, b, 32) as f32);
+                    *o += d * dx * sumi as f32 + m * acts.scaled_sum(r, b, 32);
                 }
             }
         }
@@ -205,10 +205,10 @@ pub(super) fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f
                 for (r, o) in out.iter_mut().enumerate() {
                     let y = acts.block(r, b, 256);
                     let mut sumi = 0i32;
-                    for g in 0..16 {
+                    for (g, &scale) in scales.iter().enumerate() {
                         let sub = g * 16..(g + 1) * 16;
                         let q = q[sub.clone()].iter().map(|&q| q as i32);
-                        sumi += scales[g] as i32 * dot_i32(q, &y[sub]);
+                        sumi += scale as i32 * dot_i32(q, &y[sub]);
                     }
                     *o += d * acts.scale(r, b, 256) * sumi as f32;
                 }
@@ -245,12 +245,12 @@ mod tests {
         // Sub-block 0: scale 0b10_0001, min 0b11_0010 (bytes 0 and 4, top bits reused by 4).
         // Sub-block 4: scale low 0b0101, top 0b10; min low 0b1010, top 0b11.
         let mut packed = [0u8; 12];
-        packed[0] = 0b10_100001;
-        packed[4] = 0b11_110010;
+        packed[0] = 0b1010_0001;
+        packed[4] = 0b1111_0010;
         packed[8] = 0b1010_0101;
         let (s, m) = q4_k_scales_mins(&packed);
         assert_eq!((s[0], m[0]), (0b100001, 0b110010));
-        assert_eq!((s[4], m[4]), (0b10_0101, 0b11_1010));
+        assert_eq!((s[4], m[4]), (0b100101, 0b111010));
     }
 
     #[test]
@@ -258,7 +258,7 @@ mod tests {
         let mut block = [0u8; 210];
         // Value 128 + 32·3 + 5 = 229: high nibble of ql[64 + 32 + 5], bits 6..8 of qh[32 + 5].
         block[64 + 32 + 5] = 0xB0;
-        block[128 + 32 + 5] = 0b10_000000;
+        block[128 + 32 + 5] = 0b1000_0000;
         let q = q6_k_quants(&block);
         assert_eq!(q[229], (0x0B | (0b10 << 4)) - 32);
         assert_eq!(q.iter().filter(|&&v| v != -32).count(), 1);

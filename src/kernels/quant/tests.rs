@@ -232,6 +232,8 @@ fn activation_quantization_follows_its_definition() {
             {
                 assert_eq!(*s as i32, q.iter().map(|&q| q as i32).sum::<i32>());
             }
+            let total: i32 = qs.iter().map(|&q| q as i32).sum();
+            assert_eq!(acts.scaled_sums[b], d * total as f32);
         }
         assert!(acts.qs[block..2 * block].iter().all(|&q| q == 0));
         assert_eq!(acts.d[1], 0.0);

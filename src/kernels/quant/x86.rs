@@ -23,9 +23,9 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
     match ty {
-        QuantType::Q8_0 => signed_blocks::<R, false>(w, acts),
-        QuantType::Q4_0 => signed_blocks::<R, true>(w, acts),
-        QuantType::Q4_1 => q4_1::<R>(w, acts),
+        QuantType::Q8_0 => blocks32::<R, Q8_0>(w, acts),
+        QuantType::Q4_0 => blocks32::<R, Q4_0>(w, acts),
+        QuantType::Q4_1 => blocks32::<R, Q4_1>(w, acts),
         QuantType::Q4_K => q4_k::<R>(w, acts),
         QuantType::Q6_K => q6_k::<R>(w, acts),
         QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
@@ -61,40 +61,76 @@ unsafe fn dot_u8_i8(q: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1))
 }
 
-/// Q8_0 (`NIBBLES = false`) or Q4_0 (`true`): signed weights, one f16 scale per block.
-/// Even and odd blocks go to separate accumulators, so one row's FMAs do not wait on each
-/// other's latency.
+/// The 32-value format `blocks32` reads.
+const Q8_0: u8 = 0;
+const Q4_0: u8 = 1;
+const Q4_1: u8 = 2;
+
+/// Per-row accumulators of `blocks32`: scaled integer sums, and Q4_1's offset terms.
+struct Sums<const R: usize> {
+    scaled: [__m256; R],
+    offsets: [f32; R],
+}
+
+impl<const R: usize> Sums<R> {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Sums {
+            scaled: [_mm256_setzero_ps(); R],
+            offsets: [0.0; R],
+        }
+    }
+}
+
+/// Q8_0, Q4_0 or Q4_1 (`FORMAT`). Even and odd blocks go to separate accumulators, so that
+/// with one activation row the FMAs do not wait on each other's latency.
 #[inline(always)]
-unsafe fn signed_blocks<const R: usize, const NIBBLES: bool>(w: &[u8], acts: ActRows) -> [f32; R] {
-    let block_bytes = if NIBBLES { 18 } else { 34 };
+unsafe fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; R] {
+    let block_bytes = match FORMAT {
+        Q8_0 => 34,
+        Q4_0 => 18,
+        _ => 20,
+    };
     let blocks = acts.cols / 32;
-    let mut even = [_mm256_setzero_ps(); R];
-    let mut odd = [_mm256_setzero_ps(); R];
+    let (mut even, mut odd) = (Sums::<R>::zero(), Sums::<R>::zero());
+    let at = |b: usize| w.as_ptr().add(b * block_bytes);
     let mut b = 0;
     while b + 1 < blocks {
-        signed_block::<R, NIBBLES>(w.as_ptr().add(b * block_bytes), &acts, b, &mut even);
-        signed_block::<R, NIBBLES>(
-            w.as_ptr().add((b + 1) * block_bytes),
-            &acts,
-            b + 1,
-            &mut odd,
-        );
+        block32::<R, FORMAT>(at(b), &acts, b, &mut even);
+        block32::<R, FORMAT>(at(b + 1), &acts, b + 1, &mut odd);
         b += 2;
     }
     if b < blocks {
-        signed_block::<R, NIBBLES>(w.as_ptr().add(b * block_bytes), &acts, b, &mut even);
+        block32::<R, FORMAT>(at(b), &acts, b, &mut even);
     }
-    std::array::from_fn(|r| hsum(_mm256_add_ps(even[r], odd[r])))
+    std::array::from_fn(|r| {
+        hsum(_mm256_add_ps(even.scaled[r], odd.scaled[r])) + (even.offsets[r] + odd.offsets[r])
+    })
 }
 
+/// Block `b` at `p` against every row.
 #[inline(always)]
-unsafe fn signed_block<const R: usize, const NIBBLES: bool>(
+unsafe fn block32<const R: usize, const FORMAT: u8>(
     p: *const u8,
     acts: &ActRows,
     b: usize,
-    acc: &mut [__m256; R],
+    sums: &mut Sums<R>,
 ) {
-    let q = if NIBBLES {
+    let d = f16_at(p);
+    let blocks = acts.cols / 32;
+    if FORMAT == Q4_1 {
+        let m = f16_at(p.add(2));
+        let q = nibbles(p.add(4));
+        for r in 0..R {
+            let sumi = dot_u8_i8(q, act32(acts, r, 32 * b));
+            let i = r * blocks + b;
+            let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(i));
+            sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
+            sums.offsets[r] += m * *acts.scaled_sums.get_unchecked(i);
+        }
+        return;
+    }
+    let q = if FORMAT == Q4_0 {
         _mm256_sub_epi8(nibbles(p.add(2)), _mm256_set1_epi8(8))
     } else {
         _mm256_loadu_si256(p.add(2) as *const __m256i)
@@ -102,36 +138,12 @@ unsafe fn signed_block<const R: usize, const NIBBLES: bool>(
     // maddubs wants unsigned × signed: |q| times y carrying q's sign. Activations are never
     // -128, so negating them is exact.
     let q_abs = _mm256_abs_epi8(q);
-    let d = f16_at(p);
-    let blocks = acts.cols / 32;
-    for (r, acc) in acc.iter_mut().enumerate() {
+    for r in 0..R {
         let y = _mm256_sign_epi8(act32(acts, r, 32 * b), q);
         let sumi = dot_u8_i8(q_abs, y);
         let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(r * blocks + b));
-        *acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), *acc);
+        sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
     }
-}
-
-/// Q4_1: unsigned nibbles; the offset `m` multiplies each activation block's sum.
-#[inline(always)]
-unsafe fn q4_1<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
-    let blocks = acts.cols / 32;
-    let mut acc = [_mm256_setzero_ps(); R];
-    let mut offsets = [0.0f32; R];
-    for b in 0..blocks {
-        let p = w.as_ptr().add(b * 20);
-        let (d, m) = (f16_at(p), f16_at(p.add(2)));
-        let q = nibbles(p.add(4));
-        for r in 0..R {
-            let sumi = dot_u8_i8(q, act32(&acts, r, 32 * b));
-            let dx = *acts.d.get_unchecked(r * blocks + b);
-            let s = (r * acts.cols + 32 * b) / SUM_LEN;
-            let ysum = *acts.sums.get_unchecked(s) as i32 + *acts.sums.get_unchecked(s + 1) as i32;
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sumi), acc[r]);
-            offsets[r] += m * (dx * ysum as f32);
-        }
-    }
-    std::array::from_fn(|r| hsum(acc[r]) + offsets[r])
 }
 
 /// Q4_K: per sub-block of 32, the pair sums are multiplied by the 6-bit scale in the widening
