@@ -159,8 +159,9 @@ const COLD_BYTES: usize = 64 << 20;
 const MIN_RUN_MS: f64 = 20.0;
 
 /// Times [`matmul_q`] for every type, shape (rows × cols) and number of activation rows, in
-/// rayon's current pool (run it inside `pool.install` to choose the threads). Weights are
-/// random; their values do not change the time.
+/// rayon's current pool (run it inside `pool.install` to choose the threads). Shapes whose
+/// rows are not whole blocks of a type (576 columns for Q4_K and Q6_K) are skipped for it.
+/// Weights are random; their values do not change the time.
 pub fn quant_matmul(
     types: &[QuantType],
     shapes: &[(usize, usize)],
@@ -170,7 +171,10 @@ pub fn quant_matmul(
     let mut out = Vec::new();
     for &ty in types {
         for &(rows, cols) in shapes {
-            let bytes = rows * ty.row_bytes(cols).expect("cols a whole number of blocks");
+            let Some(row_bytes) = ty.row_bytes(cols) else {
+                continue;
+            };
+            let bytes = rows * row_bytes;
             // Bytes 0x30..0x3C: as f16 or f32 scales these are normal numbers (no slow
             // subnormals, no NaN), whatever the layout.
             let copies: Vec<Vec<u8>> = (0..COLD_BYTES.div_ceil(bytes))

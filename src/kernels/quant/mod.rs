@@ -306,14 +306,19 @@ impl Backend {
     /// `out[i] = W_row · activation row r0 + i` for `R` activation rows: one weight row
     /// unpacked once for all of them. `w_row` is one row of a quantized type.
     fn q_tile<const R: usize>(self, ty: QuantType, w_row: &[u8], acts: ActRows) -> [f32; R] {
+        // Multiplications, not divisions: this runs once per weight row and tile.
         let cols = acts.cols;
-        assert_eq!(Some(w_row.len()), ty.row_bytes(cols), "q_tile: weight row");
+        assert_eq!(
+            w_row.len() * ty.block_len(),
+            cols * ty.block_bytes(),
+            "q_tile: weight row"
+        );
         let act_block = ty.act_format().expect("a quantized type").block_len();
         assert!(
             acts.qs.len() >= R * cols
-                && acts.d.len() >= R * cols / act_block
-                && acts.scaled_sums.len() >= R * cols / act_block
-                && acts.sums.len() >= R * cols / SUM_LEN,
+                && acts.d.len() * act_block >= R * cols
+                && acts.scaled_sums.len() * act_block >= R * cols
+                && acts.sums.len() * SUM_LEN >= R * cols,
             "q_tile: activation rows"
         );
         match self.0 {
@@ -355,7 +360,7 @@ const SUM_LEN: usize = 16;
 const PARALLEL_MIN_MACS: usize = 1 << 16;
 
 fn quantized_product(be: Backend, w: QMatRef, acts: &QuantizedActs, out: &mut [f32]) {
-    let (rows, n) = (w.rows, acts.n);
+    let (rows, n, row_bytes) = (w.rows, acts.n, w.row_bytes());
     let out = SharedOut::new(out);
     // Computes weight rows j0..j1 for every activation row; concurrent calls get disjoint
     // ranges, so they write disjoint columns of `out`.
@@ -363,7 +368,7 @@ fn quantized_product(be: Backend, w: QMatRef, acts: &QuantizedActs, out: &mut [f
         for p0 in (0..n).step_by(PANEL_ROWS) {
             let p1 = n.min(p0 + PANEL_ROWS);
             for j in j0..j1 {
-                let w_row = w.row(j);
+                let w_row = &w.data[j * row_bytes..(j + 1) * row_bytes];
                 for r0 in (p0..p1).step_by(TILE_ROWS) {
                     let vals: &[f32] = match p1 - r0 {
                         1 => &be.q_tile::<1>(w.ty, w_row, acts.rows(r0)),
@@ -416,6 +421,7 @@ impl ActFormat {
 struct QuantizedActs {
     n: usize,
     cols: usize,
+    blocks_per_row: usize,
     qs: Vec<i8>,
     d: Vec<f32>,
     sums: Vec<i16>,
@@ -431,6 +437,7 @@ impl QuantizedActs {
         let mut acts = QuantizedActs {
             n,
             cols,
+            blocks_per_row: cols / block,
             qs: vec![0; x.len()],
             d: vec![0.0; x.len() / block],
             sums: vec![0; x.len() / SUM_LEN],
@@ -450,7 +457,7 @@ impl QuantizedActs {
 
     /// Rows `r0..` (as many as remain).
     fn rows(&self, r0: usize) -> ActRows<'_> {
-        let blocks_per_row = self.d.len() / self.n.max(1);
+        let blocks_per_row = self.blocks_per_row;
         ActRows {
             cols: self.cols,
             qs: &self.qs[r0 * self.cols..],
