@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use crate::kernels::quant::{matmul_q, QMatRef, QuantType};
+
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeError, TranscribeOptions, Transcriber};
@@ -122,4 +124,103 @@ pub fn end_to_end(
         }
     }
     Ok((summarize("end_to_end", None, times), tokens))
+}
+
+/// One timed quantized matrix product ([`matmul_q`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QuantMeasurement {
+    /// ggml's name of the weight type.
+    pub ty: String,
+    /// Weight rows (outputs) and columns (inputs).
+    pub rows: usize,
+    pub cols: usize,
+    /// Activation rows: 1 is a generated token, more a prompt.
+    pub n: usize,
+    pub best_ms: f64,
+    pub median_ms: f64,
+    pub runs: usize,
+    /// Weight bytes read per second at the best and the median time.
+    pub best_gb_s: f64,
+    pub median_gb_s: f64,
+    /// 2·n·rows·cols operations per second at the best and the median time.
+    pub best_gflop_s: f64,
+    pub median_gflop_s: f64,
+}
+
+/// SmolLM2-135M's weight shapes (rows × cols): the attention projections, the MLP's gate and
+/// up, its down, and the logits (tied to the token embedding).
+pub const SMOLLM2_SHAPES: [(usize, usize); 4] =
+    [(576, 576), (1536, 576), (576, 1536), (49152, 576)];
+
+/// Weights rotated through per measurement, so each product reads its weights from memory
+/// (not cache), as a forward pass over the whole model does.
+const COLD_BYTES: usize = 64 << 20;
+/// Each timed run repeats the product until it has lasted this long.
+const MIN_RUN_MS: f64 = 20.0;
+
+/// Times [`matmul_q`] for every type, shape (rows × cols) and number of activation rows, in
+/// rayon's current pool (run it inside `pool.install` to choose the threads). Shapes whose
+/// rows are not whole blocks of a type (576 columns for Q4_K and Q6_K) are skipped for it.
+/// Weights are random; their values do not change the time.
+pub fn quant_matmul(
+    types: &[QuantType],
+    shapes: &[(usize, usize)],
+    ns: &[usize],
+    runs: usize,
+) -> Vec<QuantMeasurement> {
+    let mut out = Vec::new();
+    for &ty in types {
+        for &(rows, cols) in shapes {
+            let Some(row_bytes) = ty.row_bytes(cols) else {
+                continue;
+            };
+            let bytes = rows * row_bytes;
+            // Bytes 0x30..0x3C: as f16 or f32 scales these are normal numbers (no slow
+            // subnormals, no NaN), whatever the layout.
+            let copies: Vec<Vec<u8>> = (0..COLD_BYTES.div_ceil(bytes))
+                .map(|c| {
+                    (0..bytes)
+                        .map(|i| 0x30 + ((i * 7 + c * 13) % 12) as u8)
+                        .collect()
+                })
+                .collect();
+            let weights: Vec<QMatRef> = copies
+                .iter()
+                .map(|d| QMatRef::new(ty, rows, cols, d).expect("consistent shape"))
+                .collect();
+            for &n in ns {
+                let x: Vec<f32> = (0..n * cols)
+                    .map(|i| (i % 97) as f32 / 48.0 - 1.0)
+                    .collect();
+                let mut y = vec![0.0f32; n * rows];
+                let mut next = 0;
+                let mut product = || {
+                    matmul_q(weights[next], &x, &mut y);
+                    next = (next + 1) % weights.len();
+                };
+                let ((), once_ms) = timed(&mut product); // warm-up and calibration
+                let reps = (MIN_RUN_MS / once_ms.max(1e-3)).ceil().max(1.0) as usize;
+                let times: Vec<f64> = (0..runs)
+                    .map(|_| timed(|| (0..reps).for_each(|_| product())).1 / reps as f64)
+                    .collect();
+                let m = summarize("matmul_q", None, times);
+                let per_s = |ms: f64| 1e3 / ms;
+                let flops = 2.0 * (n * rows * cols) as f64;
+                out.push(QuantMeasurement {
+                    ty: format!("{ty:?}"),
+                    rows,
+                    cols,
+                    n,
+                    best_ms: m.best_ms,
+                    median_ms: m.median_ms,
+                    runs: m.runs,
+                    best_gb_s: bytes as f64 * per_s(m.best_ms) / 1e9,
+                    median_gb_s: bytes as f64 * per_s(m.median_ms) / 1e9,
+                    best_gflop_s: flops * per_s(m.best_ms) / 1e9,
+                    median_gflop_s: flops * per_s(m.median_ms) / 1e9,
+                });
+            }
+        }
+    }
+    out
 }

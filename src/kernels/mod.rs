@@ -16,6 +16,9 @@
 //!   [`GemmEngine::Best`] choice follows the benchmarks: ours for large products on AVX2 (the
 //!   encoder), the crate for few rows of A and on NEON.
 //! - `linear_f16.rs`: `matmul_t_f16`, the decoder's weight-streaming product with f16 weights.
+//! - `quant/`: ggml's quantized weight formats and their products (`matmul_q`, `get_row`,
+//!   `dequantize_row`), with its own `scalar.rs` reference beside `x86.rs` and `neon.rs`
+//!   (the same dispatch through [`Backend`]); its module docs give the block layouts.
 //! - `attention.rs`: multi-head scaled dot-product attention over strided views.
 //! - `shared.rs`: a tiny helper that lets parallel tasks write disjoint parts of one buffer.
 //! - `test_util.rs`: the tests' deterministic PRNG and tolerance checks.
@@ -30,9 +33,10 @@
 //!
 //! # Threading
 //!
-//! Parallel kernels (`matmul_t`, `matmul`, `matmul_t_f16`, `attention`) use rayon's *current*
-//! pool and size their work by `rayon::current_num_threads()`. The model runs its forward pass
-//! inside `pool.install(..)` of a pool sized by the user's `--threads`, so that is the knob.
+//! Parallel kernels (`matmul_t`, `matmul`, `matmul_t_f16`, `quant::matmul_q`, `attention`) use
+//! rayon's *current* pool and size their work by `rayon::current_num_threads()`. The model
+//! runs its forward pass inside `pool.install(..)` of a pool sized by the user's `--threads`,
+//! so that is the knob.
 //!
 //! # Errors
 //!
@@ -42,6 +46,7 @@
 mod attention;
 mod gemm;
 mod linear_f16;
+pub mod quant;
 mod scalar;
 mod shared;
 

@@ -1,0 +1,259 @@
+//! AVX2 versions of the quantized dot products in `scalar.rs`.
+//!
+//! The integer sums are the scalar path's, computed 32 bytes at a time:
+//! `_mm256_maddubs_epi16` multiplies unsigned weight bytes by signed activation bytes and adds
+//! neighbouring pairs into i16 (never saturating here: |pair| ≤ 2·128·127), and
+//! `_mm256_madd_epi16` widens pairs of those to i32, multiplied by one (or by the sub-block's
+//! scale for the k-quants). Signed weights (Q8_0, Q4_0) move their sign onto the activation
+//! first. Each block's i32 sums are then scaled in f32 into per-row accumulators.
+//!
+//! # Safety
+//!
+//! Every function is `unsafe` and runs with AVX2, FMA and F16C enabled: `Backend::q_tile`
+//! calls [`tile`] only through `Isa::Avx2`, which exists only after detection, and only after
+//! checking the lengths of the weight row and the activation rows, which the raw-pointer
+//! loads below rely on (the weight row is `cols / block_len` whole blocks; the activations
+//! hold `R` rows of `cols` values, their scales and their 16-value sums).
+
+use super::super::x86::hsum;
+use super::scalar::q4_k_scales_mins;
+use super::{ActRows, QuantType, SUM_LEN};
+use std::arch::x86_64::*;
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
+    match ty {
+        QuantType::Q8_0 => blocks32::<R, Q8_0>(w, acts),
+        QuantType::Q4_0 => blocks32::<R, Q4_0>(w, acts),
+        QuantType::Q4_1 => blocks32::<R, Q4_1>(w, acts),
+        QuantType::Q4_K => q4_k::<R>(w, acts),
+        QuantType::Q6_K => q6_k::<R>(w, acts),
+        QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
+    }
+}
+
+/// The little-endian f16 at `p`, widened.
+#[inline(always)]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    let bits = std::ptr::read_unaligned(p as *const u16);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// 32 activation bytes of row `r` from value `at`.
+#[inline(always)]
+unsafe fn act32(acts: &ActRows, r: usize, at: usize) -> __m256i {
+    _mm256_loadu_si256(acts.qs.as_ptr().add(r * acts.cols + at) as *const __m256i)
+}
+
+/// Sixteen bytes of nibbles at `p` as 32 bytes: low nibbles, then high nibbles.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let bytes = _mm_loadu_si128(p as *const __m128i);
+    let mask = _mm_set1_epi8(0x0F);
+    let low = _mm_and_si128(bytes, mask);
+    let high = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+    _mm256_set_m128i(high, low)
+}
+
+/// Σ q·y over 32 bytes as eight i32 partial sums; `q` unsigned (≤ 128), `y` signed.
+#[inline(always)]
+unsafe fn dot_u8_i8(q: __m256i, y: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1))
+}
+
+/// The 32-value format `blocks32` reads.
+const Q8_0: u8 = 0;
+const Q4_0: u8 = 1;
+const Q4_1: u8 = 2;
+
+/// Per-row accumulators of `blocks32`: scaled integer sums, and Q4_1's offset terms.
+struct Sums<const R: usize> {
+    scaled: [__m256; R],
+    offsets: [f32; R],
+}
+
+impl<const R: usize> Sums<R> {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Sums {
+            scaled: [_mm256_setzero_ps(); R],
+            offsets: [0.0; R],
+        }
+    }
+}
+
+/// Q8_0, Q4_0 or Q4_1 (`FORMAT`). Even and odd blocks go to separate accumulators, so that
+/// with one activation row the FMAs do not wait on each other's latency.
+#[inline(always)]
+unsafe fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; R] {
+    let block_bytes = match FORMAT {
+        Q8_0 => 34,
+        Q4_0 => 18,
+        _ => 20,
+    };
+    let blocks = acts.cols / 32;
+    let (mut even, mut odd) = (Sums::<R>::zero(), Sums::<R>::zero());
+    let at = |b: usize| w.as_ptr().add(b * block_bytes);
+    let mut b = 0;
+    while b + 1 < blocks {
+        block32::<R, FORMAT>(at(b), &acts, b, &mut even);
+        block32::<R, FORMAT>(at(b + 1), &acts, b + 1, &mut odd);
+        b += 2;
+    }
+    if b < blocks {
+        block32::<R, FORMAT>(at(b), &acts, b, &mut even);
+    }
+    std::array::from_fn(|r| {
+        hsum(_mm256_add_ps(even.scaled[r], odd.scaled[r])) + (even.offsets[r] + odd.offsets[r])
+    })
+}
+
+/// Block `b` at `p` against every row.
+#[inline(always)]
+unsafe fn block32<const R: usize, const FORMAT: u8>(
+    p: *const u8,
+    acts: &ActRows,
+    b: usize,
+    sums: &mut Sums<R>,
+) {
+    let d = f16_at(p);
+    let blocks = acts.cols / 32;
+    if FORMAT == Q4_1 {
+        let m = f16_at(p.add(2));
+        let q = nibbles(p.add(4));
+        for r in 0..R {
+            let sumi = dot_u8_i8(q, act32(acts, r, 32 * b));
+            let i = r * blocks + b;
+            let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(i));
+            sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
+            sums.offsets[r] += m * *acts.scaled_sums.get_unchecked(i);
+        }
+        return;
+    }
+    let q = if FORMAT == Q4_0 {
+        _mm256_sub_epi8(nibbles(p.add(2)), _mm256_set1_epi8(8))
+    } else {
+        _mm256_loadu_si256(p.add(2) as *const __m256i)
+    };
+    // maddubs wants unsigned × signed: |q| times y carrying q's sign. Activations are never
+    // -128, so negating them is exact.
+    let q_abs = _mm256_abs_epi8(q);
+    for r in 0..R {
+        let y = _mm256_sign_epi8(act32(acts, r, 32 * b), q);
+        let sumi = dot_u8_i8(q_abs, y);
+        let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(r * blocks + b));
+        sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
+    }
+}
+
+/// Q4_K: per sub-block of 32, the pair sums are multiplied by the 6-bit scale in the widening
+/// `madd`; the mins multiply the activations' 16-value sums.
+#[inline(always)]
+unsafe fn q4_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
+    let blocks = acts.cols / 256;
+    let low_mask = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut offsets = [0.0f32; R];
+    for b in 0..blocks {
+        let block = w.get_unchecked(b * 144..(b + 1) * 144);
+        let p = block.as_ptr();
+        let (d, dmin) = (f16_at(p), f16_at(p.add(2)));
+        let (scales, mins) = q4_k_scales_mins(&block[4..16]);
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for c in 0..4 {
+            let bytes = _mm256_loadu_si256(p.add(16 + 32 * c) as *const __m256i);
+            let low = _mm256_and_si256(bytes, low_mask);
+            let high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_mask);
+            let scale_low = _mm256_set1_epi16(scales[2 * c] as i16);
+            let scale_high = _mm256_set1_epi16(scales[2 * c + 1] as i16);
+            for (r, sumi) in sumi.iter_mut().enumerate() {
+                let at = 256 * b + 64 * c;
+                let lo = _mm256_maddubs_epi16(low, act32(&acts, r, at));
+                let hi = _mm256_maddubs_epi16(high, act32(&acts, r, at + 32));
+                let both = _mm256_add_epi32(
+                    _mm256_madd_epi16(lo, scale_low),
+                    _mm256_madd_epi16(hi, scale_high),
+                );
+                *sumi = _mm256_add_epi32(*sumi, both);
+            }
+        }
+        for r in 0..R {
+            let dx = *acts.d.get_unchecked(r * blocks + b);
+            let sums = acts
+                .sums
+                .get_unchecked((r * acts.cols + 256 * b) / SUM_LEN..);
+            let summ: i32 = (0..8)
+                .map(|j| mins[j] as i32 * (sums[2 * j] as i32 + sums[2 * j + 1] as i32))
+                .sum();
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+            offsets[r] += dmin * dx * summ as f32;
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) - offsets[r])
+}
+
+/// Q6_K: the six-bit values (0..=63) are assembled from `ql` and `qh` with shifts and masks;
+/// their -32 is taken off once per block through the activations' 16-value sums.
+#[inline(always)]
+unsafe fn q6_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
+    let blocks = acts.cols / 256;
+    let low_mask = _mm256_set1_epi8(0x0F);
+    let high_mask = _mm256_set1_epi8(0x30);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..blocks {
+        let p = w.as_ptr().add(b * 210);
+        let d = f16_at(p.add(208));
+        let scales: [i8; 16] = std::ptr::read_unaligned(p.add(192) as *const [i8; 16]);
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for h in 0..2 {
+            let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+            let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+            let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+            // Bits 2g..2g+2 of qh moved to bits 4..6 (the 16-bit shifts only bring in bits
+            // from the neighbouring byte outside the mask).
+            let quants = [
+                (
+                    _mm256_and_si256(ql0, low_mask),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_mask),
+                ),
+                (
+                    _mm256_and_si256(ql1, low_mask),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_mask),
+                ),
+                (
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                    _mm256_and_si256(qh, high_mask),
+                ),
+                (
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_mask),
+                ),
+            ];
+            for (g, (low, high)) in quants.into_iter().enumerate() {
+                let q = _mm256_or_si256(low, high);
+                let group = 8 * h + 2 * g;
+                // maddubs' i16 lanes 0..8 cover values 0..16 (one scale), 8..16 the next 16.
+                let scale = _mm256_set_m128i(
+                    _mm_set1_epi16(scales[group + 1] as i16),
+                    _mm_set1_epi16(scales[group] as i16),
+                );
+                for (r, sumi) in sumi.iter_mut().enumerate() {
+                    let pairs =
+                        _mm256_maddubs_epi16(q, act32(&acts, r, 256 * b + 128 * h + 32 * g));
+                    *sumi = _mm256_add_epi32(*sumi, _mm256_madd_epi16(pairs, scale));
+                }
+            }
+        }
+        for r in 0..R {
+            let sums = acts
+                .sums
+                .get_unchecked((r * acts.cols + 256 * b) / SUM_LEN..);
+            let offset: i32 = (0..16).map(|g| scales[g] as i32 * sums[g] as i32).sum();
+            let sumi =
+                _mm256_sub_epi32(sumi[r], _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
+            let dx = *acts.d.get_unchecked(r * blocks + b);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}
