@@ -156,6 +156,8 @@ pub struct SegmentSection {
 pub struct CaptionsSection {
     pub window_ms: Option<u32>,
     pub step_ms: Option<u32>,
+    /// Stream that must follow a caption segment before it is final (`CaptionOptions`).
+    pub settle_ms: Option<u32>,
     /// WebVTT file the final captions are appended to as they arrive.
     pub vtt: Option<PathBuf>,
     /// SRT file, likewise.

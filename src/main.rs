@@ -934,9 +934,11 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
         front_end: config.front_end(mode.captions()),
         output,
         captions: mode.captions().then(|| {
+            let defaults = CaptionOptions::default();
             Captioner::new(CaptionOptions {
                 language: config.transcribe.language.clone(),
-                ..CaptionOptions::default()
+                settle_ms: config.captions.settle_ms.unwrap_or(defaults.settle_ms),
+                ..defaults
             })
         }),
         subtitles: if args.subtitles.is_empty() {
