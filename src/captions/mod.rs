@@ -225,33 +225,6 @@ impl Captioner {
         Ok(join_captions(self.waiting.iter().cloned().chain(speech)))
     }
 
-    /// Between utterances, waiting segments become final once the stream has gone on
-    /// `settle_ms` past them: the caption window's audio (the pause after the speech) is
-    /// added to the finals' window, which is decoded again. While speech is in progress, its
-    /// end does this instead.
-    pub fn settle(
-        &mut self,
-        transcriber: &Transcriber,
-        window: &CaptionWindow,
-    ) -> Result<Vec<CaptionText>, TranscribeError> {
-        let settle = u64::from(self.options.settle_ms) * 16;
-        let Some(w) = self.window.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let due = self.speech_start.is_none()
-            && w.pending
-            && (window.start..window.end()).contains(&w.end())
-            && window.end() >= w.end() + settle
-            && window.end() - w.start <= WINDOW_SAMPLES;
-        if !due {
-            return Ok(Vec::new());
-        }
-        let from = (w.end() - window.start) as usize;
-        w.audio.extend_from_slice(&window.samples[from..]);
-        let waited = (w.end() - w.finals_end) as usize;
-        self.decode_finals(transcriber, window.end() - settle, true, waited)
-    }
-
     /// The finals an utterance completes: the finals' window, with the utterance added, is
     /// decoded after the finals it holds.
     pub fn utterance(

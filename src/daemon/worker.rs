@@ -249,12 +249,6 @@ impl Captions {
     }
 
     fn window(&mut self, engine: &Engine, window: &CaptionWindow, send: &impl Fn(Outcome)) {
-        let settled = self.captioner.settle(engine.transcriber(), window);
-        let any = settled.as_ref().is_ok_and(|finals| !finals.is_empty());
-        Self::send_finals(settled, window.start, window.end(), send);
-        if any {
-            self.show(self.captioner.waiting(), send);
-        }
         match self.captioner.window(engine.transcriber(), window) {
             Ok(Some(partial)) => self.show(partial, send),
             Ok(None) => {}
