@@ -94,6 +94,8 @@ impl VadConfig {
 pub struct FrameVerdict {
     /// The combined decision.
     pub voiced: bool,
+    /// The energy tests' verdict: above the absolute floor and the warmed-up noise floor.
+    pub loud: bool,
     /// webrtc-vad's vote.
     pub webrtc: bool,
     /// earshot's score (the latest complete 16 ms frame's).
@@ -114,6 +116,12 @@ const SILENCE_DB: f32 = -120.0;
 /// so such frames are zeros from a stream that has not started yet, not the room's noise.
 const DIGITAL_SILENCE_DB: f32 = -90.0;
 
+/// How long a stream must have run before any frame can count as loud, in ms. The minimum of
+/// a handful of frames is no estimate of the noise floor (pink noise's 30 ms frames spread
+/// over 7 dB), and both detectors call the onset of a stream speech-like. The segmenter's
+/// pre-roll still reaches back to the stream's start.
+const WARM_UP_MS: u32 = 300;
+
 /// Classifies a stream of 16 kHz frames. Not `Send` (webrtc-vad's state is not): create it on
 /// the thread that uses it.
 pub struct FrameClassifier {
@@ -127,6 +135,9 @@ pub struct FrameClassifier {
     /// Energies of the last `noise_window_ms` of frames, for the minimum.
     history: VecDeque<f32>,
     history_len: usize,
+    /// Frames of the stream the floor needs before it means anything ([`WARM_UP_MS`]).
+    warm_up_len: usize,
+    frames_seen: usize,
 }
 
 impl FrameClassifier {
@@ -142,6 +153,7 @@ impl FrameClassifier {
         let webrtc =
             webrtc_vad::Vad::new_with_rate_and_mode(webrtc_vad::SampleRate::Rate16kHz, mode);
         let history_len = (config.noise_window_ms / config.frame_ms) as usize;
+        let warm_up_len = ((WARM_UP_MS / config.frame_ms) as usize).min(history_len);
         Ok(FrameClassifier {
             pcm: Vec::with_capacity(config.frame_len()),
             config,
@@ -151,6 +163,8 @@ impl FrameClassifier {
             earshot_score: 0.0,
             history: VecDeque::with_capacity(history_len),
             history_len,
+            warm_up_len,
+            frames_seen: 0,
         })
     }
 
@@ -163,13 +177,16 @@ impl FrameClassifier {
     pub fn classify(&mut self, frame: &[f32]) -> FrameVerdict {
         debug_assert_eq!(frame.len(), self.config.frame_len());
         let energy_db = level_db(frame);
-        let noise_db = self.noise_floor(energy_db);
+        let noise_db = self.noise_floor(energy_db, holds_digital_silence(frame));
         let webrtc = self.webrtc_vote(frame);
         let earshot = self.earshot_score(frame);
-        let loud = energy_db >= self.config.energy_floor_db
+        self.frames_seen = self.frames_seen.saturating_add(1);
+        let loud = self.frames_seen > self.warm_up_len
+            && energy_db >= self.config.energy_floor_db
             && energy_db >= noise_db + self.config.noise_margin_db;
         FrameVerdict {
             voiced: loud && webrtc && earshot >= self.config.earshot_threshold,
+            loud,
             webrtc,
             earshot,
             energy_db,
@@ -180,17 +197,19 @@ impl FrameClassifier {
     /// Records `energy_db` and returns the floor it is judged against: the minimum of the
     /// window before it (the frame itself would make every rise look like noise).
     ///
-    /// Digital silence is not recorded: a stream that starts (or resumes) with zeros before
-    /// the room's noise arrives would otherwise hold the floor at nothing for a whole window,
-    /// and every noise frame in it would look loud.
-    fn noise_floor(&mut self, energy_db: f32) -> f32 {
+    /// Frames holding digital silence are not recorded: a stream that starts (or resumes)
+    /// with zeros before the room's noise arrives would otherwise hold the floor at nothing
+    /// for a whole window, and every noise frame in it would look loud. That includes the
+    /// frame where the noise begins: a few ms of noise after zeros measure far below the
+    /// room's level.
+    fn noise_floor(&mut self, energy_db: f32, digital_silence: bool) -> f32 {
         let floor = self
             .history
             .iter()
             .copied()
             .fold(f32::INFINITY, f32::min)
             .min(energy_db);
-        if energy_db < DIGITAL_SILENCE_DB {
+        if digital_silence {
             return floor;
         }
         if self.history.len() == self.history_len {
@@ -227,6 +246,18 @@ impl FrameClassifier {
         }
         self.earshot_score
     }
+}
+
+/// Length of the stretches [`holds_digital_silence`] looks at: 2 ms at 16 kHz.
+const SILENCE_PROBE: usize = 32;
+
+/// Does `frame` hold a stretch of [`SILENCE_PROBE`] samples at digital silence? No
+/// microphone's background is that quiet for 2 ms; a stream that has not started, or a gap
+/// in one, is.
+fn holds_digital_silence(frame: &[f32]) -> bool {
+    frame
+        .chunks(SILENCE_PROBE)
+        .any(|stretch| level_db(stretch) < DIGITAL_SILENCE_DB)
 }
 
 /// RMS level of `frame` in dBFS (full scale = 1.0), at least [`SILENCE_DB`].
@@ -317,6 +348,42 @@ mod tests {
         assert_eq!(first.noise_db, first.energy_db);
         let next = c.classify(&noise(len, 0.1, &mut seed));
         assert!(next.noise_db > -40.0, "{next:?}");
+    }
+
+    #[test]
+    fn the_frame_where_noise_begins_is_not_the_noise_floor() {
+        let mut c = FrameClassifier::new(VadConfig::default()).unwrap();
+        let len = c.config().frame_len();
+        let mut seed = 5;
+        // Zeros, then noise starting 5 ms before the end of a frame: that frame is 15 dB
+        // quieter than the noise and must not become the floor the noise is judged by.
+        c.classify(&vec![0.0; len]);
+        let mut straddling = vec![0.0; len];
+        straddling[len - 80..].copy_from_slice(&noise(80, 0.1, &mut seed));
+        c.classify(&straddling);
+        c.classify(&noise(len, 0.1, &mut seed));
+        let next = c.classify(&noise(len, 0.1, &mut seed));
+        assert!(next.energy_db - next.noise_db < 2.0, "{next:?}");
+    }
+
+    #[test]
+    fn nothing_is_loud_before_the_floor_has_warmed_up() {
+        let mut c = FrameClassifier::new(VadConfig::default()).unwrap();
+        let len = c.config().frame_len();
+        let mut seed = 9;
+        let quiet = c.classify(&noise(len, 0.001, &mut seed));
+        assert_eq!(quiet.noise_db, quiet.energy_db);
+        // 40 dB above the only frame heard: a floor of one frame says nothing yet.
+        let early = c.classify(&noise(len, 0.1, &mut seed));
+        assert!(
+            early.energy_db > early.noise_db + 30.0 && !early.loud,
+            "{early:?}"
+        );
+        for _ in 0..10 {
+            c.classify(&noise(len, 0.001, &mut seed));
+        }
+        let later = c.classify(&noise(len, 0.1, &mut seed));
+        assert!(later.loud, "{later:?}");
     }
 
     #[test]
