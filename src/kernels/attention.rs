@@ -90,10 +90,12 @@ struct Job<'a> {
     out: SharedOut<'a>,
     head_dim: usize,
     width: usize,
+    /// Query heads per key/value head (grouped-query attention; 1 for plain multi-head).
+    group: usize,
     scale: f32,
     causal: Option<usize>,
-    /// Per head: Kᵀ (head_dim × keys) and V (keys × head_dim), packed for the GEMM; empty when
-    /// every block takes the direct path.
+    /// Per key/value head: Kᵀ (head_dim × keys) and V (keys × head_dim), packed for the GEMM;
+    /// empty when every block takes the direct path.
     packs: Vec<(PackedB, PackedB)>,
 }
 
@@ -113,12 +115,17 @@ pub(super) fn attention(
     v: MatRef,
     out: &mut [f32],
     n_head: usize,
+    n_kv_head: usize,
     head_dim: usize,
     scale: f32,
     causal: Option<usize>,
 ) {
+    assert!(
+        n_kv_head > 0 && n_head % n_kv_head == 0,
+        "attention: {n_head} query heads do not share {n_kv_head} key/value heads evenly"
+    );
     let width = n_head * head_dim;
-    check_shapes(q, k, v, out.len(), width, scale);
+    check_shapes(q, k, v, out.len(), width, n_kv_head * head_dim, scale);
     if q.rows == 0 || width == 0 {
         return;
     }
@@ -130,12 +137,13 @@ pub(super) fn attention(
         out: SharedOut::new(out),
         head_dim,
         width,
+        group: n_head / n_kv_head,
         scale,
         causal,
         packs: Vec::new(),
     };
     if q.rows > DIRECT_MAX_ROWS {
-        job.pack_heads(n_head);
+        job.pack_heads(n_kv_head);
     }
     let blocks = q.rows.div_ceil(BLOCK_ROWS);
     (0..n_head * blocks)
@@ -152,14 +160,22 @@ pub(super) fn attention(
 }
 
 /// Panics unless q, k, v and out fit the documented shapes.
-fn check_shapes(q: MatRef, k: MatRef, v: MatRef, out_len: usize, width: usize, scale: f32) {
+fn check_shapes(
+    q: MatRef,
+    k: MatRef,
+    v: MatRef,
+    out_len: usize,
+    width: usize,
+    kv_width: usize,
+    scale: f32,
+) {
     assert!(
         scale > 0.0 && scale.is_finite(),
         "attention: scale must be positive"
     );
     assert_eq!(q.cols, width, "attention: q.cols != n_head*head_dim");
-    assert_eq!(k.cols, width, "attention: k.cols != n_head*head_dim");
-    assert_eq!(v.cols, width, "attention: v.cols != n_head*head_dim");
+    assert_eq!(k.cols, kv_width, "attention: k.cols != n_kv_head*head_dim");
+    assert_eq!(v.cols, kv_width, "attention: v.cols != n_kv_head*head_dim");
     assert_eq!(k.rows, v.rows, "attention: k and v rows differ");
     assert_eq!(
         out_len,
@@ -173,11 +189,12 @@ fn check_shapes(q: MatRef, k: MatRef, v: MatRef, out_len: usize, width: usize, s
 }
 
 impl Job<'_> {
-    /// Packs every head's Kᵀ and V, up to the last key any query row sees, in parallel.
-    fn pack_heads(&mut self, n_head: usize) {
+    /// Packs every key/value head's Kᵀ and V, up to the last key any query row sees, in
+    /// parallel.
+    fn pack_heads(&mut self, n_kv_head: usize) {
         let (k, v, hd) = (self.k, self.v, self.head_dim);
         let keys = self.visible(self.q.rows - 1);
-        self.packs = (0..n_head)
+        self.packs = (0..n_kv_head)
             .into_par_iter()
             .map(|h| {
                 let kt = PackedB::new(k.view(0, h * hd, true), hd, keys, 1);
@@ -205,22 +222,27 @@ impl Job<'_> {
             .segment(i * self.width + h * self.head_dim, self.head_dim)
     }
 
+    /// The first column of query head `h`'s key/value head in K and V.
+    fn kv_column(&self, h: usize) -> usize {
+        h / self.group * self.head_dim
+    }
+
     /// Few query rows: one dot product per key, then out = Σ p_j · v_j.
     fn direct(&self, h: usize, rows: std::ops::Range<usize>, scores: &mut Vec<f32>) {
-        let (hd, c0) = (self.head_dim, h * self.head_dim);
+        let (hd, c0, kv0) = (self.head_dim, h * self.head_dim, self.kv_column(h));
         for i in rows {
             let nk = self.visible(i);
             scores.resize(nk, 0.0);
             let q = self.q.row(i, c0, hd);
             for (j, s) in scores.iter_mut().enumerate() {
-                *s = self.be.dot(q, self.k.row(j, c0, hd));
+                *s = self.be.dot(q, self.k.row(j, kv0, hd));
             }
             self.be.softmax_scaled(scores, self.scale);
             // SAFETY: this task owns head `h` of the rows in `rows`.
             let out = unsafe { self.out_row(i, h) };
             out.fill(0.0);
             for (j, &p) in scores.iter().enumerate() {
-                self.be.axpy(out, p, self.v.row(j, c0, hd));
+                self.be.axpy(out, p, self.v.row(j, kv0, hd));
             }
         }
     }
@@ -228,7 +250,7 @@ impl Job<'_> {
     /// A block of query rows: scores = Q·Kᵀ and out = P·V as two GEMMs on the packed head.
     fn blocked(&self, h: usize, rows: std::ops::Range<usize>, scratch: &mut Scratch) {
         let (hd, c0, nr) = (self.head_dim, h * self.head_dim, rows.len());
-        let (kt, v) = &self.packs[h];
+        let (kt, v) = &self.packs[h / self.group];
         let nk = self.visible(rows.end - 1);
         let scores = zeroed(&mut scratch.scores, nr * nk);
         let q = self.q.view(rows.start, c0, false);
@@ -276,16 +298,17 @@ mod tests {
         scale: f32,
         causal: Option<usize>,
     ) -> Vec<f32> {
+        let group = n_head * hd / k.cols;
         let at = |m: &MatRef, i: usize, j: usize| m.data[i * m.row_stride + j] as f64;
         let mut out = vec![0.0; q.rows * n_head * hd];
         for i in 0..q.rows {
             let seen = causal.map_or(k.rows, |past| k.rows.min(past + i + 1));
             for h in 0..n_head {
-                let c0 = h * hd;
+                let (c0, kv0) = (h * hd, h / group * hd);
                 let s: Vec<f64> = (0..seen)
                     .map(|j| {
                         (0..hd)
-                            .map(|d| at(&q, i, c0 + d) * at(&k, j, c0 + d))
+                            .map(|d| at(&q, i, c0 + d) * at(&k, j, kv0 + d))
                             .sum::<f64>()
                             * scale as f64
                     })
@@ -297,7 +320,7 @@ mod tests {
                     let o: f64 = e
                         .iter()
                         .enumerate()
-                        .map(|(j, p)| p * at(&v, j, c0 + d))
+                        .map(|(j, p)| p * at(&v, j, kv0 + d))
                         .sum();
                     out[i * n_head * hd + c0 + d] = (o / sum) as f32;
                 }
@@ -356,6 +379,33 @@ mod tests {
     }
 
     #[test]
+    fn grouped_query_heads_match_reference() {
+        // (query rows, keys, query heads, key/value heads, head dim, causal)
+        let cases = [
+            (1, 37, 9, 3, 64, Some(36)),
+            (3, 10, 4, 2, 7, Some(7)),
+            (40, 40, 9, 3, 64, Some(0)),
+            (70, 90, 6, 1, 8, Some(20)),
+        ];
+        for be in [Backend::SCALAR, Backend::detect()] {
+            for (tq, tk, n_head, n_kv, hd, causal) in cases {
+                let mut rng = Rng::new((tq * 1000 + tk) as u64);
+                let qbuf = rng.vec(tq * n_head * hd, 1.0);
+                let kbuf = rng.vec(tk * n_kv * hd, 1.0);
+                let vbuf = rng.vec(tk * n_kv * hd, 1.0);
+                let q = MatRef::new(&qbuf, tq, n_head * hd);
+                let k = MatRef::new(&kbuf, tk, n_kv * hd);
+                let v = MatRef::new(&vbuf, tk, n_kv * hd);
+                let scale = (hd as f32).powf(-0.5);
+                let mut out = vec![f32::NAN; tq * n_head * hd];
+                be.grouped_attention(q, k, v, &mut out, n_head, n_kv, hd, scale, causal);
+                let want = reference(q, k, v, n_head, hd, scale, causal);
+                assert_close(&out, &want, 1e-5);
+            }
+        }
+    }
+
+    #[test]
     fn matches_reference_in_a_two_thread_pool() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -381,6 +431,6 @@ mod tests {
         let data = [0.0; 7];
         let q = MatRef::new(&data, 2, 4);
         let mut out = [0.0; 8];
-        attention(Backend::SCALAR, q, q, q, &mut out, 1, 4, 1.0, None);
+        attention(Backend::SCALAR, q, q, q, &mut out, 1, 1, 4, 1.0, None);
     }
 }

@@ -324,7 +324,26 @@ impl Backend {
         scale: f32,
         causal: Option<usize>,
     ) {
-        attention::attention(self, q, k, v, out, n_head, head_dim, scale, causal);
+        attention::attention(self, q, k, v, out, n_head, n_head, head_dim, scale, causal);
+    }
+
+    /// See [`grouped_attention`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn grouped_attention(
+        self,
+        q: MatRef,
+        k: MatRef,
+        v: MatRef,
+        out: &mut [f32],
+        n_head: usize,
+        n_kv_head: usize,
+        head_dim: usize,
+        scale: f32,
+        causal: Option<usize>,
+    ) {
+        attention::attention(
+            self, q, k, v, out, n_head, n_kv_head, head_dim, scale, causal,
+        );
     }
 }
 
@@ -455,6 +474,24 @@ pub fn attention(
     causal: Option<usize>,
 ) {
     backend().attention(q, k, v, out, n_head, head_dim, scale, causal);
+}
+
+/// Grouped-query attention: as [`attention`], but `k` and `v` hold `n_kv_head` heads
+/// (`[tk, n_kv_head*head_dim]`) and query head `h` attends key/value head
+/// `h / (n_head / n_kv_head)`. Panics unless `n_kv_head` divides `n_head`.
+#[allow(clippy::too_many_arguments)]
+pub fn grouped_attention(
+    q: MatRef,
+    k: MatRef,
+    v: MatRef,
+    out: &mut [f32],
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+    scale: f32,
+    causal: Option<usize>,
+) {
+    backend().grouped_attention(q, k, v, out, n_head, n_kv_head, head_dim, scale, causal);
 }
 
 #[cfg(test)]
