@@ -224,3 +224,77 @@ pub fn quant_matmul(
     }
     out
 }
+
+/// The reply model's speed on one prompt, as llama.cpp reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LlmMeasurement {
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// Prompt processing: prompt tokens per second of the prompt's pass.
+    pub pp_best_tok_s: f64,
+    pub pp_median_tok_s: f64,
+    /// Generation: tokens per second over the generated tokens after the first (the first
+    /// comes out of the prompt's pass).
+    pub tg_best_tok_s: f64,
+    pub tg_median_tok_s: f64,
+    pub runs: usize,
+}
+
+/// Times the prompt's pass over `prompt_tokens` tokens and the generation of
+/// `generated_tokens` more (the most likely each time, whatever it is), `runs` times after a
+/// warm-up, in rayon's current pool. Each run's prompt differs, so nothing is reused.
+pub fn llm_speed(
+    model: &crate::llm::model::Llama,
+    prompt_tokens: usize,
+    generated_tokens: usize,
+    runs: usize,
+) -> Result<LlmMeasurement, crate::llm::model::ModelError> {
+    let vocab = model.hyper().n_vocab;
+    let (mut pp, mut tg) = (Vec::new(), Vec::new());
+    for run in 0..=runs {
+        // Ordinary tokens spread over the vocabulary; the values do not change the time.
+        let prompt: Vec<u32> = (0..prompt_tokens)
+            .map(|i| (1000 + (i * 7919 + run * 104_729) % (vocab - 1000)) as u32)
+            .collect();
+        let mut cache = model.new_cache(prompt_tokens + generated_tokens);
+        let (logits, prompt_ms) = timed(|| model.forward(&prompt, &mut cache, false));
+        let mut logits = logits?;
+        let (generated, generate_ms) = timed(|| {
+            for _ in 1..generated_tokens {
+                let next = argmax(&logits);
+                logits = model.forward(&[next], &mut cache, false)?;
+            }
+            Ok::<_, crate::llm::model::ModelError>(())
+        });
+        generated?;
+        if run > 0 {
+            pp.push(prompt_tokens as f64 / prompt_ms * 1e3);
+            tg.push((generated_tokens - 1) as f64 / generate_ms * 1e3);
+        }
+    }
+    let (pp_best, pp_median) = best_and_median_rate(pp);
+    let (tg_best, tg_median) = best_and_median_rate(tg);
+    Ok(LlmMeasurement {
+        prompt_tokens,
+        generated_tokens,
+        pp_best_tok_s: pp_best,
+        pp_median_tok_s: pp_median,
+        tg_best_tok_s: tg_best,
+        tg_median_tok_s: tg_median,
+        runs,
+    })
+}
+
+fn argmax(values: &[f32]) -> u32 {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i as u32)
+}
+
+/// The highest and the median of rates (higher is better).
+fn best_and_median_rate(mut rates: Vec<f64>) -> (f64, f64) {
+    rates.sort_by(|a, b| b.total_cmp(a));
+    (rates[0], rates[rates.len() / 2])
+}

@@ -266,6 +266,20 @@ struct BenchArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
+    /// Time the reply model (a GGUF file) instead: prompt processing and generation,
+    /// tokens per second.
+    #[arg(long, value_name = "GGUF", conflicts_with = "quant")]
+    llm: Option<PathBuf>,
+    /// Prompt length for --llm, in tokens.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    prompt_tokens: usize,
+    /// Tokens generated for --llm.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    gen_tokens: usize,
+    /// Time the quantized matrix products instead, on SmolLM2's weight shapes, for a
+    /// generated token (1 row) and a prompt (128 rows).
+    #[arg(long)]
+    quant: bool,
 }
 
 #[derive(Subcommand)]
@@ -600,6 +614,15 @@ fn model_command(cmd: ModelCommand) -> Result<()> {
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.max(1))
+        .build()?;
+    if let Some(path) = &args.llm {
+        return pool.install(|| bench_llm(&args, path));
+    }
+    if args.quant {
+        return pool.install(|| bench_quant(&args));
+    }
     let models = if args.models.is_empty() {
         ["models/tiny.en", "models/base"]
             .iter()
@@ -1013,4 +1036,71 @@ fn describe(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// `voxd bench --llm`: prompt processing and generation speed of a GGUF model.
+fn bench_llm(args: &BenchArgs, path: &Path) -> Result<()> {
+    if args.prompt_tokens == 0 || args.gen_tokens < 2 {
+        bail!("--prompt-tokens must be at least 1 and --gen-tokens at least 2");
+    }
+    let model = voxd::llm::model::Llama::load(path)?;
+    let m = voxd::bench::llm_speed(
+        &model,
+        args.prompt_tokens,
+        args.gen_tokens,
+        args.runs.max(1),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        println!(
+            "{}: threads {}, {} runs; prompt {} tokens: best {:.1}, median {:.1} tok/s; \
+             generation of {} tokens: best {:.1}, median {:.1} tok/s",
+            path.display(),
+            args.threads,
+            m.runs,
+            m.prompt_tokens,
+            m.pp_best_tok_s,
+            m.pp_median_tok_s,
+            m.generated_tokens,
+            m.tg_best_tok_s,
+            m.tg_median_tok_s
+        );
+    }
+    Ok(())
+}
+
+/// `voxd bench --quant`: the quantized matrix products on SmolLM2's shapes.
+fn bench_quant(args: &BenchArgs) -> Result<()> {
+    use voxd::kernels::quant::QuantType;
+    let rows = voxd::bench::quant_matmul(
+        &QuantType::ALL,
+        &voxd::bench::SMOLLM2_SHAPES,
+        &[1, 128],
+        args.runs.max(1),
+    );
+    if !args.json {
+        println!("threads {}, {} runs each", args.threads, args.runs.max(1));
+        println!(
+            "{:<6} {:>12} {:>4} {:>10} {:>10} {:>8} {:>9}",
+            "type", "rows×cols", "n", "best ms", "median ms", "GB/s", "GFLOP/s"
+        );
+    }
+    for m in rows {
+        if args.json {
+            println!("{}", serde_json::to_string(&m)?);
+        } else {
+            println!(
+                "{:<6} {:>12} {:>4} {:>10.3} {:>10.3} {:>8.1} {:>9.1}",
+                m.ty,
+                format!("{}×{}", m.rows, m.cols),
+                m.n,
+                m.best_ms,
+                m.median_ms,
+                m.best_gb_s,
+                m.best_gflop_s
+            );
+        }
+    }
+    Ok(())
 }

@@ -87,7 +87,9 @@ impl Assistant {
             stop_tokens: self.template.stop_tokens(self.engine.tokenizer()),
         };
         let mut sampler = Sampler::new(self.config.sampling.clone());
-        let answer = self.engine.generate(&prompt, &mut sampler, &limits, on_text)?;
+        let answer = self
+            .engine
+            .generate(&prompt, &mut sampler, &limits, on_text)?;
         self.memory
             .push((question.to_string(), answer.text.trim().to_string()));
         let excess = self.memory.len().saturating_sub(self.config.memory_turns);

@@ -266,7 +266,9 @@ impl<'s> StopStrings<'s> {
             .min();
         if let Some(at) = found {
             self.text.truncate(search_from + at);
-            return self.show(self.text.len(), on_text).or(Some(StopReason::StopString));
+            return self
+                .show(self.text.len(), on_text)
+                .or(Some(StopReason::StopString));
         }
         let held = self.partial_stop_len();
         self.show(self.text.len() - held, on_text)
@@ -352,7 +354,8 @@ mod tests {
 
     #[test]
     fn stop_strings_end_the_text_and_are_never_shown() {
-        let (shown, text, stop) = stream(&["<|im_end|>"], &["Hello", " world", "<|im", "_end|>", "x"]);
+        let (shown, text, stop) =
+            stream(&["<|im_end|>"], &["Hello", " world", "<|im", "_end|>", "x"]);
         assert_eq!(text, "Hello world");
         assert_eq!(shown.concat(), "Hello world");
         assert_eq!(stop, Some(StopReason::StopString));
@@ -369,7 +372,10 @@ mod tests {
     #[test]
     fn a_stop_string_inside_one_piece_cuts_it() {
         let (shown, text, _) = stream(&["STOP"], &["abcSTOPdef"]);
-        assert_eq!((shown.concat(), text), ("abc".to_string(), "abc".to_string()));
+        assert_eq!(
+            (shown.concat(), text),
+            ("abc".to_string(), "abc".to_string())
+        );
     }
 
     #[test]

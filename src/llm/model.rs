@@ -188,8 +188,13 @@ struct Weight {
 
 impl Weight {
     fn view<'f>(&self, file: &'f GgufFile) -> QMatRef<'f> {
-        QMatRef::new(self.ty, self.rows, self.cols, file.tensor_bytes(&self.tensor))
-            .expect("shape checked at load")
+        QMatRef::new(
+            self.ty,
+            self.rows,
+            self.cols,
+            file.tensor_bytes(&self.tensor),
+        )
+        .expect("shape checked at load")
     }
 }
 
@@ -322,7 +327,8 @@ impl Llama {
             Some(_) => loader.matrix("output.weight", hyper.n_vocab, hyper.n_embd)?,
             None => loader.matrix("token_embd.weight", hyper.n_vocab, hyper.n_embd)?,
         };
-        hyper.rope.freq_factors = loader.optional_vector("rope_freqs.weight", hyper.rope.dims / 2)?;
+        hyper.rope.freq_factors =
+            loader.optional_vector("rope_freqs.weight", hyper.rope.dims / 2)?;
         let blocks = (0..hyper.n_layer)
             .map(|i| loader.block(i, &hyper))
             .collect::<Result<_, _>>()?;
@@ -371,7 +377,10 @@ impl Llama {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.hyper.n_vocab) {
             return Err(ModelError::Hyper {
                 path: self.file.path().to_path_buf(),
-                what: format!("token id {bad} is outside the vocabulary of {}", self.hyper.n_vocab),
+                what: format!(
+                    "token id {bad} is outside the vocabulary of {}",
+                    self.hyper.n_vocab
+                ),
             });
         }
         let mut logits = Vec::new();
@@ -468,7 +477,12 @@ impl Llama {
     fn logits(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let d = self.hyper.n_embd;
         let mut h = vec![0.0; rows * d];
-        rms_norm(&x[..rows * d], &self.output_norm, self.hyper.rms_eps, &mut h);
+        rms_norm(
+            &x[..rows * d],
+            &self.output_norm,
+            self.hyper.rms_eps,
+            &mut h,
+        );
         let mut logits = vec![0.0; rows * self.hyper.n_vocab];
         matmul_q(self.output.view(&self.file), &h, &mut logits);
         logits
@@ -616,5 +630,123 @@ impl KvCache {
             k: &mut self.k[l],
             v: &mut self.v[l],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::gguf::{GgmlType, Value};
+    use crate::llm::test_gguf::{GgufWriter, TestTensor};
+
+    const VOCAB: u64 = 16;
+    const EMBD: u64 = 32;
+    const FF: u64 = 64;
+
+    /// A one-block llama with 2 query heads sharing 1 key/value head, f32 weights of small
+    /// deterministic values; `arch` and `ffn_up_type` can be set to what voxd refuses.
+    fn tiny_llama(arch: &str, ffn_up_type: GgmlType) -> GgufFile {
+        let mut w = GgufWriter::new(3);
+        let u32v = |v: u64| Value::U32(v as u32);
+        w.kv("general.architecture", Value::String(arch.into()))
+            .kv("llama.block_count", u32v(1))
+            .kv("llama.context_length", u32v(64))
+            .kv("llama.embedding_length", u32v(EMBD))
+            .kv("llama.feed_forward_length", u32v(FF))
+            .kv("llama.attention.head_count", u32v(2))
+            .kv("llama.attention.head_count_kv", u32v(1))
+            .kv("llama.vocab_size", u32v(VOCAB))
+            .kv("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5));
+        let mut seed = 1u32;
+        let mut f32_tensor = |name: &str, dims: &[u64]| {
+            let mut t = TestTensor::new(name, GgmlType::F32, dims);
+            t.data = t
+                .data
+                .chunks_exact(4)
+                .flat_map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    ((seed >> 8) as f32 / (1 << 24) as f32 - 0.5).to_le_bytes()
+                })
+                .collect();
+            t
+        };
+        let (d, kv, ff) = (EMBD, EMBD / 2, FF);
+        for (name, dims) in [
+            ("token_embd.weight", vec![d, VOCAB]),
+            ("output_norm.weight", vec![d]),
+            ("blk.0.attn_norm.weight", vec![d]),
+            ("blk.0.attn_q.weight", vec![d, d]),
+            ("blk.0.attn_k.weight", vec![d, kv]),
+            ("blk.0.attn_v.weight", vec![d, kv]),
+            ("blk.0.attn_output.weight", vec![d, d]),
+            ("blk.0.ffn_norm.weight", vec![d]),
+            ("blk.0.ffn_gate.weight", vec![d, ff]),
+            ("blk.0.ffn_down.weight", vec![ff, d]),
+        ] {
+            w.tensor(f32_tensor(name, &dims));
+        }
+        let up = if ffn_up_type == GgmlType::F32 {
+            f32_tensor("blk.0.ffn_up.weight", &[d, ff])
+        } else {
+            TestTensor::new("blk.0.ffn_up.weight", ffn_up_type, &[d, ff])
+        };
+        w.tensor(up);
+        GgufFile::from_bytes("tiny.gguf", w.build()).unwrap()
+    }
+
+    #[test]
+    fn a_tiny_model_runs_and_a_batch_equals_its_tokens_one_by_one() {
+        let model = Llama::from_gguf(tiny_llama("llama", GgmlType::F32)).unwrap();
+        let tokens = [3, 1, 4, 1, 5, 9, 2, 6];
+        let mut cache = model.new_cache(16);
+        let batch = model.forward(&tokens, &mut cache, true).unwrap();
+        assert!(batch.iter().all(|v| v.is_finite()));
+        let mut cache = model.new_cache(16);
+        for (i, &t) in tokens.iter().enumerate() {
+            let one = model.forward(&[t], &mut cache, false).unwrap();
+            let row = &batch[i * VOCAB as usize..(i + 1) * VOCAB as usize];
+            for (a, b) in one.iter().zip(row) {
+                assert!((a - b).abs() < 1e-3, "token {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_beyond_the_context_are_refused_and_the_cache_kept() {
+        let model = Llama::from_gguf(tiny_llama("llama", GgmlType::F32)).unwrap();
+        let mut cache = model.new_cache(4);
+        model.forward(&[1, 2, 3], &mut cache, false).unwrap();
+        let err = model.forward(&[4, 5], &mut cache, false).unwrap_err();
+        assert_eq!(err.to_string(), "the context holds 4 tokens; 5 do not fit");
+        assert_eq!(cache.len(), 3);
+        let err = model.forward(&[99], &mut cache, false).unwrap_err();
+        assert!(err.to_string().contains("token id 99"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_architecture_is_named() {
+        let err = Llama::from_gguf(tiny_llama("mamba", GgmlType::F32))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, ModelError::Architecture { arch, .. } if arch == "mamba"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("\"mamba\" is not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unsupported_quant_type_names_the_tensor_and_type() {
+        let err = Llama::from_gguf(tiny_llama("llama", GgmlType::Q5_0))
+            .err()
+            .unwrap();
+        let text = err.to_string();
+        assert!(
+            text.contains("blk.0.ffn_up.weight is Q5_0") && text.contains("supported:"),
+            "{text}"
+        );
     }
 }

@@ -101,8 +101,7 @@ impl Sampler {
         if c.temperature <= 0.0 {
             return argmax(&self.candidates);
         }
-        self.candidates
-            .sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        self.candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
         if c.top_k > 0 {
             self.candidates.truncate(c.top_k);
         }
@@ -147,7 +146,10 @@ fn penalize(logit: f32, penalty: f32) -> f32 {
 fn argmax(candidates: &[(u32, f32)]) -> u32 {
     candidates
         .iter()
-        .fold((0, f32::NEG_INFINITY), |best, &c| if c.1 > best.1 { c } else { best })
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |best, &c| if c.1 > best.1 { c } else { best },
+        )
         .0
 }
 
