@@ -30,7 +30,8 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # Debian packages
-#   espeak-ng, sox            speak and mix the test clips (scripts/make_clips.py)
+#   espeak-ng, sox            speak and mix the test clips (scripts/make_clips.py); espeak-ng
+#                             also speaks tests/reply.rs's question
 #   flite                     more natural voices for the live-captions recording
 #                             (scripts/make_captions.py)
 #   gcc-aarch64-linux-gnu,

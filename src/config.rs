@@ -2,8 +2,7 @@
 //!
 //! Command-line flags win over the file, and the file over built-in defaults. Unknown keys
 //! and wrong types are errors that name the file, the line and the key, so a typo is never
-//! silently ignored. The sections still to come (the LLM's) join this file as they are
-//! built; `config.toml` at the repository root is the commented example.
+//! silently ignored. `config.toml` at the repository root is the commented example.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +46,8 @@ pub struct Config {
     pub run: RunSection,
     #[serde(default)]
     pub events: EventsSection,
+    #[serde(default)]
+    pub llm: LlmConfig,
     /// The file this config was read from, and its text (None for the defaults): a setting
     /// found wrong only when it is used (a grammar file or a model that is missing) is
     /// reported with the file and the line that set it.
@@ -260,6 +261,198 @@ impl CommandsSettings {
     }
 }
 
+/// `[llm]`: the local language model that answers spoken questions. Off unless `enabled`.
+///
+/// A reply is asked for by one intent of the grammar (`intent`, `Ask` in
+/// `grammars/ask.toml`): when it is recognised, the text of its `question` slot (a wildcard)
+/// is the question. The intent's own action and notification run as for any intent; the
+/// reply comes as a `reply` event, a desktop notification (with `[actions] notifications`)
+/// and, with `speak`, spoken. Other refused utterances are never answered: most are chatter,
+/// and a spoken reply heard by the microphone would be answered in turn.
+///
+/// The sampling keys mean what llama.cpp's options of the same name mean.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Replies on or off.
+    pub enabled: bool,
+    /// The GGUF file (llama architecture); relative paths are taken from the config file's
+    /// folder. None: `smollm2/model.gguf` in the checkout's or the user's models folder
+    /// ([`crate::ops::paths::default_llm_model`]).
+    pub model: Option<PathBuf>,
+    /// The system message of every conversation; empty: the model's own default (the one
+    /// its chat template writes when there is none).
+    pub system_prompt: String,
+    /// The longest reply, in tokens.
+    pub max_tokens: usize,
+    /// The longest time one reply may take, prompt included; then it stops where it is.
+    pub max_seconds: f64,
+    /// Sampling temperature; 0 always takes the likeliest token.
+    pub temperature: f32,
+    /// Only the `top_k` likeliest tokens are drawn from; 0 = all.
+    pub top_k: usize,
+    /// Only the likeliest tokens whose probabilities add up to `top_p` are drawn from; 1 =
+    /// all.
+    pub top_p: f32,
+    /// Tokens less likely than `min_p` times the likeliest one are never drawn; 0 = none
+    /// excluded.
+    pub min_p: f32,
+    /// Logits of tokens already in the conversation are divided by this (a negative one
+    /// multiplied); 1 = off.
+    pub repeat_penalty: f32,
+    /// Seed of the sampler's random numbers; None: a new one each start.
+    pub seed: Option<u64>,
+    /// Tokens of context: the system prompt, the remembered turns, the question and the
+    /// reply must fit. Older turns are forgotten first.
+    pub context: usize,
+    /// Question-and-reply pairs remembered as the conversation; 0 answers every question
+    /// alone.
+    pub memory_turns: usize,
+    /// When the model is read: at start (before `ready`, and a broken file stops the start)
+    /// or at the first question (the start stays quick; the first reply waits for it).
+    pub load: LlmLoad,
+    /// A program that speaks each reply: argv, never a shell; the reply's text is written to
+    /// its stdin, never to its command line. It is started as an action's `run` is: a name is
+    /// looked up on PATH, a path with a slash is taken from `[actions] working_dir`.
+    pub speak: Option<Vec<String>>,
+    /// How long one reply may take to speak; then the program's process group is killed.
+    pub speak_timeout_ms: u64,
+    /// Compute threads; None: `[model] threads` (0 there is one per core).
+    pub threads: Option<usize>,
+    /// The intent that asks: its `question` slot is the question.
+    pub intent: String,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            enabled: false,
+            model: None,
+            system_prompt: String::new(),
+            max_tokens: 128,
+            max_seconds: 20.0,
+            temperature: 0.7,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.1,
+            seed: None,
+            context: 2048,
+            memory_turns: 4,
+            load: LlmLoad::Lazy,
+            speak: None,
+            speak_timeout_ms: 60_000,
+            threads: None,
+            intent: "Ask".to_string(),
+        }
+    }
+}
+
+/// When the reply model is read (`[llm] load`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmLoad {
+    /// Before the daemon is ready.
+    Start,
+    /// At the first question.
+    #[default]
+    Lazy,
+}
+
+/// The longest reply `[llm] max_tokens` may ask for: far beyond a spoken answer already.
+pub const MAX_REPLY_TOKENS: usize = 4096;
+/// The largest `[llm] context`: its key/value cache grows with it, and small reply models
+/// are trained on far less.
+pub const MAX_LLM_CONTEXT: usize = 131_072;
+/// The most turns `[llm] memory_turns` may keep.
+pub const MAX_MEMORY_TURNS: usize = 64;
+
+impl LlmConfig {
+    /// On failure, the key to point at and what is wrong with it.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=MAX_REPLY_TOKENS).contains(&self.max_tokens) {
+            let problem = format!(
+                "max_tokens = {}: must be 1 to {MAX_REPLY_TOKENS}",
+                self.max_tokens
+            );
+            return Err(("max_tokens", problem));
+        }
+        if self.context <= self.max_tokens || self.context > MAX_LLM_CONTEXT {
+            let problem = format!(
+                "context = {}: must be more than max_tokens ({}) and at most {MAX_LLM_CONTEXT}",
+                self.context, self.max_tokens
+            );
+            return Err(("context", problem));
+        }
+        if self.memory_turns > MAX_MEMORY_TURNS {
+            let problem = format!(
+                "memory_turns = {}: must be 0 to {MAX_MEMORY_TURNS}",
+                self.memory_turns
+            );
+            return Err(("memory_turns", problem));
+        }
+        // TOML allows nan and inf: NaN fails every comparison, is_finite catches the rest.
+        let check = |key, value: f64, valid: bool, expected| {
+            if valid && value.is_finite() {
+                Ok(())
+            } else {
+                Err((key, format!("{key} = {value}: must be {expected}")))
+            }
+        };
+        check(
+            "max_seconds",
+            self.max_seconds,
+            self.max_seconds > 0.0,
+            "a number of seconds above 0",
+        )?;
+        let (t, p, m, r) = (
+            self.temperature,
+            self.top_p,
+            self.min_p,
+            self.repeat_penalty,
+        );
+        check("temperature", t.into(), (0.0..=2.0).contains(&t), "0 to 2")?;
+        check(
+            "top_p",
+            p.into(),
+            p > 0.0 && p <= 1.0,
+            "above 0 and at most 1",
+        )?;
+        check(
+            "min_p",
+            m.into(),
+            (0.0..1.0).contains(&m),
+            "0 or more, below 1",
+        )?;
+        check(
+            "repeat_penalty",
+            r.into(),
+            (1.0..=2.0).contains(&r),
+            "1 (off) to 2",
+        )?;
+        match self.speak.as_deref() {
+            Some([]) => return Err(("speak", "speak = []: must name a program".into())),
+            Some([program, ..]) if program.is_empty() => {
+                return Err((
+                    "speak",
+                    "speak: the program (the first element) must not be empty".into(),
+                ))
+            }
+            _ => {}
+        }
+        if self.speak_timeout_ms == 0 {
+            return Err((
+                "speak_timeout_ms",
+                "speak_timeout_ms must be at least 1".into(),
+            ));
+        }
+        if self.intent.trim().is_empty() {
+            return Err(("intent", "intent must name an intent of the grammar".into()));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -332,6 +525,7 @@ impl Config {
             self.events.socket.as_mut(),
             self.captions.vtt.as_mut(),
             self.captions.srt.as_mut(),
+            self.llm.model.as_mut(),
         ]
         .into_iter()
         .flatten()
@@ -424,7 +618,16 @@ impl Config {
         if let Err(e) = self.actions.validate() {
             return Err(("actions", e.key, format!("{} {}", e.key, e.problem)));
         }
+        if let Err((key, problem)) = self.llm.validate() {
+            return Err(("llm", key, problem));
+        }
         Ok(())
+    }
+
+    /// The reply model's compute threads: `[llm] threads`, else `[model] threads`; 0 is one
+    /// per core.
+    pub fn llm_threads(&self) -> usize {
+        self.llm.threads.or(self.model.threads).unwrap_or(0)
     }
 
     /// The user's config file, if there is one: `$XDG_CONFIG_HOME/voxd/config.toml` (or
@@ -556,6 +759,7 @@ mod tests {
         assert_eq!(config.actions, ActionsConfig::default());
         assert_eq!(config.run.mode, Some(RunMode::default()));
         assert_eq!(config.events.stdout, Some(StdoutFormat::default()));
+        assert_eq!(config.llm, LlmConfig::default());
     }
 
     #[test]
@@ -765,6 +969,112 @@ mod tests {
                 && err.contains("[actions] default_timeout_ms must be at least 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn llm_is_off_by_default_and_its_keys_are_read() {
+        let config = load_text("").unwrap();
+        assert_eq!(config.llm, LlmConfig::default());
+        assert!(!config.llm.enabled);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[model]\nthreads = 3\n[llm]\nenabled = true\nmodel = \"models/tiny.gguf\"\n\
+             system_prompt = \"Be brief.\"\nmax_tokens = 64\nmax_seconds = 5.5\n\
+             temperature = 0\ntop_k = 0\ntop_p = 1.0\nmin_p = 0\nrepeat_penalty = 1\n\
+             seed = 42\ncontext = 512\nmemory_turns = 0\nload = \"start\"\n\
+             speak = [\"espeak-ng\", \"-v\", \"en\"]\nspeak_timeout_ms = 5000\n\
+             intent = \"Question\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        let expected = LlmConfig {
+            enabled: true,
+            model: Some(dir.path().join("models/tiny.gguf")),
+            system_prompt: "Be brief.".into(),
+            max_tokens: 64,
+            max_seconds: 5.5,
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            seed: Some(42),
+            context: 512,
+            memory_turns: 0,
+            load: LlmLoad::Start,
+            speak: Some(vec!["espeak-ng".into(), "-v".into(), "en".into()]),
+            speak_timeout_ms: 5000,
+            threads: None,
+            intent: "Question".into(),
+        };
+        assert_eq!(config.llm, expected);
+        // Without its own threads, the reply model computes with Whisper's.
+        assert_eq!(config.llm_threads(), 3);
+        let config = load_text("[model]\nthreads = 3\n[llm]\nthreads = 1\n").unwrap();
+        assert_eq!(config.llm_threads(), 1);
+        assert_eq!(load_text("").unwrap().llm_threads(), 0);
+    }
+
+    #[test]
+    fn llm_unknown_keys_and_wrong_types_name_the_line_and_key() {
+        let err = load_text("[llm]\nenabled = true\nmax_token = 64\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("line 3") && err.contains("max_token"),
+            "{err}"
+        );
+        for (text, key) in [
+            ("enabled = \"yes\"", "enabled"),
+            ("load = \"eager\"", "load"),
+            ("speak = \"espeak-ng\"", "speak"),
+            ("seed = -1", "seed"),
+        ] {
+            let err = load_text(&format!("[llm]\nenabled = false\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("config.toml") && err.contains("line 3") && err.contains(key),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn llm_values_out_of_range_name_the_line_and_key() {
+        for (text, key) in [
+            ("max_tokens = 0", "max_tokens"),
+            ("max_tokens = 4097", "max_tokens"),
+            ("max_seconds = 0", "max_seconds"),
+            ("max_seconds = nan", "max_seconds"),
+            ("temperature = -0.1", "temperature"),
+            ("temperature = 2.5", "temperature"),
+            ("top_p = 0", "top_p"),
+            ("top_p = 1.5", "top_p"),
+            ("min_p = 1", "min_p"),
+            ("repeat_penalty = 0.5", "repeat_penalty"),
+            ("repeat_penalty = inf", "repeat_penalty"),
+            ("context = 128", "context"),
+            ("context = 200000", "context"),
+            ("memory_turns = 65", "memory_turns"),
+            ("speak = []", "speak"),
+            ("speak = [\"\", \"x\"]", "speak"),
+            ("speak_timeout_ms = 0", "speak_timeout_ms"),
+            ("intent = \" \"", "intent"),
+        ] {
+            let err = load_text(&format!("[llm]\nenabled = true\n\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("config.toml")
+                    && err.contains("line 4")
+                    && err.contains(&format!("[llm] {key}"))
+                    && err.contains("must"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

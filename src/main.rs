@@ -918,6 +918,14 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
 }
 
 fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<()> {
+    if config.llm.enabled {
+        // The reply model's forward pass (src/llm) is not in yet: replies are wired through
+        // `daemon::ReplyOptions::new(config, answerer)`, and the answerer is what is missing.
+        let origin = config
+            .origin("llm", "enabled")
+            .unwrap_or_else(|| "[llm] enabled".into());
+        bail!("{origin}: this build of voxd cannot run the reply model yet; set it to false");
+    }
     let mode = args.mode.or(config.run.mode).unwrap_or_default();
     let commands = if mode.commands() {
         let set = CommandSet::load(config_path.as_deref(), &args.grammar)?;
@@ -980,6 +988,7 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
             args.subtitles
         },
         watch_files: !args.no_watch,
+        reply: None,
     })?;
     Ok(())
 }

@@ -23,9 +23,9 @@ mod env;
 mod error;
 mod event;
 mod notify;
-mod output;
+pub(crate) mod output;
 mod placeholder;
-mod process;
+pub(crate) mod process;
 mod runner;
 
 use std::collections::BTreeMap;

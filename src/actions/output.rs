@@ -1,4 +1,5 @@
-//! A command's stdout and stderr, line by line into the log, up to a size.
+//! A command's stdout and stderr, line by line into the log, up to a size. Actions use it,
+//! and so does the daemon's speech command.
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -8,7 +9,7 @@ use std::io::{self, BufRead, BufReader, Read};
 pub const MAX_LOGGED_BYTES: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
 }
@@ -22,39 +23,28 @@ impl Stream {
     }
 }
 
-/// Reads `pipe` to its end on a thread of its own, logging what the command wrote. The
-/// thread is not joined: a background process the command left behind may hold the pipe
-/// open long after the command itself has exited.
-pub(super) fn log_in_background(
-    pipe: impl Read + Send + 'static,
-    stream: Stream,
-    id: u64,
-    intent: &str,
-) {
-    let intent = intent.to_string();
+/// Reads `pipe` to its end on a thread of its own, logging what the command wrote with
+/// `command` (e.g. "action 3 (LightOn)") before each line. The thread is not joined: a
+/// background process the command left behind may hold the pipe open long after the
+/// command itself has exited.
+pub(crate) fn log_in_background(pipe: impl Read + Send + 'static, stream: Stream, command: String) {
     let spawned = std::thread::Builder::new()
-        .name(format!("voxd-action-{}", stream.name()))
+        .name(format!("voxd-{}", stream.name()))
         .spawn(move || {
-            if let Err(error) = log_stream(pipe, stream, id, &intent) {
-                tracing::warn!(
-                    id,
-                    intent,
-                    "reading the action's {}: {error}",
-                    stream.name()
-                );
+            if let Err(error) = log_stream(pipe, stream, &command) {
+                tracing::warn!("reading the {} of {command}: {error}", stream.name());
             }
         });
     // Without the thread the pipe is closed here, and a command that writes gets EPIPE.
     if let Err(error) = spawned {
         tracing::warn!(
-            id,
-            "cannot start a thread to log the action's {}: {error}",
+            "cannot start a thread to log the {}: {error}",
             stream.name()
         );
     }
 }
 
-fn log_stream(pipe: impl Read, stream: Stream, id: u64, intent: &str) -> io::Result<()> {
+fn log_stream(pipe: impl Read, stream: Stream, command: &str) -> io::Result<()> {
     let mut reader = BufReader::new(pipe);
     let mut logged = 0;
     let mut line = Vec::new();
@@ -70,16 +60,15 @@ fn log_stream(pipe: impl Read, stream: Stream, id: u64, intent: &str) -> io::Res
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
         match stream {
-            Stream::Stdout => tracing::info!(id, intent, stream = stream.name(), "{text}"),
-            Stream::Stderr => tracing::warn!(id, intent, stream = stream.name(), "{text}"),
+            Stream::Stdout => tracing::info!(stream = stream.name(), "{command}: {text}"),
+            Stream::Stderr => tracing::warn!(stream = stream.name(), "{command}: {text}"),
         }
     }
     let unlogged = io::copy(&mut reader, &mut io::sink())?;
     if unlogged > 0 {
         tracing::warn!(
-            id,
-            intent,
-            "the action's {} went on for {unlogged} bytes past the {MAX_LOGGED_BYTES} logged",
+            "the {} of {command} went on for {unlogged} bytes past the {MAX_LOGGED_BYTES} \
+             logged",
             stream.name()
         );
     }
@@ -98,7 +87,7 @@ mod tests {
         text.extend(std::iter::repeat_n(b'x', 3 * MAX_LOGGED_BYTES));
         text.extend(b"\ninvalid utf-8 \xff\n");
         let mut pipe = Cursor::new(text);
-        log_stream(&mut pipe, Stream::Stdout, 1, "Test").unwrap();
+        log_stream(&mut pipe, Stream::Stdout, "action 1 (Test)").unwrap();
         assert_eq!(pipe.position() as usize, pipe.get_ref().len());
     }
 }

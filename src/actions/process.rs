@@ -1,5 +1,6 @@
 //! One command as a child process: started from its argv (never a shell), in a process
-//! group of its own, waited for up to its timeout, its group killed past it.
+//! group of its own, waited for up to its timeout, its group killed past it. The waiting
+//! and killing serve the daemon's speech command too.
 
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -46,11 +47,12 @@ pub(super) fn run(job: &Job, working_dir: Option<&Path>, events: &EventSink) {
         &job.intent,
         ActionEventKind::Started { pid: child.id() },
     );
+    let command = format!("action {} ({})", job.id, job.intent);
     if let Some(stdout) = child.stdout.take() {
-        output::log_in_background(stdout, Stream::Stdout, job.id, &job.intent);
+        output::log_in_background(stdout, Stream::Stdout, command.clone());
     }
     if let Some(stderr) = child.stderr.take() {
-        output::log_in_background(stderr, Stream::Stderr, job.id, &job.intent);
+        output::log_in_background(stderr, Stream::Stderr, command);
     }
     let kind = match wait_until(&mut child, started + job.timeout) {
         Ok(Some(status)) => finished(status, started.elapsed()),
@@ -93,7 +95,7 @@ fn spawn(job: &Job, working_dir: Option<&Path>) -> io::Result<Child> {
 }
 
 /// A start failure as a user can act on it.
-fn start_error(program: &str, working_dir: Option<&Path>, error: &io::Error) -> String {
+pub(crate) fn start_error(program: &str, working_dir: Option<&Path>, error: &io::Error) -> String {
     let hint = match error.kind() {
         io::ErrorKind::NotFound => match working_dir {
             Some(dir) if !dir.is_dir() => {
@@ -108,7 +110,7 @@ fn start_error(program: &str, working_dir: Option<&Path>, error: &io::Error) -> 
 }
 
 /// The exit status, or None when the deadline passed first.
-fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
+pub(crate) fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
     let mut pause = Duration::from_millis(1);
     loop {
         if let Some(status) = child.try_wait()? {
@@ -124,8 +126,9 @@ fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitSta
 }
 
 /// Kills the command's whole process group, then reaps the command. The command has not
-/// been reaped before this, so its pid (the group id) cannot have been reused.
-fn kill_group(child: &mut Child) {
+/// been reaped before this, so its pid (the group id) cannot have been reused. The command
+/// must have been started with `process_group(0)`.
+pub(crate) fn kill_group(child: &mut Child) {
     let Ok(group) = libc::pid_t::try_from(child.id()) else {
         return;
     };
@@ -133,13 +136,13 @@ fn kill_group(child: &mut Child) {
     if unsafe { libc::kill(-group, libc::SIGKILL) } != 0 {
         tracing::warn!(
             pid = group,
-            "killing the action's process group: {}",
+            "killing the command's process group: {}",
             io::Error::last_os_error()
         );
         let _ = child.kill();
     }
     if let Err(error) = child.wait() {
-        tracing::warn!(pid = group, "reaping the killed action: {error}");
+        tracing::warn!(pid = group, "reaping the killed command: {error}");
     }
 }
 

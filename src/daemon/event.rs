@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::reply::StopReason;
 use crate::actions::ActionEvent;
 use crate::capture::CaptureEvent;
 use crate::command::{Recognition, Rejection};
@@ -77,6 +78,20 @@ pub enum Event {
         end_ms: u64,
         #[serde(flatten)]
         action: ActionReport,
+    },
+    /// The language model answered a question (`[llm]`). `start_ms` and `end_ms` are the
+    /// utterance that asked it.
+    Reply {
+        start_ms: u64,
+        end_ms: u64,
+        question: String,
+        text: String,
+        /// Tokens the model generated.
+        tokens: usize,
+        /// Why it stopped: eos, max_tokens, time, stop_string, context.
+        stopped: StopReason,
+        /// Time spent answering, from the question reaching the model.
+        reply_ms: u64,
     },
     /// The config or grammar files were read again.
     Reload {
@@ -210,6 +225,25 @@ mod tests {
             e.to_json(1300),
             serde_json::json!({"event": "action", "end_ms": 1200, "id": 4, "intent": "LightOn",
                 "status": "started", "pid": 77, "clock_ms": 1300})
+        );
+    }
+
+    #[test]
+    fn a_reply_names_its_question_and_why_it_stopped() {
+        let e = Event::Reply {
+            start_ms: 1000,
+            end_ms: 2500,
+            question: "what is the capital of france".into(),
+            text: "Paris.".into(),
+            tokens: 3,
+            stopped: StopReason::MaxTokens,
+            reply_ms: 840,
+        };
+        assert_eq!(
+            e.to_json(3400),
+            serde_json::json!({"event": "reply", "start_ms": 1000, "end_ms": 2500,
+                "question": "what is the capital of france", "text": "Paris.", "tokens": 3,
+                "stopped": "max_tokens", "reply_ms": 840, "clock_ms": 3400})
         );
     }
 

@@ -10,12 +10,15 @@
 //!   [recogniser thread: worker] owns the model ─► Outcome::{Event, Act}
 //!        │
 //!   [control thread] ─► ActionRunner (worker threads) ─► action events
+//!                    ─► Replier (the `[llm] intent`'s questions; reply.rs) ─► reply events,
+//!                       notifications, speech
 //!                    ─► EventOutput: stdout (JSON or text), file, Unix socket
 //! ```
 //!
 //! Shutdown (SIGINT/SIGTERM, or the end of a file source): the front end closes the speech
 //! in progress, the recogniser finishes what is queued, accepted actions run to their end
-//! or timeout, then `stopped` is the last event. A second signal exits at once.
+//! or timeout, queued questions are answered (and spoken), then `stopped` is the last event.
+//! A second signal exits at once.
 //!
 //! Reload (SIGHUP, or an edit to the config or a grammar file): `CommandSet::reload` builds
 //! and checks the new set first; only a complete, valid set replaces the running one. The
@@ -24,7 +27,9 @@
 
 pub mod event;
 mod output;
+pub mod reply;
 mod socket;
+pub mod speech;
 mod watch;
 mod worker;
 
@@ -38,6 +43,7 @@ use crossbeam_channel::{bounded, never, Receiver, Sender, TrySendError};
 
 pub use event::Event;
 pub use output::OutputOptions;
+pub use reply::{Answerer, ReplyOptions, ReplyOutcome, StopReason};
 pub use worker::Engine;
 
 use crate::actions::{ActionError, ActionEvent, ActionRunner};
@@ -50,6 +56,7 @@ use crate::frontend::{
 };
 use event::ActionReport;
 use output::EventOutput;
+use reply::Replier;
 use watch::FileWatch;
 use worker::{Job, Outcome};
 
@@ -95,6 +102,8 @@ pub struct RunOptions {
     pub subtitles: Vec<PathBuf>,
     /// Reload when the config or a grammar file changes on disk (SIGHUP always reloads).
     pub watch_files: bool,
+    /// Replies from the language model (None when `[llm]` is off).
+    pub reply: Option<ReplyOptions>,
 }
 
 /// Utterances waiting for the recogniser. Commands are a few seconds each: eight is half a
@@ -120,6 +129,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         watch_files,
         captions,
         subtitles,
+        reply,
         ..
     } = options;
     let subtitles = subtitles
@@ -148,6 +158,24 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         .transpose()?;
     let (runner, action_events) = match runner {
         Some((runner, events)) => (Some(runner), events),
+        None => (None, never()),
+    };
+    if let Some(reply) = &reply {
+        match &commands {
+            // Replies still start: a reload may bring the intent.
+            Some(set) => {
+                if let Err(e) = reply::check_intent(set.grammar(), &reply.intent) {
+                    tracing::warn!("[llm]: {e}");
+                }
+            }
+            None => tracing::warn!(
+                "[llm] is on, but questions are intents and the mode has no commands: nothing \
+                 will be answered"
+            ),
+        }
+    }
+    let (replier, reply_events) = match reply.map(Replier::start).transpose()? {
+        Some((replier, events)) => (Some(replier), events),
         None => (None, never()),
     };
     engine.warm_up();
@@ -182,6 +210,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         windows: Some(windows),
         window_queue,
         action_ends: BTreeMap::new(),
+        replier,
         utterances_dropped: 0,
         windows_dropped: 0,
         stopping: false,
@@ -189,10 +218,17 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         captions: mode.captions(),
         subtitles,
     };
-    let stats = control.run_loop(&listening.front_end, &outcomes, &action_events, &signals);
+    let stats = control.run_loop(
+        &listening.front_end,
+        &outcomes,
+        &action_events,
+        &reply_events,
+        &signals,
+    );
     drop(listening);
     let _ = recogniser.join();
     control.finish_actions(&action_events);
+    control.finish_replies(&reply_events);
     control.finish_subtitles();
     control.output.emit(&Event::Stopped {
         audio_ms: ms(stats.samples),
@@ -224,6 +260,8 @@ struct Control {
     window_queue: Receiver<CaptionWindow>,
     /// The utterance end of each recent action, by id.
     action_ends: BTreeMap<u64, u64>,
+    /// Answers the questions (None when `[llm]` is off).
+    replier: Option<Replier>,
     utterances_dropped: u64,
     windows_dropped: u64,
     stopping: bool,
@@ -241,6 +279,7 @@ enum Wake {
     Window(CaptionWindow),
     Outcome(Option<Outcome>),
     Action(ActionEvent),
+    Reply(Event),
     Signal(i32),
     Tick,
 }
@@ -252,15 +291,19 @@ impl Control {
         fe: &frontend::FrontEnd,
         outcomes: &Receiver<Outcome>,
         actions: &Receiver<ActionEvent>,
+        replies: &Receiver<Event>,
         signals: &Receiver<i32>,
     ) -> FrontEndStats {
         let mut stats = FrontEndStats::default();
         let mut fe_events = Some(fe.events().clone());
         let mut fe_windows = Some(fe.windows().clone());
+        // Closed only if the reply thread died (a panic in the model): then never again.
+        let mut reply_events = Some(replies.clone());
         let mut next_watch = Instant::now() + WATCH_INTERVAL;
         loop {
             let fe_rx = fe_events.as_ref().map_or_else(never, Clone::clone);
             let windows_rx = fe_windows.as_ref().map_or_else(never, Clone::clone);
+            let replies_rx = reply_events.as_ref().map_or_else(never, Clone::clone);
             let timeout = next_watch.saturating_duration_since(Instant::now());
             let wake = crossbeam_channel::select! {
                 recv(fe_rx) -> e => Wake::FrontEnd(e.ok()),
@@ -275,6 +318,13 @@ impl Control {
                 recv(actions) -> a => match a {
                     Ok(a) => Wake::Action(a),
                     Err(_) => Wake::Tick,
+                },
+                recv(replies_rx) -> r => match r {
+                    Ok(r) => Wake::Reply(r),
+                    Err(_) => {
+                        reply_events = None;
+                        Wake::Tick
+                    }
                 },
                 recv(signals) -> s => Wake::Signal(s.unwrap_or(libc::SIGTERM)),
                 default(timeout) => Wake::Tick,
@@ -299,6 +349,7 @@ impl Control {
                 Wake::Outcome(Some(outcome)) => self.outcome(outcome),
                 Wake::Outcome(None) => return stats,
                 Wake::Action(a) => self.action_event(&a),
+                Wake::Reply(event) => self.output.emit(&event),
                 Wake::Signal(signal) => self.signal(signal, fe),
                 Wake::Tick => {}
             }
@@ -414,6 +465,7 @@ impl Control {
                     });
                 }
                 self.output.emit(&event);
+                self.ask(&event);
             }
             Outcome::Act { request, end_ms } => {
                 let Some(runner) = &self.runner else { return };
@@ -424,6 +476,27 @@ impl Control {
                     }
                 }
             }
+        }
+    }
+
+    /// Hands the question `event` asks, if any, to the replier. From a live source it never
+    /// waits: a full queue refuses the newest question (an `error` event). A file read as
+    /// fast as possible waits, so every question in it is answered.
+    fn ask(&mut self, event: &Event) {
+        let Some(replier) = &self.replier else { return };
+        let Some(request) = replier.question_in(event) else {
+            return;
+        };
+        let (start, end) = (request.start_ms, request.end_ms);
+        let asked = if self.live {
+            replier.try_ask(request)
+        } else {
+            replier.ask(request)
+        };
+        if let Err(refused) = asked {
+            let message = format!("the question at {start}-{end} ms is not answered: {refused}");
+            tracing::warn!("{message}");
+            self.output.emit(&Event::Error { message });
         }
     }
 
@@ -537,6 +610,13 @@ impl Control {
         }
         for event in actions.iter() {
             self.action_event(&event);
+        }
+    }
+
+    /// Answers the questions still queued and reports them.
+    fn finish_replies(&mut self, replies: &Receiver<Event>) {
+        if let Some(replier) = self.replier.take() {
+            replier.finish(replies, |event| self.output.emit(&event));
         }
     }
 }

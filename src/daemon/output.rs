@@ -199,6 +199,9 @@ impl TextLine {
                     ),
                 }
             }
+            Event::Reply { end_ms, text, .. } => {
+                format!("[{}] reply: {}", seconds(*end_ms), text.trim())
+            }
             Event::Reload { outcome, error } => match error {
                 Some(e) => format!("voxd: reload {outcome}: {e}"),
                 None => format!("voxd: reload {outcome}"),

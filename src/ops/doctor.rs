@@ -6,7 +6,7 @@
 //! `CommandSet::load`, the capture supervisor, notify-rust), so a check that passes here
 //! cannot fail for a different reason there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,9 @@ use crate::capture::{
     self, CaptureEvent, CaptureOptions, DeviceCapture, DeviceSelector, ReadStatus,
 };
 use crate::command::loaded::{CommandSet, LoadError};
-use crate::config::Config;
+use crate::config::{Config, LlmLoad};
+use crate::daemon::reply;
+use crate::llm::gguf::GgufFile;
 use crate::whisper::transcribe::Transcriber;
 
 use super::{models, paths};
@@ -142,6 +144,9 @@ pub fn run_checks(config: Option<&Path>, args: &DoctorArgs) -> Vec<Check> {
             let set = check_grammars(config_path.as_deref(), &mut checks);
             if let Some(set) = &set {
                 checks.push(check_programs(set));
+            }
+            if cfg.llm.enabled {
+                check_llm(cfg, set.as_ref(), &mut checks);
             }
         }
     }
@@ -279,6 +284,145 @@ fn check_model(config: &Config) -> Check {
             format!("{}{from}: {e}", path.display()),
             format!("install it again: {}", fetch_command(&path)),
         ),
+    }
+}
+
+/// `voxd models fetch` for the reply model at `model`: with `--dest` when it is a
+/// `smollm2/model.gguf` outside the default folder; a file of another name or folder is the
+/// user's own, and the hint says how to get the default one instead.
+fn llm_fetch_command(model: &Path) -> String {
+    let name = paths::DEFAULT_LLM_MODEL;
+    let folder = model
+        .parent()
+        .filter(|_| model.file_name() == Some(paths::LLM_MODEL_FILE.as_ref()));
+    let dest = folder
+        .filter(|f| f.file_name() == Some(name.as_ref()))
+        .and_then(Path::parent);
+    match dest {
+        Some(dest) if Some(dest.to_path_buf()) != paths::models_dir() => format!(
+            "voxd models fetch --dest {} {name}",
+            paths::absolute(dest).display()
+        ),
+        Some(_) => format!("voxd models fetch {name}"),
+        None => {
+            format!("voxd models fetch {name} and leave [llm] model out, or set it to a GGUF file")
+        }
+    }
+}
+
+/// The reply model (it opens as a GGUF file of a supported type), the speech program and the
+/// intent that asks. A missing model stops `voxd run` only when it is loaded at start;
+/// loaded lazily, commands work and every question fails.
+fn check_llm(config: &Config, set: Option<&CommandSet>, checks: &mut Vec<Check>) {
+    const NAME: &str = "reply model";
+    let llm = &config.llm;
+    let missing = |message: String, fix: String| match llm.load {
+        LlmLoad::Start => Check::fail(NAME, message, fix),
+        LlmLoad::Lazy => Check::warn(
+            NAME,
+            message,
+            format!("{fix} (until then every question fails)"),
+        ),
+    };
+    let (path, from) = match &llm.model {
+        Some(p) => (p.clone(), " (the config's [llm] model)"),
+        None => match paths::default_llm_model() {
+            Ok(p) => (p, ""),
+            Err(e) => {
+                let fix = format!("voxd models fetch {}", paths::DEFAULT_LLM_MODEL);
+                checks.push(missing(e.to_string(), fix));
+                check_reply_extras(config, set, checks);
+                return;
+            }
+        },
+    };
+    let check = if !path.exists() {
+        missing(
+            format!("{}{from}: not found", path.display()),
+            llm_fetch_command(&path),
+        )
+    } else {
+        match GgufFile::open(&path) {
+            Ok(file) => describe_gguf(&file, &path, from),
+            Err(e) => missing(
+                format!("{e}{from}"),
+                format!("install it again: {}", llm_fetch_command(&path)),
+            ),
+        }
+    };
+    checks.push(check);
+    check_reply_extras(config, set, checks);
+}
+
+/// What a GGUF file holds, or why voxd's reply model cannot run it.
+fn describe_gguf(file: &GgufFile, path: &Path, from: &str) -> Check {
+    const NAME: &str = "reply model";
+    let fix = "use a llama-architecture GGUF model (voxd models fetch smollm2)";
+    let architecture = match file.architecture() {
+        Ok(a) => a,
+        Err(e) => return Check::fail(NAME, format!("{e}{from}"), fix),
+    };
+    if architecture != "llama" {
+        return Check::fail(
+            NAME,
+            format!(
+                "{}{from}: architecture `{architecture}`, voxd runs `llama` models",
+                path.display()
+            ),
+            fix,
+        );
+    }
+    let unsupported: BTreeSet<&str> = file
+        .tensors()
+        .iter()
+        .map(|t| t.ggml_type())
+        .filter(|t| !t.is_supported())
+        .map(|t| t.name())
+        .collect();
+    if !unsupported.is_empty() {
+        return Check::fail(
+            NAME,
+            format!(
+                "{}{from}: tensors of types voxd cannot compute with: {}",
+                path.display(),
+                Vec::from_iter(unsupported).join(", ")
+            ),
+            "use a file quantized as F32, F16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K",
+        );
+    }
+    Check::ok(
+        NAME,
+        format!(
+            "{}{from}: GGUF v{}, {architecture}, {} tensors",
+            path.display(),
+            file.version(),
+            file.tensors().len()
+        ),
+    )
+}
+
+/// The speech program and the asking intent.
+fn check_reply_extras(config: &Config, set: Option<&CommandSet>, checks: &mut Vec<Check>) {
+    if let Some(program) = config.llm.speak.as_ref().and_then(|argv| argv.first()) {
+        const NAME: &str = "reply speech";
+        let check = match find_program(program, config.actions.working_dir.as_deref()) {
+            Ok(path) => Check::ok(NAME, format!("{}", path.display())),
+            Err(why) => Check::warn(
+                NAME,
+                format!("`{program}` ([llm] speak): {why}"),
+                "install it (Debian: apt-get install espeak-ng) or name it by absolute path; \
+                 replies are not spoken until then",
+            ),
+        };
+        checks.push(check);
+    }
+    if let Some(set) = set {
+        const NAME: &str = "reply intent";
+        let intent = &config.llm.intent;
+        checks.push(match reply::check_intent(set.grammar(), intent) {
+            Ok(()) => Check::ok(NAME, format!("`{intent}` asks its {{question}}")),
+            Err(e) => Check::warn(NAME, e, "no question is answered until then"),
+        });
     }
 }
 
@@ -641,6 +785,62 @@ mod tests {
         let err = find_program("./plain", Some(dir.path())).unwrap_err();
         assert!(err.ends_with("plain is not executable"), "{err}");
         assert!(find_program("/bin/sh", Some(dir.path())).is_ok());
+    }
+
+    #[test]
+    fn llm_fetch_hints_name_the_folder_when_it_is_not_the_default() {
+        assert_eq!(
+            llm_fetch_command(Path::new("/srv/m/smollm2/model.gguf")),
+            "voxd models fetch --dest /srv/m smollm2"
+        );
+        assert!(llm_fetch_command(Path::new("/srv/m/qwen.gguf")).contains("set it to a GGUF file"));
+    }
+
+    fn llm_checks(text: &str) -> Vec<Check> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        let mut checks = Vec::new();
+        check_llm(&config, None, &mut checks);
+        checks
+    }
+
+    #[test]
+    fn the_reply_model_is_opened_and_a_missing_one_named_with_its_fetch() {
+        let smollm2 = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/smollm2/model.gguf");
+        assert!(
+            smollm2.exists(),
+            "run: voxd models fetch --dest models smollm2"
+        );
+        let checks = llm_checks(&format!(
+            "[llm]\nenabled = true\nmodel = {:?}\nspeak = [\"sh\"]\n",
+            smollm2.display().to_string()
+        ));
+        let lines: Vec<String> = checks.iter().map(Check::line).collect();
+        assert!(
+            lines[0].starts_with("ok    reply model   ")
+                && lines[0].contains("GGUF v3, llama, 272 tensors"),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("ok    reply speech  "), "{lines:?}");
+        let missing = |load: &str| {
+            let checks = llm_checks(&format!(
+                "[llm]\nenabled = true\nload = \"{load}\"\nmodel = \"/srv/m/smollm2/model.gguf\"\n\
+                 speak = [\"surely-no-such-speaker-voxd\"]\n"
+            ));
+            checks.iter().map(Check::line).collect::<Vec<_>>()
+        };
+        let lazy = missing("lazy");
+        assert!(
+            lazy[0].starts_with("warn  reply model   /srv/m/smollm2/model.gguf (the config's [llm] model): not found -> voxd models fetch --dest /srv/m smollm2"),
+            "{lazy:?}"
+        );
+        assert!(
+            lazy[1].starts_with("warn  reply speech  `surely-no-such-speaker-voxd`"),
+            "{lazy:?}"
+        );
+        assert!(missing("start")[0].starts_with("FAIL  reply model"));
     }
 
     #[test]

@@ -865,6 +865,13 @@ pub fn list(extra: Option<&Path>) -> String {
         )),
         Err(e) => out.push_str(&format!("{e}\n")),
     }
+    match paths::default_llm_model() {
+        Ok(p) => out.push_str(&format!(
+            "without [llm] model, replies use {}\n",
+            p.display()
+        )),
+        Err(e) => out.push_str(&format!("{e}\n")),
+    }
     out
 }
 

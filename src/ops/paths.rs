@@ -18,6 +18,12 @@ use std::path::{Path, PathBuf};
 /// The model voxd uses when nothing names one.
 pub const DEFAULT_MODEL: &str = "tiny.en";
 
+/// The reply LLM voxd uses when `[llm] model` names none: a model folder of that name...
+pub const DEFAULT_LLM_MODEL: &str = "smollm2";
+
+/// ...and the GGUF file inside it (what `voxd models fetch smollm2` installs).
+pub const LLM_MODEL_FILE: &str = "model.gguf";
+
 /// The system service's config file.
 pub const SYSTEM_CONFIG_FILE: &str = "/etc/voxd/config.toml";
 
@@ -150,6 +156,37 @@ pub struct NoModel {
     pub candidates: Vec<PathBuf>,
 }
 
+/// Where the reply LLM is looked for when `[llm] model` names none, in order: the
+/// checkout's `models/smollm2/model.gguf`, then the user's models folder (the same places,
+/// in the same order, as the Whisper model's).
+pub fn default_llm_model_candidates() -> Vec<PathBuf> {
+    let in_folder = |dir: PathBuf| dir.join(DEFAULT_LLM_MODEL).join(LLM_MODEL_FILE);
+    let mut candidates = vec![in_folder(checkout_models_dir())];
+    candidates.extend(models_dir().map(in_folder));
+    candidates
+}
+
+/// The first of [`default_llm_model_candidates`] that exists.
+pub fn default_llm_model() -> Result<PathBuf, NoLlmModel> {
+    let candidates = default_llm_model_candidates();
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or(NoLlmModel { candidates })
+}
+
+/// No reply LLM where voxd looks by default.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no reply model found (looked for {}); set [llm] model in the config, or install one \
+     with `voxd models fetch {DEFAULT_LLM_MODEL}`",
+    join(candidates)
+)]
+pub struct NoLlmModel {
+    pub candidates: Vec<PathBuf>,
+}
+
 fn join(paths: &[PathBuf]) -> String {
     paths
         .iter()
@@ -203,6 +240,17 @@ mod tests {
         let missing = NoModel { candidates }.to_string();
         assert!(
             missing.contains("models/tiny.en") && missing.contains("voxd models fetch tiny.en"),
+            "{missing}"
+        );
+        let llm = default_llm_model_candidates();
+        assert_eq!(llm[0], Path::new("models/smollm2/model.gguf"));
+        assert_eq!(
+            llm[1],
+            models_dir().unwrap().join("smollm2").join("model.gguf")
+        );
+        let missing = NoLlmModel { candidates: llm }.to_string();
+        assert!(
+            missing.contains("[llm] model") && missing.contains("voxd models fetch smollm2"),
             "{missing}"
         );
         // A relative XDG value is not a valid one: the home folder's default is used.
