@@ -75,8 +75,7 @@ fn best(logits: &[f32], tokenizer: &Tokenizer) -> u32 {
 
 fn load() -> (Llama, Tokenizer) {
     let model = Llama::load(&llm_common::smollm2()).expect("SmolLM2 loads");
-    let tokenizer =
-        Tokenizer::from_gguf(&GgufFile::open(&llm_common::smollm2()).unwrap()).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&GgufFile::open(&llm_common::smollm2()).unwrap()).unwrap();
     (model, tokenizer)
 }
 
@@ -155,5 +154,9 @@ fn teacher_forced_top_choices_match_llama_cpp() {
         "teacher-forced top-1 agreement: {agree}/{total} = {:.1} %",
         share * 100.0
     );
-    assert!(share >= 0.95, "top-1 agreement {:.1} % < 95 %", share * 100.0);
+    assert!(
+        share >= 0.95,
+        "top-1 agreement {:.1} % < 95 %",
+        share * 100.0
+    );
 }
