@@ -267,8 +267,10 @@ impl CommandsSettings {
 /// `grammars/ask.toml`): when it is recognised, the text of its `question` slot (a wildcard)
 /// is the question. The intent's own action and notification run as for any intent; the
 /// reply comes as a `reply` event, a desktop notification (with `[actions] notifications`)
-/// and, with `speak`, spoken. Other refused utterances are never answered: most are chatter,
-/// and a spoken reply heard by the microphone would be answered in turn.
+/// and, with `speak`, spoken. With `answer_unmatched`, speech refused as a command is
+/// transcribed freely and answered too; it is off by default because much of what a
+/// microphone hears is chatter, and a spoken reply heard by the microphone would be answered
+/// in turn.
 ///
 /// The sampling keys mean what llama.cpp's options of the same name mean.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -321,6 +323,8 @@ pub struct LlmConfig {
     pub threads: Option<usize>,
     /// The intent that asks: its `question` slot is the question.
     pub intent: String,
+    /// Also answer speech that is no command (transcribed without the grammar).
+    pub answer_unmatched: bool,
 }
 
 impl Default for LlmConfig {
@@ -344,6 +348,7 @@ impl Default for LlmConfig {
             speak_timeout_ms: 60_000,
             threads: None,
             intent: "Ask".to_string(),
+            answer_unmatched: false,
         }
     }
 }
@@ -985,7 +990,7 @@ mod tests {
              temperature = 0\ntop_k = 0\ntop_p = 1.0\nmin_p = 0\nrepeat_penalty = 1\n\
              seed = 42\ncontext = 512\nmemory_turns = 0\nload = \"start\"\n\
              speak = [\"espeak-ng\", \"-v\", \"en\"]\nspeak_timeout_ms = 5000\n\
-             intent = \"Question\"\n",
+             intent = \"Question\"\nanswer_unmatched = true\n",
         )
         .unwrap();
         let config = Config::load(&path).unwrap();
@@ -1008,6 +1013,7 @@ mod tests {
             speak_timeout_ms: 5000,
             threads: None,
             intent: "Question".into(),
+            answer_unmatched: true,
         };
         assert_eq!(config.llm, expected);
         // Without its own threads, the reply model computes with Whisper's.

@@ -918,14 +918,6 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
 }
 
 fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<()> {
-    if config.llm.enabled {
-        // The reply model's forward pass (src/llm) is not in yet: replies are wired through
-        // `daemon::ReplyOptions::new(config, answerer)`, and the answerer is what is missing.
-        let origin = config
-            .origin("llm", "enabled")
-            .unwrap_or_else(|| "[llm] enabled".into());
-        bail!("{origin}: this build of voxd cannot run the reply model yet; set it to false");
-    }
     let mode = args.mode.or(config.run.mode).unwrap_or_default();
     let commands = if mode.commands() {
         let set = CommandSet::load(config_path.as_deref(), &args.grammar)?;
@@ -938,6 +930,13 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
     } else {
         None
     };
+    let reply = if config.llm.enabled {
+        let answer =
+            daemon::reply::model_answerer(config).context("cannot load the reply model")?;
+        Some(daemon::ReplyOptions::new(config, answer))
+    } else {
+        None
+    };
     let source = audio_source(&args.source, config)?;
     let transcriber = load(&args.model, config)?;
     let model_name = model_path(&args.model, config)?
@@ -947,6 +946,7 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
     let engine = match &commands {
         Some(set) => {
             let mut options = set.settings().recognizer_options();
+            options.transcribe_refused = config.llm.enabled && config.llm.answer_unmatched;
             options.language = config
                 .transcribe
                 .language
@@ -988,7 +988,7 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
             args.subtitles
         },
         watch_files: !args.no_watch,
-        reply: None,
+        reply,
     })?;
     Ok(())
 }

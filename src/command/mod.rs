@@ -24,7 +24,7 @@ use crate::audio::SAMPLE_RATE;
 use crate::grammar::{Grammar, SampleRng, SlotValue};
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
-use crate::whisper::transcribe::{AudioCtx, Transcriber, SILENCE_PEAK};
+use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
 use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
 pub use loaded::{CommandSet, LoadError, ReloadOutcome};
 use reject::{judge, word_gaps, Evidence};
@@ -54,6 +54,9 @@ pub struct RecognizerOptions {
     /// The encoder's audio context; fitted to the utterance by default.
     pub audio_ctx: AudioCtx,
     pub thresholds: Thresholds,
+    /// Also transcribe refused speech freely ([`Recognition::heard`]), for replies to
+    /// requests that are no command.
+    pub transcribe_refused: bool,
 }
 
 impl Default for RecognizerOptions {
@@ -64,6 +67,7 @@ impl Default for RecognizerOptions {
             language: "en".to_string(),
             audio_ctx: AudioCtx::Fit,
             thresholds: Thresholds::default(),
+            transcribe_refused: false,
         }
     }
 }
@@ -86,6 +90,10 @@ pub struct Recognition {
     pub reason: Option<Rejection>,
     /// The sentence token by token, end-of-text last.
     pub tokens: Vec<TokenScore>,
+    /// What was said, transcribed without the grammar: only for speech refused as a command
+    /// whose words the model heard clearly, when the options ask for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heard: Option<String>,
 }
 
 /// One token of the decoded sentence and how it scored.
@@ -108,6 +116,7 @@ impl Recognition {
             no_speech_prob: 0.0,
             reason: Some(reason),
             tokens: Vec::new(),
+            heard: None,
         }
     }
 }
@@ -226,7 +235,9 @@ impl Recognizer {
             search_ms = encoded.elapsed().as_millis() as u64,
             "recognised"
         );
-        Ok(self.decide(result))
+        let mut recognition = self.decide(result);
+        recognition.heard = self.transcribe_refused(samples, &recognition);
+        Ok(recognition)
     }
 
     fn token_scores(&self, best: &Constrained) -> Vec<TokenScore> {
@@ -290,9 +301,51 @@ impl Recognizer {
             no_speech_prob,
             reason,
             tokens,
+            heard: None,
+        }
+    }
+
+    /// The free transcription of refused speech, when asked for: not for silence, noise, or
+    /// audio too long to be one request, and not when Whisper says there is no speech.
+    fn transcribe_refused(&self, samples: &[f32], result: &Recognition) -> Option<String> {
+        let heard_words = matches!(
+            result.reason,
+            Some(
+                Rejection::NoSentence
+                    | Rejection::NotInGrammar
+                    | Rejection::WordNotInGrammar
+                    | Rejection::MoreSpeech
+                    | Rejection::Unlikely
+            )
+        );
+        if !self.options.transcribe_refused || !heard_words {
+            return None;
+        }
+        let options = TranscribeOptions {
+            language: Some(self.options.language.clone()),
+            ..TranscribeOptions::default()
+        };
+        match self.transcriber.transcribe(samples, &options, |_| {}) {
+            Ok(transcript) => {
+                let speech = transcript
+                    .segments
+                    .iter()
+                    .filter(|s| s.no_speech_prob < NO_SPEECH_FOR_REPLIES)
+                    .map(|s| s.text.as_str())
+                    .collect::<String>();
+                Some(speech.trim().to_string()).filter(|t| !t.is_empty())
+            }
+            Err(e) => {
+                tracing::warn!("transcribing a refused utterance: {e}");
+                None
+            }
         }
     }
 }
+
+/// Segments of refused speech more likely than this to be no speech are not passed on as a
+/// request (Whisper writes "Thank you." and the like over noise).
+const NO_SPEECH_FOR_REPLIES: f32 = 0.5;
 
 /// The most tokens `n_samples` of audio can hold: even fast speech stays under four tokens
 /// a second, so six a second (plus a few for punctuation) never cuts a real sentence short,

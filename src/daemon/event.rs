@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::reply::StopReason;
 use crate::actions::ActionEvent;
 use crate::capture::CaptureEvent;
 use crate::command::{Recognition, Rejection};
 use crate::grammar::SlotValue;
+use crate::llm::generate::StopReason;
 
 /// Something the daemon reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,6 +58,9 @@ pub enum Event {
         text: String,
         score: f32,
         recognize_ms: u64,
+        /// What was said, transcribed without the grammar (with `[llm] answer_unmatched`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heard: Option<String>,
     },
     /// Caption text that may still change.
     Partial {
@@ -168,6 +171,7 @@ impl Event {
                 text: result.text,
                 score: result.score,
                 recognize_ms: took_ms,
+                heard: result.heard,
             },
         }
     }
@@ -256,6 +260,7 @@ mod tests {
             text: String::new(),
             score: f32::NEG_INFINITY,
             recognize_ms: 0,
+            heard: None,
         };
         let v = e.to_json(0);
         assert_eq!(v["reason"], "silence");

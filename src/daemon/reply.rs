@@ -2,7 +2,8 @@
 //! the thread that answers them, and where each reply goes.
 //!
 //! ```text
-//! [control thread]  intent event of `[llm] intent` ──► question() ──► ReplyRequest
+//! [control thread]  intent event of `[llm] intent`, or a refusal's free transcription
+//!                    (`heard`) ──► question() ──► ReplyRequest
 //!      Replier::try_ask (live source: never waits; a full queue refuses: error event)
 //!      Replier::ask     (file read as fast as possible: waits for a place)
 //!          │ queue of QUESTION_QUEUE
@@ -21,13 +22,14 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use serde::Serialize;
 
 use super::event::Event;
 use super::speech::SpeechCommand;
 use super::DaemonError;
-use crate::config::Config;
+use crate::config::{Config, LlmLoad};
 use crate::grammar::{Grammar, SlotValue};
+use crate::llm::assistant::Assistant;
+pub use crate::llm::generate::StopReason;
 
 /// The slot of `[llm] intent` that holds the question (a wildcard in the grammar).
 pub const QUESTION_SLOT: &str = "question";
@@ -56,22 +58,6 @@ pub struct ReplyRequest {
     pub question: String,
     pub start_ms: u64,
     pub end_ms: u64,
-}
-
-/// Why the model stopped writing a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// The model ended its turn (an end-of-turn or end-of-text token).
-    Eos,
-    /// `[llm] max_tokens` were written.
-    MaxTokens,
-    /// `[llm] max_seconds` passed.
-    Time,
-    /// A stop string of the chat template appeared.
-    StopString,
-    /// The context was full.
-    Context,
 }
 
 /// A finished reply, as the model gives it.
@@ -117,6 +103,36 @@ impl ReplyOptions {
     }
 }
 
+/// The answerer of `config`'s `[llm]`: the model, read now (`load = "start"`, so a broken
+/// file stops the start) or at the first question (`"lazy"`; a failure then is that
+/// question's error, and the next question tries again).
+pub fn model_answerer(config: &Config) -> Result<Answerer, crate::llm::generate::GenerateError> {
+    let llm = config.llm.clone();
+    let threads = match config.llm_threads() {
+        0 => thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let load = move || Assistant::from_config(&llm, threads);
+    let mut assistant = match config.llm.load {
+        LlmLoad::Start => Some(load()?),
+        LlmLoad::Lazy => None,
+    };
+    Ok(Box::new(move |question: &str| {
+        let assistant = match &mut assistant {
+            Some(a) => a,
+            None => assistant.insert(load().map_err(|e| e.to_string())?),
+        };
+        let reply = assistant
+            .reply(question, |_| std::ops::ControlFlow::Continue(()))
+            .map_err(|e| e.to_string())?;
+        Ok(ReplyOutcome {
+            text: reply.text.trim().to_string(),
+            tokens: reply.tokens.len(),
+            stopped: reply.stop,
+        })
+    }))
+}
+
 /// Checks that `intent` can ask: the grammar has it and its sentences capture the
 /// `question` slot. On failure, what is wrong and what to do, for the log and `voxd doctor`.
 pub fn check_intent(grammar: &Grammar, intent: &str) -> Result<(), String> {
@@ -137,22 +153,30 @@ pub fn check_intent(grammar: &Grammar, intent: &str) -> Result<(), String> {
 }
 
 /// The question an event asks: an `intent` event of `intent` with a non-empty `question`
-/// slot.
+/// slot, or a refused utterance that was transcribed freely (`heard`, only there with
+/// `[llm] answer_unmatched`) into at least two words (a lone word is a noise more often than
+/// a request).
 pub fn question(event: &Event, intent: &str) -> Option<ReplyRequest> {
-    let Event::Intent {
-        start_ms,
-        end_ms,
-        intent: heard,
-        slots,
-        ..
-    } = event
-    else {
-        return None;
+    let (question, start_ms, end_ms) = match event {
+        Event::Intent {
+            start_ms,
+            end_ms,
+            intent: heard,
+            slots,
+            ..
+        } if heard == intent => (
+            slots.get(QUESTION_SLOT).map(SlotValue::to_string)?,
+            start_ms,
+            end_ms,
+        ),
+        Event::NotRecognized {
+            start_ms,
+            end_ms,
+            heard: Some(heard),
+            ..
+        } if heard.split_whitespace().count() >= 2 => (heard.clone(), start_ms, end_ms),
+        _ => return None,
     };
-    if heard != intent {
-        return None;
-    }
-    let question = slots.get(QUESTION_SLOT).map(SlotValue::to_string)?;
     let question = question.trim();
     (!question.is_empty()).then(|| ReplyRequest {
         question: question.to_string(),

@@ -121,7 +121,7 @@ pub(super) fn attention(
     causal: Option<usize>,
 ) {
     assert!(
-        n_kv_head > 0 && n_head % n_kv_head == 0,
+        n_kv_head > 0 && n_head.is_multiple_of(n_kv_head),
         "attention: {n_head} query heads do not share {n_kv_head} key/value heads evenly"
     );
     let width = n_head * head_dim;

@@ -23,6 +23,10 @@ pub enum GenerateError {
     Tokenizer(#[from] TokenizerError),
     #[error("the prompt is {tokens} tokens; the context holds {context} (at least one must be left to answer)")]
     PromptTooLong { tokens: usize, context: usize },
+    #[error(transparent)]
+    NoModel(#[from] crate::ops::paths::NoLlmModel),
+    #[error(transparent)]
+    Template(#[from] super::gguf::GgufError),
     #[error("cannot start {threads} threads: {reason}")]
     Threads { threads: usize, reason: String },
 }
@@ -41,7 +45,8 @@ pub struct Limits {
 }
 
 /// Why generation stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// The model ended its turn (an end-of-generation token).
     Eos,

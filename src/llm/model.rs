@@ -167,7 +167,7 @@ fn rope_freq_scale(file: &GgufFile) -> Result<f32, ModelError> {
     match (kind, factor) {
         (None | Some("none"), None) | (Some("none"), _) => Ok(1.0),
         (None | Some("linear"), Some(f)) if f > 0.0 => Ok(1.0 / f),
-        (None | Some("linear"), Some(f)) if f == 0.0 => Ok(1.0),
+        (None | Some("linear"), Some(0.0)) => Ok(1.0),
         (kind, factor) => Err(ModelError::Hyper {
             path: file.path().to_path_buf(),
             what: format!(

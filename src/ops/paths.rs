@@ -111,40 +111,6 @@ pub fn default_model() -> Result<PathBuf, NoModel> {
         .ok_or(NoModel { candidates })
 }
 
-/// The reply model's file inside a models folder.
-pub const DEFAULT_LLM_MODEL: &str = "smollm2/model.gguf";
-
-/// Where the reply model is looked for when neither `--model` nor the config names one, in
-/// order: the checkout's `models/smollm2`, the user's models folder.
-pub fn default_llm_model_candidates() -> Vec<PathBuf> {
-    let mut candidates = vec![checkout_models_dir().join(DEFAULT_LLM_MODEL)];
-    if let Some(dir) = models_dir() {
-        candidates.push(dir.join(DEFAULT_LLM_MODEL));
-    }
-    candidates
-}
-
-/// The first of [`default_llm_model_candidates`] that exists.
-pub fn default_llm_model() -> Result<PathBuf, NoLlmModel> {
-    let candidates = default_llm_model_candidates();
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .ok_or(NoLlmModel { candidates })
-}
-
-/// No reply model where voxd looks by default.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "no reply model found (looked in {}); pass --model PATH, set [llm] model in the config, \
-     or install one with `voxd models fetch smollm2`",
-    join(candidates)
-)]
-pub struct NoLlmModel {
-    pub candidates: Vec<PathBuf>,
-}
-
 /// No model where voxd looks by default.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -179,8 +145,8 @@ pub fn default_llm_model() -> Result<PathBuf, NoLlmModel> {
 /// No reply LLM where voxd looks by default.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no reply model found (looked for {}); set [llm] model in the config, or install one \
-     with `voxd models fetch {DEFAULT_LLM_MODEL}`",
+    "no reply model found (looked for {}); pass --model PATH, set [llm] model in the \
+     config, or install one with `voxd models fetch {DEFAULT_LLM_MODEL}`",
     join(candidates)
 )]
 pub struct NoLlmModel {
