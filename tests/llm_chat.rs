@@ -67,3 +67,44 @@ fn smollm2_prompts_match_its_template() {
         assert_eq!(ids.iter().filter(|&&id| id == 1).count(), turns);
     }
 }
+
+/// A conversation with the real model: each turn's prompt holds the remembered exchanges, so
+/// the engine reuses the cache for everything before the new question; with a memory of one
+/// exchange, the oldest is forgotten.
+#[test]
+fn a_conversation_remembers_its_last_exchanges_and_reuses_the_cache() {
+    use voxd::llm::assistant::{Assistant, AssistantConfig};
+    use voxd::llm::generate::Engine;
+    use voxd::llm::sampling::SamplingConfig;
+
+    let engine = Engine::load(&llm_common::smollm2(), 1024, 2).unwrap();
+    let mut assistant = Assistant::new(
+        engine,
+        AssistantConfig {
+            memory_turns: 1,
+            max_tokens: 16,
+            sampling: SamplingConfig::greedy(),
+            ..AssistantConfig::default()
+        },
+    )
+    .unwrap();
+    let quiet = |_: &str| std::ops::ControlFlow::Continue(());
+    let first = assistant.reply("My name is Anna.", quiet).unwrap();
+    let second = assistant.reply("What is my name?", quiet).unwrap();
+    // The second prompt begins with the first prompt and its answer.
+    assert!(
+        second.reused_tokens >= first.prompt_tokens,
+        "reused {} of the first prompt's {}",
+        second.reused_tokens,
+        first.prompt_tokens
+    );
+    assert!(second.prompt_tokens > first.prompt_tokens + first.tokens.len());
+    // Memory of one exchange: the third prompt holds the second exchange only, so it is
+    // shorter than it would be with both.
+    let third = assistant.reply("Thank you.", quiet).unwrap();
+    assert!(
+        third.prompt_tokens < second.prompt_tokens + second.tokens.len() + 8,
+        "{} tokens: the first exchange was not forgotten",
+        third.prompt_tokens
+    );
+}

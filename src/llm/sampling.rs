@@ -163,3 +163,97 @@ fn softmax(candidates: &[(u32, f32)], temperature: f32) -> Vec<f32> {
     let sum: f32 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits whose softmax is close to `probs`.
+    fn logits(probs: &[f32]) -> Vec<f32> {
+        probs.iter().map(|p| p.ln()).collect()
+    }
+
+    fn draws(config: SamplingConfig, logits: &[f32], n: usize) -> Vec<usize> {
+        let mut counts = vec![0; logits.len()];
+        let mut sampler = Sampler::new(config);
+        for _ in 0..n {
+            counts[sampler.sample(logits) as usize] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn greedy_takes_the_highest_logit() {
+        let mut s = Sampler::new(SamplingConfig::greedy());
+        assert_eq!(s.sample(&[0.1, 2.0, -1.0, 1.9]), 1);
+    }
+
+    #[test]
+    fn draws_follow_the_distribution_and_the_seed() {
+        let l = logits(&[0.5, 0.3, 0.2]);
+        let plain = SamplingConfig {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..SamplingConfig::default()
+        };
+        let counts = draws(plain.clone(), &l, 10_000);
+        for (c, p) in counts.iter().zip([0.5, 0.3, 0.2]) {
+            assert!((*c as f32 / 10_000.0 - p).abs() < 0.02, "{counts:?}");
+        }
+        assert_eq!(draws(plain.clone(), &l, 50), draws(plain, &l, 50));
+    }
+
+    #[test]
+    fn top_k_top_p_and_min_p_cut_the_tail() {
+        let l = logits(&[0.4, 0.3, 0.2, 0.06, 0.04]);
+        let base = SamplingConfig {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..SamplingConfig::default()
+        };
+        let allowed = |config: SamplingConfig| {
+            draws(config, &l, 2_000)
+                .iter()
+                .map(|&c| c > 0)
+                .collect::<Vec<_>>()
+        };
+        let top_k = allowed(SamplingConfig {
+            top_k: 2,
+            ..base.clone()
+        });
+        assert_eq!(top_k, [true, true, false, false, false]);
+        // 0.4 + 0.3 < 0.85 <= 0.4 + 0.3 + 0.2: three tokens.
+        let top_p = allowed(SamplingConfig {
+            top_p: 0.85,
+            ..base.clone()
+        });
+        assert_eq!(top_p, [true, true, true, false, false]);
+        // Tokens below 0.4 · 0.6 = 0.24 go.
+        let min_p = allowed(SamplingConfig {
+            min_p: 0.6,
+            ..base.clone()
+        });
+        assert_eq!(min_p, [true, true, false, false, false]);
+    }
+
+    #[test]
+    fn the_repetition_penalty_turns_a_greedy_choice_once_per_token() {
+        let config = SamplingConfig {
+            repeat_penalty: 1.5,
+            ..SamplingConfig::greedy()
+        };
+        let mut s = Sampler::new(config);
+        // 2.0 / 1.5 = 1.33 < 1.5: the seen token loses to the next one.
+        s.accept(0);
+        s.accept(0);
+        assert_eq!(s.sample(&[2.0, 1.5, -1.0]), 1);
+        // Negative logits are pushed further down.
+        s.accept(2);
+        assert_eq!(penalize(-1.0, 1.5), -1.5);
+        assert_eq!(s.sample(&[-1.2, -1.3, -1.0]), 1);
+    }
+}
