@@ -25,14 +25,6 @@ struct Case {
     margins: Vec<f64>,
 }
 
-fn ids(json: &serde_json::Value) -> Vec<u32> {
-    json.as_array()
-        .expect("a list of ids")
-        .iter()
-        .map(|id| id.as_u64().expect("an id") as u32)
-        .collect()
-}
-
 fn reference_cases() -> Vec<Case> {
     let model = llm_common::smollm2();
     let tokens = TOKENS.to_string();
@@ -48,8 +40,8 @@ fn reference_cases() -> Vec<Case> {
         .expect("a list of cases")
         .iter()
         .map(|case| Case {
-            prompt: ids(&case["prompt_ids"]),
-            continuation: ids(&case["ids"]),
+            prompt: llm_common::ids(&case["prompt_ids"]),
+            continuation: llm_common::ids(&case["ids"]),
             margins: case["margins"]
                 .as_array()
                 .expect("margins")

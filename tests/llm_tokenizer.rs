@@ -15,14 +15,6 @@ fn tokenizer() -> Tokenizer {
     Tokenizer::from_gguf(&file).expect("its tokenizer builds")
 }
 
-fn ids(json: &serde_json::Value) -> Vec<u32> {
-    json.as_array()
-        .expect("a list of ids")
-        .iter()
-        .map(|id| id.as_u64().expect("an id") as u32)
-        .collect()
-}
-
 #[test]
 fn smollm2_tokenizer_matches_llama_cpp() {
     let t = tokenizer();
@@ -49,8 +41,8 @@ fn smollm2_tokenizer_matches_llama_cpp() {
     let mut failures = Vec::new();
     for (case, text) in cases.iter().zip(&corpus) {
         assert_eq!(case["text"].as_str(), Some(text.as_str()));
-        let expected = ids(&case["ids"]);
-        let expected_special = ids(&case["ids_special"]);
+        let expected = llm_common::ids(&case["ids"]);
+        let expected_special = llm_common::ids(&case["ids_special"]);
         let ours = t.encode(text, false);
         let ours_special = t.encode(text, true);
         if ours != expected {

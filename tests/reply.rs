@@ -121,6 +121,15 @@ impl Setup {
     }
 }
 
+/// The events one per line, for failure messages.
+fn lines(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn named<'e>(events: &'e [Value], name: &str) -> Vec<&'e Value> {
     events.iter().filter(|e| e["event"] == name).collect()
 }
@@ -139,11 +148,7 @@ fn a_question_that_is_no_command_is_answered_and_a_command_after_it_runs() {
         setup.dir.path(),
     );
     let events = setup.run(&wav, true);
-    let shown = events
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let shown = lines(&events);
 
     let refused = named(&events, "not_recognized");
     assert_eq!(refused.len(), 1, "{shown}");
@@ -192,11 +197,7 @@ fn the_ask_intent_is_answered_and_other_speech_is_not() {
         setup.dir.path(),
     );
     let events = setup.run(&wav, false);
-    let shown = events
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let shown = lines(&events);
     let asked = named(&events, "intent");
     assert_eq!(asked.len(), 1, "{shown}");
     assert_eq!(asked[0]["intent"], "Ask");

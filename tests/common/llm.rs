@@ -48,3 +48,12 @@ pub fn reference(args: &[&str]) -> serde_json::Value {
         )
     })
 }
+
+/// A JSON list of token ids, as the reference script prints them.
+pub fn ids(json: &serde_json::Value) -> Vec<u32> {
+    json.as_array()
+        .expect("a list of ids")
+        .iter()
+        .map(|id| id.as_u64().expect("an id") as u32)
+        .collect()
+}
