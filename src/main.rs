@@ -11,11 +11,13 @@ use tracing_subscriber::EnvFilter;
 use voxd::audio;
 use voxd::captions::{CaptionOptions, Captioner};
 use voxd::capture;
-use voxd::command::{CommandSet, Recognizer};
+use voxd::command::Recognizer;
 use voxd::config::{Config, RunMode, StdoutFormat};
 use voxd::daemon;
+use voxd::daemon::CommandSet;
 use voxd::frontend;
-use voxd::grammar::{Grammar, Match, SampleRng};
+use voxd::grammar::{Grammar, Match};
+use voxd::util::rng::Rng;
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
 use voxd::whisper::mel::{MelFilters, N_FFT};
@@ -79,7 +81,7 @@ enum Command {
     Models(voxd::ops::models::ModelsCommand),
     /// Check the setup (config, model, grammars, actions, microphone, notifications,
     /// service): one line per check, ok/warn/FAIL and what to do; exit status 1 on a FAIL.
-    Doctor(voxd::ops::doctor::DoctorArgs),
+    Doctor(voxd::daemon::doctor::DoctorArgs),
     /// Start voxd at login: write the systemd user unit (Linux) or LaunchAgent (macOS).
     InstallService(voxd::ops::service::InstallServiceArgs),
 }
@@ -423,7 +425,7 @@ fn load_config(path: Option<&Path>) -> Result<(Option<PathBuf>, Config)> {
 
 /// Where the model is when `--model` is not given.
 fn default_model() -> Result<PathBuf> {
-    Ok(voxd::ops::paths::default_model()?)
+    Ok(voxd::util::paths::default_model()?)
 }
 
 /// The model `--model`, the config or the defaults name.
@@ -816,7 +818,7 @@ fn grammar_command(cmd: GrammarCommand) -> Result<()> {
             seed,
         } => {
             let grammar = Grammar::load(&files)?;
-            let mut rng = SampleRng::new(seed);
+            let mut rng = Rng::new(seed);
             let width = grammar
                 .intents()
                 .iter()
@@ -858,7 +860,7 @@ fn grammar_command(cmd: GrammarCommand) -> Result<()> {
         }
         GrammarCommand::Sample { files, count, seed } => {
             let grammar = Grammar::load(&files)?;
-            let mut rng = SampleRng::new(seed);
+            let mut rng = Rng::new(seed);
             let intents = grammar.intents();
             for n in 0..count {
                 let index = n % intents.len();
@@ -1001,11 +1003,11 @@ fn ops_command(cli: &Cli) -> Option<i32> {
     let result = match &cli.command {
         Command::Models(cmd) => voxd::ops::models::run(cmd.clone()).map_err(anyhow::Error::from),
         Command::Doctor(args) => {
-            let checks = voxd::ops::doctor::run_checks(config, args);
-            print!("{}", voxd::ops::doctor::report(&checks));
+            let checks = voxd::daemon::doctor::run_checks(config, args);
+            print!("{}", voxd::daemon::doctor::report(&checks));
             let failed = checks
                 .iter()
-                .any(|c| c.status == voxd::ops::doctor::Status::Fail);
+                .any(|c| c.status == voxd::daemon::doctor::Status::Fail);
             return Some(i32::from(failed));
         }
         Command::InstallService(args) => {

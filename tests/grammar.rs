@@ -5,7 +5,8 @@ mod grammars {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    use voxd::grammar::{Grammar, GrammarError, SampleRng, SlotValue};
+    use voxd::grammar::{Grammar, GrammarError, SlotValue};
+    use voxd::util::rng::Rng;
 
     fn example_files() -> Vec<PathBuf> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("grammars");
@@ -24,7 +25,7 @@ mod grammars {
     }
 
     /// `text` cut at random places, with random capitals, the way a tokenizer might split it.
-    fn pieces(text: &str, rng: &mut Lcg) -> Vec<String> {
+    fn pieces(text: &str, rng: &mut Rng) -> Vec<String> {
         let mut pieces = Vec::new();
         let mut current = String::new();
         for c in format!(" {text}").chars() {
@@ -41,19 +42,6 @@ mod grammars {
         pieces
     }
 
-    /// A tiny generator for the test's own random choices.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
-    }
-
     /// Reads `pieces` incrementally; Some(complete) when every piece was accepted.
     fn read(grammar: &Grammar, pieces: &[String]) -> Option<bool> {
         let mut state = grammar.start();
@@ -66,7 +54,7 @@ mod grammars {
     #[test]
     fn grammar_examples_samples_match_their_own_intent_and_slots() {
         let grammar = examples();
-        let mut rng = SampleRng::new(42);
+        let mut rng = Rng::new(42);
         let mut checked = 0;
         for (index, intent) in grammar.intents().iter().enumerate() {
             assert!(grammar.sentence_count(index) > 0, "{}", intent.name);
@@ -131,8 +119,8 @@ mod grammars {
     #[test]
     fn grammar_prefix_reader_agrees_with_match_text() {
         let grammar = examples();
-        let mut rng = SampleRng::new(7);
-        let mut cuts = Lcg(3);
+        let mut rng = Rng::new(7);
+        let mut cuts = Rng::new(3);
         let words = [
             "the", "on", "please", "timer", "kitchen", "five", "21", "up", "and",
         ];
@@ -144,9 +132,9 @@ mod grammars {
                 // The same sentence with a word added, dropped or cut short: the reader and
                 // whole-text matching must still agree.
                 let mut said: Vec<&str> = sample.text.split(' ').collect();
-                let at = cuts.below(said.len() as u64 + 1) as usize;
+                let at = cuts.below(said.len() + 1);
                 match cuts.below(3) {
-                    0 => said.insert(at, words[cuts.below(words.len() as u64) as usize]),
+                    0 => said.insert(at, words[cuts.below(words.len())]),
                     1 if at < said.len() => {
                         said.remove(at);
                     }
@@ -273,7 +261,7 @@ mod grammars {
             .unwrap();
         assert_eq!(m.slots.len(), 10);
         assert_eq!(m.slots["l3"], SlotValue::Text("w3x96".into()));
-        let mut rng = SampleRng::new(1);
+        let mut rng = Rng::new(1);
         let sample = grammar.sample(0, &mut rng).unwrap();
         assert_eq!(
             grammar.match_text(&sample.text).unwrap().slots,

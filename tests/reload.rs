@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use voxd::actions::{ActionEventKind, ActionRequest, ActionRunner};
-use voxd::command::loaded::{CommandSet, LoadError, ReloadOutcome};
+use voxd::daemon::commands::{CommandSet, LoadError, ReloadOutcome};
 
 const CONFIG: &str = r#"[commands]
 grammars = ["grammars/home.toml"]

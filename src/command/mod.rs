@@ -12,7 +12,6 @@
 //! [`Grammar::match_text`], and lets `reject` judge how hard the grammar had to push.
 
 pub mod constrained;
-pub mod loaded;
 pub mod reject;
 pub mod vocab;
 
@@ -21,12 +20,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audio::SAMPLE_RATE;
-use crate::grammar::{Grammar, SampleRng, SlotValue};
+use crate::grammar::{Grammar, SlotValue};
+use crate::util::rng::Rng;
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
 use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
-pub use loaded::{CommandSet, LoadError, ReloadOutcome};
 use reject::{judge, word_gaps, Evidence};
 pub use reject::{Rejection, Thresholds};
 use vocab::TokenTrie;
@@ -154,7 +153,7 @@ impl Recognizer {
     fn warm_up(&mut self) {
         const SAMPLES_PER_INTENT: usize = 12;
         let started = std::time::Instant::now();
-        let mut rng = SampleRng::new(0);
+        let mut rng = Rng::new(0);
         let grammar = self.constraint.grammar();
         let texts: Vec<String> = (0..grammar.intents().len())
             .flat_map(|intent| (0..SAMPLES_PER_INTENT).map(move |_| intent))

@@ -25,6 +25,8 @@
 //! grammar, the thresholds and the intents' actions take effect at once; other settings
 //! (model, audio, action limits, outputs) need a restart, and the log says so.
 
+pub mod commands;
+pub mod doctor;
 pub mod event;
 mod output;
 pub mod reply;
@@ -49,11 +51,12 @@ pub use worker::Engine;
 use crate::actions::{ActionError, ActionEvent, ActionRunner};
 use crate::captions::{CaptionText, Captioner, SubtitleFormat, SubtitleWriter};
 use crate::capture::Pace;
-use crate::command::{CommandSet, RecognizeError, ReloadOutcome};
+use crate::command::RecognizeError;
 use crate::config::RunMode;
 use crate::frontend::{
     self, ms, CaptionWindow, FrontEndConfig, FrontEndError, FrontEndEvent, FrontEndStats,
 };
+pub use commands::{CommandSet, LoadError, ReloadOutcome};
 use event::ActionReport;
 use output::EventOutput;
 use reply::Replier;

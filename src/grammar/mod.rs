@@ -33,8 +33,9 @@ use serde::Serialize;
 pub use compile::{MAX_PERMUTATION_ITEMS, MAX_RANGE_VALUES};
 pub use error::{GrammarError, Location};
 pub use matcher::PrefixState;
-pub use sample::{Sample, SampleRng, WILDCARD_SAMPLE};
+pub use sample::{Sample, WILDCARD_SAMPLE};
 
+use crate::util::rng::Rng;
 use file::GrammarSpec;
 use graph::Graph;
 
@@ -198,7 +199,7 @@ impl Grammar {
     }
 
     /// A random sentence of an intent; wildcards say [`WILDCARD_SAMPLE`].
-    pub fn sample(&self, intent: usize, rng: &mut SampleRng) -> Option<Sample> {
+    pub fn sample(&self, intent: usize, rng: &mut Rng) -> Option<Sample> {
         let sentences: Vec<_> = self
             .graph
             .sentences

@@ -284,7 +284,7 @@ fn zeroed(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{assert_close, Rng};
+    use super::super::test_util::{assert_close, RandomVec, Rng};
     use super::*;
 
     /// Attention straight from the definition, in f64, one (row, head) at a time.

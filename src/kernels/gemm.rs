@@ -502,7 +502,7 @@ fn crate_gemm(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{assert_close, dot_tol, Rng};
+    use super::super::test_util::{assert_close, dot_tol, RandomVec, Rng};
     use super::*;
 
     /// C = A·Bᵀ (+ bias) straight from the definition, in f64.

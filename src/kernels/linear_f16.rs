@@ -191,7 +191,7 @@ fn via_f32_gemm(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{assert_close, dot_tol, Rng};
+    use super::super::test_util::{assert_close, dot_tol, RandomVec, Rng};
     use super::*;
 
     fn reference(

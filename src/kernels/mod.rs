@@ -496,7 +496,7 @@ pub fn grouped_attention(
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::{assert_close, dot_tol, Rng, ODD_SIZES};
+    use super::test_util::{assert_close, dot_tol, RandomVec, Rng, ODD_SIZES};
     use super::*;
 
     fn simd() -> Backend {

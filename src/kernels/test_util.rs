@@ -1,33 +1,24 @@
-//! Shared helpers for the kernel tests: a tiny deterministic PRNG and tolerance checks.
+//! Shared helpers for the kernel tests: random test vectors and tolerance checks.
 
 use half::f16;
 
-/// xorshift64*: deterministic, dependency-free, good enough for test data.
-pub(super) struct Rng(u64);
+pub(super) use crate::util::rng::Rng;
 
-impl Rng {
-    pub(super) fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+/// Random test vectors, uniform in [-scale, scale).
+pub(super) trait RandomVec {
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32>;
+    fn vec_f16(&mut self, n: usize, scale: f32) -> Vec<f16>;
+}
+
+impl RandomVec for Rng {
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.signed_f32() * scale).collect()
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in [-1, 1).
-    pub(super) fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    pub(super) fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.unit() * scale).collect()
-    }
-
-    pub(super) fn vec_f16(&mut self, n: usize, scale: f32) -> Vec<f16> {
-        (0..n).map(|_| f16::from_f32(self.unit() * scale)).collect()
+    fn vec_f16(&mut self, n: usize, scale: f32) -> Vec<f16> {
+        (0..n)
+            .map(|_| f16::from_f32(self.signed_f32() * scale))
+            .collect()
     }
 }
 

@@ -10,10 +10,10 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use super::chat::{ChatTemplate, Message};
+use super::config::LlmConfig;
 use super::generate::{Engine, GenerateError, Generated, Limits};
 use super::gguf::GgufError;
 use super::sampling::{Sampler, SamplingConfig};
-use crate::config::LlmConfig;
 
 /// How the assistant answers.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,27 +51,8 @@ pub struct Assistant {
 impl Assistant {
     /// The model and settings of `[llm]`, computing on `threads` threads.
     pub fn from_config(llm: &LlmConfig, threads: usize) -> Result<Self, GenerateError> {
-        let path = match &llm.model {
-            Some(p) => p.clone(),
-            None => crate::ops::paths::default_llm_model().map_err(GenerateError::NoModel)?,
-        };
-        let engine = Engine::load(&path, llm.context, threads)?;
-        let config = AssistantConfig {
-            system_prompt: Some(llm.system_prompt.clone()).filter(|s| !s.is_empty()),
-            memory_turns: llm.memory_turns,
-            max_tokens: llm.max_tokens,
-            max_time: Some(Duration::from_secs_f64(llm.max_seconds)),
-            sampling: SamplingConfig {
-                temperature: llm.temperature,
-                top_k: llm.top_k,
-                top_p: llm.top_p,
-                min_p: llm.min_p,
-                repeat_penalty: llm.repeat_penalty,
-                seed: llm.seed.unwrap_or_else(fresh_seed),
-                ..SamplingConfig::default()
-            },
-        };
-        Ok(Assistant::new(engine, config)?)
+        let engine = Engine::load(&llm.model_path()?, llm.context, threads)?;
+        Ok(Assistant::new(engine, llm.assistant_config())?)
     }
 
     pub fn new(engine: Engine, config: AssistantConfig) -> Result<Self, GgufError> {
@@ -149,11 +130,4 @@ impl Assistant {
             .chain([Message::user(question)])
             .collect()
     }
-}
-
-/// A seed that differs from run to run (`[llm] seed` left out).
-fn fresh_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0x5eed, |d| d.as_nanos() as u64)
 }

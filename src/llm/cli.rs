@@ -10,7 +10,7 @@ use clap::Args;
 use super::assistant::{Assistant, AssistantConfig};
 use super::generate::{Engine, Generated};
 use super::sampling::SamplingConfig;
-use crate::ops::paths;
+use crate::util::paths;
 
 /// Options shared by `voxd ask` and `voxd chat`.
 #[derive(Args, Clone, Debug)]

@@ -24,7 +24,7 @@ pub enum GenerateError {
     #[error("the prompt is {tokens} tokens; the context holds {context} (at least one must be left to answer)")]
     PromptTooLong { tokens: usize, context: usize },
     #[error(transparent)]
-    NoModel(#[from] crate::ops::paths::NoLlmModel),
+    NoModel(#[from] crate::util::paths::NoLlmModel),
     #[error(transparent)]
     Template(#[from] super::gguf::GgufError),
     #[error("cannot start {threads} threads: {reason}")]

@@ -8,6 +8,7 @@
 pub mod assistant;
 pub mod chat;
 pub mod cli;
+pub mod config;
 pub mod generate;
 pub mod gguf;
 pub mod model;

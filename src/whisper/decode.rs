@@ -7,6 +7,7 @@
 
 use super::model::{CrossKv, KvCache, ModelError, Whisper};
 use super::tokenizer::Tokenizer;
+use crate::util::rng::Rng;
 
 /// Options for decoding one window.
 #[derive(Clone, Debug)]
@@ -228,28 +229,10 @@ fn argmax(x: &[f32]) -> u32 {
     best as u32
 }
 
-/// A small deterministic PRNG (xorshift64*) for temperature sampling.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        bits as f32 / (1u64 << 24) as f32
-    }
-}
-
 fn sample(logits: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
     let scaled: Vec<f32> = logits.iter().map(|&v| v / temperature).collect();
     let lse = log_sum_exp(&scaled);
-    let mut r = rng.next_f32();
+    let mut r = rng.unit_f32();
     for (i, &v) in scaled.iter().enumerate() {
         let p = (v - lse).exp();
         if r < p {

@@ -2,7 +2,7 @@
 //! dequantized weights, and every SIMD path against the scalar one (integer sums exactly, f32
 //! results to 1e-5 of the sum of the terms' magnitudes).
 
-use super::super::test_util::Rng;
+use super::super::test_util::{RandomVec, Rng};
 use super::*;
 
 /// How block scales are drawn.
@@ -35,29 +35,29 @@ fn random_matrix(
 ) -> Vec<u8> {
     let len = rows * ty.row_bytes(cols).unwrap();
     let mut data: Vec<u8> = (0..len)
-        .map(|_| (rng.unit() * 128.0 + 128.0) as u8)
+        .map(|_| (rng.signed_f32() * 128.0 + 128.0) as u8)
         .collect();
     let scale = |rng: &mut Rng| match scales {
-        Scales::Typical => rng.unit() * 0.05,
+        Scales::Typical => rng.signed_f32() * 0.05,
         Scales::Zero => 0.0,
         Scales::Tiny => 6e-8,
-        Scales::Large => 30000.0 * rng.unit().signum(),
+        Scales::Large => 30000.0 * rng.signed_f32().signum(),
         Scales::Unit => 1.0,
     };
     let offset = |rng: &mut Rng, d: f32| match scales {
-        Scales::Unit => (rng.unit() * 8.0).round(),
-        Scales::Large => rng.unit() * 2.0 * d, // within f16's range
-        _ => rng.unit() * 8.0 * d,
+        Scales::Unit => (rng.signed_f32() * 8.0).round(),
+        Scales::Large => rng.signed_f32() * 2.0 * d, // within f16's range
+        _ => rng.signed_f32() * 8.0 * d,
     };
     for block in data.chunks_exact_mut(ty.block_bytes()) {
         let quants = match ty {
             QuantType::F32 => {
-                let v = scale(rng) * rng.unit() * 20.0;
+                let v = scale(rng) * rng.signed_f32() * 20.0;
                 block.copy_from_slice(&v.to_le_bytes());
                 continue;
             }
             QuantType::F16 => {
-                put_f16(block, 0, scale(rng) * rng.unit() * 20.0);
+                put_f16(block, 0, scale(rng) * rng.signed_f32() * 20.0);
                 continue;
             }
             QuantType::Q8_0 | QuantType::Q4_0 => {
@@ -354,7 +354,9 @@ fn integer_sums_are_exact_on_every_backend() {
         let (rows, cols, n) = (7, 512, 6);
         let data = random_matrix(&mut rng, ty, rows, cols, Scales::Unit, None);
         let w = QMatRef::new(ty, rows, cols, &data).unwrap();
-        let mut x: Vec<f32> = (0..n * cols).map(|_| (rng.unit() * 3.5).round()).collect();
+        let mut x: Vec<f32> = (0..n * cols)
+            .map(|_| (rng.signed_f32() * 3.5).round())
+            .collect();
         let act_block = ty.act_format().unwrap().block_len();
         for (b, blk) in x.chunks_exact_mut(act_block).enumerate() {
             blk[b % act_block] = if b % 2 == 0 { 127.0 } else { -127.0 };

@@ -10,16 +10,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::commands::{CommandSet, LoadError};
+use super::reply;
 use crate::capture::{
     self, CaptureEvent, CaptureOptions, DeviceCapture, DeviceSelector, ReadStatus,
 };
-use crate::command::loaded::{CommandSet, LoadError};
 use crate::config::{Config, LlmLoad};
-use crate::daemon::reply;
 use crate::llm::gguf::GgufFile;
+use crate::ops::models;
+use crate::util::paths;
 use crate::whisper::transcribe::Transcriber;
-
-use super::{models, paths};
 
 /// `voxd doctor` options.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,0 +1,4 @@
+//! Small pieces every layer may use; this module depends on nothing else in voxd.
+
+pub mod paths;
+pub mod rng;
