@@ -228,7 +228,7 @@ impl CommandsSettings {
     }
 
     /// On failure, the key to point at and what is wrong with it.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if !(1..=MAX_COMMAND_BEAM).contains(&self.beam) {
             let problem = format!("beam = {}: must be 1 to {MAX_COMMAND_BEAM}", self.beam);
             return Err(("beam", problem));

@@ -880,26 +880,20 @@ fn grammar_command(cmd: GrammarCommand) -> Result<()> {
 }
 
 fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
-    let settings = config.commands();
-    let grammar_files = if args.grammar.is_empty() {
-        settings.grammars.clone()
-    } else {
-        args.grammar.clone()
+    let flags = daemon::commands::CommandFlags {
+        grammars: args.grammar.clone(),
+        beam: args.beam,
+        max_gap: args.max_gap,
+        min_score: args.min_score,
+        max_no_speech: args.max_no_speech,
+        audio_ctx: args.audio_ctx,
     };
-    if grammar_files.is_empty() {
+    let (settings, options) = daemon::commands::recognizer_settings(config, &flags)?;
+    if settings.grammars.is_empty() {
         bail!("no grammar: pass --grammar FILE... or set `grammars` in [commands] of the config");
     }
-    let grammar = Grammar::load(&grammar_files)?;
+    let grammar = Grammar::load(&settings.grammars)?;
     let transcriber = load(&args.model, config)?;
-    let mut options = settings.recognizer_options();
-    options.beam_size = args.beam.unwrap_or(options.beam_size);
-    let thresholds = &mut options.thresholds;
-    thresholds.max_gap = args.max_gap.unwrap_or(thresholds.max_gap);
-    thresholds.min_avg_logprob = args.min_score.unwrap_or(thresholds.min_avg_logprob);
-    thresholds.max_no_speech = args.max_no_speech.unwrap_or(thresholds.max_no_speech);
-    if let Some(ctx) = args.audio_ctx {
-        options.audio_ctx = ctx;
-    }
     let mut recognizer = Recognizer::new(transcriber, grammar, options)?;
     let mut out = std::io::stdout().lock();
     for file in &args.files {
@@ -922,7 +916,11 @@ fn recognize(args: RecognizeArgs, config: &Config) -> Result<()> {
 fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<()> {
     let mode = args.mode.or(config.run.mode).unwrap_or_default();
     let commands = if mode.commands() {
-        let set = CommandSet::load(config_path.as_deref(), &args.grammar)?;
+        let flags = daemon::commands::CommandFlags {
+            grammars: args.grammar.clone(),
+            ..Default::default()
+        };
+        let set = CommandSet::load(config_path.as_deref(), &flags)?;
         tracing::info!(
             intents = set.grammar().intents().len(),
             files = set.settings().grammars.len(),
@@ -947,13 +945,7 @@ fn run(args: RunArgs, config: &Config, config_path: Option<PathBuf>) -> Result<(
         .unwrap_or_default();
     let engine = match &commands {
         Some(set) => {
-            let mut options = set.settings().recognizer_options();
-            options.transcribe_refused = config.llm.enabled && config.llm.answer_unmatched;
-            options.language = config
-                .transcribe
-                .language
-                .clone()
-                .unwrap_or(options.language);
+            let options = set.recognizer_options().clone();
             let recognizer = Recognizer::new(transcriber, set.grammar().clone(), options)?;
             daemon::Engine::Commands(Box::new(recognizer))
         }

@@ -1,12 +1,15 @@
 //! Reloading the command set from real files: every broken edit is an error that names the
 //! file (and the line), after which the set still understands the old sentences and runs
-//! the old actions; a good edit replaces it.
+//! the old actions; a good edit replaces it. Through `voxd run`, a reload keeps the settings
+//! the recogniser started with.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use voxd::actions::{ActionEventKind, ActionRequest, ActionRunner};
-use voxd::daemon::commands::{CommandSet, LoadError, ReloadOutcome};
+use voxd::daemon::commands::{CommandFlags, CommandSet, LoadError, ReloadOutcome};
 
 const CONFIG: &str = r#"[commands]
 grammars = ["grammars/home.toml"]
@@ -55,7 +58,15 @@ impl Files {
     }
 
     fn load(&self) -> CommandSet {
-        CommandSet::load(Some(&self.config), &[]).unwrap()
+        CommandSet::load(Some(&self.config), &CommandFlags::default()).unwrap()
+    }
+}
+
+/// Flags that name grammar files and nothing else.
+fn grammars(file: &Path) -> CommandFlags {
+    CommandFlags {
+        grammars: vec![file.to_path_buf()],
+        ..CommandFlags::default()
     }
 }
 
@@ -124,7 +135,7 @@ fn a_good_set_loads_and_lists_its_files() {
 #[test]
 fn the_repository_example_loads() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
-    let set = CommandSet::load(Some(&example), &[]).unwrap();
+    let set = CommandSet::load(Some(&example), &CommandFlags::default()).unwrap();
     assert_eq!(set.settings().grammars.len(), 4);
     let found = set
         .grammar()
@@ -228,20 +239,20 @@ fn grammar_files_named_on_the_command_line_replace_the_configs() {
         "[intents.Pause]\nsentences = [\"pause\"]\nrun = [\"sh\", \"-c\", \"exit 9\"]\n",
     )
     .unwrap();
-    let set = CommandSet::load(Some(&files.config), std::slice::from_ref(&other)).unwrap();
+    let set = CommandSet::load(Some(&files.config), &grammars(&other)).unwrap();
     assert!(set.grammar().match_text(OLD_SENTENCE).is_none());
     assert_eq!(exit_code(&set, "pause"), 9);
     assert_eq!(set.settings().beam, 3);
     let listed: Vec<_> = set.files().collect();
     assert_eq!(listed, [files.config.as_path(), other.as_path()]);
-    let without_config = CommandSet::load(None, std::slice::from_ref(&other)).unwrap();
+    let without_config = CommandSet::load(None, &grammars(&other)).unwrap();
     assert_eq!(
         without_config.files().collect::<Vec<_>>(),
         [other.as_path()]
     );
     // A missing file named on the command line is not the config's to answer for.
     let missing = files.grammar.with_file_name("missing.toml");
-    let error = CommandSet::load(Some(&files.config), std::slice::from_ref(&missing))
+    let error = CommandSet::load(Some(&files.config), &grammars(&missing))
         .unwrap_err()
         .to_string();
     assert!(
@@ -254,17 +265,142 @@ fn grammar_files_named_on_the_command_line_replace_the_configs() {
 fn nothing_to_load_is_an_error_naming_the_config() {
     let files = Files::new();
     rewrite(&files.config, "grammars = [\"grammars/home.toml\"]", "");
-    let error = CommandSet::load(Some(&files.config), &[]).unwrap_err();
+    let error = CommandSet::load(Some(&files.config), &CommandFlags::default()).unwrap_err();
     assert!(matches!(error, LoadError::NoGrammars { .. }), "{error}");
     assert!(error.to_string().contains("config.toml"), "{error}");
-    let error = CommandSet::load(None, &[]).unwrap_err();
+    let error = CommandSet::load(None, &CommandFlags::default()).unwrap_err();
     assert!(matches!(error, LoadError::NothingToLoad), "{error}");
     std::fs::write(&files.grammar, "[lists.room]\nvalues = [\"hall\"]\n").unwrap();
-    let error = CommandSet::load(Some(&files.config), std::slice::from_ref(&files.grammar))
+    let error = CommandSet::load(Some(&files.config), &grammars(&files.grammar))
         .unwrap_err()
         .to_string();
     assert!(
         error.contains("home.toml") && error.contains("no intents"),
         "{error}"
     );
+}
+
+/// What makes the daemon read its files again.
+#[derive(Clone, Copy, Debug)]
+enum Trigger {
+    /// An edit the file watch sees.
+    FileEdit,
+    /// SIGHUP, with the watch off.
+    Sighup,
+}
+
+/// Settings that reach the recogniser at start reach it after a reload too: `[transcribe]
+/// language` and `[llm] answer_unmatched`, observed through `voxd run` with the
+/// multilingual model as the `heard` text (and its language) of speech that is no command,
+/// before and after a grammar edit reloaded by the file watch and by SIGHUP.
+#[test]
+fn language_and_answer_unmatched_survive_a_reload() {
+    for trigger in [Trigger::FileEdit, Trigger::Sighup] {
+        reload_keeps_recogniser_settings(trigger);
+    }
+}
+
+fn reload_keeps_recogniser_settings(trigger: Trigger) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let files = Files::new();
+    std::fs::write(
+        &files.config,
+        format!(
+            "[model]\npath = {:?}\nthreads = 2\n[transcribe]\nlanguage = \"de\"\n\
+             [commands]\ngrammars = [\"grammars/home.toml\"]\n\
+             [actions]\nnotifications = false\n\
+             [llm]\nenabled = true\nanswer_unmatched = true\nmodel = {:?}\n\
+             temperature = 0\nmax_tokens = 4\n",
+            common::model_dir("base").display().to_string(),
+            common::repo()
+                .join("models/smollm2/model.gguf")
+                .display()
+                .to_string(),
+        ),
+    )
+    .unwrap();
+    let chatter = |text: &str| {
+        let samples = common::speech::espeak(&[text], 2.0, files.dir.path());
+        samples
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let before = chatter("The weather was lovely at the seaside yesterday afternoon.");
+    let after = chatter("My neighbour bought a new bicycle for his daughter last week.");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_voxd"));
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(&files.config)
+        .args([
+            "--stdout", "json", "--log", "warn", "--stdin", "--rate", "16000",
+        ])
+        .args(["--channels", "1", "--pcm-format", "f32le"])
+        .current_dir(files.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    if matches!(trigger, Trigger::Sighup) {
+        command.arg("--no-watch");
+    }
+    let mut daemon = command.spawn().expect("voxd runs");
+    let events = common::line_reader(daemon.stdout.take().unwrap());
+    let mut stdin = daemon.stdin.take().unwrap();
+    let mut seen = Vec::new();
+    let mut next = |name: &str| -> serde_json::Value {
+        loop {
+            let line = events
+                .recv_timeout(Duration::from_secs(180))
+                .unwrap_or_else(|_| {
+                    panic!("{trigger:?}: no `{name}` event; saw:\n{}", seen.join("\n"))
+                });
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            seen.push(line);
+            if event["event"] == name {
+                return event;
+            }
+        }
+    };
+    next("ready");
+
+    stdin.write_all(&before).unwrap();
+    let refused = next("not_recognized");
+    assert!(refused["heard"].is_string(), "{trigger:?}: {refused}");
+    assert_eq!(refused["heard_language"], "de", "{trigger:?}: {refused}");
+
+    std::fs::write(
+        &files.grammar,
+        GRAMMAR.replace(
+            r#"sentences = ["turn on the {room} light"]"#,
+            r#"sentences = ["turn on the {room} light", "switch on the {room} light"]"#,
+        ),
+    )
+    .unwrap();
+    if matches!(trigger, Trigger::Sighup) {
+        let status = Command::new("kill")
+            .args(["-HUP", &daemon.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let reload = next("reload");
+    assert_eq!(reload["outcome"], "replaced", "{trigger:?}: {reload}");
+
+    stdin.write_all(&after).unwrap();
+    let refused = next("not_recognized");
+    assert!(
+        refused["heard"].is_string(),
+        "{trigger:?}: answer_unmatched lost in the reload: {refused}"
+    );
+    assert_eq!(
+        refused["heard_language"], "de",
+        "{trigger:?}: the language lost in the reload: {refused}"
+    );
+
+    drop(stdin);
+    next("stopped");
+    assert!(daemon.wait().unwrap().success(), "{trigger:?}");
 }

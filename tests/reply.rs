@@ -11,34 +11,10 @@ use std::process::Command;
 use serde_json::Value;
 
 /// `texts` spoken by espeak-ng one after the other, each followed by `gap` seconds of
-/// silence (and one second before the first), as one 16 kHz WAV.
+/// silence, as one 16 kHz WAV.
 fn spoken(texts: &[&str], gap: f32, dir: &Path) -> PathBuf {
-    let pause = |s: f32| vec![0.0f32; (16_000.0 * s) as usize];
-    let mut samples = pause(1.0);
-    for (i, text) in texts.iter().enumerate() {
-        let raw = dir.join(format!("espeak{i}.wav"));
-        let status = Command::new("espeak-ng")
-            .args(["-v", "en-us", "-s", "150", "-w"])
-            .arg(&raw)
-            .arg(text)
-            .status()
-            .expect("espeak-ng runs (scripts/setup.sh installs it)");
-        assert!(status.success());
-        samples.extend(voxd::audio::read_wav(&raw).unwrap());
-        samples.extend(pause(gap));
-    }
     let path = dir.join("speech.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut wav = hound::WavWriter::create(&path, spec).unwrap();
-    for x in samples {
-        wav.write_sample(x).unwrap();
-    }
-    wav.finalize().unwrap();
+    common::speech::write_wav(&path, &common::speech::espeak(texts, gap, dir));
     path
 }
 

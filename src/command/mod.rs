@@ -42,7 +42,7 @@ pub enum RecognizeError {
 }
 
 /// Settings of recognition.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RecognizerOptions {
     /// Beam width of the constrained search.
     pub beam_size: usize,
@@ -93,6 +93,9 @@ pub struct Recognition {
     /// whose words the model heard clearly, when the options ask for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heard: Option<String>,
+    /// The language `heard` was transcribed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heard_language: Option<String>,
 }
 
 /// One token of the decoded sentence and how it scored.
@@ -116,6 +119,7 @@ impl Recognition {
             reason: Some(reason),
             tokens: Vec::new(),
             heard: None,
+            heard_language: None,
         }
     }
 }
@@ -235,7 +239,10 @@ impl Recognizer {
             "recognised"
         );
         let mut recognition = self.decide(result);
-        recognition.heard = self.transcribe_refused(samples, &recognition);
+        if let Some((text, language)) = self.transcribe_refused(samples, &recognition) {
+            recognition.heard = Some(text);
+            recognition.heard_language = Some(language);
+        }
         Ok(recognition)
     }
 
@@ -301,12 +308,18 @@ impl Recognizer {
             reason,
             tokens,
             heard: None,
+            heard_language: None,
         }
     }
 
-    /// The free transcription of refused speech, when asked for: not for silence, noise, or
-    /// audio too long to be one request, and not when Whisper says there is no speech.
-    fn transcribe_refused(&self, samples: &[f32], result: &Recognition) -> Option<String> {
+    /// The free transcription of refused speech and its language, when asked for: not for
+    /// silence, noise, or audio too long to be one request, and not when Whisper says there
+    /// is no speech.
+    fn transcribe_refused(
+        &self,
+        samples: &[f32],
+        result: &Recognition,
+    ) -> Option<(String, String)> {
         let heard_words = matches!(
             result.reason,
             Some(
@@ -332,7 +345,8 @@ impl Recognizer {
                     .filter(|s| s.no_speech_prob < NO_SPEECH_FOR_REPLIES)
                     .map(|s| s.text.as_str())
                     .collect::<String>();
-                Some(speech.trim().to_string()).filter(|t| !t.is_empty())
+                let text = speech.trim().to_string();
+                (!text.is_empty()).then_some((text, transcript.language))
             }
             Err(e) => {
                 tracing::warn!("transcribing a refused utterance: {e}");

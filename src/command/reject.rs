@@ -48,7 +48,7 @@ pub enum Rejection {
 /// were chosen on the command benchmark (scripts/bench_commands.py) as round values that
 /// keep false accepts under 2 % for both tiny.en and base with the most acceptance, one
 /// set for both: a threshold per model would be tuning to the benchmark.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Thresholds {
     /// Largest gap (nats) of the whole sentence that still accepts. 10 nats: a few unclear
     /// words in noise; a sentence the grammar forced throughout costs far more.

@@ -1,6 +1,11 @@
-//! The command set the daemon runs with: the grammar, its checked actions, and the
-//! `[commands]` and `[actions]` settings, read from the config file and the grammar files as
-//! one unit and replaced as one.
+//! The command set the daemon runs with: the grammar, its checked actions, the recogniser's
+//! options and the `[commands]` and `[actions]` settings, read from the config file, the
+//! flags and the grammar files as one unit and replaced as one.
+//!
+//! [`recognizer_settings`] is the one place where the config and the flags become the
+//! recogniser's options: the daemon's start, every reload and `voxd recognize` call it, so
+//! a setting that reaches the recogniser at start (`[transcribe] language`, `[llm]
+//! answer_unmatched`) reaches it after a reload too.
 //!
 //! A reload builds and checks the whole new set before it touches the old one, so a typo in
 //! a grammar or in the config is an error to log while the commands that worked before go
@@ -11,8 +16,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::actions::{ActionError, ActionSet, ActionsConfig};
+use crate::command::RecognizerOptions;
 use crate::config::{CommandsSettings, Config, ConfigError};
 use crate::grammar::{self, Grammar, GrammarError};
+use crate::whisper::transcribe::AudioCtx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -31,6 +38,9 @@ pub enum LoadError {
         #[source]
         source: GrammarError,
     },
+    /// A flag's value is out of range.
+    #[error("--{flag}: {problem}")]
+    Flag { flag: String, problem: String },
     #[error("{}: [commands] grammars names no grammar files", config.display())]
     NoGrammars { config: PathBuf },
     #[error(
@@ -65,13 +75,66 @@ pub enum ReloadOutcome {
     Replaced,
 }
 
+/// What the command line may say over the config about commands; None (or no files) leaves
+/// the config's value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommandFlags {
+    /// Grammar files; when there are any, they replace `[commands] grammars`.
+    pub grammars: Vec<PathBuf>,
+    pub beam: Option<usize>,
+    pub max_gap: Option<f32>,
+    pub min_score: Option<f32>,
+    pub max_no_speech: Option<f32>,
+    pub audio_ctx: Option<AudioCtx>,
+}
+
+/// The `[commands]` settings (with the grammar files to load) and the recogniser's options,
+/// from the config and the flags: flags over the file, the file over the defaults.
+/// `[transcribe] language` is the language commands are spoken in, and `[llm]
+/// answer_unmatched` (with `[llm] enabled`) has refused speech transcribed freely.
+pub fn recognizer_settings(
+    config: &Config,
+    flags: &CommandFlags,
+) -> Result<(CommandsSettings, RecognizerOptions), LoadError> {
+    let mut settings = config.commands();
+    if !flags.grammars.is_empty() {
+        settings.grammars = flags.grammars.clone();
+    }
+    let overrides = [
+        flags.beam.is_some(),
+        flags.max_gap.is_some(),
+        flags.min_score.is_some(),
+        flags.max_no_speech.is_some(),
+    ];
+    settings.beam = flags.beam.unwrap_or(settings.beam);
+    settings.max_gap = flags.max_gap.unwrap_or(settings.max_gap);
+    settings.min_score = flags.min_score.unwrap_or(settings.min_score);
+    settings.max_no_speech = flags.max_no_speech.unwrap_or(settings.max_no_speech);
+    if overrides.contains(&true) {
+        // The file's values were checked when it was read: what fails now is a flag's.
+        settings
+            .validate()
+            .map_err(|(key, problem)| LoadError::Flag {
+                flag: key.replace('_', "-"),
+                problem,
+            })?;
+    }
+    let mut options = settings.recognizer_options();
+    if let Some(language) = &config.transcribe.language {
+        options.language = language.clone();
+    }
+    if let Some(ctx) = flags.audio_ctx {
+        options.audio_ctx = ctx;
+    }
+    options.transcribe_refused = config.llm.enabled && config.llm.answer_unmatched;
+    Ok((settings, options))
+}
+
 /// A grammar, its checked actions and their settings, loaded together.
 #[derive(Debug)]
 pub struct CommandSet {
     config_path: Option<PathBuf>,
-    /// Grammar files named on the command line; when there are any, they replace the
-    /// config's `[commands] grammars`.
-    grammar_files: Vec<PathBuf>,
+    flags: CommandFlags,
     inputs: Inputs,
     grammar: Grammar,
     actions: ActionSet,
@@ -83,23 +146,21 @@ pub struct CommandSet {
 struct Inputs {
     /// `grammars` holds the files actually loaded.
     settings: CommandsSettings,
+    options: RecognizerOptions,
     actions: ActionsConfig,
     grammar_texts: Vec<(PathBuf, String)>,
 }
 
 impl CommandSet {
-    /// Reads `config_path` (None: the built-in defaults), then the grammar files:
-    /// `grammar_files` when not empty, else the config's `[commands] grammars`. Compiles
-    /// the grammar and checks every intent's action against it.
-    pub fn load(
-        config_path: Option<&Path>,
-        grammar_files: &[PathBuf],
-    ) -> Result<CommandSet, LoadError> {
-        let inputs = read_inputs(config_path, grammar_files)?;
+    /// Reads `config_path` (None: the built-in defaults), then the grammar files: the
+    /// flags' when there are any, else the config's `[commands] grammars`. Compiles the
+    /// grammar and checks every intent's action against it.
+    pub fn load(config_path: Option<&Path>, flags: &CommandFlags) -> Result<CommandSet, LoadError> {
+        let inputs = read_inputs(config_path, flags)?;
         let (grammar, actions) = build(&inputs)?;
         Ok(CommandSet {
             config_path: config_path.map(Path::to_path_buf),
-            grammar_files: grammar_files.to_vec(),
+            flags: flags.clone(),
             inputs,
             grammar,
             actions,
@@ -109,7 +170,7 @@ impl CommandSet {
     /// Reads the same files again. The new set replaces this one only when it is complete
     /// and valid; on an error this set is left exactly as it was.
     pub fn reload(&mut self) -> Result<ReloadOutcome, LoadError> {
-        let inputs = read_inputs(self.config_path.as_deref(), &self.grammar_files)?;
+        let inputs = read_inputs(self.config_path.as_deref(), &self.flags)?;
         if inputs == self.inputs {
             return Ok(ReloadOutcome::Unchanged);
         }
@@ -134,6 +195,11 @@ impl CommandSet {
         &self.inputs.settings
     }
 
+    /// The recogniser's options ([`recognizer_settings`]).
+    pub fn recognizer_options(&self) -> &RecognizerOptions {
+        &self.inputs.options
+    }
+
     pub fn actions_config(&self) -> &ActionsConfig {
         &self.inputs.actions
     }
@@ -149,7 +215,7 @@ impl CommandSet {
 }
 
 /// Reads the config and the grammar files' texts.
-fn read_inputs(config_path: Option<&Path>, grammar_files: &[PathBuf]) -> Result<Inputs, LoadError> {
+fn read_inputs(config_path: Option<&Path>, flags: &CommandFlags) -> Result<Inputs, LoadError> {
     let config = match config_path {
         Some(path) => {
             let config = Config::load(path)?;
@@ -166,14 +232,12 @@ fn read_inputs(config_path: Option<&Path>, grammar_files: &[PathBuf]) -> Result<
         }
         None => Config::default(),
     };
-    let mut settings = config.commands();
+    let (settings, options) = recognizer_settings(&config, flags)?;
     // Where the grammar files were named, for an error about one of them: the config's
     // key, or nowhere to add (the command line, whose own words the user just typed).
-    let mut origin = config.origin("commands", "grammars");
-    if !grammar_files.is_empty() {
-        settings.grammars = grammar_files.to_vec();
-        origin = None;
-    }
+    let origin = config
+        .origin("commands", "grammars")
+        .filter(|_| flags.grammars.is_empty());
     if settings.grammars.is_empty() {
         return Err(match config_path {
             Some(path) => LoadError::NoGrammars {
@@ -188,6 +252,7 @@ fn read_inputs(config_path: Option<&Path>, grammar_files: &[PathBuf]) -> Result<
     })?;
     Ok(Inputs {
         settings,
+        options,
         actions: config.actions,
         grammar_texts,
     })

@@ -428,7 +428,7 @@ fn check_reply_extras(config: &Config, set: Option<&CommandSet>, checks: &mut Ve
 
 fn check_grammars(config: Option<&Path>, checks: &mut Vec<Check>) -> Option<CommandSet> {
     const NAME: &str = "grammars";
-    match CommandSet::load(config, &[]) {
+    match CommandSet::load(config, &Default::default()) {
         Ok(set) => {
             let files: Vec<String> = set
                 .settings()

@@ -61,6 +61,9 @@ pub enum Event {
         /// What was said, transcribed without the grammar (with `[llm] answer_unmatched`).
         #[serde(skip_serializing_if = "Option::is_none")]
         heard: Option<String>,
+        /// The language `heard` was transcribed in (`[transcribe] language`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heard_language: Option<String>,
     },
     /// Caption text that may still change.
     Partial {
@@ -172,6 +175,7 @@ impl Event {
                 score: result.score,
                 recognize_ms: took_ms,
                 heard: result.heard,
+                heard_language: result.heard_language,
             },
         }
     }
@@ -261,6 +265,7 @@ mod tests {
             score: f32::NEG_INFINITY,
             recognize_ms: 0,
             heard: None,
+            heard_language: None,
         };
         let v = e.to_json(0);
         assert_eq!(v["reason"], "silence");

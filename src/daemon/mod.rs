@@ -550,7 +550,7 @@ impl Control {
                          a restart"
                     );
                 }
-                let options = set.settings().recognizer_options();
+                let options = set.recognizer_options().clone();
                 if let Some(jobs) = &self.jobs {
                     // Blocking is right here: a reload is rare, and the grammar must not be
                     // lost behind a full queue.

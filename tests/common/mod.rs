@@ -4,6 +4,7 @@
 
 pub mod captions;
 pub mod segments;
+pub mod speech;
 pub mod vmic;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,218 @@
+//! The layer rules of ARCHITECTURE.md ("Invariants"), checked on the source: each library
+//! module may name (`crate::module`) only the modules below it, and only the command line
+//! parses arguments with clap. A new dependency across the layers fails here with the file
+//! and line that made it; a rule that should change is changed in both places.
+
+use std::path::{Path, PathBuf};
+
+/// Each top-level module of the library and the modules it may use.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("util", &[]),
+    ("kernels", &["util"]),
+    ("audio", &["util"]),
+    ("grammar", &["util"]),
+    ("whisper", &["kernels", "audio", "util"]),
+    ("llm", &["kernels", "util"]),
+    ("capture", &["audio", "util"]),
+    ("frontend", &["audio", "capture", "util"]),
+    ("actions", &["grammar", "util"]),
+    (
+        "command",
+        &["whisper", "grammar", "audio", "kernels", "util"],
+    ),
+    (
+        "captions",
+        &["whisper", "frontend", "audio", "kernels", "util"],
+    ),
+    ("bench", &["whisper", "llm", "audio", "kernels", "util"]),
+    ("ops", &["util"]),
+    // The settings file gathers the sections of the modules it configures.
+    (
+        "config",
+        &[
+            "actions", "captions", "command", "frontend", "capture", "whisper", "llm", "audio",
+            "util",
+        ],
+    ),
+    // The daemon wires everything together.
+    (
+        "daemon",
+        &[
+            "config", "actions", "captions", "command", "frontend", "capture", "whisper", "llm",
+            "grammar", "audio", "kernels", "ops", "util",
+        ],
+    ),
+];
+
+/// Crates only the command line (the binary, `src/main.rs` and `src/cli/`) may use.
+const CLI_ONLY_CRATES: &[&str] = &["clap"];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to; None for the crate roots and the
+/// command line.
+fn module_of(path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(src()).unwrap();
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    (!matches!(name, "lib" | "main" | "cli")).then(|| name.to_string())
+}
+
+/// The modules a line of code names as `crate::name` or inside `crate::{a, b::c}`.
+fn crate_paths(line: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = &group[..group.find('}').unwrap_or(group.len())];
+            // Only the names at the group's top level are modules.
+            let mut depth = 0;
+            let mut start = true;
+            for c in inner.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    c if start && depth == 0 && (c.is_alphanumeric() || c == '_') => {
+                        names.push(String::new());
+                        names.last_mut().unwrap().push(c);
+                        start = false;
+                    }
+                    c if !start && depth == 0 && (c.is_alphanumeric() || c == '_') => {
+                        if let Some(name) = names.last_mut() {
+                            if !name.ends_with(':') {
+                                name.push(c);
+                            }
+                        }
+                    }
+                    ':' if depth == 0 => {
+                        if let Some(name) = names.last_mut() {
+                            name.push(':');
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|n| n.trim_end_matches(':').to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Lines of code: comments (`//`, `///`, `//!`) say nothing about dependencies.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.split("//").next().unwrap_or("")))
+        .filter(|(_, code)| !code.trim().is_empty())
+}
+
+fn violations() -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in &files {
+        let Some(module) = module_of(file) else {
+            continue;
+        };
+        let allowed = LAYERS
+            .iter()
+            .find(|(name, _)| *name == module)
+            .map(|(_, allowed)| *allowed)
+            .unwrap_or_else(|| panic!("src/{module} has no layer in LAYERS: add it"));
+        let text = std::fs::read_to_string(file).unwrap();
+        let shown = file
+            .strip_prefix(src().parent().unwrap())
+            .unwrap()
+            .display();
+        for (line, code) in code_lines(&text) {
+            for used in crate_paths(code) {
+                if used != module && !allowed.contains(&used.as_str()) {
+                    found.push(format!("{shown}:{line}: {module} uses {used}"));
+                }
+            }
+            for name in CLI_ONLY_CRATES {
+                let word = code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'));
+                if word
+                    .into_iter()
+                    .any(|w| w.starts_with(&format!("{name}::")))
+                {
+                    found.push(format!("{shown}:{line}: {module} uses {name}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let found = violations();
+    assert!(
+        found.is_empty(),
+        "{} dependencies break the layer rules (ARCHITECTURE.md, Invariants):\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_rules_cover_every_module_and_name_only_real_ones() {
+    let mut modules: Vec<String> = std::fs::read_dir(src())
+        .unwrap()
+        .filter_map(|e| module_of(&e.unwrap().path()))
+        .collect();
+    modules.sort();
+    let mut ruled: Vec<String> = LAYERS.iter().map(|(m, _)| m.to_string()).collect();
+    ruled.sort();
+    assert_eq!(modules, ruled);
+    for (module, allowed) in LAYERS {
+        for used in *allowed {
+            assert!(
+                ruled.iter().any(|m| m == used),
+                "{module} allows unknown {used}"
+            );
+        }
+    }
+}
+
+#[test]
+fn crate_paths_are_read_from_plain_and_grouped_uses() {
+    assert_eq!(
+        crate_paths("use crate::whisper::model::Whisper;"),
+        ["whisper"]
+    );
+    assert_eq!(
+        crate_paths("use crate::{config::Config, util, llm::{a, b}};"),
+        ["config", "util", "llm"]
+    );
+    assert_eq!(
+        crate_paths("let x = crate::kernels::dot(a, b) + crate::util::rng::clock_seed();"),
+        ["kernels", "util"]
+    );
+    assert!(crate_paths("use super::model;").is_empty());
+}
