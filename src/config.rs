@@ -66,7 +66,7 @@ pub struct RunSection {
 }
 
 /// What the daemon listens for.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RunMode {
     /// Voice commands from the grammars.
@@ -79,6 +79,9 @@ pub enum RunMode {
 }
 
 impl RunMode {
+    /// The names the config and `--mode` take.
+    pub const NAMES: [&'static str; 3] = ["commands", "captions", "both"];
+
     pub fn commands(self) -> bool {
         self != RunMode::Captions
     }
@@ -101,7 +104,7 @@ pub struct EventsSection {
 }
 
 /// How events appear on standard output.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum StdoutFormat {
     /// `text` on a terminal, `json` otherwise.
@@ -113,6 +116,33 @@ pub enum StdoutFormat {
     Text,
     /// Nothing.
     Off,
+}
+
+impl StdoutFormat {
+    /// The names the config and `--stdout` take.
+    pub const NAMES: [&'static str; 4] = ["auto", "json", "text", "off"];
+}
+
+/// A name of `NAMES` read as the config file reads it.
+fn from_name<T: serde::de::DeserializeOwned>(name: &str, names: &[&str]) -> Result<T, String> {
+    let value = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name);
+    T::deserialize(value).map_err(|_| format!("`{name}`: expected one of {}", names.join(", ")))
+}
+
+impl std::str::FromStr for RunMode {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        from_name(name, &RunMode::NAMES)
+    }
+}
+
+impl std::str::FromStr for StdoutFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        from_name(name, &StdoutFormat::NAMES)
+    }
 }
 
 /// `[audio]`: the capture device.
@@ -436,7 +466,10 @@ impl Config {
     /// The reply model's compute threads: `[llm] threads`, else `[model] threads`; 0 is one
     /// per core.
     pub fn llm_threads(&self) -> usize {
-        self.llm.threads.or(self.model.threads).unwrap_or(0)
+        match self.llm.threads.or(self.model.threads).unwrap_or(0) {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     /// The user's config file, if there is one: `$XDG_CONFIG_HOME/voxd/config.toml` (or

@@ -22,19 +22,17 @@ use crate::util::paths;
 use crate::whisper::transcribe::Transcriber;
 
 /// `voxd doctor` options.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DoctorArgs {
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
     /// Seconds of microphone audio to take for the level reading.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub listen: f64,
     /// Skip the microphone checks (a machine that only transcribes files).
-    #[arg(long)]
     pub no_audio: bool,
 }
 
-impl Default for DoctorArgs {
+impl Default for DoctorOptions {
     fn default() -> Self {
-        DoctorArgs {
+        DoctorOptions {
             listen: 1.0,
             no_audio: false,
         }
@@ -121,7 +119,7 @@ impl Check {
 }
 
 /// Runs every check; `config` is `--config`, if given.
-pub fn run_checks(config: Option<&Path>, args: &DoctorArgs) -> Vec<Check> {
+pub fn run_checks(config: Option<&Path>, args: &DoctorOptions) -> Vec<Check> {
     let mut checks = Vec::new();
     let (config_path, loaded) = check_config(config, &mut checks);
     match &loaded {

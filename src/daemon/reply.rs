@@ -108,10 +108,7 @@ impl ReplyOptions {
 /// question's error, and the next question tries again).
 pub fn model_answerer(config: &Config) -> Result<Answerer, crate::llm::generate::GenerateError> {
     let llm = config.llm.clone();
-    let threads = match config.llm_threads() {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = config.llm_threads();
     let load = move || Assistant::from_config(&llm, threads);
     let mut assistant = match config.llm.load {
         LlmLoad::Start => Some(load()?),

@@ -7,7 +7,6 @@
 
 pub mod assistant;
 pub mod chat;
-pub mod cli;
 pub mod config;
 pub mod generate;
 pub mod gguf;

