@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::actions::ActionsConfig;
 use crate::frontend::{FrontEndConfig, SegmentConfigError, VadConfigError, WindowConfig};
 pub use crate::llm::config::{LlmConfig, LlmLoad};
+use crate::util::paths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -461,6 +462,15 @@ impl Config {
             return Err(("llm", key, problem));
         }
         Ok(())
+    }
+
+    /// The Whisper model: `flag` (`--model`), else `[model] path`, else the default model's
+    /// place ([`paths::default_model`]).
+    pub fn model_path(&self, flag: Option<&Path>) -> Result<PathBuf, paths::NoModel> {
+        match flag.or(self.model.path.as_deref()) {
+            Some(path) => Ok(path.to_path_buf()),
+            None => paths::default_model(),
+        }
     }
 
     /// The reply model's compute threads: `[llm] threads`, else `[model] threads`; 0 is one

@@ -22,7 +22,7 @@ mod config;
 mod env;
 mod error;
 mod event;
-mod notify;
+pub mod notify;
 pub(crate) mod output;
 mod placeholder;
 pub(crate) mod process;

@@ -1,9 +1,10 @@
 //! Desktop notifications through notify-rust, on a thread of their own: a D-Bus call can
 //! wait for a slow or missing notification server, and nothing else may wait with it.
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::TrySendError;
 
 use super::event::{ActionEventKind, EventSink};
+use crate::util::background::Background;
 
 /// Notifications waiting for the notification thread; past this they are dropped and
 /// reported, so a hung notification server cannot hold an unbounded backlog.
@@ -12,6 +13,8 @@ pub const NOTIFY_QUEUE: usize = 16;
 /// The name notifications carry as their application.
 const APP_NAME: &str = "voxd";
 
+/// An intent's notification, with the action it belongs to.
+#[derive(Debug)]
 struct Notification {
     id: u64,
     intent: String,
@@ -21,28 +24,21 @@ struct Notification {
 /// The handle of the notification thread; the thread ends when this is dropped.
 #[derive(Debug)]
 pub(super) struct Notifier {
-    queue: Sender<Notification>,
+    worker: Background<Notification>,
     events: EventSink,
 }
 
 impl Notifier {
     pub fn start(events: EventSink) -> std::io::Result<Notifier> {
-        let (queue, waiting) = crossbeam_channel::bounded::<Notification>(NOTIFY_QUEUE);
         let thread_events = events.clone();
-        std::thread::Builder::new()
-            .name("voxd-notify".into())
-            .spawn(move || {
-                for notification in waiting {
-                    let kind = match show(&notification.text) {
-                        Ok(()) => ActionEventKind::Notified {
-                            text: notification.text,
-                        },
-                        Err(error) => ActionEventKind::NotifyFailed { error },
-                    };
-                    thread_events.emit(notification.id, &notification.intent, kind);
-                }
-            })?;
-        Ok(Notifier { queue, events })
+        let worker = Background::start("voxd-notify", NOTIFY_QUEUE, move |n: Notification| {
+            let kind = match show(&n.text, None) {
+                Ok(()) => ActionEventKind::Notified { text: n.text },
+                Err(error) => ActionEventKind::NotifyFailed { error },
+            };
+            thread_events.emit(n.id, &n.intent, kind);
+        })?;
+        Ok(Notifier { worker, events })
     }
 
     /// Queues a notification; never blocks.
@@ -52,7 +48,7 @@ impl Notifier {
             intent: intent.to_string(),
             text,
         };
-        let error = match self.queue.try_send(notification) {
+        let error = match self.worker.offer(notification) {
             Ok(()) => return,
             Err(TrySendError::Full(_)) => format!(
                 "{NOTIFY_QUEUE} notifications are already waiting for the notification server"
@@ -64,11 +60,14 @@ impl Notifier {
     }
 }
 
-/// Shows `text` as the notification's summary.
-fn show(text: &str) -> Result<(), String> {
-    notify_rust::Notification::new()
-        .appname(APP_NAME)
-        .summary(text)
+/// Shows a desktop notification: `summary`, and `body` under it when there is one.
+pub fn show(summary: &str, body: Option<&str>) -> Result<(), String> {
+    let mut notification = notify_rust::Notification::new();
+    notification.appname(APP_NAME).summary(summary);
+    if let Some(body) = body {
+        notification.body(body);
+    }
+    notification
         .show()
         .map(drop)
         .map_err(|error| format!("desktop notification: {error}"))

@@ -24,7 +24,6 @@ use clap::Args;
 use voxd::capture;
 use voxd::config::Config;
 use voxd::frontend;
-use voxd::util::paths;
 use voxd::whisper::transcribe::{AudioCtx, Transcriber};
 
 /// The settings file a subcommand reads when it asks for it: `--config`, else the user's
@@ -73,10 +72,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// The model `--model`, the config or the defaults name.
     pub fn path(&self, config: &Config) -> Result<PathBuf> {
-        match self.model.as_ref().or(config.model.path.as_ref()) {
-            Some(p) => Ok(p.clone()),
-            None => Ok(paths::default_model()?),
-        }
+        Ok(config.model_path(self.model.as_deref())?)
     }
 
     /// Loads the model, saying on failure where its path came from.

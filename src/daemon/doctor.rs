@@ -247,18 +247,19 @@ fn fetch_command(model: &Path) -> String {
 
 fn check_model(config: &Config) -> Check {
     const NAME: &str = "model";
-    let (path, from) = match &config.model.path {
-        Some(p) => (p.clone(), " (the config's [model] path)"),
-        None => match paths::default_model() {
-            Ok(p) => (p, ""),
-            Err(e) => {
-                return Check::fail(
-                    NAME,
-                    e.to_string(),
-                    format!("voxd models fetch {}", paths::DEFAULT_MODEL),
-                )
-            }
-        },
+    let from = match config.model.path {
+        Some(_) => " (the config's [model] path)",
+        None => "",
+    };
+    let path = match config.model_path(None) {
+        Ok(p) => p,
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                e.to_string(),
+                format!("voxd models fetch {}", paths::DEFAULT_MODEL),
+            )
+        }
     };
     if !path.exists() {
         return Check::fail(
@@ -322,17 +323,18 @@ fn check_llm(config: &Config, set: Option<&CommandSet>, checks: &mut Vec<Check>)
             format!("{fix} (until then every question fails)"),
         ),
     };
-    let (path, from) = match &llm.model {
-        Some(p) => (p.clone(), " (the config's [llm] model)"),
-        None => match paths::default_llm_model() {
-            Ok(p) => (p, ""),
-            Err(e) => {
-                let fix = format!("voxd models fetch {}", paths::DEFAULT_LLM_MODEL);
-                checks.push(missing(e.to_string(), fix));
-                check_reply_extras(config, set, checks);
-                return;
-            }
-        },
+    let from = match llm.model {
+        Some(_) => " (the config's [llm] model)",
+        None => "",
+    };
+    let path = match llm.model_path() {
+        Ok(p) => p,
+        Err(e) => {
+            let fix = format!("voxd models fetch {}", paths::DEFAULT_LLM_MODEL);
+            checks.push(missing(e.to_string(), fix));
+            check_reply_extras(config, set, checks);
+            return;
+        }
     };
     let check = if !path.exists() {
         missing(

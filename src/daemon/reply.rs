@@ -26,10 +26,12 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use super::event::Event;
 use super::speech::SpeechCommand;
 use super::DaemonError;
+use crate::actions::notify;
 use crate::config::{Config, LlmLoad};
 use crate::grammar::{Grammar, SlotValue};
 use crate::llm::assistant::Assistant;
 pub use crate::llm::generate::StopReason;
+use crate::util::background::Background;
 
 /// The slot of `[llm] intent` that holds the question (a wildcard in the grammar).
 pub const QUESTION_SLOT: &str = "question";
@@ -48,9 +50,6 @@ const NOTIFY_QUEUE: usize = 4;
 /// Events of the reply thread waiting for the control thread; when it stops reading, more
 /// are logged and dropped rather than holding the replier.
 const REPLY_EVENTS: usize = 64;
-
-/// The name notifications carry as their application.
-const APP_NAME: &str = "voxd";
 
 /// A question to answer, with the audio clock of the utterance that asked it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -322,7 +321,7 @@ impl Delivery {
         let notifications = notify
             .then(|| {
                 Background::start("voxd-reply-notify", NOTIFY_QUEUE, |notice: Notice| {
-                    if let Err(e) = show(&notice.question, &notice.text) {
+                    if let Err(e) = notify::show(&notice.question, Some(&notice.text)) {
                         tracing::warn!("reply notification: {e}");
                     }
                 })
@@ -428,50 +427,6 @@ impl Delivery {
             speech.finish();
         }
     }
-}
-
-/// A thread that handles items from a bounded queue, one at a time.
-struct Background<T> {
-    queue: Sender<T>,
-    thread: JoinHandle<()>,
-}
-
-impl<T: Send + 'static> Background<T> {
-    fn start(
-        name: &str,
-        capacity: usize,
-        mut handle: impl FnMut(T) + Send + 'static,
-    ) -> std::io::Result<Background<T>> {
-        let (queue, waiting) = bounded(capacity);
-        let thread = thread::Builder::new()
-            .name(name.into())
-            .spawn(move || waiting.into_iter().for_each(&mut handle))?;
-        Ok(Background { queue, thread })
-    }
-
-    /// Queues `item` if there is a place; never waits.
-    fn offer(&self, item: T) -> Result<(), TrySendError<T>> {
-        self.queue.try_send(item)
-    }
-
-    /// Handles what is queued, then ends the thread.
-    fn finish(self) {
-        drop(self.queue);
-        if self.thread.join().is_err() {
-            tracing::error!("a reply delivery thread panicked");
-        }
-    }
-}
-
-/// Shows a reply: the question as the summary, the reply as the body.
-fn show(question: &str, text: &str) -> Result<(), String> {
-    notify_rust::Notification::new()
-        .appname(APP_NAME)
-        .summary(question)
-        .body(text)
-        .show()
-        .map(drop)
-        .map_err(|error| format!("desktop notification: {error}"))
 }
 
 fn millis(duration: Duration) -> u64 {

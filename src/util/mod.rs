@@ -1,4 +1,5 @@
 //! Small pieces every layer may use; this module depends on nothing else in voxd.
 
+pub mod background;
 pub mod paths;
 pub mod rng;
