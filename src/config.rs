@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::actions::ActionsConfig;
-use crate::frontend::{FrontEndConfig, SegmentConfigError, VadConfigError, WindowConfig};
+use crate::captions::CaptionsConfig;
+pub use crate::command::CommandsConfig;
+use crate::frontend::{
+    FrontEndConfig, SegmentConfig, SegmentConfigError, VadConfig, VadConfigError, WindowConfig,
+};
 pub use crate::llm::config::{LlmConfig, LlmLoad};
 use crate::util::paths;
 
@@ -35,13 +39,13 @@ pub struct Config {
     #[serde(default)]
     pub audio: AudioConfig,
     #[serde(default)]
-    pub vad: VadSection,
+    pub vad: VadConfig,
     #[serde(default)]
-    pub segment: SegmentSection,
+    pub segment: SegmentConfig,
     #[serde(default)]
-    pub captions: CaptionsSection,
+    pub captions: CaptionsConfig,
     #[serde(default)]
-    pub commands: CommandsSection,
+    pub commands: CommandsConfig,
     #[serde(default)]
     pub actions: ActionsConfig,
     #[serde(default)]
@@ -160,139 +164,6 @@ pub struct AudioConfig {
     pub buffer_ms: Option<u32>,
 }
 
-/// `[vad]`: frame-level voice activity (see `frontend::vad`).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VadSection {
-    pub frame_ms: Option<u32>,
-    pub aggressiveness: Option<u8>,
-    pub earshot_threshold: Option<f32>,
-    pub energy_floor_db: Option<f32>,
-    pub noise_margin_db: Option<f32>,
-    pub noise_window_ms: Option<u32>,
-}
-
-/// `[segment]`: how speech is cut into utterances (see `frontend::segment`).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SegmentSection {
-    pub min_speech_ms: Option<u32>,
-    pub end_silence_ms: Option<u32>,
-    pub preroll_ms: Option<u32>,
-    pub tail_ms: Option<u32>,
-    pub max_utterance_ms: Option<u32>,
-}
-
-/// `[captions]`: the sliding window the caption decoder reads.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptionsSection {
-    pub window_ms: Option<u32>,
-    pub step_ms: Option<u32>,
-    /// Stream that must follow a caption segment before it is final (`CaptionOptions`).
-    pub settle_ms: Option<u32>,
-    /// WebVTT file the final captions are appended to as they arrive.
-    pub vtt: Option<PathBuf>,
-    /// SRT file, likewise.
-    pub srt: Option<PathBuf>,
-}
-
-/// `[commands]`: the grammars and how sure recognition must be before it acts (see
-/// `command::reject`). [`Config::commands`] applies the defaults.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommandsSection {
-    /// Grammar files, merged in this order; relative paths are taken from the config file's
-    /// folder.
-    pub grammars: Option<Vec<PathBuf>>,
-    pub beam: Option<usize>,
-    pub max_gap: Option<f32>,
-    pub min_score: Option<f32>,
-    pub max_no_speech: Option<f32>,
-}
-
-/// The widest command beam: every beam is one more decoder sequence per step, and past a
-/// few the grammar already keeps the candidates apart.
-const MAX_COMMAND_BEAM: usize = 32;
-
-/// The `[commands]` settings with the defaults applied, as plain values for the recogniser.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CommandsSettings {
-    /// Grammar files, merged in this order.
-    pub grammars: Vec<PathBuf>,
-    /// Beam width of the constrained search.
-    pub beam: usize,
-    /// Largest gap (nats the grammar overruled the model by) that still accepts.
-    pub max_gap: f32,
-    /// Smallest mean log-probability per token that still accepts.
-    pub min_score: f32,
-    /// Largest no-speech probability that still accepts.
-    pub max_no_speech: f32,
-}
-
-impl Default for CommandsSettings {
-    /// The recogniser's own defaults.
-    fn default() -> Self {
-        let options = crate::command::RecognizerOptions::default();
-        CommandsSettings {
-            grammars: Vec::new(),
-            beam: options.beam_size,
-            max_gap: options.thresholds.max_gap,
-            min_score: options.thresholds.min_avg_logprob,
-            max_no_speech: options.thresholds.max_no_speech,
-        }
-    }
-}
-
-impl CommandsSettings {
-    /// The recogniser's options for these settings.
-    pub fn recognizer_options(&self) -> crate::command::RecognizerOptions {
-        let mut options = crate::command::RecognizerOptions {
-            beam_size: self.beam,
-            ..Default::default()
-        };
-        let thresholds = &mut options.thresholds;
-        thresholds.max_gap = self.max_gap;
-        thresholds.min_avg_logprob = self.min_score;
-        thresholds.max_no_speech = self.max_no_speech;
-        options
-    }
-
-    /// On failure, the key to point at and what is wrong with it.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(1..=MAX_COMMAND_BEAM).contains(&self.beam) {
-            let problem = format!("beam = {}: must be 1 to {MAX_COMMAND_BEAM}", self.beam);
-            return Err(("beam", problem));
-        }
-        // TOML allows nan and inf: NaN fails every comparison, is_finite catches the rest.
-        let check = |key, value: f32, valid: bool, expected| {
-            if valid && value.is_finite() {
-                Ok(())
-            } else {
-                Err((key, format!("{key} = {value}: must be {expected}")))
-            }
-        };
-        check(
-            "max_gap",
-            self.max_gap,
-            self.max_gap > 0.0,
-            "a number of nats above 0",
-        )?;
-        check(
-            "min_score",
-            self.min_score,
-            self.min_score < 0.0,
-            "a mean log-probability below 0",
-        )?;
-        check(
-            "max_no_speech",
-            self.max_no_speech,
-            self.max_no_speech > 0.0 && self.max_no_speech <= 1.0,
-            "a probability above 0 and at most 1",
-        )
-    }
-}
-
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -369,45 +240,21 @@ impl Config {
         ]
         .into_iter()
         .flatten()
-        .chain(self.commands.grammars.iter_mut().flatten());
+        .chain(self.commands.grammars.iter_mut());
         for path in paths {
             *path = dir.join(&*path);
         }
     }
 
-    /// The `[commands]` settings: the file's values over the built-in defaults.
-    pub fn commands(&self) -> CommandsSettings {
-        let mut settings = CommandsSettings::default();
-        let c = &self.commands;
-        set(&mut settings.grammars, c.grammars.clone());
-        set(&mut settings.beam, c.beam);
-        set(&mut settings.max_gap, c.max_gap);
-        set(&mut settings.min_score, c.min_score);
-        set(&mut settings.max_no_speech, c.max_no_speech);
-        settings
-    }
-
     /// The front end's settings: the file's values over the built-in defaults.
     pub fn front_end(&self, captions: bool) -> FrontEndConfig {
-        let mut fe = FrontEndConfig::default();
-        let v = &self.vad;
-        set(&mut fe.vad.frame_ms, v.frame_ms);
-        set(&mut fe.vad.aggressiveness, v.aggressiveness);
-        set(&mut fe.vad.earshot_threshold, v.earshot_threshold);
-        set(&mut fe.vad.energy_floor_db, v.energy_floor_db);
-        set(&mut fe.vad.noise_margin_db, v.noise_margin_db);
-        set(&mut fe.vad.noise_window_ms, v.noise_window_ms);
-        let s = &self.segment;
-        set(&mut fe.segment.min_speech_ms, s.min_speech_ms);
-        set(&mut fe.segment.end_silence_ms, s.end_silence_ms);
-        set(&mut fe.segment.preroll_ms, s.preroll_ms);
-        set(&mut fe.segment.tail_ms, s.tail_ms);
-        set(&mut fe.segment.max_utterance_ms, s.max_utterance_ms);
+        let mut fe = FrontEndConfig {
+            vad: self.vad.clone(),
+            segment: self.segment.clone(),
+            ..FrontEndConfig::default()
+        };
         if captions {
-            let mut w = WindowConfig::default();
-            set(&mut w.length_ms, self.captions.window_ms);
-            set(&mut w.step_ms, self.captions.step_ms);
-            fe.windows = Some(w);
+            fe.windows = Some(self.captions.windows());
             fe.segment.lead_in_ms = crate::captions::FINALS_WINDOW_MS;
         }
         fe
@@ -445,7 +292,7 @@ impl Config {
             };
             return Err(("audio", key, format!("{key} must be greater than 0")));
         }
-        if let Err((key, problem)) = self.commands().validate() {
+        if let Err((key, problem)) = self.commands.validate() {
             return Err(("commands", key, problem));
         }
         if let Some(level) = self.run.log.as_deref().filter(|l| !is_log_filter(l)) {
@@ -502,12 +349,6 @@ fn is_log_filter(text: &str) -> bool {
         })
 }
 
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *field = v;
-    }
-}
-
 /// `line N: ` for the line of `key = ...` inside `[section]`; empty if the file does not
 /// set it.
 fn line_prefix(text: &str, section: &str, key: &str) -> String {
@@ -516,72 +357,47 @@ fn line_prefix(text: &str, section: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The line of `key = ...` inside `[section]`, if the file sets it.
+/// The line (from 1) of the byte at `offset`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of `key` inside `[section]`, from the parser's spans, if the file sets it.
 fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
-    let header = format!("[{section}]");
-    let mut in_section = false;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_section = line == header;
-        } else if in_section
-            && line
-                .split('=')
-                .next()
-                .is_some_and(|k| k.trim() == key && line.contains('='))
-        {
-            return Some(i + 1);
-        }
-    }
-    None
+    let document = toml_edit::ImDocument::parse(text).ok()?;
+    let table = document.get(section)?.as_table_like()?;
+    let start = table.get_key_value(key)?.0.span()?.start;
+    Some(line_at(text, start))
 }
 
 /// The parser's message with the line it points at, in words a user can act on. A type
-/// error's message names only the value, so the key set on that line is added.
+/// error's message names only the value, so the key whose value it is is added.
 fn describe(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim();
     let Some(span) = e.span() else {
         return message.to_string();
     };
-    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-    match key_on_line(text, line) {
-        Some(key) if !message.contains(&format!("`{}`", key.name)) => {
-            format!("line {line}: {key}: {message}")
+    let line = line_at(text, span.start);
+    match key_at(text, span.start) {
+        Some(key) if !message.contains(&format!("`{}`", key.1)) => {
+            format!("line {line}: [{}] {}: {message}", key.0, key.1)
         }
         _ => format!("line {line}: {message}"),
     }
 }
 
-/// A `key = value` line of the file and the `[section]` it is in.
-struct KeyLine<'a> {
-    section: Option<&'a str>,
-    name: &'a str,
-}
-
-impl std::fmt::Display for KeyLine<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.section {
-            Some(section) => write!(f, "{section} {}", self.name),
-            None => f.write_str(self.name),
-        }
-    }
-}
-
-/// The key line `line` (from 1) sets, if it is a `key = value` line with a bare key.
-fn key_on_line(text: &str, line: usize) -> Option<KeyLine<'_>> {
-    let lines: Vec<&str> = text.lines().take(line).map(str::trim).collect();
-    let (name, _) = lines.last()?.split_once('=')?;
-    let name = name.trim();
-    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if name.is_empty() || !name.chars().all(bare) {
-        return None;
-    }
-    let section = lines
-        .iter()
-        .rev()
-        .find(|l| l.starts_with('['))
-        .and_then(|header| header.split_inclusive(']').next());
-    Some(KeyLine { section, name })
+/// The section and key whose value holds the byte at `offset`, from the parser's spans.
+fn key_at(text: &str, offset: usize) -> Option<(String, String)> {
+    let document = toml_edit::ImDocument::parse(text).ok()?;
+    let within = |span: Option<std::ops::Range<usize>>| span.is_some_and(|s| s.contains(&offset));
+    let found = document.iter().find_map(|(section, item)| {
+        let table = item.as_table_like()?;
+        table
+            .iter()
+            .find(|(_, value)| within(value.span()))
+            .map(|(key, _)| (section.to_string(), key.to_string()))
+    });
+    found
 }
 
 #[cfg(test)]
@@ -601,11 +417,11 @@ mod tests {
         let config = Config::load(&example).unwrap();
         assert_eq!(config.transcribe.beam, Some(5));
         // The example documents the defaults.
-        let commands = config.commands();
+        let commands = config.commands.clone();
         assert_eq!(commands.grammars.len(), 4);
-        let defaults = CommandsSettings {
+        let defaults = CommandsConfig {
             grammars: commands.grammars.clone(),
-            ..CommandsSettings::default()
+            ..CommandsConfig::default()
         };
         assert_eq!(commands, defaults);
         assert_eq!(config.actions, ActionsConfig::default());
@@ -709,15 +525,12 @@ mod tests {
 
     #[test]
     fn commands_defaults_and_values() {
-        assert_eq!(
-            load_text("").unwrap().commands(),
-            CommandsSettings::default()
-        );
+        assert_eq!(load_text("").unwrap().commands, CommandsConfig::default());
         let config = load_text(
             "[commands]\nbeam = 3\nmax_gap = 4.5\nmin_score = -1.5\nmax_no_speech = 1.0\n",
         )
         .unwrap();
-        let settings = config.commands();
+        let settings = config.commands.clone();
         assert_eq!(
             (settings.beam, settings.max_gap, settings.min_score),
             (3, 4.5, -1.5)
@@ -788,7 +601,7 @@ mod tests {
         );
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path).unwrap();
-        let grammars = config.commands().grammars;
+        let grammars = config.commands.clone().grammars;
         assert_eq!(grammars, [dir.path().join("grammars/home.toml"), absolute]);
         assert_eq!(config.actions.working_dir, Some(dir.path().join("scripts")));
     }

@@ -38,7 +38,9 @@ pub mod subtitles;
 
 pub use subtitles::{SubtitleError, SubtitleFormat, SubtitleWriter};
 
-use crate::frontend::{CaptionWindow, Utterance};
+use std::path::PathBuf;
+
+use crate::frontend::{CaptionWindow, Utterance, WindowConfig};
 use crate::whisper::transcribe::{
     AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber,
 };
@@ -116,6 +118,64 @@ impl Default for CaptionOptions {
             min_partial_ms: 500,
             settle_ms: 1500,
         }
+    }
+}
+
+/// `[captions]` of the config file: the window partials are decoded from, when a segment
+/// is final, and the subtitle files finals are written to.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptionsConfig {
+    /// Audio per caption window.
+    pub window_ms: u32,
+    /// Time between windows.
+    pub step_ms: u32,
+    /// Stream that must follow a segment before it is final ([`CaptionOptions::settle_ms`]).
+    pub settle_ms: u32,
+    /// WebVTT file the final captions are appended to as they arrive.
+    pub vtt: Option<PathBuf>,
+    /// SRT file, likewise.
+    pub srt: Option<PathBuf>,
+}
+
+impl Default for CaptionsConfig {
+    fn default() -> Self {
+        let window = WindowConfig::default();
+        CaptionsConfig {
+            window_ms: window.length_ms,
+            step_ms: window.step_ms,
+            settle_ms: CaptionOptions::default().settle_ms,
+            vtt: None,
+            srt: None,
+        }
+    }
+}
+
+impl CaptionsConfig {
+    /// The front end's caption windows.
+    pub fn windows(&self) -> WindowConfig {
+        WindowConfig {
+            length_ms: self.window_ms,
+            step_ms: self.step_ms,
+        }
+    }
+
+    /// The captioner's options, in `language` (None: detected).
+    pub fn options(&self, language: Option<String>) -> CaptionOptions {
+        CaptionOptions {
+            language,
+            settle_ms: self.settle_ms,
+            ..CaptionOptions::default()
+        }
+    }
+
+    /// The subtitle files the finals go to.
+    pub fn subtitle_files(&self) -> Vec<PathBuf> {
+        [&self.vtt, &self.srt]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 

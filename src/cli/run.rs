@@ -7,7 +7,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 
 use super::{ModelArgs, Settings, SourceArgs};
-use voxd::captions::{CaptionOptions, Captioner};
+use voxd::captions::Captioner;
 use voxd::command::Recognizer;
 use voxd::config::{RunMode, StdoutFormat};
 use voxd::daemon::{self, commands::CommandFlags, CommandSet};
@@ -98,20 +98,11 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         source,
         front_end: config.front_end(mode.captions()),
         output,
-        captions: mode.captions().then(|| {
-            let defaults = CaptionOptions::default();
-            Captioner::new(CaptionOptions {
-                language: config.transcribe.language.clone(),
-                settle_ms: config.captions.settle_ms.unwrap_or(defaults.settle_ms),
-                ..defaults
-            })
-        }),
+        captions: mode
+            .captions()
+            .then(|| Captioner::new(config.captions.options(config.transcribe.language.clone()))),
         subtitles: if args.subtitles.is_empty() {
-            [&config.captions.vtt, &config.captions.srt]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect()
+            config.captions.subtitle_files()
         } else {
             args.subtitles
         },

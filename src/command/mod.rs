@@ -11,6 +11,7 @@
 //! it inside the grammar with beam search, reads the sentence's intent and slots with
 //! [`Grammar::match_text`], and lets `reject` judge how hard the grammar had to push.
 
+mod config;
 pub mod constrained;
 pub mod reject;
 pub mod vocab;
@@ -25,6 +26,7 @@ use crate::util::rng::Rng;
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
+pub use config::CommandsConfig;
 use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
 use reject::{judge, word_gaps, Evidence};
 pub use reject::{Rejection, Thresholds};

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::actions::{ActionError, ActionSet, ActionsConfig};
 use crate::command::RecognizerOptions;
-use crate::config::{CommandsSettings, Config, ConfigError};
+use crate::config::{CommandsConfig, Config, ConfigError};
 use crate::grammar::{self, Grammar, GrammarError};
 use crate::whisper::transcribe::AudioCtx;
 
@@ -95,8 +95,8 @@ pub struct CommandFlags {
 pub fn recognizer_settings(
     config: &Config,
     flags: &CommandFlags,
-) -> Result<(CommandsSettings, RecognizerOptions), LoadError> {
-    let mut settings = config.commands();
+) -> Result<(CommandsConfig, RecognizerOptions), LoadError> {
+    let mut settings = config.commands.clone();
     if !flags.grammars.is_empty() {
         settings.grammars = flags.grammars.clone();
     }
@@ -145,7 +145,7 @@ pub struct CommandSet {
 #[derive(Debug, PartialEq)]
 struct Inputs {
     /// `grammars` holds the files actually loaded.
-    settings: CommandsSettings,
+    settings: CommandsConfig,
     options: RecognizerOptions,
     actions: ActionsConfig,
     grammar_texts: Vec<(PathBuf, String)>,
@@ -191,7 +191,7 @@ impl CommandSet {
 
     /// The `[commands]` settings; `grammars` are the files loaded (from the command line or
     /// the config).
-    pub fn settings(&self) -> &CommandsSettings {
+    pub fn settings(&self) -> &CommandsConfig {
         &self.inputs.settings
     }
 

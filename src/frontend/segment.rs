@@ -19,8 +19,9 @@
 //! ended (a transcriber that decodes speech in its context, as live captions do, needs the
 //! stream as it was, pauses included).
 
-/// Segmentation settings, in milliseconds.
-#[derive(Clone, Debug, PartialEq)]
+/// Segmentation settings, in milliseconds: `[segment]` of the config file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SegmentConfig {
     /// Voiced time that confirms speech.
     pub min_speech_ms: u32,
@@ -33,7 +34,9 @@ pub struct SegmentConfig {
     /// Longest utterance; longer speech is cut into pieces of this length.
     pub max_utterance_ms: u32,
     /// Audio before the utterance handed out with it (at most this much, never reaching
-    /// back past the previous utterance): [`Utterance::lead_in`]. 0 hands out none.
+    /// back past the previous utterance): [`Utterance::lead_in`]. 0 hands out none. Set by
+    /// whoever needs it (live captions), not by the config file.
+    #[serde(skip)]
     pub lead_in_ms: u32,
 }
 

@@ -18,8 +18,9 @@ use std::collections::VecDeque;
 
 use earshot::Detector;
 
-/// Voice-activity settings (the `[vad]` part of the front end's configuration).
-#[derive(Clone, Debug, PartialEq)]
+/// Voice-activity settings: `[vad]` of the config file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct VadConfig {
     /// Frame length: 10, 20 or 30 ms.
     pub frame_ms: u32,
