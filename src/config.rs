@@ -16,6 +16,7 @@ use crate::frontend::{
 };
 pub use crate::llm::config::{LlmConfig, LlmLoad};
 use crate::util::paths;
+pub use crate::whisper::config::TranscribeConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,13 +62,23 @@ pub struct Config {
     file: Option<(PathBuf, String)>,
 }
 
-/// `[run]`: what `voxd run` does.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[run]`: what `voxd run` does. (The daemon's own sections are here, not beside the
+/// daemon: the daemon reads the config.)
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunSection {
-    pub mode: Option<RunMode>,
+    pub mode: RunMode,
     /// Log level (error, warn, info, debug, trace); `--log` and `VOXD_LOG` win.
-    pub log: Option<String>,
+    pub log: String,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            mode: RunMode::default(),
+            log: "info".into(),
+        }
+    }
 }
 
 /// What the daemon listens for.
@@ -97,10 +108,10 @@ impl RunMode {
 }
 
 /// `[events]`: where the daemon's JSON lines go.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct EventsSection {
-    pub stdout: Option<StdoutFormat>,
+    pub stdout: StdoutFormat,
     /// Appended to, one JSON object per line; relative paths are taken from the config
     /// file's folder.
     pub file: Option<PathBuf>,
@@ -151,40 +162,52 @@ impl std::str::FromStr for StdoutFormat {
 }
 
 /// `[audio]`: the capture device.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct AudioConfig {
     /// `default`, a device index from `voxd devices`, or part of a device's name.
-    pub device: Option<String>,
+    pub device: String,
     /// Capture rate in Hz; absent = the device's default.
     pub rate: Option<u32>,
     /// Capture channels; absent = the device's default.
     pub channels: Option<u16>,
     /// Audio per driver period, ms; 0 = the driver's choice.
-    pub buffer_ms: Option<u32>,
+    pub buffer_ms: u32,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            device: "default".into(),
+            rate: None,
+            channels: None,
+            buffer_ms: crate::capture::device::DEFAULT_BUFFER_MS,
+        }
+    }
+}
+
+impl AudioConfig {
+    /// How the device is opened.
+    pub fn capture_options(&self) -> crate::capture::CaptureOptions {
+        crate::capture::CaptureOptions {
+            device: crate::capture::DeviceSelector::parse(&self.device),
+            rate: self.rate,
+            channels: self.channels,
+            buffer_ms: Some(self.buffer_ms).filter(|&ms| ms > 0),
+            ..crate::capture::CaptureOptions::default()
+        }
+    }
+}
+
+/// `[model]`: the Whisper model.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// A CTranslate2 directory or a ggml file; relative paths are taken from the config
-    /// file's folder.
+    /// file's folder. Absent: the default model's place.
     pub path: Option<PathBuf>,
-    /// Compute threads; 0 or absent = one per core.
-    pub threads: Option<usize>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TranscribeConfig {
-    pub language: Option<String>,
-    pub beam: Option<usize>,
-    /// `full`, `fit` or a number of positions.
-    pub audio_ctx: Option<String>,
-    /// Fall back to sampling at higher temperatures when a result looks wrong.
-    pub fallback: Option<bool>,
-    pub timestamps: Option<bool>,
-    pub prompt: Option<String>,
+    /// Compute threads; 0 = one per core.
+    pub threads: usize,
 }
 
 impl Config {
@@ -200,12 +223,6 @@ impl Config {
         })?;
         if let Some(dir) = path.parent() {
             config.resolve_paths(dir);
-        }
-        if config.transcribe.beam == Some(0) {
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                message: "[transcribe] beam must be at least 1".into(),
-            });
         }
         if let Err((section, key, problem)) = config.check_values() {
             return Err(ConfigError::Invalid {
@@ -292,10 +309,13 @@ impl Config {
             };
             return Err(("audio", key, format!("{key} must be greater than 0")));
         }
+        if let Err((key, problem)) = self.transcribe.validate() {
+            return Err(("transcribe", key, problem));
+        }
         if let Err((key, problem)) = self.commands.validate() {
             return Err(("commands", key, problem));
         }
-        if let Some(level) = self.run.log.as_deref().filter(|l| !is_log_filter(l)) {
+        if let Some(level) = Some(&self.run.log).filter(|l| !is_log_filter(l)) {
             let problem = format!(
                 "log = {level:?}: expected error, warn, info, debug, trace or off, or \
                  module=level pairs separated by commas"
@@ -323,7 +343,7 @@ impl Config {
     /// The reply model's compute threads: `[llm] threads`, else `[model] threads`; 0 is one
     /// per core.
     pub fn llm_threads(&self) -> usize {
-        match self.llm.threads.or(self.model.threads).unwrap_or(0) {
+        match self.llm.threads.unwrap_or(self.model.threads) {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
@@ -412,22 +432,42 @@ mod tests {
     }
 
     #[test]
-    fn the_repository_example_is_valid() {
+    fn the_repository_example_is_valid_and_documents_the_defaults() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let config = Config::load(&example).unwrap();
-        assert_eq!(config.transcribe.beam, Some(5));
-        // The example documents the defaults.
-        let commands = config.commands.clone();
-        assert_eq!(commands.grammars.len(), 4);
-        let defaults = CommandsConfig {
-            grammars: commands.grammars.clone(),
-            ..CommandsConfig::default()
+        // What the example sets on purpose, not as a default: the checkout's model, English,
+        // and the example grammars.
+        let dir = example.parent().unwrap();
+        assert_eq!(config.model.path, Some(dir.join("models/tiny.en")));
+        assert_eq!(config.transcribe.language.as_deref(), Some("en"));
+        assert_eq!(config.commands.grammars.len(), 4);
+        // Every other value is the default it documents.
+        let defaults = Config {
+            model: ModelConfig {
+                path: config.model.path.clone(),
+                ..ModelConfig::default()
+            },
+            transcribe: TranscribeConfig {
+                language: config.transcribe.language.clone(),
+                ..TranscribeConfig::default()
+            },
+            commands: CommandsConfig {
+                grammars: config.commands.grammars.clone(),
+                ..CommandsConfig::default()
+            },
+            ..Config::default()
         };
-        assert_eq!(commands, defaults);
-        assert_eq!(config.actions, ActionsConfig::default());
-        assert_eq!(config.run.mode, Some(RunMode::default()));
-        assert_eq!(config.events.stdout, Some(StdoutFormat::default()));
-        assert_eq!(config.llm, LlmConfig::default());
+        assert_eq!(config.model, defaults.model);
+        assert_eq!(config.transcribe, defaults.transcribe);
+        assert_eq!(config.audio, defaults.audio);
+        assert_eq!(config.vad, defaults.vad);
+        assert_eq!(config.segment, defaults.segment);
+        assert_eq!(config.captions, defaults.captions);
+        assert_eq!(config.commands, defaults.commands);
+        assert_eq!(config.actions, defaults.actions);
+        assert_eq!(config.run, defaults.run);
+        assert_eq!(config.events, defaults.events);
+        assert_eq!(config.llm, defaults.llm);
     }
 
     #[test]
@@ -464,7 +504,7 @@ mod tests {
             .to_string();
         assert!(err.contains("line 2") && err.contains("[run] log"), "{err}");
         let config = load_text("[run]\nmode = \"both\"\nlog = \"voxd=debug\"\n").unwrap();
-        assert!(config.run.mode.unwrap().captions());
+        assert!(config.run.mode.captions());
     }
 
     #[test]

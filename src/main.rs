@@ -82,8 +82,7 @@ fn main() {
         Command::Run(args) => {
             let settings = settings();
             // The daemon says what it is doing by default, at the config's level.
-            let level = cli.log.as_deref().or(settings.config.run.log.as_deref());
-            init_logging(level.unwrap_or("info"));
+            init_logging(cli.log.as_deref().unwrap_or(&settings.config.run.log));
             cli::run::run(args, &settings)
         }
         command => {

@@ -24,7 +24,7 @@ use clap::Args;
 use voxd::capture;
 use voxd::config::Config;
 use voxd::frontend;
-use voxd::whisper::transcribe::{AudioCtx, Transcriber};
+use voxd::whisper::transcribe::Transcriber;
 
 /// The settings file a subcommand reads when it asks for it: `--config`, else the user's
 /// own when there is one, else the built-in defaults.
@@ -78,7 +78,7 @@ impl ModelArgs {
     /// Loads the model, saying on failure where its path came from.
     pub fn load(&self, config: &Config) -> Result<Transcriber> {
         let path = self.path(config)?;
-        let threads = self.threads.or(config.model.threads).unwrap_or(0);
+        let threads = self.threads.unwrap_or(config.model.threads);
         let started = Instant::now();
         // The loader's errors name the model's path; the context says what failed and, for
         // a path from the config file, where it was set, so the user knows what to edit.
@@ -149,33 +149,15 @@ impl SourceArgs {
                 pace,
             }
         } else {
-            let device = self.device.as_ref().or(config.audio.device.as_ref());
-            frontend::Source::Device(capture::CaptureOptions {
-                device: device
-                    .map(|d| capture::DeviceSelector::parse(d))
-                    .unwrap_or_default(),
-                rate: self.rate.or(config.audio.rate),
-                channels: self.channels.or(config.audio.channels),
-                buffer_ms: match self.buffer_ms.or(config.audio.buffer_ms) {
-                    Some(0) => None,
-                    Some(ms) => Some(ms),
-                    None => Some(capture::device::DEFAULT_BUFFER_MS),
-                },
-                ..capture::CaptureOptions::default()
-            })
+            let mut audio = config.audio.clone();
+            if let Some(device) = &self.device {
+                audio.device = device.clone();
+            }
+            audio.rate = self.rate.or(audio.rate);
+            audio.channels = self.channels.or(audio.channels);
+            audio.buffer_ms = self.buffer_ms.unwrap_or(audio.buffer_ms);
+            frontend::Source::Device(audio.capture_options())
         })
-    }
-}
-
-/// `--audio-ctx`: `full`, `fit` or a number of positions.
-pub fn parse_audio_ctx(s: &str) -> Result<AudioCtx, String> {
-    match s {
-        "full" => Ok(AudioCtx::Full),
-        "fit" | "auto" => Ok(AudioCtx::Fit),
-        n => n
-            .parse::<usize>()
-            .map(AudioCtx::Fixed)
-            .map_err(|_| format!("expected `full`, `fit` or a number of positions, got `{n}`")),
     }
 }
 

@@ -3,12 +3,13 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::{parse_audio_ctx, ModelArgs};
+use super::ModelArgs;
 use voxd::audio;
 use voxd::command::Recognizer;
 use voxd::config::Config;
@@ -47,7 +48,7 @@ pub struct RecognizeArgs {
     tokens: bool,
     /// Encoder context: `fit` (sized to the utterance), `full` (30 s) or a number of
     /// positions (20 ms each, at least 128) [default: fit].
-    #[arg(long, value_parser = parse_audio_ctx, value_name = "CTX")]
+    #[arg(long, value_parser = AudioCtx::from_str, value_name = "CTX")]
     audio_ctx: Option<AudioCtx>,
 }
 

@@ -14,7 +14,7 @@ use voxd::daemon::{self, commands::CommandFlags, CommandSet};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// What to listen for [default: the config's [run] mode, else commands].
+    /// What to listen for [default: the config's [run] mode: commands].
     #[arg(long, value_parser = PossibleValuesParser::new(RunMode::NAMES).try_map(|s| s.parse::<RunMode>()))]
     mode: Option<RunMode>,
     /// Grammar files (TOML) [default: `[commands] grammars` of the config].
@@ -46,7 +46,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
     let (config, config_path) = (&settings.config, settings.path.as_deref());
-    let mode = args.mode.or(config.run.mode).unwrap_or_default();
+    let mode = args.mode.unwrap_or(config.run.mode);
     let commands = if mode.commands() {
         let flags = CommandFlags {
             grammars: args.grammar.clone(),
@@ -86,7 +86,7 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         None => daemon::Engine::Transcriber(Box::new(transcriber)),
     };
     let output = daemon::OutputOptions {
-        stdout: args.stdout.or(config.events.stdout).unwrap_or_default(),
+        stdout: args.stdout.unwrap_or(config.events.stdout),
         file: args.events_file.or_else(|| config.events.file.clone()),
         socket: args.socket.or_else(|| config.events.socket.clone()),
     };

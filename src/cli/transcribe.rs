@@ -3,12 +3,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::{describe, parse_audio_ctx, ModelArgs};
+use super::{describe, ModelArgs};
 use voxd::audio;
 use voxd::config::Config;
 use voxd::whisper::transcribe::{AudioCtx, Segment, Task, TranscribeOptions, Transcriber};
@@ -34,7 +35,7 @@ pub struct TranscribeArgs {
     no_timestamps: bool,
     /// Encoder context: `full` (1500 positions, 30 s), `fit` (sized to the audio) or a number
     /// of positions (20 ms each, at least 128) [default: full].
-    #[arg(long, value_parser = parse_audio_ctx, value_name = "CTX")]
+    #[arg(long, value_parser = AudioCtx::from_str, value_name = "CTX")]
     audio_ctx: Option<AudioCtx>,
     /// Decode at temperature 0 only (no fallback to sampling).
     #[arg(long)]
@@ -49,17 +50,11 @@ pub struct TranscribeArgs {
 
 pub fn run(args: TranscribeArgs, config: &Config) -> Result<()> {
     let file = &config.transcribe;
-    let beam = args.beam.or(file.beam).unwrap_or(5);
+    let beam = args.beam.unwrap_or(file.beam);
     if beam == 0 {
         bail!("--beam must be at least 1");
     }
-    let audio_ctx = match (args.audio_ctx, &file.audio_ctx) {
-        (Some(ctx), _) => ctx,
-        (None, Some(text)) => parse_audio_ctx(text)
-            .map_err(|e| anyhow::anyhow!("[transcribe] audio_ctx in the config: {e}"))?,
-        (None, None) => AudioCtx::Full,
-    };
-    let fallback = !args.no_fallback && file.fallback.unwrap_or(true);
+    let fallback = !args.no_fallback && file.fallback;
     let transcriber = args.model.load(config)?;
     let opts = TranscribeOptions {
         language: args.language.clone().or_else(|| file.language.clone()),
@@ -75,8 +70,8 @@ pub fn run(args: TranscribeArgs, config: &Config) -> Result<()> {
             vec![0.0]
         },
         initial_prompt: args.prompt.clone().or_else(|| file.prompt.clone()),
-        timestamps: !args.no_timestamps && file.timestamps.unwrap_or(true),
-        audio_ctx,
+        timestamps: !args.no_timestamps && file.timestamps,
+        audio_ctx: args.audio_ctx.unwrap_or(file.audio_ctx),
         ..TranscribeOptions::default()
     };
     let mut failures = 0;

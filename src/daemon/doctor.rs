@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::commands::{CommandSet, LoadError};
 use super::reply;
-use crate::capture::{
-    self, CaptureEvent, CaptureOptions, DeviceCapture, DeviceSelector, ReadStatus,
-};
+use crate::capture::{self, CaptureEvent, DeviceCapture, ReadStatus};
 use crate::config::{Config, LlmLoad};
 use crate::llm::gguf::GgufFile;
 use crate::ops::models;
@@ -573,23 +571,8 @@ fn check_audio(config: &Config, seconds: f64, checks: &mut Vec<Check>) {
 
 fn check_microphone(config: &Config, seconds: f64) -> Check {
     const NAME: &str = "microphone";
-    let audio = &config.audio;
-    let selector = audio
-        .device
-        .as_deref()
-        .map(DeviceSelector::parse)
-        .unwrap_or_default();
-    let options = CaptureOptions {
-        device: selector.clone(),
-        rate: audio.rate,
-        channels: audio.channels,
-        buffer_ms: match audio.buffer_ms {
-            Some(0) => None,
-            Some(ms) => Some(ms),
-            None => CaptureOptions::default().buffer_ms,
-        },
-        ..CaptureOptions::default()
-    };
+    let options = config.audio.capture_options();
+    let selector = options.device.clone();
     let (capture, output) = match DeviceCapture::start(options, 2.0 + seconds as f32) {
         Ok(started) => started,
         Err(e) => {
