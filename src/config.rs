@@ -720,7 +720,9 @@ mod tests {
         assert_eq!(config.llm_threads(), 3);
         let config = load_text("[model]\nthreads = 3\n[llm]\nthreads = 1\n").unwrap();
         assert_eq!(config.llm_threads(), 1);
-        assert_eq!(load_text("").unwrap().llm_threads(), 0);
+        // 0 (the default) is one per core.
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(load_text("").unwrap().llm_threads(), cores);
     }
 
     #[test]
