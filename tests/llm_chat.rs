@@ -84,7 +84,7 @@ fn a_conversation_remembers_its_last_exchanges_and_reuses_the_cache() {
             memory_turns: 1,
             max_tokens: 16,
             sampling: SamplingConfig::greedy(),
-            ..AssistantConfig::default()
+            ..voxd::llm::config::LlmConfig::default().assistant_config()
         },
     )
     .unwrap();

@@ -15,7 +15,8 @@ use super::generate::{Engine, GenerateError, Generated, Limits};
 use super::gguf::GgufError;
 use super::sampling::{Sampler, SamplingConfig};
 
-/// How the assistant answers.
+/// How the assistant answers; [`super::config::LlmConfig::assistant_config`] makes one from
+/// `[llm]` and its defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AssistantConfig {
     /// The system prompt; `None` uses the model's own default (if its template has one).
@@ -25,18 +26,6 @@ pub struct AssistantConfig {
     pub max_tokens: usize,
     pub max_time: Option<Duration>,
     pub sampling: SamplingConfig,
-}
-
-impl Default for AssistantConfig {
-    fn default() -> Self {
-        AssistantConfig {
-            system_prompt: None,
-            memory_turns: 4,
-            max_tokens: 128,
-            max_time: Some(Duration::from_secs(20)),
-            sampling: SamplingConfig::default(),
-        }
-    }
 }
 
 /// The model, its chat template and the conversation so far.
