@@ -31,7 +31,7 @@ pub struct ModelOptions {
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_tokens: usize,
     /// Longest reply, in seconds (prompt included).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::generate::Limits::parse_seconds)]
     pub max_seconds: Option<f64>,
     /// Sampling temperature; 0 always picks the most likely token.
     #[arg(long, default_value_t = 0.7)]
