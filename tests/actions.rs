@@ -191,6 +191,59 @@ fn tricky_slot_values_arrive_as_single_literal_arguments_and_variables() {
     assert_eq!(last["env"]["VOXD_TEXT"], "record the bed room");
 }
 
+#[test]
+fn a_slot_value_that_would_be_an_option_is_refused_unless_after_dashes_or_raw() {
+    need_python();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let log = log.to_str().unwrap();
+    let intent = |name: &str, args: &[&str]| {
+        let mut run = vec![PYTHON, "-c", RECORDER, log];
+        run.extend_from_slice(args);
+        format!(
+            "[intents.{name}]\nsentences = [\"{name} {{level}}\"]\nrun = {}\n",
+            toml_array(&run)
+        )
+    };
+    let g = grammar(&format!(
+        "{}{}{}[lists.level]\nrange = {{ from = -10, to = 10 }}\n",
+        intent("Plain", &["{level}"]),
+        intent("AfterDashes", &["--", "{level}"]),
+        intent("Raw", &["{level:raw}", "--level={level}"]),
+    ));
+    let (runner, events) = start(&g, &quiet_config());
+    let submit = |intent: &str| {
+        let request = ActionRequest {
+            intent: intent.into(),
+            slots: [("level".to_string(), SlotValue::Integer(-5))].into(),
+            text: None,
+        };
+        runner.submit(&request).unwrap()
+    };
+    // A range's negative value would be an argument of its own starting with `-`: a
+    // getopt-style program reads `-5` as options `-5`.
+    match next_event(&events, submit("Plain")) {
+        ActionEventKind::FailedToStart { error } => {
+            assert!(error.contains("slot `level` is \"-5\""), "{error}");
+            assert!(error.contains("run argument 4"), "{error}");
+        }
+        other => panic!("expected failed_to_start, got {other:?}"),
+    }
+    assert_success(&outcome(&events, submit("AfterDashes")));
+    assert_success(&outcome(&events, submit("Raw")));
+    let argvs: Vec<serde_json::Value> = records(Path::new(log))
+        .into_iter()
+        .map(|run| run["argv"].clone())
+        .collect();
+    assert_eq!(
+        argvs,
+        [
+            serde_json::json!(["--", "-5"]),
+            serde_json::json!(["-5", "--level=-5"])
+        ]
+    );
+}
+
 /// A process that is neither running nor left unreaped.
 fn is_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

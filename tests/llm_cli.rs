@@ -85,3 +85,17 @@ fn a_prompt_longer_than_the_context_is_refused_with_both_lengths() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("tokens; the context holds 64"), "{err}");
 }
+
+#[test]
+fn a_bad_time_limit_is_refused_before_the_model_is_read() {
+    // Each panicked in `Duration::from_secs_f64` once a model was loaded; the flag is now
+    // checked as the config's `[llm] max_seconds` is, by the same function.
+    for value in ["-1", "0", "nan", "inf", "-inf", "1e30", "soon"] {
+        let flag = format!("--max-seconds={value}");
+        let out = ask(&["--model", "/nonexistent/model.gguf", &flag, "Hello?"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{value}: {err}");
+        assert!(err.contains("--max-seconds"), "{value}: {err}");
+        assert!(!err.contains("panicked"), "{value}: {err}");
+    }
+}

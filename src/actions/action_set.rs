@@ -26,6 +26,9 @@ pub(super) struct IntentAction {
 pub(super) struct Command {
     pub program: String,
     pub args: Vec<Template>,
+    /// The index in `args` of the first literal `--`: slot values after it may start with
+    /// `-`.
+    pub end_of_options: Option<usize>,
 }
 
 /// The checked actions of every intent that has a `run` or a `notify`.
@@ -110,8 +113,13 @@ fn command(
         .iter()
         .enumerate()
         .map(|(i, arg)| template(intent, ActionField::Run(i + 1), arg, slot_names))
-        .collect::<Result<_, _>>()?;
-    Ok(Command { program, args })
+        .collect::<Result<Vec<Template>, _>>()?;
+    let end_of_options = args.iter().position(|arg| arg.is_literal("--"));
+    Ok(Command {
+        program,
+        args,
+        end_of_options,
+    })
 }
 
 /// Parses one `run` argument or `notify` text and checks its placeholders name slots.

@@ -5,6 +5,12 @@
 //! text. A value replaces its placeholder as literal text inside the one argument that holds
 //! it: `--room={room}` with "living room" is the single argument `--room=living room`. No
 //! argument is ever split, joined or interpreted.
+//!
+//! A value must not turn an argument into an option either: a `run` argument that a slot
+//! value would start with `-` (a range's `-5`, a list value `-rf`) is refused, since
+//! getopt-style programs read it as an option. It is allowed after a literal `--` argument
+//! (the end of options for those programs), or when written `{name:raw}` by a grammar whose
+//! program expects such values.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +25,15 @@ pub struct Template {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Piece {
     Literal(String),
-    Slot(String),
+    /// A slot's value; `raw` (`{name:raw}`) lets it start an argument with `-`.
+    Slot {
+        name: String,
+        raw: bool,
+    },
 }
+
+/// The suffix of a placeholder whose value may start an argument with `-`.
+const RAW: &str = ":raw";
 
 /// A slot named by a placeholder that the match does not carry: the sentence heard did not
 /// capture it and the intent has no fixed value for it.
@@ -30,6 +43,21 @@ enum Piece {
      for it"
 )]
 pub struct MissingSlot(pub String);
+
+/// Why a `run` argument could not be filled in.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ArgumentError {
+    #[error(transparent)]
+    Missing(#[from] MissingSlot),
+    /// The value would start the argument with `-`, and the program could read it as an
+    /// option.
+    #[error(
+        "slot `{slot}` is {value:?}, which would start an argument with `-` that the program \
+         could read as an option; put \"--\" before it in run, or write `{{{slot}:raw}}` if \
+         the program expects such values"
+    )]
+    LooksLikeOption { slot: String, value: String },
+}
 
 impl Template {
     /// Parses `text`; the error says what is wrong with its braces.
@@ -42,14 +70,21 @@ impl Template {
                 '{' if chars.next_if(|&(_, next)| next == '{').is_some() => literal.push('{'),
                 '}' if chars.next_if(|&(_, next)| next == '}').is_some() => literal.push('}'),
                 '{' => {
-                    let name = placeholder_name(text, at)?;
-                    for _ in 0..name.chars().count() + 1 {
+                    let inner = placeholder_name(text, at)?;
+                    for _ in 0..inner.chars().count() + 1 {
                         chars.next();
                     }
                     if !literal.is_empty() {
                         pieces.push(Piece::Literal(std::mem::take(&mut literal)));
                     }
-                    pieces.push(Piece::Slot(name.to_string()));
+                    let (name, raw) = match inner.strip_suffix(RAW) {
+                        Some(name) if !name.trim().is_empty() => (name, true),
+                        _ => (inner, false),
+                    };
+                    pieces.push(Piece::Slot {
+                        name: name.to_string(),
+                        raw,
+                    });
                 }
                 '}' => {
                     return Err(format!(
@@ -70,24 +105,61 @@ impl Template {
     /// The slot names of the placeholders, in order, with repeats.
     pub fn slot_names(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|piece| match piece {
-            Piece::Slot(name) => Some(name.as_str()),
+            Piece::Slot { name, .. } => Some(name.as_str()),
             Piece::Literal(_) => None,
         })
     }
 
+    /// Whether the template is exactly `text`, without placeholders.
+    pub fn is_literal(&self, text: &str) -> bool {
+        matches!(self.pieces.as_slice(), [Piece::Literal(only)] if only == text)
+    }
+
     /// The text with every placeholder replaced by its slot's value.
     pub fn render(&self, slots: &BTreeMap<String, SlotValue>) -> Result<String, MissingSlot> {
+        self.fill(slots).map(|(text, _)| text)
+    }
+
+    /// One `run` argument: [`Template::render`], refusing a value that would start the
+    /// argument with `-` unless `options_ended` (a literal `--` came before) or the
+    /// placeholder is `{name:raw}`.
+    pub fn render_argument(
+        &self,
+        slots: &BTreeMap<String, SlotValue>,
+        options_ended: bool,
+    ) -> Result<String, ArgumentError> {
+        match self.fill(slots)? {
+            (_, Some((slot, value))) if !options_ended => Err(ArgumentError::LooksLikeOption {
+                slot: slot.to_string(),
+                value,
+            }),
+            (text, _) => Ok(text),
+        }
+    }
+
+    /// The filled-in text, and the slot (not `raw`) whose value starts it with `-`, if one
+    /// does, with that value.
+    #[allow(clippy::type_complexity)]
+    fn fill(
+        &self,
+        slots: &BTreeMap<String, SlotValue>,
+    ) -> Result<(String, Option<(&str, String)>), MissingSlot> {
         let mut out = String::new();
+        let mut leading_dash = None;
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Slot(name) => {
+                Piece::Slot { name, raw } => {
                     let value = slots.get(name).ok_or_else(|| MissingSlot(name.clone()))?;
-                    out.push_str(&value.to_string());
+                    let value = value.to_string();
+                    if out.is_empty() && !raw && value.starts_with('-') {
+                        leading_dash = Some((name.as_str(), value.clone()));
+                    }
+                    out.push_str(&value);
                 }
             }
         }
-        Ok(out)
+        Ok((out, leading_dash))
     }
 }
 
@@ -175,6 +247,51 @@ mod tests {
         let template = Template::parse("lights {room}").unwrap();
         let error = template.render(&BTreeMap::new()).unwrap_err();
         assert_eq!(error, MissingSlot("room".into()));
+    }
+
+    #[test]
+    fn a_value_may_not_start_an_argument_with_a_dash_unless_allowed() {
+        let values = slots(&[
+            ("level", SlotValue::Integer(-5)),
+            ("flags", SlotValue::Text("-rf".into())),
+            ("empty", SlotValue::Text(String::new())),
+            ("room", SlotValue::Text("hall-way".into())),
+        ]);
+        let argument = |text: &str, options_ended: bool| {
+            Template::parse(text)
+                .unwrap()
+                .render_argument(&values, options_ended)
+        };
+        for text in ["{level}", "{flags}", "{empty}{level}", "{level}%"] {
+            let err = argument(text, false).unwrap_err();
+            assert!(
+                matches!(err, ArgumentError::LooksLikeOption { .. }),
+                "{text}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("could read as an option"), "{message}");
+            assert!(message.contains(":raw}`"), "{message}");
+        }
+        assert_eq!(
+            argument("{level}", false).unwrap_err(),
+            ArgumentError::LooksLikeOption {
+                slot: "level".into(),
+                value: "-5".into()
+            }
+        );
+        // After `--`, written raw, or not at the start, the value is taken as it is.
+        assert_eq!(argument("{level}", true).unwrap(), "-5");
+        assert_eq!(argument("{level:raw}", false).unwrap(), "-5");
+        assert_eq!(argument("--level={level}", false).unwrap(), "--level=-5");
+        assert_eq!(argument("x{flags}", false).unwrap(), "x-rf");
+        assert_eq!(argument("{room}", false).unwrap(), "hall-way");
+        assert_eq!(argument("-{room}", false).unwrap(), "-hall-way");
+        // `:raw` names the same slot; notify texts are not arguments.
+        let raw = Template::parse("{level:raw} {flags}").unwrap();
+        assert_eq!(raw.slot_names().collect::<Vec<_>>(), ["level", "flags"]);
+        assert_eq!(raw.render(&values).unwrap(), "-5 -rf");
+        assert!(Template::parse("--").unwrap().is_literal("--"));
+        assert!(!Template::parse("{level}").unwrap().is_literal("--"));
     }
 
     #[test]

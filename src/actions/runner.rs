@@ -199,9 +199,13 @@ fn job(
     let args = command
         .args
         .iter()
-        .map(|arg| arg.render(&request.slots))
-        .collect::<Result<_, _>>()
-        .map_err(|missing| missing.to_string())?;
+        .enumerate()
+        .map(|(i, arg)| {
+            let options_ended = command.end_of_options.is_some_and(|end| end < i);
+            arg.render_argument(&request.slots, options_ended)
+                .map_err(|e| format!("run argument {}: {e}", i + 1))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Job {
         id,
         intent: request.intent.clone(),

@@ -1,9 +1,9 @@
 //! Audio input: WAV files decoded and resampled to the 16 kHz mono the models take.
 //!
 //! [`read_wav`] accepts every PCM layout `hound` decodes (8/16/24/32-bit integer and 32-bit
-//! float, any channel count, any rate), averages the channels and resamples to
-//! [`SAMPLE_RATE`] with [`resample`] (see [`StreamResampler`], which the live front
-//! end shares).
+//! float, any channel count, rates of [`MIN_SAMPLE_RATE`] to [`MAX_SAMPLE_RATE`]), averages
+//! the channels and resamples to [`SAMPLE_RATE`] as it reads, with the [`StreamResampler`] the
+//! live front end shares: only the 16 kHz result is held whole, never the file's samples.
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -18,9 +18,27 @@ pub use resample::{resample, StreamResampler};
 /// The sample rate Whisper's front end expects.
 pub const SAMPLE_RATE: u32 = 16_000;
 
-/// Highest sample rate accepted, in Hz, for WAV files and for [`resample`]. It bounds the
-/// FFT sizes the resampler plans (rates with no common factor need blocks of `rate` samples).
-pub const MAX_SAMPLE_RATE: u32 = 1_000_000;
+/// Lowest sample rate accepted, in Hz, for WAV files, raw PCM and [`resample`]. Below it no
+/// speech is left to hear, and the 16 kHz result would be many times the file's size (a
+/// 200 KB file at 1 Hz claims 28 hours).
+pub const MIN_SAMPLE_RATE: u32 = 4_000;
+
+/// Highest sample rate accepted, in Hz, for WAV files, raw PCM and [`resample`]: the fastest
+/// rate audio interfaces deliver. It bounds the FFT sizes the resampler plans (rates with no
+/// common factor need blocks of `rate` samples).
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+
+/// The longest WAV file [`read_wav`] reads at once, in seconds: its 16 kHz samples take
+/// 64 KB per second (0.92 GB for 4 hours). Longer recordings are refused, to be split.
+pub const MAX_WAV_SECONDS: u64 = 4 * 60 * 60;
+
+/// Frames resampled together while a file is read: bounds what is held besides the result.
+const READ_CHUNK_FRAMES: usize = 16_384;
+
+/// Whether `rate` (Hz) is one voxd reads: [`MIN_SAMPLE_RATE`] to [`MAX_SAMPLE_RATE`].
+pub fn rate_in_range(rate: u32) -> bool {
+    (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate)
+}
 
 /// What went wrong reading or resampling audio. Every file error names the file.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +78,8 @@ pub enum AudioError {
     /// A well-formed WAV file in a layout this reader does not take.
     #[error(
         "{} has an unsupported WAV format: {detail} (expected PCM 8/16/24/32-bit integer or \
-         32-bit float, at least one channel, a rate of 1 to {MAX_SAMPLE_RATE} Hz)",
+         32-bit float, at least one channel, a rate of {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} \
+         Hz)",
         path.display()
     )]
     Unsupported {
@@ -71,8 +90,8 @@ pub enum AudioError {
     },
     /// The rates given to [`resample`] are out of range or the resampler failed.
     #[error(
-        "cannot resample from {from} Hz to {to} Hz: {detail} (expected rates of 1 to \
-         {MAX_SAMPLE_RATE} Hz)"
+        "cannot resample from {from} Hz to {to} Hz: {detail} (expected rates of \
+         {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"
     )]
     Resample {
         /// The input rate.
@@ -82,31 +101,67 @@ pub enum AudioError {
         /// What went wrong.
         detail: String,
     },
+    /// A WAV file longer than [`read_wav`] reads at once.
+    #[error(
+        "{} is {seconds} s long; voxd reads at most {MAX_WAV_SECONDS} s ({} hours) of a WAV \
+         file at once (split it)",
+        path.display(),
+        MAX_WAV_SECONDS / 3600
+    )]
+    TooLong {
+        /// The file.
+        path: PathBuf,
+        /// Its length, from its header and size.
+        seconds: u64,
+    },
 }
 
 /// Reads a WAV file as 16 kHz mono `f32` samples in [-1, 1].
 ///
 /// Integer samples are scaled by `2^(bits-1)`, channels are averaged, and any rate other
-/// than [`SAMPLE_RATE`] is resampled with [`resample`]. A WAV file with no samples gives an
-/// empty vector.
+/// than [`SAMPLE_RATE`] is resampled as [`resample`] does. The file is read in chunks that
+/// are resampled as they come, so only the result is held whole. A WAV file with no samples
+/// gives an empty vector; one longer than [`MAX_WAV_SECONDS`] is an error.
 pub fn read_wav(path: &Path) -> Result<Vec<f32>, AudioError> {
     let wav = WavFile::open(path)?;
     let (rate, channels) = (wav.rate(), wav.channels());
-    let mut interleaved = Vec::with_capacity(wav.capacity);
-    let mut samples = wav.samples();
-    while let Some(sample) = samples.next_sample()? {
-        interleaved.push(sample);
+    let frames = (wav.capacity / channels) as u64;
+    let seconds = frames / u64::from(rate);
+    if seconds > MAX_WAV_SECONDS {
+        return Err(AudioError::TooLong {
+            path: path.to_path_buf(),
+            seconds,
+        });
     }
-    let mono = downmix(&interleaved, channels);
-    resample(&mono, rate, SAMPLE_RATE)
+    let mut resampler = StreamResampler::new(rate, SAMPLE_RATE)?;
+    let out_len = resample::rounded_output_len(frames, rate, SAMPLE_RATE);
+    let mut out = Vec::with_capacity(out_len as usize);
+    let mut collect = |run: &[f32]| out.extend_from_slice(run);
+    let mut samples = wav.samples();
+    let mut chunk = Vec::with_capacity(READ_CHUNK_FRAMES * channels);
+    loop {
+        chunk.clear();
+        while chunk.len() < READ_CHUNK_FRAMES * channels {
+            match samples.next_sample()? {
+                Some(x) => chunk.push(x),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        resampler.push(&downmix(&chunk, channels), &mut collect)?;
+    }
+    resampler.finish(&mut collect)?;
+    Ok(out)
 }
 
 /// An open WAV file whose header has been checked, ready to give its samples as `f32`.
 pub struct WavFile {
     path: PathBuf,
     reader: WavReader<BufReader<File>>,
-    /// How many samples to reserve: the header's count, capped by the file's size (the header
-    /// is untrusted).
+    /// How many samples the file holds at most: the header's count, capped by the file's size
+    /// (the header is untrusted).
     capacity: usize,
 }
 
@@ -124,7 +179,7 @@ impl WavFile {
             path: path.to_path_buf(),
             detail,
         };
-        if spec.sample_rate == 0 || spec.sample_rate > MAX_SAMPLE_RATE {
+        if !rate_in_range(spec.sample_rate) {
             return Err(unsupported(format!("sample rate {} Hz", spec.sample_rate)));
         }
         if spec.channels == 0 {
@@ -134,7 +189,8 @@ impl WavFile {
             (SampleFormat::Float, 32) | (SampleFormat::Int, 8 | 16 | 24 | 32) => {}
             (format, bits) => return Err(unsupported(format!("{bits}-bit {format:?} samples"))),
         }
-        let capacity = (reader.len() as usize).min(file_len as usize);
+        let sample_bytes = u64::from(spec.bits_per_sample.div_ceil(8));
+        let capacity = u64::from(reader.len()).min(file_len / sample_bytes) as usize;
         Ok(WavFile {
             path: path.to_path_buf(),
             reader,
@@ -411,9 +467,15 @@ mod tests {
         assert!(resample(&[], 44_100, 16_000).unwrap().is_empty());
         assert!(resample(&[0.5], 48_000, 16_000).unwrap().is_empty());
         assert_eq!(resample(&[0.5], 8_000, 16_000).unwrap().len(), 2);
-        assert_eq!(resample(&[0.5, -0.5], 1, 16_000).unwrap().len(), 32_000);
+        assert_eq!(resample(&[0.5, -0.5], 4_000, 16_000).unwrap().len(), 8);
         assert_eq!(resample(&[0.25], 16_000, 16_000).unwrap(), vec![0.25]);
-        for (from, to) in [(0, 16_000), (16_000, 0), (MAX_SAMPLE_RATE + 1, 16_000)] {
+        for (from, to) in [
+            (0, 16_000),
+            (16_000, 0),
+            (1, 16_000),
+            (MIN_SAMPLE_RATE - 1, 16_000),
+            (MAX_SAMPLE_RATE + 1, 16_000),
+        ] {
             let err = resample(&[0.0; 10], from, to).unwrap_err();
             assert!(matches!(err, AudioError::Resample { .. }), "{err}");
             assert!(err.to_string().contains("Hz"), "{err}");
@@ -508,6 +570,29 @@ mod tests {
     }
 
     #[test]
+    fn files_longer_than_the_limit_are_refused_before_reading() {
+        let dir = TempDir::new("long");
+        // 8 kHz 8-bit mono, 8000 bytes a second: the header and the file's (sparse, so free)
+        // size agree on the limit and one minute more.
+        let path = dir.path("long.wav");
+        let seconds = MAX_WAV_SECONDS + 60;
+        let data_len = (seconds * 8_000) as u32;
+        let mut bytes = raw_wav(1, 1, 8_000, 8, &[]);
+        bytes[40..44].copy_from_slice(&data_len.to_le_bytes());
+        bytes[4..8].copy_from_slice(&(36 + data_len).to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(bytes.len() as u64 + u64::from(data_len))
+            .unwrap();
+        let err = read_wav(&path).unwrap_err();
+        assert!(matches!(err, AudioError::TooLong { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&format!("is {seconds} s long")),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn empty_wav_is_empty() {
         let dir = TempDir::new("empty");
         let path = dir.path("a.wav");
@@ -592,6 +677,23 @@ mod tests {
                 "{name}: {err}"
             );
             assert!(err.to_string().contains(name), "{err}");
+        }
+        // Rates outside 4 kHz to 384 kHz are refused before any sample is read: a 200 KB file
+        // at 1 Hz would otherwise be 28 hours, 6.4 GB, at 16 kHz.
+        for rate in [1, MIN_SAMPLE_RATE - 1, MAX_SAMPLE_RATE + 1] {
+            let name = format!("rate_{rate}.wav");
+            let path = dir.path(&name);
+            std::fs::write(&path, raw_wav(1, 1, rate, 16, &vec![0; 200_000])).unwrap();
+            let err = read_wav(&path).unwrap_err();
+            assert!(matches!(err, AudioError::Unsupported { .. }), "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&name), "{text}");
+            assert!(text.contains(&format!("sample rate {rate} Hz")), "{text}");
+        }
+        for (rate, expected) in [(MIN_SAMPLE_RATE, 16_000), (MAX_SAMPLE_RATE, 167)] {
+            let path = dir.path(&format!("edge_{rate}.wav"));
+            std::fs::write(&path, raw_wav(1, 1, rate, 16, &vec![0; 8_000])).unwrap();
+            assert_eq!(read_wav(&path).unwrap().len(), expected, "{rate} Hz");
         }
         // A header that promises far more data than the file holds.
         let path = dir.path("liar.wav");

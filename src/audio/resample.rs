@@ -7,7 +7,7 @@
 
 use rubato::{FftFixedInOut, Resampler};
 
-use super::{AudioError, MAX_SAMPLE_RATE};
+use super::{rate_in_range, AudioError};
 
 /// Shortest FFT block, in samples of the faster side, the resampler is planned with: long
 /// enough for a sharp anti-aliasing filter, short enough to keep the latency (about one
@@ -34,11 +34,12 @@ pub struct StreamResampler {
 }
 
 impl StreamResampler {
-    /// Plans a resampler from `from` Hz to `to` Hz (each 1 to [`MAX_SAMPLE_RATE`]).
+    /// Plans a resampler from `from` Hz to `to` Hz (each [`super::MIN_SAMPLE_RATE`] to
+    /// [`super::MAX_SAMPLE_RATE`]).
     pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
         let rate_error = |detail: String| AudioError::Resample { from, to, detail };
         for rate in [from, to] {
-            if rate == 0 || rate > MAX_SAMPLE_RATE {
+            if !rate_in_range(rate) {
                 return Err(rate_error(format!("rate {rate} Hz is out of range")));
             }
         }
@@ -154,7 +155,8 @@ impl StreamResampler {
 /// The output has `round(len * to_rate / from_rate)` samples, and output sample `n`
 /// corresponds to input time `n / to_rate` seconds: rubato's filter delay is removed and the
 /// tail is flushed with zeros. Equal rates return the input unchanged. Inputs of any length,
-/// including 0 or 1 sample, are fine. Rates must be 1 to [`MAX_SAMPLE_RATE`] Hz.
+/// including 0 or 1 sample, are fine. Rates must be [`super::MIN_SAMPLE_RATE`] to
+/// [`super::MAX_SAMPLE_RATE`] Hz.
 pub fn resample(samples: &[f32], from_rate: u32, to_rate: u32) -> Result<Vec<f32>, AudioError> {
     let mut resampler = StreamResampler::new(from_rate, to_rate)?;
     let mut out =

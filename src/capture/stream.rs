@@ -13,7 +13,7 @@ use crossbeam_channel::bounded;
 
 use super::ring::ring;
 use super::{CaptureError, CaptureEvent, SourceOutput, StreamFormat};
-use crate::audio::{WavFile, MAX_SAMPLE_RATE};
+use crate::audio::{rate_in_range, WavFile, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 
 /// How a file or pipe source delivers its samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,9 +136,10 @@ impl StreamSource {
         channels: u16,
         pace: Pace,
     ) -> Result<(Self, SourceOutput), CaptureError> {
-        if rate == 0 || rate > MAX_SAMPLE_RATE {
+        if !rate_in_range(rate) {
             return Err(CaptureError::Pcm(format!(
-                "sample rate {rate} Hz is out of range (expected 1 to {MAX_SAMPLE_RATE})"
+                "sample rate {rate} Hz is out of range (expected {MIN_SAMPLE_RATE} to \
+                 {MAX_SAMPLE_RATE})"
             )));
         }
         if channels == 0 {

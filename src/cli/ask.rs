@@ -12,7 +12,7 @@ use clap::Args;
 use voxd::config::Config;
 use voxd::llm::assistant::Assistant;
 use voxd::llm::config::LlmConfig;
-use voxd::llm::generate::Generated;
+use voxd::llm::generate::{Generated, Limits};
 
 /// The reply model's flags, shared with `voxd chat`: each one replaces its `[llm]` key.
 #[derive(Args, Clone, Debug)]
@@ -34,7 +34,8 @@ pub struct LlmFlags {
     #[arg(long, value_name = "N")]
     max_tokens: Option<usize>,
     /// Longest reply, in seconds, prompt included [default: [llm] max_seconds].
-    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true,
+          value_parser = Limits::parse_seconds)]
     max_seconds: Option<f64>,
     /// Sampling temperature; 0 always picks the most likely token [default: [llm]
     /// temperature].

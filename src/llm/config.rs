@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::assistant::AssistantConfig;
+use super::generate::Limits;
 use super::sampling::SamplingConfig;
 use crate::util::paths::{self, NoLlmModel};
 use crate::util::rng::clock_seed;
@@ -155,12 +156,9 @@ impl LlmConfig {
                 Err((key, format!("{key} = {value}: must be {expected}")))
             }
         };
-        check(
-            "max_seconds",
-            self.max_seconds,
-            self.max_seconds > 0.0,
-            "a number of seconds above 0",
-        )?;
+        if let Err(invalid) = Limits::time_limit(self.max_seconds) {
+            return Err(("max_seconds", format!("max_seconds = {invalid}")));
+        }
         let (t, p, m, r) = (
             self.temperature,
             self.top_p,

@@ -44,6 +44,40 @@ pub struct Limits {
     pub stop_tokens: Vec<u32>,
 }
 
+/// The longest time limit a reply may be given, in seconds (a day): beyond any spoken
+/// answer, and far inside what a [`Duration`] holds.
+pub const MAX_REPLY_SECONDS: f64 = 86_400.0;
+
+/// A time limit that is not a number of seconds above 0 and at most [`MAX_REPLY_SECONDS`].
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("{0}: must be a number of seconds above 0 and at most {MAX_REPLY_SECONDS}")]
+pub struct InvalidTimeLimit(pub f64);
+
+impl Limits {
+    /// `seconds` as a limit on a reply's wall time. The one check of the value, for
+    /// `[llm] max_seconds` and `--max-seconds` alike: NaN, infinities, 0, negative and
+    /// overlong values are refused (each would panic in [`Duration::from_secs_f64`] or end
+    /// every reply at once).
+    pub fn time_limit(seconds: f64) -> Result<Duration, InvalidTimeLimit> {
+        if seconds > 0.0 && seconds <= MAX_REPLY_SECONDS {
+            Ok(Duration::from_secs_f64(seconds))
+        } else {
+            Err(InvalidTimeLimit(seconds))
+        }
+    }
+
+    /// A number of seconds written as text, checked by [`Limits::time_limit`]: the parser
+    /// of command-line flags.
+    pub fn parse_seconds(text: &str) -> Result<f64, String> {
+        let seconds: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+        Limits::time_limit(seconds).map_err(|e| e.to_string())?;
+        Ok(seconds)
+    }
+}
+
 /// Why generation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -335,6 +369,29 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn time_limits_are_positive_finite_and_at_most_a_day() {
+        assert_eq!(Limits::time_limit(2.5), Ok(Duration::from_millis(2500)));
+        assert_eq!(
+            Limits::time_limit(MAX_REPLY_SECONDS),
+            Ok(Duration::from_secs(86_400))
+        );
+        for bad in [
+            0.0,
+            -1.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e30,
+        ] {
+            let err = Limits::time_limit(bad).unwrap_err().to_string();
+            assert!(err.contains("must be a number of seconds"), "{bad}: {err}");
+        }
+        assert_eq!(Limits::parse_seconds(" 1.5 "), Ok(1.5));
+        assert!(Limits::parse_seconds("-1").unwrap_err().contains("-1"));
+        assert!(Limits::parse_seconds("soon").unwrap_err().contains("soon"));
+    }
 
     fn stream(stops: &[&str], pieces: &[&str]) -> (Vec<String>, String, Option<StopReason>) {
         let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();

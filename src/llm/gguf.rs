@@ -1,5 +1,5 @@
 //! GGUF model files, llama.cpp's format for LLM weights: reading the header, the metadata and
-//! the tensor directory, and handing out the memory-mapped tensor data.
+//! the tensor directory, and handing out the tensor data, read into memory at open.
 //!
 //! # Layout (versions 2 and 3, little-endian)
 //!
@@ -22,17 +22,22 @@
 //! Version 1 used 32-bit counts and lengths and is refused; version 3 only added big-endian
 //! files, which show up here as an absurd version number and are refused as well.
 //!
-//! Nothing here trusts the file: every length is checked against the bytes that remain before
-//! anything is allocated for it, and every problem is a [`GgufError`] naming the file, the
-//! place (byte offset, key or tensor) and what was expected.
+//! Nothing here trusts the file: the header is read from at most its first
+//! [`MAX_HEADER_BYTES`], every count and length in it is checked against the header bytes
+//! that remain before anything is allocated for it, and every problem is a [`GgufError`]
+//! naming the file, the place (byte offset, key or tensor) and what was expected.
+//!
+//! The tensor data is copied into memory of this process (aligned to 64 bytes) when the file
+//! is opened, not memory-mapped: a model file replaced or cut short while voxd runs (`cp`
+//! over it truncates it first) would otherwise kill the process with SIGBUS the next time a
+//! page past the new end is touched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, TryReserveError};
 use std::fmt;
 use std::fs::File;
+use std::io::Read;
 use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
-
-use memmap2::Mmap;
 
 /// The first four bytes of every GGUF file.
 pub const MAGIC: [u8; 4] = *b"GGUF";
@@ -45,6 +50,14 @@ pub const MAX_DIMS: usize = 4;
 /// Arrays of arrays deeper than this are refused, so a hostile file cannot exhaust the stack
 /// (real files nest at most once).
 const MAX_ARRAY_DEPTH: usize = 8;
+/// The most bytes the header (metadata and tensor directory) may take. The largest
+/// tokenizers in use (vocabularies of 256k tokens, merges of 280k) take about 10 MB; parsed,
+/// a header takes at most a few times its size.
+pub const MAX_HEADER_BYTES: u64 = 64 << 20;
+/// The most tensors a file may list (real models list hundreds to a few thousand).
+pub const MAX_TENSORS: u64 = 1 << 16;
+/// The most metadata entries a file may hold (real models hold tens).
+pub const MAX_METADATA_ENTRIES: u64 = 1 << 16;
 
 /// What can go wrong reading a GGUF file; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +113,14 @@ pub enum GgufError {
         key: String,
         expected: &'static str,
         found: String,
+    },
+    /// The tensor data does not fit in this process's memory.
+    #[error("{}: cannot hold its {bytes} bytes of tensor data in memory: {source}", path.display())]
+    OutOfMemory {
+        path: PathBuf,
+        bytes: u64,
+        #[source]
+        source: TryReserveError,
     },
 }
 
@@ -538,27 +559,54 @@ impl TensorInfo {
     }
 }
 
-/// The file's bytes: a read-only map of the file, or bytes already in memory.
-enum Bytes {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
+/// 64 bytes aligned to 64: the unit of [`AlignedBytes`], so that tensor data at aligned
+/// offsets is as aligned in memory as the file promises (up to 64) and can be read as `f32`
+/// and `f16` slices in place.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+// SAFETY: `Line` is 64 plain bytes: no padding (its size equals its alignment), every bit
+// pattern valid, and all zeros a valid value.
+unsafe impl bytemuck::Zeroable for Line {}
+// SAFETY: as above; it is `Copy`, `'static` and `repr(C)`.
+unsafe impl bytemuck::Pod for Line {}
+
+/// The first bytes of a file, up to the end of its last tensor's data, owned and aligned.
+struct AlignedBytes {
+    lines: Vec<Line>,
+    len: usize,
 }
 
-impl Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(map) => map,
-            Bytes::Owned(bytes) => bytes,
-        }
+impl AlignedBytes {
+    /// `len` zero bytes, or the allocator's refusal (rather than an abort).
+    fn zeroed(len: usize) -> Result<Self, TryReserveError> {
+        let n = len.div_ceil(64);
+        let mut lines = Vec::new();
+        lines.try_reserve_exact(n)?;
+        lines.resize(n, Line([0; 64]));
+        Ok(AlignedBytes { lines, len })
+    }
+
+    fn as_mut_bytes(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut(&mut self.lines)[..self.len]
     }
 }
 
-/// A parsed GGUF file: its metadata and tensor directory, with the tensor data left in the
-/// memory map until asked for.
+impl Deref for AlignedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.lines)[..self.len]
+    }
+}
+
+/// A parsed GGUF file: its metadata and tensor directory, and its tensor data in memory.
 pub struct GgufFile {
     path: PathBuf,
-    bytes: Bytes,
+    /// The file from its start to the end of the last tensor's data.
+    bytes: AlignedBytes,
+    /// The file's size when it was opened.
+    file_len: u64,
     version: u32,
     metadata: Vec<(String, Value)>,
     metadata_index: HashMap<String, usize>,
@@ -582,29 +630,63 @@ impl fmt::Debug for GgufFile {
 }
 
 impl GgufFile {
-    /// Maps and parses the file at `path`.
+    /// Reads and checks the file at `path`: its header first (at most [`MAX_HEADER_BYTES`]),
+    /// then its tensor data, into memory.
     pub fn open(path: &Path) -> Result<Self, GgufError> {
         let io = |source| GgufError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
-        // SAFETY: a read-only map of a model file that is not expected to change while it is
-        // loaded; every read through it is bounds-checked.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        Self::parse(path.to_path_buf(), Bytes::Mapped(map))
+        let mut file = File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut head = Vec::new();
+        (&mut file)
+            .take(file_len.min(MAX_HEADER_BYTES))
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        let header = Parser::new(&head, file_len, path).header()?;
+        let mut bytes =
+            AlignedBytes::zeroed(header.data_end).map_err(|source| GgufError::OutOfMemory {
+                path: path.to_path_buf(),
+                bytes: header.data_end as u64,
+                source,
+            })?;
+        let copied = head.len().min(header.data_end);
+        let target = bytes.as_mut_bytes();
+        target[..copied].copy_from_slice(&head[..copied]);
+        drop(head);
+        file.read_exact(&mut target[copied..]).map_err(|e| {
+            io(std::io::Error::new(
+                e.kind(),
+                format!("{e} (the file changed while it was read: was it being replaced?)"),
+            ))
+        })?;
+        Ok(Self::assemble(path.to_path_buf(), file_len, bytes, header))
     }
 
     /// Parses a GGUF image already in memory; `path` only names it in errors.
-    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Self, GgufError> {
-        Self::parse(path.into(), Bytes::Owned(bytes))
+    pub fn from_bytes(path: impl Into<PathBuf>, image: Vec<u8>) -> Result<Self, GgufError> {
+        let path = path.into();
+        let file_len = image.len() as u64;
+        let head = &image[..image.len().min(MAX_HEADER_BYTES as usize)];
+        let header = Parser::new(head, file_len, &path).header()?;
+        let mut bytes =
+            AlignedBytes::zeroed(header.data_end).map_err(|source| GgufError::OutOfMemory {
+                path: path.clone(),
+                bytes: header.data_end as u64,
+                source,
+            })?;
+        bytes
+            .as_mut_bytes()
+            .copy_from_slice(&image[..header.data_end]);
+        Ok(Self::assemble(path, file_len, bytes, header))
     }
 
-    fn parse(path: PathBuf, bytes: Bytes) -> Result<Self, GgufError> {
-        let header = Parser::new(&bytes, &path).header()?;
-        Ok(GgufFile {
+    fn assemble(path: PathBuf, file_len: u64, bytes: AlignedBytes, header: Header) -> Self {
+        GgufFile {
             path,
             bytes,
+            file_len,
             version: header.version,
             metadata: header.metadata,
             metadata_index: header.metadata_index,
@@ -612,7 +694,7 @@ impl GgufFile {
             tensor_index: header.tensor_index,
             alignment: header.alignment,
             data_offset: header.data_offset,
-        })
+        }
     }
 
     /// The file this was read from.
@@ -635,9 +717,9 @@ impl GgufFile {
         self.data_offset
     }
 
-    /// The whole file's size in bytes.
+    /// The whole file's size in bytes, when it was opened.
     pub fn file_len(&self) -> u64 {
-        self.bytes.len() as u64
+        self.file_len
     }
 
     /// Every metadata entry, in file order.
@@ -827,22 +909,34 @@ struct Header {
     tensor_index: HashMap<String, usize>,
     alignment: u64,
     data_offset: u64,
+    /// Where the last tensor's data ends (0 without tensors): how much of the file is kept.
+    data_end: usize,
 }
 
-/// A bounds-checked little-endian reader over the whole file.
+/// A bounds-checked little-endian reader over the file's first bytes (its header, at most
+/// [`MAX_HEADER_BYTES`]).
 struct Parser<'a> {
     bytes: &'a [u8],
+    /// The whole file's size: tensor data must lie inside it.
+    file_len: u64,
     pos: usize,
     path: &'a Path,
 }
 
 impl<'a> Parser<'a> {
-    fn new(bytes: &'a [u8], path: &'a Path) -> Self {
+    fn new(bytes: &'a [u8], file_len: u64, path: &'a Path) -> Self {
         Parser {
             bytes,
+            file_len,
             pos: 0,
             path,
         }
+    }
+
+    /// Whether the header runs on past the bytes read because it is larger than
+    /// [`MAX_HEADER_BYTES`] (rather than because the file ends).
+    fn past_header_limit(&self) -> bool {
+        (self.bytes.len() as u64) < self.file_len
     }
 
     fn remaining(&self) -> u64 {
@@ -859,6 +953,9 @@ impl<'a> Parser<'a> {
     }
 
     fn truncated(&self, what: &str, needed: u64) -> GgufError {
+        if self.past_header_limit() {
+            return self.header_too_large(what);
+        }
         GgufError::Truncated {
             path: self.path.to_path_buf(),
             what: what.to_string(),
@@ -866,6 +963,17 @@ impl<'a> Parser<'a> {
             needed,
             file_len: self.bytes.len() as u64,
         }
+    }
+
+    fn header_too_large(&self, what: &str) -> GgufError {
+        self.malformed(
+            self.pos,
+            what,
+            format!(
+                "the header (metadata and tensor directory) goes on past its first \
+                 {MAX_HEADER_BYTES} bytes, the most voxd reads"
+            ),
+        )
     }
 
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], GgufError> {
@@ -894,11 +1002,15 @@ impl<'a> Parser<'a> {
         self.array(what).map(u64::from_le_bytes)
     }
 
-    /// A count of things that each take at least `min_size` bytes: refused (before anything
-    /// is allocated for it) when the rest of the file could not hold them.
-    fn count(&mut self, what: &str, min_size: u64) -> Result<usize, GgufError> {
+    /// A count of things that each take at least `min_size` bytes, at most `max`: refused
+    /// (before anything is allocated for it) when the rest of the header could not hold
+    /// them.
+    fn count(&mut self, what: &str, min_size: u64, max: u64) -> Result<usize, GgufError> {
         let at = self.pos;
         let n = self.u64(what)?;
+        if n > max {
+            return Err(self.malformed(at, what, format!("{n} is more than the {max} allowed")));
+        }
         let fits = n
             .checked_mul(min_size)
             .is_some_and(|bytes| bytes <= self.remaining());
@@ -908,8 +1020,14 @@ impl<'a> Parser<'a> {
                 at,
                 what,
                 format!(
-                    "{n} does not fit in the {} bytes that follow (at least {min_size} bytes each)",
-                    self.remaining()
+                    "{n} does not fit in the {} bytes of header that follow (at least \
+                     {min_size} bytes each){}",
+                    self.remaining(),
+                    if self.past_header_limit() {
+                        format!("; voxd reads at most {MAX_HEADER_BYTES} bytes of header")
+                    } else {
+                        String::new()
+                    }
                 ),
             )),
         }
@@ -918,6 +1036,9 @@ impl<'a> Parser<'a> {
     fn string(&mut self, what: &str) -> Result<String, GgufError> {
         let len_at = self.pos;
         let len = self.u64(what)?;
+        if len > self.remaining() && self.past_header_limit() {
+            return Err(self.header_too_large(what));
+        }
         if len > self.remaining() {
             return Err(self.malformed(
                 len_at,
@@ -1001,7 +1122,7 @@ impl<'a> Parser<'a> {
             ));
         }
         let ty = self.value_type(what)?;
-        let n = self.count(what, ty.min_size())?;
+        let n = self.count(what, ty.min_size(), u64::MAX)?;
         Ok(match ty {
             ValueType::U8 => Array::U8(self.elements(n, what, u8::from_le_bytes)?),
             ValueType::I8 => Array::I8(self.elements(n, what, i8::from_le_bytes)?),
@@ -1055,8 +1176,8 @@ impl<'a> Parser<'a> {
         }
         // A tensor entry takes at least 24 bytes (empty name, no dims), a key/value pair 13
         // (empty key, type, one-byte value).
-        let n_tensors = self.count("the tensor count", 24)?;
-        let n_kv = self.count("the metadata count", 13)?;
+        let n_tensors = self.count("the tensor count", 24, MAX_TENSORS)?;
+        let n_kv = self.count("the metadata count", 13, MAX_METADATA_ENTRIES)?;
 
         let mut metadata = Vec::with_capacity(n_kv);
         let mut metadata_index = HashMap::with_capacity(n_kv);
@@ -1106,6 +1227,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.check_overlaps(&tensors)?;
+        let data_end = tensors.iter().map(|t| t.range.end).max().unwrap_or(0);
 
         Ok(Header {
             version,
@@ -1115,6 +1237,7 @@ impl<'a> Parser<'a> {
             tensor_index,
             alignment,
             data_offset,
+            data_end,
         })
     }
 
@@ -1199,18 +1322,18 @@ impl<'a> Parser<'a> {
                 "data offset {offset} is not a multiple of the alignment {alignment}"
             ));
         }
-        let file_len = self.bytes.len() as u64;
+        let file_len = self.file_len;
         let start = data_offset.checked_add(offset);
         let end = start.and_then(|s| s.checked_add(n_bytes));
-        match (start, end) {
-            (Some(start), Some(end)) if end <= file_len => Ok(TensorInfo {
+        let in_memory = |at: Option<u64>| at.filter(|&at| at <= file_len).map(usize::try_from);
+        match (in_memory(start), in_memory(end)) {
+            (Some(Ok(start)), Some(Ok(end))) => Ok(TensorInfo {
                 name,
                 dims,
                 ggml_type,
                 offset,
                 n_bytes,
-                // Both fit in usize: they are at most the length of the mapped file.
-                range: start as usize..end as usize,
+                range: start..end,
             }),
             _ => fail(format!(
                 "{n_bytes} bytes of data at offset {offset} of the data section (byte {} of \
@@ -1615,6 +1738,47 @@ mod tests {
             err.contains("\"text\"") && err.contains("not UTF-8"),
             "{err}"
         );
+    }
+
+    /// A sparse file: a real header whose counts claim what the file's (apparent) size could
+    /// hold, and 64 GiB of holes after it that cost no disk.
+    fn sparse_file(dir: &Path, header: &[u8]) -> PathBuf {
+        let path = dir.join("sparse.gguf");
+        std::fs::write(&path, header).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(64 << 30).unwrap();
+        path
+    }
+
+    #[test]
+    fn huge_counts_in_a_sparse_file_are_refused_before_any_reservation() {
+        let dir = tempfile::tempdir().unwrap();
+        // 13 bytes per metadata entry fit 5.3 billion entries into 64 GiB; reserving them
+        // up front took 56 bytes each, 296 GB.
+        let mut header = GgufWriter::new(3).build();
+        header[16..24].copy_from_slice(&((64u64 << 30) / 13).to_le_bytes());
+        let err = GgufFile::open(&sparse_file(dir.path(), &header)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("sparse.gguf") && text.contains("the metadata count"),
+            "{text}"
+        );
+        // The same for tensors (24 bytes each) and for an array's length.
+        let mut header = GgufWriter::new(3).build();
+        header[8..16].copy_from_slice(&((64u64 << 30) / 24).to_le_bytes());
+        let text = GgufFile::open(&sparse_file(dir.path(), &header))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("the tensor count"), "{text}");
+        let mut w = GgufWriter::new(3);
+        w.kv("big", Value::Array(Array::U8(vec![1])));
+        let mut header = w.build();
+        let count_at = 24 + 8 + 3 + 4 + 4;
+        header[count_at..count_at + 8].copy_from_slice(&(60u64 << 30).to_le_bytes());
+        let text = GgufFile::open(&sparse_file(dir.path(), &header))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("\"big\""), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The reply LLM's file format, tokenizer and chat prompts (LLaMA-family models in GGUF
 //! files); the forward pass builds on these.
 //!
-//! - `gguf.rs`: the GGUF reader (metadata, tensor directory, memory-mapped tensor data).
+//! - `gguf.rs`: the GGUF reader (metadata, tensor directory, tensor data read into memory).
 //! - `tokenizer.rs`: byte-level BPE and SentencePiece tokenizers built from the metadata.
 //! - `chat.rs`: chat prompts (ChatML, Llama 2, Llama 3, plain) chosen from the model's template.
 

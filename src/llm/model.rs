@@ -30,6 +30,10 @@ use crate::kernels::{self, MatRef};
 /// enough that the feed-forward activations stay a few MiB.
 const BATCH: usize = 256;
 
+/// The largest count a hyper-parameter may hold (widths, layers, heads, vocabulary,
+/// context): far beyond any model, so that only a broken or hostile file is refused.
+pub const MAX_HYPER: usize = 1 << 24;
+
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -100,16 +104,40 @@ impl Hyper {
             });
         }
         let key = |k: &str| format!("llama.{k}");
-        let get = |k: &str| -> Result<usize, ModelError> { Ok(file.get_u32(&key(k))? as usize) };
         let hyper_error = |what: String| ModelError::Hyper {
             path: file.path().to_path_buf(),
             what,
         };
+        // A count of 0 leaves tensors without rows or columns, which no kernel can take.
+        let count = |k: &str, v: usize| {
+            if (1..=MAX_HYPER).contains(&v) {
+                Ok(v)
+            } else {
+                Err(hyper_error(format!("{k} = {v}: expected 1 to {MAX_HYPER}")))
+            }
+        };
+        let get = |k: &str| -> Result<usize, ModelError> {
+            let name = key(k);
+            count(&name, file.get_u32(&name)? as usize)
+        };
+        let get_opt = |k: &str| -> Result<Option<usize>, ModelError> {
+            let name = key(k);
+            file.get_u32_opt(&name)?
+                .map(|v| count(&name, v as usize))
+                .transpose()
+        };
+        let positive = |k: &str, v: f32| {
+            if v > 0.0 && v.is_finite() {
+                Ok(v)
+            } else {
+                Err(hyper_error(format!(
+                    "llama.{k} = {v}: expected a finite number above 0"
+                )))
+            }
+        };
         let n_embd = get("embedding_length")?;
         let n_head = get("attention.head_count")?;
-        let n_kv_head = file
-            .get_u32_opt(&key("attention.head_count_kv"))?
-            .map_or(n_head, |n| n as usize);
+        let n_kv_head = get_opt("attention.head_count_kv")?.unwrap_or(n_head);
         if n_head == 0 || n_embd % n_head != 0 || n_kv_head == 0 || n_head % n_kv_head != 0 {
             return Err(hyper_error(format!(
                 "{n_head} attention heads ({n_kv_head} for keys and values) do not divide \
@@ -126,9 +154,12 @@ impl Hyper {
                  {head_dim}"
             )));
         }
-        let n_vocab = match file.get_u32_opt(&key("vocab_size"))? {
-            Some(n) => n as usize,
-            None => file.get_array("tokenizer.ggml.tokens")?.len(),
+        let n_vocab = match get_opt("vocab_size")? {
+            Some(n) => n,
+            None => count(
+                "the number of tokenizer.ggml.tokens",
+                file.get_array("tokenizer.ggml.tokens")?.len(),
+            )?,
         };
         Ok(Hyper {
             n_vocab,
@@ -139,12 +170,17 @@ impl Hyper {
             head_dim,
             n_ff: get("feed_forward_length")?,
             n_ctx_train: get("context_length")?,
-            rms_eps: file.get_f32(&key("attention.layer_norm_rms_epsilon"))?,
+            rms_eps: positive(
+                "attention.layer_norm_rms_epsilon",
+                file.get_f32(&key("attention.layer_norm_rms_epsilon"))?,
+            )?,
             rope: Rope {
                 dims,
-                freq_base: file
-                    .get_f32_opt(&key("rope.freq_base"))?
-                    .unwrap_or(10_000.0),
+                freq_base: positive(
+                    "rope.freq_base",
+                    file.get_f32_opt(&key("rope.freq_base"))?
+                        .unwrap_or(10_000.0),
+                )?,
                 freq_scale: rope_freq_scale(file)?,
                 freq_factors: None,
             },
@@ -272,12 +308,20 @@ impl Loader<'_> {
                 name: name.to_string(),
                 ty: info.ggml_type().name().to_string(),
             })?;
-        Ok(Weight {
+        let weight = Weight {
             ty,
             rows,
             cols,
             tensor: info.clone(),
-        })
+        };
+        // What `Weight::view` relies on, checked once here.
+        QMatRef::new(ty, rows, cols, self.file.tensor_bytes(info)).map_err(|e| {
+            ModelError::Hyper {
+                path: self.file.path().to_path_buf(),
+                what: format!("tensor {name}: {e}"),
+            }
+        })?;
+        Ok(weight)
     }
 
     /// A vector of `len` values, whatever its stored type.
@@ -646,17 +690,39 @@ mod tests {
     /// A one-block llama with 2 query heads sharing 1 key/value head, f32 weights of small
     /// deterministic values; `arch` and `ffn_up_type` can be set to what voxd refuses.
     fn tiny_llama(arch: &str, ffn_up_type: GgmlType) -> GgufFile {
+        GgufFile::from_bytes("tiny.gguf", tiny_llama_bytes(arch, ffn_up_type, EMBD, &[])).unwrap()
+    }
+
+    /// The file [`tiny_llama`] reads, `embd` wide, with `metadata` keys written instead of
+    /// its own.
+    fn tiny_llama_bytes(
+        arch: &str,
+        ffn_up_type: GgmlType,
+        embd: u64,
+        metadata: &[(&str, Value)],
+    ) -> Vec<u8> {
         let mut w = GgufWriter::new(3);
         let u32v = |v: u64| Value::U32(v as u32);
-        w.kv("general.architecture", Value::String(arch.into()))
-            .kv("llama.block_count", u32v(1))
-            .kv("llama.context_length", u32v(64))
-            .kv("llama.embedding_length", u32v(EMBD))
-            .kv("llama.feed_forward_length", u32v(FF))
-            .kv("llama.attention.head_count", u32v(2))
-            .kv("llama.attention.head_count_kv", u32v(1))
-            .kv("llama.vocab_size", u32v(VOCAB))
-            .kv("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5));
+        let mut keys = vec![
+            ("general.architecture", Value::String(arch.into())),
+            ("llama.block_count", u32v(1)),
+            ("llama.context_length", u32v(64)),
+            ("llama.embedding_length", u32v(embd)),
+            ("llama.feed_forward_length", u32v(FF)),
+            ("llama.attention.head_count", u32v(2)),
+            ("llama.attention.head_count_kv", u32v(1)),
+            ("llama.vocab_size", u32v(VOCAB)),
+            ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ];
+        for (key, value) in metadata {
+            match keys.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => keys.push((key, value.clone())),
+            }
+        }
+        for (key, value) in keys {
+            w.kv(key, value);
+        }
         let mut seed = 1u32;
         let mut f32_tensor = |name: &str, dims: &[u64]| {
             let mut t = TestTensor::new(name, GgmlType::F32, dims);
@@ -670,7 +736,7 @@ mod tests {
                 .collect();
             t
         };
-        let (d, kv, ff) = (EMBD, EMBD / 2, FF);
+        let (d, kv, ff) = (embd, embd / 2, FF);
         for (name, dims) in [
             ("token_embd.weight", vec![d, VOCAB]),
             ("output_norm.weight", vec![d]),
@@ -691,7 +757,82 @@ mod tests {
             TestTensor::new("blk.0.ffn_up.weight", ffn_up_type, &[d, ff])
         };
         w.tensor(up);
-        GgufFile::from_bytes("tiny.gguf", w.build()).unwrap()
+        w.build()
+    }
+
+    #[test]
+    fn a_model_file_rewritten_in_place_after_loading_does_not_touch_the_running_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.gguf");
+        let bytes = tiny_llama_bytes("llama", GgmlType::F32, EMBD, &[]);
+        std::fs::write(&path, &bytes).unwrap();
+        let model = Llama::load(&path).unwrap();
+        let tokens = [3, 1, 4, 1, 5];
+        let before = model
+            .forward(&tokens, &mut model.new_cache(8), false)
+            .unwrap();
+        // `cp other.gguf model.gguf` truncates the file, then writes the new one: pages of a
+        // memory map past the new end raise SIGBUS when touched.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let after_truncation = model
+            .forward(&tokens, &mut model.new_cache(8), false)
+            .unwrap();
+        assert_eq!(before, after_truncation);
+        let mut other = bytes.clone();
+        let data_start = other.len() - 4096;
+        other[data_start..]
+            .iter_mut()
+            .for_each(|b| *b = b.wrapping_add(1));
+        std::fs::write(&path, &other).unwrap();
+        let after_rewrite = model
+            .forward(&tokens, &mut model.new_cache(8), false)
+            .unwrap();
+        assert_eq!(before, after_rewrite);
+    }
+
+    #[test]
+    fn a_model_zero_wide_throughout_is_refused_at_load() {
+        // Every tensor agrees with embedding_length = 0, so only the value itself is wrong;
+        // it used to load and then panic on the first empty row.
+        let bytes = tiny_llama_bytes("llama", GgmlType::F32, 0, &[]);
+        let file = GgufFile::from_bytes("zero.gguf", bytes).unwrap();
+        let err = Llama::from_gguf(file).err().expect("refused").to_string();
+        assert!(
+            err.contains("zero.gguf") && err.contains("llama.embedding_length = 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_and_absurd_hyper_parameters_are_refused_with_their_key() {
+        for (key, value) in [
+            ("llama.embedding_length", Value::U32(0)),
+            ("llama.block_count", Value::U32(0)),
+            ("llama.feed_forward_length", Value::U32(0)),
+            ("llama.context_length", Value::U32(0)),
+            ("llama.vocab_size", Value::U32(0)),
+            ("llama.attention.head_count", Value::U32(0)),
+            ("llama.attention.head_count_kv", Value::U32(0)),
+            ("llama.embedding_length", Value::U32(u32::MAX)),
+            ("llama.block_count", Value::U32(u32::MAX)),
+            (
+                "llama.attention.layer_norm_rms_epsilon",
+                Value::F32(f32::NAN),
+            ),
+            ("llama.attention.layer_norm_rms_epsilon", Value::F32(-1.0)),
+            ("llama.rope.freq_base", Value::F32(0.0)),
+            ("llama.rope.freq_base", Value::F32(f32::INFINITY)),
+        ] {
+            let bytes = tiny_llama_bytes("llama", GgmlType::F32, EMBD, &[(key, value.clone())]);
+            let file = GgufFile::from_bytes("tiny.gguf", bytes).unwrap();
+            let err = Llama::from_gguf(file).err().expect("refused").to_string();
+            let short = key.trim_start_matches("llama.");
+            assert!(err.contains(short), "{key} = {value}: {err}");
+        }
     }
 
     #[test]

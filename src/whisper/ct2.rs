@@ -1,16 +1,14 @@
 //! CTranslate2 (faster-whisper) model directories: `model.bin`, `config.json`, `vocabulary.txt`.
 //!
 //! `model.bin` (binary version 6) is a header, a list of named variables and a list of
-//! aliases; the file is memory-mapped and each variable's bytes are borrowed from the map
+//! aliases; the file is read into memory and each variable's bytes are borrowed from it
 //! until the weights are converted to their compute layout. The layout is described in
 //! the project's FORMATS notes; every read is bounds-checked so that a truncated or foreign
 //! file gives an error naming the file and what was wrong.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use serde::Deserialize;
 
 use super::weights::{
@@ -41,15 +39,16 @@ struct Variable {
     len: usize,
 }
 
-/// A parsed, memory-mapped `model.bin`.
+/// A parsed `model.bin`, read into memory.
 pub struct Ct2File {
     path: PathBuf,
-    map: Mmap,
+    /// The file's bytes.
+    map: Vec<u8>,
     variables: HashMap<String, Variable>,
     aliases: HashMap<String, String>,
 }
 
-/// A bounds-checked little-endian reader over the mapped bytes.
+/// A bounds-checked little-endian reader over the file's bytes.
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -130,11 +129,9 @@ impl Ct2File {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only and the model file is not expected to change while
-        // it is loaded; a concurrent writer could at worst produce garbage weights, which the
-        // bounds checks below keep from becoming out-of-range reads.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        // Read, not memory-mapped: a file replaced or cut short while it is open would end
+        // the process with SIGBUS on the first page past its new end.
+        let map = std::fs::read(path).map_err(io)?;
         let (variables, aliases) = Self::parse(&map, path)?;
         Ok(Self {
             path: path.to_path_buf(),

@@ -14,8 +14,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
 use super::mel::MelFilters;
 use super::tokenizer::Tokenizer;
 use super::weights::{
@@ -38,10 +36,11 @@ struct TensorInfo {
     len: usize,
 }
 
-/// A parsed, memory-mapped ggml file.
+/// A parsed ggml file, read into memory.
 pub struct GgmlFile {
     path: PathBuf,
-    map: Mmap,
+    /// The file's bytes.
+    map: Vec<u8>,
     pub hparams: HParams,
     pub mel_filters: MelFilters,
     pub vocab: Vec<Vec<u8>>,
@@ -99,10 +98,9 @@ impl GgmlFile {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
-        // SAFETY: read-only map of a model file that is not expected to change while loaded;
-        // all reads are bounds-checked.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        // Read, not memory-mapped: a file replaced or cut short while it is open would end
+        // the process with SIGBUS on the first page past its new end.
+        let map = std::fs::read(path).map_err(io)?;
         let mut r = Reader {
             bytes: &map,
             pos: 0,

@@ -456,7 +456,7 @@ impl Transcriber {
         let sp = self.tokenizer.special();
         let mut prompt = Vec::new();
         if !previous.is_empty() {
-            let keep = self.model.hparams().n_text_ctx / 2 - 1;
+            let keep = previous_text_budget(self.model.hparams().n_text_ctx);
             prompt.push(sp.sot_prev);
             prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
         }
@@ -613,4 +613,25 @@ pub fn compression_ratio(text: &str) -> f32 {
         .map(|v| v.len())
         .unwrap_or(text.len());
     text.len() as f32 / compressed as f32
+}
+
+/// Tokens of earlier text a window's prompt keeps: half the text context less the
+/// `sot_prev` token, as the reference does; none when the context is too small for any (a
+/// broken model's 0 or 1 must not wrap around).
+fn previous_text_budget(n_text_ctx: usize) -> usize {
+    (n_text_ctx / 2).saturating_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_text_budget_never_wraps_around() {
+        assert_eq!(previous_text_budget(448), 223);
+        assert_eq!(previous_text_budget(4), 1);
+        for tiny in [0, 1, 2, 3] {
+            assert_eq!(previous_text_budget(tiny), 0, "n_text_ctx {tiny}");
+        }
+    }
 }

@@ -333,8 +333,8 @@ impl Backend {
     }
 }
 
-/// Weight bytes as `T`s: borrowed when aligned (GGUF aligns tensor data, and a memory map is
-/// page-aligned) and the machine is little-endian, else decoded into a copy.
+/// Weight bytes as `T`s: borrowed when aligned (GGUF aligns tensor data, and voxd reads it
+/// into memory aligned to 64 bytes) and the machine is little-endian, else decoded into a copy.
 fn cast_or_copy<T: bytemuck::Pod, const N: usize>(
     data: &[u8],
     from_le: impl Fn([u8; N]) -> T,
