@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # voxd's full check, as CI runs it (.ci/run):
 #   1. scripts/setup.sh --reference      packages, Rust target/components, models, .venv/
-#   2. scripts/reference.py numeric      numeric references the Rust tests read (data/reference/)
+#   2. scripts/reference/reference.py numeric      numeric references the Rust tests read (data/reference/)
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets -- -D warnings
 #   5. cargo test --release
@@ -30,7 +30,7 @@ step() {
 }
 
 step bash scripts/setup.sh --reference
-step python3 scripts/reference.py numeric
+step python3 scripts/reference/reference.py numeric
 step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo test --release
