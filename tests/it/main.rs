@@ -13,6 +13,7 @@ mod audio_input;
 mod bad_input;
 mod captions;
 mod decoding;
+mod demo;
 mod ggml;
 mod grammar;
 mod layout;
