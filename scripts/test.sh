@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # voxd's full check, as CI runs it (.ci/run):
-#   1. scripts/setup.sh --reference      packages, Rust target/components, models, .venv/
-#   2. scripts/reference.py numeric      numeric references the Rust tests read (data/reference/)
+#   1. scripts/setup.sh --reference               packages, Rust target/components, models, .venv/
+#   2. scripts/reference/reference.py numeric     numeric references the tests read (data/reference/)
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets -- -D warnings
-#   5. cargo test --release
+#   5. cargo test --release                       unit tests, then the two integration-test
+#                                                 binaries: tests/it/, then tests/live/
 #   6. cargo test --release --target aarch64-unknown-linux-gnu --lib kernels
 #      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64)
 # Stops at the first failing step.
@@ -30,7 +31,7 @@ step() {
 }
 
 step bash scripts/setup.sh --reference
-step python3 scripts/reference.py numeric
+step python3 scripts/reference/reference.py numeric
 step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo test --release

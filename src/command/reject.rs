@@ -45,7 +45,7 @@ pub enum Rejection {
 }
 
 /// Where the decision thresholds live; the defaults are explained field by field. They
-/// were chosen on the command benchmark (scripts/bench_commands.py) as round values that
+/// were chosen on the command benchmark (scripts/bench/bench_commands.py) as round values that
 /// keep false accepts under 2 % for both tiny.en and base with the most acceptance, one
 /// set for both: a threshold per model would be tuning to the benchmark.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,4 +1,4 @@
-//! The live-captions recording (`scripts/make_captions.py`) and how captions are scored
+//! The live-captions recording (`scripts/data/make_captions.py`) and how captions are scored
 //! against the offline transcript.
 
 use std::path::PathBuf;
@@ -12,12 +12,12 @@ use voxd::whisper::transcribe::TranscribeOptions;
 pub fn make_recordings(minutes: Option<u32>) -> PathBuf {
     let dir = super::repo().join("data/captions");
     let mut command = Command::new("python3");
-    command.arg(super::repo().join("scripts/make_captions.py"));
+    command.arg(super::repo().join("scripts/data/make_captions.py"));
     if let Some(minutes) = minutes {
         command.args(["--minutes", &minutes.to_string()]);
     }
-    let status = command.status().expect("run scripts/make_captions.py");
-    assert!(status.success(), "scripts/make_captions.py failed");
+    let status = command.status().expect("run scripts/data/make_captions.py");
+    assert!(status.success(), "scripts/data/make_captions.py failed");
     dir
 }
 

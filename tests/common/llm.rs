@@ -1,14 +1,11 @@
-//! Helpers shared by the LLM tests: the SmolLM2 model and `scripts/llm_reference.py` (llama.cpp's
+//! Helpers shared by the LLM tests: the SmolLM2 model and `scripts/reference/llm_reference.py` (llama.cpp's
 //! own tools as the reference). A missing model or tool fails the test with the command that
 //! installs it.
-#![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use super::repo;
 
 /// SmolLM2-135M-Instruct (Q4_1), installed by `scripts/setup.sh`.
 pub fn smollm2() -> PathBuf {
@@ -21,7 +18,7 @@ pub fn smollm2() -> PathBuf {
     path
 }
 
-/// Runs `scripts/llm_reference.py ARGS` with the reference virtualenv and parses its JSON.
+/// Runs `scripts/reference/llm_reference.py ARGS` with the reference virtualenv and parses its JSON.
 pub fn reference(args: &[&str]) -> serde_json::Value {
     let python = repo().join(".venv/bin/python");
     assert!(
@@ -30,20 +27,20 @@ pub fn reference(args: &[&str]) -> serde_json::Value {
         python.display()
     );
     let output = Command::new(&python)
-        .arg(repo().join("scripts/llm_reference.py"))
+        .arg(repo().join("scripts/reference/llm_reference.py"))
         .args(args)
         .current_dir(repo())
         .output()
-        .expect("scripts/llm_reference.py runs");
+        .expect("scripts/reference/llm_reference.py runs");
     assert!(
         output.status.success(),
-        "scripts/llm_reference.py {args:?} failed ({}): {}",
+        "scripts/reference/llm_reference.py {args:?} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
-            "scripts/llm_reference.py {args:?} printed no JSON ({e}): {}",
+            "scripts/reference/llm_reference.py {args:?} printed no JSON ({e}): {}",
             String::from_utf8_lossy(&output.stdout)
         )
     })

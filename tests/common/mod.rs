@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod captions;
+pub mod llm;
 pub mod segments;
 pub mod speech;
 pub mod vmic;
@@ -73,8 +74,12 @@ pub fn jfk() -> PathBuf {
 
 /// A float32 `.npy` array written by the reference scripts: (shape, values).
 pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/reference.py numeric", path.display()));
+    let bytes = std::fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run scripts/reference/reference.py numeric",
+            path.display()
+        )
+    });
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();

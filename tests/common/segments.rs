@@ -1,4 +1,4 @@
-//! The segmentation test set (`scripts/make_segmentation.py`) and the check every way of
+//! The segmentation test set (`scripts/data/make_segmentation.py`) and the check every way of
 //! feeding it must pass: each spoken command is exactly one utterance that covers it.
 
 use std::path::PathBuf;
@@ -42,11 +42,11 @@ pub fn segmentation_set() -> SegmentationSet {
         if !*made {
             // Always with the 10-minute file: a run without --long removes it.
             let status = Command::new("python3")
-                .arg(super::repo().join("scripts/make_segmentation.py"))
+                .arg(super::repo().join("scripts/data/make_segmentation.py"))
                 .args(["--long", "10"])
                 .status()
-                .expect("run scripts/make_segmentation.py");
-            assert!(status.success(), "scripts/make_segmentation.py failed");
+                .expect("run scripts/data/make_segmentation.py");
+            assert!(status.success(), "scripts/data/make_segmentation.py failed");
             *made = true;
         }
     }

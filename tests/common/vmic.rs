@@ -1,4 +1,4 @@
-//! A private PulseAudio server with a virtual microphone (scripts/vmic.sh), for tests that
+//! A private PulseAudio server with a virtual microphone (scripts/env/vmic.sh), for tests that
 //! speak into cpal's real capture path. Stopped when dropped.
 
 use std::path::Path;
@@ -27,13 +27,13 @@ impl VirtualMic {
     }
 
     pub fn script(&self, verb: &str) {
-        let status = Command::new(super::repo().join("scripts/vmic.sh"))
+        let status = Command::new(super::repo().join("scripts/env/vmic.sh"))
             .arg(verb)
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .status()
-            .expect("run scripts/vmic.sh");
-        assert!(status.success(), "scripts/vmic.sh {verb} failed");
+            .expect("run scripts/env/vmic.sh");
+        assert!(status.success(), "scripts/env/vmic.sh {verb} failed");
     }
 
     /// Stops the server: to its clients the microphone vanishes, as when the sound server
@@ -51,7 +51,7 @@ impl VirtualMic {
     /// Starts playing `wav` into the microphone (real time); the child ends with the file.
     pub fn play(&self, wav: &Path) -> Child {
         assert!(wav.exists(), "{} is missing", wav.display());
-        Command::new(super::repo().join("scripts/vmic.sh"))
+        Command::new(super::repo().join("scripts/env/vmic.sh"))
             .arg("play")
             .arg(self.dir.path())
             .arg(wav)

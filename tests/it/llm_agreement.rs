@@ -1,0 +1,153 @@
+//! voxd's forward pass against llama.cpp (xllamacpp, through `scripts/reference/llm_reference.py
+//! greedy`) on SmolLM2's GGUF file, with the prompts of `tests/fixtures/llm/`:
+//! - greedy continuations: the first 32 tokens identical on at least 4 of the prompts;
+//! - teacher-forced: fed llama.cpp's own continuation, voxd's most likely next token is
+//!   llama.cpp's at 95 % of the positions or more.
+//!
+//! llama.cpp's greedy run bans the end-of-generation tokens (`ignore_eos`, to get 32 tokens);
+//! voxd's choice here bans the same ones.
+
+use voxd::llm::gguf::GgufFile;
+use voxd::llm::model::Llama;
+use voxd::llm::tokenizer::Tokenizer;
+
+use crate::common::llm as llm_common;
+
+const PROMPTS: &str = "tests/fixtures/llm/greedy_prompts.json";
+const TOKENS: usize = 32;
+
+struct Case {
+    prompt: Vec<u32>,
+    /// llama.cpp's greedy continuation.
+    continuation: Vec<u32>,
+    /// How far llama.cpp's choice led the runner-up at each step (log-probability).
+    margins: Vec<f64>,
+}
+
+fn reference_cases() -> Vec<Case> {
+    let model = llm_common::smollm2();
+    let tokens = TOKENS.to_string();
+    let reference = llm_common::reference(&[
+        "greedy",
+        model.to_str().unwrap(),
+        PROMPTS,
+        "--tokens",
+        &tokens,
+    ]);
+    let cases: Vec<Case> = reference
+        .as_array()
+        .expect("a list of cases")
+        .iter()
+        .map(|case| Case {
+            prompt: llm_common::ids(&case["prompt_ids"]),
+            continuation: llm_common::ids(&case["ids"]),
+            margins: case["margins"]
+                .as_array()
+                .expect("margins")
+                .iter()
+                .map(|m| m.as_f64().unwrap_or(f64::INFINITY))
+                .collect(),
+        })
+        .collect();
+    assert!(cases.len() >= 5, "the fixture has at least 5 prompts");
+    cases
+}
+
+/// The most likely token that is not an end-of-generation token.
+fn best(logits: &[f32], tokenizer: &Tokenizer) -> u32 {
+    logits
+        .iter()
+        .enumerate()
+        .filter(|&(t, _)| !tokenizer.is_end_of_generation(t as u32))
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(t, _)| t as u32)
+        .expect("a vocabulary")
+}
+
+fn load() -> (Llama, Tokenizer) {
+    let model = Llama::load(&llm_common::smollm2()).expect("SmolLM2 loads");
+    let tokenizer = Tokenizer::from_gguf(&GgufFile::open(&llm_common::smollm2()).unwrap()).unwrap();
+    (model, tokenizer)
+}
+
+#[test]
+fn greedy_continuations_match_llama_cpp() {
+    let (model, tokenizer) = load();
+    let cases = reference_cases();
+    let mut identical = 0;
+    for (i, case) in cases.iter().enumerate() {
+        let mut cache = model.new_cache(case.prompt.len() + TOKENS);
+        let mut logits = model.forward(&case.prompt, &mut cache, false).unwrap();
+        let mut ours = Vec::new();
+        while ours.len() < TOKENS {
+            let token = best(&logits, &tokenizer);
+            ours.push(token);
+            logits = model.forward(&[token], &mut cache, false).unwrap();
+        }
+        let same = ours
+            .iter()
+            .zip(&case.continuation)
+            .take_while(|(a, b)| a == b)
+            .count();
+        println!(
+            "prompt {i}: {same}/{TOKENS} tokens agree{}",
+            if same < TOKENS {
+                format!(
+                    " (llama.cpp's lead at the first difference: {:.3}): ours {:?}, llama.cpp {:?}",
+                    case.margins[same],
+                    tokenizer.decode(&ours[same..], false),
+                    tokenizer.decode(&case.continuation[same..], false)
+                )
+            } else {
+                String::new()
+            }
+        );
+        identical += usize::from(same == TOKENS);
+    }
+    println!("{identical} of {} continuations identical", cases.len());
+    assert!(
+        identical >= 4,
+        "only {identical} of {} greedy continuations are identical to llama.cpp's",
+        cases.len()
+    );
+}
+
+#[test]
+fn teacher_forced_top_choices_match_llama_cpp() {
+    let (model, tokenizer) = load();
+    let cases = reference_cases();
+    let (mut agree, mut total) = (0, 0);
+    for (i, case) in cases.iter().enumerate() {
+        let input: Vec<u32> = case
+            .prompt
+            .iter()
+            .chain(&case.continuation[..TOKENS - 1])
+            .copied()
+            .collect();
+        let mut cache = model.new_cache(input.len());
+        let logits = model.forward(&input, &mut cache, true).unwrap();
+        let vocab = model.hyper().n_vocab;
+        let first = case.prompt.len() - 1;
+        let mut differ = Vec::new();
+        for (step, &want) in case.continuation.iter().enumerate() {
+            let row = &logits[(first + step) * vocab..(first + step + 1) * vocab];
+            if best(row, &tokenizer) == want {
+                agree += 1;
+            } else {
+                differ.push(format!("step {step} (lead {:.3})", case.margins[step]));
+            }
+            total += 1;
+        }
+        println!("prompt {i}: differs at {differ:?}");
+    }
+    let share = agree as f64 / total as f64;
+    println!(
+        "teacher-forced top-1 agreement: {agree}/{total} = {:.1} %",
+        share * 100.0
+    );
+    assert!(
+        share >= 0.95,
+        "top-1 agreement {:.1} % < 95 %",
+        share * 100.0
+    );
+}
