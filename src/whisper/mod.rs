@@ -8,6 +8,8 @@ pub mod decode;
 pub mod ggml;
 pub mod mel;
 pub mod model;
+#[cfg(test)]
+mod test_files;
 pub mod tokenizer;
 pub mod transcribe;
 pub mod weights;
