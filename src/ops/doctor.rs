@@ -16,6 +16,7 @@ use crate::capture::{
 use crate::command::loaded::{CommandSet, LoadError};
 use crate::config::{Config, LlmLoad};
 use crate::daemon::reply;
+use crate::kernels::quant::QuantType;
 use crate::llm::gguf::GgufFile;
 use crate::whisper::transcribe::Transcriber;
 
@@ -387,7 +388,10 @@ fn describe_gguf(file: &GgufFile, path: &Path, from: &str) -> Check {
                 path.display(),
                 Vec::from_iter(unsupported).join(", ")
             ),
-            "use a file quantized as F32, F16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K",
+            format!(
+                "use a file quantized as one of {}",
+                QuantType::supported_names()
+            ),
         );
     }
     Check::ok(
