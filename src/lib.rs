@@ -15,4 +15,5 @@ pub mod grammar;
 pub mod kernels;
 pub mod llm;
 pub mod ops;
+pub mod util;
 pub mod whisper;
