@@ -372,21 +372,10 @@ fn write_all<W: Write>(
 ) -> std::io::Result<()> {
     let hp = &weights.hparams;
     w.out.write_all(&MAGIC.to_le_bytes())?;
-    for v in [
-        hp.n_vocab,
-        hp.n_audio_ctx,
-        hp.n_audio_state,
-        hp.n_audio_head,
-        hp.n_audio_layer,
-        hp.n_text_ctx,
-        hp.n_text_state,
-        hp.n_text_head,
-        hp.n_text_layer,
-        hp.n_mels,
-        (w.ftype == FloatType::F16) as usize,
-    ] {
+    for (_, v) in hp.in_header_order() {
         w.i32(v)?;
     }
+    w.i32((w.ftype == FloatType::F16) as usize)?;
     w.i32(filters.n_mels)?;
     w.i32(filters.n_freqs)?;
     w.f32s(&filters.data)?;

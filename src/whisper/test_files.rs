@@ -8,8 +8,8 @@ use half::f16;
 use super::mel::{LogMel, N_FREQS};
 use super::model::Whisper;
 use super::weights::{
-    Conv1d, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams, LayerNorm, Linear,
-    LoadError, Matrix, NamedTensor, WhisperWeights,
+    Conv1d, CrossAttention, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams,
+    LayerNorm, Linear, LoadError, Matrix, Mlp, NamedTensor, SelfAttention, WhisperWeights,
 };
 use super::{ct2, ggml};
 
@@ -39,12 +39,12 @@ fn values(seed: usize, n: usize) -> Vec<f32> {
 /// A model of any dimensions, even ones the loader must refuse; the decoder's matrices are
 /// f16 as the loader keeps them.
 fn synthetic(hp: HParams) -> WhisperWeights {
-    let mut seed = 0;
-    let mut next = |n: usize| {
-        seed += 1;
-        values(seed, n)
+    let seed = std::cell::Cell::new(0);
+    let next = |n: usize| {
+        seed.set(seed.get() + 1);
+        values(seed.get(), n)
     };
-    let mut linear = |n_out: usize, n_in: usize, half: bool| {
+    let linear = |n_out: usize, n_in: usize, half: bool| {
         let w = next(n_out * n_in);
         Linear {
             weight: if half {
@@ -61,29 +61,38 @@ fn synthetic(hp: HParams) -> WhisperWeights {
         gamma: vec![1.0; w],
         beta: vec![0.0; w],
     };
+    // The decoder keeps its matrices in f16 (`half`), but for the cross-attention's keys
+    // and values.
+    let attention = |s: usize, half: bool| SelfAttention {
+        ln: norm(s),
+        qkv: linear(3 * s, s, half),
+        out: linear(s, s, half),
+    };
     let (sa, st) = (hp.n_audio_state, hp.n_text_state);
     let encoder_layers = (0..hp.n_audio_layer)
         .map(|_| EncoderLayer {
-            attn_ln: norm(sa),
-            attn_qkv: linear(3 * sa, sa, false),
-            attn_out: linear(sa, sa, false),
-            mlp_ln: norm(sa),
-            fc1: linear(4 * sa, sa, false),
-            fc2: linear(sa, 4 * sa, false),
+            attn: attention(sa, false),
+            mlp: Mlp {
+                ln: norm(sa),
+                fc1: linear(4 * sa, sa, false),
+                fc2: linear(sa, 4 * sa, false),
+            },
         })
         .collect();
     let decoder_layers = (0..hp.n_text_layer)
         .map(|_| DecoderLayer {
-            attn_ln: norm(st),
-            attn_qkv: linear(3 * st, st, true),
-            attn_out: linear(st, st, true),
-            cross_ln: norm(st),
-            cross_q: linear(st, st, true),
-            cross_kv: linear(2 * st, st, false),
-            cross_out: linear(st, st, true),
-            mlp_ln: norm(st),
-            fc1: linear(4 * st, st, true),
-            fc2: linear(st, 4 * st, true),
+            attn: attention(st, true),
+            cross: CrossAttention {
+                ln: norm(st),
+                q: linear(st, st, true),
+                kv: linear(2 * st, st, false),
+                out: linear(st, st, true),
+            },
+            mlp: Mlp {
+                ln: norm(st),
+                fc1: linear(4 * st, st, true),
+                fc2: linear(st, 4 * st, true),
+            },
         })
         .collect();
     let conv = |n_out: usize, n_in: usize, seed: usize| {
@@ -314,18 +323,7 @@ fn ggml_file(dims: [usize; 10], tensors: &[(&str, &[usize])]) -> Vec<u8> {
 }
 
 fn dims_of(hp: HParams) -> [usize; 10] {
-    [
-        hp.n_vocab,
-        hp.n_audio_ctx,
-        hp.n_audio_state,
-        hp.n_audio_head,
-        hp.n_audio_layer,
-        hp.n_text_ctx,
-        hp.n_text_state,
-        hp.n_text_head,
-        hp.n_text_layer,
-        hp.n_mels,
-    ]
+    hp.in_header_order().map(|(_, v)| v)
 }
 
 fn load_ggml(bytes: &[u8], what: &str) -> Result<(), String> {

@@ -168,6 +168,22 @@ const MAX_LAYERS: usize = 1024;
 const MAX_MELS: usize = 1024;
 
 impl HParams {
+    /// The dimensions with their names, in the order whisper.cpp's file header stores them.
+    pub fn in_header_order(&self) -> [(&'static str, usize); 10] {
+        [
+            ("n_vocab", self.n_vocab),
+            ("n_audio_ctx", self.n_audio_ctx),
+            ("n_audio_state", self.n_audio_state),
+            ("n_audio_head", self.n_audio_head),
+            ("n_audio_layer", self.n_audio_layer),
+            ("n_text_ctx", self.n_text_ctx),
+            ("n_text_state", self.n_text_state),
+            ("n_text_head", self.n_text_head),
+            ("n_text_layer", self.n_text_layer),
+            ("n_mels", self.n_mels),
+        ]
+    }
+
     /// Refuses dimensions the forward pass cannot run with: zero (an empty model would load
     /// and fail on its first window), absurdly large, head counts that do not divide the
     /// width, or a decoder whose width differs from the encoder's (it attends to the
@@ -319,16 +335,38 @@ impl Conv1d {
     }
 }
 
-pub struct EncoderLayer {
-    pub attn_ln: LayerNorm,
+/// Pre-norm self-attention: `x += out(attention(qkv(ln(x))))`.
+pub struct SelfAttention {
+    pub ln: LayerNorm,
     /// [3S, S]: q | k | v
-    pub attn_qkv: Linear,
-    pub attn_out: Linear,
-    pub mlp_ln: LayerNorm,
+    pub qkv: Linear,
+    /// [S, S]
+    pub out: Linear,
+}
+
+/// Pre-norm attention of the decoder on the encoder's output.
+pub struct CrossAttention {
+    pub ln: LayerNorm,
+    /// [S, S]
+    pub q: Linear,
+    /// [2S, S]: k | v, applied to the encoder output once per audio window
+    pub kv: Linear,
+    /// [S, S]
+    pub out: Linear,
+}
+
+/// Pre-norm feed-forward block: `x += fc2(GELU(fc1(ln(x))))`.
+pub struct Mlp {
+    pub ln: LayerNorm,
     /// [4S, S]
     pub fc1: Linear,
     /// [S, 4S]
     pub fc2: Linear,
+}
+
+pub struct EncoderLayer {
+    pub attn: SelfAttention,
+    pub mlp: Mlp,
 }
 
 pub struct EncoderWeights {
@@ -341,19 +379,9 @@ pub struct EncoderWeights {
 }
 
 pub struct DecoderLayer {
-    pub attn_ln: LayerNorm,
-    /// [3S, S]: q | k | v
-    pub attn_qkv: Linear,
-    pub attn_out: Linear,
-    pub cross_ln: LayerNorm,
-    /// [S, S]
-    pub cross_q: Linear,
-    /// [2S, S]: k | v, applied to the encoder output once per audio window
-    pub cross_kv: Linear,
-    pub cross_out: Linear,
-    pub mlp_ln: LayerNorm,
-    pub fc1: Linear,
-    pub fc2: Linear,
+    pub attn: SelfAttention,
+    pub cross: CrossAttention,
+    pub mlp: Mlp,
 }
 
 pub struct DecoderWeights {
@@ -659,37 +687,106 @@ impl Conv1d {
     }
 }
 
+impl SelfAttention {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        p: &str,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let n = r.names;
+        Ok(SelfAttention {
+            ln: LayerNorm::read(r, &n.join(p, n.attn_ln), s)?,
+            qkv: Linear::read_fused(r, p, &n.attn_qkv, s, storage)?,
+            out: Linear::read(r, &n.join(p, n.attn_out), s, s, storage)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        let n = w.names;
+        self.ln.write(w, &n.join(p, n.attn_ln))?;
+        self.qkv.write_fused(w, p, &n.attn_qkv)?;
+        self.out.write(w, &n.join(p, n.attn_out))
+    }
+}
+
+impl CrossAttention {
+    /// The keys and values are multiplied with a whole window of audio at once, so they are
+    /// kept in f32 for the GEMM whatever `storage` the rest of the decoder uses.
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        p: &str,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let n = r.names;
+        Ok(CrossAttention {
+            ln: LayerNorm::read(r, &n.join(p, n.cross_ln), s)?,
+            q: Linear::read(r, &n.join(p, n.cross_q), s, s, storage)?,
+            kv: Linear::read_fused(r, p, &n.cross_kv, s, Storage::F32)?,
+            out: Linear::read(r, &n.join(p, n.cross_out), s, s, storage)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        let n = w.names;
+        self.ln.write(w, &n.join(p, n.cross_ln))?;
+        self.q.write(w, &n.join(p, n.cross_q))?;
+        self.kv.write_fused(w, p, &n.cross_kv)?;
+        self.out.write(w, &n.join(p, n.cross_out))
+    }
+}
+
+impl Mlp {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        p: &str,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let n = r.names;
+        Ok(Mlp {
+            ln: LayerNorm::read(r, &n.join(p, n.mlp_ln), s)?,
+            fc1: Linear::read(r, &n.join(p, n.fc1), 4 * s, s, storage)?,
+            fc2: Linear::read(r, &n.join(p, n.fc2), s, 4 * s, storage)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        let n = w.names;
+        self.ln.write(w, &n.join(p, n.mlp_ln))?;
+        self.fc1.write(w, &n.join(p, n.fc1))?;
+        self.fc2.write(w, &n.join(p, n.fc2))
+    }
+}
+
 impl EncoderLayer {
     fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
-        let n = r.names;
-        let f32s = Storage::F32;
         Ok(EncoderLayer {
-            attn_ln: LayerNorm::read(r, &n.join(p, n.attn_ln), s)?,
-            attn_qkv: Linear::read_fused(r, p, &n.attn_qkv, s, f32s)?,
-            attn_out: Linear::read(r, &n.join(p, n.attn_out), s, s, f32s)?,
-            mlp_ln: LayerNorm::read(r, &n.join(p, n.mlp_ln), s)?,
-            fc1: Linear::read(r, &n.join(p, n.fc1), 4 * s, s, f32s)?,
-            fc2: Linear::read(r, &n.join(p, n.fc2), s, 4 * s, f32s)?,
+            attn: SelfAttention::read(r, p, s, Storage::F32)?,
+            mlp: Mlp::read(r, p, s, Storage::F32)?,
         })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        self.attn.write(w, p)?;
+        self.mlp.write(w, p)
     }
 }
 
 impl DecoderLayer {
     fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
-        let n = r.names;
-        let h16 = Storage::F16;
         Ok(DecoderLayer {
-            attn_ln: LayerNorm::read(r, &n.join(p, n.attn_ln), s)?,
-            attn_qkv: Linear::read_fused(r, p, &n.attn_qkv, s, h16)?,
-            attn_out: Linear::read(r, &n.join(p, n.attn_out), s, s, h16)?,
-            cross_ln: LayerNorm::read(r, &n.join(p, n.cross_ln), s)?,
-            cross_q: Linear::read(r, &n.join(p, n.cross_q), s, s, h16)?,
-            cross_kv: Linear::read_fused(r, p, &n.cross_kv, s, Storage::F32)?,
-            cross_out: Linear::read(r, &n.join(p, n.cross_out), s, s, h16)?,
-            mlp_ln: LayerNorm::read(r, &n.join(p, n.mlp_ln), s)?,
-            fc1: Linear::read(r, &n.join(p, n.fc1), 4 * s, s, h16)?,
-            fc2: Linear::read(r, &n.join(p, n.fc2), s, 4 * s, h16)?,
+            attn: SelfAttention::read(r, p, s, Storage::F16)?,
+            cross: CrossAttention::read(r, p, s, Storage::F16)?,
+            mlp: Mlp::read(r, p, s, Storage::F16)?,
         })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        self.attn.write(w, p)?;
+        self.cross.write(w, p)?;
+        self.mlp.write(w, p)
     }
 }
 
@@ -737,6 +834,24 @@ impl<E> Walker<'_, '_, E> {
             values,
             role,
         })
+    }
+
+    /// A weight under `name` and its bias, if it has one.
+    fn weight_and_bias(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        weight: Cow<'_, [f32]>,
+        bias: Option<(&[f32], TensorRole)>,
+    ) -> Result<(), E> {
+        let n = self.names;
+        self.tensor(n.join(name, WEIGHT), shape, weight, TensorRole::Weight)?;
+        match bias {
+            Some((bias, role)) => {
+                self.tensor(n.join(name, BIAS), vec![bias.len()], bias.into(), role)
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -806,20 +921,8 @@ impl LayerNorm {
 impl Linear {
     fn write<E>(&self, w: &mut Walker<E>, name: &str) -> Result<(), E> {
         let shape = vec![self.n_out, self.n_in];
-        let weight = self.weight_f32().into();
-        w.tensor(
-            w.names.join(name, WEIGHT),
-            shape,
-            weight,
-            TensorRole::Weight,
-        )?;
-        let bias = self.bias[..].into();
-        w.tensor(
-            w.names.join(name, BIAS),
-            vec![self.n_out],
-            bias,
-            TensorRole::Vector,
-        )
+        let bias = Some((&self.bias[..], TensorRole::Vector));
+        w.weight_and_bias(name, shape, self.weight_f32().into(), bias)
     }
 
     /// The inverse of [`Linear::read_fused`].
@@ -841,14 +944,10 @@ impl Linear {
         let s = self.n_in;
         let weight = self.weight_f32();
         for (i, part) in parts.iter().enumerate() {
-            let name = w.names.join(&prefix, part);
-            let rows = weight[i * s * s..(i + 1) * s * s].into();
-            let weight_name = w.names.join(&name, WEIGHT);
-            w.tensor(weight_name, vec![s, s], rows, TensorRole::Weight)?;
-            if part != unbiased {
-                let bias = self.bias[i * s..(i + 1) * s].into();
-                w.tensor(w.names.join(&name, BIAS), vec![s], bias, TensorRole::Vector)?;
-            }
+            let rows = &weight[i * s * s..(i + 1) * s * s];
+            let bias =
+                (part != unbiased).then(|| (&self.bias[i * s..(i + 1) * s], TensorRole::Vector));
+            w.weight_and_bias(&n.join(&prefix, part), vec![s, s], rows.into(), bias)?;
         }
         Ok(())
     }
@@ -857,47 +956,7 @@ impl Linear {
 impl Conv1d {
     fn write<E>(&self, w: &mut Walker<E>, name: &str) -> Result<(), E> {
         let shape = vec![self.n_out, self.n_in, 3];
-        let weight = self.to_pytorch().into();
-        w.tensor(
-            w.names.join(name, WEIGHT),
-            shape,
-            weight,
-            TensorRole::Weight,
-        )?;
-        let bias = self.bias[..].into();
-        w.tensor(
-            w.names.join(name, BIAS),
-            vec![self.n_out],
-            bias,
-            TensorRole::ConvBias,
-        )
-    }
-}
-
-impl EncoderLayer {
-    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
-        let n = w.names;
-        self.attn_ln.write(w, &n.join(p, n.attn_ln))?;
-        self.attn_qkv.write_fused(w, p, &n.attn_qkv)?;
-        self.attn_out.write(w, &n.join(p, n.attn_out))?;
-        self.mlp_ln.write(w, &n.join(p, n.mlp_ln))?;
-        self.fc1.write(w, &n.join(p, n.fc1))?;
-        self.fc2.write(w, &n.join(p, n.fc2))
-    }
-}
-
-impl DecoderLayer {
-    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
-        let n = w.names;
-        self.attn_ln.write(w, &n.join(p, n.attn_ln))?;
-        self.attn_qkv.write_fused(w, p, &n.attn_qkv)?;
-        self.attn_out.write(w, &n.join(p, n.attn_out))?;
-        self.cross_ln.write(w, &n.join(p, n.cross_ln))?;
-        self.cross_q.write(w, &n.join(p, n.cross_q))?;
-        self.cross_kv.write_fused(w, p, &n.cross_kv)?;
-        self.cross_out.write(w, &n.join(p, n.cross_out))?;
-        self.mlp_ln.write(w, &n.join(p, n.mlp_ln))?;
-        self.fc1.write(w, &n.join(p, n.fc1))?;
-        self.fc2.write(w, &n.join(p, n.fc2))
+        let bias = Some((&self.bias[..], TensorRole::ConvBias));
+        w.weight_and_bias(name, shape, self.to_pytorch().into(), bias)
     }
 }
