@@ -1,1 +1,2 @@
+pub mod bpe;
 pub mod trie;
