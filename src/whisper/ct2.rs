@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use serde::Deserialize;
 
+use super::bytes::ByteReader;
 use super::weights::{
     assemble, DType, Fused, HParams, LoadError, RawTensor, TensorNames, TensorSource,
     WhisperWeights, WEIGHT,
@@ -79,61 +80,12 @@ pub struct Ct2File {
     aliases: HashMap<String, String>,
 }
 
-/// A bounds-checked little-endian reader over the mapped bytes.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], LoadError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        match end {
-            Some(end) => {
-                let s = &self.bytes[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(LoadError::Format {
-                path: self.path.to_path_buf(),
-                message: format!(
-                    "file is truncated: {what} needs {n} bytes at offset {}, but the file has {} bytes",
-                    self.pos,
-                    self.bytes.len()
-                ),
-            }),
-        }
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, LoadError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u16(&mut self, what: &str) -> Result<u16, LoadError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, LoadError> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A `u16` length followed by that many bytes, NUL-terminated.
-    fn string(&mut self, what: &str) -> Result<String, LoadError> {
-        let n = self.u16(what)? as usize;
-        let raw = self.take(n, what)?;
-        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-        String::from_utf8(raw.to_vec()).map_err(|_| self.error(format!("{what} is not UTF-8")))
-    }
-
-    fn error(&self, message: String) -> LoadError {
-        LoadError::Format {
-            path: self.path.to_path_buf(),
-            message,
-        }
-    }
+/// A `u16` length followed by that many bytes, NUL-terminated.
+fn string(c: &mut ByteReader, what: &str) -> Result<String, LoadError> {
+    let n = c.u16(what)? as usize;
+    let raw = c.take(n, what)?;
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    String::from_utf8(raw.to_vec()).map_err(|_| c.error(format!("{what} is not UTF-8")))
 }
 
 fn dtype_from_code(code: u8) -> Result<DType, u8> {
@@ -179,11 +131,7 @@ impl Ct2File {
         bytes: &[u8],
         path: &Path,
     ) -> Result<(HashMap<String, Variable>, HashMap<String, String>), LoadError> {
-        let mut c = Cursor {
-            bytes,
-            pos: 0,
-            path,
-        };
+        let mut c = ByteReader::new(bytes, path);
         if bytes.len() < 4 {
             return Err(c.error(format!(
                 "not a CTranslate2 model: the file has only {} bytes",
@@ -196,7 +144,7 @@ impl Ct2File {
                 "not a supported CTranslate2 model: binary version {version}, expected {SUPPORTED_VERSION}"
             )));
         }
-        let spec = c.string("spec name")?;
+        let spec = string(&mut c, "spec name")?;
         if spec != SPEC_NAME {
             return Err(c.error(format!(
                 "model spec is `{spec}`, expected `{SPEC_NAME}` (is this a Whisper model?)"
@@ -206,14 +154,14 @@ impl Ct2File {
         let count = c.u32("variable count")?;
         let mut variables = HashMap::new();
         for _ in 0..count {
-            let name = c.string("variable name")?;
+            let name = string(&mut c, "variable name")?;
             let rank = c.u8("rank")? as usize;
             let shape = (0..rank)
                 .map(|_| c.u32("dimension").map(|d| d as usize))
                 .collect::<Result<Vec<_>, _>>()?;
             let code = c.u8("data type")?;
             let len = c.u32("byte count")? as usize;
-            let offset = c.pos;
+            let offset = c.pos();
             c.take(len, &format!("data of `{name}`"))?;
             let dtype = dtype_from_code(code);
             if let Ok(dt) = dtype {
@@ -241,8 +189,8 @@ impl Ct2File {
         let n_aliases = c.u32("alias count")?;
         let mut aliases = HashMap::new();
         for _ in 0..n_aliases {
-            let alias = c.string("alias")?;
-            let target = c.string("alias target")?;
+            let alias = string(&mut c, "alias")?;
+            let target = string(&mut c, "alias target")?;
             aliases.insert(alias, target);
         }
         Ok((variables, aliases))

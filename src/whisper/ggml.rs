@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+use super::bytes::ByteReader;
 use super::mel::MelFilters;
 use super::tokenizer::Tokenizer;
 use super::weights::{
@@ -82,49 +83,13 @@ pub struct GgmlFile {
     tensors: HashMap<String, TensorInfo>,
 }
 
-/// A bounds-checked little-endian reader.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Reader<'a> {
-    fn error(&self, message: String) -> LoadError {
-        LoadError::Format {
-            path: self.path.to_path_buf(),
-            message,
-        }
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], LoadError> {
-        match self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()) {
-            Some(end) => {
-                let s = &self.bytes[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(self.error(format!(
-                "file is truncated: {what} needs {n} bytes at offset {}, but the file has {} bytes",
-                self.pos,
-                self.bytes.len()
-            ))),
-        }
-    }
-
-    fn i32(&mut self, what: &str) -> Result<i32, LoadError> {
-        let b = self.take(4, what)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A non-negative `i32` that counts something, at most `max`.
-    fn count(&mut self, what: &str, max: usize) -> Result<usize, LoadError> {
-        let v = self.i32(what)?;
-        usize::try_from(v)
-            .ok()
-            .filter(|&v| v <= max)
-            .ok_or_else(|| self.error(format!("{what} is {v}, expected 0..={max}")))
-    }
+/// A non-negative `i32` that counts something, at most `max`.
+fn count(r: &mut ByteReader, what: &str, max: usize) -> Result<usize, LoadError> {
+    let v = r.i32(what)?;
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| v <= max)
+        .ok_or_else(|| r.error(format!("{what} is {v}, expected 0..={max}")))
 }
 
 impl GgmlFile {
@@ -137,11 +102,7 @@ impl GgmlFile {
         // SAFETY: read-only map of a model file that is not expected to change while loaded;
         // all reads are bounds-checked.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        let mut r = Reader {
-            bytes: &map,
-            pos: 0,
-            path,
-        };
+        let mut r = ByteReader::new(&map, path);
         let magic = r
             .take(4, "magic")
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -149,7 +110,7 @@ impl GgmlFile {
             return Err(r.error("not a whisper.cpp ggml model (bad magic number)".into()));
         }
         // Only non-negative here; `assemble` checks the values.
-        let mut dim = |what: &str| r.count(what, i32::MAX as usize);
+        let mut dim = |what: &str| count(&mut r, what, i32::MAX as usize);
         let hparams = HParams {
             n_vocab: dim("n_vocab")?,
             n_audio_ctx: dim("n_audio_ctx")?,
@@ -176,9 +137,9 @@ impl GgmlFile {
         })
     }
 
-    fn read_filters(r: &mut Reader) -> Result<MelFilters, LoadError> {
-        let n_mels = r.count("mel filter count", 1024)?;
-        let n_freqs = r.count("mel filter length", 1 << 16)?;
+    fn read_filters(r: &mut ByteReader) -> Result<MelFilters, LoadError> {
+        let n_mels = count(r, "mel filter count", 1024)?;
+        let n_freqs = count(r, "mel filter length", 1 << 16)?;
         let bytes = r.take(n_mels * n_freqs * 4, "mel filters")?;
         let data = bytes
             .chunks_exact(4)
@@ -187,24 +148,24 @@ impl GgmlFile {
         MelFilters::from_data(n_mels, n_freqs, data).map_err(|e| r.error(e.to_string()))
     }
 
-    fn read_vocab(r: &mut Reader) -> Result<Vec<Vec<u8>>, LoadError> {
-        let n = r.count("vocabulary size", 1 << 20)?;
+    fn read_vocab(r: &mut ByteReader) -> Result<Vec<Vec<u8>>, LoadError> {
+        let n = count(r, "vocabulary size", 1 << 20)?;
         (0..n)
             .map(|_| {
-                let len = r.count("token length", 1 << 16)?;
+                let len = count(r, "token length", 1 << 16)?;
                 Ok(r.take(len, "token")?.to_vec())
             })
             .collect()
     }
 
-    fn read_tensors(r: &mut Reader) -> Result<HashMap<String, TensorInfo>, LoadError> {
+    fn read_tensors(r: &mut ByteReader) -> Result<HashMap<String, TensorInfo>, LoadError> {
         let mut tensors = HashMap::new();
-        while r.pos < r.bytes.len() {
-            let rank = r.count("tensor rank", 4)?;
-            let name_len = r.count("tensor name length", 1024)?;
+        while !r.at_end() {
+            let rank = count(r, "tensor rank", 4)?;
+            let name_len = count(r, "tensor name length", 1024)?;
             let ttype = r.i32("tensor type")?;
             let mut shape = (0..rank)
-                .map(|_| r.count("tensor dimension", 1 << 28))
+                .map(|_| count(r, "tensor dimension", 1 << 28))
                 .collect::<Result<Vec<_>, _>>()?;
             shape.reverse();
             let name = String::from_utf8_lossy(r.take(name_len, "tensor name")?).into_owned();
@@ -222,11 +183,11 @@ impl GgmlFile {
                 }
             };
             let len = elem.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
-                path: r.path.to_path_buf(),
+                path: r.path().to_path_buf(),
                 name: name.clone(),
                 shape: shape.clone(),
             })?;
-            let offset = r.pos;
+            let offset = r.pos();
             r.take(len, &format!("data of `{name}`"))?;
             tensors.insert(
                 name,

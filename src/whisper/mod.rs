@@ -3,6 +3,7 @@
 //! `load_model` reads a model from either file format into [`weights::WhisperWeights`];
 //! [`transcribe::Transcriber`] is what the rest of voxd uses.
 
+mod bytes;
 pub mod ct2;
 pub mod decode;
 pub mod ggml;
