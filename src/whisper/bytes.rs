@@ -2,9 +2,26 @@
 //! CTranslate2 and ggml parsers: every read says what it is for, so a truncated or foreign
 //! file is an error naming the file, the field and the offset.
 
+use std::fs::File;
 use std::path::Path;
 
+use memmap2::Mmap;
+
 use super::weights::LoadError;
+
+/// Maps a model file read-only.
+pub fn map_file(path: &Path) -> Result<Mmap, LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    // SAFETY: the map is read-only and a model file is not expected to change while it is
+    // loaded; a concurrent writer could at worst produce garbage weights, which the parsers'
+    // bounds checks (every read goes through `ByteReader`) keep from becoming out-of-range
+    // reads.
+    unsafe { Mmap::map(&file) }.map_err(io)
+}
 
 pub struct ByteReader<'a> {
     bytes: &'a [u8],

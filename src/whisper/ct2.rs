@@ -7,13 +7,12 @@
 //! file gives an error naming the file and what was wrong.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use serde::Deserialize;
 
-use super::bytes::ByteReader;
+use super::bytes::{map_file, ByteReader};
 use super::weights::{
     assemble, DType, Fused, HParams, LoadError, RawTensor, TensorNames, TensorSource,
     WhisperWeights, WEIGHT,
@@ -108,15 +107,7 @@ fn dtype_name(code: u8) -> &'static str {
 
 impl Ct2File {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let io = |source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only and the model file is not expected to change while
-        // it is loaded; a concurrent writer could at worst produce garbage weights, which the
-        // bounds checks below keep from becoming out-of-range reads.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        let map = map_file(path)?;
         let (variables, aliases) = Self::parse(&map, path)?;
         Ok(Self {
             path: path.to_path_buf(),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::bytes::ByteReader;
+use super::bytes::{map_file, ByteReader};
 use super::mel::MelFilters;
 use super::tokenizer::Tokenizer;
 use super::weights::{
@@ -94,14 +94,7 @@ fn count(r: &mut ByteReader, what: &str, max: usize) -> Result<usize, LoadError>
 
 impl GgmlFile {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let io = |source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(io)?;
-        // SAFETY: read-only map of a model file that is not expected to change while loaded;
-        // all reads are bounds-checked.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        let map = map_file(path)?;
         let mut r = ByteReader::new(&map, path);
         let magic = r
             .take(4, "magic")
