@@ -207,7 +207,7 @@ pub fn quant_matmul(
                 let per_s = |ms: f64| 1e3 / ms;
                 let flops = 2.0 * (n * rows * cols) as f64;
                 out.push(QuantMeasurement {
-                    ty: format!("{ty:?}"),
+                    ty: ty.name().to_string(),
                     rows,
                     cols,
                     n,

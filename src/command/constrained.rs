@@ -28,8 +28,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::vocab::{TokenTrie, TrieNode};
 use crate::grammar::{Grammar, PrefixState};
+use crate::util::trie::{CharTrie, TrieNode};
 use crate::whisper::decode::{apply_rules, log_sum_exp, DecodeOptions, TokenRules};
 use crate::whisper::model::{CrossKv, KvCache, ModelError, Whisper};
 use crate::whisper::tokenizer::Tokenizer;
@@ -105,7 +105,7 @@ fn is_apostrophe(c: char) -> bool {
 /// A grammar compiled against a token vocabulary, with the memo of allowed tokens.
 pub struct TokenConstraint {
     grammar: Grammar,
-    trie: TokenTrie,
+    trie: CharTrie,
     states: Vec<Key>,
     index: HashMap<Key, StateId>,
     allowed: Vec<Option<Arc<Allowed>>>,
@@ -116,7 +116,7 @@ pub struct TokenConstraint {
 }
 
 impl TokenConstraint {
-    pub fn new(grammar: Grammar, trie: TokenTrie) -> Self {
+    pub fn new(grammar: Grammar, trie: CharTrie) -> Self {
         let mut constraint = TokenConstraint {
             grammar,
             trie,
@@ -243,7 +243,7 @@ type Found = (u32, Key, bool);
 /// One walk of the token trie from a grammar state.
 struct Walk<'a> {
     grammar: &'a Grammar,
-    trie: &'a TokenTrie,
+    trie: &'a CharTrie,
     /// Whether the token before read a word, which allows a token that reads none.
     after_word: bool,
 }
@@ -270,7 +270,7 @@ impl Walk<'_> {
             };
             let has_word = has_word || reads_word(c);
             let child = self.trie.node(child);
-            if let Some(token) = child.token {
+            if let Some(token) = child.value {
                 if has_word || self.after_word {
                     found.push((token, (next.clone(), has_word, shape), reads_word(c)));
                 }
@@ -646,7 +646,10 @@ range = { from = 0, to = 100, step = 10 }
     ];
 
     fn constraint() -> TokenConstraint {
-        let trie = TokenTrie::from_texts(TOKENS.iter().enumerate().map(|(i, t)| (*t, i as u32)));
+        let mut trie = CharTrie::new();
+        for (id, text) in TOKENS.iter().enumerate() {
+            trie.insert(text, id as u32).unwrap();
+        }
         TokenConstraint::new(grammar(), trie)
     }
 

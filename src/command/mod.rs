@@ -30,7 +30,7 @@ pub use config::CommandsConfig;
 use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
 use reject::{judge, word_gaps, Evidence};
 pub use reject::{Rejection, Thresholds};
-use vocab::TokenTrie;
+use vocab::token_trie;
 
 /// The longest utterance taken as a command: one 30 s decoding window.
 const MAX_SECONDS: usize = 30;
@@ -140,7 +140,7 @@ impl Recognizer {
         grammar: Grammar,
         options: RecognizerOptions,
     ) -> Result<Self, RecognizeError> {
-        let trie = TokenTrie::new(&transcriber.tokenizer, &transcriber.rules.suppress);
+        let trie = token_trie(&transcriber.tokenizer, &transcriber.rules.suppress);
         let prompt = command_prompt(&transcriber, &options.language)?;
         let mut recognizer = Recognizer {
             constraint: TokenConstraint::new(grammar, trie),

@@ -14,6 +14,7 @@ use super::commands::{CommandSet, LoadError};
 use super::reply;
 use crate::capture::{self, CaptureEvent, DeviceCapture, ReadStatus};
 use crate::config::{Config, LlmLoad};
+use crate::kernels::quant::QuantType;
 use crate::llm::gguf::GgufFile;
 use crate::ops::models;
 use crate::util::paths;
@@ -385,7 +386,10 @@ fn describe_gguf(file: &GgufFile, path: &Path, from: &str) -> Check {
                 path.display(),
                 Vec::from_iter(unsupported).join(", ")
             ),
-            "use a file quantized as F32, F16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K",
+            format!(
+                "use a file quantized as one of {}",
+                QuantType::supported_names()
+            ),
         );
     }
     Check::ok(

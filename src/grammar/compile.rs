@@ -409,7 +409,7 @@ fn values_vocab(
     name: &str,
     values: &[ValueSpec],
 ) -> Result<Vocab, GrammarError> {
-    let mut vocab = Vocab::new();
+    let mut vocab = Vocab::default();
     for value in values {
         let normalized = normalize(&value.spoken);
         let words: Vec<&str> = normalized
@@ -425,7 +425,7 @@ fn values_vocab(
         let forms = phrase_forms(&words);
         let id = vocab.entries.len() as u32;
         for form in &forms {
-            if let Err(other) = vocab.insert(form, id) {
+            if let Err(other) = vocab.trie.insert(form, id) {
                 let other = &values[other as usize];
                 let first = spec
                     .sources
@@ -465,12 +465,12 @@ fn range_vocab(
             ),
         ));
     }
-    let mut vocab = Vocab::new();
+    let mut vocab = Vocab::default();
     for (id, value) in (0..count as i64).map(|i| from + i * step).enumerate() {
         let forms = numbers::spoken_forms(value);
         for form in &forms {
             // Distinct numbers never share a spoken form.
-            let _ = vocab.insert(form, id as u32);
+            let _ = vocab.trie.insert(form, id as u32);
         }
         vocab.entries.push(Entry {
             forms,

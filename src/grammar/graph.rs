@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::SlotValue;
+use crate::util::trie::CharTrie;
 
 pub type NodeId = u32;
 
@@ -45,18 +46,12 @@ pub struct Node {
     pub accept: Option<u32>,
 }
 
-/// A list or range: the character trie of its spoken forms, each ending at its entry.
-#[derive(Clone, Debug)]
-pub struct Vocab {
-    pub nodes: Vec<TrieNode>,
-    pub entries: Vec<Entry>,
-}
-
+/// A list or range: the character trie of its spoken forms, each ending at its entry's
+/// index (`' '` is the boundary between words of a phrase).
 #[derive(Clone, Debug, Default)]
-pub struct TrieNode {
-    /// Sorted by character; `' '` is the boundary between words of a phrase.
-    pub children: Vec<(char, u32)>,
-    pub entry: Option<u32>,
+pub struct Vocab {
+    pub trie: CharTrie,
+    pub entries: Vec<Entry>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,52 +60,6 @@ pub struct Entry {
     /// number in digits).
     pub forms: Vec<String>,
     pub value: SlotValue,
-}
-
-/// The root of every vocabulary trie.
-pub const TRIE_ROOT: u32 = 0;
-
-impl Vocab {
-    pub fn new() -> Self {
-        Vocab {
-            nodes: vec![TrieNode::default()],
-            entries: Vec::new(),
-        }
-    }
-
-    pub fn child(&self, node: u32, c: char) -> Option<u32> {
-        let children = &self.nodes[node as usize].children;
-        children
-            .binary_search_by_key(&c, |&(k, _)| k)
-            .ok()
-            .map(|i| children[i].1)
-    }
-
-    /// Adds a spoken form of entry `entry`. Returns the entry already spoken this way, when
-    /// it is another one.
-    pub fn insert(&mut self, form: &str, entry: u32) -> Result<(), u32> {
-        let mut node = TRIE_ROOT;
-        for c in form.chars() {
-            node = match self.child(node, c) {
-                Some(next) => next,
-                None => {
-                    let next = self.nodes.len() as u32;
-                    self.nodes.push(TrieNode::default());
-                    let children = &mut self.nodes[node as usize].children;
-                    let at = children.partition_point(|&(k, _)| k < c);
-                    children.insert(at, (c, next));
-                    next
-                }
-            };
-        }
-        match self.nodes[node as usize].entry {
-            Some(existing) if existing != entry => Err(existing),
-            _ => {
-                self.nodes[node as usize].entry = Some(entry);
-                Ok(())
-            }
-        }
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -351,22 +300,6 @@ mod tests {
 
     fn text(s: &str) -> Label {
         Label::Text(s.chars().collect())
-    }
-
-    #[test]
-    fn tries_find_their_entries_and_refuse_clashes() {
-        let mut vocab = Vocab::new();
-        vocab.insert("living room", 0).unwrap();
-        vocab.insert("living", 1).unwrap();
-        vocab.insert("living", 1).unwrap();
-        assert_eq!(vocab.insert("living room", 2), Err(0));
-        let mut node = TRIE_ROOT;
-        for c in "living".chars() {
-            node = vocab.child(node, c).unwrap();
-        }
-        assert_eq!(vocab.nodes[node as usize].entry, Some(1));
-        assert!(vocab.child(node, ' ').is_some());
-        assert!(vocab.child(node, 'x').is_none());
     }
 
     #[test]

@@ -15,9 +15,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use super::graph::{Graph, Label, NodeId, TRIE_ROOT};
+use super::graph::{Graph, Label, NodeId};
 use super::normalize::{normalize, Normalizer, BOUNDARY};
 use super::SlotValue;
+use crate::util::trie::CharTrie;
 
 /// A place in the graph between two characters of input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,10 +76,10 @@ impl Graph {
                     return;
                 };
                 let vocab = &self.vocabs[vocab as usize];
-                if let Some(next) = vocab.child(trie, symbol) {
+                if let Some(next) = vocab.trie.child(trie, symbol) {
                     emit(Position::InVocab { arc, trie: next }, StepEvents::default());
                 }
-                if let Some(entry) = vocab.nodes[trie as usize].entry {
+                if let Some(entry) = vocab.trie.node(trie).value {
                     let to = self.arcs[arc as usize].to;
                     self.leave(to, symbol, Some(Exit::Vocab { arc, entry }), emit);
                 }
@@ -148,7 +149,10 @@ impl Graph {
                     emit(self.after_text(id, 1, text.len()), plain);
                 }
                 Label::Vocab { vocab, .. } => {
-                    if let Some(trie) = self.vocabs[*vocab as usize].child(TRIE_ROOT, symbol) {
+                    if let Some(trie) = self.vocabs[*vocab as usize]
+                        .trie
+                        .child(CharTrie::ROOT, symbol)
+                    {
                         let events = StepEvents {
                             enter: true,
                             ..plain
@@ -185,7 +189,7 @@ impl Graph {
                 let Label::Vocab { vocab, .. } = self.arcs[arc as usize].label else {
                     return None;
                 };
-                let entry = self.vocabs[vocab as usize].nodes[trie as usize].entry?;
+                let entry = self.vocabs[vocab as usize].trie.node(trie).value?;
                 Some((self.arcs[arc as usize].to, Some(Exit::Vocab { arc, entry })))
             }
             Position::InWildcard { arc, in_word } => {

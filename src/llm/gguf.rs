@@ -39,6 +39,8 @@ use std::io::Read;
 use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
 
+use crate::kernels::quant::QuantType;
+
 /// The first four bytes of every GGUF file.
 pub const MAGIC: [u8; 4] = *b"GGUF";
 /// The data alignment when the file does not set `general.alignment`.
@@ -457,18 +459,9 @@ impl GgmlType {
         self.entry().4
     }
 
-    /// Whether voxd's kernels read this type: F32, F16, Q8_0, Q4_0, Q4_1, Q4_K and Q6_K.
+    /// Whether voxd's kernels read this type (one of [`QuantType::ALL`]).
     pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            GgmlType::F32
-                | GgmlType::F16
-                | GgmlType::Q8_0
-                | GgmlType::Q4_0
-                | GgmlType::Q4_1
-                | GgmlType::Q4_K
-                | GgmlType::Q6_K
-        )
+        QuantType::from_ggml_id(self.id()).is_some()
     }
 
     /// Bytes taken by `n` values, or `None` when `n` is not a whole number of blocks or the
@@ -1811,6 +1804,13 @@ mod tests {
             supported,
             ["F32", "F16", "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q6_K"]
         );
+        // The kernels' own description of each supported type agrees with ggml's table.
+        for ty in QuantType::ALL {
+            let t = GgmlType::from_id(ty.ggml_id()).unwrap();
+            assert_eq!(t.name(), ty.name());
+            assert_eq!(t.block_size(), ty.block_len() as u64, "{t}");
+            assert_eq!(t.type_size(), ty.block_bytes() as u64, "{t}");
+        }
         assert_eq!(GgmlType::Q4_K.bytes_for(512), Some(288));
         assert_eq!(GgmlType::Q4_K.bytes_for(100), None);
         assert_eq!(GgmlType::from_id(4), None);

@@ -44,8 +44,8 @@ pub enum ModelError {
     #[error("{path}: tensor {name} is missing")]
     MissingTensor { path: PathBuf, name: String },
     #[error(
-        "{path}: tensor {name} is {ty}, which voxd cannot compute with \
-         (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)"
+        "{path}: tensor {name} is {ty}, which voxd cannot compute with (supported: {})",
+        QuantType::supported_names()
     )]
     UnsupportedType {
         path: PathBuf,

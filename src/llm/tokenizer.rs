@@ -38,6 +38,7 @@ use std::sync::OnceLock;
 use regex_syntax::hir::{Class, HirKind};
 
 use super::gguf::{GgufError, GgufFile};
+use crate::util::bpe::{self, byte_alphabet};
 
 /// SentencePiece's visible space.
 const SPM_SPACE: char = '\u{2581}';
@@ -222,23 +223,11 @@ enum Model {
     SentencePiece(SentencePiece),
 }
 
-/// Byte-level BPE state. Pieces of words are interned as symbols: a token's symbol is its id;
-/// a merge result that is not a token gets an id past the vocabulary.
+/// Byte-level BPE: the pre-tokenizer, and the merges in the shared core.
 #[derive(Clone, Debug)]
 struct BytePairs {
     pre: PreTokenizer,
-    /// Symbols below this are tokens.
-    n_vocab: u32,
-    /// (left symbol, right symbol) → (rank, merged symbol).
-    merges: HashMap<(u32, u32), (u32, u32)>,
-    /// The symbol of each byte (256 entries).
-    byte_symbols: Vec<u32>,
-    /// The bytes of the symbols that are not tokens, from `n_vocab` on.
-    extra_symbols: Vec<Vec<u8>>,
-    /// The token of each byte (256 entries), for words that end as non-token pieces.
-    byte_tokens: Vec<Option<u32>>,
-    /// Tokens by their bytes (those whose text is in the byte alphabet).
-    by_bytes: HashMap<Vec<u8>, u32>,
+    merges: bpe::BytePairs,
 }
 
 /// SentencePiece state.
@@ -728,61 +717,37 @@ fn spm_byte_tokens(by_text: &HashMap<String, u32>) -> Vec<Option<u32>> {
 impl BytePairs {
     fn new(pre: PreTokenizer, texts: &[String], merges: &[String]) -> Result<Self, String> {
         let alphabet = byte_alphabet();
-        let n_vocab = texts.len() as u32;
-        let mut by_bytes = HashMap::with_capacity(texts.len());
-        for (id, text) in texts.iter().enumerate() {
-            // Tokens spelled outside the alphabet (some special tokens) can never be the
-            // result of merging bytes; they are reached through the special-token pass only.
-            if let Some(bytes) = alphabet.decode(text) {
-                by_bytes.entry(bytes).or_insert(id as u32);
-            }
-        }
-        let mut symbols: HashMap<Vec<u8>, u32> = by_bytes.clone();
-        let mut extra_symbols: Vec<Vec<u8>> = Vec::new();
-        let mut intern = |bytes: Vec<u8>| -> u32 {
-            if let Some(&id) = symbols.get(&bytes) {
-                return id;
-            }
-            let id = n_vocab + extra_symbols.len() as u32;
-            extra_symbols.push(bytes.clone());
-            symbols.insert(bytes, id);
-            id
-        };
-        let byte_symbols: Vec<u32> = (0..=255u8).map(|b| intern(vec![b])).collect();
-        let mut merge_table = HashMap::with_capacity(merges.len());
-        for (rank, merge) in merges.iter().enumerate() {
-            // The separator is the first space after the first character ("Ġ Ġ" has a left
-            // side that is itself a space in the alphabet's spelling of it, never a real one).
-            let split = merge
-                .char_indices()
-                .skip(1)
-                .find(|&(_, c)| c == ' ')
-                .map(|(i, _)| (&merge[..i], &merge[i + 1..]));
-            let Some((left, right)) = split else {
-                return Err(format!(
-                    "merge #{rank} {merge:?} is not two parts separated by a space"
-                ));
-            };
-            let (Some(left), Some(right)) = (alphabet.decode(left), alphabet.decode(right)) else {
-                return Err(format!(
-                    "merge #{rank} {merge:?} is not spelled in GPT-2's byte alphabet"
-                ));
-            };
-            let merged = intern([left.as_slice(), right.as_slice()].concat());
-            let pair = (intern(left), intern(right));
-            merge_table.entry(pair).or_insert((rank as u32, merged));
-        }
-        let byte_tokens = (0..=255u8)
-            .map(|b| by_bytes.get(&vec![b]).copied())
-            .collect();
+        // Tokens spelled outside the alphabet (some special tokens) can never be the result of
+        // merging bytes; they are reached through the special-token pass only.
+        let tokens: Vec<Option<Vec<u8>>> = texts.iter().map(|t| alphabet.decode(t)).collect();
+        let pairs = merges
+            .iter()
+            .enumerate()
+            .map(|(rank, merge)| {
+                // The separator is the first space after the first character ("Ġ Ġ" has a
+                // left side that is itself a space in the alphabet's spelling of it, never a
+                // real one).
+                let split = merge
+                    .char_indices()
+                    .skip(1)
+                    .find(|&(_, c)| c == ' ')
+                    .map(|(i, _)| (&merge[..i], &merge[i + 1..]));
+                let Some((left, right)) = split else {
+                    return Err(format!(
+                        "merge #{rank} {merge:?} is not two parts separated by a space"
+                    ));
+                };
+                alphabet
+                    .decode(left)
+                    .zip(alphabet.decode(right))
+                    .ok_or_else(|| {
+                        format!("merge #{rank} {merge:?} is not spelled in GPT-2's byte alphabet")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(BytePairs {
             pre,
-            n_vocab,
-            merges: merge_table,
-            byte_symbols,
-            extra_symbols,
-            byte_tokens,
-            by_bytes,
+            merges: bpe::BytePairs::from_merges(&tokens, pairs),
         })
     }
 
@@ -792,65 +757,14 @@ impl BytePairs {
         }
     }
 
-    /// Merges one word's bytes, lowest rank first and leftmost among equals.
     fn encode_word(&self, word: &[u8], out: &mut Vec<u32>) {
         if self.pre.ignores_merges() {
-            if let Some(&id) = self.by_bytes.get(word) {
+            if let Some(id) = self.merges.token(word) {
                 out.push(id);
                 return;
             }
         }
-        // Symbols form a linked list over the word; a merge keeps the left one and unlinks the
-        // right one. Candidate pairs wait in a heap and are dropped when popped if either side
-        // has changed since.
-        let n = word.len();
-        let mut ids: Vec<u32> = word
-            .iter()
-            .map(|&b| self.byte_symbols[b as usize])
-            .collect();
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::new();
-        let candidate = |ids: &[u32], left: usize, right: usize| {
-            self.merges
-                .get(&(ids[left], ids[right]))
-                .map(|&(rank, _)| Reverse((rank, left, right, ids[left], ids[right])))
-        };
-        heap.extend((1..n).filter_map(|i| candidate(&ids, i - 1, i)));
-        while let Some(Reverse((_, left, right, left_id, right_id))) = heap.pop() {
-            let current = alive[left]
-                && alive[right]
-                && next[left] == right
-                && ids[left] == left_id
-                && ids[right] == right_id;
-            if !current {
-                continue;
-            }
-            ids[left] = self.merges[&(left_id, right_id)].1;
-            alive[right] = false;
-            next[left] = next[right];
-            if next[right] < n {
-                prev[next[right]] = left;
-            }
-            if prev[left] < n {
-                heap.extend(candidate(&ids, prev[left], left));
-            }
-            if next[left] < n {
-                heap.extend(candidate(&ids, left, next[left]));
-            }
-        }
-        for i in (0..n).filter(|&i| alive[i]) {
-            let id = ids[i];
-            match id.checked_sub(self.n_vocab) {
-                None => out.push(id),
-                Some(extra) => out.extend(
-                    self.extra_symbols[extra as usize]
-                        .iter()
-                        .filter_map(|&b| self.byte_tokens[b as usize]),
-                ),
-            }
-        }
+        self.merges.encode_word(word, out);
     }
 }
 
@@ -954,44 +868,6 @@ impl PartialEq for SpmPair {
 }
 
 impl Eq for SpmPair {}
-
-/// GPT-2's byte-to-unicode alphabet: printable Latin-1 characters stand for their own byte,
-/// the other bytes for U+0100 onwards, in order.
-struct ByteAlphabet {
-    byte_of: HashMap<char, u8>,
-}
-
-impl ByteAlphabet {
-    fn byte_of(&self, c: char) -> Option<u8> {
-        self.byte_of.get(&c).copied()
-    }
-
-    /// The bytes a token text spells, if every character is in the alphabet.
-    fn decode(&self, text: &str) -> Option<Vec<u8>> {
-        text.chars().map(|c| self.byte_of(c)).collect()
-    }
-}
-
-fn byte_alphabet() -> &'static ByteAlphabet {
-    static ALPHABET: OnceLock<ByteAlphabet> = OnceLock::new();
-    ALPHABET.get_or_init(|| {
-        let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-        let mut next = 0x100u32;
-        let byte_of = (0..=255u8)
-            .map(|b| {
-                let c = if printable(b) {
-                    char::from(b)
-                } else {
-                    let c = char::from_u32(next).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    next += 1;
-                    c
-                };
-                (c, b)
-            })
-            .collect();
-        ByteAlphabet { byte_of }
-    })
-}
 
 /// A Unicode character class as sorted inclusive ranges, with a table for ASCII.
 struct CharClass {
@@ -1362,17 +1238,7 @@ mod tests {
     /// The alphabet spelling of a byte string.
     fn spell(bytes: &[u8]) -> String {
         let alphabet = byte_alphabet();
-        bytes
-            .iter()
-            .map(|&b| {
-                *alphabet
-                    .byte_of
-                    .iter()
-                    .find(|(_, &v)| v == b)
-                    .expect("every byte has a character")
-                    .0
-            })
-            .collect()
+        bytes.iter().map(|&b| alphabet.char_of(b)).collect()
     }
 
     /// A byte-level vocabulary: two control tokens, one user-defined token, the 256 bytes,

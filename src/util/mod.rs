@@ -1,5 +1,7 @@
 //! Small pieces every layer may use; this module depends on nothing else in voxd.
 
 pub mod background;
+pub mod bpe;
 pub mod paths;
 pub mod rng;
+pub mod trie;

@@ -11,13 +11,44 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::bytes::{read_file, ByteReader};
 use super::weights::{
-    Conv1d, DType, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams, LoadError,
-    RawTensor, Storage, TensorSource, WhisperWeights,
+    assemble, DType, Fused, HParams, LoadError, RawTensor, TensorNames, TensorSource,
+    WhisperWeights, WEIGHT,
 };
 
 const SUPPORTED_VERSION: u32 = 6;
 const SPEC_NAME: &str = "WhisperSpec";
+
+/// CTranslate2's names for Whisper's tensors.
+pub const NAMES: TensorNames = TensorNames {
+    sep: "/",
+    norm_scale: "gamma",
+    norm_shift: "beta",
+    encoder_layers: "encoder/layer_",
+    decoder_layers: "decoder/layer_",
+    conv1: "encoder/conv1",
+    conv2: "encoder/conv2",
+    audio_positions: "encoder/position_encodings/encodings",
+    audio_ln: "encoder/layer_norm",
+    token_embedding: "decoder/embeddings/weight",
+    text_positions: "decoder/position_encodings/encodings",
+    text_ln: "decoder/layer_norm",
+    attn_ln: "self_attention/layer_norm",
+    attn_qkv: Fused::Stacked("self_attention/linear_0"),
+    attn_out: "self_attention/linear_1",
+    cross_ln: "attention/layer_norm",
+    cross_q: "attention/linear_0",
+    cross_kv: Fused::Stacked("attention/linear_1"),
+    cross_out: "attention/linear_2",
+    mlp_ln: "ffn/layer_norm",
+    fc1: "ffn/linear_0",
+    fc2: "ffn/linear_1",
+};
+
+/// The scalars that hold the head counts.
+const ENCODER_HEADS: &str = "encoder/num_heads";
+const DECODER_HEADS: &str = "decoder/num_heads";
 
 /// The parts of `config.json` the decoder needs.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -48,61 +79,12 @@ pub struct Ct2File {
     aliases: HashMap<String, String>,
 }
 
-/// A bounds-checked little-endian reader over the file's bytes.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], LoadError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        match end {
-            Some(end) => {
-                let s = &self.bytes[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(LoadError::Format {
-                path: self.path.to_path_buf(),
-                message: format!(
-                    "file is truncated: {what} needs {n} bytes at offset {}, but the file has {} bytes",
-                    self.pos,
-                    self.bytes.len()
-                ),
-            }),
-        }
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, LoadError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u16(&mut self, what: &str) -> Result<u16, LoadError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, LoadError> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A `u16` length followed by that many bytes, NUL-terminated.
-    fn string(&mut self, what: &str) -> Result<String, LoadError> {
-        let n = self.u16(what)? as usize;
-        let raw = self.take(n, what)?;
-        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-        String::from_utf8(raw.to_vec()).map_err(|_| self.error(format!("{what} is not UTF-8")))
-    }
-
-    fn error(&self, message: String) -> LoadError {
-        LoadError::Format {
-            path: self.path.to_path_buf(),
-            message,
-        }
-    }
+/// A `u16` length followed by that many bytes, NUL-terminated.
+fn string(c: &mut ByteReader, what: &str) -> Result<String, LoadError> {
+    let n = c.u16(what)? as usize;
+    let raw = c.take(n, what)?;
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    String::from_utf8(raw.to_vec()).map_err(|_| c.error(format!("{what} is not UTF-8")))
 }
 
 fn dtype_from_code(code: u8) -> Result<DType, u8> {
@@ -125,13 +107,7 @@ fn dtype_name(code: u8) -> &'static str {
 
 impl Ct2File {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let io = |source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        // Read, not memory-mapped: a file replaced or cut short while it is open would end
-        // the process with SIGBUS on the first page past its new end.
-        let map = std::fs::read(path).map_err(io)?;
+        let map = read_file(path)?;
         let (variables, aliases) = Self::parse(&map, path)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -146,11 +122,7 @@ impl Ct2File {
         bytes: &[u8],
         path: &Path,
     ) -> Result<(HashMap<String, Variable>, HashMap<String, String>), LoadError> {
-        let mut c = Cursor {
-            bytes,
-            pos: 0,
-            path,
-        };
+        let mut c = ByteReader::new(bytes, path);
         if bytes.len() < 4 {
             return Err(c.error(format!(
                 "not a CTranslate2 model: the file has only {} bytes",
@@ -163,7 +135,7 @@ impl Ct2File {
                 "not a supported CTranslate2 model: binary version {version}, expected {SUPPORTED_VERSION}"
             )));
         }
-        let spec = c.string("spec name")?;
+        let spec = string(&mut c, "spec name")?;
         if spec != SPEC_NAME {
             return Err(c.error(format!(
                 "model spec is `{spec}`, expected `{SPEC_NAME}` (is this a Whisper model?)"
@@ -173,18 +145,22 @@ impl Ct2File {
         let count = c.u32("variable count")?;
         let mut variables = HashMap::new();
         for _ in 0..count {
-            let name = c.string("variable name")?;
+            let name = string(&mut c, "variable name")?;
             let rank = c.u8("rank")? as usize;
             let shape = (0..rank)
                 .map(|_| c.u32("dimension").map(|d| d as usize))
                 .collect::<Result<Vec<_>, _>>()?;
             let code = c.u8("data type")?;
             let len = c.u32("byte count")? as usize;
-            let offset = c.pos;
+            let offset = c.pos();
             c.take(len, &format!("data of `{name}`"))?;
             let dtype = dtype_from_code(code);
             if let Ok(dt) = dtype {
-                let expected = shape.iter().product::<usize>() * dt.size();
+                let expected = dt.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    shape: shape.clone(),
+                })?;
                 if expected != len {
                     return Err(c.error(format!(
                         "variable `{name}` of shape {shape:?} should have {expected} bytes, has {len}"
@@ -204,8 +180,8 @@ impl Ct2File {
         let n_aliases = c.u32("alias count")?;
         let mut aliases = HashMap::new();
         for _ in 0..n_aliases {
-            let alias = c.string("alias")?;
-            let target = c.string("alias target")?;
+            let alias = string(&mut c, "alias")?;
+            let target = string(&mut c, "alias target")?;
             aliases.insert(alias, target);
         }
         Ok((variables, aliases))
@@ -241,12 +217,9 @@ impl Ct2File {
         }
     }
 
-    fn count_layers(&self, prefix: &str) -> usize {
+    fn count_layers(&self, layers: &str) -> usize {
         (0..)
-            .take_while(|i| {
-                self.variable(&format!("{prefix}/layer_{i}/ffn/layer_norm/gamma"))
-                    .is_some()
-            })
+            .take_while(|&i| self.variable(&NAMES.layer_marker(layers, i)).is_some())
             .count()
     }
 
@@ -254,54 +227,46 @@ impl Ct2File {
         Ok(&self.variable(name).ok_or_else(|| self.missing(name))?.shape)
     }
 
+    /// The dimensions, read off the tensors' shapes and the head-count scalars; [`assemble`]
+    /// checks them.
     pub fn hparams(&self) -> Result<HParams, LoadError> {
-        let conv1 = self.dims("encoder/conv1/weight")?;
-        let enc_pos = self.dims("encoder/position_encodings/encodings")?;
-        let emb = self.dims("decoder/embeddings/weight")?;
-        let dec_pos = self.dims("decoder/position_encodings/encodings")?;
-        let bad = |what: &str| LoadError::Format {
-            path: self.path.clone(),
-            message: format!("unexpected shape of {what}"),
-        };
+        let conv1 = self.dims(&NAMES.join(NAMES.conv1, WEIGHT))?;
+        let enc_pos = self.dims(NAMES.audio_positions)?;
+        let emb = self.dims(NAMES.token_embedding)?;
+        let dec_pos = self.dims(NAMES.text_positions)?;
         let (&[s_a, n_mels, 3], &[ctx_a, _], &[n_vocab, s_t], &[ctx_t, _]) =
             (conv1, enc_pos, emb, dec_pos)
         else {
-            return Err(bad("the convolution, position or embedding tensors"));
+            return Err(LoadError::Format {
+                path: self.path.clone(),
+                message: "unexpected shape of the convolution, position or embedding tensors"
+                    .to_string(),
+            });
         };
         let heads = |name| {
             self.scalar(name).and_then(|h| {
-                usize::try_from(h)
-                    .ok()
-                    .filter(|&h| h > 0)
-                    .ok_or_else(|| bad(name))
+                usize::try_from(h).map_err(|_| LoadError::Format {
+                    path: self.path.clone(),
+                    message: format!("`{name}` is {h}, expected a positive head count"),
+                })
             })
         };
-        let hp = HParams {
+        Ok(HParams {
             n_vocab,
             n_audio_ctx: ctx_a,
             n_audio_state: s_a,
-            n_audio_head: heads("encoder/num_heads")?,
-            n_audio_layer: self.count_layers("encoder"),
+            n_audio_head: heads(ENCODER_HEADS)?,
+            n_audio_layer: self.count_layers(NAMES.encoder_layers),
             n_text_ctx: ctx_t,
             n_text_state: s_t,
-            n_text_head: heads("decoder/num_heads")?,
-            n_text_layer: self.count_layers("decoder"),
+            n_text_head: heads(DECODER_HEADS)?,
+            n_text_layer: self.count_layers(NAMES.decoder_layers),
             n_mels,
-        };
-        if !hp.n_audio_state.is_multiple_of(hp.n_audio_head)
-            || !hp.n_text_state.is_multiple_of(hp.n_text_head)
-        {
-            return Err(bad(
-                "the attention heads (width not divisible by head count)",
-            ));
-        }
-        Ok(hp)
+        })
     }
 }
 
 impl TensorSource for Ct2File {
-    const NAMING: (&'static str, &'static str, &'static str) = ("/", "gamma", "beta");
-
     fn path(&self) -> &Path {
         &self.path
     }
@@ -321,82 +286,10 @@ impl TensorSource for Ct2File {
     }
 }
 
-fn conv(src: &Ct2File, prefix: &str, n_out: usize, n_in: usize) -> Result<Conv1d, LoadError> {
-    Ok(Conv1d::from_pytorch(
-        &src.f32s(&format!("{prefix}/weight"), &[n_out, n_in, 3])?,
-        src.f32s(&format!("{prefix}/bias"), &[n_out])?,
-        n_out,
-        n_in,
-    ))
-}
-
-fn encoder(src: &Ct2File, hp: &HParams) -> Result<EncoderWeights, LoadError> {
-    let s = hp.n_audio_state;
-    let f32s = Storage::F32;
-    let layers = (0..hp.n_audio_layer)
-        .map(|i| {
-            let p = format!("encoder/layer_{i}");
-            Ok(EncoderLayer {
-                attn_ln: src.layer_norm(&format!("{p}/self_attention/layer_norm"), s)?,
-                attn_qkv: src.linear(&format!("{p}/self_attention/linear_0"), 3 * s, s, f32s)?,
-                attn_out: src.linear(&format!("{p}/self_attention/linear_1"), s, s, f32s)?,
-                mlp_ln: src.layer_norm(&format!("{p}/ffn/layer_norm"), s)?,
-                fc1: src.linear(&format!("{p}/ffn/linear_0"), 4 * s, s, f32s)?,
-                fc2: src.linear(&format!("{p}/ffn/linear_1"), s, 4 * s, f32s)?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoadError>>()?;
-    Ok(EncoderWeights {
-        conv1: conv(src, "encoder/conv1", s, hp.n_mels)?,
-        conv2: conv(src, "encoder/conv2", s, s)?,
-        positions: src.f32s("encoder/position_encodings/encodings", &[hp.n_audio_ctx, s])?,
-        layers,
-        ln_post: src.layer_norm("encoder/layer_norm", s)?,
-    })
-}
-
-fn decoder(src: &Ct2File, hp: &HParams) -> Result<DecoderWeights, LoadError> {
-    let s = hp.n_text_state;
-    let h16 = Storage::F16;
-    let layers = (0..hp.n_text_layer)
-        .map(|i| {
-            let p = format!("decoder/layer_{i}");
-            let sa = format!("{p}/self_attention");
-            let ca = format!("{p}/attention");
-            Ok(DecoderLayer {
-                attn_ln: src.layer_norm(&format!("{sa}/layer_norm"), s)?,
-                attn_qkv: src.linear(&format!("{sa}/linear_0"), 3 * s, s, h16)?,
-                attn_out: src.linear(&format!("{sa}/linear_1"), s, s, h16)?,
-                cross_ln: src.layer_norm(&format!("{ca}/layer_norm"), s)?,
-                cross_q: src.linear(&format!("{ca}/linear_0"), s, s, h16)?,
-                cross_kv: src.linear(&format!("{ca}/linear_1"), 2 * s, s, Storage::F32)?,
-                cross_out: src.linear(&format!("{ca}/linear_2"), s, s, h16)?,
-                mlp_ln: src.layer_norm(&format!("{p}/ffn/layer_norm"), s)?,
-                fc1: src.linear(&format!("{p}/ffn/linear_0"), 4 * s, s, h16)?,
-                fc2: src.linear(&format!("{p}/ffn/linear_1"), s, 4 * s, h16)?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoadError>>()?;
-    let token_embedding = src
-        .shaped("decoder/embeddings/weight", &[hp.n_vocab, s])?
-        .to_f16();
-    Ok(DecoderWeights {
-        token_embedding,
-        positions: src.f32s("decoder/position_encodings/encodings", &[hp.n_text_ctx, s])?,
-        layers,
-        ln: src.layer_norm("decoder/layer_norm", s)?,
-    })
-}
-
 /// Reads the weights of a CTranslate2 Whisper directory (or of its `model.bin`).
 pub fn load_weights(model_bin: &Path) -> Result<WhisperWeights, LoadError> {
     let file = Ct2File::open(model_bin)?;
-    let hparams = file.hparams()?;
-    Ok(WhisperWeights {
-        hparams,
-        encoder: encoder(&file, &hparams)?,
-        decoder: decoder(&file, &hparams)?,
-    })
+    assemble(&file, &NAMES, file.hparams()?)
 }
 
 /// Reads `config.json` of a CTranslate2 directory.

@@ -14,15 +14,50 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::bytes::{read_file, ByteReader};
 use super::mel::MelFilters;
 use super::tokenizer::Tokenizer;
 use super::weights::{
-    Conv1d, DType, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams, LayerNorm,
-    Linear, LoadError, Matrix, RawTensor, Storage, TensorSource, WhisperWeights,
+    assemble, DType, Fused, HParams, LoadError, NamedTensor, RawTensor, TensorNames, TensorRole,
+    TensorSource, WhisperWeights,
 };
 use super::LoadedModel;
 
 pub const MAGIC: u32 = 0x6767_6d6c;
+
+/// whisper.cpp's names for Whisper's tensors (those of the original PyTorch checkpoint).
+pub const NAMES: TensorNames = TensorNames {
+    sep: ".",
+    norm_scale: "weight",
+    norm_shift: "bias",
+    encoder_layers: "encoder.blocks.",
+    decoder_layers: "decoder.blocks.",
+    conv1: "encoder.conv1",
+    conv2: "encoder.conv2",
+    audio_positions: "encoder.positional_embedding",
+    audio_ln: "encoder.ln_post",
+    token_embedding: "decoder.token_embedding.weight",
+    text_positions: "decoder.positional_embedding",
+    text_ln: "decoder.ln",
+    attn_ln: "attn_ln",
+    attn_qkv: Fused::Split {
+        prefix: "attn",
+        parts: ["query", "key", "value"],
+        unbiased: "key",
+    },
+    attn_out: "attn.out",
+    cross_ln: "cross_attn_ln",
+    cross_q: "cross_attn.query",
+    cross_kv: Fused::Split {
+        prefix: "cross_attn",
+        parts: ["key", "value"],
+        unbiased: "key",
+    },
+    cross_out: "cross_attn.out",
+    mlp_ln: "mlp_ln",
+    fc1: "mlp.0",
+    fc2: "mlp.2",
+};
 
 /// ggml's type numbers for the element types voxd reads.
 const GGML_F32: i32 = 0;
@@ -47,73 +82,27 @@ pub struct GgmlFile {
     tensors: HashMap<String, TensorInfo>,
 }
 
-/// A bounds-checked little-endian reader.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Reader<'a> {
-    fn error(&self, message: String) -> LoadError {
-        LoadError::Format {
-            path: self.path.to_path_buf(),
-            message,
-        }
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], LoadError> {
-        match self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()) {
-            Some(end) => {
-                let s = &self.bytes[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(self.error(format!(
-                "file is truncated: {what} needs {n} bytes at offset {}, but the file has {} bytes",
-                self.pos,
-                self.bytes.len()
-            ))),
-        }
-    }
-
-    fn i32(&mut self, what: &str) -> Result<i32, LoadError> {
-        let b = self.take(4, what)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A non-negative `i32` that counts something, at most `max`.
-    fn count(&mut self, what: &str, max: usize) -> Result<usize, LoadError> {
-        let v = self.i32(what)?;
-        usize::try_from(v)
-            .ok()
-            .filter(|&v| v <= max)
-            .ok_or_else(|| self.error(format!("{what} is {v}, expected 0..={max}")))
-    }
+/// A non-negative `i32` that counts something, at most `max`.
+fn count(r: &mut ByteReader, what: &str, max: usize) -> Result<usize, LoadError> {
+    let v = r.i32(what)?;
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| v <= max)
+        .ok_or_else(|| r.error(format!("{what} is {v}, expected 0..={max}")))
 }
 
 impl GgmlFile {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let io = |source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        // Read, not memory-mapped: a file replaced or cut short while it is open would end
-        // the process with SIGBUS on the first page past its new end.
-        let map = std::fs::read(path).map_err(io)?;
-        let mut r = Reader {
-            bytes: &map,
-            pos: 0,
-            path,
-        };
+        let map = read_file(path)?;
+        let mut r = ByteReader::new(&map, path);
         let magic = r
             .take(4, "magic")
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if magic.ok() != Some(MAGIC) {
             return Err(r.error("not a whisper.cpp ggml model (bad magic number)".into()));
         }
-        const BIG: usize = 1 << 20;
-        let mut dim = |what: &str| r.count(what, BIG);
+        // Only non-negative here; `assemble` checks the values.
+        let mut dim = |what: &str| count(&mut r, what, i32::MAX as usize);
         let hparams = HParams {
             n_vocab: dim("n_vocab")?,
             n_audio_ctx: dim("n_audio_ctx")?,
@@ -127,9 +116,6 @@ impl GgmlFile {
             n_mels: dim("n_mels")?,
         };
         let _ftype = r.i32("ftype")?;
-        if [hparams.n_audio_head, hparams.n_text_head, hparams.n_mels].contains(&0) {
-            return Err(r.error(format!("implausible dimensions {hparams:?}")));
-        }
         let mel_filters = Self::read_filters(&mut r)?;
         let vocab = Self::read_vocab(&mut r)?;
         let tensors = Self::read_tensors(&mut r)?;
@@ -143,9 +129,9 @@ impl GgmlFile {
         })
     }
 
-    fn read_filters(r: &mut Reader) -> Result<MelFilters, LoadError> {
-        let n_mels = r.count("mel filter count", 1024)?;
-        let n_freqs = r.count("mel filter length", 1 << 16)?;
+    fn read_filters(r: &mut ByteReader) -> Result<MelFilters, LoadError> {
+        let n_mels = count(r, "mel filter count", 1024)?;
+        let n_freqs = count(r, "mel filter length", 1 << 16)?;
         let bytes = r.take(n_mels * n_freqs * 4, "mel filters")?;
         let data = bytes
             .chunks_exact(4)
@@ -154,24 +140,24 @@ impl GgmlFile {
         MelFilters::from_data(n_mels, n_freqs, data).map_err(|e| r.error(e.to_string()))
     }
 
-    fn read_vocab(r: &mut Reader) -> Result<Vec<Vec<u8>>, LoadError> {
-        let n = r.count("vocabulary size", 1 << 20)?;
+    fn read_vocab(r: &mut ByteReader) -> Result<Vec<Vec<u8>>, LoadError> {
+        let n = count(r, "vocabulary size", 1 << 20)?;
         (0..n)
             .map(|_| {
-                let len = r.count("token length", 1 << 16)?;
+                let len = count(r, "token length", 1 << 16)?;
                 Ok(r.take(len, "token")?.to_vec())
             })
             .collect()
     }
 
-    fn read_tensors(r: &mut Reader) -> Result<HashMap<String, TensorInfo>, LoadError> {
+    fn read_tensors(r: &mut ByteReader) -> Result<HashMap<String, TensorInfo>, LoadError> {
         let mut tensors = HashMap::new();
-        while r.pos < r.bytes.len() {
-            let rank = r.count("tensor rank", 4)?;
-            let name_len = r.count("tensor name length", 1024)?;
+        while !r.at_end() {
+            let rank = count(r, "tensor rank", 4)?;
+            let name_len = count(r, "tensor name length", 1024)?;
             let ttype = r.i32("tensor type")?;
             let mut shape = (0..rank)
-                .map(|_| r.count("tensor dimension", 1 << 28))
+                .map(|_| count(r, "tensor dimension", 1 << 28))
                 .collect::<Result<Vec<_>, _>>()?;
             shape.reverse();
             let name = String::from_utf8_lossy(r.take(name_len, "tensor name")?).into_owned();
@@ -181,15 +167,19 @@ impl GgmlFile {
                 other => Err(other),
             };
             let elem = match dtype {
-                Ok(d) => d.size(),
+                Ok(d) => d,
                 Err(t) => {
                     return Err(r.error(format!(
                         "tensor `{name}` has ggml type {t}; voxd reads f32 (0) and f16 (1) models"
                     )))
                 }
             };
-            let len = shape.iter().product::<usize>() * elem;
-            let offset = r.pos;
+            let len = elem.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
+                path: r.path().to_path_buf(),
+                name: name.clone(),
+                shape: shape.clone(),
+            })?;
+            let offset = r.pos();
             r.take(len, &format!("data of `{name}`"))?;
             tensors.insert(
                 name,
@@ -206,8 +196,6 @@ impl GgmlFile {
 }
 
 impl TensorSource for GgmlFile {
-    const NAMING: (&'static str, &'static str, &'static str) = (".", "weight", "bias");
-
     fn path(&self) -> &Path {
         &self.path
     }
@@ -233,134 +221,17 @@ impl TensorSource for GgmlFile {
     }
 }
 
-fn fused(
-    src: &GgmlFile,
-    prefix: &str,
-    parts: &[&str],
-    s: usize,
-    st: Storage,
-) -> Result<Linear, LoadError> {
-    let mut weights = Vec::new();
-    let mut bias = Vec::new();
-    for part in parts {
-        weights.push(src.matrix(&format!("{prefix}.{part}.weight"), s, s, st)?);
-        if *part == "key" {
-            bias.extend(std::iter::repeat_n(0.0, s));
-        } else {
-            bias.extend(src.f32s(&format!("{prefix}.{part}.bias"), &[s])?);
-        }
-    }
-    Ok(Linear {
-        weight: Matrix::stack(weights),
-        bias,
-        n_out: parts.len() * s,
-        n_in: s,
-    })
-}
-
-fn conv(src: &GgmlFile, prefix: &str, n_out: usize, n_in: usize) -> Result<Conv1d, LoadError> {
-    let bias_name = format!("{prefix}.bias");
-    // whisper.cpp stores conv biases as [n_out, 1]; a plain [n_out] is fine too.
-    let bias = src.tensor(&bias_name)?;
-    if bias.len() != n_out {
-        return Err(LoadError::Shape {
-            path: src.path().to_path_buf(),
-            name: bias_name,
-            expected: vec![n_out, 1],
-            got: bias.shape,
-        });
-    }
-    Ok(Conv1d::from_pytorch(
-        &src.f32s(&format!("{prefix}.weight"), &[n_out, n_in, 3])?,
-        bias.to_f32(),
-        n_out,
-        n_in,
-    ))
-}
-
-fn encoder(src: &GgmlFile, hp: &HParams) -> Result<EncoderWeights, LoadError> {
-    let s = hp.n_audio_state;
-    let st = Storage::F32;
-    let layers = (0..hp.n_audio_layer)
-        .map(|i| {
-            let p = format!("encoder.blocks.{i}");
-            Ok(EncoderLayer {
-                attn_ln: src.layer_norm(&format!("{p}.attn_ln"), s)?,
-                attn_qkv: fused(src, &format!("{p}.attn"), &["query", "key", "value"], s, st)?,
-                attn_out: src.linear(&format!("{p}.attn.out"), s, s, st)?,
-                mlp_ln: src.layer_norm(&format!("{p}.mlp_ln"), s)?,
-                fc1: src.linear(&format!("{p}.mlp.0"), 4 * s, s, st)?,
-                fc2: src.linear(&format!("{p}.mlp.2"), s, 4 * s, st)?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoadError>>()?;
-    Ok(EncoderWeights {
-        conv1: conv(src, "encoder.conv1", s, hp.n_mels)?,
-        conv2: conv(src, "encoder.conv2", s, s)?,
-        positions: src.f32s("encoder.positional_embedding", &[hp.n_audio_ctx, s])?,
-        layers,
-        ln_post: src.layer_norm("encoder.ln_post", s)?,
-    })
-}
-
-fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
-    let s = hp.n_text_state;
-    let h16 = Storage::F16;
-    let layers = (0..hp.n_text_layer)
-        .map(|i| {
-            let p = format!("decoder.blocks.{i}");
-            Ok(DecoderLayer {
-                attn_ln: src.layer_norm(&format!("{p}.attn_ln"), s)?,
-                attn_qkv: fused(
-                    src,
-                    &format!("{p}.attn"),
-                    &["query", "key", "value"],
-                    s,
-                    h16,
-                )?,
-                attn_out: src.linear(&format!("{p}.attn.out"), s, s, h16)?,
-                cross_ln: src.layer_norm(&format!("{p}.cross_attn_ln"), s)?,
-                cross_q: src.linear(&format!("{p}.cross_attn.query"), s, s, h16)?,
-                cross_kv: fused(
-                    src,
-                    &format!("{p}.cross_attn"),
-                    &["key", "value"],
-                    s,
-                    Storage::F32,
-                )?,
-                cross_out: src.linear(&format!("{p}.cross_attn.out"), s, s, h16)?,
-                mlp_ln: src.layer_norm(&format!("{p}.mlp_ln"), s)?,
-                fc1: src.linear(&format!("{p}.mlp.0"), 4 * s, s, h16)?,
-                fc2: src.linear(&format!("{p}.mlp.2"), s, 4 * s, h16)?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoadError>>()?;
-    Ok(DecoderWeights {
-        token_embedding: src
-            .shaped("decoder.token_embedding.weight", &[hp.n_vocab, s])?
-            .to_f16(),
-        positions: src.f32s("decoder.positional_embedding", &[hp.n_text_ctx, s])?,
-        layers,
-        ln: src.layer_norm("decoder.ln", s)?,
-    })
-}
-
 /// Loads a whisper.cpp ggml model file.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
     let file = GgmlFile::open(path)?;
-    let hp = file.hparams;
-    let tokenizer = Tokenizer::from_ggml_vocab(file.vocab.clone(), hp.n_vocab).map_err(|e| {
-        LoadError::Format {
+    let weights = assemble(&file, &NAMES, file.hparams)?;
+    let tokenizer = Tokenizer::from_ggml_vocab(file.vocab.clone(), weights.hparams.n_vocab)
+        .map_err(|e| LoadError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(LoadedModel {
-        weights: WhisperWeights {
-            hparams: hp,
-            encoder: encoder(&file, &hp)?,
-            decoder: decoder(&file, &hp)?,
-        },
+        weights,
         tokenizer,
         ct2_config: None,
         mel_filters: Some(file.mel_filters),
@@ -394,18 +265,16 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    /// Writes one tensor; `shape` is outermost first. Matrices (rank 2 or more) use the file's
-    /// float type unless `force_f32`.
-    fn tensor(
-        &mut self,
-        name: &str,
-        shape: &[usize],
-        data: &[f32],
-        force_f32: bool,
-    ) -> std::io::Result<()> {
-        let f16 = self.ftype == FloatType::F16 && shape.len() >= 2 && !force_f32;
+    /// Writes one tensor. Weight matrices take the file's float type; everything else is
+    /// f32, and convolution biases are `[n_out, 1]` columns, as whisper.cpp reads them.
+    fn tensor(&mut self, t: NamedTensor<'_>) -> std::io::Result<()> {
+        let f16 = self.ftype == FloatType::F16 && t.role == TensorRole::Weight;
+        let mut shape = t.shape;
+        if t.role == TensorRole::ConvBias {
+            shape.push(1);
+        }
         self.i32(shape.len())?;
-        self.i32(name.len())?;
+        self.i32(t.name.len())?;
         self.i32(if f16 {
             GGML_F16 as usize
         } else {
@@ -414,57 +283,16 @@ impl<W: Write> Writer<W> {
         for &d in shape.iter().rev() {
             self.i32(d)?;
         }
-        self.out.write_all(name.as_bytes())?;
+        self.out.write_all(t.name.as_bytes())?;
         if f16 {
-            for v in data {
+            for v in t.values.iter() {
                 self.out
                     .write_all(&half::f16::from_f32(*v).to_bits().to_le_bytes())?;
             }
             Ok(())
         } else {
-            self.f32s(data)
+            self.f32s(&t.values)
         }
-    }
-
-    fn norm(&mut self, prefix: &str, ln: &LayerNorm) -> std::io::Result<()> {
-        let n = ln.gamma.len();
-        self.tensor(&format!("{prefix}.weight"), &[n], &ln.gamma, false)?;
-        self.tensor(&format!("{prefix}.bias"), &[n], &ln.beta, false)
-    }
-
-    fn linear(&mut self, prefix: &str, l: &Linear) -> std::io::Result<()> {
-        self.tensor(
-            &format!("{prefix}.weight"),
-            &[l.n_out, l.n_in],
-            &l.weight_f32(),
-            false,
-        )?;
-        self.tensor(&format!("{prefix}.bias"), &[l.n_out], &l.bias, false)
-    }
-
-    /// Splits a fused projection back into named parts (`key` without bias).
-    fn split(&mut self, prefix: &str, l: &Linear, parts: &[&str]) -> std::io::Result<()> {
-        let s = l.n_in;
-        let w = l.weight_f32();
-        for (i, part) in parts.iter().enumerate() {
-            let rows = &w[i * s * s..(i + 1) * s * s];
-            self.tensor(&format!("{prefix}.{part}.weight"), &[s, s], rows, false)?;
-            if *part != "key" {
-                let b = &l.bias[i * s..(i + 1) * s];
-                self.tensor(&format!("{prefix}.{part}.bias"), &[s], b, false)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn conv(&mut self, prefix: &str, c: &Conv1d) -> std::io::Result<()> {
-        self.tensor(
-            &format!("{prefix}.weight"),
-            &[c.n_out, c.n_in, 3],
-            &c.to_pytorch(),
-            false,
-        )?;
-        self.tensor(&format!("{prefix}.bias"), &[c.n_out, 1], &c.bias, true)
     }
 }
 
@@ -497,21 +325,10 @@ fn write_all<W: Write>(
 ) -> std::io::Result<()> {
     let hp = &weights.hparams;
     w.out.write_all(&MAGIC.to_le_bytes())?;
-    for v in [
-        hp.n_vocab,
-        hp.n_audio_ctx,
-        hp.n_audio_state,
-        hp.n_audio_head,
-        hp.n_audio_layer,
-        hp.n_text_ctx,
-        hp.n_text_state,
-        hp.n_text_head,
-        hp.n_text_layer,
-        hp.n_mels,
-        (w.ftype == FloatType::F16) as usize,
-    ] {
+    for (_, v) in hp.in_header_order() {
         w.i32(v)?;
     }
+    w.i32((w.ftype == FloatType::F16) as usize)?;
     w.i32(filters.n_mels)?;
     w.i32(filters.n_freqs)?;
     w.f32s(&filters.data)?;
@@ -524,62 +341,5 @@ fn write_all<W: Write>(
         w.out.write_all(bytes)?;
     }
 
-    let enc = &weights.encoder;
-    let s = hp.n_audio_state;
-    w.tensor(
-        "encoder.positional_embedding",
-        &[hp.n_audio_ctx, s],
-        &enc.positions,
-        true,
-    )?;
-    w.conv("encoder.conv1", &enc.conv1)?;
-    w.conv("encoder.conv2", &enc.conv2)?;
-    for (i, l) in enc.layers.iter().enumerate() {
-        let p = format!("encoder.blocks.{i}");
-        w.norm(&format!("{p}.attn_ln"), &l.attn_ln)?;
-        w.split(
-            &format!("{p}.attn"),
-            &l.attn_qkv,
-            &["query", "key", "value"],
-        )?;
-        w.linear(&format!("{p}.attn.out"), &l.attn_out)?;
-        w.norm(&format!("{p}.mlp_ln"), &l.mlp_ln)?;
-        w.linear(&format!("{p}.mlp.0"), &l.fc1)?;
-        w.linear(&format!("{p}.mlp.2"), &l.fc2)?;
-    }
-    w.norm("encoder.ln_post", &enc.ln_post)?;
-
-    let dec = &weights.decoder;
-    let s = hp.n_text_state;
-    w.tensor(
-        "decoder.positional_embedding",
-        &[hp.n_text_ctx, s],
-        &dec.positions,
-        true,
-    )?;
-    let emb: Vec<f32> = dec.token_embedding.iter().map(|v| v.to_f32()).collect();
-    w.tensor(
-        "decoder.token_embedding.weight",
-        &[hp.n_vocab, s],
-        &emb,
-        false,
-    )?;
-    for (i, l) in dec.layers.iter().enumerate() {
-        let p = format!("decoder.blocks.{i}");
-        w.norm(&format!("{p}.attn_ln"), &l.attn_ln)?;
-        w.split(
-            &format!("{p}.attn"),
-            &l.attn_qkv,
-            &["query", "key", "value"],
-        )?;
-        w.linear(&format!("{p}.attn.out"), &l.attn_out)?;
-        w.norm(&format!("{p}.cross_attn_ln"), &l.cross_ln)?;
-        w.linear(&format!("{p}.cross_attn.query"), &l.cross_q)?;
-        w.split(&format!("{p}.cross_attn"), &l.cross_kv, &["key", "value"])?;
-        w.linear(&format!("{p}.cross_attn.out"), &l.cross_out)?;
-        w.norm(&format!("{p}.mlp_ln"), &l.mlp_ln)?;
-        w.linear(&format!("{p}.mlp.0"), &l.fc1)?;
-        w.linear(&format!("{p}.mlp.2"), &l.fc2)?;
-    }
-    w.norm("decoder.ln", &dec.ln)
+    weights.for_each_tensor(&NAMES, |t| w.tensor(t))
 }

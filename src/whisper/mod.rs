@@ -3,12 +3,15 @@
 //! `load_model` reads a model from either file format into [`weights::WhisperWeights`];
 //! [`transcribe::Transcriber`] is what the rest of voxd uses.
 
+mod bytes;
 pub mod config;
 pub mod ct2;
 pub mod decode;
 pub mod ggml;
 pub mod mel;
 pub mod model;
+#[cfg(test)]
+mod test_files;
 pub mod tokenizer;
 pub mod transcribe;
 pub mod weights;

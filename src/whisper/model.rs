@@ -11,7 +11,7 @@
 //! Every block is pre-norm with a residual connection: `x += f(LN(x))`.
 
 use super::mel::LogMel;
-use super::weights::{Conv1d, DecoderLayer, EncoderLayer, HParams, Linear, WhisperWeights};
+use super::weights::{Conv1d, DecoderLayer, EncoderLayer, HParams, Linear, Mlp, WhisperWeights};
 use rayon::prelude::*;
 
 use crate::kernels::{self, MatRef};
@@ -188,8 +188,8 @@ impl Whisper {
         let head_dim = s / heads;
 
         let mut h = x.to_vec();
-        layer.attn_ln.forward(&mut h);
-        let qkv = project(&layer.attn_qkv, &h, t); // [T, 3S]
+        layer.attn.ln.forward(&mut h);
+        let qkv = project(&layer.attn.qkv, &h, t); // [T, 3S]
         let mut attn = vec![0.0; t * s];
         kernels::attention(
             part(&qkv, t, s, 3, 0),
@@ -201,9 +201,9 @@ impl Whisper {
             (head_dim as f32).powf(-0.5),
             None,
         );
-        residual(x, &project(&layer.attn_out, &attn, t));
+        residual(x, &project(&layer.attn.out, &attn, t));
 
-        mlp(&layer.mlp_ln, &layer.fc1, &layer.fc2, x, t);
+        mlp(&layer.mlp, x, t);
     }
 
     // ---------------------------------------------------------------- decoder
@@ -219,7 +219,7 @@ impl Whisper {
             .layers
             .iter()
             .map(|l| {
-                let kv = project(&l.cross_kv, audio, n_audio); // [T, 2S]: k | v
+                let kv = project(&l.cross.kv, audio, n_audio); // [T, 2S]: k | v
                 (
                     head_major(&kv, n_audio, s, heads, 0),
                     head_major(&kv, n_audio, s, heads, s),
@@ -282,7 +282,7 @@ impl Whisper {
         for (l, layer) in dec.layers.iter().enumerate() {
             self.self_attention(layer, l, &mut x, caches, tokens);
             self.cross_attention(layer, &cross.layers[l], cross.n_audio, &mut x, rows);
-            mlp(&layer.mlp_ln, &layer.fc1, &layer.fc2, &mut x, rows);
+            mlp(&layer.mlp, &mut x, rows);
         }
         for (cache, seq) in caches.iter_mut().zip(tokens) {
             cache.len += seq.len();
@@ -306,8 +306,8 @@ impl Whisper {
         let rows = x.len() / s;
 
         let mut h = x.to_vec();
-        layer.attn_ln.forward(&mut h);
-        let qkv = project(&layer.attn_qkv, &h, rows); // [rows, 3S]
+        layer.attn.ln.forward(&mut h);
+        let qkv = project(&layer.attn.qkv, &h, rows); // [rows, 3S]
         let mut attn = vec![0.0; rows * s];
         let mut first = 0;
         for (cache, seq) in caches.iter_mut().zip(tokens) {
@@ -330,7 +330,7 @@ impl Whisper {
             );
             first += m;
         }
-        residual(x, &project(&layer.attn_out, &attn, rows));
+        residual(x, &project(&layer.attn.out, &attn, rows));
     }
 
     fn cross_attention(
@@ -346,8 +346,8 @@ impl Whisper {
         let head_dim = s / heads;
 
         let mut h = x.to_vec();
-        layer.cross_ln.forward(&mut h);
-        let q = project(&layer.cross_q, &h, rows); // [rows, S]
+        layer.cross.ln.forward(&mut h);
+        let q = project(&layer.cross.q, &h, rows); // [rows, S]
         let per_head: Vec<Vec<f32>> = (0..heads)
             .into_par_iter()
             .map(|hd| {
@@ -377,7 +377,7 @@ impl Whisper {
                 attn[r * s + hd * head_dim..r * s + (hd + 1) * head_dim].copy_from_slice(row);
             }
         }
-        residual(x, &project(&layer.cross_out, &attn, rows));
+        residual(x, &project(&layer.cross.out, &attn, rows));
     }
 
     /// Scores over the vocabulary for hidden rows [n, S]: [n, n_vocab].
@@ -399,10 +399,10 @@ impl Whisper {
 }
 
 /// The feed-forward block: x += fc2(GELU(fc1(LN(x)))).
-fn mlp(ln: &super::weights::LayerNorm, fc1: &Linear, fc2: &Linear, x: &mut [f32], rows: usize) {
+fn mlp(block: &Mlp, x: &mut [f32], rows: usize) {
     let mut h = x.to_vec();
-    ln.forward(&mut h);
-    let mut f = project(fc1, &h, rows); // [rows, 4S]
+    block.ln.forward(&mut h);
+    let mut f = project(&block.fc1, &h, rows); // [rows, 4S]
     kernels::gelu(&mut f);
-    residual(x, &project(fc2, &f, rows));
+    residual(x, &project(&block.fc2, &f, rows));
 }

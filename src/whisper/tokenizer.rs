@@ -7,13 +7,15 @@
 //!
 //! Encoding needs no merges list: these vocabularies number their tokens in merge order, so
 //! BPE repeatedly merges the adjacent pair whose concatenation has the lowest token id (the
-//! rank rule tiktoken uses). The tests check the result against the reference tokenizer.
+//! rank rule tiktoken uses; the merge loop is the one the reply model's tokenizer uses too,
+//! [`crate::util::bpe`]). The tests check the result against the reference tokenizer.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
+
+use crate::util::bpe::{byte_alphabet, BytePairs, RankError};
 
 /// Language codes in the order of their tokens (`<|en|>` follows `<|startoftranscript|>`).
 /// Models with 99 languages use the first 99; large-v3 adds Cantonese.
@@ -110,8 +112,8 @@ pub struct SpecialTokens {
 pub struct Tokenizer {
     /// Bytes of every token; for special tokens their textual form.
     tokens: Vec<Vec<u8>>,
-    /// Regular tokens by their bytes; the id is also the merge rank.
-    ranks: HashMap<Vec<u8>, u32>,
+    /// The regular tokens (ids below end-of-text), numbered in merge order.
+    bpe: BytePairs,
     special: SpecialTokens,
     pretokenizer: Regex,
 }
@@ -134,7 +136,7 @@ impl Tokenizer {
                 .count(),
             detail: "not UTF-8 text".to_string(),
         })?;
-        let decoder = byte_decoder();
+        let alphabet = byte_alphabet();
         let mut lines: Vec<&str> = text.split('\n').collect();
         if lines.last() == Some(&"") {
             lines.pop();
@@ -147,29 +149,23 @@ impl Tokenizer {
                 line: i + 1,
                 detail,
             };
-            let bytes = line
-                .chars()
-                .map(|c| decoder.get(&c).copied())
-                .collect::<Option<Vec<u8>>>()
-                .ok_or_else(|| {
-                    garbled(format!(
-                        "{line:?} is not in GPT-2's byte-to-unicode alphabet"
-                    ))
-                })?;
+            let bytes = alphabet.decode(line).ok_or_else(|| {
+                garbled(format!(
+                    "{line:?} is not in GPT-2's byte-to-unicode alphabet"
+                ))
+            })?;
             tokens.push(bytes);
         }
         let special = find_specials(&tokens).map_err(|detail| TokenizerError::Specials {
             path: path.clone(),
             detail,
         })?;
-        let ranks = regular_ranks(&tokens, special.eot).map_err(|(id, detail)| {
-            TokenizerError::Garbled {
-                path: path.clone(),
-                line: id as usize + 1,
-                detail,
-            }
+        let bpe = regular_bpe(&tokens, special.eot).map_err(|(id, e)| TokenizerError::Garbled {
+            path: path.clone(),
+            line: id as usize + 1,
+            detail: e.to_string(),
         })?;
-        Ok(Self::assemble(tokens, ranks, special))
+        Ok(Self::assemble(tokens, bpe, special))
     }
 
     /// Builds the tokenizer of a whisper.cpp ggml file from its regular tokens (raw bytes, in
@@ -216,19 +212,15 @@ impl Tokenizer {
         tokens.extend(names.map(|name| format!("<|{name}|>").into_bytes()));
         tokens.extend((0..N_TIMESTAMPS).map(|k| timestamp_text(k).into_bytes()));
         let special = find_specials(&tokens).map_err(TokenizerError::Ggml)?;
-        let ranks = regular_ranks(&tokens, special.eot)
-            .map_err(|(id, detail)| TokenizerError::Ggml(format!("token {id}: {detail}")))?;
-        Ok(Self::assemble(tokens, ranks, special))
+        let bpe = regular_bpe(&tokens, special.eot)
+            .map_err(|(_, e)| TokenizerError::Ggml(e.to_string()))?;
+        Ok(Self::assemble(tokens, bpe, special))
     }
 
-    fn assemble(
-        tokens: Vec<Vec<u8>>,
-        ranks: HashMap<Vec<u8>, u32>,
-        special: SpecialTokens,
-    ) -> Self {
+    fn assemble(tokens: Vec<Vec<u8>>, bpe: BytePairs, special: SpecialTokens) -> Self {
         Tokenizer {
             tokens,
-            ranks,
+            bpe,
             special,
             pretokenizer: Regex::new(PRETOKENIZE).expect("the pre-tokenizer pattern is valid"),
         }
@@ -272,7 +264,7 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
         for piece in self.pieces(text) {
-            self.bpe(piece.as_bytes(), &mut ids);
+            self.bpe.encode_word(piece.as_bytes(), &mut ids);
         }
         ids
     }
@@ -296,38 +288,6 @@ impl Tokenizer {
             pos = end;
         }
         pieces
-    }
-
-    /// Appends the BPE tokens of one piece: start from single bytes and keep merging the
-    /// adjacent pair whose concatenation is the lowest-ranked token, until no pair is one.
-    fn bpe(&self, piece: &[u8], out: &mut Vec<u32>) {
-        if let [byte] = piece {
-            out.push(self.ranks[std::slice::from_ref(byte)]);
-            return;
-        }
-        // Part boundaries into `piece` (the last entry is its end) and, for each part, the
-        // rank of merging it with the next one.
-        let rank_of = |bounds: &[usize], i: usize| -> Option<u32> {
-            let end = *bounds.get(i + 2)?;
-            self.ranks.get(&piece[bounds[i]..end]).copied()
-        };
-        let mut bounds: Vec<usize> = (0..=piece.len()).collect();
-        let mut pair_ranks: Vec<Option<u32>> =
-            (0..piece.len()).map(|i| rank_of(&bounds, i)).collect();
-        while let Some((i, _)) = pair_ranks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.map(|r| (i, r)))
-            .min_by_key(|&(_, r)| r)
-        {
-            bounds.remove(i + 1);
-            pair_ranks.remove(i + 1);
-            pair_ranks[i] = rank_of(&bounds, i);
-            if i > 0 {
-                pair_ranks[i - 1] = rank_of(&bounds, i - 1);
-            }
-        }
-        out.extend(bounds.windows(2).map(|w| self.ranks[&piece[w[0]..w[1]]]));
     }
 
     /// The token of a language code such as `"en"` or `"de"` (Hebrew: "he" or "iw").
@@ -376,41 +336,13 @@ fn timestamp_text(k: usize) -> String {
     format!("<|{}.{:02}|>", k / 50, (k % 50) * 2)
 }
 
-/// GPT-2's byte-to-unicode alphabet, reversed: printable Latin-1 characters stand for their
-/// own byte, and the remaining bytes are numbered in order from U+0100.
-fn byte_decoder() -> HashMap<char, u8> {
-    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-    let mut next = 0u32;
-    (0..=255u8)
-        .map(|b| {
-            let c = if printable(b) {
-                char::from(b)
-            } else {
-                next += 1;
-                char::from_u32(255 + next).expect("U+0100..U+0143 are characters")
-            };
-            (c, b)
-        })
-        .collect()
-}
-
-/// Ranks of the regular tokens (ids below `eot`), checking that none repeats and every
-/// single byte is present. Empty tokens (one in the multilingual vocabulary) get no rank.
-fn regular_ranks(tokens: &[Vec<u8>], eot: u32) -> Result<HashMap<Vec<u8>, u32>, (u32, String)> {
-    let mut ranks = HashMap::with_capacity(eot as usize);
-    for (id, bytes) in tokens.iter().enumerate().take(eot as usize) {
-        let id = id as u32;
-        if bytes.is_empty() {
-            continue;
-        }
-        if let Some(first) = ranks.insert(bytes.clone(), id) {
-            return Err((id, format!("token {bytes:?} repeats token {first}")));
-        }
-    }
-    if let Some(b) = (0..=255u8).find(|b| !ranks.contains_key(std::slice::from_ref(b))) {
-        return Err((eot, format!("no token for the single byte {b:#04x}")));
-    }
-    Ok(ranks)
+/// The BPE of the regular tokens (ids below `eot`), which must be distinct and include every
+/// single byte; on failure, the token id to blame (`eot` for a missing byte) and why.
+fn regular_bpe(tokens: &[Vec<u8>], eot: u32) -> Result<BytePairs, (u32, RankError)> {
+    BytePairs::from_ranked_tokens(&tokens[..eot as usize]).map_err(|e| match e {
+        RankError::Repeated { id, .. } => (id, e),
+        RankError::MissingByte { .. } => (eot, e),
+    })
 }
 
 /// Finds the special tokens by their text and checks Whisper's layout: end of text, start of
@@ -509,6 +441,7 @@ fn find_specials(tokens: &[Vec<u8>]) -> Result<SpecialTokens, String> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+    use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn model_dir(name: &str) -> PathBuf {
@@ -722,8 +655,8 @@ mod tests {
         ids.extend([s.timestamp_begin + 50, s.eot, 99_999]);
         assert_eq!(tok.decode(&ids), " Hello");
         // "é" is the two bytes C3 A9; the first alone is not UTF-8.
-        let byte_c3 = tok.ranks[&[0xc3u8][..]];
-        let byte_a9 = tok.ranks[&[0xa9u8][..]];
+        let byte_c3 = tok.bpe.token(&[0xc3]).unwrap();
+        let byte_a9 = tok.bpe.token(&[0xa9]).unwrap();
         assert_eq!(tok.decode(&[byte_c3, byte_a9]), "é");
         assert_eq!(tok.decode(&[byte_c3]), "\u{fffd}");
     }

@@ -6,12 +6,18 @@
 //! matrix (k | v), so each is a single matrix product. The key projections carry no bias in
 //! the original model; a zero bias stands in for them.
 //!
+//! The tree is built in one place, [`assemble`], from any [`TensorSource`] (a file of named
+//! tensors) and that format's [`TensorNames`]; writing a file walks the same table
+//! ([`WhisperWeights::for_each_tensor`]). A format is therefore only its table of names and
+//! its way of finding a named tensor.
+//!
 //! Storage follows use: matrices multiplied with many rows at once (the encoder, and the
 //! cross-attention keys/values computed from the encoder output) are kept in f32 for the
 //! GEMM; matrices the decoder streams once per token stay in their file's f16 to halve the
 //! memory traffic, which is what bounds the decoder's speed.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 use half::f16;
 
@@ -37,6 +43,19 @@ pub enum LoadError {
         expected: Vec<usize>,
         got: Vec<usize>,
     },
+    #[error("{path}: tensor `{name}` of shape {shape:?} is too large to address")]
+    TooLarge {
+        path: PathBuf,
+        name: String,
+        shape: Vec<usize>,
+    },
+    #[error("{path}: {name} is {value}, expected {expected}")]
+    HParam {
+        path: PathBuf,
+        name: &'static str,
+        value: usize,
+        expected: String,
+    },
     #[error("{path}: tensor `{name}` has data type {dtype}, which voxd does not support (expected f32 or f16)")]
     DType {
         path: PathBuf,
@@ -58,6 +77,14 @@ impl DType {
             DType::F32 => 4,
             DType::F16 => 2,
         }
+    }
+
+    /// Bytes of a tensor of `shape`, or `None` when that number does not fit in a `usize`
+    /// (a file's dimensions are not to be trusted before this check).
+    pub fn bytes_for(self, shape: &[usize]) -> Option<usize> {
+        shape
+            .iter()
+            .try_fold(self.size(), |bytes, &dim| bytes.checked_mul(dim))
     }
 }
 
@@ -121,6 +148,93 @@ pub struct HParams {
     pub n_text_head: usize,
     pub n_text_layer: usize,
     pub n_mels: usize,
+}
+
+/// A hyper-parameter outside what the forward pass can run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadHParam {
+    pub name: &'static str,
+    pub value: usize,
+    pub expected: String,
+}
+
+/// The most of each dimension a model may have: far above every released Whisper (large-v3:
+/// 51,866 tokens, width 1,280, 32 layers, 128 mel bands), far below sizes whose products
+/// could overflow.
+const MAX_VOCAB: usize = 1 << 20;
+const MAX_CTX: usize = 1 << 16;
+const MAX_WIDTH: usize = 1 << 16;
+const MAX_LAYERS: usize = 1024;
+const MAX_MELS: usize = 1024;
+
+impl HParams {
+    /// The dimensions with their names, in the order whisper.cpp's file header stores them.
+    pub fn in_header_order(&self) -> [(&'static str, usize); 10] {
+        [
+            ("n_vocab", self.n_vocab),
+            ("n_audio_ctx", self.n_audio_ctx),
+            ("n_audio_state", self.n_audio_state),
+            ("n_audio_head", self.n_audio_head),
+            ("n_audio_layer", self.n_audio_layer),
+            ("n_text_ctx", self.n_text_ctx),
+            ("n_text_state", self.n_text_state),
+            ("n_text_head", self.n_text_head),
+            ("n_text_layer", self.n_text_layer),
+            ("n_mels", self.n_mels),
+        ]
+    }
+
+    /// Refuses dimensions the forward pass cannot run with: zero (an empty model would load
+    /// and fail on its first window), absurdly large, head counts that do not divide the
+    /// width, or a decoder whose width differs from the encoder's (it attends to the
+    /// encoder's output). A text context below 2 leaves no room for a previous-text prompt.
+    pub fn check(&self) -> Result<(), BadHParam> {
+        let ranges = [
+            ("n_vocab", self.n_vocab, 1, MAX_VOCAB),
+            ("n_audio_ctx", self.n_audio_ctx, 1, MAX_CTX),
+            ("n_audio_state", self.n_audio_state, 1, MAX_WIDTH),
+            ("n_audio_head", self.n_audio_head, 1, self.n_audio_state),
+            ("n_audio_layer", self.n_audio_layer, 1, MAX_LAYERS),
+            ("n_text_ctx", self.n_text_ctx, 2, MAX_CTX),
+            ("n_text_state", self.n_text_state, 1, MAX_WIDTH),
+            ("n_text_head", self.n_text_head, 1, self.n_text_state),
+            ("n_text_layer", self.n_text_layer, 1, MAX_LAYERS),
+            ("n_mels", self.n_mels, 1, MAX_MELS),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(BadHParam {
+                    name,
+                    value,
+                    expected: format!("{min}..={max}"),
+                });
+            }
+        }
+        let heads = [
+            ("n_audio_head", self.n_audio_head, self.n_audio_state),
+            ("n_text_head", self.n_text_head, self.n_text_state),
+        ];
+        for (name, value, width) in heads {
+            if !width.is_multiple_of(value) {
+                return Err(BadHParam {
+                    name,
+                    value,
+                    expected: format!("a divisor of the width {width}"),
+                });
+            }
+        }
+        if self.n_text_state != self.n_audio_state {
+            return Err(BadHParam {
+                name: "n_text_state",
+                value: self.n_text_state,
+                expected: format!(
+                    "the encoder's width n_audio_state {} (the decoder attends to its output)",
+                    self.n_audio_state
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A weight matrix `[n_out, n_in]` (PyTorch's layout) in one of the two compute types.
@@ -221,16 +335,38 @@ impl Conv1d {
     }
 }
 
-pub struct EncoderLayer {
-    pub attn_ln: LayerNorm,
+/// Pre-norm self-attention: `x += out(attention(qkv(ln(x))))`.
+pub struct SelfAttention {
+    pub ln: LayerNorm,
     /// [3S, S]: q | k | v
-    pub attn_qkv: Linear,
-    pub attn_out: Linear,
-    pub mlp_ln: LayerNorm,
+    pub qkv: Linear,
+    /// [S, S]
+    pub out: Linear,
+}
+
+/// Pre-norm attention of the decoder on the encoder's output.
+pub struct CrossAttention {
+    pub ln: LayerNorm,
+    /// [S, S]
+    pub q: Linear,
+    /// [2S, S]: k | v, applied to the encoder output once per audio window
+    pub kv: Linear,
+    /// [S, S]
+    pub out: Linear,
+}
+
+/// Pre-norm feed-forward block: `x += fc2(GELU(fc1(ln(x))))`.
+pub struct Mlp {
+    pub ln: LayerNorm,
     /// [4S, S]
     pub fc1: Linear,
     /// [S, 4S]
     pub fc2: Linear,
+}
+
+pub struct EncoderLayer {
+    pub attn: SelfAttention,
+    pub mlp: Mlp,
 }
 
 pub struct EncoderWeights {
@@ -243,19 +379,9 @@ pub struct EncoderWeights {
 }
 
 pub struct DecoderLayer {
-    pub attn_ln: LayerNorm,
-    /// [3S, S]: q | k | v
-    pub attn_qkv: Linear,
-    pub attn_out: Linear,
-    pub cross_ln: LayerNorm,
-    /// [S, S]
-    pub cross_q: Linear,
-    /// [2S, S]: k | v, applied to the encoder output once per audio window
-    pub cross_kv: Linear,
-    pub cross_out: Linear,
-    pub mlp_ln: LayerNorm,
-    pub fc1: Linear,
-    pub fc2: Linear,
+    pub attn: SelfAttention,
+    pub cross: CrossAttention,
+    pub mlp: Mlp,
 }
 
 pub struct DecoderWeights {
@@ -271,79 +397,6 @@ pub struct WhisperWeights {
     pub hparams: HParams,
     pub encoder: EncoderWeights,
     pub decoder: DecoderWeights,
-}
-
-/// How a loaded matrix is stored for compute (see the module comment).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Storage {
-    F32,
-    F16,
-}
-
-/// Reads named tensors from some file, checking shapes, so that the model can be assembled
-/// the same way whatever the file format.
-pub trait TensorSource {
-    /// The format's names for a parameter under a prefix: (separator, layer-norm scale,
-    /// layer-norm shift). CTranslate2 says `a/b/gamma`, whisper.cpp `a.b.weight`.
-    const NAMING: (&'static str, &'static str, &'static str);
-
-    fn path(&self) -> &std::path::Path;
-    fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError>;
-
-    fn layer_norm(&self, prefix: &str, width: usize) -> Result<LayerNorm, LoadError> {
-        let (sep, scale, shift) = Self::NAMING;
-        Ok(LayerNorm {
-            gamma: self.f32s(&format!("{prefix}{sep}{scale}"), &[width])?,
-            beta: self.f32s(&format!("{prefix}{sep}{shift}"), &[width])?,
-        })
-    }
-
-    fn linear(
-        &self,
-        prefix: &str,
-        n_out: usize,
-        n_in: usize,
-        storage: Storage,
-    ) -> Result<Linear, LoadError> {
-        let sep = Self::NAMING.0;
-        Ok(Linear {
-            weight: self.matrix(&format!("{prefix}{sep}weight"), n_out, n_in, storage)?,
-            bias: self.f32s(&format!("{prefix}{sep}bias"), &[n_out])?,
-            n_out,
-            n_in,
-        })
-    }
-
-    fn shaped(&self, name: &str, expected: &[usize]) -> Result<RawTensor<'_>, LoadError> {
-        let t = self.tensor(name)?;
-        if t.shape != expected {
-            return Err(LoadError::Shape {
-                path: self.path().to_path_buf(),
-                name: name.to_string(),
-                expected: expected.to_vec(),
-                got: t.shape.clone(),
-            });
-        }
-        Ok(t)
-    }
-
-    fn f32s(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
-        Ok(self.shaped(name, expected)?.to_f32())
-    }
-
-    fn matrix(
-        &self,
-        name: &str,
-        rows: usize,
-        cols: usize,
-        storage: Storage,
-    ) -> Result<Matrix, LoadError> {
-        let t = self.shaped(name, &[rows, cols])?;
-        Ok(match storage {
-            Storage::F32 => Matrix::F32(t.to_f32()),
-            Storage::F16 => Matrix::F16(t.to_f16()),
-        })
-    }
 }
 
 impl Matrix {
@@ -369,5 +422,541 @@ impl Matrix {
                     .collect(),
             ),
         }
+    }
+}
+
+// ------------------------------------------------------------------ names of the tensors
+
+/// The parameters of a linear layer or convolution, under its name (both formats agree).
+pub const WEIGHT: &str = "weight";
+pub const BIAS: &str = "bias";
+
+/// How one file format names Whisper's tensors. A component (layer norm, linear layer,
+/// convolution) is a name whose parameters follow after `sep`; a layer's components follow
+/// after the layer's own name (`{encoder_layers}{i}`) and `sep`.
+pub struct TensorNames {
+    /// Joins a name and what is inside it (`a/b/gamma`, `a.b.weight`).
+    pub sep: &'static str,
+    /// A layer norm's scale and shift.
+    pub norm_scale: &'static str,
+    pub norm_shift: &'static str,
+    /// Encoder layer `i` is `{encoder_layers}{i}`.
+    pub encoder_layers: &'static str,
+    /// Decoder layer `i` is `{decoder_layers}{i}`.
+    pub decoder_layers: &'static str,
+    pub conv1: &'static str,
+    pub conv2: &'static str,
+    /// A tensor: the encoder's sinusoidal positions `[n_audio_ctx, S]`.
+    pub audio_positions: &'static str,
+    pub audio_ln: &'static str,
+    /// A tensor: the token embedding `[n_vocab, S]`.
+    pub token_embedding: &'static str,
+    /// A tensor: the decoder's learned positions `[n_text_ctx, S]`.
+    pub text_positions: &'static str,
+    pub text_ln: &'static str,
+    pub attn_ln: &'static str,
+    pub attn_qkv: Fused<3>,
+    pub attn_out: &'static str,
+    pub cross_ln: &'static str,
+    pub cross_q: &'static str,
+    pub cross_kv: Fused<2>,
+    pub cross_out: &'static str,
+    pub mlp_ln: &'static str,
+    pub fc1: &'static str,
+    pub fc2: &'static str,
+}
+
+/// Where a format keeps a projection voxd computes as one matrix of `N` stacked parts.
+pub enum Fused<const N: usize> {
+    /// As one linear layer, stacked as voxd computes it.
+    Stacked(&'static str),
+    /// As one linear layer per part, `{prefix}{sep}{part}`, in stacking order; the part named
+    /// `unbiased` has no bias (Whisper's key projections), so a zero bias stands in for it.
+    Split {
+        prefix: &'static str,
+        parts: [&'static str; N],
+        unbiased: &'static str,
+    },
+}
+
+impl TensorNames {
+    /// `inner` inside `outer`: a parameter of a component, or a component of a layer.
+    pub fn join(&self, outer: &str, inner: &str) -> String {
+        format!("{outer}{}{inner}", self.sep)
+    }
+
+    /// The name of the scale of layer `i`'s feed-forward norm, a tensor every layer has (for
+    /// counting layers).
+    pub fn layer_marker(&self, layers: &str, i: usize) -> String {
+        let norm = self.join(&format!("{layers}{i}"), self.mlp_ln);
+        self.join(&norm, self.norm_scale)
+    }
+}
+
+// ------------------------------------------------------------------ reading: the assembly
+
+/// Reads named tensors from some file, so that [`assemble`] can build the model whatever the
+/// file format.
+pub trait TensorSource {
+    fn path(&self) -> &Path;
+    fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError>;
+}
+
+/// How a loaded matrix is stored for compute (see the module comment).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    F32,
+    F16,
+}
+
+/// Builds the model from `src`, whose tensors `names` names, checking `hparams` first and
+/// every tensor's shape against them.
+pub fn assemble(
+    src: &impl TensorSource,
+    names: &TensorNames,
+    hparams: HParams,
+) -> Result<WhisperWeights, LoadError> {
+    hparams.check().map_err(|bad| LoadError::HParam {
+        path: src.path().to_path_buf(),
+        name: bad.name,
+        value: bad.value,
+        expected: bad.expected,
+    })?;
+    let r = Assembler { src, names };
+    let hp = &hparams;
+    let s = hp.n_audio_state;
+    let encoder = EncoderWeights {
+        conv1: Conv1d::read(&r, names.conv1, s, hp.n_mels)?,
+        conv2: Conv1d::read(&r, names.conv2, s, s)?,
+        positions: r.f32s(names.audio_positions, &[hp.n_audio_ctx, s])?,
+        layers: (0..hp.n_audio_layer)
+            .map(|i| EncoderLayer::read(&r, &format!("{}{i}", names.encoder_layers), s))
+            .collect::<Result<_, _>>()?,
+        ln_post: LayerNorm::read(&r, names.audio_ln, s)?,
+    };
+    let s = hp.n_text_state;
+    let decoder = DecoderWeights {
+        token_embedding: r.shaped(names.token_embedding, &[hp.n_vocab, s])?.to_f16(),
+        positions: r.f32s(names.text_positions, &[hp.n_text_ctx, s])?,
+        layers: (0..hp.n_text_layer)
+            .map(|i| DecoderLayer::read(&r, &format!("{}{i}", names.decoder_layers), s))
+            .collect::<Result<_, _>>()?,
+        ln: LayerNorm::read(&r, names.text_ln, s)?,
+    };
+    Ok(WhisperWeights {
+        hparams,
+        encoder,
+        decoder,
+    })
+}
+
+/// A tensor source with its format's names.
+struct Assembler<'a, S> {
+    src: &'a S,
+    names: &'a TensorNames,
+}
+
+impl<S: TensorSource> Assembler<'_, S> {
+    fn shaped(&self, name: &str, expected: &[usize]) -> Result<RawTensor<'_>, LoadError> {
+        let t = self.src.tensor(name)?;
+        if t.shape != expected {
+            return Err(LoadError::Shape {
+                path: self.src.path().to_path_buf(),
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                got: t.shape.clone(),
+            });
+        }
+        Ok(t)
+    }
+
+    fn f32s(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
+        Ok(self.shaped(name, expected)?.to_f32())
+    }
+
+    /// A vector of `len` values that may also be stored as a `[len, 1]` column (whisper.cpp's
+    /// convolution biases).
+    fn column(&self, name: &str, len: usize) -> Result<Vec<f32>, LoadError> {
+        let t = self.src.tensor(name)?;
+        if t.shape != [len] && t.shape != [len, 1] {
+            return Err(LoadError::Shape {
+                path: self.src.path().to_path_buf(),
+                name: name.to_string(),
+                expected: vec![len],
+                got: t.shape.clone(),
+            });
+        }
+        Ok(t.to_f32())
+    }
+
+    fn matrix(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        storage: Storage,
+    ) -> Result<Matrix, LoadError> {
+        let t = self.shaped(name, &[rows, cols])?;
+        Ok(match storage {
+            Storage::F32 => Matrix::F32(t.to_f32()),
+            Storage::F16 => Matrix::F16(t.to_f16()),
+        })
+    }
+}
+
+impl LayerNorm {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        name: &str,
+        width: usize,
+    ) -> Result<Self, LoadError> {
+        Ok(LayerNorm {
+            gamma: r.f32s(&r.names.join(name, r.names.norm_scale), &[width])?,
+            beta: r.f32s(&r.names.join(name, r.names.norm_shift), &[width])?,
+        })
+    }
+}
+
+impl Linear {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        name: &str,
+        n_out: usize,
+        n_in: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        Ok(Linear {
+            weight: r.matrix(&r.names.join(name, WEIGHT), n_out, n_in, storage)?,
+            bias: r.f32s(&r.names.join(name, BIAS), &[n_out])?,
+            n_out,
+            n_in,
+        })
+    }
+
+    /// `N` stacked `[s, s]` projections of the layer named `layer`.
+    fn read_fused<S: TensorSource, const N: usize>(
+        r: &Assembler<S>,
+        layer: &str,
+        fused: &Fused<N>,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let (prefix, parts, unbiased) = match fused {
+            Fused::Stacked(name) => {
+                return Linear::read(r, &r.names.join(layer, name), N * s, s, storage)
+            }
+            Fused::Split {
+                prefix,
+                parts,
+                unbiased,
+            } => (r.names.join(layer, prefix), parts, unbiased),
+        };
+        let mut weights = Vec::with_capacity(N);
+        let mut bias = Vec::with_capacity(N * s);
+        for part in parts {
+            let name = r.names.join(&prefix, part);
+            weights.push(r.matrix(&r.names.join(&name, WEIGHT), s, s, storage)?);
+            if part == unbiased {
+                bias.extend(std::iter::repeat_n(0.0, s));
+            } else {
+                bias.extend(r.f32s(&r.names.join(&name, BIAS), &[s])?);
+            }
+        }
+        Ok(Linear {
+            weight: Matrix::stack(weights),
+            bias,
+            n_out: N * s,
+            n_in: s,
+        })
+    }
+}
+
+impl Conv1d {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        name: &str,
+        n_out: usize,
+        n_in: usize,
+    ) -> Result<Self, LoadError> {
+        Ok(Conv1d::from_pytorch(
+            &r.f32s(&r.names.join(name, WEIGHT), &[n_out, n_in, 3])?,
+            r.column(&r.names.join(name, BIAS), n_out)?,
+            n_out,
+            n_in,
+        ))
+    }
+}
+
+impl SelfAttention {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        p: &str,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let n = r.names;
+        Ok(SelfAttention {
+            ln: LayerNorm::read(r, &n.join(p, n.attn_ln), s)?,
+            qkv: Linear::read_fused(r, p, &n.attn_qkv, s, storage)?,
+            out: Linear::read(r, &n.join(p, n.attn_out), s, s, storage)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        let n = w.names;
+        self.ln.write(w, &n.join(p, n.attn_ln))?;
+        self.qkv.write_fused(w, p, &n.attn_qkv)?;
+        self.out.write(w, &n.join(p, n.attn_out))
+    }
+}
+
+impl CrossAttention {
+    /// The keys and values are multiplied with a whole window of audio at once, so they are
+    /// kept in f32 for the GEMM whatever `storage` the rest of the decoder uses.
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        p: &str,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let n = r.names;
+        Ok(CrossAttention {
+            ln: LayerNorm::read(r, &n.join(p, n.cross_ln), s)?,
+            q: Linear::read(r, &n.join(p, n.cross_q), s, s, storage)?,
+            kv: Linear::read_fused(r, p, &n.cross_kv, s, Storage::F32)?,
+            out: Linear::read(r, &n.join(p, n.cross_out), s, s, storage)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        let n = w.names;
+        self.ln.write(w, &n.join(p, n.cross_ln))?;
+        self.q.write(w, &n.join(p, n.cross_q))?;
+        self.kv.write_fused(w, p, &n.cross_kv)?;
+        self.out.write(w, &n.join(p, n.cross_out))
+    }
+}
+
+impl Mlp {
+    fn read<S: TensorSource>(
+        r: &Assembler<S>,
+        p: &str,
+        s: usize,
+        storage: Storage,
+    ) -> Result<Self, LoadError> {
+        let n = r.names;
+        Ok(Mlp {
+            ln: LayerNorm::read(r, &n.join(p, n.mlp_ln), s)?,
+            fc1: Linear::read(r, &n.join(p, n.fc1), 4 * s, s, storage)?,
+            fc2: Linear::read(r, &n.join(p, n.fc2), s, 4 * s, storage)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        let n = w.names;
+        self.ln.write(w, &n.join(p, n.mlp_ln))?;
+        self.fc1.write(w, &n.join(p, n.fc1))?;
+        self.fc2.write(w, &n.join(p, n.fc2))
+    }
+}
+
+impl EncoderLayer {
+    fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
+        Ok(EncoderLayer {
+            attn: SelfAttention::read(r, p, s, Storage::F32)?,
+            mlp: Mlp::read(r, p, s, Storage::F32)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        self.attn.write(w, p)?;
+        self.mlp.write(w, p)
+    }
+}
+
+impl DecoderLayer {
+    fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
+        Ok(DecoderLayer {
+            attn: SelfAttention::read(r, p, s, Storage::F16)?,
+            cross: CrossAttention::read(r, p, s, Storage::F16)?,
+            mlp: Mlp::read(r, p, s, Storage::F16)?,
+        })
+    }
+
+    fn write<E>(&self, w: &mut Walker<E>, p: &str) -> Result<(), E> {
+        self.attn.write(w, p)?;
+        self.cross.write(w, p)?;
+        self.mlp.write(w, p)
+    }
+}
+
+// ------------------------------------------------------------------ writing: the walk
+
+/// What a tensor holds, which decides how a writer may store it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorRole {
+    /// A weight matrix (linear layer, convolution, token embedding): may be stored in f16.
+    Weight,
+    /// A bias or a layer norm's scale or shift.
+    Vector,
+    /// A convolution's bias.
+    ConvBias,
+    /// Position embeddings.
+    Positions,
+}
+
+/// One tensor of a model as a format names it, its values in PyTorch's layout.
+pub struct NamedTensor<'a> {
+    pub name: String,
+    /// Outermost first.
+    pub shape: Vec<usize>,
+    pub values: Cow<'a, [f32]>,
+    pub role: TensorRole,
+}
+
+/// Hands every tensor, named by `names`, to a writer.
+struct Walker<'a, 'f, E> {
+    names: &'a TensorNames,
+    emit: &'f mut dyn FnMut(NamedTensor<'_>) -> Result<(), E>,
+}
+
+impl<E> Walker<'_, '_, E> {
+    fn tensor(
+        &mut self,
+        name: String,
+        shape: Vec<usize>,
+        values: Cow<'_, [f32]>,
+        role: TensorRole,
+    ) -> Result<(), E> {
+        (self.emit)(NamedTensor {
+            name,
+            shape,
+            values,
+            role,
+        })
+    }
+
+    /// A weight under `name` and its bias, if it has one.
+    fn weight_and_bias(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        weight: Cow<'_, [f32]>,
+        bias: Option<(&[f32], TensorRole)>,
+    ) -> Result<(), E> {
+        let n = self.names;
+        self.tensor(n.join(name, WEIGHT), shape, weight, TensorRole::Weight)?;
+        match bias {
+            Some((bias, role)) => {
+                self.tensor(n.join(name, BIAS), vec![bias.len()], bias.into(), role)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl WhisperWeights {
+    /// Calls `emit` with every tensor of the model as `names` names it, in the order
+    /// whisper.cpp's converter writes them: the encoder (positions, convolutions, layers,
+    /// final norm), then the decoder (positions, token embedding, layers, final norm).
+    pub fn for_each_tensor<E>(
+        &self,
+        names: &TensorNames,
+        mut emit: impl FnMut(NamedTensor<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let w = &mut Walker {
+            names,
+            emit: &mut emit,
+        };
+        let hp = &self.hparams;
+        let (enc, dec) = (&self.encoder, &self.decoder);
+        let positions = vec![hp.n_audio_ctx, hp.n_audio_state];
+        let name = names.audio_positions.to_string();
+        w.tensor(
+            name,
+            positions,
+            enc.positions[..].into(),
+            TensorRole::Positions,
+        )?;
+        enc.conv1.write(w, names.conv1)?;
+        enc.conv2.write(w, names.conv2)?;
+        for (i, layer) in enc.layers.iter().enumerate() {
+            layer.write(w, &format!("{}{i}", names.encoder_layers))?;
+        }
+        enc.ln_post.write(w, names.audio_ln)?;
+
+        let positions = vec![hp.n_text_ctx, hp.n_text_state];
+        let name = names.text_positions.to_string();
+        w.tensor(
+            name,
+            positions,
+            dec.positions[..].into(),
+            TensorRole::Positions,
+        )?;
+        let embedding: Vec<f32> = dec.token_embedding.iter().map(|v| v.to_f32()).collect();
+        let shape = vec![hp.n_vocab, hp.n_text_state];
+        let name = names.token_embedding.to_string();
+        w.tensor(name, shape, embedding.into(), TensorRole::Weight)?;
+        for (i, layer) in dec.layers.iter().enumerate() {
+            layer.write(w, &format!("{}{i}", names.decoder_layers))?;
+        }
+        dec.ln.write(w, names.text_ln)
+    }
+}
+
+impl LayerNorm {
+    fn write<E>(&self, w: &mut Walker<E>, name: &str) -> Result<(), E> {
+        let n = self.gamma.len();
+        for (param, values) in [
+            (w.names.norm_scale, &self.gamma),
+            (w.names.norm_shift, &self.beta),
+        ] {
+            let name = w.names.join(name, param);
+            w.tensor(name, vec![n], values[..].into(), TensorRole::Vector)?;
+        }
+        Ok(())
+    }
+}
+
+impl Linear {
+    fn write<E>(&self, w: &mut Walker<E>, name: &str) -> Result<(), E> {
+        let shape = vec![self.n_out, self.n_in];
+        let bias = Some((&self.bias[..], TensorRole::Vector));
+        w.weight_and_bias(name, shape, self.weight_f32().into(), bias)
+    }
+
+    /// The inverse of [`Linear::read_fused`].
+    fn write_fused<E, const N: usize>(
+        &self,
+        w: &mut Walker<E>,
+        layer: &str,
+        fused: &Fused<N>,
+    ) -> Result<(), E> {
+        let n = w.names;
+        let (prefix, parts, unbiased) = match fused {
+            Fused::Stacked(name) => return self.write(w, &n.join(layer, name)),
+            Fused::Split {
+                prefix,
+                parts,
+                unbiased,
+            } => (n.join(layer, prefix), parts, unbiased),
+        };
+        let s = self.n_in;
+        let weight = self.weight_f32();
+        for (i, part) in parts.iter().enumerate() {
+            let rows = &weight[i * s * s..(i + 1) * s * s];
+            let bias =
+                (part != unbiased).then(|| (&self.bias[i * s..(i + 1) * s], TensorRole::Vector));
+            w.weight_and_bias(&n.join(&prefix, part), vec![s, s], rows.into(), bias)?;
+        }
+        Ok(())
+    }
+}
+
+impl Conv1d {
+    fn write<E>(&self, w: &mut Walker<E>, name: &str) -> Result<(), E> {
+        let shape = vec![self.n_out, self.n_in, 3];
+        let bias = Some((&self.bias[..], TensorRole::ConvBias));
+        w.weight_and_bias(name, shape, self.to_pytorch().into(), bias)
     }
 }

@@ -74,7 +74,8 @@ pub enum QuantType {
 }
 
 impl QuantType {
-    /// Every supported type.
+    /// Every supported type: the one list of what voxd computes with (the GGUF reader, the
+    /// model's errors and `voxd doctor` ask it).
     pub const ALL: [QuantType; 7] = [
         QuantType::F32,
         QuantType::F16,
@@ -84,6 +85,24 @@ impl QuantType {
         QuantType::Q4_K,
         QuantType::Q6_K,
     ];
+
+    /// ggml's name of the type, as GGUF files and llama.cpp's tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantType::F32 => "F32",
+            QuantType::F16 => "F16",
+            QuantType::Q4_0 => "Q4_0",
+            QuantType::Q4_1 => "Q4_1",
+            QuantType::Q8_0 => "Q8_0",
+            QuantType::Q4_K => "Q4_K",
+            QuantType::Q6_K => "Q6_K",
+        }
+    }
+
+    /// The supported types' names, for messages: `F32, F16, Q4_0, ...`.
+    pub fn supported_names() -> String {
+        Self::ALL.map(QuantType::name).join(", ")
+    }
 
     /// The type of ggml's type id (`ggml_type`, as stored in GGUF tensor infos), if supported.
     pub fn from_ggml_id(id: u32) -> Option<QuantType> {

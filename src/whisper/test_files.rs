@@ -1,0 +1,398 @@
+//! Small model files written by the tests: a synthetic Whisper of any dimensions in the
+//! CTranslate2 format, and whisper.cpp headers, to check what loading accepts and refuses.
+
+use std::path::PathBuf;
+
+use half::f16;
+
+use super::mel::{LogMel, N_FREQS};
+use super::model::Whisper;
+use super::weights::{
+    Conv1d, CrossAttention, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams,
+    LayerNorm, Linear, LoadError, Matrix, Mlp, NamedTensor, SelfAttention, WhisperWeights,
+};
+use super::{ct2, ggml};
+
+/// Dimensions small enough to write in a test and run at once.
+fn small() -> HParams {
+    HParams {
+        n_vocab: 16,
+        n_audio_ctx: 4,
+        n_audio_state: 8,
+        n_audio_head: 2,
+        n_audio_layer: 1,
+        n_text_ctx: 8,
+        n_text_state: 8,
+        n_text_head: 2,
+        n_text_layer: 1,
+        n_mels: 4,
+    }
+}
+
+/// Deterministic values in [-0.5, 0.5), different for every `seed`.
+fn values(seed: usize, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 37 + seed * 101) % 97) as f32 / 97.0 - 0.5)
+        .collect()
+}
+
+/// A model of any dimensions, even ones the loader must refuse; the decoder's matrices are
+/// f16 as the loader keeps them.
+fn synthetic(hp: HParams) -> WhisperWeights {
+    let seed = std::cell::Cell::new(0);
+    let next = |n: usize| {
+        seed.set(seed.get() + 1);
+        values(seed.get(), n)
+    };
+    let linear = |n_out: usize, n_in: usize, half: bool| {
+        let w = next(n_out * n_in);
+        Linear {
+            weight: if half {
+                Matrix::F16(w.into_iter().map(f16::from_f32).collect())
+            } else {
+                Matrix::F32(w)
+            },
+            bias: next(n_out),
+            n_out,
+            n_in,
+        }
+    };
+    let norm = |w: usize| LayerNorm {
+        gamma: vec![1.0; w],
+        beta: vec![0.0; w],
+    };
+    // The decoder keeps its matrices in f16 (`half`), but for the cross-attention's keys
+    // and values.
+    let attention = |s: usize, half: bool| SelfAttention {
+        ln: norm(s),
+        qkv: linear(3 * s, s, half),
+        out: linear(s, s, half),
+    };
+    let (sa, st) = (hp.n_audio_state, hp.n_text_state);
+    let encoder_layers = (0..hp.n_audio_layer)
+        .map(|_| EncoderLayer {
+            attn: attention(sa, false),
+            mlp: Mlp {
+                ln: norm(sa),
+                fc1: linear(4 * sa, sa, false),
+                fc2: linear(sa, 4 * sa, false),
+            },
+        })
+        .collect();
+    let decoder_layers = (0..hp.n_text_layer)
+        .map(|_| DecoderLayer {
+            attn: attention(st, true),
+            cross: CrossAttention {
+                ln: norm(st),
+                q: linear(st, st, true),
+                kv: linear(2 * st, st, false),
+                out: linear(st, st, true),
+            },
+            mlp: Mlp {
+                ln: norm(st),
+                fc1: linear(4 * st, st, true),
+                fc2: linear(st, 4 * st, true),
+            },
+        })
+        .collect();
+    let conv = |n_out: usize, n_in: usize, seed: usize| {
+        Conv1d::from_pytorch(
+            &values(seed, n_out * n_in * 3),
+            values(seed + 1, n_out),
+            n_out,
+            n_in,
+        )
+    };
+    WhisperWeights {
+        hparams: hp,
+        encoder: EncoderWeights {
+            conv1: conv(sa, hp.n_mels, 1000),
+            conv2: conv(sa, sa, 2000),
+            positions: values(3000, hp.n_audio_ctx * sa),
+            layers: encoder_layers,
+            ln_post: norm(sa),
+        },
+        decoder: DecoderWeights {
+            token_embedding: values(4000, hp.n_vocab * st)
+                .into_iter()
+                .map(f16::from_f32)
+                .collect(),
+            positions: values(5000, hp.n_text_ctx * st),
+            layers: decoder_layers,
+            ln: norm(st),
+        },
+    }
+}
+
+/// A CTranslate2 variable: name, shape, data type code, bytes.
+type Variable = (String, Vec<usize>, u8, Vec<u8>);
+
+fn ct2_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16 + 1).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+    out.push(0);
+}
+
+/// `model.bin` (binary version 6) holding `variables`.
+fn ct2_file(variables: &[Variable]) -> Vec<u8> {
+    let mut out = 6u32.to_le_bytes().to_vec();
+    ct2_string(&mut out, "WhisperSpec");
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&(variables.len() as u32).to_le_bytes());
+    for (name, shape, dtype, bytes) in variables {
+        ct2_string(&mut out, name);
+        out.push(shape.len() as u8);
+        for &d in shape {
+            out.extend_from_slice(&(d as u32).to_le_bytes());
+        }
+        out.push(*dtype);
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out
+}
+
+/// Every tensor of `weights` as CTranslate2 names and stores it (f32), with the head counts.
+fn ct2_variables(weights: &WhisperWeights) -> Vec<Variable> {
+    let mut variables = Vec::new();
+    weights
+        .for_each_tensor(&ct2::NAMES, |t: NamedTensor<'_>| {
+            let bytes = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            variables.push((t.name, t.shape, 0, bytes));
+            Ok::<(), ()>(())
+        })
+        .expect("collecting cannot fail");
+    let hp = &weights.hparams;
+    for (name, heads) in [
+        ("encoder/num_heads", hp.n_audio_head),
+        ("decoder/num_heads", hp.n_text_head),
+    ] {
+        // i16, as CTranslate2 writes them.
+        let bytes = (heads as i16).to_le_bytes().to_vec();
+        variables.push((name.to_string(), vec![], 2, bytes));
+    }
+    variables
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("voxd-test-files-{}-{what}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn load_ct2(hp: HParams, what: &str) -> Result<WhisperWeights, LoadError> {
+    let dir = Scratch::new(what);
+    let path = dir.write("model.bin", &ct2_file(&ct2_variables(&synthetic(hp))));
+    ct2::load_weights(&path)
+}
+
+/// Every tensor as (name, shape, values), for comparing two models.
+fn listing(weights: &WhisperWeights) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = Vec::new();
+    weights
+        .for_each_tensor(&ct2::NAMES, |t| {
+            out.push((t.name, t.shape, t.values.into_owned()));
+            Ok::<(), ()>(())
+        })
+        .expect("collecting cannot fail");
+    out
+}
+
+fn assert_refused(result: Result<WhisperWeights, LoadError>, wanted: &[&str]) {
+    let err = match result {
+        Ok(_) => panic!("a model that should be refused loaded (wanted {wanted:?})"),
+        Err(e) => e.to_string(),
+    };
+    for w in wanted {
+        assert!(err.contains(w), "error {err:?} does not say {w:?}");
+    }
+}
+
+#[test]
+fn a_small_ct2_model_loads_back_and_runs() {
+    let hp = small();
+    let written = synthetic(hp);
+    let loaded = load_ct2(hp, "small").expect("a well-formed model loads");
+    assert_eq!(loaded.hparams, hp);
+    assert_eq!(listing(&loaded), listing(&written));
+
+    let model = Whisper::new(loaded);
+    let frames = 2 * hp.n_audio_ctx;
+    let mel = LogMel {
+        n_mels: hp.n_mels,
+        n_frames: frames,
+        data: values(7, hp.n_mels * frames),
+    };
+    let audio = model.encode(&mel, hp.n_audio_ctx).unwrap();
+    assert_eq!(audio.len(), hp.n_audio_ctx * hp.n_audio_state);
+    let cross = model.cross_kv(&audio);
+    let mut cache = [model.new_cache()];
+    let hidden = model.decode(&cross, &mut cache, &[&[1, 2, 3]]).unwrap();
+    let logits = model.logits(&hidden);
+    assert_eq!(logits.len(), 3 * hp.n_vocab);
+    assert!(logits.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_ct2_model_of_width_zero_is_refused() {
+    let hp = HParams {
+        n_audio_state: 0,
+        n_text_state: 0,
+        ..small()
+    };
+    assert_refused(load_ct2(hp, "width0"), &["model.bin", "n_audio_state is 0"]);
+}
+
+#[test]
+fn a_ct2_decoder_narrower_than_its_encoder_is_refused() {
+    let hp = HParams {
+        n_text_state: 4,
+        ..small()
+    };
+    assert_refused(
+        load_ct2(hp, "narrow"),
+        &["n_text_state is 4", "n_audio_state 8"],
+    );
+}
+
+#[test]
+fn a_ct2_model_with_a_head_count_beyond_its_width_is_refused() {
+    let hp = HParams {
+        n_text_head: 16,
+        ..small()
+    };
+    assert_refused(load_ct2(hp, "heads"), &["n_text_head is 16", "1..=8"]);
+}
+
+#[test]
+fn a_ct2_variable_too_large_to_address_is_refused() {
+    // 2^31 · 2^31 · 4 values of 4 bytes: the byte count wraps to 0 in 64 bits, which an
+    // unchecked product would take for the 0 bytes stored.
+    let huge = (
+        "encoder/conv1/weight".to_string(),
+        vec![1 << 31, 1 << 31, 4],
+        0,
+        vec![],
+    );
+    let dir = Scratch::new("huge");
+    let path = dir.write("model.bin", &ct2_file(&[huge]));
+    assert_refused(
+        ct2::load_weights(&path),
+        &["model.bin", "encoder/conv1/weight", "too large"],
+    );
+}
+
+/// A whisper.cpp file: the header with `dims` (n_vocab ... n_mels), one f32 mel filter,
+/// no vocabulary, then `tensors` (name, dimensions innermost first) without data.
+fn ggml_file(dims: [usize; 10], tensors: &[(&str, &[usize])]) -> Vec<u8> {
+    let mut out = ggml::MAGIC.to_le_bytes().to_vec();
+    let i32s = |out: &mut Vec<u8>, vs: &[usize]| {
+        for &v in vs {
+            out.extend_from_slice(&(v as i32).to_le_bytes());
+        }
+    };
+    i32s(&mut out, &dims);
+    i32s(&mut out, &[1, 1, N_FREQS]); // ftype, filter count and length
+    out.extend(std::iter::repeat_n(0u8, N_FREQS * 4));
+    i32s(&mut out, &[0]); // vocabulary size
+    for (name, shape) in tensors {
+        i32s(&mut out, &[shape.len(), name.len(), 0]);
+        i32s(&mut out, shape);
+        out.extend_from_slice(name.as_bytes());
+    }
+    out
+}
+
+fn dims_of(hp: HParams) -> [usize; 10] {
+    hp.in_header_order().map(|(_, v)| v)
+}
+
+fn load_ggml(bytes: &[u8], what: &str) -> Result<(), String> {
+    let dir = Scratch::new(what);
+    let path = dir.write("ggml-model.bin", bytes);
+    ggml::load(&path).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn ggml_headers_with_zero_or_absurd_dimensions_are_refused() {
+    let cases = [
+        (
+            HParams {
+                n_audio_state: 0,
+                ..small()
+            },
+            "n_audio_state is 0",
+        ),
+        (
+            HParams {
+                n_text_layer: 0,
+                ..small()
+            },
+            "n_text_layer is 0",
+        ),
+        (
+            HParams {
+                n_mels: 5000,
+                ..small()
+            },
+            "n_mels is 5000",
+        ),
+        (
+            HParams {
+                n_text_ctx: 1,
+                ..small()
+            },
+            "n_text_ctx is 1",
+        ),
+        (
+            HParams {
+                n_audio_head: 3,
+                ..small()
+            },
+            "n_audio_head is 3",
+        ),
+    ];
+    for (hp, wanted) in cases {
+        let err = load_ggml(&ggml_file(dims_of(hp), &[]), "dims").unwrap_err();
+        assert!(err.contains(wanted), "{hp:?}: {err}");
+        assert!(err.contains("ggml-model.bin"), "{err}");
+    }
+}
+
+#[test]
+fn a_ggml_tensor_too_large_to_address_is_refused() {
+    // Innermost first: 2^8 · 2^28 · 2^28 f32 values, whose byte count wraps to 0.
+    let bytes = ggml_file(
+        dims_of(small()),
+        &[("encoder.conv1.weight", &[1 << 8, 1 << 28, 1 << 28])],
+    );
+    let dir = Scratch::new("ggml-huge");
+    let path = dir.write("ggml-model.bin", &bytes);
+    let err = match ggml::GgmlFile::open(&path) {
+        Ok(_) => panic!("a tensor whose size wraps was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("encoder.conv1.weight") && err.contains("too large"),
+        "{err}"
+    );
+}
