@@ -88,7 +88,7 @@ impl DType {
     }
 }
 
-/// A tensor as it lies in a (memory-mapped) file: little-endian bytes, row-major.
+/// A tensor as it lies in a model file (read into memory): little-endian bytes, row-major.
 #[derive(Clone, Debug)]
 pub struct RawTensor<'a> {
     pub dtype: DType,
