@@ -132,9 +132,15 @@ impl Ct2File {
         // Read, not memory-mapped: a file replaced or cut short while it is open would end
         // the process with SIGBUS on the first page past its new end.
         let map = std::fs::read(path).map_err(io)?;
-        let (variables, aliases) = Self::parse(&map, path)?;
+        Self::from_bytes(path, map)
+    }
+
+    /// Parses a `model.bin` image already in memory; `path` only names it in errors.
+    pub fn from_bytes(path: impl Into<PathBuf>, map: Vec<u8>) -> Result<Self, LoadError> {
+        let path = path.into();
+        let (variables, aliases) = Self::parse(&map, &path)?;
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             map,
             variables,
             aliases,
@@ -297,6 +303,16 @@ impl Ct2File {
         }
         Ok(hp)
     }
+
+    /// The model's weights in their compute layout, every name and shape checked.
+    pub fn weights(&self) -> Result<WhisperWeights, LoadError> {
+        let hparams = self.hparams()?;
+        Ok(WhisperWeights {
+            hparams,
+            encoder: encoder(self, &hparams)?,
+            decoder: decoder(self, &hparams)?,
+        })
+    }
 }
 
 impl TensorSource for Ct2File {
@@ -390,13 +406,7 @@ fn decoder(src: &Ct2File, hp: &HParams) -> Result<DecoderWeights, LoadError> {
 
 /// Reads the weights of a CTranslate2 Whisper directory (or of its `model.bin`).
 pub fn load_weights(model_bin: &Path) -> Result<WhisperWeights, LoadError> {
-    let file = Ct2File::open(model_bin)?;
-    let hparams = file.hparams()?;
-    Ok(WhisperWeights {
-        hparams,
-        encoder: encoder(&file, &hparams)?,
-        decoder: decoder(&file, &hparams)?,
-    })
+    Ct2File::open(model_bin)?.weights()
 }
 
 /// Reads `config.json` of a CTranslate2 directory.

@@ -101,10 +101,16 @@ impl GgmlFile {
         // Read, not memory-mapped: a file replaced or cut short while it is open would end
         // the process with SIGBUS on the first page past its new end.
         let map = std::fs::read(path).map_err(io)?;
+        Self::from_bytes(path, map)
+    }
+
+    /// Parses a ggml image already in memory; `path` only names it in errors.
+    pub fn from_bytes(path: impl Into<PathBuf>, map: Vec<u8>) -> Result<Self, LoadError> {
+        let path = path.into();
         let mut r = Reader {
             bytes: &map,
             pos: 0,
-            path,
+            path: &path,
         };
         let magic = r
             .take(4, "magic")
@@ -134,7 +140,7 @@ impl GgmlFile {
         let vocab = Self::read_vocab(&mut r)?;
         let tensors = Self::read_tensors(&mut r)?;
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             map,
             hparams,
             mel_filters,
@@ -345,22 +351,34 @@ fn decoder(src: &GgmlFile, hp: &HParams) -> Result<DecoderWeights, LoadError> {
     })
 }
 
+impl GgmlFile {
+    /// The tokenizer of the file's vocabulary and `n_vocab`.
+    pub fn tokenizer(&self) -> Result<Tokenizer, LoadError> {
+        Tokenizer::from_ggml_vocab(self.vocab.clone(), self.hparams.n_vocab).map_err(|e| {
+            LoadError::Format {
+                path: self.path.clone(),
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// The model's weights in their compute layout, every name and shape checked.
+    pub fn weights(&self) -> Result<WhisperWeights, LoadError> {
+        let hp = self.hparams;
+        Ok(WhisperWeights {
+            hparams: hp,
+            encoder: encoder(self, &hp)?,
+            decoder: decoder(self, &hp)?,
+        })
+    }
+}
+
 /// Loads a whisper.cpp ggml model file.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
     let file = GgmlFile::open(path)?;
-    let hp = file.hparams;
-    let tokenizer = Tokenizer::from_ggml_vocab(file.vocab.clone(), hp.n_vocab).map_err(|e| {
-        LoadError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
-    })?;
+    let tokenizer = file.tokenizer()?;
     Ok(LoadedModel {
-        weights: WhisperWeights {
-            hparams: hp,
-            encoder: encoder(&file, &hp)?,
-            decoder: decoder(&file, &hp)?,
-        },
+        weights: file.weights()?,
         tokenizer,
         ct2_config: None,
         mel_filters: Some(file.mel_filters),
