@@ -20,7 +20,8 @@ mutates structure rather than bulk data:
 - grammar, grammar_template: the repository's grammars and every sentence template in them.
 - config: config.toml and the test configuration.
 
-Regenerate after a format change; the output is deterministic.
+Regenerate after a format change; the output is deterministic. Inputs that once made a target
+fail are kept beside the seeds as regression_* files.
 """
 
 import argparse
@@ -37,10 +38,13 @@ CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 
 
 def out_dir(target):
+    """The target's corpus folder, emptied of earlier seeds; inputs that once failed
+    (regression_*, each with a test of its own) are kept."""
     path = os.path.join(CORPUS, target)
-    if os.path.isdir(path):
-        shutil.rmtree(path)
-    os.makedirs(path)
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if not name.startswith("regression_"):
+            os.remove(os.path.join(path, name))
     return path
 
 

@@ -190,8 +190,10 @@ impl Ct2File {
             c.take(len, &format!("data of `{name}`"))?;
             let dtype = dtype_from_code(code);
             if let Ok(dt) = dtype {
-                let expected = shape.iter().product::<usize>() * dt.size();
-                if expected != len {
+                // Checked: the dimensions are the file's, and their product can overflow.
+                let expected = shape.iter().try_fold(dt.size(), |n, &d| n.checked_mul(d));
+                if expected != Some(len) {
+                    let expected = expected.map_or("more than 2^64".to_string(), |n| n.to_string());
                     return Err(c.error(format!(
                         "variable `{name}` of shape {shape:?} should have {expected} bytes, has {len}"
                     )));
@@ -419,4 +421,22 @@ pub fn load_config(path: &Path) -> Result<Ct2Config, LoadError> {
         path: path.to_path_buf(),
         message: format!("invalid JSON: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `ct2_model` fuzz target: a variable whose dimensions multiply past
+    /// `usize` overflowed while its byte count was checked.
+    #[test]
+    fn shape_whose_size_overflows_is_an_error() {
+        let input = include_bytes!("../../fuzz/corpus/ct2_model/regression_shape_overflow.bin");
+        let err = match Ct2File::from_bytes("crash.bin", input.to_vec()) {
+            Ok(_) => panic!("the overflowing shape was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("crash.bin"), "{err}");
+        assert!(err.contains("more than 2^64 bytes"), "{err}");
+    }
 }

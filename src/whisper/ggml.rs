@@ -194,7 +194,15 @@ impl GgmlFile {
                     )))
                 }
             };
-            let len = shape.iter().product::<usize>() * elem;
+            // Checked: the dimensions are the file's, and their product can overflow.
+            let len = shape
+                .iter()
+                .try_fold(elem, |n, &d| n.checked_mul(d))
+                .ok_or_else(|| {
+                    r.error(format!(
+                        "tensor `{name}` of shape {shape:?} has more than 2^64 bytes"
+                    ))
+                })?;
             let offset = r.pos;
             r.take(len, &format!("data of `{name}`"))?;
             tensors.insert(
@@ -600,4 +608,22 @@ fn write_all<W: Write>(
         w.linear(&format!("{p}.mlp.2"), &l.fc2)?;
     }
     w.norm("decoder.ln", &dec.ln)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `ggml_model` fuzz target: a tensor whose dimensions multiply past `usize`
+    /// overflowed while its byte count was computed.
+    #[test]
+    fn shape_whose_size_overflows_is_an_error() {
+        let input = include_bytes!("../../fuzz/corpus/ggml_model/regression_shape_overflow.bin");
+        let err = match GgmlFile::from_bytes("crash.bin", input.to_vec()) {
+            Ok(_) => panic!("the overflowing shape was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("crash.bin"), "{err}");
+        assert!(err.contains("more than 2^64 bytes"), "{err}");
+    }
 }
