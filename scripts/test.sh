@@ -8,6 +8,7 @@
 #                                                 binaries: tests/it/, then tests/live/
 #   6. cargo test --release --target aarch64-unknown-linux-gnu --lib kernels
 #      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64)
+#   7. scripts/fuzz.sh 30                 every fuzz target for 30 s (fuzz/)
 # Stops at the first failing step.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER:-qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib}"
 
-TOTAL=6
+TOTAL=7
 n=0
 step() {
     n=$((n + 1))
@@ -36,6 +37,7 @@ step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo test --release
 step cargo test --release --target aarch64-unknown-linux-gnu --lib kernels
+step bash scripts/fuzz.sh 30
 
 echo
 echo "==> test.sh: all $TOTAL steps passed"

@@ -217,6 +217,12 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_text(path, text)
+    }
+
+    /// Parses and validates the text of the config file at `path` (relative paths in it are
+    /// taken from `path`'s folder; the file is not read).
+    pub fn from_text(path: &Path, text: String) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: describe(&text, &e),

@@ -23,7 +23,7 @@ mod matcher;
 pub mod normalize;
 pub mod numbers;
 mod sample;
-mod template;
+pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -107,10 +107,15 @@ fn dtype_name(code: u8) -> &'static str {
 
 impl Ct2File {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let map = read_file(path)?;
-        let (variables, aliases) = Self::parse(&map, path)?;
+        Self::from_bytes(path, read_file(path)?)
+    }
+
+    /// Parses a `model.bin` image already in memory; `path` only names it in errors.
+    pub fn from_bytes(path: impl Into<PathBuf>, map: Vec<u8>) -> Result<Self, LoadError> {
+        let path = path.into();
+        let (variables, aliases) = Self::parse(&map, &path)?;
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             map,
             variables,
             aliases,
@@ -264,6 +269,11 @@ impl Ct2File {
             n_mels,
         })
     }
+
+    /// The model's weights in their compute layout, every name and shape checked.
+    pub fn weights(&self) -> Result<WhisperWeights, LoadError> {
+        assemble(self, &NAMES, self.hparams()?)
+    }
 }
 
 impl TensorSource for Ct2File {
@@ -288,8 +298,7 @@ impl TensorSource for Ct2File {
 
 /// Reads the weights of a CTranslate2 Whisper directory (or of its `model.bin`).
 pub fn load_weights(model_bin: &Path) -> Result<WhisperWeights, LoadError> {
-    let file = Ct2File::open(model_bin)?;
-    assemble(&file, &NAMES, file.hparams()?)
+    Ct2File::open(model_bin)?.weights()
 }
 
 /// Reads `config.json` of a CTranslate2 directory.
@@ -302,4 +311,22 @@ pub fn load_config(path: &Path) -> Result<Ct2Config, LoadError> {
         path: path.to_path_buf(),
         message: format!("invalid JSON: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `ct2_model` fuzz target: a variable whose dimensions multiply past
+    /// `usize` overflowed while its byte count was checked.
+    #[test]
+    fn shape_whose_size_overflows_is_an_error() {
+        let input = include_bytes!("../../fuzz/corpus/ct2_model/regression_shape_overflow.bin");
+        let err = match Ct2File::from_bytes("crash.bin", input.to_vec()) {
+            Ok(_) => panic!("the overflowing shape was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("crash.bin"), "{err}");
+        assert!(err.contains("more than 2^64 bytes"), "{err}");
+    }
 }

@@ -93,8 +93,13 @@ fn count(r: &mut ByteReader, what: &str, max: usize) -> Result<usize, LoadError>
 
 impl GgmlFile {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        let map = read_file(path)?;
-        let mut r = ByteReader::new(&map, path);
+        Self::from_bytes(path, read_file(path)?)
+    }
+
+    /// Parses a ggml image already in memory; `path` only names it in errors.
+    pub fn from_bytes(path: impl Into<PathBuf>, map: Vec<u8>) -> Result<Self, LoadError> {
+        let path = path.into();
+        let mut r = ByteReader::new(&map, &path);
         let magic = r
             .take(4, "magic")
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -120,7 +125,7 @@ impl GgmlFile {
         let vocab = Self::read_vocab(&mut r)?;
         let tensors = Self::read_tensors(&mut r)?;
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             map,
             hparams,
             mel_filters,
@@ -221,17 +226,29 @@ impl TensorSource for GgmlFile {
     }
 }
 
+impl GgmlFile {
+    /// The tokenizer from the file's vocabulary.
+    pub fn tokenizer(&self) -> Result<Tokenizer, LoadError> {
+        Tokenizer::from_ggml_vocab(self.vocab.clone(), self.hparams.n_vocab).map_err(|e| {
+            LoadError::Format {
+                path: self.path.clone(),
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// The model's weights in their compute layout, every name and shape checked.
+    pub fn weights(&self) -> Result<WhisperWeights, LoadError> {
+        assemble(self, &NAMES, self.hparams)
+    }
+}
+
 /// Loads a whisper.cpp ggml model file.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
     let file = GgmlFile::open(path)?;
-    let weights = assemble(&file, &NAMES, file.hparams)?;
-    let tokenizer = Tokenizer::from_ggml_vocab(file.vocab.clone(), weights.hparams.n_vocab)
-        .map_err(|e| LoadError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let tokenizer = file.tokenizer()?;
     Ok(LoadedModel {
-        weights,
+        weights: file.weights()?,
         tokenizer,
         ct2_config: None,
         mel_filters: Some(file.mel_filters),
@@ -342,4 +359,22 @@ fn write_all<W: Write>(
     }
 
     weights.for_each_tensor(&NAMES, |t| w.tensor(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `ggml_model` fuzz target: a tensor whose dimensions multiply past `usize`
+    /// overflowed while its byte count was computed.
+    #[test]
+    fn shape_whose_size_overflows_is_an_error() {
+        let input = include_bytes!("../../fuzz/corpus/ggml_model/regression_shape_overflow.bin");
+        let err = match GgmlFile::from_bytes("crash.bin", input.to_vec()) {
+            Ok(_) => panic!("the overflowing shape was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("crash.bin"), "{err}");
+        assert!(err.contains("more than 2^64 bytes"), "{err}");
+    }
 }

@@ -128,7 +128,13 @@ impl Tokenizer {
             path: path.clone(),
             source,
         })?;
-        let text = std::str::from_utf8(&raw).map_err(|e| TokenizerError::Garbled {
+        Self::from_ct2_vocabulary(path, &raw)
+    }
+
+    /// Parses the bytes of a `vocabulary.txt` as [`Tokenizer::from_ct2_dir`] does; `path`
+    /// only names the file in errors.
+    pub fn from_ct2_vocabulary(path: PathBuf, raw: &[u8]) -> Result<Self, TokenizerError> {
+        let text = std::str::from_utf8(raw).map_err(|e| TokenizerError::Garbled {
             path: path.clone(),
             line: 1 + raw[..e.valid_up_to()]
                 .iter()

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Fuzzes every parser of outside input (fuzz/fuzz_targets/, cargo-fuzz with libFuzzer).
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]   each target for SECONDS (default 30); all targets
+#                                           unless some are named
+#   scripts/fuzz.sh 3600                    the long local run: one hour per target
+#
+# Builds the targets once (address sanitizer, debug assertions and overflow checks on), then
+# runs each from its seed corpus (fuzz/corpus/TARGET, committed, read-only here) plus a working
+# corpus of what earlier runs found (fuzz/work/TARGET, git-ignored, kept between runs). Prints
+# per target the run length, executions, executions per second and the result. A crash, an
+# input slower than 10 s, or one needing more than 2 GB is a failure: the script names the
+# target and the input libFuzzer saved (fuzz/artifacts/TARGET/...) and exits 1 after the
+# remaining targets have run. Replay one input with
+#   fuzz/target/x86_64-unknown-linux-gnu/release/TARGET fuzz/artifacts/TARGET/crash-...
+#
+# Needs cargo-fuzz (scripts/setup.sh installs it). Works on the stable toolchain: cargo-fuzz
+# passes the compiler -Z flags for the sanitizer and coverage, which RUSTC_BOOTSTRAP allows.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export RUSTC_BOOTSTRAP=1
+
+seconds="${1:-30}"
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz.sh: SECONDS must be a whole number above 0, got '$seconds'" >&2
+    exit 2
+fi
+shift || true
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz.sh: cargo-fuzz is not installed (scripts/setup.sh installs it)" >&2
+    exit 2
+fi
+
+mapfile -t all_targets < <(cd fuzz && cargo fuzz list)
+targets=("$@")
+if [ "${#targets[@]}" -eq 0 ]; then
+    targets=("${all_targets[@]}")
+fi
+for t in "${targets[@]}"; do
+    if ! printf '%s\n' "${all_targets[@]}" | grep -qx -- "$t"; then
+        echo "fuzz.sh: no fuzz target '$t' (targets: ${all_targets[*]})" >&2
+        exit 2
+    fi
+done
+
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+t0=$SECONDS
+mkdir -p fuzz/work
+if ! (cd fuzz && cargo fuzz build --release --debug-assertions) >fuzz/work/build.log 2>&1; then
+    tail -n 40 fuzz/work/build.log >&2
+    echo "fuzz.sh: building the fuzz targets failed (fuzz/work/build.log)" >&2
+    exit 1
+fi
+echo "fuzz.sh: built ${#targets[@]} targets in $((SECONDS - t0)) s"
+
+failed=()
+printf '%-18s %8s %12s %10s  %s\n' target seconds executions "exec/s" result
+for t in "${targets[@]}"; do
+    work="fuzz/work/$t"
+    artifacts="fuzz/artifacts/$t"
+    log="fuzz/work/$t.log"
+    mkdir -p "$work" "$artifacts"
+    start=$SECONDS
+    status=0
+    "fuzz/target/$triple/release/$t" "$work" "fuzz/corpus/$t" \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+    took=$((SECONDS - start))
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
+    if [ "$status" -eq 0 ]; then
+        result="ok"
+    else
+        input="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)"
+        # A panic's message and the first frame in this repository; else the sanitizer's or
+        # libFuzzer's verdict (timeout, out-of-memory, heap-buffer-overflow, ...).
+        kind="$(grep -m 1 -A 1 'panicked at' "$log" | tail -n 1 || true)"
+        if [ -n "$kind" ]; then
+            where="$(grep -m 1 -oE 'at \./(src|fuzz_targets)/[^ ]+\.rs:[0-9]+' "$log" || true)"
+            kind="panic: $kind${where:+ ${where/.\//}}"
+        else
+            kind="$(grep -m 1 -oE 'ERROR: [A-Za-z]+: [a-z-]+' "$log" || true)"
+        fi
+        result="FAILED (exit $status${kind:+, $kind}): input ${input:-not saved}, log $log"
+        failed+=("$t")
+    fi
+    printf '%-18s %8s %12s %10s  %s\n' "$t" "$took" "${runs:-?}" "${rate:-?}" "$result"
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzz.sh: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each, no crash"
