@@ -54,7 +54,7 @@ if ! (cd fuzz && cargo fuzz build --release --debug-assertions) >fuzz/work/build
     echo "fuzz.sh: building the fuzz targets failed (fuzz/work/build.log)" >&2
     exit 1
 fi
-echo "fuzz.sh: built ${#targets[@]} targets in $((SECONDS - t0)) s"
+echo "fuzz.sh: built the fuzz targets in $((SECONDS - t0)) s"
 
 failed=()
 printf '%-18s %8s %12s %10s  %s\n' target seconds executions "exec/s" result

@@ -110,7 +110,7 @@ for c in clippy rustfmt; do
 done
 say "Rust target and components present"
 
-# cargo-fuzz, for scripts/fuzz.sh (built from crates.io with its locked dependencies; it runs
+# cargo-fuzz, for scripts/fuzz.sh (`cargo install`, with its locked dependencies; it runs
 # on the stable toolchain, see fuzz.sh)
 if cargo fuzz --version >/dev/null 2>&1; then
     say "cargo-fuzz present"

@@ -1290,19 +1290,30 @@ impl<'a> Parser<'a> {
             offset,
         } = entry;
         let fail = |problem: String| Err(self.tensor_error(&name, problem));
-        // ggml counts elements in i64.
-        let n_elements = dims
-            .iter()
-            .try_fold(1u64, |n, &d| n.checked_mul(d))
-            .filter(|&n| n <= i64::MAX as u64);
-        let Some(n_elements) = n_elements else {
-            return fail(format!("dims {dims:?} hold more than 2^63 elements"));
+        // ggml counts elements in i64. The rows are counted too: with a row length of 0 the
+        // element count is 0 whatever the other dims, which `n_rows` multiplies.
+        let product = |dims: &[u64]| {
+            dims.iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d))
+                .filter(|&n| n <= i64::MAX as u64)
+        };
+        let (Some(n_elements), Some(_)) = (product(&dims), product(dims.get(1..).unwrap_or(&[])))
+        else {
+            return fail(format!(
+                "dims {dims:?} hold more than 2^63 elements or rows"
+            ));
         };
         let row_len = dims.first().copied().unwrap_or(1);
         if !row_len.is_multiple_of(ggml_type.block_size()) {
             return fail(format!(
                 "rows of {row_len} values are not whole blocks of {ggml_type} ({} values each)",
                 ggml_type.block_size()
+            ));
+        }
+        // What `row_bytes` computes, even for an empty tensor.
+        if ggml_type.bytes_for(row_len).is_none() {
+            return fail(format!(
+                "rows of {row_len} values of {ggml_type} overflow a 64-bit size"
             ));
         }
         let Some(n_bytes) = ggml_type.bytes_for(n_elements) else {
@@ -1627,6 +1638,24 @@ mod tests {
             e[12..20].copy_from_slice(&(1u64 << 40).to_le_bytes());
         });
         assert!(err.contains("more than 2^63 elements"), "{err}");
+        // Found by the gguf_header fuzz target: an empty tensor (a row length of 0) whose
+        // other dims multiply past 2^64 (`n_rows`), or whose row length overflows its size in
+        // bytes (`row_bytes`).
+        let err = entry_error(|e| {
+            e[0..4].copy_from_slice(&3u32.to_le_bytes());
+            e[4..12].copy_from_slice(&0u64.to_le_bytes());
+            e[12..20].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            e.splice(20..20, (1u64 << 40).to_le_bytes());
+        });
+        assert!(err.contains("more than 2^63 elements or rows"), "{err}");
+        let err = entry_error(|e| {
+            e[4..12].copy_from_slice(&(1u64 << 62).to_le_bytes());
+            e[12..20].copy_from_slice(&0u64.to_le_bytes());
+        });
+        assert!(
+            err.contains("rows of 4611686018427387904 values of F32 overflow"),
+            "{err}"
+        );
         let err = entry_error(|e| e[4..12].copy_from_slice(&(1u64 << 61).to_le_bytes()));
         assert!(
             err.contains("overflow") || err.contains("run past"),
