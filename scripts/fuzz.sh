@@ -4,6 +4,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   each target for SECONDS (default 30); all targets
 #                                           unless some are named
 #   scripts/fuzz.sh 3600                    the long local run: one hour per target
+#   FUZZ_JOBS=1 scripts/fuzz.sh ...         one target at a time (default: one per core)
 #
 # Builds the targets once (address sanitizer, debug assertions and overflow checks on), then
 # runs each from its seed corpus (fuzz/corpus/TARGET, committed, read-only here) plus a working
@@ -56,24 +57,23 @@ if ! (cd fuzz && cargo fuzz build --release --debug-assertions) >fuzz/work/build
 fi
 echo "fuzz.sh: built the fuzz targets in $((SECONDS - t0)) s"
 
-failed=()
-printf '%-18s %8s %12s %10s  %s\n' target seconds executions "exec/s" result
-for t in "${targets[@]}"; do
-    work="fuzz/work/$t"
-    artifacts="fuzz/artifacts/$t"
-    log="fuzz/work/$t.log"
+# One target's run; its result line goes to fuzz/work/TARGET.result.
+fuzz_one() {
+    local t="$1"
+    local work="fuzz/work/$t" artifacts="fuzz/artifacts/$t" log="fuzz/work/$t.log"
     mkdir -p "$work" "$artifacts"
-    start=$SECONDS
-    status=0
+    local start=$SECONDS status=0
     "fuzz/target/$triple/release/$t" "$work" "fuzz/corpus/$t" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
-    took=$((SECONDS - start))
+    local took=$((SECONDS - start))
+    local runs rate result
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
     rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
     if [ "$status" -eq 0 ]; then
         result="ok"
     else
+        local input kind where
         input="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)"
         # A panic's message and the first frame in this repository; else the sanitizer's or
         # libFuzzer's verdict (timeout, out-of-memory, heap-buffer-overflow, ...).
@@ -85,9 +85,33 @@ for t in "${targets[@]}"; do
             kind="$(grep -m 1 -oE 'ERROR: [A-Za-z]+: [a-z-]+' "$log" || true)"
         fi
         result="FAILED (exit $status${kind:+, $kind}): input ${input:-not saved}, log $log"
-        failed+=("$t")
     fi
-    printf '%-18s %8s %12s %10s  %s\n' "$t" "$took" "${runs:-?}" "${rate:-?}" "$result"
+    printf '%-18s %8s %12s %10s  %s\n' "$t" "$took" "${runs:-?}" "${rate:-?}" "$result" \
+        >"fuzz/work/$t.result"
+}
+
+# As many targets at once as there are cores (FUZZ_JOBS overrides): each libFuzzer process
+# is single-threaded, so this cuts the wall time without shortening any target's run.
+parallel="${FUZZ_JOBS:-$(nproc)}"
+echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each, $parallel at a time"
+for t in "${targets[@]}"; do
+    rm -f "fuzz/work/$t.result"
+    while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
+        wait -n || true
+    done
+    fuzz_one "$t" &
+done
+wait
+
+failed=()
+printf '%-18s %8s %12s %10s  %s\n' target seconds executions "exec/s" result
+for t in "${targets[@]}"; do
+    line="$(cat "fuzz/work/$t.result" 2>/dev/null || echo "$t  no result (the run did not finish)")"
+    echo "$line"
+    case "$line" in
+        *" ok") ;;
+        *) failed+=("$t") ;;
+    esac
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then
