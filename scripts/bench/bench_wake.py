@@ -61,6 +61,8 @@ def activations(events):
             acted[key] = (what if previous is None else f"{previous} + {what}", e["text"])
         elif e["event"] == "stopped":
             hours = e["audio_ms"] / 3_600_000
+    if hours == 0.0:
+        raise SystemExit("voxd run ended without its `stopped` event (see its standard error)")
     return hours, [(k[0], k[1], w, t) for k, (w, t) in sorted(acted.items())]
 
 
