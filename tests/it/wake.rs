@@ -228,3 +228,56 @@ fn a_wake_phrase_gates_commands_through_voxd_run() {
     assert_eq!(effects, want, "events:\n{stdout}");
     assert_eq!(finished, want.len(), "events:\n{stdout}");
 }
+
+/// The wake settings are part of the command set: a reload takes a new phrase and window,
+/// and a broken one keeps the old set.
+#[test]
+fn wake_settings_are_loaded_and_reloaded_with_the_set() {
+    use voxd::daemon::commands::{CommandFlags, CommandSet, ReloadOutcome};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wake.toml"), GRAMMAR).unwrap();
+    let config = dir.path().join("config.toml");
+    let write = |wake: &str, extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[commands]\ngrammars = [\"wake.toml\"]\nwake = {wake:?}\nfollow_up_ms = 3000\n\
+                 {extra}\n[actions]\nnotifications = false\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("hey computer", "");
+    let mut set = CommandSet::load(Some(&config), &CommandFlags::default()).unwrap();
+    assert_eq!(set.grammar().wake_phrase(), Some("hey computer"));
+    assert_eq!(set.settings().follow_up_ms, 3000);
+    assert!(set.grammar().is_wake_phrase("hey computer"));
+
+    write("ok house", "wake_run = [\"true\"]");
+    assert_eq!(set.reload().unwrap(), ReloadOutcome::Replaced);
+    assert_eq!(set.grammar().wake_phrase(), Some("ok house"));
+    let found = set
+        .grammar()
+        .match_text("OK house, turn off the hall light")
+        .unwrap();
+    assert!(found.wake);
+
+    for (wake, extra, expected) in [
+        ("...", "", "[commands] wake"),
+        ("ok house", "wake_run = [\"echo\", \"{room}\"]", "wake_run"),
+    ] {
+        write(wake, extra);
+        let error = set.reload().unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+        assert_eq!(set.grammar().wake_phrase(), Some("ok house"));
+    }
+    std::fs::write(
+        dir.path().join("wake.toml"),
+        format!("{GRAMMAR}\n[intents.wake]\nsentences = [\"wake up\"]\n"),
+    )
+    .unwrap();
+    write("ok house", "wake_run = [\"true\"]");
+    let error = set.reload().unwrap_err().to_string();
+    assert!(error.contains("named `wake`"), "{error}");
+}
