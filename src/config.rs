@@ -582,6 +582,20 @@ mod tests {
             (3, 4.5, -1.5)
         );
         assert_eq!(settings.max_no_speech, 1.0);
+        let config = load_text(
+            "[commands]\nwake = \"hey computer\"\nfollow_up_ms = 3000\nwake_run = [\"paplay\", \"ding.oga\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.commands.wake.as_deref(), Some("hey computer"));
+        assert_eq!(config.commands.follow_up_ms, 3000);
+        assert_eq!(config.commands.wake_run, ["paplay", "ding.oga"]);
+        let err = load_text("[commands]\nwake_notify = \"Listening\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("wake_notify") && err.contains("set `wake`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -620,6 +634,8 @@ mod tests {
             ("max_no_speech = 0", "max_no_speech"),
             ("max_no_speech = 1.5", "max_no_speech"),
             ("max_no_speech = nan", "max_no_speech"),
+            ("follow_up_ms = 90000", "follow_up_ms"),
+            ("wake = \"?!\"", "wake"),
         ] {
             let err = load_text(&format!("[commands]\ngrammars = []\n\n{text}\n"))
                 .unwrap_err()

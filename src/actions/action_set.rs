@@ -31,6 +31,9 @@ pub(super) struct Command {
     pub end_of_options: Option<usize>,
 }
 
+/// The name the wake phrase's action runs under (its `action` events carry it as `intent`).
+pub const WAKE_ACTION: &str = "wake";
+
 /// The checked actions of every intent that has a `run` or a `notify`.
 #[derive(Clone, Debug, Default)]
 pub struct ActionSet {
@@ -50,6 +53,41 @@ impl ActionSet {
             }
         }
         Ok(ActionSet { actions })
+    }
+
+    /// Adds what to do when the wake phrase is heard: `run` (argv, no placeholders: the
+    /// phrase has no slots) and `notify`, under the name [`WAKE_ACTION`], with `config`'s
+    /// default timeout and no cooldown. Nothing to do adds nothing. An intent of that name
+    /// is refused rather than shadowed.
+    pub fn add_wake(
+        &mut self,
+        grammar: &Grammar,
+        run: &[String],
+        notify: Option<&str>,
+        config: &ActionsConfig,
+    ) -> Result<(), ActionError> {
+        if run.is_empty() && notify.is_none() {
+            return Ok(());
+        }
+        if grammar.intents().iter().any(|i| i.name == WAKE_ACTION) {
+            return Err(ActionError::WakeNameTaken {
+                intent: WAKE_ACTION.to_string(),
+            });
+        }
+        let wake = Intent {
+            name: WAKE_ACTION.to_string(),
+            file: Default::default(),
+            line: 0,
+            fixed_slots: BTreeMap::new(),
+            run: run.to_vec(),
+            notify: notify.map(str::to_string),
+            cooldown_ms: Some(0),
+            timeout_ms: None,
+        };
+        if let Some(action) = intent_action(&wake, &BTreeSet::new(), config)? {
+            self.actions.insert(wake.name, action);
+        }
+        Ok(())
     }
 
     pub(super) fn get(&self, intent: &str) -> Option<&IntentAction> {

@@ -60,6 +60,10 @@ pub enum ActionError {
     },
     #[error("intent `{intent}`: timeout_ms must be at least 1")]
     ZeroTimeout { intent: String },
+    #[error(
+        "an intent is named `{intent}`, the name the wake phrase's action runs under; rename          the intent"
+    )]
+    WakeNameTaken { intent: String },
     #[error(transparent)]
     Config(#[from] ActionsConfigError),
     #[error("[actions] working_dir {}: {message}", path.display())]
@@ -78,7 +82,8 @@ impl ActionError {
             | ActionError::PlaceholderInProgram { intent, .. }
             | ActionError::EmptyProgram { intent }
             | ActionError::SlotVariableClash { intent, .. }
-            | ActionError::ZeroTimeout { intent } => Some(intent),
+            | ActionError::ZeroTimeout { intent }
+            | ActionError::WakeNameTaken { intent } => Some(intent),
             ActionError::Config(_) | ActionError::WorkingDir { .. } | ActionError::Thread(_) => {
                 None
             }

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use crate::grammar::{Match, SlotValue};
 
-pub use action_set::ActionSet;
+pub use action_set::{ActionSet, WAKE_ACTION};
 pub use config::ActionsConfig;
 pub use error::{ActionError, ActionField, ActionsConfigError};
 pub use event::{ActionEvent, ActionEventKind};

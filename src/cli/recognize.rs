@@ -14,7 +14,7 @@ use voxd::audio;
 use voxd::command::Recognizer;
 use voxd::config::Config;
 use voxd::daemon::commands::{recognizer_settings, CommandFlags};
-use voxd::grammar::Grammar;
+use voxd::grammar::{self, Grammar};
 use voxd::whisper::transcribe::AudioCtx;
 
 #[derive(Args)]
@@ -65,7 +65,10 @@ pub fn run(args: RecognizeArgs, config: &Config) -> Result<()> {
     if settings.grammars.is_empty() {
         bail!("no grammar: pass --grammar FILE... or set `grammars` in [commands] of the config");
     }
-    let grammar = Grammar::load(&settings.grammars)?;
+    let grammar = Grammar::from_texts_with_wake(
+        grammar::read_files(&settings.grammars)?,
+        settings.wake.as_deref(),
+    )?;
     let transcriber = args.model.load(config)?;
     let mut recognizer = Recognizer::new(transcriber, grammar, options)?;
     let mut out = std::io::stdout().lock();

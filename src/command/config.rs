@@ -25,7 +25,21 @@ pub struct CommandsConfig {
     pub min_score: f32,
     /// Largest no-speech probability that still accepts.
     pub max_no_speech: f32,
+    /// A phrase ("hey computer") that must come before a command, in the same utterance or
+    /// alone in the one before; None takes every utterance as a possible command.
+    pub wake: Option<String>,
+    /// After an accepted command, further commands that start within this many
+    /// milliseconds of its end need no wake phrase (a conversation); 0 for none.
+    pub follow_up_ms: u64,
+    /// A program to run when the wake phrase is heard (a sound, say), as an intent's `run`:
+    /// argv, never a shell; empty for none.
+    pub wake_run: Vec<String>,
+    /// A notification to show when the wake phrase is heard.
+    pub wake_notify: Option<String>,
 }
+
+/// The longest conversation window: a window of minutes is no wake phrase at all.
+const MAX_FOLLOW_UP_MS: u64 = 60_000;
 
 impl Default for CommandsConfig {
     /// The recogniser's own defaults.
@@ -37,6 +51,10 @@ impl Default for CommandsConfig {
             max_gap: options.thresholds.max_gap,
             min_score: options.thresholds.min_avg_logprob,
             max_no_speech: options.thresholds.max_no_speech,
+            wake: None,
+            follow_up_ms: 5000,
+            wake_run: Vec::new(),
+            wake_notify: None,
         }
     }
 }
@@ -86,6 +104,31 @@ impl CommandsConfig {
             self.max_no_speech,
             self.max_no_speech > 0.0 && self.max_no_speech <= 1.0,
             "a probability above 0 and at most 1",
-        )
+        )?;
+        if let Some(wake) = &self.wake {
+            if !wake.chars().any(char::is_alphanumeric) {
+                return Err((
+                    "wake",
+                    format!("wake = {wake:?}: must be a phrase with a word"),
+                ));
+            }
+        }
+        if self.follow_up_ms > MAX_FOLLOW_UP_MS {
+            let problem = format!(
+                "follow_up_ms = {}: must be at most {MAX_FOLLOW_UP_MS}",
+                self.follow_up_ms
+            );
+            return Err(("follow_up_ms", problem));
+        }
+        let wake_action = !self.wake_run.is_empty() || self.wake_notify.is_some();
+        if wake_action && self.wake.is_none() {
+            let key = if self.wake_run.is_empty() {
+                "wake_notify"
+            } else {
+                "wake_run"
+            };
+            return Err((key, format!("{key} needs a wake phrase: set `wake` too")));
+        }
+        Ok(())
     }
 }

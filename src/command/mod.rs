@@ -89,6 +89,9 @@ pub struct Recognition {
     pub no_speech_prob: f32,
     /// Why it was refused.
     pub reason: Option<Rejection>,
+    /// The sentence found began with the grammar's wake phrase, or was the wake phrase
+    /// alone (then `intent` is None and, when the model heard it clearly, `reason` too).
+    pub wake: bool,
     /// The sentence token by token, end-of-text last.
     pub tokens: Vec<TokenScore>,
     /// What was said, transcribed without the grammar: only for speech refused as a command
@@ -119,6 +122,7 @@ impl Recognition {
             gap: f32::INFINITY,
             no_speech_prob: 0.0,
             reason: Some(reason),
+            wake: false,
             tokens: Vec::new(),
             heard: None,
             heard_language: None,
@@ -130,6 +134,9 @@ impl Recognition {
 pub struct Recognizer {
     transcriber: Transcriber,
     constraint: TokenConstraint,
+    /// With a wake phrase: the grammar where the phrase alone is no sentence, searched
+    /// again when the first search ends right after the phrase (see `recognize`).
+    behind_wake: Option<TokenConstraint>,
     prompt: Vec<u32>,
     options: RecognizerOptions,
 }
@@ -143,6 +150,7 @@ impl Recognizer {
         let trie = token_trie(&transcriber.tokenizer, &transcriber.rules.suppress);
         let prompt = command_prompt(&transcriber, &options.language)?;
         let mut recognizer = Recognizer {
+            behind_wake: behind_wake(&grammar, &trie),
             constraint: TokenConstraint::new(grammar, trie),
             transcriber,
             prompt,
@@ -166,9 +174,25 @@ impl Recognizer {
             .filter_map(|intent| grammar.sample(intent, &mut rng))
             .flat_map(|sample| [capitalised(&sample.text) + ".", sample.text])
             .collect();
+        // Behind the wake phrase every sentence starts again from states of their own.
+        let texts = match grammar.wake_phrase() {
+            Some(wake) => {
+                let wake = capitalised(wake);
+                let behind: Vec<String> = texts.iter().map(|t| format!("{wake}, {t}")).collect();
+                texts
+                    .into_iter()
+                    .chain(behind)
+                    .chain([wake + "."])
+                    .collect()
+            }
+            None => texts,
+        };
         for text in texts {
             let tokens = self.transcriber.tokenizer.encode(&format!(" {text}"));
             self.constraint.walk(&tokens);
+            if let Some(behind_wake) = &mut self.behind_wake {
+                behind_wake.walk(&tokens);
+            }
         }
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
@@ -190,6 +214,11 @@ impl Recognizer {
     ) -> Result<(), RecognizeError> {
         self.prompt = command_prompt(&self.transcriber, &options.language)?;
         self.options = options;
+        let trie = token_trie(
+            &self.transcriber.tokenizer,
+            &self.transcriber.rules.suppress,
+        );
+        self.behind_wake = behind_wake(&grammar, &trie);
         self.constraint.set_grammar(grammar);
         self.warm_up();
         Ok(())
@@ -218,29 +247,48 @@ impl Recognizer {
         let audio = t.encode_window(&window, content, self.options.audio_ctx)?;
 
         let (prompt, options) = (&self.prompt, &self.options);
-        let constraint = &mut self.constraint;
         let search = SearchOptions {
             beam_size: options.beam_size,
             max_tokens: options.max_tokens.min(token_budget(samples.len())),
         };
         let encoded = std::time::Instant::now();
-        let result = t.install(|| {
-            let cross = t.model.cross_kv(&audio);
-            beam_search(
-                &t.model,
-                &t.rules,
-                &t.tokenizer,
-                &cross,
-                prompt,
-                constraint,
-                &search,
-            )
-        })?;
+        let cross = t.install(|| t.model.cross_kv(&audio));
+        let search_in = |constraint: &mut TokenConstraint| {
+            t.install(|| {
+                beam_search(
+                    &t.model,
+                    &t.rules,
+                    &t.tokenizer,
+                    &cross,
+                    prompt,
+                    constraint,
+                    &search,
+                )
+            })
+        };
+        let result = search_in(&mut self.constraint)?;
         tracing::debug!(
             search_ms = encoded.elapsed().as_millis() as u64,
             "recognised"
         );
         let mut recognition = self.decide(result);
+        // Whisper often ends its text after a greeting ("Hey computer!") though a command
+        // follows, most of all when the voice changes. When the phrase alone came out,
+        // search again with the phrase required to go on, and take a command that the
+        // rejection accepts.
+        let wake_alone = recognition.wake && recognition.intent.is_none();
+        if let (true, Some(behind_wake)) = (wake_alone, &mut self.behind_wake) {
+            let again = search_in(behind_wake)?;
+            let command = self.decide(again);
+            tracing::debug!(
+                text = command.text,
+                accepted = command.intent.is_some(),
+                "searched behind the wake phrase"
+            );
+            if command.intent.is_some() {
+                recognition = command;
+            }
+        }
         if let Some((text, language)) = self.transcribe_refused(samples, &recognition) {
             recognition.heard = Some(text);
             recognition.heard_language = Some(language);
@@ -273,16 +321,29 @@ impl Recognizer {
                 .trim()
                 .to_string()
         });
-        let found = text
-            .as_deref()
-            .and_then(|text| self.constraint.grammar().match_text(text));
-        tracing::debug!(?text, matched = found.is_some(), "best sentence");
-        let (Some(best), Some(text), Some(found)) = (result.best, text, found) else {
+        let grammar = self.constraint.grammar();
+        let found = text.as_deref().and_then(|text| grammar.match_text(text));
+        // The wake phrase alone is a sentence of the search, though of no intent.
+        let wake_alone =
+            found.is_none() && text.as_deref().is_some_and(|t| grammar.is_wake_phrase(t));
+        tracing::debug!(
+            ?text,
+            matched = found.is_some(),
+            wake_alone,
+            "best sentence"
+        );
+        let (Some(best), Some(text)) = (result.best, text) else {
             return Recognition {
                 no_speech_prob,
                 ..Recognition::refused(Rejection::NoSentence)
             };
         };
+        if found.is_none() && !wake_alone {
+            return Recognition {
+                no_speech_prob,
+                ..Recognition::refused(Rejection::NoSentence)
+            };
+        }
         let tokens = self.token_scores(&best);
         let (end, words) = tokens.split_last().expect("a sentence ends in end-of-text");
         let word_gaps = word_gaps(words.iter().map(|t| (t.text.as_str(), t.regret)));
@@ -295,19 +356,16 @@ impl Recognizer {
             no_speech_prob,
         };
         let reason = judge(&evidence, &self.options.thresholds);
-        let accepted = reason.is_none();
+        let accepted = found.as_ref().filter(|_| reason.is_none());
         Recognition {
-            intent: accepted.then(|| found.intent.clone()),
-            slots: if accepted {
-                found.all_slots()
-            } else {
-                BTreeMap::new()
-            },
+            intent: accepted.map(|found| found.intent.clone()),
+            slots: accepted.map(|found| found.all_slots()).unwrap_or_default(),
             text,
             score: evidence.avg_logprob(),
             gap: evidence.gap,
             no_speech_prob,
             reason,
+            wake: wake_alone || found.is_some_and(|found| found.wake),
             tokens,
             heard: None,
             heard_language: None,
@@ -356,6 +414,13 @@ impl Recognizer {
             }
         }
     }
+}
+
+/// The constraint of `grammar` without its wake phrase alone, when it has a wake phrase.
+fn behind_wake(grammar: &Grammar, trie: &crate::util::trie::CharTrie) -> Option<TokenConstraint> {
+    grammar
+        .wake_phrase()
+        .map(|_| TokenConstraint::new(grammar.without_wake_alone(), trie.clone()))
 }
 
 /// Segments of refused speech more likely than this to be no speech are not passed on as a

@@ -42,6 +42,9 @@ pub enum Rejection {
     MoreSpeech,
     /// Even the best sentence is improbable token by token.
     Unlikely,
+    /// A command heard clearly, but a wake phrase is set and neither this utterance nor
+    /// the one before said it, and no conversation was going on (decided by the daemon).
+    NoWake,
 }
 
 /// Where the decision thresholds live; the defaults are explained field by field. They

@@ -58,6 +58,12 @@ pub enum LoadError {
         #[source]
         source: ActionError,
     },
+    /// `[commands] wake_run` or `wake_notify` cannot be used.
+    #[error("[commands] wake_run / wake_notify: {source}")]
+    WakeAction {
+        #[source]
+        source: ActionError,
+    },
     #[error("{}: {source}", config.display())]
     WorkingDir {
         config: PathBuf,
@@ -261,13 +267,16 @@ fn read_inputs(config_path: Option<&Path>, flags: &CommandFlags) -> Result<Input
 /// Compiles the grammar and checks its actions.
 fn build(inputs: &Inputs) -> Result<(Grammar, ActionSet), LoadError> {
     let files = &inputs.settings.grammars;
-    let grammar = Grammar::from_texts(inputs.grammar_texts.clone()).map_err(|e| match e {
-        GrammarError::NoIntents => LoadError::NoIntents {
-            files: files.clone(),
-        },
-        e => e.into(),
-    })?;
-    let actions = ActionSet::from_grammar(&grammar, &inputs.actions).map_err(|source| {
+    let settings = &inputs.settings;
+    let grammar =
+        Grammar::from_texts_with_wake(inputs.grammar_texts.clone(), settings.wake.as_deref())
+            .map_err(|e| match e {
+                GrammarError::NoIntents => LoadError::NoIntents {
+                    files: files.clone(),
+                },
+                e => e.into(),
+            })?;
+    let mut actions = ActionSet::from_grammar(&grammar, &inputs.actions).map_err(|source| {
         let intent = source
             .intent()
             .and_then(|name| grammar.intents().iter().find(|i| i.name == name));
@@ -277,6 +286,14 @@ fn build(inputs: &Inputs) -> Result<(Grammar, ActionSet), LoadError> {
         };
         LoadError::Action { at, source }
     })?;
+    actions
+        .add_wake(
+            &grammar,
+            &settings.wake_run,
+            settings.wake_notify.as_deref(),
+            &inputs.actions,
+        )
+        .map_err(|source| LoadError::WakeAction { source })?;
     Ok((grammar, actions))
 }
 

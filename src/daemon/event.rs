@@ -49,6 +49,15 @@ pub enum Event {
         /// Time spent recognising, from the utterance's end reaching the recogniser.
         recognize_ms: u64,
     },
+    /// The wake phrase was heard (`[commands] wake`): `alone` when the utterance held
+    /// nothing else (the next one may then be a command without it); `text` is the
+    /// sentence heard.
+    Wake {
+        start_ms: u64,
+        end_ms: u64,
+        alone: bool,
+        text: String,
+    },
     /// An utterance was refused: not a command, or not clearly one.
     NotRecognized {
         start_ms: u64,

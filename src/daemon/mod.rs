@@ -32,6 +32,7 @@ mod output;
 pub mod reply;
 mod socket;
 pub mod speech;
+mod wake;
 mod watch;
 mod worker;
 
@@ -187,8 +188,12 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
     let (windows, window_queue) = bounded(1);
     let (outcomes_tx, outcomes) = bounded(64);
     let captions = captions.map(worker::Captions::new);
+    let follow_up_ms = commands
+        .as_ref()
+        .map_or(0, |set| set.settings().follow_up_ms);
     let recogniser = worker::start(
         engine,
+        follow_up_ms,
         captions,
         job_queue,
         window_queue.clone(),
@@ -550,11 +555,15 @@ impl Control {
                          a restart"
                     );
                 }
-                let options = set.recognizer_options().clone();
+                let job = Job::Grammar {
+                    grammar: Box::new(set.grammar().clone()),
+                    options: set.recognizer_options().clone(),
+                    follow_up_ms: set.settings().follow_up_ms,
+                };
                 if let Some(jobs) = &self.jobs {
                     // Blocking is right here: a reload is rare, and the grammar must not be
                     // lost behind a full queue.
-                    let _ = jobs.send(Job::Grammar(Box::new(set.grammar().clone()), options));
+                    let _ = jobs.send(job);
                 }
                 tracing::info!(intents = set.grammar().intents().len(), "commands reloaded");
                 Event::Reload {

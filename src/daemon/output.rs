@@ -169,6 +169,11 @@ impl TextLine {
                     slots.join(" ")
                 )
             }
+            Event::Wake { end_ms, alone, .. } => format!(
+                "[{}] wake phrase{}",
+                seconds(*end_ms),
+                if *alone { ": listening" } else { "" }
+            ),
             Event::NotRecognized {
                 end_ms,
                 reason,

@@ -11,8 +11,9 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::event::Event;
+use super::wake::{Heard, WakeGate};
 use super::DaemonError;
-use crate::actions::ActionRequest;
+use crate::actions::{ActionRequest, WAKE_ACTION};
 use crate::captions::{CaptionText, Captioner};
 use crate::command::{Recognition, Recognizer, RecognizerOptions};
 use crate::frontend::{ms, CaptionWindow, Utterance};
@@ -30,8 +31,13 @@ pub enum Job {
         utterance: Utterance,
         provisional: bool,
     },
-    /// The command set was reloaded: recognise this grammar from now on.
-    Grammar(Box<Grammar>, RecognizerOptions),
+    /// The command set was reloaded: recognise this grammar from now on, and judge the wake
+    /// phrase (when the grammar has one) with this conversation window.
+    Grammar {
+        grammar: Box<Grammar>,
+        options: RecognizerOptions,
+        follow_up_ms: u64,
+    },
 }
 
 /// What the recogniser sends back.
@@ -49,6 +55,14 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// The command grammar's wake phrase, if any.
+    fn wake_phrase(&self) -> Option<&str> {
+        match self {
+            Engine::Commands(r) => r.grammar().wake_phrase(),
+            Engine::Transcriber(_) => None,
+        }
+    }
+
     fn transcriber(&self) -> &Transcriber {
         match self {
             Engine::Commands(r) => r.transcriber(),
@@ -93,8 +107,10 @@ impl Engine {
 }
 
 /// Starts the thread. It ends when `jobs` is closed and everything queued is done.
+/// `follow_up_ms` is the wake phrase's conversation window (`[commands] follow_up_ms`).
 pub fn start(
     mut engine: Engine,
+    follow_up_ms: u64,
     mut captions: Option<Captions>,
     jobs: Receiver<Job>,
     windows: Receiver<CaptionWindow>,
@@ -110,6 +126,7 @@ pub fn start(
             };
             // The result for the last provisional utterance, waiting for its end.
             let mut early: Option<Recognized> = None;
+            let mut gate = WakeGate::new(engine.wake_phrase().is_some(), follow_up_ms);
             loop {
                 let job = match jobs.try_recv() {
                     Ok(job) => Some(job),
@@ -138,10 +155,10 @@ pub fn start(
                         let ready = early.take().filter(|e| e.same_span(&utterance));
                         match (provisional, ready) {
                             (true, _) => early = recognize(&mut engine, &utterance),
-                            (false, Some(done)) => report(done, &send),
+                            (false, Some(done)) => report(done, &mut gate, &engine, &send),
                             (false, None) => {
                                 if let Some(done) = recognize(&mut engine, &utterance) {
-                                    report(done, &send);
+                                    report(done, &mut gate, &engine, &send);
                                 }
                             }
                         }
@@ -149,7 +166,12 @@ pub fn start(
                             captions.utterance(&engine, &utterance, &send);
                         }
                     }
-                    Some(Job::Grammar(grammar, options)) => {
+                    Some(Job::Grammar {
+                        grammar,
+                        options,
+                        follow_up_ms,
+                    }) => {
+                        gate.configure(grammar.wake_phrase().is_some(), follow_up_ms);
                         set_grammar(&mut engine, *grammar, options, &send)
                     }
                     None => {}
@@ -191,16 +213,18 @@ fn recognize(engine: &mut Engine, u: &Utterance) -> Option<Recognized> {
     })
 }
 
-/// Sends the action to start (first, so it is not held up) and the event.
-fn report(done: Recognized, send: &impl Fn(Outcome)) {
+/// Sends the action to start (first, so it is not held up) and the events: `wake` (and
+/// the wake phrase's own action) when the phrase was said, then the recognition.
+fn report(done: Recognized, gate: &mut WakeGate, engine: &Engine, send: &impl Fn(Outcome)) {
     let (start_ms, end_ms) = (ms(done.start), ms(done.end));
-    let result = match done.result {
+    let mut result = match done.result {
         Ok(result) => result,
         Err(e) => {
             send(error_at("recognising", done.start, done.end, e));
             return;
         }
     };
+    let heard = gate.judge(&mut result, start_ms, end_ms);
     if let Some(intent) = result.intent.clone().filter(|_| result.reason.is_none()) {
         let request = ActionRequest {
             intent,
@@ -208,6 +232,24 @@ fn report(done: Recognized, send: &impl Fn(Outcome)) {
             text: Some(result.text.clone()),
         };
         send(Outcome::Act { request, end_ms });
+    }
+    if let Heard::Wake { alone } = heard {
+        send(Outcome::Event(Event::Wake {
+            start_ms,
+            end_ms,
+            alone,
+            text: result.text.clone(),
+        }));
+        let request = ActionRequest {
+            intent: WAKE_ACTION.to_string(),
+            slots: Default::default(),
+            text: engine.wake_phrase().map(str::to_string),
+        };
+        send(Outcome::Act { request, end_ms });
+        if alone {
+            // The phrase alone is no command: the `wake` event says all there is.
+            return;
+        }
     }
     let event = Event::recognition(result, start_ms, end_ms, done.took_ms);
     send(Outcome::Event(event));

@@ -306,11 +306,16 @@ impl Segmenter {
         cut: bool,
         emit: &mut impl FnMut(Segment),
     ) {
-        emit(Segment::End(self.utterance(start, end, onset, cut)));
-        self.last_end = end;
+        let utterance = self.utterance(start, end, onset, cut);
+        self.last_end = utterance.end;
+        emit(Segment::End(utterance));
     }
 
+    /// The utterance `start..end`. After a cut at the length limit in a pause, the voice may
+    /// have ended before the new piece starts (its end, last voice plus tail, is then before
+    /// its start): that piece is empty, `start..start`.
     fn utterance(&self, start: u64, end: u64, onset: u64, cut: bool) -> Utterance {
+        let end = end.max(start);
         let from = (start - self.buf_start) as usize;
         let to = (end - self.buf_start) as usize;
         let lead_from = (self.lead_in_start(start) - self.buf_start) as usize;
@@ -482,6 +487,23 @@ mod tests {
             assert!(u.end - u.start <= 1200 * 16);
             check_audio(u);
         }
+    }
+
+    #[test]
+    fn a_cut_in_a_pause_that_becomes_the_end_leaves_an_empty_piece() {
+        let config = SegmentConfig {
+            max_utterance_ms: 1200,
+            ..SegmentConfig::default()
+        };
+        // The voice ends at frame 28; the cut comes at frame 40, in the pause (a Pause was
+        // sent at 38), and the end after it: last voice plus tail is before the cut.
+        let events = run(&config, &format!("{}{}", "#".repeat(28), ".".repeat(20)));
+        let us: Vec<&Utterance> = utterances(&events);
+        assert_eq!(us.len(), 2, "{events:?}");
+        assert!(us[0].cut);
+        assert_eq!(us[1].start, us[0].end);
+        assert_eq!(us[1].end, us[1].start, "nothing was said after the cut");
+        assert!(us[1].samples.is_empty());
     }
 
     #[test]

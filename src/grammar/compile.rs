@@ -32,7 +32,16 @@ enum ListRef {
     Wildcard,
 }
 
-pub fn compile(spec: &GrammarSpec) -> Result<Graph, GrammarError> {
+/// The slot the wake phrase is captured as: not a name a template can write (see
+/// `template.rs`), so it never meets a grammar's own slot.
+pub const WAKE_SLOT: &str = "<wake phrase>";
+
+/// Compiles the grammar. With a `wake` phrase, every sentence may begin with it (an optional
+/// prefix, read by one shared arc from the start), and the phrase alone is a sentence of its
+/// own, accepted as intent number `spec.intents.len()` (after every real intent, so a tie
+/// goes to a command). The phrase is captured as [`WAKE_SLOT`], which tells a match that
+/// heard it from one that did not.
+pub fn compile(spec: &GrammarSpec, wake: Option<&ValueSpec>) -> Result<Graph, GrammarError> {
     let mut compiler = Compiler {
         spec,
         builder: Builder::new(),
@@ -42,6 +51,7 @@ pub fn compile(spec: &GrammarSpec) -> Result<Graph, GrammarError> {
         rules: HashMap::new(),
         rule_stack: Vec::new(),
         wildcards_on_path: 0,
+        after_wake: None,
     };
     for (name, list) in &spec.lists {
         let list_ref =
@@ -58,6 +68,17 @@ pub fn compile(spec: &GrammarSpec) -> Result<Graph, GrammarError> {
     }
     for (name, rule) in &spec.rules {
         compiler.parse_rule(name, rule)?;
+    }
+    if let Some(wake) = wake {
+        let vocab = compiler.add_vocab(values_vocab(spec, WAKE_SLOT, std::slice::from_ref(wake))?);
+        let slot = compiler.slot(WAKE_SLOT);
+        let heard = compiler
+            .builder
+            .arc(Builder::START, Label::Vocab { vocab, slot });
+        compiler
+            .builder
+            .set_accept(heard, spec.intents.len() as u32);
+        compiler.after_wake = Some(compiler.builder.arc(heard, Label::Space));
     }
     let mut sentences = Vec::new();
     for (intent, spec_intent) in spec.intents.iter().enumerate() {
@@ -84,6 +105,9 @@ struct Compiler<'a> {
     rules: HashMap<&'a str, Expr>,
     rule_stack: Vec<&'a str>,
     wildcards_on_path: u16,
+    /// The node after the wake phrase and its boundary, from which every sentence may
+    /// start too (None without a wake phrase).
+    after_wake: Option<NodeId>,
 }
 
 impl<'a> Compiler<'a> {
@@ -112,6 +136,9 @@ impl<'a> Compiler<'a> {
             template::parse(&template.text).map_err(|e| self.error(template, e.at, e.message))?;
         let entry = self.builder.node();
         self.builder.epsilon(Builder::START, entry);
+        if let Some(after_wake) = self.after_wake {
+            self.builder.epsilon(after_wake, entry);
+        }
         self.wildcards_on_path = 0;
         let end = self.expr(&expr, entry, template)?;
         if self.builder.reads_nothing(entry, end) {

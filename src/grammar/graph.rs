@@ -142,6 +142,18 @@ impl Graph {
     pub fn paths(&self, node: NodeId) -> u128 {
         self.paths[node as usize]
     }
+
+    /// The same graph where no sentence of `intent` ends.
+    pub fn without_accepting(&self, intent: u32) -> Graph {
+        let mut graph = self.clone();
+        for node in &mut graph.nodes {
+            if node.accept == Some(intent) {
+                node.accept = None;
+            }
+        }
+        graph.paths = count_paths(&graph);
+        graph
+    }
 }
 
 #[derive(Debug, Default)]

@@ -30,13 +30,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use compile::{MAX_PERMUTATION_ITEMS, MAX_RANGE_VALUES};
+pub use compile::{MAX_PERMUTATION_ITEMS, MAX_RANGE_VALUES, WAKE_SLOT};
 pub use error::{GrammarError, Location};
 pub use matcher::PrefixState;
 pub use sample::{Sample, WILDCARD_SAMPLE};
 
 use crate::util::rng::Rng;
-use file::GrammarSpec;
+use file::{GrammarSpec, Origin, ValueSpec};
 use graph::Graph;
 
 /// A slot's value: a list's `out` (text or number), a number from a range, or free text.
@@ -88,6 +88,8 @@ pub struct Match {
     /// The normalised text with list values in their canonical form (the list's `in` as
     /// written, numbers in digits).
     pub text: String,
+    /// The sentence began with the grammar's wake phrase ([`Grammar::from_texts_with_wake`]).
+    pub wake: bool,
 }
 
 impl Match {
@@ -123,6 +125,8 @@ pub fn read_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, String)>,
 pub struct Grammar {
     intents: Vec<Intent>,
     graph: Graph,
+    /// The wake phrase every sentence may begin with, as given.
+    wake: Option<String>,
 }
 
 impl Grammar {
@@ -135,6 +139,16 @@ impl Grammar {
     pub fn from_texts(
         files: impl IntoIterator<Item = (PathBuf, String)>,
     ) -> Result<Grammar, GrammarError> {
+        Grammar::from_texts_with_wake(files, None)
+    }
+
+    /// Compiles grammar files with a wake phrase: every sentence may begin with it (its
+    /// [`Match::wake`] then says so), and the phrase alone is a sentence of no intent
+    /// ([`Grammar::is_wake_phrase`]). Numbers and punctuation in it read as in templates.
+    pub fn from_texts_with_wake(
+        files: impl IntoIterator<Item = (PathBuf, String)>,
+        wake: Option<&str>,
+    ) -> Result<Grammar, GrammarError> {
         let mut spec = GrammarSpec::default();
         for (path, text) in files {
             spec.add_file(path, text)?;
@@ -142,7 +156,21 @@ impl Grammar {
         if spec.intents.is_empty() {
             return Err(GrammarError::NoIntents);
         }
-        let graph = compile::compile(&spec)?;
+        let wake_value = wake.map(|phrase| {
+            // Errors about the phrase name the setting it comes from.
+            let file = spec
+                .sources
+                .add(PathBuf::from("[commands] wake"), phrase.to_string());
+            ValueSpec {
+                spoken: phrase.to_string(),
+                out: SlotValue::Text(phrase.to_string()),
+                origin: Origin {
+                    file,
+                    span: 0..phrase.len(),
+                },
+            }
+        });
+        let graph = compile::compile(&spec, wake_value.as_ref())?;
         let intents = spec
             .intents
             .into_iter()
@@ -157,7 +185,11 @@ impl Grammar {
                 timeout_ms: i.timeout_ms,
             })
             .collect();
-        Ok(Grammar { intents, graph })
+        Ok(Grammar {
+            intents,
+            graph,
+            wake: wake.map(str::to_string),
+        })
     }
 
     /// The intents in file order.
@@ -210,16 +242,43 @@ impl Grammar {
         sample::sample(&self.graph, intent, &sentences, rng)
     }
 
-    /// The sentence `text` is, if any (see the module's note on ambiguity).
+    /// The sentence `text` is, if any (see the module's note on ambiguity). The wake phrase
+    /// alone is no command's sentence: None.
     pub fn match_text(&self, text: &str) -> Option<Match> {
         let found = matcher::match_text(&self.graph, text)?;
-        let intent = &self.intents[found.intent as usize];
+        // The wake phrase alone is numbered after the intents.
+        let intent = self.intents.get(found.intent as usize)?;
+        let mut slots = found.slots;
+        let wake = slots.remove(WAKE_SLOT).is_some();
         Some(Match {
             intent: intent.name.clone(),
-            slots: found.slots,
+            slots,
             fixed_slots: intent.fixed_slots.clone(),
             text: found.text,
+            wake,
         })
+    }
+
+    /// The wake phrase the grammar was compiled with.
+    pub fn wake_phrase(&self) -> Option<&str> {
+        self.wake.as_deref()
+    }
+
+    /// The same grammar where the wake phrase alone is no sentence: what follows it must
+    /// be a command.
+    pub fn without_wake_alone(&self) -> Grammar {
+        Grammar {
+            intents: self.intents.clone(),
+            graph: self.graph.without_accepting(self.intents.len() as u32),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// True when `text` is the wake phrase and nothing else.
+    pub fn is_wake_phrase(&self, text: &str) -> bool {
+        self.wake.is_some()
+            && matcher::match_text(&self.graph, text)
+                .is_some_and(|found| found.intent as usize == self.intents.len())
     }
 
     /// The state before any text.

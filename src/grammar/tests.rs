@@ -303,3 +303,55 @@ fn intents_know_their_file_and_line() {
     let file = PathBuf::from("test.toml");
     assert_eq!(lines, [(2, &file), (6, &file), (9, &file)]);
 }
+
+fn with_wake(text: &str, wake: &str) -> Result<Grammar, GrammarError> {
+    Grammar::from_texts_with_wake([(PathBuf::from("test.toml"), text.to_string())], Some(wake))
+}
+
+#[test]
+fn a_wake_phrase_is_an_optional_prefix_and_a_sentence_alone() {
+    let g = with_wake(LIGHTS, "Hey, Computer").unwrap();
+    let m = g
+        .match_text("Hey computer, turn on the kitchen lights.")
+        .unwrap();
+    assert_eq!(m.intent, "LightOn");
+    assert!(m.wake);
+    assert_eq!(m.slots, BTreeMap::from([("room".into(), text("kitchen"))]));
+    let m = g.match_text("turn on the kitchen lights").unwrap();
+    assert!(!m.wake);
+    assert_eq!(
+        g.match_text("hey computer"),
+        None,
+        "the phrase alone is no command"
+    );
+    assert!(g.is_wake_phrase("Hey computer!"));
+    assert!(!g.is_wake_phrase("turn off the kitchen light"));
+    assert!(!g.is_wake_phrase("hey computer turn off the kitchen light"));
+    assert_eq!(g.match_text("hey turn on the kitchen lights"), None);
+    assert_eq!(g.wake_phrase(), Some("Hey, Computer"));
+    // The intents and their counts are the grammar's own.
+    assert_eq!(g.intents().len(), 3);
+    assert_eq!(g.sentence_count(0), grammar(LIGHTS).sentence_count(0));
+
+    // Without the phrase alone, the prefix still reads and the phrase is no sentence.
+    let behind = g.without_wake_alone();
+    assert!(!behind.is_wake_phrase("hey computer"));
+    assert!(behind
+        .match_text("hey computer turn off the kitchen light")
+        .is_some());
+    let mut state = behind.start();
+    for piece in [" Hey", " computer"] {
+        state = behind.advance(&state, piece).unwrap();
+    }
+    assert!(!behind.is_complete(&state));
+    let mut state = g.start();
+    for piece in [" Hey", " computer"] {
+        state = g.advance(&state, piece).unwrap();
+    }
+    assert!(g.is_complete(&state));
+
+    // No wake phrase: none of this.
+    assert!(!grammar(LIGHTS).is_wake_phrase("hey computer"));
+    let error = with_wake(LIGHTS, "!").unwrap_err().to_string();
+    assert!(error.contains("[commands] wake"), "{error}");
+}
