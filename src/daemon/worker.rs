@@ -49,7 +49,7 @@ pub enum Engine {
 }
 
 impl Engine {
-    fn transcriber(&self) -> &Transcriber {
+    pub fn transcriber(&self) -> &Transcriber {
         match self {
             Engine::Commands(r) => r.transcriber(),
             Engine::Transcriber(t) => t,
