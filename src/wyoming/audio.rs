@@ -94,7 +94,7 @@ impl AudioStream {
             ));
         }
         let frame = format.frame_bytes();
-        if payload.len() % frame != 0 {
+        if !payload.len().is_multiple_of(frame) {
             return Err(format!(
                 "a payload of {} bytes is not whole frames of {frame} bytes \
                  ({} channels of {} bytes)",

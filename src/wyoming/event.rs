@@ -63,10 +63,12 @@ pub enum ProtocolError {
     BadHeader(String),
     #[error("the header has no `type` string")]
     NoType,
-    #[error("`{key}` = {value}: expected a whole number of bytes from 0 to {limit}")]
-    BadLength {
+    #[error("`{key}` = {value}: expected a whole number of bytes")]
+    BadLength { key: &'static str, value: String },
+    #[error("`{key}` = {value}: more than {limit} bytes, the most this server reads")]
+    TooLarge {
         key: &'static str,
-        value: String,
+        value: u64,
         limit: usize,
     },
     #[error("the extra data ({0} bytes) is not a JSON object")]
@@ -83,7 +85,7 @@ impl ProtocolError {
     /// A short machine-readable name for the `error` event's `code`.
     pub fn code(&self) -> &'static str {
         match self {
-            ProtocolError::HeaderTooLong | ProtocolError::BadLength { .. } => "too-large",
+            ProtocolError::HeaderTooLong | ProtocolError::TooLarge { .. } => "too-large",
             ProtocolError::TimedOut(_) => "timeout",
             _ => "bad-event",
         }
@@ -176,18 +178,23 @@ fn length(
     key: &'static str,
     limit: usize,
 ) -> Result<usize, ProtocolError> {
-    let bad = |value: &Value| ProtocolError::BadLength {
-        key,
-        value: value.to_string(),
-        limit,
+    let value = match header.get(key) {
+        None | Some(Value::Null) => return Ok(0),
+        Some(value) => value,
     };
-    match header.get(key) {
-        None | Some(Value::Null) => Ok(0),
-        Some(value) => value
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n <= limit)
-            .ok_or_else(|| bad(value)),
+    let Some(n) = value.as_u64() else {
+        return Err(ProtocolError::BadLength {
+            key,
+            value: value.to_string(),
+        });
+    };
+    match usize::try_from(n) {
+        Ok(n) if n <= limit => Ok(n),
+        _ => Err(ProtocolError::TooLarge {
+            key,
+            value: n,
+            limit,
+        }),
     }
 }
 
@@ -306,7 +313,7 @@ mod tests {
         let error = read(text.as_bytes()).unwrap_err();
         assert!(matches!(
             error,
-            ProtocolError::BadLength {
+            ProtocolError::TooLarge {
                 key: "payload_length",
                 ..
             }

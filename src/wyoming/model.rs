@@ -167,3 +167,36 @@ fn work(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model that is still loading takes `queue` requests and refuses the next at once;
+    /// once the load fails, every waiting request is answered with the failure.
+    #[test]
+    fn a_full_queue_refuses_at_once_and_nothing_waits_forever() {
+        let (release, gate) = crossbeam_channel::bounded::<()>(0);
+        let (loaded_tx, loaded) = crossbeam_channel::bounded(1);
+        let load = move || {
+            let _ = gate.recv();
+            Err("no model here".to_string())
+        };
+        let (model, thread) =
+            Model::start(load, TranscribeOptions::default(), 2, loaded_tx).unwrap();
+        let request = || Request::Recognize {
+            samples: vec![0.0; 16],
+        };
+        let waiting: Vec<_> = (0..2).map(|_| model.submit(request()).unwrap()).collect();
+        assert!(matches!(model.submit(request()), Err(Refusal::Busy(2))));
+        assert!(model.state().languages.is_none());
+        drop(release);
+        assert_eq!(loaded.recv().unwrap(), Err("no model here".to_string()));
+        for answer in waiting {
+            let error = answer.recv().unwrap().err().unwrap();
+            assert!(error.contains("did not load: no model here"), "{error}");
+        }
+        drop(model);
+        thread.join().unwrap();
+    }
+}

@@ -219,13 +219,14 @@ fn admit(mut connection: Connection, shared: &Arc<Shared>, active: &Arc<AtomicUs
     let spawned = thread::Builder::new()
         .name("voxd-wyoming-client".into())
         .spawn(move || {
-            let _place = place;
             let peer = connection.peer();
             tracing::info!(peer, "wyoming client connected");
             match Client::new(connection, &shared) {
                 Ok(mut client) => client.run(&peer),
                 Err(e) => tracing::warn!(peer, "wyoming: cannot serve a client: {e}"),
             }
+            // The place is free before anyone is told the client is gone.
+            drop(place);
             tracing::info!(peer, "wyoming client gone");
         });
     if let Err(e) = spawned {

@@ -32,3 +32,4 @@ mod reload;
 mod reply;
 mod segmentation;
 mod transcripts;
+mod wyoming;
