@@ -20,7 +20,7 @@ use cli::Settings;
 )]
 struct Cli {
     /// Log level: error, warn, info, debug, trace; VOXD_LOG wins [default: warn; for
-    /// `run`, the config's [run] log, else info].
+    /// `run` and `wyoming`, the config's [run] log, else info].
     #[arg(long, global = true, value_name = "LEVEL")]
     log: Option<String>,
     /// Settings file (default: the user's voxd/config.toml, when there is one).

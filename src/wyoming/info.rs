@@ -16,10 +16,11 @@ const WHISPER_URL: &str = "https://github.com/openai/whisper";
 pub struct Offer {
     /// The Whisper model's name (its file or folder name).
     pub model_name: String,
-    /// The language commands are spoken in, and the configured transcription language:
-    /// listed while the model loads, before its own languages are known.
+    /// The language commands are spoken in.
     pub command_language: String,
-    pub transcribe_language: Option<String>,
+    /// The model's languages as known before it is loaded: from a CTranslate2 folder's
+    /// vocabulary, else the configured transcription language.
+    pub early_languages: Vec<String>,
     /// The grammar's intents (none: no grammar, no intent or handle program).
     pub intents: Vec<String>,
     /// The intents that have an action.
@@ -34,51 +35,46 @@ fn voxd() -> Value {
     attribution("voxd", "")
 }
 
-/// The `info` event's data for `offer`, with the model as `state` says (while it loads it
-/// is listed as not installed, with the configured language).
+/// The `info` event's data for `offer`, with the model as `state` says. The model file is
+/// there, so it is listed as installed while it loads too (Home Assistant offers only
+/// installed models' languages), with the languages known before loading.
 pub fn info(offer: &Offer, state: &ModelState) -> Value {
     let version = env!("CARGO_PKG_VERSION");
-    let installed = state.languages.is_some();
-    let languages = state.languages.clone().unwrap_or_else(|| {
-        offer
-            .transcribe_language
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-    });
+    let languages = state
+        .languages
+        .clone()
+        .unwrap_or_else(|| offer.early_languages.clone());
     let mut asr_models = vec![json!({
         "name": offer.model_name,
         "attribution": attribution("OpenAI", WHISPER_URL),
-        "installed": installed,
+        "installed": true,
         "description": format!("Whisper {}: free transcription", offer.model_name),
         "version": null,
         "languages": languages,
     })];
-    let commands = !offer.intents.is_empty();
-    if commands {
-        asr_models.push(json!({
-            "name": COMMANDS_MODEL,
-            "attribution": voxd(),
-            "installed": installed,
-            "description": format!(
-                "Whisper {} constrained to the grammar's commands; the transcript is \
-                 followed by `intent` or `not-recognized`",
-                offer.model_name
-            ),
-            "version": version,
-            "languages": [offer.command_language],
-        }));
-    }
-    let model = |name: &str, description: &str| {
+    let program = |name: &str, description: &str| {
         json!({
             "name": name,
             "attribution": voxd(),
             "installed": true,
             "description": description,
             "version": version,
-            "languages": [offer.command_language],
         })
     };
+    let model = |name: &str, description: &str| {
+        let mut model = program(name, description);
+        model["languages"] = json!([offer.command_language]);
+        model
+    };
+    let commands = !offer.intents.is_empty();
+    if commands {
+        let description = format!(
+            "Whisper {} constrained to the grammar's commands; the transcript is followed by \
+             `intent` or `not-recognized`",
+            offer.model_name
+        );
+        asr_models.push(model(COMMANDS_MODEL, &description));
+    }
     let intent_models: Vec<Value> = offer
         .intents
         .iter()
@@ -89,15 +85,6 @@ pub fn info(offer: &Offer, state: &ModelState) -> Value {
         .iter()
         .map(|name| model(name, "an intent whose action voxd runs"))
         .collect();
-    let program = |name: &str, description: &str| {
-        json!({
-            "name": name,
-            "attribution": voxd(),
-            "installed": true,
-            "description": description,
-            "version": version,
-        })
-    };
     let mut asr = program("voxd", "offline speech to text with Whisper");
     asr["models"] = asr_models.into();
     asr["supports_transcript_streaming"] = false.into();
@@ -120,4 +107,61 @@ pub fn info(offer: &Offer, state: &ModelState) -> Value {
         data["handle"] = json!([handle]);
     }
     data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(intents: &[&str]) -> Offer {
+        Offer {
+            model_name: "tiny.en".into(),
+            command_language: "en".into(),
+            early_languages: vec!["en".into()],
+            intents: intents.iter().map(|s| s.to_string()).collect(),
+            handled_intents: intents.iter().take(1).map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Every field the `wyoming` package's `Info.from_event` needs without a default.
+    fn assert_artifact(value: &Value) {
+        for key in ["name", "attribution", "installed", "description", "version"] {
+            assert!(value.get(key).is_some(), "{key} missing in {value}");
+        }
+        assert!(
+            value["attribution"]["name"].is_string() && value["attribution"]["url"].is_string()
+        );
+    }
+
+    #[test]
+    fn the_info_lists_the_models_languages_while_loading_and_after() {
+        let loading = info(&offer(&["A", "B"]), &ModelState::default());
+        assert_eq!(loading["asr"][0]["models"][0]["languages"], json!(["en"]));
+        let state = ModelState {
+            languages: Some(vec!["de".into(), "en".into()]),
+        };
+        let loaded = info(&offer(&["A", "B"]), &state);
+        assert_eq!(
+            loaded["asr"][0]["models"][0]["languages"],
+            json!(["de", "en"])
+        );
+        for domain in ["asr", "intent", "handle"] {
+            let program = &loaded[domain][0];
+            assert_artifact(program);
+            for model in program["models"].as_array().unwrap() {
+                assert_artifact(model);
+                assert!(model["languages"].is_array());
+            }
+        }
+        assert_eq!(loaded["intent"][0]["models"].as_array().unwrap().len(), 2);
+        assert_eq!(loaded["handle"][0]["models"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn without_a_grammar_only_speech_to_text_is_offered() {
+        let data = info(&offer(&[]), &ModelState::default());
+        assert_eq!(data["asr"][0]["models"].as_array().unwrap().len(), 1);
+        assert_eq!(data["intent"], json!([]));
+        assert_eq!(data["handle"], json!([]));
+    }
 }

@@ -26,6 +26,7 @@ use crate::command::Recognizer;
 use crate::config::{ListenUri, WyomingSection};
 use crate::daemon::commands::CommandSet;
 use crate::daemon::Engine;
+use crate::whisper::tokenizer::Tokenizer;
 use crate::whisper::transcribe::{TranscribeOptions, Transcriber};
 
 use info::Offer;
@@ -70,6 +71,12 @@ pub fn serve(
 ) -> Result<(), WyomingError> {
     let uri = ListenUri::parse(&options.settings.uri).map_err(WyomingError::Uri)?;
     let listener = Listener::bind(&uri)?;
+    // The accepting thread keeps the listener to the end of the process; the socket file
+    // goes when this function returns, however it returns.
+    let _socket_file = SocketFile(match &uri {
+        ListenUri::Unix(path) => Some(path.clone()),
+        ListenUri::Tcp { .. } => None,
+    });
     let offer = offer(&options);
     let (commands, recognizer_parts) = match options.commands {
         Some(set) => {
@@ -103,11 +110,9 @@ pub fn serve(
         limits: options.settings,
     });
     let address = listener.address();
-    let listener = Arc::new(listener);
-    let accepting = Arc::clone(&listener);
     thread::Builder::new()
         .name("voxd-wyoming-accept".into())
-        .spawn(move || accepting.serve(&shared))
+        .spawn(move || listener.serve(&shared))
         .map_err(WyomingError::Thread)?;
     tracing::info!(address, "wyoming: listening");
     listening(&address);
@@ -121,13 +126,19 @@ pub fn serve(
         },
         recv(stop) -> _ => return Ok(()),
     }
-    // The accepting thread holds the listener until the process ends; the socket file is
-    // removed here, on the way out.
     let _ = stop.recv();
-    if let Listener::Unix(_, path) = &*listener {
-        let _ = std::fs::remove_file(path);
-    }
     Ok(())
+}
+
+/// Removes a Unix socket's file when dropped.
+struct SocketFile(Option<PathBuf>);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// The model, with the grammar when there is one, warmed up.
@@ -179,8 +190,18 @@ fn offer(options: &ServeOptions) -> Offer {
     Offer {
         model_name,
         command_language,
-        transcribe_language: options.transcribe.language.clone(),
+        early_languages: early_languages(options),
         intents,
         handled_intents,
+    }
+}
+
+/// The model's languages without loading it: a CTranslate2 folder's vocabulary says (a few
+/// milliseconds); a ggml file keeps its vocabulary inside the weights, so then the
+/// configured transcription language stands in until the model is loaded.
+fn early_languages(options: &ServeOptions) -> Vec<String> {
+    match Tokenizer::from_ct2_dir(&options.model_path) {
+        Ok(tokenizer) => model::tokenizer_languages(&tokenizer),
+        Err(_) => options.transcribe.language.iter().cloned().collect(),
     }
 }

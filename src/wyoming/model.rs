@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::command::Recognition;
 use crate::daemon::Engine;
+use crate::whisper::tokenizer::Tokenizer;
 use crate::whisper::transcribe::TranscribeOptions;
 
 /// What a client asks of the model, with 16 kHz mono audio.
@@ -107,7 +108,12 @@ impl Model {
 }
 
 fn languages(engine: &Engine) -> Vec<String> {
-    let tokenizer = &engine.transcriber().tokenizer;
+    tokenizer_languages(&engine.transcriber().tokenizer)
+}
+
+/// The languages a model with `tokenizer` transcribes: English alone for the English-only
+/// vocabulary.
+pub fn tokenizer_languages(tokenizer: &Tokenizer) -> Vec<String> {
     let languages = &tokenizer.special().languages;
     if tokenizer.is_multilingual() && !languages.is_empty() {
         languages.iter().map(|(code, _)| code.clone()).collect()

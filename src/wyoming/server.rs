@@ -42,7 +42,7 @@ pub struct Shared {
     pub limits: WyomingSection,
 }
 
-/// A bound listener; a Unix socket's file is removed when it is dropped.
+/// A bound listener.
 pub enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, PathBuf),
@@ -99,14 +99,6 @@ impl Listener {
                     thread::sleep(Duration::from_millis(100));
                 }
             }
-        }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -224,6 +224,17 @@ fn entities(intent: &Value) -> Value {
     Value::Object(pairs.into_iter().collect())
 }
 
+/// The events answering a real recording sent to the commands model.
+fn command_from_audio(server: &Server, recording: &str) -> Vec<Value> {
+    let recording = real_command(recording);
+    let wav = recording.to_str().unwrap();
+    server.client(&["transcribe", wav, "--name", "voxd-commands"])
+}
+
+fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // The `wyoming` package as the client.
 
@@ -306,15 +317,8 @@ fn commands_are_recognised_from_text_and_from_a_real_recording() {
     assert_eq!(events[0]["data"]["name"], "TimerStart");
     assert_eq!(entities(&events[0]["data"]), expected);
 
-    let recording = real_command("stp_set_a_timer_for_5_minutes.wav");
-    let events = server.client(&[
-        "transcribe",
-        recording.to_str().unwrap(),
-        "--name",
-        "voxd-commands",
-    ]);
-    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["transcript", "intent"], "{events:?}");
+    let events = command_from_audio(&server, "stp_set_a_timer_for_5_minutes.wav");
+    assert_eq!(kinds(&events), ["transcript", "intent"], "{events:?}");
     assert_eq!(events[1]["data"]["name"], "TimerStart");
     assert_eq!(entities(&events[1]["data"]), expected);
 
@@ -325,15 +329,12 @@ fn commands_are_recognised_from_text_and_from_a_real_recording() {
 #[test]
 fn a_recording_that_is_no_command_is_not_recognised() {
     let server = Server::start(None, true, "");
-    let recording = real_command("stp_what_s_the_weather_like_in_new_york.wav");
-    let events = server.client(&[
-        "transcribe",
-        recording.to_str().unwrap(),
-        "--name",
-        "voxd-commands",
-    ]);
-    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["transcript", "not-recognized"], "{events:?}");
+    let events = command_from_audio(&server, "stp_what_s_the_weather_like_in_new_york.wav");
+    assert_eq!(
+        kinds(&events),
+        ["transcript", "not-recognized"],
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -525,12 +526,18 @@ fn a_unix_socket_is_private_and_served() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wyoming.sock");
     let uri = format!("unix://{}", path.display());
-    let server = Server::start(Some(&uri), true, "");
+    let mut server = Server::start(Some(&uri), true, "");
     assert_eq!(server.uri, uri);
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
     let events = server.client(&["recognize", "cancel the timer"]);
     assert_eq!(events[0]["data"]["name"], "TimerCancel", "{events:?}");
-    assert!(Path::new(&path).exists());
+    // SIGTERM stops the server, which removes its socket file.
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill only sends a signal, to the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!Path::new(&path).exists());
 }
