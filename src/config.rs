@@ -55,6 +55,8 @@ pub struct Config {
     pub events: EventsSection,
     #[serde(default)]
     pub llm: LlmConfig,
+    #[serde(default)]
+    pub wyoming: WyomingSection,
     /// The file this config was read from, and its text (None for the defaults): a setting
     /// found wrong only when it is used (a grammar file or a model that is missing) is
     /// reported with the file and the line that set it.
@@ -77,6 +79,124 @@ impl Default for RunSection {
         RunSection {
             mode: RunMode::default(),
             log: "info".into(),
+        }
+    }
+}
+
+/// `[wyoming]`: `voxd wyoming`, the Wyoming protocol server (Home Assistant's speech
+/// services). Every limit bounds what one client can make the server hold or do.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WyomingSection {
+    /// Where to listen: `tcp://HOST:PORT` or `unix://PATH`.
+    pub uri: String,
+    /// Clients served at once; one more gets an `error` event and is closed.
+    pub max_clients: usize,
+    /// Requests waiting for the model behind the one it is working on; one more gets an
+    /// `error` event (`busy`) at once instead of waiting.
+    pub queue: usize,
+    /// The longest audio one request may send, in seconds.
+    pub max_audio_s: u32,
+    /// How long one write to a client may block before the client counts as gone.
+    pub write_timeout_ms: u64,
+    /// How long a client may stay silent (no event, or an event cut short) before it is
+    /// closed.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for WyomingSection {
+    fn default() -> Self {
+        WyomingSection {
+            uri: "tcp://127.0.0.1:10300".into(),
+            max_clients: 8,
+            queue: 4,
+            max_audio_s: 60,
+            write_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl WyomingSection {
+    /// On failure, the key to point at and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let Err(problem) = ListenUri::parse(&self.uri) {
+            return Err(("uri", problem));
+        }
+        let counts = [
+            ("max_clients", self.max_clients as u64),
+            ("max_audio_s", u64::from(self.max_audio_s)),
+            ("write_timeout_ms", self.write_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ];
+        if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return Err((key, format!("{key} must be at least 1")));
+        }
+        if self.max_audio_s > MAX_WYOMING_AUDIO_S {
+            return Err((
+                "max_audio_s",
+                format!(
+                    "max_audio_s = {}: at most {MAX_WYOMING_AUDIO_S}",
+                    self.max_audio_s
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The most audio a Wyoming request may be allowed: one hour, 230 MB of 16 kHz samples.
+pub const MAX_WYOMING_AUDIO_S: u32 = 3_600;
+
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenUri {
+    /// `tcp://HOST:PORT`: the host as written (a name or an address) and the port.
+    Tcp { host: String, port: u16 },
+    /// `unix://PATH`.
+    Unix(PathBuf),
+}
+
+impl ListenUri {
+    /// Parses `tcp://HOST:PORT` (IPv6 hosts in brackets) or `unix://PATH`; the error says
+    /// what was expected.
+    pub fn parse(text: &str) -> Result<ListenUri, String> {
+        let expected = "expected tcp://HOST:PORT or unix://PATH";
+        if let Some(path) = text.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(format!("{text:?}: no path; {expected}"));
+            }
+            return Ok(ListenUri::Unix(PathBuf::from(path)));
+        }
+        let Some(address) = text.strip_prefix("tcp://") else {
+            return Err(format!("{text:?}: {expected}"));
+        };
+        let address = address.strip_suffix('/').unwrap_or(address);
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{text:?}: no port; {expected}"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{text:?}: port {port:?} is not a number from 0 to 65535"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{text:?}: no host; {expected}"));
+        }
+        Ok(ListenUri::Tcp {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for ListenUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenUri::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
+            ListenUri::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            ListenUri::Unix(path) => write!(f, "unix://{}", path.display()),
         }
     }
 }
@@ -267,6 +387,9 @@ impl Config {
         for path in paths {
             *path = dir.join(&*path);
         }
+        if let Ok(ListenUri::Unix(path)) = ListenUri::parse(&self.wyoming.uri) {
+            self.wyoming.uri = ListenUri::Unix(dir.join(path)).to_string();
+        }
     }
 
     /// The front end's settings: the file's values over the built-in defaults.
@@ -333,6 +456,9 @@ impl Config {
         }
         if let Err((key, problem)) = self.llm.validate() {
             return Err(("llm", key, problem));
+        }
+        if let Err((key, problem)) = self.wyoming.validate() {
+            return Err(("wyoming", key, problem));
         }
         Ok(())
     }
@@ -474,6 +600,51 @@ mod tests {
         assert_eq!(config.run, defaults.run);
         assert_eq!(config.events, defaults.events);
         assert_eq!(config.llm, defaults.llm);
+        assert_eq!(config.wyoming, defaults.wyoming);
+    }
+
+    #[test]
+    fn wyoming_values_are_checked_with_their_line() {
+        let err = load_text("[wyoming]\nuri = \"http://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("[wyoming]"), "{err}");
+        assert!(err.contains("tcp://HOST:PORT"), "{err}");
+        let err = load_text("[wyoming]\nqueue = 1\nmax_clients = 0\n").unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        let err = load_text("[wyoming]\nmax_audio_s = 100000\n").unwrap_err();
+        assert!(err.to_string().contains("at most 3600"), "{err}");
+    }
+
+    #[test]
+    fn listen_uris_are_parsed() {
+        let tcp = |host: &str, port| ListenUri::Tcp {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            ListenUri::parse("tcp://127.0.0.1:10300"),
+            Ok(tcp("127.0.0.1", 10300))
+        );
+        assert_eq!(ListenUri::parse("tcp://[::1]:99"), Ok(tcp("::1", 99)));
+        assert_eq!(
+            ListenUri::parse("tcp://[::1]:99").unwrap().to_string(),
+            "tcp://[::1]:99"
+        );
+        assert_eq!(
+            ListenUri::parse("unix:///run/voxd.sock"),
+            Ok(ListenUri::Unix("/run/voxd.sock".into()))
+        );
+        for bad in [
+            "tcp://host",
+            "tcp://:1",
+            "tcp://h:70000",
+            "unix://",
+            "stdio://",
+            "h:1",
+        ] {
+            assert!(ListenUri::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub mod llm;
 pub mod ops;
 pub mod util;
 pub mod whisper;
+pub mod wyoming;

@@ -20,7 +20,7 @@ use cli::Settings;
 )]
 struct Cli {
     /// Log level: error, warn, info, debug, trace; VOXD_LOG wins [default: warn; for
-    /// `run`, the config's [run] log, else info].
+    /// `run` and `wyoming`, the config's [run] log, else info].
     #[arg(long, global = true, value_name = "LEVEL")]
     log: Option<String>,
     /// Settings file (default: the user's voxd/config.toml, when there is one).
@@ -62,6 +62,10 @@ enum Command {
     /// Check the setup (config, model, grammars, actions, microphone, notifications,
     /// service): one line per check, ok/warn/FAIL and what to do; exit status 1 on a FAIL.
     Doctor(cli::doctor::DoctorArgs),
+    /// Serve speech to text, intents and actions over the Wyoming protocol (Home
+    /// Assistant's speech services) on tcp://127.0.0.1:10300 or a Unix socket.
+    #[command(after_help = cli::wyoming::WYOMING_HELP)]
+    Wyoming(cli::wyoming::WyomingArgs),
     /// Start voxd at login: write the systemd user unit (Linux) or LaunchAgent (macOS).
     InstallService(cli::install_service::InstallServiceArgs),
 }
@@ -79,6 +83,12 @@ fn main() {
         }
     };
     let result = match cli.command {
+        Command::Wyoming(args) => {
+            let settings = settings();
+            // A server says what it is doing by default, as the daemon does.
+            init_logging(cli.log.as_deref().unwrap_or(&settings.config.run.log));
+            cli::wyoming::run(args, &settings)
+        }
         Command::Run(args) => {
             let settings = settings();
             // The daemon says what it is doing by default, at the config's level.
@@ -88,7 +98,7 @@ fn main() {
         command => {
             init_logging(cli.log.as_deref().unwrap_or("warn"));
             match command {
-                Command::Run(_) => unreachable!("matched above"),
+                Command::Run(_) | Command::Wyoming(_) => unreachable!("matched above"),
                 Command::Transcribe(args) => cli::transcribe::run(args, &settings().config),
                 Command::Recognize(args) => cli::recognize::run(args, &settings().config),
                 Command::Grammar(cmd) => cli::grammar::run(cmd),

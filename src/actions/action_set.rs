@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use crate::grammar::{Grammar, Intent};
+use crate::grammar::{Grammar, Intent, SlotValue};
 
 use super::config::ActionsConfig;
 use super::env::slot_variable;
@@ -92,6 +92,26 @@ impl ActionSet {
 
     pub(super) fn get(&self, intent: &str) -> Option<&IntentAction> {
         self.actions.get(intent)
+    }
+
+    /// Whether `intent` has a `run` or a `notify`.
+    pub fn has_action(&self, intent: &str) -> bool {
+        self.actions.contains_key(intent)
+    }
+
+    /// The `notify` text of `intent` with `slots` filled in: None when it has none, an
+    /// error naming the slot that is missing.
+    pub fn notify_text(
+        &self,
+        intent: &str,
+        slots: &BTreeMap<String, SlotValue>,
+    ) -> Option<Result<String, String>> {
+        let template = self.actions.get(intent)?.notify.as_ref()?;
+        Some(
+            template
+                .render(slots)
+                .map_err(|missing| missing.to_string()),
+        )
     }
 }
 

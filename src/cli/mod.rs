@@ -14,6 +14,7 @@ pub mod model;
 pub mod recognize;
 pub mod run;
 pub mod transcribe;
+pub mod wyoming;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -54,25 +54,23 @@ pub fn run(args: TranscribeArgs, config: &Config) -> Result<()> {
     if beam == 0 {
         bail!("--beam must be at least 1");
     }
-    let fallback = !args.no_fallback && file.fallback;
     let transcriber = args.model.load(config)?;
-    let opts = TranscribeOptions {
+    // The flags over the file's settings.
+    let settings = voxd::config::TranscribeConfig {
         language: args.language.clone().or_else(|| file.language.clone()),
+        beam,
+        audio_ctx: args.audio_ctx.unwrap_or(file.audio_ctx),
+        fallback: !args.no_fallback && file.fallback,
+        timestamps: !args.no_timestamps && file.timestamps,
+        prompt: args.prompt.clone().or_else(|| file.prompt.clone()),
+    };
+    let opts = TranscribeOptions {
         task: if args.translate {
             Task::Translate
         } else {
             Task::Transcribe
         },
-        beam_size: beam,
-        temperatures: if fallback {
-            TranscribeOptions::default().temperatures
-        } else {
-            vec![0.0]
-        },
-        initial_prompt: args.prompt.clone().or_else(|| file.prompt.clone()),
-        timestamps: !args.no_timestamps && file.timestamps,
-        audio_ctx: args.audio_ctx.unwrap_or(file.audio_ctx),
-        ..TranscribeOptions::default()
+        ..settings.options()
     };
     let mut failures = 0;
     for file in &args.files {

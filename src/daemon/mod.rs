@@ -48,6 +48,8 @@ pub use event::Event;
 pub use output::OutputOptions;
 pub use reply::{Answerer, ReplyOptions, ReplyOutcome, StopReason};
 pub use worker::Engine;
+// The Wyoming server binds its Unix socket as the events socket is bound.
+pub(crate) use socket::bind_fresh;
 
 use crate::actions::{ActionError, ActionEvent, ActionRunner};
 use crate::captions::{CaptionText, Captioner, SubtitleFormat, SubtitleWriter};

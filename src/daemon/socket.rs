@@ -97,19 +97,8 @@ impl EventSocket {
             path: path.to_path_buf(),
             detail,
         };
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if !meta.file_type().is_socket() {
-                return Err(error("exists and is not a socket".into()));
-            }
-            if UnixStream::connect(path).is_ok() {
-                return Err(error("another voxd is already serving events there".into()));
-            }
-            std::fs::remove_file(path).map_err(|e| error(format!("cannot remove: {e}")))?;
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| error(format!("cannot create: {e}")))?;
-        }
-        let listener = bind_private(path).map_err(|e| error(e.to_string()))?;
+        let listener =
+            bind_fresh(path, "another voxd is already serving events there").map_err(error)?;
         let clients = Arc::new(Clients::default());
         let closing = Arc::new(AtomicBool::new(false));
         let (accepting, stop) = (Arc::clone(&clients), Arc::clone(&closing));
@@ -157,6 +146,25 @@ impl Drop for EventSocket {
         self.clients.lock().clear();
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Binds a private socket at `path` (creating its folder), replacing a stale socket file
+/// left by a process that died. A socket something still answers on is an error (`busy`
+/// says what is there), as is any other file there.
+pub(crate) fn bind_fresh(path: &Path, busy: &str) -> Result<UnixListener, String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err("exists and is not a socket".into());
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(busy.into());
+        }
+        std::fs::remove_file(path).map_err(|e| format!("cannot remove: {e}"))?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create: {e}"))?;
+    }
+    bind_private(path).map_err(|e| e.to_string())
 }
 
 /// Binds with a umask that leaves the socket to its owner, then sets 0600 explicitly

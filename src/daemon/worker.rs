@@ -63,7 +63,7 @@ impl Engine {
         }
     }
 
-    fn transcriber(&self) -> &Transcriber {
+    pub fn transcriber(&self) -> &Transcriber {
         match self {
             Engine::Commands(r) => r.transcriber(),
             Engine::Transcriber(t) => t,

@@ -40,6 +40,25 @@ impl Default for TranscribeConfig {
 }
 
 impl TranscribeConfig {
+    /// The decoding options these settings stand for; the other options keep the
+    /// reference's defaults.
+    pub fn options(&self) -> TranscribeOptions {
+        let reference = TranscribeOptions::default();
+        TranscribeOptions {
+            language: self.language.clone(),
+            beam_size: self.beam,
+            temperatures: if self.fallback {
+                reference.temperatures
+            } else {
+                vec![0.0]
+            },
+            initial_prompt: self.prompt.clone(),
+            timestamps: self.timestamps,
+            audio_ctx: self.audio_ctx,
+            ..TranscribeOptions::default()
+        }
+    }
+
     /// On failure, the key to point at and what is wrong with it.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.beam == 0 {

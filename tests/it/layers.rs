@@ -42,6 +42,14 @@ const LAYERS: &[(&str, &[&str])] = &[
             "grammar", "audio", "kernels", "ops", "util",
         ],
     ),
+    // The Wyoming server sits beside the daemon and serves its command set.
+    (
+        "wyoming",
+        &[
+            "daemon", "config", "actions", "command", "capture", "whisper", "grammar", "audio",
+            "util",
+        ],
+    ),
 ];
 
 /// Crates only the command line (the binary, `src/main.rs` and `src/cli/`) may use.

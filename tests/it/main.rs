@@ -33,3 +33,4 @@ mod reply;
 mod segmentation;
 mod transcripts;
 mod wake;
+mod wyoming;

@@ -1,0 +1,543 @@
+//! `voxd wyoming` against clients no one here wrote: the `wyoming` Python package's own
+//! classes (`scripts/reference/wyoming_client.py`, in the reference `.venv/`) describe,
+//! transcribe, recognise and handle; and against bad clients on raw sockets, each of which
+//! gets an `error` event (where one can still be written) and a closed connection while the
+//! server goes on serving everyone else.
+
+use std::io::{BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use voxd::wyoming::event::{read_event, write_event, Event, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES};
+
+use crate::common::{self, repo};
+
+/// How long a test waits for something the server must do before it fails; generous, since
+/// the tests share two cores.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn python() -> PathBuf {
+    let python = repo().join(".venv/bin/python");
+    let found = Command::new(&python)
+        .args(["-c", "import wyoming"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{} cannot import wyoming: run scripts/setup.sh --reference",
+        python.display()
+    );
+    python
+}
+
+fn timers_grammar() -> PathBuf {
+    repo().join("grammars/timers.toml")
+}
+
+fn real_command(name: &str) -> PathBuf {
+    let path = repo().join("../shared/data/real/commands").join(name);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+/// The test config: no desktop notifications, short timeouts so the bad-client tests do
+/// not wait long, English as the transcription language (what `info` lists while the model
+/// loads).
+fn config_text(wyoming: &str) -> String {
+    format!(
+        "[transcribe]\nlanguage = \"en\"\n[actions]\nnotifications = false\n\
+         [wyoming]\nwrite_timeout_ms = 500\nidle_timeout_ms = 3000\n{wyoming}\n"
+    )
+}
+
+/// A `voxd wyoming` process, killed when dropped.
+struct Server {
+    child: Child,
+    uri: String,
+    log: Arc<Mutex<Vec<String>>>,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server on a free port (`uri` None) or on `uri`, with the timers grammar
+    /// when `grammar`, and `wyoming` added to the test config's `[wyoming]` section.
+    fn start(uri: Option<&str>, grammar: bool, wyoming: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, config_text(wyoming)).unwrap();
+        let model = common::model_dir("tiny.en");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_voxd"));
+        command
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "wyoming",
+                "--uri",
+                uri.unwrap_or("tcp://127.0.0.1:0"),
+                "-t",
+                "1",
+            ])
+            .arg("--model")
+            .arg(&model);
+        if grammar {
+            command.arg("--grammar").arg(timers_grammar());
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("VOXD_LOG", "info")
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = common::line_reader(child.stderr.take().unwrap());
+        let kept = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let stdout = common::line_reader(child.stdout.take().unwrap());
+        let line = stdout.recv_timeout(PATIENCE).unwrap_or_else(|e| {
+            panic!("no `listening` line ({e}); log: {:?}", log.lock().unwrap())
+        });
+        let uri = line
+            .strip_prefix("voxd wyoming: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            child,
+            uri,
+            log,
+            dir,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let address = self.uri.strip_prefix("tcp://").expect("a TCP server");
+        let stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_write_timeout(Some(PATIENCE)).unwrap();
+        stream
+    }
+
+    /// Runs the reference client; its events, one JSON object each.
+    fn client(&self, args: &[&str]) -> Vec<Value> {
+        let (command, rest) = args.split_first().unwrap();
+        let out = Command::new(python())
+            .arg(repo().join("scripts/reference/wyoming_client.py"))
+            .arg(command)
+            .arg(&self.uri)
+            .args(rest)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "wyoming_client.py {args:?}: {}\nserver log: {:?}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log.lock().unwrap()
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// A fresh client still gets its `info`: whatever an earlier client did, the server
+    /// goes on serving.
+    fn still_serves(&self) {
+        let mut stream = self.connect();
+        write_event(&mut stream, &Event::new("describe", json!({}))).unwrap();
+        let event = read_event(&mut BufReader::new(stream)).unwrap().unwrap();
+        assert_eq!(event.kind, "info");
+    }
+
+    /// Waits until a line of the server's log contains `needle`.
+    fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "no log line with {needle:?}: {:?}",
+            self.log.lock().unwrap()
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every event the server sends until it closes the connection; fails if it does not
+/// close it.
+fn events_until_closed(stream: TcpStream) -> Vec<Event> {
+    let mut reader = BufReader::new(stream);
+    let mut events = Vec::new();
+    loop {
+        match read_event(&mut reader) {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => return events,
+            Err(e) => panic!("the connection was not closed cleanly: {e} (after {events:?})"),
+        }
+    }
+}
+
+/// Sends `bytes` as a bad client would and expects one `error` event with `code`, whose
+/// text contains `says`, then the end of the connection.
+fn expect_error_and_close(server: &Server, bytes: &[u8], code: &str, says: &str) {
+    let mut stream = server.connect();
+    stream.write_all(bytes).unwrap();
+    let events = events_until_closed(stream);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, "error", "{events:?}");
+    assert_eq!(events[0].text("code"), Some(code), "{events:?}");
+    let text = events[0].text("text").unwrap_or_default();
+    assert!(text.contains(says), "{text:?} does not say {says:?}");
+    server.still_serves();
+}
+
+fn header(value: Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(&value).unwrap();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn entities(intent: &Value) -> Value {
+    let mut pairs: Vec<(String, Value)> = intent["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].clone()))
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    Value::Object(pairs.into_iter().collect())
+}
+
+/// The events answering a real recording sent to the commands model.
+fn command_from_audio(server: &Server, recording: &str) -> Vec<Value> {
+    let recording = real_command(recording);
+    let wav = recording.to_str().unwrap();
+    server.client(&["transcribe", wav, "--name", "voxd-commands"])
+}
+
+fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The `wyoming` package as the client.
+
+#[test]
+fn describe_gives_an_info_the_wyoming_package_parses() {
+    let server = Server::start(None, true, "");
+    let events = server.client(&["describe"]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let info = &events[0]["data"];
+    let asr = &info["asr"][0];
+    let models: Vec<&str> = asr["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["tiny.en", "voxd-commands"], "{info}");
+    assert_eq!(asr["models"][0]["languages"], json!(["en"]), "{info}");
+    let intents: Vec<&str> = info["intent"][0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        intents,
+        ["TimerStart", "TimerCancel", "TimerLeft"],
+        "{info}"
+    );
+    // Every timer intent has an action.
+    assert_eq!(
+        info["handle"][0]["models"].as_array().unwrap().len(),
+        3,
+        "{info}"
+    );
+}
+
+#[test]
+fn transcribing_jfk_in_16_bit_chunks_gives_voxd_transcribes_text() {
+    let server = Server::start(None, false, "");
+    let events = server.client(&["transcribe", common::jfk().to_str().unwrap()]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "transcript");
+    assert_eq!(events[0]["data"]["language"], "en");
+    let served = events[0]["data"]["text"].as_str().unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(server.dir.path().join("config.toml"))
+        .args(["transcribe", "--json", "-t", "1", "--model"])
+        .arg(common::model_dir("tiny.en"))
+        .arg(common::jfk())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline = String::from_utf8(out.stdout).unwrap();
+    let transcript: Value = offline
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "transcript")
+        .expect("a transcript line");
+    assert_eq!(served, transcript["text"].as_str().unwrap());
+    assert!(
+        served.contains("ask not what your country can do for you"),
+        "{served}"
+    );
+}
+
+#[test]
+fn commands_are_recognised_from_text_and_from_a_real_recording() {
+    let server = Server::start(None, true, "");
+    let expected = json!({"hours": 0, "minutes": 5, "seconds": 0});
+
+    let events = server.client(&["recognize", "set a timer for 5 minutes"]);
+    assert_eq!(events[0]["type"], "intent", "{events:?}");
+    assert_eq!(events[0]["data"]["name"], "TimerStart");
+    assert_eq!(entities(&events[0]["data"]), expected);
+
+    let events = command_from_audio(&server, "stp_set_a_timer_for_5_minutes.wav");
+    assert_eq!(kinds(&events), ["transcript", "intent"], "{events:?}");
+    assert_eq!(events[1]["data"]["name"], "TimerStart");
+    assert_eq!(entities(&events[1]["data"]), expected);
+
+    let events = server.client(&["recognize", "what is the weather like in new york"]);
+    assert_eq!(events[0]["type"], "not-recognized", "{events:?}");
+}
+
+#[test]
+fn a_recording_that_is_no_command_is_not_recognised() {
+    let server = Server::start(None, true, "");
+    let events = command_from_audio(&server, "stp_what_s_the_weather_like_in_new_york.wav");
+    assert_eq!(
+        kinds(&events),
+        ["transcript", "not-recognized"],
+        "{events:?}"
+    );
+}
+
+#[test]
+fn transcripts_are_handled_by_the_intents_action_and_its_notify_text() {
+    let server = Server::start(None, true, "");
+    let events = server.client(&["handle", "set a timer for 1 hour and 10 minutes"]);
+    assert_eq!(events[0]["type"], "handled", "{events:?}");
+    assert_eq!(events[0]["data"]["text"], "Timer set for 1 h 10 min 0 s");
+    let events = server.client(&["handle", "open the pod bay doors"]);
+    assert_eq!(events[0]["type"], "not-handled", "{events:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad clients, on raw sockets.
+
+#[test]
+fn a_malformed_header_gets_an_error_and_is_closed() {
+    let server = Server::start(None, false, "");
+    expect_error_and_close(
+        &server,
+        b"this is not json\n",
+        "bad-event",
+        "not a JSON object",
+    );
+    expect_error_and_close(&server, b"{\"data\":{}}\n", "bad-event", "no `type`");
+}
+
+#[test]
+fn a_header_over_a_mebibyte_gets_an_error_and_is_closed() {
+    let server = Server::start(None, false, "");
+    // One byte past the limit, and no newline: everything sent is read before the close.
+    let bytes = vec![b'x'; MAX_HEADER_BYTES + 1];
+    expect_error_and_close(&server, &bytes, "too-large", "longer than 1048576 bytes");
+}
+
+#[test]
+fn lengths_over_the_limits_get_an_error_and_are_closed() {
+    let server = Server::start(None, false, "");
+    let too_long = header(json!({"type": "audio-chunk", "payload_length": MAX_PAYLOAD_BYTES + 1}));
+    expect_error_and_close(&server, &too_long, "too-large", "`payload_length`");
+    let negative = header(json!({"type": "describe", "data_length": -5}));
+    expect_error_and_close(&server, &negative, "bad-event", "`data_length` = -5");
+}
+
+#[test]
+fn lengths_that_lie_get_an_error_and_are_closed() {
+    let server = Server::start(None, false, "");
+    // Shorter than the data: the extra data read is cut-off JSON.
+    let mut bytes = header(json!({"type": "recognize", "data_length": 5}));
+    bytes.extend_from_slice(b"{\"tex");
+    expect_error_and_close(&server, &bytes, "bad-event", "not a JSON object");
+    // Longer than what comes: the client falls silent inside the event, and the idle
+    // timeout ends it.
+    let mut bytes = header(json!({"type": "audio-chunk", "payload_length": 1000}));
+    bytes.extend_from_slice(&[0; 10]);
+    expect_error_and_close(&server, &bytes, "timeout", "in its payload");
+}
+
+#[test]
+fn audio_before_audio_start_gets_an_error_and_is_closed() {
+    let server = Server::start(None, false, "");
+    let chunk = |kind: &str| {
+        let mut bytes = header(
+            json!({"type": kind, "data": {"rate": 16000, "width": 2, "channels": 1},
+                          "payload_length": 4}),
+        );
+        bytes.extend_from_slice(&[0; 4]);
+        bytes
+    };
+    expect_error_and_close(
+        &server,
+        &chunk("audio-chunk"),
+        "bad-event",
+        "before audio-start",
+    );
+    let stop = header(json!({"type": "audio-stop"}));
+    expect_error_and_close(&server, &stop, "bad-event", "before audio-start");
+    // A format the server cannot take is refused at audio-start.
+    let start = header(json!({"type": "audio-start",
+                              "data": {"rate": 16000, "width": 1, "channels": 1}}));
+    expect_error_and_close(&server, &start, "bad-event", "width 1");
+}
+
+#[test]
+fn a_client_that_leaves_mid_stream_disturbs_nobody() {
+    let server = Server::start(None, false, "");
+    // Inside an audio stream, between events.
+    let mut stream = server.connect();
+    let start = json!({"rate": 16000, "width": 2, "channels": 1});
+    write_event(&mut stream, &Event::new("transcribe", json!({}))).unwrap();
+    write_event(&mut stream, &Event::new("audio-start", start.clone())).unwrap();
+    let mut chunk = Event::new("audio-chunk", start);
+    chunk.payload = vec![0; 3200];
+    write_event(&mut stream, &chunk).unwrap();
+    drop(stream);
+    server.wait_for_log("left in the middle of its audio");
+    // Inside an event: a payload cut short by the hang-up.
+    let mut stream = server.connect();
+    stream
+        .write_all(&header(
+            json!({"type": "audio-chunk", "payload_length": 100}),
+        ))
+        .unwrap();
+    stream.write_all(&[0; 10]).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let events = events_until_closed(stream);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]
+            .text("text")
+            .unwrap()
+            .contains("ended inside an event"),
+        "{events:?}"
+    );
+    server.still_serves();
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_at_the_write_timeout() {
+    let server = Server::start(None, true, "");
+    let stream = server.connect();
+    // Many requests whose answers (a few KiB of `info` each) are never read: the socket's
+    // buffers fill and the server's write blocks until its timeout (500 ms here).
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut describe = Vec::new();
+        write_event(&mut describe, &Event::new("describe", json!({}))).unwrap();
+        for _ in 0..100_000 {
+            if writer.write_all(&describe).is_err() {
+                return;
+            }
+        }
+    });
+    server.wait_for_log("stopped reading or left");
+    sender.join().unwrap();
+    // The server closed the connection: reading what it wrote ends, in the end of the
+    // stream or (with requests it never read) a reset, not in a wait.
+    let mut reader = stream;
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection is still open: {e}"),
+        }
+    }
+    server.still_serves();
+}
+
+#[test]
+fn unknown_events_are_ignored() {
+    let server = Server::start(None, false, "");
+    let mut stream = server.connect();
+    let mut unknown = Event::new("voxd-test-unknown", json!({"x": 1}));
+    unknown.payload = vec![1, 2, 3];
+    write_event(&mut stream, &unknown).unwrap();
+    write_event(&mut stream, &Event::new("describe", json!({}))).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let kinds: Vec<String> = events_until_closed(stream)
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["info"]);
+}
+
+#[test]
+fn a_client_over_the_limit_gets_an_error_and_the_others_are_served() {
+    let server = Server::start(None, false, "max_clients = 1");
+    let mut first = server.connect();
+    write_event(&mut first, &Event::new("describe", json!({}))).unwrap();
+    let mut first_reader = BufReader::new(first.try_clone().unwrap());
+    assert_eq!(read_event(&mut first_reader).unwrap().unwrap().kind, "info");
+
+    let events = events_until_closed(server.connect());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].text("code"), Some("busy"), "{events:?}");
+
+    // The first client is still served, and its place is free once it leaves.
+    write_event(&mut first, &Event::new("describe", json!({}))).unwrap();
+    assert_eq!(read_event(&mut first_reader).unwrap().unwrap().kind, "info");
+    drop((first, first_reader));
+    server.wait_for_log("wyoming client gone");
+    server.still_serves();
+}
+
+#[test]
+fn a_unix_socket_is_private_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wyoming.sock");
+    let uri = format!("unix://{}", path.display());
+    let mut server = Server::start(Some(&uri), true, "");
+    assert_eq!(server.uri, uri);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let events = server.client(&["recognize", "cancel the timer"]);
+    assert_eq!(events[0]["data"]["name"], "TimerCancel", "{events:?}");
+    // SIGTERM stops the server, which removes its socket file.
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill only sends a signal, to the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!Path::new(&path).exists());
+}
