@@ -249,7 +249,16 @@ impl Grammar {
         // The wake phrase alone is numbered after the intents.
         let intent = self.intents.get(found.intent as usize)?;
         let mut slots = found.slots;
-        let wake = slots.remove(WAKE_SLOT).is_some();
+        // A sentence of the grammar's own may begin with the phrase's words ("hey computer
+        // {question}"): said, they are the phrase all the same.
+        let wake = slots.remove(WAKE_SLOT).is_some()
+            || self.wake.as_deref().is_some_and(|wake| {
+                let wake = normalize::normalize(wake);
+                found
+                    .text
+                    .strip_prefix(wake.as_str())
+                    .is_some_and(|rest| rest.starts_with(normalize::BOUNDARY))
+            });
         Some(Match {
             intent: intent.name.clone(),
             slots,

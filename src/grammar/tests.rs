@@ -328,6 +328,12 @@ fn a_wake_phrase_is_an_optional_prefix_and_a_sentence_alone() {
     assert!(!g.is_wake_phrase("turn off the kitchen light"));
     assert!(!g.is_wake_phrase("hey computer turn off the kitchen light"));
     assert_eq!(g.match_text("hey turn on the kitchen lights"), None);
+    let own = format!("{LIGHTS}\n[intents.Ask]\nsentences = [\"hey computer {{question}}\"]\n[lists.question]\nwildcard = true\n");
+    let g2 = with_wake(&own, "hey computer").unwrap();
+    let m = g2.match_text("hey computer what is the time").unwrap();
+    assert_eq!(m.intent, "Ask");
+    assert!(m.wake, "the sentence's own words are the phrase");
+    assert_eq!(g2.match_text("hey computers are great"), None);
     assert_eq!(g.wake_phrase(), Some("Hey, Computer"));
     // The intents and their counts are the grammar's own.
     assert_eq!(g.intents().len(), 3);
