@@ -49,9 +49,9 @@ def run(wav, config):
 
 
 def activations(events):
-    """(audio hours, [(start_ms, end_ms, what, text)]) of one run."""
+    """(audio hours, utterances, [(start_ms, end_ms, what, text)]) of one run."""
     acted = {}
-    hours = 0.0
+    hours, utterances = 0.0, 0
     for e in events:
         if e["event"] in ("intent", "wake"):
             key = (e["start_ms"], e["end_ms"])
@@ -60,10 +60,10 @@ def activations(events):
             previous = acted.get(key)
             acted[key] = (what if previous is None else f"{previous} + {what}", e["text"])
         elif e["event"] == "stopped":
-            hours = e["audio_ms"] / 3_600_000
+            hours, utterances = e["audio_ms"] / 3_600_000, e["utterances"]
     if hours == 0.0:
         raise SystemExit("voxd run ended without its `stopped` event (see its standard error)")
-    return hours, [(k[0], k[1], w, t) for k, (w, t) in sorted(acted.items())]
+    return hours, utterances, [(k[0], k[1], w, t) for k, (w, t) in sorted(acted.items())]
 
 
 def main():
@@ -87,11 +87,14 @@ def main():
             config.write_text(config_text(args.model, wake))
             total_hours, total = 0.0, 0
             for wav in recordings:
-                hours, acts = activations(run(wav, config))
+                hours, utterances, acts = activations(run(wav, config))
                 total_hours += hours
                 total += len(acts)
-                results.setdefault(label, {})[wav.name] = {"hours": hours, "activations": acts}
-                print(f"{label:8}  {wav.name:22} {hours * 60:6.1f} min  {len(acts):3} "
+                results.setdefault(label, {})[wav.name] = {"hours": hours,
+                                                           "utterances": utterances,
+                                                           "activations": acts}
+                print(f"{label:8}  {wav.name:22} {hours * 60:6.1f} min  {utterances:4} "
+                      f"utterances  {len(acts):3} "
                       f"activations  {len(acts) / hours:6.2f} / h", flush=True)
                 for start, end, what, text in acts:
                     print(f"          {start / 1000:8.1f}-{end / 1000:.1f} s  {what}: {text}")
