@@ -1,5 +1,7 @@
 //! Live captions: text shown as `partial` while it may still change and as `final` once it
-//! will not.
+//! will not. Two commit policies ([`Latency`]): `Balanced` (this file, the default), below,
+//! and `Low` (`stream.rs`), which decodes the stream every step and makes text final while
+//! the speaker goes on.
 //!
 //! ```text
 //! SpeechStart ─► the partial decodes from here
