@@ -1,5 +1,7 @@
 //! Live captions: text shown as `partial` while it may still change and as `final` once it
-//! will not.
+//! will not. Two commit policies ([`Latency`]): `Balanced` (this file, the default), below,
+//! and `Low` (`stream.rs`), which decodes the stream every step and makes text final while
+//! the speaker goes on.
 //!
 //! ```text
 //! SpeechStart ─► the partial decodes from here
@@ -34,10 +36,12 @@
 //! repetition by compression ratio, the subtitle phrases Whisper writes over noise when the
 //! utterance is short).
 
+mod stream;
 pub mod subtitles;
 
 pub use subtitles::{SubtitleError, SubtitleFormat, SubtitleWriter};
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use crate::frontend::{CaptionWindow, Utterance, WindowConfig};
@@ -45,6 +49,9 @@ use crate::whisper::transcribe::{
     AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber,
 };
 
+/// An utterance that ends this far (2 s) past the audio the windows brought waits for them
+/// (`Latency::Low`): live, the window with its end comes within a step.
+const AHEAD_SAMPLES: u64 = 32_000;
 /// Committed text given to the partials' decoder as its prompt, at most.
 const PROMPT_CHARS: usize = 200;
 /// Audio the finals' window holds at most: what Whisper hears at once. The segmenter hands
@@ -71,9 +78,29 @@ const STOCK_PHRASES: &[&str] = &[
     "you",
 ];
 
+/// When caption text becomes final: the trade between latency and agreement with the
+/// offline transcript (`[captions] latency`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Latency {
+    /// The stream is decoded every caption step; text is final once two steps agree on it
+    /// (LocalAgreement-2), once a pause closes its segment, or when the speech ends. Final
+    /// within about 1.5 s (p50), but not yet as accurate as `Balanced` (README).
+    Low,
+    /// Text is final at an utterance's end once `settle_ms` of stream follows it: as
+    /// accurate as the offline transcript, but a sentence waits for the next utterance.
+    #[default]
+    Balanced,
+}
+
 /// How captions are decoded and judged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaptionOptions {
+    /// The commit policy.
+    pub latency: Latency,
+    /// `Latency::Low`: a pause in the voice this long ends a sentence; the segments it closes
+    /// are final at once.
+    pub pause_ms: u32,
     /// A language code; `None` detects it per utterance (multilingual models).
     pub language: Option<String>,
     /// Beam width of the finals (partials are greedy).
@@ -110,6 +137,8 @@ impl CaptionOptions {
 impl Default for CaptionOptions {
     fn default() -> Self {
         Self {
+            latency: Latency::default(),
+            pause_ms: 300,
             language: None,
             beam_size: 5,
             max_no_speech: 0.6,
@@ -130,6 +159,10 @@ pub struct CaptionsConfig {
     pub window_ms: u32,
     /// Time between windows.
     pub step_ms: u32,
+    /// The commit policy ([`Latency`]).
+    pub latency: Latency,
+    /// A pause that makes text final at once ([`CaptionOptions::pause_ms`]).
+    pub pause_ms: u32,
     /// Stream that must follow a segment before it is final ([`CaptionOptions::settle_ms`]).
     pub settle_ms: u32,
     /// WebVTT file the final captions are appended to as they arrive.
@@ -144,6 +177,8 @@ impl Default for CaptionsConfig {
         CaptionsConfig {
             window_ms: window.length_ms,
             step_ms: window.step_ms,
+            latency: Latency::default(),
+            pause_ms: CaptionOptions::default().pause_ms,
             settle_ms: CaptionOptions::default().settle_ms,
             vtt: None,
             srt: None,
@@ -164,6 +199,8 @@ impl CaptionsConfig {
     pub fn options(&self, language: Option<String>) -> CaptionOptions {
         CaptionOptions {
             language,
+            latency: self.latency,
+            pause_ms: self.pause_ms,
             settle_ms: self.settle_ms,
             ..CaptionOptions::default()
         }
@@ -185,6 +222,30 @@ pub struct CaptionText {
     pub text: String,
     pub start_ms: u64,
     pub end_ms: u64,
+    /// Each word's time, when the policy knows it (finals of `Latency::Low`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<CaptionWord>,
+}
+
+/// A word of a caption and when it was said (audio clock, ms): estimated from the decoder's
+/// timestamps, a segment's span shared among its words by characters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CaptionWord {
+    pub word: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// What one call of the captioner changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptionUpdate {
+    /// Text that became final, in order.
+    pub finals: Vec<CaptionText>,
+    /// What the partial line shows now: None leaves it as it is, empty text clears it.
+    pub partial: Option<CaptionText>,
+    /// The audio heard when this was decided (audio clock, ms): the end of the window or
+    /// utterance decoded.
+    pub heard_ms: u64,
 }
 
 /// Turns speech into partial and final captions.
@@ -200,6 +261,12 @@ pub struct Captioner {
     previous: Vec<u32>,
     /// Decoded text that waits for more audio before it is final.
     waiting: Option<CaptionText>,
+    /// The stream as `Latency::Low` decodes it.
+    stream: stream::Stream,
+    /// Utterances that ended well past the audio the windows brought so far (a file read
+    /// faster than the decoder takes its windows): each is taken once the windows reach
+    /// its end, so the stream is decoded in the order it was spoken.
+    ahead: VecDeque<Utterance>,
 }
 
 /// The stretch of the stream the finals are decoded in, as the offline transcription holds
@@ -243,7 +310,13 @@ impl Captioner {
             window: None,
             previous: Vec::new(),
             waiting: None,
+            stream: stream::Stream::new(),
+            ahead: VecDeque::new(),
         }
+    }
+
+    pub fn options(&self) -> &CaptionOptions {
+        &self.options
     }
 
     /// Speech began at `start` (16 kHz samples on the audio clock, pre-roll included).
@@ -251,9 +324,69 @@ impl Captioner {
         self.speech_start = Some(start);
     }
 
+    /// A caption window (the front end's, every step): `Latency::Low` decodes the stream
+    /// with it and may make text final; `Latency::Balanced` decodes the speech in progress
+    /// into the partial.
+    pub fn window(
+        &mut self,
+        transcriber: &Transcriber,
+        window: &CaptionWindow,
+    ) -> Result<CaptionUpdate, TranscribeError> {
+        let heard_ms = window.end() / 16;
+        match self.options.latency {
+            Latency::Low => {
+                self.stream
+                    .hear(window.start, &window.samples, &window.voiced);
+                let mut update = self.stream_step(transcriber, false, heard_ms)?;
+                while let Some(u) = self.ahead.front() {
+                    if u.end > self.stream.end() {
+                        break;
+                    }
+                    let u = self.ahead.pop_front().expect("just looked");
+                    let done = self.stream_utterance(transcriber, &u)?;
+                    update.finals.extend(done.finals);
+                    update.partial = done.partial;
+                }
+                Ok(update)
+            }
+            Latency::Balanced => Ok(CaptionUpdate {
+                finals: Vec::new(),
+                partial: self.partial(transcriber, window)?,
+                heard_ms,
+            }),
+        }
+    }
+
+    /// `Latency::Low`: the utterance's audio joins the stream, which is decoded again; all of
+    /// it is final unless the utterance was cut at the length limit.
+    fn stream_utterance(
+        &mut self,
+        transcriber: &Transcriber,
+        u: &Utterance,
+    ) -> Result<CaptionUpdate, TranscribeError> {
+        let lead_start = u.start - u.lead_in.len() as u64;
+        self.stream.hear(lead_start, &u.lead_in, &[]);
+        self.stream.hear(u.start, &u.samples, &[]);
+        self.stream_step(transcriber, !u.cut, u.end / 16)
+    }
+
+    fn stream_step(
+        &mut self,
+        transcriber: &Transcriber,
+        speech_over: bool,
+        heard_ms: u64,
+    ) -> Result<CaptionUpdate, TranscribeError> {
+        let step = self.stream.step(transcriber, &self.options, speech_over)?;
+        Ok(CaptionUpdate {
+            finals: step.finals,
+            partial: Some(step.partial),
+            heard_ms,
+        })
+    }
+
     /// The partial for the speech in progress, from the window's audio since the speech
     /// began; None when there is no speech in progress, too little of it, or no text.
-    pub fn window(
+    fn partial(
         &mut self,
         transcriber: &Transcriber,
         window: &CaptionWindow,
@@ -281,18 +414,45 @@ impl Captioner {
             text,
             start_ms: from / 16,
             end_ms: window.end() / 16,
+            words: Vec::new(),
         });
         Ok(join_captions(self.waiting.iter().cloned().chain(speech)))
     }
 
-    /// The finals an utterance completes: the finals' window, with the utterance added, is
-    /// decoded after the finals it holds.
+    /// An utterance ended (or was cut at the length limit): what it makes final.
+    /// `Latency::Low`: the stream with the utterance's audio is decoded once more and, unless
+    /// the utterance was cut, all of it is final. `Latency::Balanced`: the finals' window,
+    /// with the utterance added, is decoded after the finals it holds.
     pub fn utterance(
         &mut self,
         transcriber: &Transcriber,
         utterance: &Utterance,
-    ) -> Result<Vec<CaptionText>, TranscribeError> {
+    ) -> Result<CaptionUpdate, TranscribeError> {
         self.speech_start = None;
+        let heard_ms = utterance.end / 16;
+        if self.options.latency == Latency::Low {
+            if utterance.end > self.stream.end() + AHEAD_SAMPLES || !self.ahead.is_empty() {
+                self.ahead.push_back(utterance.clone());
+                return Ok(CaptionUpdate {
+                    heard_ms: self.stream.end() / 16,
+                    ..CaptionUpdate::default()
+                });
+            }
+            return self.stream_utterance(transcriber, utterance);
+        }
+        let finals = self.utterance_finals(transcriber, utterance)?;
+        Ok(CaptionUpdate {
+            finals,
+            partial: Some(self.waiting()),
+            heard_ms,
+        })
+    }
+
+    fn utterance_finals(
+        &mut self,
+        transcriber: &Transcriber,
+        utterance: &Utterance,
+    ) -> Result<Vec<CaptionText>, TranscribeError> {
         self.add_to_window(utterance);
         let settled = utterance
             .end
@@ -305,8 +465,30 @@ impl Captioner {
         )
     }
 
-    /// The stream ended: what the finals' window holds beyond its finals is final now.
-    pub fn finish(
+    /// The stream ended: everything decoded is final now, and the partial line is cleared.
+    pub fn finish(&mut self, transcriber: &Transcriber) -> Result<CaptionUpdate, TranscribeError> {
+        if self.options.latency == Latency::Low {
+            let mut update = CaptionUpdate::default();
+            while let Some(u) = self.ahead.pop_front() {
+                let done = self.stream_utterance(transcriber, &u)?;
+                update.finals.extend(done.finals);
+            }
+            let done = self.stream_step(transcriber, true, self.stream.end() / 16)?;
+            update.finals.extend(done.finals);
+            update.heard_ms = done.heard_ms;
+            update.partial = Some(CaptionText::default());
+            return Ok(update);
+        }
+        let finals = self.finish_balanced(transcriber)?;
+        let heard_ms = self.window.as_ref().map_or(0, |w| w.end() / 16);
+        Ok(CaptionUpdate {
+            finals,
+            partial: Some(CaptionText::default()),
+            heard_ms,
+        })
+    }
+
+    fn finish_balanced(
         &mut self,
         transcriber: &Transcriber,
     ) -> Result<Vec<CaptionText>, TranscribeError> {
@@ -366,6 +548,7 @@ impl Captioner {
             text: segment.text.trim().to_string(),
             start_ms: window_ms + (segment.start * 1000.0) as u64,
             end_ms: (window_ms + (segment.end * 1000.0) as u64).min(window_end / 16),
+            words: Vec::new(),
         };
         // Timestamps can overshoot the audio's end by a little.
         let ends_by = |segment: &Segment, settled: u64| {
@@ -399,7 +582,7 @@ impl Captioner {
 
     /// The text decoded but not final yet (it waits for more audio after it), shown in the
     /// partial before the speech in progress.
-    pub fn waiting(&self) -> CaptionText {
+    fn waiting(&self) -> CaptionText {
         self.waiting.clone().unwrap_or_default()
     }
 
@@ -571,6 +754,7 @@ mod tests {
             text: text.into(),
             start_ms,
             end_ms,
+            words: Vec::new(),
         };
         assert_eq!(join_captions(Vec::new()), None);
         assert_eq!(

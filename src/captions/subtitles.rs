@@ -80,8 +80,25 @@ impl<W: Write> SubtitleWriter<W> {
         })
     }
 
-    /// Takes one final caption; writes the cue it completes, if any.
+    /// Takes one final caption; writes the cues it completes, if any. A caption with word
+    /// times is taken word by word, so a cue ends at the word that ends a sentence or fills
+    /// it, with that word's time.
     pub fn push(&mut self, text: &CaptionText) -> io::Result<()> {
+        if text.words.is_empty() {
+            return self.push_piece(text);
+        }
+        for word in &text.words {
+            self.push_piece(&CaptionText {
+                text: word.word.clone(),
+                start_ms: word.start_ms,
+                end_ms: word.end_ms,
+                words: Vec::new(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn push_piece(&mut self, text: &CaptionText) -> io::Result<()> {
         if let Some(cue) = &mut self.cue {
             if text.start_ms > cue.end_ms + CUE_GAP_MS {
                 self.write_cue()?;
@@ -169,6 +186,7 @@ mod tests {
             text: text.to_string(),
             start_ms,
             end_ms,
+            words: Vec::new(),
         }
     }
 
@@ -206,6 +224,31 @@ mod tests {
             written(SubtitleFormat::Srt, &pieces),
             "1\n00:00:01,000 --> 00:00:03,500\nAsk not what your country can do.\n\n\
              2\n00:00:04,000 --> 00:00:04,600\nAsk what\n\n"
+        );
+    }
+
+    #[test]
+    fn word_times_end_a_cue_inside_a_caption() {
+        let word = |word: &str, start_ms, end_ms| super::super::CaptionWord {
+            word: word.into(),
+            start_ms,
+            end_ms,
+        };
+        let caption = CaptionText {
+            text: "It ends. And on".into(),
+            start_ms: 1000,
+            end_ms: 3000,
+            words: vec![
+                word("It", 1000, 1200),
+                word("ends.", 1200, 1700),
+                word("And", 2400, 2600),
+                word("on", 2600, 3000),
+            ],
+        };
+        assert_eq!(
+            written(SubtitleFormat::Srt, &[caption]),
+            "1\n00:00:01,000 --> 00:00:01,700\nIt ends.\n\n\
+             2\n00:00:02,400 --> 00:00:03,000\nAnd on\n\n"
         );
     }
 

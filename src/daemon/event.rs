@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::actions::ActionEvent;
+use crate::captions::CaptionWord;
 use crate::capture::CaptureEvent;
 use crate::command::{Recognition, Rejection};
 use crate::grammar::SlotValue;
@@ -79,12 +80,19 @@ pub enum Event {
         text: String,
         start_ms: u64,
         end_ms: u64,
+        /// The audio heard when the text was decided (audio clock).
+        heard_ms: u64,
     },
     /// Caption text that will not change.
     Final {
         text: String,
         start_ms: u64,
         end_ms: u64,
+        /// Each word's time, when the commit policy knows it.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        words: Vec<CaptionWord>,
+        /// The audio heard when the text was decided (audio clock).
+        heard_ms: u64,
     },
     /// Something happened to a command's action (`status`: started, finished, timed_out,
     /// skipped_cooldown, refused_busy, failed_to_start, wait_failed, notified, notify_failed).

@@ -219,6 +219,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         jobs: Some(jobs),
         windows: Some(windows),
         window_queue,
+        outcome_queue: outcomes.clone(),
         action_ends: BTreeMap::new(),
         replier,
         utterances_dropped: 0,
@@ -268,6 +269,9 @@ struct Control {
     windows: Option<Sender<CaptionWindow>>,
     /// Our end of the window queue, to take out a window nobody decoded yet.
     window_queue: Receiver<CaptionWindow>,
+    /// The recogniser's outcomes, read while a fast file waits for the recogniser (which
+    /// may itself wait for room to send an outcome).
+    outcome_queue: Receiver<Outcome>,
     /// The utterance end of each recent action, by id.
     action_ends: BTreeMap<u64, u64>,
     /// Answers the questions (None when `[llm]` is off).
@@ -425,7 +429,8 @@ impl Control {
             provisional,
         };
         if !self.live && !provisional {
-            let _ = jobs.send(job);
+            let jobs = jobs.clone();
+            self.send_waiting(&jobs, job);
             return;
         }
         if let Err(TrySendError::Full(_)) = jobs.try_send(job) {
@@ -448,7 +453,8 @@ impl Control {
     fn queue_window(&mut self, window: CaptionWindow) {
         let Some(windows) = &self.windows else { return };
         if !self.live {
-            let _ = windows.send(window);
+            let windows = windows.clone();
+            self.send_waiting(&windows, window);
             return;
         }
         if let Err(TrySendError::Full(window)) = windows.try_send(window) {
@@ -459,6 +465,20 @@ impl Control {
         }
     }
 
+    /// Sends to the recogniser, waiting for room (a fast file), and handles its outcomes
+    /// meanwhile: it may be waiting for room to send one.
+    fn send_waiting<T>(&mut self, to: &Sender<T>, mut item: T) {
+        loop {
+            match to.try_send(item) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => item = back,
+            }
+            if let Ok(outcome) = self.outcome_queue.recv_timeout(Duration::from_millis(5)) {
+                self.outcome(outcome);
+            }
+        }
+    }
+
     fn outcome(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Event(event) => {
@@ -466,12 +486,15 @@ impl Control {
                     text,
                     start_ms,
                     end_ms,
+                    words,
+                    ..
                 } = &event
                 {
                     self.write_subtitle(CaptionText {
                         text: text.clone(),
                         start_ms: *start_ms,
                         end_ms: *end_ms,
+                        words: words.clone(),
                     });
                 }
                 self.output.emit(&event);

@@ -243,11 +243,14 @@ mod tests {
             text: "and so my".into(),
             start_ms: 0,
             end_ms: 900,
+            heard_ms: 900,
         };
         let fin = Event::Final {
             text: "And so, my fellow Americans,".into(),
             start_ms: 0,
             end_ms: 1500,
+            words: Vec::new(),
+            heard_ms: 1500,
         };
         assert!(t.render(&partial).unwrap().starts_with(CLEAR_LINE));
         assert_eq!(

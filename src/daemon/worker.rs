@@ -14,7 +14,7 @@ use super::event::Event;
 use super::wake::{Heard, WakeGate};
 use super::DaemonError;
 use crate::actions::{ActionRequest, WAKE_ACTION};
-use crate::captions::{CaptionText, Captioner};
+use crate::captions::{CaptionUpdate, Captioner};
 use crate::command::{Recognition, Recognizer, RecognizerOptions};
 use crate::frontend::{ms, CaptionWindow, Utterance};
 use crate::grammar::Grammar;
@@ -291,55 +291,50 @@ impl Captions {
     }
 
     fn window(&mut self, engine: &Engine, window: &CaptionWindow, send: &impl Fn(Outcome)) {
-        match self.captioner.window(engine.transcriber(), window) {
-            Ok(Some(partial)) => self.show(partial, send),
-            Ok(None) => {}
-            Err(e) => send(error_at("captioning", window.start, window.end(), e)),
-        }
+        let update = self.captioner.window(engine.transcriber(), window);
+        self.send(update, window.start, window.end(), send);
     }
 
     fn utterance(&mut self, engine: &Engine, u: &Utterance, send: &impl Fn(Outcome)) {
-        let finals = self.captioner.utterance(engine.transcriber(), u);
-        Self::send_finals(finals, u.start, u.end, send);
-        // What is not final yet stays on the line.
-        self.show(self.captioner.waiting(), send);
+        let update = self.captioner.utterance(engine.transcriber(), u);
+        self.send(update, u.start, u.end, send);
     }
 
     /// The stream ended: the finals still waiting for more audio.
     fn finish(&mut self, engine: &Engine, send: &impl Fn(Outcome)) {
-        let finals = self.captioner.finish(engine.transcriber());
-        Self::send_finals(finals, 0, 0, send);
-        self.show(CaptionText::default(), send);
+        let update = self.captioner.finish(engine.transcriber());
+        self.send(update, 0, 0, send);
     }
 
-    fn send_finals(
-        finals: Result<Vec<CaptionText>, TranscribeError>,
+    /// Sends the finals, then the partial line when it changed (empty text clears it).
+    fn send(
+        &mut self,
+        update: Result<CaptionUpdate, TranscribeError>,
         start: u64,
         end: u64,
         send: &impl Fn(Outcome),
     ) {
-        match finals {
-            Ok(finals) => {
-                for text in finals {
-                    send(Outcome::Event(Event::Final {
-                        text: text.text,
-                        start_ms: text.start_ms,
-                        end_ms: text.end_ms,
-                    }));
-                }
-            }
-            Err(e) => send(error_at("captioning", start, end, e)),
+        let update = match update {
+            Ok(update) => update,
+            Err(e) => return send(error_at("captioning", start, end, e)),
+        };
+        let heard_ms = update.heard_ms;
+        for text in update.finals {
+            send(Outcome::Event(Event::Final {
+                text: text.text,
+                start_ms: text.start_ms,
+                end_ms: text.end_ms,
+                words: text.words,
+                heard_ms,
+            }));
         }
-    }
-
-    /// Sends the partial when it changed (an empty one clears the line).
-    fn show(&mut self, partial: CaptionText, send: &impl Fn(Outcome)) {
-        if partial.text != self.shown {
+        if let Some(partial) = update.partial.filter(|p| p.text != self.shown) {
             self.shown.clone_from(&partial.text);
             send(Outcome::Event(Event::Partial {
                 text: partial.text,
                 start_ms: partial.start_ms,
                 end_ms: partial.end_ms,
+                heard_ms,
             }));
         }
     }

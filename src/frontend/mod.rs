@@ -42,6 +42,10 @@ pub struct FrontEndConfig {
     pub segment: SegmentConfig,
     /// Caption windows, if wanted.
     pub windows: Option<WindowConfig>,
+    /// Caption windows wait for the consumer instead of the oldest giving way: set for a
+    /// source read as fast as it goes, so that every window is decoded and captions come
+    /// out the same on every run (set by [`listen`] from the source's pace).
+    pub every_window: bool,
     /// Also write the 16 kHz audio the VAD hears to this WAV file (for checking what a
     /// microphone delivers).
     pub record: Option<PathBuf>,
@@ -176,6 +180,7 @@ impl FrontEnd {
                     events: events_tx,
                     windows: windows_tx,
                     windows_rx,
+                    every_window: config.every_window,
                     stats: FrontEndStats::default(),
                     hung_up: false,
                     recorder,
@@ -316,6 +321,8 @@ struct Pipeline {
     windows: Sender<CaptionWindow>,
     /// Our own handle on the windows queue, to drop its oldest entry when full.
     windows_rx: Receiver<CaptionWindow>,
+    /// Wait for room instead ([`FrontEndConfig::every_window`]).
+    every_window: bool,
     stats: FrontEndStats,
     /// The consumer is gone: stop.
     hung_up: bool,
@@ -406,6 +413,12 @@ impl Pipeline {
 
     /// Sends a caption window; when the queue is full the oldest one gives way.
     fn send_window(&mut self, mut window: CaptionWindow) {
+        if self.every_window {
+            if !self.hung_up && self.windows.send(window).is_err() {
+                self.hung_up = true;
+            }
+            return;
+        }
         loop {
             match self.windows.try_send(window) {
                 Ok(()) => return,
@@ -547,7 +560,11 @@ pub struct Listening {
 
 /// Starts `source` and a front end on it. Opening errors (no such device, unsupported
 /// configuration, unreadable WAV header, bad PCM parameters, bad settings) come back here.
-pub fn listen(source: Source, config: FrontEndConfig) -> Result<Listening, FrontEndError> {
+pub fn listen(source: Source, mut config: FrontEndConfig) -> Result<Listening, FrontEndError> {
+    config.every_window = match &source {
+        Source::Device(_) => false,
+        Source::Wav { pace, .. } | Source::Stdin { pace, .. } => *pace == Pace::Fast,
+    };
     let (format, device, stream, output) = match source {
         Source::Device(options) => {
             let (device, output) = DeviceCapture::start(options, DEVICE_RING_SECONDS)?;
