@@ -27,8 +27,10 @@ use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
 pub use config::CommandsConfig;
-use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
-use reject::{judge, word_gaps, Evidence};
+use constrained::{
+    beam_search, free_continuation, Constrained, SearchOptions, SearchResult, TokenConstraint,
+};
+use reject::{judge, word_gaps, word_mismatch, Evidence, Push};
 pub use reject::{Rejection, Thresholds};
 use vocab::token_trie;
 
@@ -86,6 +88,11 @@ pub struct Recognition {
     pub score: f32,
     /// Free minus constrained log-probability, in nats (see `reject`).
     pub gap: f32,
+    /// What the model wrote without the grammar (greedy; empty without a sentence).
+    pub free_text: String,
+    /// The share of the sentence's letters that differ between `text` and `free_text` (0 to
+    /// 1; see `reject::word_mismatch`).
+    pub mismatch: f32,
     pub no_speech_prob: f32,
     /// Why it was refused.
     pub reason: Option<Rejection>,
@@ -117,6 +124,8 @@ impl Recognition {
             text: String::new(),
             score: f32::NEG_INFINITY,
             gap: f32::INFINITY,
+            free_text: String::new(),
+            mismatch: 1.0,
             no_speech_prob: 0.0,
             reason: Some(reason),
             tokens: Vec::new(),
@@ -224,9 +233,9 @@ impl Recognizer {
             max_tokens: options.max_tokens.min(token_budget(samples.len())),
         };
         let encoded = std::time::Instant::now();
-        let result = t.install(|| {
+        let (result, free) = t.install(|| {
             let cross = t.model.cross_kv(&audio);
-            beam_search(
+            let result = beam_search(
                 &t.model,
                 &t.rules,
                 &t.tokenizer,
@@ -234,13 +243,37 @@ impl Recognizer {
                 prompt,
                 constraint,
                 &search,
-            )
+            )?;
+            let free = match &result.best {
+                Some(best) => {
+                    // Up to its first regret the sentence is what the model writes freely.
+                    let agreed = best.steps.iter().take_while(|s| s.regret <= 0.0).count();
+                    if agreed > best.tokens.len() {
+                        best.tokens.clone()
+                    } else {
+                        let prefix = &best.tokens[..agreed];
+                        let max = search.max_tokens;
+                        free_continuation(
+                            &t.model,
+                            &t.rules,
+                            &t.tokenizer,
+                            &cross,
+                            prompt,
+                            prefix,
+                            max,
+                        )?
+                    }
+                }
+                None => Vec::new(),
+            };
+            Ok::<_, ModelError>((result, free))
         })?;
         tracing::debug!(
             search_ms = encoded.elapsed().as_millis() as u64,
             "recognised"
         );
-        let mut recognition = self.decide(result);
+        let free_text = t.tokenizer.decode(&free).trim().to_string();
+        let mut recognition = self.decide(result, free_text);
         if let Some((text, language)) = self.transcribe_refused(samples, &recognition) {
             recognition.heard = Some(text);
             recognition.heard_language = Some(language);
@@ -264,7 +297,7 @@ impl Recognizer {
     }
 
     /// Reads the sentence's intent and slots and judges it.
-    fn decide(&self, result: SearchResult) -> Recognition {
+    fn decide(&self, result: SearchResult, free_text: String) -> Recognition {
         let no_speech_prob = result.no_speech_prob;
         let text = result.best.as_ref().map(|c| {
             self.transcriber
@@ -287,11 +320,14 @@ impl Recognizer {
         let (end, words) = tokens.split_last().expect("a sentence ends in end-of-text");
         let word_gaps = word_gaps(words.iter().map(|t| (t.text.as_str(), t.regret)));
         let evidence = Evidence {
+            push: Push {
+                word: word_gaps.into_iter().fold(0.0, f32::max),
+                end: end.regret,
+                sentence: best.regret,
+            },
+            mismatch: word_mismatch(&text, &free_text),
             sentence_logprob: best.sum_logprob,
             sentence_tokens: best.tokens.len() + 1,
-            gap: best.regret,
-            max_word_gap: word_gaps.into_iter().fold(0.0, f32::max),
-            end_gap: end.regret,
             no_speech_prob,
         };
         let reason = judge(&evidence, &self.options.thresholds);
@@ -305,7 +341,9 @@ impl Recognizer {
             },
             text,
             score: evidence.avg_logprob(),
-            gap: evidence.gap,
+            gap: best.regret,
+            free_text,
+            mismatch: evidence.mismatch.sentence,
             no_speech_prob,
             reason,
             tokens,
