@@ -45,12 +45,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The example grammars, then the recordings' names extending their lists.
 fn grammar_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(common::repo().join("grammars"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let mut files = common::example_grammars();
     files.push(fixture("names.toml"));
     files
 }
