@@ -744,13 +744,13 @@ mod tests {
     fn commands_defaults_and_values() {
         assert_eq!(load_text("").unwrap().commands, CommandsConfig::default());
         let config = load_text(
-            "[commands]\nbeam = 3\nmax_gap = 4.5\nmin_score = -1.5\nmax_no_speech = 1.0\n",
+            "[commands]\nbeam = 3\nmax_mismatch = 0.5\nmin_score = -1.5\nmax_no_speech = 1.0\n",
         )
         .unwrap();
         let settings = config.commands.clone();
         assert_eq!(
-            (settings.beam, settings.max_gap, settings.min_score),
-            (3, 4.5, -1.5)
+            (settings.beam, settings.max_mismatch, settings.min_score),
+            (3, 0.5, -1.5)
         );
         assert_eq!(settings.max_no_speech, 1.0);
         let config = load_text(
@@ -798,9 +798,9 @@ mod tests {
         for (text, key) in [
             ("beam = 0", "beam"),
             ("beam = 33", "beam"),
-            ("max_gap = 0", "max_gap"),
-            ("max_gap = -1.5", "max_gap"),
-            ("max_gap = inf", "max_gap"),
+            ("max_mismatch = 0", "max_mismatch"),
+            ("max_mismatch = 1.5", "max_mismatch"),
+            ("max_mismatch = inf", "max_mismatch"),
             ("min_score = 0.5", "min_score"),
             ("max_no_speech = 0", "max_no_speech"),
             ("max_no_speech = 1.5", "max_no_speech"),

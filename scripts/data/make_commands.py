@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the voice-command accuracy benchmark deterministically into data/commands/.
+"""Generate the voice-command accuracy benchmark deterministically into data/commands/ (--out).
 
 Positives: COMMANDS sentences sampled from the example grammars by `voxd grammar sample`
 (release build; seeded, so the same sentences every run), each with the intent and slots it
@@ -12,6 +12,8 @@ noise over the whole clip).
 Negatives (at least 100), which must all be refused:
   ordinary   everyday sentences and questions, noise as the positives
   near_miss  phrasings close to the grammar's with words it does not have, noise as above
+             (a sentence of either list that the grammars match is left out, and said so:
+             the examples grow)
   silence    digital silence and near-silent noise (-70 to -50 dBFS)
   noise      white, pink and brown noise alone at several levels
   burst      cough-like bursts: a few short band-passed noise bursts with sharp attacks
@@ -82,6 +84,13 @@ def log(msg):
     print(f"make_commands: {msg}", file=sys.stderr, flush=True)
 
 
+def in_grammar(text):
+    """Whether the example grammars match `text` (then it is no negative)."""
+    out = subprocess.run([str(VOXD), "grammar", "match", *map(str, GRAMMARS), text], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)["intent"] is not None
+
+
 def samples():
     """The positive sentences, from the grammars through `voxd grammar sample`."""
     if not VOXD.exists():
@@ -131,16 +140,18 @@ def finish(x):
 
 
 def main():
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=pathlib.Path, default=OUT, help=f"default {OUT}")
+    out_dir = ap.parse_args().out
     rng = np.random.Generator(np.random.PCG64(SEED))
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
     clips = []
 
     def add(pcm, **entry):
         name = f"{len(clips):03d}_{entry['category']}.wav"
-        write_wav(OUT / name, pcm)
+        write_wav(out_dir / name, pcm)
         clips.append({"file": name, "duration_s": round(pcm.size / RATE, 3), **entry})
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,6 +166,9 @@ def main():
         log(f"{len(clips)} commands")
         for category, texts in [("ordinary", ORDINARY), ("near_miss", NEAR_MISS)]:
             for i, text in enumerate(texts):
+                if in_grammar(text):
+                    log(f"{category} {text!r} left out: the grammars match it")
+                    continue
                 voice, snr = VOICES[(i + 5) % len(VOICES)], SNRS[i % len(SNRS)]
                 wpm, kind = int(rng.choice(WPMS)), str(rng.choice(NOISES))
                 x, p = spoken(text, voice, wpm, rng, tmp)
@@ -175,13 +189,13 @@ def main():
                 level_dbfs=round(20 * np.log10(level), 1))
         for i in range(15):
             add(finish(bursts(rng, SEED * 5000 + i)), kind="negative", category="burst")
-    shutil.copy(JFK, OUT / "jfk.wav")
+    shutil.copy(JFK, out_dir / "jfk.wav")
     clips.append({"file": "jfk.wav", "kind": "negative", "category": "jfk",
                   "text": "And so my fellow Americans ..."})
     negatives = sum(c["kind"] == "negative" for c in clips)
-    (OUT / "manifest.json").write_text(json.dumps({"generator": "scripts/data/make_commands.py",
+    (out_dir / "manifest.json").write_text(json.dumps({"generator": "scripts/data/make_commands.py",
                                                    "clips": clips}, indent=1))
-    log(f"{len(clips) - negatives} commands, {negatives} negatives in {OUT}")
+    log(f"{len(clips) - negatives} commands, {negatives} negatives in {out_dir}")
 
 
 if __name__ == "__main__":

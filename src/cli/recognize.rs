@@ -31,10 +31,10 @@ pub struct RecognizeArgs {
     /// Beam width of the constrained search [default: `[commands] beam`, else 5].
     #[arg(long, value_name = "N")]
     beam: Option<usize>,
-    /// Largest gap in nats (the log-probability the grammar overruled) that still accepts
-    /// [default: `[commands] max_gap`, else 10].
-    #[arg(long, value_name = "NATS")]
-    max_gap: Option<f32>,
+    /// Largest share of the sentence's letters that may differ from what the model writes
+    /// without the grammar [default: `[commands] max_mismatch`, else 0.45].
+    #[arg(long, value_name = "SHARE")]
+    max_mismatch: Option<f32>,
     /// Lowest mean log-probability per token of the sentence that still accepts
     /// [default: `[commands] min_score`, else -3].
     #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
@@ -56,7 +56,7 @@ pub fn run(args: RecognizeArgs, config: &Config) -> Result<()> {
     let flags = CommandFlags {
         grammars: args.grammar.clone(),
         beam: args.beam,
-        max_gap: args.max_gap,
+        max_mismatch: args.max_mismatch,
         min_score: args.min_score,
         max_no_speech: args.max_no_speech,
         audio_ctx: args.audio_ctx,

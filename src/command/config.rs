@@ -19,8 +19,8 @@ pub struct CommandsConfig {
     pub grammars: Vec<PathBuf>,
     /// Beam width of the constrained search.
     pub beam: usize,
-    /// Largest gap (nats the grammar overruled the model by) that still accepts.
-    pub max_gap: f32,
+    /// Largest share of the sentence's letters that may differ from the free transcript.
+    pub max_mismatch: f32,
     /// Smallest mean log-probability per token that still accepts.
     pub min_score: f32,
     /// Largest no-speech probability that still accepts.
@@ -48,7 +48,7 @@ impl Default for CommandsConfig {
         CommandsConfig {
             grammars: Vec::new(),
             beam: options.beam_size,
-            max_gap: options.thresholds.max_gap,
+            max_mismatch: options.thresholds.max_mismatch,
             min_score: options.thresholds.min_avg_logprob,
             max_no_speech: options.thresholds.max_no_speech,
             wake: None,
@@ -67,7 +67,7 @@ impl CommandsConfig {
             ..Default::default()
         };
         let thresholds = &mut options.thresholds;
-        thresholds.max_gap = self.max_gap;
+        thresholds.max_mismatch = self.max_mismatch;
         thresholds.min_avg_logprob = self.min_score;
         thresholds.max_no_speech = self.max_no_speech;
         options
@@ -88,10 +88,10 @@ impl CommandsConfig {
             }
         };
         check(
-            "max_gap",
-            self.max_gap,
-            self.max_gap > 0.0,
-            "a number of nats above 0",
+            "max_mismatch",
+            self.max_mismatch,
+            self.max_mismatch > 0.0 && self.max_mismatch <= 1.0,
+            "a share of letters above 0 and at most 1",
         )?;
         check(
             "min_score",

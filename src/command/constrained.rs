@@ -28,6 +28,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::grammar::normalize::normalize;
 use crate::grammar::{Grammar, PrefixState};
 use crate::util::trie::{CharTrie, TrieNode};
 use crate::whisper::decode::{apply_rules, log_sum_exp, DecodeOptions, TokenRules};
@@ -459,6 +460,80 @@ pub fn beam_search(
         beams = next;
         logits = step(model, cross, &mut beams)?;
     }
+}
+
+/// What the model writes freely for the audio in `cross`, given that it starts with
+/// `prefix`: the prefix and then its own favourite token at each step (the same rules as the
+/// search, no grammar), until end-of-text or `max_tokens` in all. Called with the part of
+/// the constrained sentence the model would have written itself (every step at zero
+/// regret), this is exactly its free greedy transcript, at the cost of the steps after.
+///
+/// It also stops where the text starts over: before a word that is the text's first word
+/// again or the word just written. Decoding one short utterance without timestamps, Whisper
+/// often repeats what it heard until the token limit ("Close the garage door. Close the
+/// garage door. Close ..."; "next next next"); the repeat is the same speech, not more of
+/// it, and would otherwise read as words after the command.
+pub fn free_continuation(
+    model: &Whisper,
+    rules: &TokenRules,
+    tokenizer: &Tokenizer,
+    cross: &CrossKv,
+    prompt: &[u32],
+    prefix: &[u32],
+    max_tokens: usize,
+) -> Result<Vec<u32>, ModelError> {
+    let decode_opts = DecodeOptions {
+        timestamps: false,
+        ..DecodeOptions::default()
+    };
+    let mut caches = [model.new_cache()];
+    let input: Vec<u32> = prompt.iter().chain(prefix).copied().collect();
+    let hidden = model.decode(cross, &mut caches, &[&input])?;
+    let s = model.hparams().n_text_state;
+    let mut logits = model.logits(&hidden[hidden.len() - s..]);
+    let mut tokens = prefix.to_vec();
+    while tokens.len() < max_tokens {
+        apply_rules(&mut logits, &tokens, rules, &decode_opts);
+        let favourite = logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(rules.eot, |(token, _)| token as u32);
+        let ends = favourite == rules.eot || starts_word(tokenizer, favourite);
+        if ends && tokens.len() > prefix.len() {
+            if let Some(start) = repeated_word(tokenizer, &tokens) {
+                tokens.truncate(start.max(prefix.len()));
+                break;
+            }
+        }
+        if favourite == rules.eot {
+            break;
+        }
+        tokens.push(favourite);
+        let hidden = model.decode(cross, &mut caches, &[&[favourite]])?;
+        logits = model.logits(&hidden);
+    }
+    Ok(tokens)
+}
+
+fn starts_word(tokenizer: &Tokenizer, token: u32) -> bool {
+    let text = tokenizer.decode(&[token]);
+    text.starts_with(' ') && text.chars().any(char::is_alphanumeric)
+}
+
+/// When the last complete word of `written` is its first word again or the word before it,
+/// the index of the token where that word starts.
+fn repeated_word(tokenizer: &Tokenizer, written: &[u32]) -> Option<usize> {
+    let start = written
+        .iter()
+        .rposition(|&t| starts_word(tokenizer, t))
+        .filter(|&i| i > 0)?;
+    let before = normalize(&tokenizer.decode(&written[..start]));
+    let last = normalize(&tokenizer.decode(&written[start..]));
+    let words: Vec<&str> = before.split(' ').filter(|w| !w.is_empty()).collect();
+    let repeats = !last.is_empty()
+        && (words.first() == Some(&last.as_str()) || words.last() == Some(&last.as_str()));
+    repeats.then_some(start)
 }
 
 /// Whether `tokens` are the tokens the tokenizer itself gives their text. Whisper learnt

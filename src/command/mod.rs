@@ -27,8 +27,10 @@ use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
 pub use config::CommandsConfig;
-use constrained::{beam_search, Constrained, SearchOptions, SearchResult, TokenConstraint};
-use reject::{judge, word_gaps, Evidence};
+use constrained::{
+    beam_search, free_continuation, Constrained, SearchOptions, SearchResult, TokenConstraint,
+};
+use reject::{judge, word_gaps, word_mismatch, Evidence, Push};
 pub use reject::{Rejection, Thresholds};
 use vocab::token_trie;
 
@@ -86,6 +88,11 @@ pub struct Recognition {
     pub score: f32,
     /// Free minus constrained log-probability, in nats (see `reject`).
     pub gap: f32,
+    /// What the model wrote without the grammar (greedy; empty without a sentence).
+    pub free_text: String,
+    /// The share of the sentence's letters that differ between `text` and `free_text` (0 to
+    /// 1; see `reject::word_mismatch`).
+    pub mismatch: f32,
     pub no_speech_prob: f32,
     /// Why it was refused.
     pub reason: Option<Rejection>,
@@ -120,6 +127,8 @@ impl Recognition {
             text: String::new(),
             score: f32::NEG_INFINITY,
             gap: f32::INFINITY,
+            free_text: String::new(),
+            mismatch: 1.0,
             no_speech_prob: 0.0,
             reason: Some(reason),
             wake: false,
@@ -253,9 +262,11 @@ impl Recognizer {
         };
         let encoded = std::time::Instant::now();
         let cross = t.install(|| t.model.cross_kv(&audio));
+        // The grammar's best sentence, and what the model writes freely from where the
+        // grammar first overruled it (the rejection compares the two).
         let search_in = |constraint: &mut TokenConstraint| {
             t.install(|| {
-                beam_search(
+                let result = beam_search(
                     &t.model,
                     &t.rules,
                     &t.tokenizer,
@@ -263,23 +274,46 @@ impl Recognizer {
                     prompt,
                     constraint,
                     &search,
-                )
+                )?;
+                let free = match &result.best {
+                    Some(best) => {
+                        // Up to its first regret the sentence is what the model writes freely.
+                        let agreed = best.steps.iter().take_while(|s| s.regret <= 0.0).count();
+                        if agreed > best.tokens.len() {
+                            best.tokens.clone()
+                        } else {
+                            let prefix = &best.tokens[..agreed];
+                            free_continuation(
+                                &t.model,
+                                &t.rules,
+                                &t.tokenizer,
+                                &cross,
+                                prompt,
+                                prefix,
+                                search.max_tokens,
+                            )?
+                        }
+                    }
+                    None => Vec::new(),
+                };
+                let free_text = t.tokenizer.decode(&free).trim().to_string();
+                Ok::<_, ModelError>((result, free_text))
             })
         };
-        let result = search_in(&mut self.constraint)?;
+        let (result, free_text) = search_in(&mut self.constraint)?;
         tracing::debug!(
             search_ms = encoded.elapsed().as_millis() as u64,
             "recognised"
         );
-        let mut recognition = self.decide(result);
+        let mut recognition = self.decide(result, free_text);
         // Whisper often ends its text after a greeting ("Hey computer!") though a command
         // follows, most of all when the voice changes. When the phrase alone came out,
         // search again with the phrase required to go on, and take a command that the
         // rejection accepts.
         let wake_alone = recognition.wake && recognition.intent.is_none();
         if let (true, Some(behind_wake)) = (wake_alone, &mut self.behind_wake) {
-            let again = search_in(behind_wake)?;
-            let command = self.decide(again);
+            let (again, free_again) = search_in(behind_wake)?;
+            let command = self.decide(again, free_again);
             tracing::debug!(
                 text = command.text,
                 accepted = command.intent.is_some(),
@@ -312,7 +346,7 @@ impl Recognizer {
     }
 
     /// Reads the sentence's intent and slots and judges it.
-    fn decide(&self, result: SearchResult) -> Recognition {
+    fn decide(&self, result: SearchResult, free_text: String) -> Recognition {
         let no_speech_prob = result.no_speech_prob;
         let text = result.best.as_ref().map(|c| {
             self.transcriber
@@ -348,11 +382,14 @@ impl Recognizer {
         let (end, words) = tokens.split_last().expect("a sentence ends in end-of-text");
         let word_gaps = word_gaps(words.iter().map(|t| (t.text.as_str(), t.regret)));
         let evidence = Evidence {
+            push: Push {
+                word: word_gaps.into_iter().fold(0.0, f32::max),
+                end: end.regret,
+                sentence: best.regret,
+            },
+            mismatch: word_mismatch(&text, &free_text),
             sentence_logprob: best.sum_logprob,
             sentence_tokens: best.tokens.len() + 1,
-            gap: best.regret,
-            max_word_gap: word_gaps.into_iter().fold(0.0, f32::max),
-            end_gap: end.regret,
             no_speech_prob,
         };
         let reason = judge(&evidence, &self.options.thresholds);
@@ -362,7 +399,9 @@ impl Recognizer {
             slots: accepted.map(|found| found.all_slots()).unwrap_or_default(),
             text,
             score: evidence.avg_logprob(),
-            gap: evidence.gap,
+            gap: best.regret,
+            free_text,
+            mismatch: evidence.mismatch.sentence,
             no_speech_prob,
             reason,
             wake: wake_alone || found.is_some_and(|found| found.wake),

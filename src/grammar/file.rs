@@ -46,6 +46,10 @@ struct ListDef {
     values: Option<Vec<Spanned<EntryDef>>>,
     range: Option<RangeDef>,
     wildcard: Option<bool>,
+    /// `extend = true`: the values are added to the list of that name defined in an earlier
+    /// file (a user's own names beside the examples' lists, without copying them).
+    #[serde(default)]
+    extend: bool,
 }
 
 /// A list value: `"text"` or `{ in = "text", out = value }`. Deserialized by hand (not as an
@@ -239,10 +243,15 @@ impl GrammarSpec {
 
         for (name, def) in def.lists {
             let here = origin(def.span());
+            let def = def.into_inner();
+            if def.extend {
+                self.extend_list(&name, &here, def, file)?;
+                continue;
+            }
             if let Some(other) = self.lists.get(&name) {
                 return Err(self.duplicate("list", &name, &here, &other.origin));
             }
-            let kind = self.list_kind(&name, &here, def.into_inner(), file)?;
+            let kind = self.list_kind(&name, &here, def, file)?;
             self.lists.insert(name, ListSpec { origin: here, kind });
         }
 
@@ -260,6 +269,43 @@ impl GrammarSpec {
             );
         }
         Ok(())
+    }
+
+    /// Adds the values of an `extend = true` list to the values list of that name defined
+    /// before (in an earlier file or earlier in this one).
+    fn extend_list(
+        &mut self,
+        name: &str,
+        here: &Origin,
+        def: ListDef,
+        file: FileId,
+    ) -> Result<(), GrammarError> {
+        let ListKind::Values(added) = self.list_kind(name, here, def, file)? else {
+            return Err(self.error(
+                here,
+                format!("list `{name}`: `extend = true` takes `values = [...]` only"),
+            ));
+        };
+        match self.lists.get_mut(name) {
+            Some(ListSpec {
+                kind: ListKind::Values(values),
+                ..
+            }) => {
+                values.extend(added);
+                Ok(())
+            }
+            Some(_) => Err(self.error(
+                here,
+                format!("list `{name}`: only a list of `values` can be extended"),
+            )),
+            None => Err(self.error(
+                here,
+                format!(
+                    "list `{name}`: `extend = true` needs a list `{name}` with values in an \
+                     earlier file"
+                ),
+            )),
+        }
     }
 
     fn list_kind(

@@ -8,7 +8,8 @@
 //!   "twenty-one" is "twenty one" and "Hello, world!" is "hello world";
 //! - apostrophes are dropped, not separators: "don't", "don’t" and "dont" are all "dont", so a
 //!   grammar need not guess which one Whisper writes;
-//! - a comma between digits is dropped ("1,000" is "1000");
+//! - a comma between digits is dropped ("1,000" is "1000"), a full stop is the word "point"
+//!   ("22.5" is "22 point 5", as it is said);
 //! - a minus sign starting a number is the word "minus" ("-5" is "minus 5");
 //! - `%` is the word "percent" and `&` the word "and".
 //!
@@ -47,13 +48,14 @@ impl Normalizer {
         if let Some(held) = self.held.take() {
             match held {
                 ',' if c.is_ascii_digit() => {}
+                '.' if c.is_ascii_digit() => self.word("point", out),
                 '-' if c.is_ascii_digit() => self.word("minus", out),
                 _ => self.separate(),
             }
         }
         match c {
             '\'' | '\u{2019}' | '\u{2018}' | '\u{02bc}' => {}
-            ',' if self.after_digit => self.held = Some(','),
+            ',' | '.' if self.after_digit => self.held = Some(c),
             '-' | '\u{2212}' if self.at_word_start() => self.held = Some('-'),
             '%' => self.word("percent", out),
             '&' => self.word("and", out),
@@ -134,6 +136,10 @@ mod tests {
     #[test]
     fn numbers_symbols_and_signs() {
         assert_eq!(normalize("1,000 people, 3 cats"), "1000 people 3 cats");
+        assert_eq!(
+            normalize("Set it to 22.5. Then 21."),
+            "set it to 22 point 5 then 21"
+        );
         assert_eq!(normalize("set to -5 degrees"), "set to minus 5 degrees");
         assert_eq!(normalize("twenty-one"), "twenty one");
         assert_eq!(normalize("5-10"), "5 10");

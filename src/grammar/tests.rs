@@ -361,3 +361,49 @@ fn a_wake_phrase_is_an_optional_prefix_and_a_sentence_alone() {
     let error = with_wake(LIGHTS, "!").unwrap_err().to_string();
     assert!(error.contains("[commands] wake"), "{error}");
 }
+
+#[test]
+fn a_later_file_extends_a_list_of_values() {
+    let names = "[lists.room]\nextend = true\nvalues = [\"first floor\", { in = \"den\", out = \"study\" }]\n";
+    let g = Grammar::from_texts([
+        (PathBuf::from("lights.toml"), LIGHTS.to_string()),
+        (PathBuf::from("names.toml"), names.to_string()),
+    ])
+    .unwrap();
+    let m = g.match_text("turn on the first floor lights").unwrap();
+    assert_eq!(m.slots["room"], text("first floor"));
+    assert_eq!(
+        g.match_text("turn off den light").unwrap().slots["room"],
+        text("study")
+    );
+    assert_eq!(
+        g.match_text("turn on the kitchen light").unwrap().intent,
+        "LightOn"
+    );
+
+    for (text, expected) in [
+        (
+            "[lists.hall]\nextend = true\nvalues = [\"a\"]\n",
+            "earlier file",
+        ),
+        (
+            "[lists.brightness]\nextend = true\nvalues = [\"a\"]\n",
+            "only a list of `values`",
+        ),
+        (
+            "[lists.room]\nextend = true\nrange = { from = 1, to = 2 }\n",
+            "takes `values",
+        ),
+    ] {
+        let err = Grammar::from_texts([
+            (PathBuf::from("lights.toml"), LIGHTS.to_string()),
+            (PathBuf::from("names.toml"), text.to_string()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("names.toml:") && err.contains(expected),
+            "{err}"
+        );
+    }
+}

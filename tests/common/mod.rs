@@ -66,6 +66,17 @@ pub fn line_reader(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc:
     rx
 }
 
+/// The repository's example grammars, `grammars/*.toml` in name order.
+pub fn example_grammars() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("grammars"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
 pub fn jfk() -> PathBuf {
     let p = repo().join("../shared/data/jfk.wav");
     assert!(p.exists(), "{} is missing", p.display());

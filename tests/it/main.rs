@@ -27,6 +27,7 @@ mod model_file_replaced;
 mod numerics;
 mod ops;
 mod quant_reference;
+mod real_commands;
 mod recognize;
 mod reload;
 mod reply;
