@@ -104,6 +104,8 @@ mod tests {
             text: String::new(),
             score: -0.1,
             gap: 0.0,
+            free_text: String::new(),
+            mismatch: 0.0,
             no_speech_prob: 0.0,
             reason,
             wake,
