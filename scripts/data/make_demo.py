@@ -40,7 +40,7 @@ PIECES = [
      "produced the block books, which were the immediate predecessors of the true printed "
      "book,", None, {}),
     ("commands/stp_next.wav", "next", "MediaNext", {}),
-    ("commands/stp_cancel_all_timers.wav", "cancel all timers", "TimerCancel", {}),
+    ("commands/stp_cancel_all_timers.wav", "cancel all timers", "TimerCancelAll", {}),
 ]
 LEAD_S = 0.5
 GAP_S = 1.0

@@ -473,6 +473,11 @@ pub fn beam_search(
 /// often repeats what it heard until the token limit ("Close the garage door. Close the
 /// garage door. Close ..."; "next next next"); the repeat is the same speech, not more of
 /// it, and would otherwise read as words after the command.
+///
+/// With `go_on`, the text may not end before a word follows `prefix` (punctuation is no
+/// word): the search behind a wake phrase asks what the model hears after the phrase, where
+/// its own favourite was to stop ("Hey computer!").
+#[allow(clippy::too_many_arguments)]
 pub fn free_continuation(
     model: &Whisper,
     rules: &TokenRules,
@@ -481,6 +486,7 @@ pub fn free_continuation(
     prompt: &[u32],
     prefix: &[u32],
     max_tokens: usize,
+    go_on: bool,
 ) -> Result<Vec<u32>, ModelError> {
     let decode_opts = DecodeOptions {
         timestamps: false,
@@ -494,6 +500,14 @@ pub fn free_continuation(
     let mut tokens = prefix.to_vec();
     while tokens.len() < max_tokens {
         apply_rules(&mut logits, &tokens, rules, &decode_opts);
+        let silent = || {
+            !tokens[prefix.len()..]
+                .iter()
+                .any(|&t| starts_word(tokenizer, t))
+        };
+        if go_on && silent() {
+            logits[rules.eot as usize] = f32::NEG_INFINITY;
+        }
         let favourite = logits
             .iter()
             .enumerate()

@@ -264,7 +264,7 @@ impl Recognizer {
         let cross = t.install(|| t.model.cross_kv(&audio));
         // The grammar's best sentence, and what the model writes freely from where the
         // grammar first overruled it (the rejection compares the two).
-        let search_in = |constraint: &mut TokenConstraint| {
+        let search_in = |constraint: &mut TokenConstraint, go_on: bool| {
             t.install(|| {
                 let result = beam_search(
                     &t.model,
@@ -291,6 +291,7 @@ impl Recognizer {
                                 prompt,
                                 prefix,
                                 search.max_tokens,
+                                go_on,
                             )?
                         }
                     }
@@ -300,7 +301,7 @@ impl Recognizer {
                 Ok::<_, ModelError>((result, free_text))
             })
         };
-        let (result, free_text) = search_in(&mut self.constraint)?;
+        let (result, free_text) = search_in(&mut self.constraint, false)?;
         tracing::debug!(
             search_ms = encoded.elapsed().as_millis() as u64,
             "recognised"
@@ -312,11 +313,13 @@ impl Recognizer {
         // rejection accepts.
         let wake_alone = recognition.wake && recognition.intent.is_none();
         if let (true, Some(behind_wake)) = (wake_alone, &mut self.behind_wake) {
-            let (again, free_again) = search_in(behind_wake)?;
+            let (again, free_again) = search_in(behind_wake, true)?;
             let command = self.decide(again, free_again);
             tracing::debug!(
                 text = command.text,
-                accepted = command.intent.is_some(),
+                free_text = command.free_text,
+                mismatch = command.mismatch,
+                reason = ?command.reason,
                 "searched behind the wake phrase"
             );
             if command.intent.is_some() {
