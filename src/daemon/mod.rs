@@ -88,6 +88,11 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error(
+        "the audio front end stopped without finishing its stream (a bug: its panic is in \
+         the log above); what it delivered before was handled"
+    )]
+    FrontEndLost,
 }
 
 /// Everything `voxd run` starts with.
@@ -225,6 +230,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         utterances_dropped: 0,
         windows_dropped: 0,
         stopping: false,
+        front_end_lost: false,
         live,
         captions: mode.captions(),
         subtitles,
@@ -247,6 +253,9 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         utterances_dropped: control.utterances_dropped,
         windows_dropped: control.windows_dropped + stats.windows_dropped,
     });
+    if control.front_end_lost {
+        return Err(DaemonError::FrontEndLost);
+    }
     Ok(stats)
 }
 
@@ -279,6 +288,8 @@ struct Control {
     utterances_dropped: u64,
     windows_dropped: u64,
     stopping: bool,
+    /// The front-end thread ended without finishing its stream (it panicked).
+    front_end_lost: bool,
     /// The source runs at real time (a device, or a file paced like one).
     live: bool,
     /// Captions are on: utterances and speech starts go to the recogniser too.
@@ -355,6 +366,8 @@ impl Control {
                     self.front_end_event(event);
                 }
                 Wake::FrontEnd(None) => {
+                    // The thread ended without `Finished`: it died.
+                    self.front_end_lost = true;
                     fe_events = None;
                     self.jobs = None;
                     self.windows = None;
