@@ -39,19 +39,8 @@ const PEAK: f32 = 0.5;
 /// A real person's command from `../shared/data/real/commands`.
 const REAL_COMMAND: &str = "stp_set_a_timer_for_5_minutes.wav";
 
-fn levelled(mut samples: Vec<f32>) -> Vec<f32> {
-    let peak = samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    assert!(peak > 0.0, "a silent piece of test speech");
-    samples.iter_mut().for_each(|x| *x *= PEAK / peak);
-    samples
-}
-
-/// `text` spoken by espeak-ng, without the silence `speech::espeak` puts around it.
 fn say(text: &str, scratch: &Path) -> Vec<f32> {
-    let spoken = speech::espeak(&[text], 0.0, scratch);
-    let first = spoken.iter().position(|x| x.abs() > 1e-4).unwrap_or(0);
-    let last = spoken.iter().rposition(|x| x.abs() > 1e-4).unwrap_or(0);
-    levelled(spoken[first..=last].to_vec())
+    speech::say(text, PEAK, scratch)
 }
 
 fn real_command() -> Vec<f32> {
@@ -59,7 +48,7 @@ fn real_command() -> Vec<f32> {
         .join("../shared/data/real/commands")
         .join(REAL_COMMAND);
     assert!(path.exists(), "{} is missing", path.display());
-    levelled(voxd::audio::read_wav(&path).unwrap())
+    speech::levelled(voxd::audio::read_wav(&path).unwrap(), PEAK)
 }
 
 /// What one utterance should come to: the events that name it, in order.
