@@ -104,7 +104,8 @@ def setup_dir(model, threads, grammars="test"):
                             f"grammars = {json.dumps(HOME_GRAMMARS)}")
         for name in HOME_GRAMMARS:
             source = (ROOT / "grammars" / name).read_text()
-            (d / name).write_text(re.sub(r"^run = \[.*\]$", lambda _: LOG_INTENT, source, flags=re.M))
+            logged = re.sub(r"^run = \[.*\]( *#.*)?$", lambda _: LOG_INTENT, source, flags=re.M)
+            (d / name).write_text(logged)
     else:
         shutil.copy(FIXTURES / "grammar.toml", d / "grammar.toml")
     (d / "config.toml").write_text(text)

@@ -58,9 +58,10 @@ pub enum Stage {
 }
 
 /// The least probability the model must give to no more words after a sentence for it to
-/// be acted on at an early close ([`crate::command::Recognition::end_prob`]). On the
-/// daemon's test commands a finished sentence is above 0.9 (punctuation and end-of-text
-/// together); one cut inside the speech leaves room for the next word.
+/// be acted on at an early close ([`crate::command::Recognition::end_prob`]). Measured with
+/// tiny.en and the example grammars on the real recorded commands: every accepted whole
+/// command is at 0.59 to 0.99 (median 0.91); speech cut half way through a sentence is
+/// mostly refused or left incomplete, and what is left of it comes as low as 0.05.
 pub const MIN_END_PROB: f32 = 0.5;
 
 /// What the recogniser sends back.
@@ -259,6 +260,8 @@ struct Utterances {
 }
 
 impl Utterances {
+    /// Handles the utterance `u` at `stage`: recognises it (or takes the result kept for
+    /// it), acts on it at a close when it is complete, and reports it at its end.
     fn take(&mut self, engine: &mut Engine, u: &Utterance, stage: Stage, send: &impl Fn(Outcome)) {
         let closed = self.closed.filter(|c| c.start == u.start);
         if stage == Stage::End || closed.is_none() {
