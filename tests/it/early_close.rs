@@ -6,9 +6,6 @@
 //! paused before it is complete; and speech that goes on after an early close is an
 //! utterance of its own: the first command runs once, the second runs too.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
 use crate::common::{self, speech};
@@ -111,7 +108,7 @@ fn complete_commands_close_early_and_commands_that_go_on_are_not_cut() {
     let wav = dir.path().join("session.wav");
     speech::write_wav(&wav, &audio);
 
-    let events = run(&config, &wav, dir.path());
+    let (events, _) = common::run_fast(&config, &wav, dir.path());
     let outcomes = |(from, to): (u64, u64)| -> Vec<&Value> {
         events
             .iter()
@@ -175,29 +172,4 @@ fn complete_commands_close_early_and_commands_that_go_on_are_not_cut() {
     let mut want = ["on kitchen", "timer 5 30", "pause", "on hall", "pause"];
     want.sort();
     assert_eq!(effects, want, "events:\n{all}");
-}
-
-/// `voxd run` on `wav` read as fast as it goes; its events.
-fn run(config: &Path, wav: &Path, dir: &Path) -> Vec<Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_voxd"))
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--wav")
-        .arg(wav)
-        .args(["--stdout", "json", "--log", "warn", "--no-watch"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("voxd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "voxd run failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }

@@ -6,7 +6,6 @@
 //! from the file the actions write, and matched with the events.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::common::{self, speech};
 
@@ -133,27 +132,7 @@ fn a_wake_phrase_gates_commands_through_voxd_run() {
     let wav = dir.path().join("session.wav");
     speech::write_wav(&wav, &audio);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_voxd"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--wav")
-        .arg(&wav)
-        .args(["--stdout", "json", "--log", "warn", "--no-watch"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("voxd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "voxd run failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let events: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let (events, stdout) = common::run_fast(&config, &wav, dir.path());
 
     let outcomes: Vec<Outcome> = events
         .iter()
