@@ -409,7 +409,8 @@ impl Config {
     /// Validates the values serde cannot; on failure, the section, the key to point at, and
     /// what is wrong.
     fn check_values(&self) -> Result<(), (&'static str, &'static str, String)> {
-        let fe = self.front_end(true);
+        let mut fe = self.front_end(true);
+        fe.segment.early_close_ms = self.commands.early_close_ms;
         if let Err(e) = fe.vad.validate() {
             let key = match e {
                 VadConfigError::FrameMs(_) => "frame_ms",
@@ -424,6 +425,9 @@ impl Config {
                 SegmentConfigError::Zero(key) => key,
                 SegmentConfigError::TailTooLong { .. } => "tail_ms",
                 SegmentConfigError::MaxTooShort(_) => "max_utterance_ms",
+                SegmentConfigError::CloseTooLate { .. } => {
+                    return Err(("commands", "early_close_ms", e.to_string()));
+                }
             };
             return Err(("segment", key, e.to_string()));
         }

@@ -718,6 +718,7 @@ mod tests {
             start: at(start_s),
             end: at(end_s),
             onset: at(start_s),
+            voice_end: at(end_s),
             samples: vec![0.5; (at(end_s) - at(start_s)) as usize],
             cut: false,
             lead_in: vec![0.0; at(lead_in_s) as usize],

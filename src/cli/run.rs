@@ -77,6 +77,10 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut front_end = config.front_end(mode.captions());
+    if let Some(set) = &commands {
+        front_end.segment.early_close_ms = set.settings().early_close_ms;
+    }
     let engine = match &commands {
         Some(set) => {
             let options = set.recognizer_options().clone();
@@ -96,7 +100,7 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         engine,
         model_name,
         source,
-        front_end: config.front_end(mode.captions()),
+        front_end,
         output,
         captions: mode
             .captions()
