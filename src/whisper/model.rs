@@ -261,23 +261,14 @@ impl Whisper {
         caches: &mut [KvCache],
         tokens: &[&[u32]],
     ) -> Result<Vec<f32>, ModelError> {
-        Ok(self.decode_with(cross, caches, tokens, &[])?.0)
+        Ok(self.decode_attending(cross, caches, tokens, &[])?.0)
     }
 
     /// [`Whisper::decode`], also returning where each row listened in the audio: the
     /// cross-attention weights of the `heads` ((layer, head) pairs, Whisper's alignment
-    /// heads), averaged, [Σ tokens, T]. Each row sums to 1 (when `heads` is not empty).
+    /// heads), averaged, [Σ tokens, T]. Each row sums to 1; with no heads it is empty and
+    /// nothing extra is computed.
     pub fn decode_attending(
-        &self,
-        cross: &CrossKv,
-        caches: &mut [KvCache],
-        tokens: &[&[u32]],
-        heads: &[(usize, usize)],
-    ) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
-        self.decode_with(cross, caches, tokens, heads)
-    }
-
-    fn decode_with(
         &self,
         cross: &CrossKv,
         caches: &mut [KvCache],
