@@ -125,11 +125,7 @@ impl QuantType {
     pub fn has_quantizer(self) -> bool {
         matches!(
             self,
-            QuantType::Q4_0
-                | QuantType::Q4_1
-                | QuantType::Q5_0
-                | QuantType::Q5_1
-                | QuantType::Q8_0
+            QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q5_0 | QuantType::Q5_1 | QuantType::Q8_0
         )
     }
 

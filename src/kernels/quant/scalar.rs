@@ -147,7 +147,9 @@ pub(super) fn dequantize_row(ty: QuantType, bytes: &[u8], out: &mut [f32]) {
 /// `x / d + 8.5` (`+ 16.5`); Q4_1/Q5_1 span min..max in 15 / 31 steps and truncate
 /// `(x - min) / d + 0.5`. The step is taken in f32 before it is stored as f16.
 pub(super) fn quantize_row(ty: QuantType, x: &[f32], out: &mut [u8]) {
-    let blocks = x.chunks_exact(32).zip(out.chunks_exact_mut(ty.block_bytes()));
+    let blocks = x
+        .chunks_exact(32)
+        .zip(out.chunks_exact_mut(ty.block_bytes()));
     let inverse = |d: f32| if d != 0.0 { 1.0 / d } else { 0.0 };
     for (x, block) in blocks {
         match ty {
@@ -168,7 +170,9 @@ pub(super) fn quantize_row(ty: QuantType, x: &[f32], out: &mut [u8]) {
                 let d = extreme / -(levels as f32);
                 let inv = inverse(d);
                 put_f16(block, 0, d);
-                let q = map32(x, |v| ((v * inv + levels as f32 + 0.5) as i32).min(2 * levels - 1));
+                let q = map32(x, |v| {
+                    ((v * inv + levels as f32 + 0.5) as i32).min(2 * levels - 1)
+                });
                 pack(ty, &q, &mut block[2..]);
             }
             QuantType::Q4_1 | QuantType::Q5_1 => {

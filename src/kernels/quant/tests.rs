@@ -466,14 +466,19 @@ fn quantizers_round_trip() {
         for (b, (xb, yb)) in x.chunks_exact(32).zip(back.chunks_exact(32)).enumerate() {
             let block = &bytes[b * ty.block_bytes()..];
             let d = scalar::f16_le(block, 0).abs();
-            let (lo, hi) = xb.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            let (lo, hi) = xb
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
             // The stored step is the f16 rounding of the exact one: allow for that drift over
             // the whole range.
             let drift = (hi - lo).abs().max(hi.abs()).max(lo.abs()) * 1e-3;
             let clipped = matches!(ty, QuantType::Q4_0 | QuantType::Q5_0);
             let bound = if clipped { d } else { 0.5 * d } + drift;
             for (i, (&v, &y)) in xb.iter().zip(yb).enumerate() {
-                assert!((v - y).abs() <= bound, "{ty:?} block {b} value {i}: {v} → {y}");
+                assert!(
+                    (v - y).abs() <= bound,
+                    "{ty:?} block {b} value {i}: {v} → {y}"
+                );
             }
         }
         assert!(back[32..64].iter().all(|&v| v == 0.0), "{ty:?}");
