@@ -299,8 +299,7 @@ impl Whisper {
                     });
                 }
                 let out = &mut x[row * s..(row + 1) * s];
-                let emb = &dec.token_embedding[tok as usize * s..(tok as usize + 1) * s];
-                kernels::f16_to_f32(emb, out);
+                dec.token_embedding.row(tok as usize, s, out);
                 let pos = cache.len + i;
                 residual(out, &dec.positions[pos * s..(pos + 1) * s]);
                 row += 1;
@@ -459,9 +458,8 @@ impl Whisper {
         let hp = self.hparams();
         let n = hidden.len() / hp.n_text_state;
         let mut out = vec![0.0; n * hp.n_vocab];
-        kernels::matmul_t_f16(
+        self.weights.decoder.token_embedding.product(
             hidden,
-            &self.weights.decoder.token_embedding,
             None,
             &mut out,
             n,

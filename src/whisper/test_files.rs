@@ -113,10 +113,12 @@ fn synthetic(hp: HParams) -> WhisperWeights {
             ln_post: norm(sa),
         },
         decoder: DecoderWeights {
-            token_embedding: values(4000, hp.n_vocab * st)
-                .into_iter()
-                .map(f16::from_f32)
-                .collect(),
+            token_embedding: Matrix::F16(
+                values(4000, hp.n_vocab * st)
+                    .into_iter()
+                    .map(f16::from_f32)
+                    .collect(),
+            ),
             positions: values(5000, hp.n_text_ctx * st),
             layers: decoder_layers,
             ln: norm(st),
