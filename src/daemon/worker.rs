@@ -11,6 +11,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::event::Event;
+use super::remote::Remote;
 use super::wake::{Heard, WakeGate};
 use super::DaemonError;
 use crate::actions::{ActionRequest, WAKE_ACTION};
@@ -48,10 +49,12 @@ pub enum Outcome {
     Act { request: ActionRequest, end_ms: u64 },
 }
 
-/// The model, with the grammar when commands are on.
+/// The model, with the grammar when commands are on; or the grammar and the speech server
+/// that hears for it (`[model] remote`).
 pub enum Engine {
     Commands(Box<Recognizer>),
     Transcriber(Box<Transcriber>),
+    Remote(Box<Remote>),
 }
 
 impl Engine {
@@ -60,13 +63,16 @@ impl Engine {
         match self {
             Engine::Commands(r) => r.grammar().wake_phrase(),
             Engine::Transcriber(_) => None,
+            Engine::Remote(r) => r.grammar().wake_phrase(),
         }
     }
 
-    pub fn transcriber(&self) -> &Transcriber {
+    /// The model on this machine; None when a server hears instead.
+    pub fn transcriber(&self) -> Option<&Transcriber> {
         match self {
-            Engine::Commands(r) => r.transcriber(),
-            Engine::Transcriber(t) => t,
+            Engine::Commands(r) => Some(r.transcriber()),
+            Engine::Transcriber(t) => Some(t),
+            Engine::Remote(_) => None,
         }
     }
 
@@ -84,6 +90,8 @@ impl Engine {
             })
             .collect();
         let warmed = match self {
+            // The server warms up its own model.
+            Engine::Remote(_) => return,
             Engine::Commands(r) => r.recognize(&noise).map(drop).map_err(|e| e.to_string()),
             Engine::Transcriber(t) => {
                 let options = crate::whisper::transcribe::TranscribeOptions {
@@ -100,7 +108,7 @@ impl Engine {
         }
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
-            threads = self.transcriber().threads(),
+            threads = self.transcriber().map_or(0, Transcriber::threads),
             "model warmed up"
         );
     }
@@ -154,10 +162,12 @@ pub fn start(
                     }) => {
                         let ready = early.take().filter(|e| e.same_span(&utterance));
                         match (provisional, ready) {
-                            (true, _) => early = recognize(&mut engine, &utterance),
+                            // A server is asked once, for the whole utterance.
+                            (true, _) if matches!(engine, Engine::Remote(_)) => {}
+                            (true, _) => early = recognize(&mut engine, &utterance, &send),
                             (false, Some(done)) => report(done, &mut gate, &engine, &send),
                             (false, None) => {
-                                if let Some(done) = recognize(&mut engine, &utterance) {
+                                if let Some(done) = recognize(&mut engine, &utterance, &send) {
                                     report(done, &mut gate, &engine, &send);
                                 }
                             }
@@ -198,13 +208,24 @@ impl Recognized {
     }
 }
 
-/// Recognises `u`; None when there is no command recogniser (captions only).
-fn recognize(engine: &mut Engine, u: &Utterance) -> Option<Recognized> {
-    let Engine::Commands(recognizer) = engine else {
-        return None;
-    };
+/// Recognises `u`; None when there is no command recogniser (captions only). A speech
+/// server's troubles are reported through `send` as they happen.
+fn recognize(engine: &mut Engine, u: &Utterance, send: &impl Fn(Outcome)) -> Option<Recognized> {
     let started = Instant::now();
-    let result = recognizer.recognize(&u.samples).map_err(|e| e.to_string());
+    let result = match engine {
+        Engine::Commands(recognizer) => recognizer.recognize(&u.samples).map_err(|e| e.to_string()),
+        Engine::Remote(remote) => {
+            let server = remote.address();
+            let report = |kind| {
+                send(Outcome::Event(Event::Remote {
+                    server: server.clone(),
+                    kind,
+                }))
+            };
+            remote.recognize(&u.samples, &report)
+        }
+        Engine::Transcriber(_) => return None,
+    };
     Some(Recognized {
         start: u.start,
         end: u.end,
@@ -261,8 +282,10 @@ fn set_grammar(
     options: RecognizerOptions,
     send: &impl Fn(Outcome),
 ) {
-    let Engine::Commands(recognizer) = engine else {
-        return;
+    let recognizer = match engine {
+        Engine::Commands(recognizer) => recognizer,
+        Engine::Remote(remote) => return remote.set_grammar(grammar, options),
+        Engine::Transcriber(_) => return,
     };
     let started = Instant::now();
     match recognizer.set_grammar(grammar, options) {
@@ -290,20 +313,28 @@ impl Captions {
         }
     }
 
+    // Captions need the model here; `voxd run` refuses captions with a remote server, so
+    // without one there is nothing to caption.
     fn window(&mut self, engine: &Engine, window: &CaptionWindow, send: &impl Fn(Outcome)) {
-        let update = self.captioner.window(engine.transcriber(), window);
-        self.send(update, window.start, window.end(), send);
+        if let Some(transcriber) = engine.transcriber() {
+            let update = self.captioner.window(transcriber, window);
+            self.send(update, window.start, window.end(), send);
+        }
     }
 
     fn utterance(&mut self, engine: &Engine, u: &Utterance, send: &impl Fn(Outcome)) {
-        let update = self.captioner.utterance(engine.transcriber(), u);
-        self.send(update, u.start, u.end, send);
+        if let Some(transcriber) = engine.transcriber() {
+            let update = self.captioner.utterance(transcriber, u);
+            self.send(update, u.start, u.end, send);
+        }
     }
 
     /// The stream ended: the finals still waiting for more audio.
     fn finish(&mut self, engine: &Engine, send: &impl Fn(Outcome)) {
-        let update = self.captioner.finish(engine.transcriber());
-        self.send(update, 0, 0, send);
+        if let Some(transcriber) = engine.transcriber() {
+            let update = self.captioner.finish(transcriber);
+            self.send(update, 0, 0, send);
+        }
     }
 
     /// Sends the finals, then the partial line when it changed (empty text clears it).
