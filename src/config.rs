@@ -319,8 +319,8 @@ impl AudioConfig {
     }
 }
 
-/// `[model]`: the Whisper model.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// `[model]`: the Whisper model, or the Wyoming server that recognises speech instead.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// A CTranslate2 directory or a ggml file; relative paths are taken from the config
@@ -328,7 +328,45 @@ pub struct ModelConfig {
     pub path: Option<PathBuf>,
     /// Compute threads; 0 = one per core.
     pub threads: usize,
+    /// A Wyoming speech-to-text server (`tcp://HOST:PORT` or `unix://PATH`) that
+    /// transcribes `voxd run`'s utterances instead of the model here.
+    pub remote: Option<String>,
+    /// How long an utterance waits for an unreachable server (retrying with back-off)
+    /// before it is given up and reported.
+    pub remote_retry_s: u64,
 }
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            path: None,
+            threads: 0,
+            remote: None,
+            remote_retry_s: 60,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// On failure, the key to point at and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let Some(Err(problem)) = self.remote.as_deref().map(ListenUri::parse) {
+            return Err(("remote", problem));
+        }
+        if self.remote_retry_s > MAX_REMOTE_RETRY_S {
+            let problem = format!(
+                "remote_retry_s = {}: at most {MAX_REMOTE_RETRY_S} (one hour)",
+                self.remote_retry_s
+            );
+            return Err(("remote_retry_s", problem));
+        }
+        Ok(())
+    }
+}
+
+/// The longest an utterance may wait for an unreachable server: utterances queue behind
+/// it meanwhile, so an hour is already more than a person waits for a light.
+pub const MAX_REMOTE_RETRY_S: u64 = 3_600;
 
 impl Config {
     /// Reads and validates a config file.
@@ -387,8 +425,11 @@ impl Config {
         for path in paths {
             *path = dir.join(&*path);
         }
-        if let Ok(ListenUri::Unix(path)) = ListenUri::parse(&self.wyoming.uri) {
-            self.wyoming.uri = ListenUri::Unix(dir.join(path)).to_string();
+        let uris = [Some(&mut self.wyoming.uri), self.model.remote.as_mut()];
+        for uri in uris.into_iter().flatten() {
+            if let Ok(ListenUri::Unix(path)) = ListenUri::parse(uri) {
+                *uri = ListenUri::Unix(dir.join(path)).to_string();
+            }
         }
     }
 
@@ -409,6 +450,9 @@ impl Config {
     /// Validates the values serde cannot; on failure, the section, the key to point at, and
     /// what is wrong.
     fn check_values(&self) -> Result<(), (&'static str, &'static str, String)> {
+        if let Err((key, problem)) = self.model.validate() {
+            return Err(("model", key, problem));
+        }
         let mut fe = self.front_end(true);
         fe.segment.early_close_ms = self.commands.early_close_ms;
         if let Err(e) = fe.vad.validate() {
@@ -618,6 +662,26 @@ mod tests {
         assert!(err.to_string().contains("line 3"), "{err}");
         let err = load_text("[wyoming]\nmax_audio_s = 100000\n").unwrap_err();
         assert!(err.to_string().contains("at most 3600"), "{err}");
+    }
+
+    #[test]
+    fn the_remote_server_is_checked_with_its_line_and_a_socket_is_taken_from_the_folder() {
+        let err = load_text("[model]\nthreads = 1\nremote = \"example:10300\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("tcp://HOST:PORT"),
+            "{err}"
+        );
+        let err = load_text("[model]\nremote_retry_s = 7200\n").unwrap_err();
+        assert!(err.to_string().contains("at most 3600"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[model]\nremote = \"unix://stt.sock\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        let expected = format!("unix://{}", dir.path().join("stt.sock").display());
+        assert_eq!(config.model.remote, Some(expected));
+        assert_eq!(config.model.remote_retry_s, 60);
     }
 
     #[test]

@@ -2,15 +2,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 
 use super::{ModelArgs, Settings, SourceArgs};
 use voxd::captions::Captioner;
 use voxd::command::Recognizer;
-use voxd::config::{RunMode, StdoutFormat};
+use voxd::config::{Config, ListenUri, RunMode, StdoutFormat};
+use voxd::daemon::remote::{Remote, SpeechService};
 use voxd::daemon::{self, commands::CommandFlags, CommandSet};
+use voxd::wyoming::client::WyomingClient;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -22,6 +26,11 @@ pub struct RunArgs {
     grammar: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    /// Have this Wyoming speech-to-text server (tcp://HOST:PORT or unix://PATH) transcribe
+    /// the utterances instead of the model here; the grammars and actions stay here
+    /// [default: [model] remote].
+    #[arg(long, value_name = "URI", conflicts_with = "model")]
+    remote: Option<String>,
     #[command(flatten)]
     source: SourceArgs,
     /// Events on standard output: auto (text on a terminal, else JSON lines), json, text,
@@ -70,24 +79,14 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         None
     };
     let source = args.source.source(config)?;
-    let transcriber = args.model.load(config)?;
-    let model_name = args
-        .model
-        .path(config)?
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let mut front_end = config.front_end(mode.captions());
     if let Some(set) = &commands {
         front_end.segment.early_close_ms = set.settings().early_close_ms;
     }
-    let engine = match &commands {
-        Some(set) => {
-            let options = set.recognizer_options().clone();
-            let recognizer = Recognizer::new(transcriber, set.grammar().clone(), options)?;
-            daemon::Engine::Commands(Box::new(recognizer))
-        }
-        None => daemon::Engine::Transcriber(Box::new(transcriber)),
+    let remote = args.remote.as_ref().or(config.model.remote.as_ref());
+    let (engine, model_name) = match remote {
+        Some(uri) => remote_engine(uri, args.remote.is_some(), mode, commands.as_ref(), config)?,
+        None => local_engine(&args.model, commands.as_ref(), config)?,
     };
     let output = daemon::OutputOptions {
         stdout: args.stdout.unwrap_or(config.events.stdout),
@@ -114,4 +113,66 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         reply,
     })?;
     Ok(())
+}
+
+/// The model here, with the grammar when commands are on, and its name for `ready`.
+fn local_engine(
+    model: &ModelArgs,
+    commands: Option<&CommandSet>,
+    config: &Config,
+) -> Result<(daemon::Engine, String)> {
+    let transcriber = model.load(config)?;
+    let name = model
+        .path(config)?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let engine = match commands {
+        Some(set) => {
+            let options = set.recognizer_options().clone();
+            let recognizer = Recognizer::new(transcriber, set.grammar().clone(), options)?;
+            daemon::Engine::Commands(Box::new(recognizer))
+        }
+        None => daemon::Engine::Transcriber(Box::new(transcriber)),
+    };
+    Ok((engine, name))
+}
+
+/// The grammar with the Wyoming server at `uri` hearing for it; its address is the name
+/// in `ready`. `from_flag`: `uri` is `--remote`'s, else the config's.
+fn remote_engine(
+    uri: &str,
+    from_flag: bool,
+    mode: RunMode,
+    commands: Option<&CommandSet>,
+    config: &Config,
+) -> Result<(daemon::Engine, String)> {
+    let origin = || {
+        if from_flag {
+            "--remote".to_string()
+        } else {
+            config
+                .origin("model", "remote")
+                .unwrap_or_else(|| "[model] remote".into())
+        }
+    };
+    let parsed = ListenUri::parse(uri).map_err(|e| anyhow::anyhow!("{}: {e}", origin()))?;
+    let Some(set) = commands.filter(|_| !mode.captions()) else {
+        bail!(
+            "{}: a speech server hears commands only, and captions need the model on this \
+             machine: use --mode commands (or [run] mode = \"commands\"), or leave out the \
+             server",
+            origin()
+        );
+    };
+    let client = WyomingClient::new(parsed);
+    let name = client.address();
+    tracing::info!(server = name, "utterances go to the speech server");
+    let remote = Remote::new(
+        Box::new(client),
+        set.grammar().clone(),
+        set.recognizer_options().clone(),
+        Duration::from_secs(config.model.remote_retry_s),
+    );
+    Ok((daemon::Engine::Remote(Box::new(remote)), name))
 }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audio::SAMPLE_RATE;
-use crate::grammar::{Grammar, SlotValue};
+use crate::grammar::{Grammar, Match, SlotValue};
 use crate::util::rng::Rng;
 use crate::whisper::mel::CHUNK_FRAMES;
 use crate::whisper::model::ModelError;
@@ -127,6 +127,37 @@ pub struct TokenScore {
 }
 
 impl Recognition {
+    /// A transcript someone else made (a speech-to-text server) read as a command: a
+    /// sentence of `grammar` is accepted as it stands, since there is no audio here to
+    /// judge it by; anything else is refused, as `no_speech` when the text is empty and
+    /// `no_sentence` otherwise. `heard` keeps the transcript of a refusal when `keep_heard`
+    /// (`transcribe_refused`: replies to requests that are no command).
+    pub fn from_text(grammar: &Grammar, transcript: &str, keep_heard: bool) -> Recognition {
+        let transcript = transcript.trim();
+        if transcript.is_empty() {
+            return Recognition::refused(Rejection::NoSpeech);
+        }
+        let found = grammar.match_text(transcript);
+        let wake_alone = found.is_none() && grammar.is_wake_phrase(transcript);
+        let reason = (found.is_none() && !wake_alone).then_some(Rejection::NoSentence);
+        Recognition {
+            intent: found.as_ref().map(|found| found.intent.clone()),
+            slots: found.as_ref().map(Match::all_slots).unwrap_or_default(),
+            // No score: the server does not say how sure it was.
+            score: f32::NAN,
+            gap: 0.0,
+            mismatch: 0.0,
+            free_text: transcript.to_string(),
+            reason,
+            wake: wake_alone || found.is_some_and(|found| found.wake),
+            heard: reason
+                .filter(|_| keep_heard)
+                .map(|_| transcript.to_string()),
+            text: transcript.to_string(),
+            ..Recognition::refused(Rejection::NoSentence)
+        }
+    }
+
     fn refused(reason: Rejection) -> Self {
         Recognition {
             intent: None,

@@ -17,6 +17,8 @@ use crate::command::{Recognition, Rejection};
 use crate::grammar::SlotValue;
 use crate::llm::generate::StopReason;
 
+use super::remote::RemoteEvent;
+
 /// Something the daemon reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -133,6 +135,12 @@ pub enum Event {
     Capture {
         #[serde(flatten)]
         detail: Value,
+    },
+    /// The speech server (`[model] remote`): lost, retrying, resumed, gave up.
+    Remote {
+        server: String,
+        #[serde(flatten)]
+        kind: RemoteEvent,
     },
     /// Audio was dropped: the front end fell behind the device.
     Overrun { dropped: u64 },

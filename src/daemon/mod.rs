@@ -29,6 +29,7 @@ pub mod commands;
 pub mod doctor;
 pub mod event;
 mod output;
+pub mod remote;
 pub mod reply;
 mod socket;
 pub mod speech;

@@ -212,6 +212,10 @@ impl TextLine {
                 None => format!("voxd: reload {outcome}"),
             },
             Event::Capture { detail } => format!("voxd: audio {detail}"),
+            Event::Remote { server, kind } => {
+                let detail = serde_json::to_value(kind).unwrap_or_default();
+                format!("voxd: speech server {server} {detail}")
+            }
             Event::Overrun { dropped } => format!("voxd: audio overrun, {dropped} frames lost"),
             Event::Error { message } => format!("voxd: error: {message}"),
             Event::Stopped { audio_ms, .. } => {

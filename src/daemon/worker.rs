@@ -19,6 +19,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::event::Event;
+use super::remote::Remote;
 use super::wake::{Heard, WakeGate};
 use super::DaemonError;
 use crate::actions::{ActionRequest, WAKE_ACTION};
@@ -72,10 +73,12 @@ pub enum Outcome {
     Act { request: ActionRequest, end_ms: u64 },
 }
 
-/// The model, with the grammar when commands are on.
+/// The model, with the grammar when commands are on; or the grammar and the speech server
+/// that hears for it (`[model] remote`).
 pub enum Engine {
     Commands(Box<Recognizer>),
     Transcriber(Box<Transcriber>),
+    Remote(Box<Remote>),
 }
 
 impl Engine {
@@ -84,13 +87,16 @@ impl Engine {
         match self {
             Engine::Commands(r) => r.grammar().wake_phrase(),
             Engine::Transcriber(_) => None,
+            Engine::Remote(r) => r.grammar().wake_phrase(),
         }
     }
 
-    pub fn transcriber(&self) -> &Transcriber {
+    /// The model on this machine; None when a server hears instead.
+    pub fn transcriber(&self) -> Option<&Transcriber> {
         match self {
-            Engine::Commands(r) => r.transcriber(),
-            Engine::Transcriber(t) => t,
+            Engine::Commands(r) => Some(r.transcriber()),
+            Engine::Transcriber(t) => Some(t),
+            Engine::Remote(_) => None,
         }
     }
 
@@ -108,6 +114,8 @@ impl Engine {
             })
             .collect();
         let warmed = match self {
+            // The server warms up its own model.
+            Engine::Remote(_) => return,
             Engine::Commands(r) => r.recognize(&noise).map(drop).map_err(|e| e.to_string()),
             Engine::Transcriber(t) => {
                 let options = crate::whisper::transcribe::TranscribeOptions {
@@ -124,7 +132,7 @@ impl Engine {
         }
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
-            threads = self.transcriber().threads(),
+            threads = self.transcriber().map_or(0, Transcriber::threads),
             "model warmed up"
         );
     }
@@ -284,8 +292,12 @@ impl Utterances {
         if stage == Stage::Pause(PauseStage::Peek) && went_on {
             return;
         }
+        // A speech server is asked once, for the whole utterance.
+        if matches!(engine, Engine::Remote(_)) && stage != Stage::End {
+            return;
+        }
         let kept = self.kept.take().filter(|k| k.stands_for(u, stage));
-        let Some(mut done) = kept.or_else(|| recognize(engine, u)) else {
+        let Some(mut done) = kept.or_else(|| recognize(engine, u, send)) else {
             return;
         };
         match stage {
@@ -320,13 +332,24 @@ fn after(u: &Utterance, from: u64) -> Utterance {
     }
 }
 
-/// Recognises `u`; None when there is no command recogniser (captions only).
-fn recognize(engine: &mut Engine, u: &Utterance) -> Option<Recognized> {
-    let Engine::Commands(recognizer) = engine else {
-        return None;
-    };
+/// Recognises `u`; None when there is no command recogniser (captions only). A speech
+/// server's troubles are reported through `send` as they happen.
+fn recognize(engine: &mut Engine, u: &Utterance, send: &impl Fn(Outcome)) -> Option<Recognized> {
     let started = Instant::now();
-    let result = recognizer.recognize(&u.samples).map_err(|e| e.to_string());
+    let result = match engine {
+        Engine::Commands(recognizer) => recognizer.recognize(&u.samples).map_err(|e| e.to_string()),
+        Engine::Remote(remote) => {
+            let server = remote.address();
+            let report = |kind| {
+                send(Outcome::Event(Event::Remote {
+                    server: server.clone(),
+                    kind,
+                }))
+            };
+            remote.recognize(&u.samples, &report)
+        }
+        Engine::Transcriber(_) => return None,
+    };
     Some(Recognized {
         start: u.start,
         end: u.end,
@@ -391,8 +414,10 @@ fn set_grammar(
     options: RecognizerOptions,
     send: &impl Fn(Outcome),
 ) {
-    let Engine::Commands(recognizer) = engine else {
-        return;
+    let recognizer = match engine {
+        Engine::Commands(recognizer) => recognizer,
+        Engine::Remote(remote) => return remote.set_grammar(grammar, options),
+        Engine::Transcriber(_) => return,
     };
     let started = Instant::now();
     match recognizer.set_grammar(grammar, options) {
@@ -420,20 +445,28 @@ impl Captions {
         }
     }
 
+    // Captions need the model here; `voxd run` refuses captions with a remote server, so
+    // without one there is nothing to caption.
     fn window(&mut self, engine: &Engine, window: &CaptionWindow, send: &impl Fn(Outcome)) {
-        let update = self.captioner.window(engine.transcriber(), window);
-        self.send(update, window.start, window.end(), send);
+        if let Some(transcriber) = engine.transcriber() {
+            let update = self.captioner.window(transcriber, window);
+            self.send(update, window.start, window.end(), send);
+        }
     }
 
     fn utterance(&mut self, engine: &Engine, u: &Utterance, send: &impl Fn(Outcome)) {
-        let update = self.captioner.utterance(engine.transcriber(), u);
-        self.send(update, u.start, u.end, send);
+        if let Some(transcriber) = engine.transcriber() {
+            let update = self.captioner.utterance(transcriber, u);
+            self.send(update, u.start, u.end, send);
+        }
     }
 
     /// The stream ended: the finals still waiting for more audio.
     fn finish(&mut self, engine: &Engine, send: &impl Fn(Outcome)) {
-        let update = self.captioner.finish(engine.transcriber());
-        self.send(update, 0, 0, send);
+        if let Some(transcriber) = engine.transcriber() {
+            let update = self.captioner.finish(transcriber);
+            self.send(update, 0, 0, send);
+        }
     }
 
     /// Sends the finals, then the partial line when it changed (empty text clears it).

@@ -503,16 +503,48 @@ pub fn caption_windows(
     vad: VadConfig,
     windows: &WindowConfig,
 ) -> Result<Vec<CaptionWindow>, FrontEndError> {
-    let mut classifier = FrameClassifier::new(vad)?;
-    let mut windower = Windower::new(windows)?;
+    let mut stream = StreamWindows::new(vad, windows)?;
     let mut out = Vec::new();
-    // As the live path, a last partial frame is dropped.
-    for frame in samples.chunks_exact(classifier.config().frame_len()) {
-        let voiced = classifier.classify(frame).voiced;
-        windower.push(frame, voiced, &mut |w| out.push(w));
-    }
-    windower.finish(&mut |w| out.push(w));
+    stream.push(samples, &mut |w| out.push(w));
+    stream.finish(&mut |w| out.push(w));
     Ok(out)
+}
+
+/// The live front end's caption windows for 16 kHz audio that arrives in pieces of any
+/// length (a network stream's chunks): the same frames, classifier and windower.
+pub struct StreamWindows {
+    classifier: FrameClassifier,
+    windower: Windower,
+    /// The start of a frame not yet complete.
+    partial: Vec<f32>,
+}
+
+impl StreamWindows {
+    pub fn new(vad: VadConfig, windows: &WindowConfig) -> Result<Self, FrontEndError> {
+        Ok(StreamWindows {
+            classifier: FrameClassifier::new(vad)?,
+            windower: Windower::new(windows)?,
+            partial: Vec::new(),
+        })
+    }
+
+    /// Takes the next samples; emits a window whenever a step is complete.
+    pub fn push(&mut self, samples: &[f32], emit: &mut impl FnMut(CaptionWindow)) {
+        let frame_len = self.classifier.config().frame_len();
+        self.partial.extend_from_slice(samples);
+        let whole = self.partial.len() / frame_len * frame_len;
+        for frame in self.partial[..whole].chunks_exact(frame_len) {
+            let voiced = self.classifier.classify(frame).voiced;
+            self.windower.push(frame, voiced, emit);
+        }
+        self.partial.drain(..whole);
+    }
+
+    /// The stream ended: the last, partial step as a window. As the live path, a last
+    /// partial frame is dropped.
+    pub fn finish(&mut self, emit: &mut impl FnMut(CaptionWindow)) {
+        self.windower.finish(emit);
+    }
 }
 
 /// Milliseconds on the audio clock for a 16 kHz sample position.

@@ -9,9 +9,11 @@
 //! - `audio.rs`: a request's audio in any rate, width and channel count, to 16 kHz mono;
 //! - `info.rs`: the `info` event;
 //! - `model.rs`: the shared model, loaded in the background, and its bounded queue;
-//! - `server.rs`: the listener and the clients' sessions.
+//! - `server.rs`: the listener and the clients' sessions;
+//! - `client.rs`: the other way round, `voxd run` asking a server (`[model] remote`).
 
 pub mod audio;
+pub mod client;
 pub mod event;
 pub mod info;
 pub mod model;

@@ -108,7 +108,10 @@ impl Model {
 }
 
 fn languages(engine: &Engine) -> Vec<String> {
-    tokenizer_languages(&engine.transcriber().tokenizer)
+    engine
+        .transcriber()
+        .map(|t| tokenizer_languages(&t.tokenizer))
+        .unwrap_or_default()
 }
 
 /// The languages a model with `tokenizer` transcribes: English alone for the English-only
@@ -155,6 +158,7 @@ fn work(
             };
             let transcript = engine
                 .transcriber()
+                .ok_or("no model is loaded here")?
                 .transcribe(&samples, &options, |_| {})
                 .map_err(|e| e.to_string())?;
             Ok(Answer::Transcript {
@@ -167,9 +171,11 @@ fn work(
                 .recognize(&samples)
                 .map(|r| Answer::Recognition(Box::new(r)))
                 .map_err(|e| e.to_string()),
-            Engine::Transcriber(_) => Err("no grammar is loaded: start voxd wyoming with \
+            Engine::Transcriber(_) | Engine::Remote(_) => {
+                Err("no grammar is loaded: start voxd wyoming with \
                                            --grammar or [commands] grammars"
-                .to_string()),
+                    .to_string())
+            }
         },
     }
 }

@@ -103,8 +103,8 @@ impl Listener {
     }
 }
 
-/// A client's connection.
-enum Connection {
+/// A connection, a client's to this server or this machine's to another server.
+pub(super) enum Connection {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -117,7 +117,7 @@ impl Connection {
         })
     }
 
-    fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()> {
+    pub(super) fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()> {
         match self {
             Connection::Tcp(s) => s
                 .set_read_timeout(Some(read))

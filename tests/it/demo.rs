@@ -11,12 +11,12 @@ use serde_json::Value;
 use crate::common;
 use crate::common::captions::word_errors;
 
-fn demo() -> PathBuf {
+pub(crate) fn demo() -> PathBuf {
     common::repo().join("examples/demo")
 }
 
 /// PATH with the demo's stand-ins first, as `scripts/run.sh` sets it.
-fn path_with_stand_ins() -> std::ffi::OsString {
+pub(crate) fn path_with_stand_ins() -> std::ffi::OsString {
     let mut dirs = vec![demo().join("bin")];
     dirs.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
@@ -38,7 +38,7 @@ fn voxd_with_demo_config(args: &[&str]) -> Output {
 }
 
 /// Whether the event's utterance (`start_ms`..`end_ms`) overlaps the piece's span.
-fn overlaps(event: &Value, piece: &Value) -> bool {
+pub(crate) fn overlaps(event: &Value, piece: &Value) -> bool {
     let ms = |v: &Value| (v.as_f64().unwrap() * 1000.0) as u64;
     let (start, end) = (ms(&piece["start_s"]), ms(&piece["end_s"]));
     event["start_ms"].as_u64().unwrap() < end && event["end_ms"].as_u64().unwrap() > start

@@ -31,6 +31,7 @@ mod quant_reference;
 mod real_commands;
 mod recognize;
 mod reload;
+mod remote;
 mod reply;
 mod segmentation;
 mod transcripts;
