@@ -48,7 +48,10 @@ start_build() {
     shift
     mkdir -p target/ci
     # Its own process group (setsid), so that a failing step can stop it with its children.
-    setsid nice -n 19 "$@" >"target/ci/$name.log" 2>&1 &
+    # setsid also makes a new session, which the kernel schedules as a group of its own
+    # (autogroup) whatever the nice value of its processes: the group's own nice is set too.
+    setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null || true; exec nice -n 19 "$@"' \
+        background "$@" >"target/ci/$name.log" 2>&1 &
     build_pid[$name]=$!
 }
 stop_builds() {
