@@ -37,9 +37,10 @@ step() {
     echo "==> test.sh step $n/$TOTAL done in $((SECONDS - t0)) s"
 }
 
-# The aarch64 kernel tests: built in their own target directory (see above).
-NEON_TEST=(cargo test --release --target aarch64-unknown-linux-gnu --target-dir target/neon
-    --lib kernels)
+# The aarch64 kernel tests: built in their own target directory (see above), without debug
+# info: nothing reads it there, and it only lengthens the build.
+NEON_TEST=(env CARGO_PROFILE_RELEASE_DEBUG=false
+    cargo test --release --target aarch64-unknown-linux-gnu --target-dir target/neon --lib kernels)
 
 # Starts `name`'s build in the background at the lowest priority; `await_build name` waits.
 declare -A build_pid
