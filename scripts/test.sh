@@ -8,7 +8,7 @@
 #                                                 binaries: tests/it/, then tests/live/
 #   6. cargo test --release --target aarch64-unknown-linux-gnu --lib kernels
 #      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64)
-#   7. scripts/fuzz.sh 30                 every fuzz target for 30 s (fuzz/)
+#   7. scripts/fuzz.sh 20                 every fuzz target for 20 s (fuzz/)
 # Stops at the first failing step.
 #
 # The builds of steps 6 and 7 (the aarch64 test binary, the fuzz targets with their
@@ -77,7 +77,7 @@ neon_tests() {
 }
 fuzz_run() {
     await_build fuzz
-    bash scripts/fuzz.sh 30
+    bash scripts/fuzz.sh 20
 }
 
 step bash scripts/setup.sh --reference
