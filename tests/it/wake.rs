@@ -164,7 +164,12 @@ fn a_wake_phrase_gates_commands_through_voxd_run() {
         let text = common::normalize(event["text"].as_str().unwrap());
         assert!(text.starts_with("hey computer"), "{event}");
     }
-    let timer = events.iter().find(|e| e["intent"] == "TimerStart").unwrap();
+    // The intent event itself: the action's events name the intent too, and an action is
+    // started before its intent is reported, so they may come first.
+    let timer = events
+        .iter()
+        .find(|e| e["event"] == "intent" && e["intent"] == "TimerStart")
+        .unwrap();
     assert_eq!(timer["slots"]["minutes"], 5, "{timer}");
 
     // The actions ran, and only these: the order of lines from two actions started
