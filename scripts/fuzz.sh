@@ -7,15 +7,19 @@
 #   FUZZ_JOBS=1 scripts/fuzz.sh ...         one target at a time (default: one per core)
 #   scripts/fuzz.sh --build                 only build the targets (test.sh does this in the
 #                                           background while the tests run)
+#   FUZZ_SANITIZER=none scripts/fuzz.sh ... without the address sanitizer (test.sh's short
+#                                           runs: a quarter less to build; panics, overflows,
+#                                           timeouts and memory limits are still caught)
 #
-# Builds the targets once (address sanitizer, debug assertions and overflow checks on), then
+# Builds the targets once (address sanitizer unless FUZZ_SANITIZER says otherwise, debug
+# assertions and overflow checks on; each sanitizer has its own target directory), then
 # runs each from its seed corpus (fuzz/corpus/TARGET, committed, read-only here) plus a working
 # corpus of what earlier runs found (fuzz/work/TARGET, git-ignored, kept between runs). Prints
 # per target the run length, executions, executions per second and the result. A crash, an
 # input slower than 10 s, or one needing more than 2 GB is a failure: the script names the
 # target and the input libFuzzer saved (fuzz/artifacts/TARGET/...) and exits 1 after the
 # remaining targets have run. Replay one input with
-#   fuzz/target/x86_64-unknown-linux-gnu/release/TARGET fuzz/artifacts/TARGET/crash-...
+#   fuzz/target/address/x86_64-unknown-linux-gnu/release/TARGET fuzz/artifacts/TARGET/crash-...
 #
 # Needs cargo-fuzz (scripts/setup.sh installs it). Works on the stable toolchain: cargo-fuzz
 # passes the compiler -Z flags for the sanitizer and coverage, which RUSTC_BOOTSTRAP allows.
@@ -54,18 +58,27 @@ for t in "${targets[@]}"; do
     fi
 done
 
+sanitizer="${FUZZ_SANITIZER:-address}"
+case "$sanitizer" in
+    address | none) ;;
+    *)
+        echo "fuzz.sh: FUZZ_SANITIZER must be address or none, got '$sanitizer'" >&2
+        exit 2
+        ;;
+esac
 triple="$(rustc -vV | sed -n 's/^host: //p')"
+bin_dir="fuzz/target/$sanitizer/$triple/release"
 t0=$SECONDS
 mkdir -p fuzz/work
 # Four codegen units as in the main release profile (cargo-fuzz's default is one, which
 # compiles voxd's crate on a single core: twice the wall time on two cores).
-if ! (cd fuzz && cargo fuzz build --release --debug-assertions --codegen-units 4) \
-    >fuzz/work/build.log 2>&1; then
+if ! (cd fuzz && cargo fuzz build --release --debug-assertions --codegen-units 4 \
+    --sanitizer "$sanitizer" --target-dir "target/$sanitizer") >fuzz/work/build.log 2>&1; then
     tail -n 40 fuzz/work/build.log >&2
     echo "fuzz.sh: building the fuzz targets failed (fuzz/work/build.log)" >&2
     exit 1
 fi
-echo "fuzz.sh: built the fuzz targets in $((SECONDS - t0)) s"
+echo "fuzz.sh: built the fuzz targets (sanitizer: $sanitizer) in $((SECONDS - t0)) s"
 if $build_only; then
     exit 0
 fi
@@ -76,7 +89,7 @@ fuzz_one() {
     local work="fuzz/work/$t" artifacts="fuzz/artifacts/$t" log="fuzz/work/$t.log"
     mkdir -p "$work" "$artifacts"
     local start=$SECONDS status=0
-    "fuzz/target/$triple/release/$t" "$work" "fuzz/corpus/$t" \
+    "$bin_dir/$t" "$work" "fuzz/corpus/$t" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
     local took=$((SECONDS - start))

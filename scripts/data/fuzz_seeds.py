@@ -19,6 +19,9 @@ mutates structure rather than bulk data:
   head, and one whose vocabulary count is Whisper's.
 - grammar, grammar_template: the repository's grammars and every sentence template in them.
 - config: config.toml and the test configuration.
+- wyoming: client sessions as Home Assistant sends them (describe; transcribe with 16-bit
+  16 kHz chunks of a test clip, and with 32-bit 48 kHz stereo ones; recognize, handle),
+  with the data both in the header and as extra data.
 
 Regenerate after a format change; the output is deterministic. Inputs that once made a target
 fail are kept beside the seeds as regression_* files.
@@ -26,6 +29,7 @@ fail are kept beside the seeds as regression_* files.
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -528,6 +532,61 @@ def seeds_text():
                 os.path.join(d, "daemon_test_config.toml"))
 
 
+# --------------------------------------------------------------------------------- Wyoming
+
+def wyoming_event(kind, data=None, payload=b"", inline=False):
+    """One event on the wire: a JSON header line, then the data as extra data (or inside
+    the header when `inline`), then the payload."""
+    header = {"type": kind, "version": "1.10.2"}
+    extra = b""
+    if data is not None and inline:
+        header["data"] = data
+    elif data is not None:
+        extra = json.dumps(data).encode()
+        header["data_length"] = len(extra)
+    if payload:
+        header["payload_length"] = len(payload)
+    return json.dumps(header).encode() + b"\n" + extra + payload
+
+
+def seeds_wyoming():
+    d = out_dir("wyoming")
+    clip = sorted(c for c in os.listdir(os.path.join(ROOT, "tests", "fixtures", "clips"))
+                  if c.endswith(".wav"))[0]
+    with wave.open(os.path.join(ROOT, "tests", "fixtures", "clips", clip)) as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1 and w.getframerate() == 16000
+        w.setpos(w.getnframes() // 3)
+        raw = w.readframes(1600)  # 0.1 s
+    s16 = struct.unpack("<%dh" % (len(raw) // 2), raw)
+    # The same sound as 32-bit 48 kHz stereo (each sample three times, both channels).
+    s32_48k = struct.pack("<%di" % (6 * len(s16)), *(x << 16 for x in s16 for _ in range(6)))
+
+    def session(fmt, pcm, chunks, inline):
+        events = [wyoming_event("transcribe", {"language": "en"}, inline=inline),
+                  wyoming_event("audio-start", fmt, inline=inline)]
+        step = len(pcm) // chunks // (fmt["width"] * fmt["channels"]) * (
+            fmt["width"] * fmt["channels"])
+        for at in range(0, len(pcm), step):
+            events.append(wyoming_event("audio-chunk", fmt, pcm[at:at + step], inline=inline))
+        events.append(wyoming_event("audio-stop", {}, inline=inline))
+        return b"".join(events)
+
+    mono = {"rate": 16000, "width": 2, "channels": 1}
+    stereo = {"rate": 48000, "width": 4, "channels": 2}
+    write(d, "describe", wyoming_event("describe"))
+    write(d, "transcribe_16k_s16", session(mono, raw, 2, inline=False))
+    write(d, "transcribe_16k_s16_inline", session(mono, raw, 2, inline=True))
+    write(d, "transcribe_48k_s32_stereo", session(stereo, s32_48k[:4800 * 8], 3, inline=False))
+    write(d, "recognize_and_handle", b"".join([
+        wyoming_event("describe"),
+        wyoming_event("recognize", {"text": "set a timer for five minutes"}),
+        wyoming_event("intent", {"name": "HassStartTimer",
+                                 "entities": [{"name": "minutes", "value": 5}]}),
+        wyoming_event("transcript", {"text": "what time is it"}, inline=True),
+        wyoming_event("ping", {"text": "x"}),
+    ]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=os.path.join(ROOT, "models"),
@@ -538,6 +597,7 @@ def main():
     seeds_ct2(args.models)
     seeds_ggml(args.models)
     seeds_text()
+    seeds_wyoming()
     total = 0
     for target in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, target))
