@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 use super::audio::{AudioFormat, AudioStream};
 use super::event::{read_event, write_event, Event, ProtocolError};
 use super::info::{info, Offer, COMMANDS_MODEL};
+use super::live::{Live, LiveSettings};
 use super::model::{Answer, Model, Request};
 use super::WyomingError;
 use crate::actions::{ActionRequest, ActionRunner, ActionSet};
@@ -40,6 +41,7 @@ pub struct Shared {
     pub offer: Offer,
     pub commands: Option<Commands>,
     pub limits: WyomingSection,
+    pub live: LiveSettings,
 }
 
 /// A bound listener.
@@ -256,7 +258,15 @@ struct Client<'a> {
     shared: &'a Shared,
     /// Set by `transcribe`, taken by `audio-start`.
     purpose: Option<Purpose>,
-    audio: Option<(Purpose, AudioStream)>,
+    audio: Option<Audio>,
+}
+
+/// The audio stream in progress.
+struct Audio {
+    purpose: Purpose,
+    stream: AudioStream,
+    /// Free transcription's live transcript.
+    live: Option<Live>,
 }
 
 impl<'a> Client<'a> {
@@ -374,24 +384,58 @@ impl<'a> Client<'a> {
             .purpose
             .take()
             .unwrap_or(Purpose::Transcribe { language: None });
-        self.audio = Some((purpose, stream));
+        let live = match &purpose {
+            Purpose::Transcribe { language } => {
+                match Live::new(&self.shared.live, language.clone()) {
+                    Ok(live) => Some(live),
+                    Err(problem) => {
+                        tracing::warn!("wyoming: no live transcript: {problem}");
+                        None
+                    }
+                }
+            }
+            Purpose::Commands => None,
+        };
+        self.audio = Some(Audio {
+            purpose,
+            stream,
+            live,
+        });
         Next::Continue
     }
 
     fn audio_chunk(&mut self, event: &Event) -> Next {
-        let Some((_, stream)) = self.audio.as_mut() else {
+        let Some(audio) = self.audio.as_mut() else {
             return close("audio-chunk before audio-start");
         };
         let pushed = AudioFormat::from_data(&event.data)
-            .and_then(|format| stream.push(format, &event.payload));
-        match pushed {
-            Ok(()) => Next::Continue,
-            Err(problem) => close(&format!("audio-chunk: {problem}")),
+            .and_then(|format| audio.stream.push(format, &event.payload));
+        if let Err(problem) = pushed {
+            return close(&format!("audio-chunk: {problem}"));
         }
+        let events = match &mut audio.live {
+            Some(live) => live.hear(audio.stream.samples(), &self.shared.model),
+            None => Vec::new(),
+        };
+        self.send_all(&events)
+    }
+
+    fn send_all(&mut self, events: &[Event]) -> Next {
+        for event in events {
+            if let Err(e) = write_event(&mut self.writer, event) {
+                return Next::Gone(e);
+            }
+        }
+        Next::Continue
     }
 
     fn audio_stop(&mut self) -> Next {
-        let Some((purpose, stream)) = self.audio.take() else {
+        let Some(Audio {
+            purpose,
+            stream,
+            live,
+        }) = self.audio.take()
+        else {
             return close("audio-stop before audio-start");
         };
         let samples = match stream.finish() {
@@ -413,6 +457,11 @@ impl<'a> Client<'a> {
         };
         match answer {
             Answer::Transcript { text, language } => {
+                if let Some(live) = live {
+                    if let Next::Gone(e) = self.send_all(&live.finish(&text)) {
+                        return Next::Gone(e);
+                    }
+                }
                 self.send("transcript", json!({ "text": text, "language": language }))
             }
             Answer::Recognition(recognition) => {
