@@ -88,7 +88,7 @@ fn describe_gives_an_info_the_wyoming_package_parses() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(models, ["tiny.en", "voxd-commands"], "{info}");
-    assert_eq!(asr["supports_transcript_streaming"], true, "{info}");
+    assert_eq!(asr["supports_transcript_streaming"], false, "{info}");
     assert_eq!(asr["models"][0]["languages"], json!(["en"]), "{info}");
     let intents: Vec<&str> = info["intent"][0]["models"]
         .as_array()

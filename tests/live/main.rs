@@ -15,7 +15,6 @@ mod actions;
 mod capture;
 mod daemon;
 mod doctor;
-mod wyoming;
 
 /// How the real-time tests share the machine. The light ones (a front end on the microphone,
 /// actions, doctor) run side by side; one that runs a recogniser on a live stream runs alone,
