@@ -5,6 +5,8 @@
 #                                           unless some are named
 #   scripts/fuzz.sh 3600                    the long local run: one hour per target
 #   FUZZ_JOBS=1 scripts/fuzz.sh ...         one target at a time (default: one per core)
+#   scripts/fuzz.sh --build                 only build the targets (test.sh does this in the
+#                                           background while the tests run)
 #
 # Builds the targets once (address sanitizer, debug assertions and overflow checks on), then
 # runs each from its seed corpus (fuzz/corpus/TARGET, committed, read-only here) plus a working
@@ -23,6 +25,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 
+build_only=false
+if [ "${1:-}" = "--build" ]; then
+    build_only=true
+    shift
+fi
 seconds="${1:-30}"
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
     echo "fuzz.sh: SECONDS must be a whole number above 0, got '$seconds'" >&2
@@ -56,6 +63,9 @@ if ! (cd fuzz && cargo fuzz build --release --debug-assertions) >fuzz/work/build
     exit 1
 fi
 echo "fuzz.sh: built the fuzz targets in $((SECONDS - t0)) s"
+if $build_only; then
+    exit 0
+fi
 
 # One target's run; its result line goes to fuzz/work/TARGET.result.
 fuzz_one() {

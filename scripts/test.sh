@@ -10,6 +10,12 @@
 #      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64)
 #   7. scripts/fuzz.sh 30                 every fuzz target for 30 s (fuzz/)
 # Stops at the first failing step.
+#
+# The builds of steps 6 and 7 (the aarch64 test binary, the fuzz targets with their
+# sanitizer) start in the background after step 1, at the lowest priority: they use the CPU
+# the other steps leave idle (links, reference tools, the real-time tests of tests/live/),
+# and the tests run at full priority, unaffected. Each has its own target directory, so
+# neither waits for cargo's lock on target/. Their logs: target/ci/*.log.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,13 +37,57 @@ step() {
     echo "==> test.sh step $n/$TOTAL done in $((SECONDS - t0)) s"
 }
 
+# The aarch64 kernel tests: built in their own target directory (see above).
+NEON_TEST=(cargo test --release --target aarch64-unknown-linux-gnu --target-dir target/neon
+    --lib kernels)
+
+# Starts `name`'s build in the background at the lowest priority; `await_build name` waits.
+declare -A build_pid
+start_build() {
+    local name="$1"
+    shift
+    mkdir -p target/ci
+    # Its own process group (setsid), so that a failing step can stop it with its children.
+    # setsid also makes a new session, which the kernel schedules as a group of its own
+    # (autogroup) whatever the nice value of its processes: the group's own nice is set too.
+    setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null || true; exec nice -n 19 "$@"' \
+        background "$@" >"target/ci/$name.log" 2>&1 &
+    build_pid[$name]=$!
+}
+stop_builds() {
+    local pid
+    for pid in "${build_pid[@]}"; do
+        kill -- "-$pid" 2>/dev/null || true
+    done
+}
+trap stop_builds EXIT
+await_build() {
+    local name="$1"
+    if ! wait "${build_pid[$name]}"; then
+        tail -n 40 "target/ci/$name.log" >&2
+        echo "test.sh: the background build '$name' failed (target/ci/$name.log)" >&2
+        return 1
+    fi
+    echo "test.sh: background build '$name' ready"
+}
+neon_tests() {
+    await_build neon
+    "${NEON_TEST[@]}"
+}
+fuzz_run() {
+    await_build fuzz
+    bash scripts/fuzz.sh 30
+}
+
 step bash scripts/setup.sh --reference
+start_build neon "${NEON_TEST[@]}" --no-run
+start_build fuzz bash scripts/fuzz.sh --build
 step python3 scripts/reference/reference.py numeric
 step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo test --release
-step cargo test --release --target aarch64-unknown-linux-gnu --lib kernels
-step bash scripts/fuzz.sh 30
+step neon_tests
+step fuzz_run
 
 echo
 echo "==> test.sh: all $TOTAL steps passed"

@@ -453,7 +453,8 @@ impl Config {
         if let Err((key, problem)) = self.model.validate() {
             return Err(("model", key, problem));
         }
-        let fe = self.front_end(true);
+        let mut fe = self.front_end(true);
+        fe.segment.early_close_ms = self.commands.early_close_ms;
         if let Err(e) = fe.vad.validate() {
             let key = match e {
                 VadConfigError::FrameMs(_) => "frame_ms",
@@ -468,6 +469,9 @@ impl Config {
                 SegmentConfigError::Zero(key) => key,
                 SegmentConfigError::TailTooLong { .. } => "tail_ms",
                 SegmentConfigError::MaxTooShort(_) => "max_utterance_ms",
+                SegmentConfigError::CloseTooLate { .. } => {
+                    return Err(("commands", "early_close_ms", e.to_string()));
+                }
             };
             return Err(("segment", key, e.to_string()));
         }

@@ -31,6 +31,7 @@ daemon used per second of audio, with the load average of the machine during the
 
 Usage: scripts/bench/bench_captions.py [--recordings lj flite] [--models tiny.en base]
            [--threads 2] [--repeat 1] [--fast] [--latency low|balanced]
+           [--commit agreement|alignatt]
 """
 import argparse
 import json
@@ -180,13 +181,16 @@ def offline_text(model, wav, threads):
                 if json.loads(line)["type"] == "transcript")
 
 
-def run(model, wav, threads, fast, latency):
+def run(model, wav, threads, fast, latency, commit):
     cmd = [str(VOXD), "run", "--mode", "captions", "--stdout", "json",
            "--log", "error", "--no-watch", "--threads", str(threads), "--model", str(model),
            "--wav", str(wav)]
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as config:
+        config.write("[captions]\n")
         if latency:
-            config.write(f'[captions]\nlatency = "{latency}"\n')
+            config.write(f'latency = "{latency}"\n')
+        if commit:
+            config.write(f'commit = "{commit}"\n')
     cmd[2:2] = ["--config", config.name]
     if not fast:
         cmd.append("--realtime")
@@ -219,12 +223,15 @@ def main():
                     help="read the file as fast as it goes; times are audio heard (heard_ms)")
     ap.add_argument("--latency", choices=["low", "balanced"],
                     help="[captions] latency (default: voxd's default)")
+    ap.add_argument("--commit", choices=["agreement", "alignatt"],
+                    help="[captions] commit, how latency = low makes text final")
     ap.add_argument("--voxd", help="the voxd binary to measure [target/release/voxd]")
     args = ap.parse_args()
     if args.voxd:
         VOXD = pathlib.Path(args.voxd)
     time_key = "heard_ms" if args.fast else "clock_ms"
-    print(f"latency {args.latency or 'default'}, {args.threads} threads, "
+    print(f"latency {args.latency or 'default'}, commit {args.commit or 'default'}, "
+          f"{args.threads} threads, "
           f"{'fast (audio time)' if args.fast else 'real time (wall clock)'}")
     print("| recording | model | shown after p50 / p95 | final after p50 / p95 "
           "| WER vs spoken (offline) | vs offline | CPU per s of audio | load |")
@@ -242,7 +249,7 @@ def main():
             offline = offline_text(model, wav, args.threads)
             offline_errors, n = word_errors(spoken_text, offline)
             for _ in range(args.repeat):
-                r = run(model, wav, args.threads, args.fast, args.latency)
+                r = run(model, wav, args.threads, args.fast, args.latency, args.commit)
                 lat, never = latencies(r["events"], spoken, time_key)
                 shown = [s for s, _ in lat]
                 final = [f for _, f in lat]

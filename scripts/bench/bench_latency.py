@@ -25,16 +25,27 @@ the audio clock (ms since the source's first sample).
      and pre-roll rules) is the same in both and cancels. With --source wav it is 0.
   3. A command's spoken end, on the daemon's clock: ready.clock_ms + offset + the manifest's
      offset_s (last 10 ms frame above 1 % of the command's peak, clean speech).
-Latency = clock_ms of the action's `started` event - the spoken end. Its parts: VAD close
-(speech_end.clock_ms - spoken end: the end_silence_ms the segmenter waits, plus capture
-periods), recognition (the intent event's recognize_ms), and speech_end to action (the
-action's start after the utterance closed: recognition not yet done, queueing, starting the
-process; less than recognize_ms when recognition began before the close). Recognised = right intent and slots; refused = a
-not_recognized outcome; wrong = another intent; missed = no utterance.
+Latency = clock_ms of the action's `started` event - the spoken end. Its parts: close (the
+silence waited: for an utterance that ended, speech_end.clock_ms - spoken end, the
+end_silence_ms the segmenter waits plus capture periods; for one closed early ([commands]
+early_close_ms, the intent event's `early`), its end on the audio clock - spoken end, the
+silence heard before the close), recognition (the intent event's recognize_ms), and closed
+to action (the action's start after the close: recognition not yet done, queueing, starting
+the process; less than recognize_ms when recognition began before the close). Recognised =
+right intent and slots; refused = a not_recognized outcome; wrong = another intent; missed =
+no utterance. Early = recognised commands closed early. Cut = commands whose speech went on
+after an early close (a second outcome inside the same spoken command), or that were closed
+early with the wrong intent or slots: each is listed.
+
+--grammars home runs the Home Assistant example grammars (grammars/home.toml, media.toml,
+timers.toml) instead of the test grammar, every intent's `run` replaced by the line-writing
+action; the commands' intents and slots are then those grammars' own (EXPECT_HOME).
 
 Usage: scripts/bench/bench_latency.py [--models tiny.en base] [--threads 2] [--runs 3]
                                 [--source vmic|wav] [--commands 60] [--json FILE]
+                                [--grammars test|home]
 """
+import re
 import argparse
 import json
 import os
@@ -55,6 +66,17 @@ FIXTURES = ROOT / "tests" / "fixtures" / "daemon"
 DATA = ROOT / "data" / "daemon"
 # The segmenter's defaults (config.toml [segment]); the test config does not change them.
 END_SILENCE_MS, TAIL_MS = 400, 300
+HOME_GRAMMARS = ["home.toml", "media.toml", "timers.toml"]
+# The test grammar's intents as the Home Assistant grammars name them, and their slots.
+EXPECT_HOME = {
+    "LightOn": lambda s: ("LightOn", s),
+    "LightOff": lambda s: ("LightOff", s),
+    "SetTimer": lambda s: ("TimerStart", {"hours": 0, "minutes": s["minutes"], "seconds": 0}),
+    "SetVolume": lambda s: ("VolumeSet", {"volume": s["level"]}),
+    "PauseMusic": lambda s: ("MediaPause", {}),
+    "PlayMusic": lambda s: ("MediaPlay", {}),
+}
+LOG_INTENT = 'run = ["sh", "-c", "printf \'%s\\\\n\' \\"$VOXD_INTENT\\" >> actions.log"]'
 
 
 def log(msg):
@@ -71,16 +93,35 @@ def percentile(values, q):
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
-def setup_dir(model, threads):
-    """A folder with config.toml (from the test template), grammar.toml and actions/."""
+def setup_dir(model, threads, grammars="test"):
+    """A folder with config.toml (from the test template), the grammar and actions/."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="voxd-latency-"))
     text = (FIXTURES / "config.toml").read_text()
     text = text.replace("@MODEL@", str(ROOT / "models" / model))
     text = text.replace("threads = 2", f"threads = {threads}")
+    if grammars == "home":
+        text = text.replace('grammars = ["grammar.toml"]',
+                            f"grammars = {json.dumps(HOME_GRAMMARS)}")
+        for name in HOME_GRAMMARS:
+            source = (ROOT / "grammars" / name).read_text()
+            logged = re.sub(r"^run = \[.*\]( *#.*)?$", lambda _: LOG_INTENT, source, flags=re.M)
+            (d / name).write_text(logged)
+    else:
+        shutil.copy(FIXTURES / "grammar.toml", d / "grammar.toml")
     (d / "config.toml").write_text(text)
-    shutil.copy(FIXTURES / "grammar.toml", d / "grammar.toml")
     (d / "actions").mkdir()
     return d
+
+
+def expected_items(items, grammars):
+    """The manifest's commands with the intent, slots and log line the grammars give."""
+    if grammars != "home":
+        return items
+    out = []
+    for item in items:
+        intent, slots = EXPECT_HOME[item["intent"]](item["slots"])
+        out.append(dict(item, intent=intent, slots=slots, log=intent))
+    return out
 
 
 def reference_utterances(wav, config):
@@ -140,9 +181,9 @@ class Daemon:
         return self.events
 
 
-def one_run(model, threads, source, latency, reference):
-    d = setup_dir(model, threads)
-    items = latency["items"]
+def one_run(model, threads, source, latency, reference, grammars):
+    d = setup_dir(model, threads, grammars)
+    items = expected_items(latency["items"], grammars)
     args = [str(VOXD), "run", "--config", str(d / "config.toml"), "--stdout", "json",
             "-t", str(threads), "--no-watch"]
     env = dict(os.environ)
@@ -207,36 +248,52 @@ def analyse(events, items, reference, source, logged):
     for e in events:
         if e["event"] == "action" and e["status"] == "started":
             started[(e["end_ms"], e["intent"])] = e["clock_ms"]
-    rows, counts = [], {"recognised": 0, "refused": 0, "wrong": 0, "missed": 0}
-    seen, recognised = set(), set()
+    rows = []
+    counts = {"recognised": 0, "refused": 0, "wrong": 0, "missed": 0, "early": 0, "cut": 0}
+    seen, recognised, early, cut = set(), set(), set(), []
     for e in events:
         if e["event"] not in ("intent", "not_recognized"):
             continue
         k = overlapping((e["start_ms"], e["end_ms"]), items, offset)
-        if k is None or k in seen:
+        if k is None:
+            continue
+        item = items[k]
+        if k in seen:
+            # A second outcome inside one spoken command: speech went on after a close.
+            if k in early:
+                cut.append(f"{item['text']!r}: more speech after the early close "
+                           f"({e['event']} {e.get('text', '')!r})")
             continue
         seen.add(k)
-        item = items[k]
+        if e.get("early"):
+            early.add(k)
         if e["event"] == "not_recognized":
             counts["refused"] += 1
             continue
         if e["intent"] != item["intent"] or e["slots"] != item["slots"]:
             counts["wrong"] += 1
+            if e.get("early"):
+                cut.append(f"{item['text']!r}: closed early as {e['intent']} {e['slots']} "
+                           f"({e['text']!r})")
             continue
         counts["recognised"] += 1
         recognised.add(k)
         spoken_end = zero + offset + item["offset_s"] * 1000
         action = started.get((e["end_ms"], e["intent"]))
-        vad = end_clock[e["end_ms"]] - spoken_end
+        # Where the utterance was closed, on the daemon's clock.
+        closed = zero + e["end_ms"] if e.get("early") else end_clock[e["end_ms"]]
+        vad = closed - spoken_end
         if action is None:
             continue
         total = action - spoken_end
         rows.append({"latency": total, "vad": vad, "recognize": e["recognize_ms"],
-                     "after_end": total - vad})
+                     "after_end": total - vad, "early": bool(e.get("early"))})
     counts["missed"] = len(items) - len(seen)
+    counts["early"] = len(early & recognised)
+    counts["cut"] = len(cut)
     # The actions file holds the recognised commands' lines, in the order spoken.
     expected = [items[k]["log"] for k in sorted(recognised)]
-    return {"rows": rows, "counts": counts, "offset_ms": offset, "zero_ms": zero,
+    return {"rows": rows, "counts": counts, "cut": cut, "offset_ms": offset, "zero_ms": zero,
             "zero_bound_ms": bound, "actions_logged": len(logged),
             "log_matches": logged == expected}
 
@@ -258,6 +315,8 @@ def main():
     ap.add_argument("--source", choices=["vmic", "wav"], default="vmic")
     ap.add_argument("--commands", type=int, default=60)
     ap.add_argument("--json", metavar="FILE", help="also write every run's numbers here")
+    ap.add_argument("--grammars", choices=["test", "home"], default="test",
+                    help="the test grammar, or the Home Assistant example grammars")
     args = ap.parse_args()
     if not VOXD.exists():
         sys.exit(f"bench_latency: {VOXD} missing; run `cargo build --release` first")
@@ -279,7 +338,7 @@ def main():
     for model in args.models:
         for r in range(args.runs):
             log(f"{model}, run {r + 1} of {args.runs} ({latency['duration_s']:.0f} s of audio)")
-            run = one_run(model, args.threads, args.source, latency, reference)
+            run = one_run(model, args.threads, args.source, latency, reference, args.grammars)
             run["summary"] = summary(run)
             results.setdefault(model, []).append(run)
             s = run["summary"]
@@ -287,20 +346,24 @@ def main():
                 f"{run['counts']}; playback offset {run['offset_ms']:.0f} ms; audio clock zero "
                 f"{run['zero_ms']} ms (bound {run['zero_bound_ms']} ms); actions logged "
                 f"{run['actions_logged']}, in order: {run['log_matches']}")
+            for line in run["cut"]:
+                log(f"  cut: {line}")
     load_after = os.getloadavg()
 
     n = len(latency["items"])
     source = ("the PulseAudio virtual microphone (cpal, ALSA, 48 kHz stereo)"
               if args.source == "vmic" else "`--wav FILE --realtime`")
-    print(f"{n} commands ({latency['duration_s']:.0f} s, pauses 1.5-3 s, pink noise "
+    grammar = ("the Home Assistant example grammars" if args.grammars == "home"
+               else "the test grammar")
+    print(f"{n} commands of {grammar} ({latency['duration_s']:.0f} s, pauses 1.5-3 s, pink noise "
           f"{latency['noise']['snr_db']} dB) played at real time through {source}; "
           f"{args.threads} threads; {args.runs} run(s) per model; load average "
           f"{' '.join(f'{x:.1f}' for x in load_before)} before, "
           f"{' '.join(f'{x:.1f}' for x in load_after)} after. Times in ms from the end of the "
           "spoken command; best / median over the runs of each run's statistic.\n")
-    print("| model | recognised | refused | wrong | missed | latency p50 | latency p95 | "
-          "max | VAD close p50 | recognition p50 (p95) | speech_end to action p50 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | recognised | closed early | cut | refused | wrong | missed | latency p50 | "
+          "latency p95 | max | close p50 | recognition p50 (p95) | closed to action p50 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def bm(runs, key, fmt="{:.0f}"):
         vals = [r["summary"][key] for r in runs]
@@ -308,7 +371,8 @@ def main():
 
     for model, runs in results.items():
         counts = {k: statistics.median([r["counts"][k] for r in runs]) for k in runs[0]["counts"]}
-        print(f"| {model} | {counts['recognised']:.0f} | {counts['refused']:.0f} | "
+        print(f"| {model} | {counts['recognised']:.0f} | {counts['early']:.0f} | "
+              f"{counts['cut']:.0f} | {counts['refused']:.0f} | "
               f"{counts['wrong']:.0f} | {counts['missed']:.0f} | {bm(runs, 'p50')} | "
               f"{bm(runs, 'p95')} | {bm(runs, 'max')} | {bm(runs, 'vad')} | "
               f"{bm(runs, 'recognize')} ({bm(runs, 'recognize_p95')}) | {bm(runs, 'after_end')} |")

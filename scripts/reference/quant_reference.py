@@ -4,7 +4,7 @@ reference that tests/it/quant_reference.rs checks voxd's dequantizers against.
 
 usage: .venv/bin/python scripts/reference/quant_reference.py TYPE FILE
 
-TYPE is a ggml type name (F32, F16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K); FILE holds whole blocks of
+TYPE is a ggml type name (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K); FILE holds whole blocks of
 that type. Prints the dequantized values, one per line, each as the shortest decimal that reads
 back as the same float32.
 """

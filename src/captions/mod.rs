@@ -93,11 +93,26 @@ pub enum Latency {
     Balanced,
 }
 
+/// How `Latency::Low` decides that text is final (`[captions] commit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Commit {
+    /// AlignAtt (experimental): a word is final once the decoder heard it (its
+    /// cross-attention on the alignment heads) at least 0.5 s before the end of the audio.
+    AlignAtt,
+    /// LocalAgreement-2: once two steps agree on it, or a pause of `pause_ms` closes its
+    /// segment.
+    #[default]
+    Agreement,
+}
+
 /// How captions are decoded and judged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaptionOptions {
     /// The commit policy.
     pub latency: Latency,
+    /// `Latency::Low`: how text becomes final.
+    pub commit: Commit,
     /// `Latency::Low`: a pause in the voice this long ends a sentence; the segments it closes
     /// are final at once.
     pub pause_ms: u32,
@@ -138,6 +153,7 @@ impl Default for CaptionOptions {
     fn default() -> Self {
         Self {
             latency: Latency::default(),
+            commit: Commit::default(),
             pause_ms: 300,
             language: None,
             beam_size: 5,
@@ -161,6 +177,8 @@ pub struct CaptionsConfig {
     pub step_ms: u32,
     /// The commit policy ([`Latency`]).
     pub latency: Latency,
+    /// How `latency = "low"` makes text final ([`Commit`]).
+    pub commit: Commit,
     /// A pause that makes text final at once ([`CaptionOptions::pause_ms`]).
     pub pause_ms: u32,
     /// Stream that must follow a segment before it is final ([`CaptionOptions::settle_ms`]).
@@ -178,6 +196,7 @@ impl Default for CaptionsConfig {
             window_ms: window.length_ms,
             step_ms: window.step_ms,
             latency: Latency::default(),
+            commit: Commit::default(),
             pause_ms: CaptionOptions::default().pause_ms,
             settle_ms: CaptionOptions::default().settle_ms,
             vtt: None,
@@ -200,6 +219,7 @@ impl CaptionsConfig {
         CaptionOptions {
             language,
             latency: self.latency,
+            commit: self.commit,
             pause_ms: self.pause_ms,
             settle_ms: self.settle_ms,
             ..CaptionOptions::default()
@@ -718,6 +738,7 @@ mod tests {
             start: at(start_s),
             end: at(end_s),
             onset: at(start_s),
+            voice_end: at(end_s),
             samples: vec![0.5; (at(end_s) - at(start_s)) as usize],
             cut: false,
             lead_in: vec![0.0; at(lead_in_s) as usize],

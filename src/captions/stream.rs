@@ -6,11 +6,20 @@
 //!   ─► the window decoded (greedy, context fitted): earlier finals as the prompt, the
 //!      finals inside the window forced as the decoder's start
 //!   ─► hypothesis H (what follows the forced tokens)
-//!   ─► final: the longest prefix of H that the previous step's hypothesis agrees with, to a
-//!      word's end (LocalAgreement-2), or every segment of H that a pause of `pause_ms`
-//!      closes, or all of H once the speech is over
+//!   ─► H cut where it starts to loop ("Basil Paris Basil Paris")
+//!   ─► final (`Commit::Agreement`): the longest prefix of H that the previous step's
+//!      hypothesis agrees with, to a word's end (LocalAgreement-2), or every segment of H
+//!      that a pause of `pause_ms` closes, or all of H once the speech is over
+//!   ─► final (`Commit::AlignAtt`): H up to the last word the decoder heard (argmax of its
+//!      cross-attention on the alignment heads, smoothed over neighbouring tokens) at least
+//!      0.5 s before the end of the audio, or before the voice stopped once the speech is
+//!      over; not a last word cut short ("f-"); text heard well before the final text's end
+//!      (said again) is dropped
 //!   ─► partial: the rest of H
 //! ```
+//!
+//! With AlignAtt the window can also be cut at a final word, not only at a final segment's
+//! end: the words after the cut stay forced, after a timestamp that opens the segment again.
 //!
 //! The forced tokens keep what the settle policy got right: the decoder goes on after the
 //! text already final, in the audio around it, so nothing is repeated or dropped at a join
@@ -20,13 +29,28 @@
 
 use std::ops::Range;
 
-use super::{CaptionOptions, CaptionText, CaptionWord, PARTIAL_TOKENS, PARTIAL_TOKENS_PER_SECOND};
+use super::{
+    CaptionOptions, CaptionText, CaptionWord, Commit, PARTIAL_TOKENS, PARTIAL_TOKENS_PER_SECOND,
+};
 use crate::whisper::transcribe::{
     compression_ratio, AudioCtx, TranscribeError, TranscribeOptions, Transcriber,
 };
 
 /// Samples per timestamp step (20 ms).
 const TS_SAMPLES: u64 = 320;
+/// AlignAtt: a token the decoder heard this close to the end of the audio (0.5 s) is not
+/// final yet: its word may go on past the end, or not have been said at all.
+const ALIGN_MARGIN_SAMPLES: u64 = 8_000;
+/// New text heard this far (1 s) before the end of the final text is said again: the
+/// decoder went back over audio whose text is final.
+const REPEAT_SLACK_SAMPLES: u64 = 16_000;
+/// The longest phrase (in tokens) a decoding loop is looked for with.
+const MAX_LOOP_TOKENS: usize = 12;
+/// Final audio the window keeps before the speech in progress when it is cut at a word
+/// (3 s): the sentence around the words the decoder goes on from.
+const CONTEXT_SAMPLES: u64 = 48_000;
+/// A window cut at a word starts this much (80 ms) before the decoder heard it.
+const CUT_MARGIN_SAMPLES: u64 = 1_280;
 /// The window is trimmed at a final segment's end once it holds more than this (8 s): the
 /// decoder still hears the sentence before the speech in progress, and each step encodes
 /// at most about this much audio more than the speech not yet final.
@@ -57,6 +81,9 @@ pub(super) struct Stream {
     voiced: Vec<Range<u64>>,
     /// Tokens final inside the window: timestamps from `start`; may end inside a segment.
     committed: Vec<u32>,
+    /// Where each of `committed` was heard (audio clock), when the decoder said so
+    /// (`Commit::AlignAtt`); empty otherwise.
+    heard_at: Vec<u64>,
     /// Where the final text ends, on the audio clock.
     committed_end: u64,
     /// Tokens final before the window: the prompt.
@@ -75,6 +102,7 @@ impl Stream {
             audio: Vec::new(),
             voiced: Vec::new(),
             committed: Vec::new(),
+            heard_at: Vec::new(),
             committed_end: 0,
             previous: Vec::new(),
             last: Vec::new(),
@@ -147,6 +175,7 @@ impl Stream {
             self.rest();
             return Ok(step);
         }
+        let align = options.commit == Commit::AlignAtt;
         let too_long = self.audio.len() as u64 > MAX_WINDOW_SAMPLES;
         let uncommitted_s = (self.end() - self.committed_end.max(self.start)) / 16_000;
         let opts = TranscribeOptions {
@@ -157,6 +186,7 @@ impl Stream {
             max_new_tokens: Some(
                 PARTIAL_TOKENS + PARTIAL_TOKENS_PER_SECOND * (uncommitted_s as usize + 1),
             ),
+            alignment: align,
             ..TranscribeOptions::default()
         };
         let decoded =
@@ -173,35 +203,65 @@ impl Stream {
             }
         }
         let tokens = Tokens::new(transcriber);
-        // A decoding loop in the new text ("The middle- The middle- ..."): nothing of it is
-        // believed (the forced text would hide it from the window-wide check).
+        // A decoding loop in the new text ("The middle- The middle- ..."): it is cut where it
+        // starts to repeat; what still compresses too well is not believed at all (the
+        // forced text would hide it from the window-wide check).
+        hypothesis.truncate(tokens.loop_start(&hypothesis));
         if compression_ratio(&tokens.text(&hypothesis)) > options.max_compression_ratio {
             hypothesis.clear();
         }
+        // Where each new token was heard, on the audio clock (AlignAtt only).
+        let heard: Vec<u64> = match decoded.frames.get(self.committed.len()..) {
+            Some(frames) if align && frames.len() >= hypothesis.len() => {
+                let heard: Vec<u64> = frames[..hypothesis.len()]
+                    .iter()
+                    .map(|&f| (self.start + u64::from(f) * TS_SAMPLES).min(self.end()))
+                    .collect();
+                tokens.smooth(&hypothesis, &heard)
+            }
+            _ => Vec::new(),
+        };
+        if align {
+            // Text heard well before the end of the final text says it again: it and all
+            // after it are dropped.
+            let back = self.committed_end.saturating_sub(REPEAT_SLACK_SAMPLES);
+            if let Some(i) =
+                (0..heard.len()).find(|&i| !tokens.is_timestamp(hypothesis[i]) && heard[i] < back)
+            {
+                hypothesis.truncate(i);
+            }
+        }
         let everything = speech_over || too_long;
-        let n = if everything {
-            hypothesis.len()
-        } else {
-            self.agreed(&tokens, &hypothesis).max(self.closed_by_pause(
+        let n = match (align, everything) {
+            (true, _) => self.heard_in_time(&tokens, &hypothesis, &heard, everything),
+            (false, true) => hypothesis.len(),
+            (false, false) => self.agreed(&tokens, &hypothesis).max(self.closed_by_pause(
                 &tokens,
                 &hypothesis,
                 options,
-            ))
+            )),
         };
+        if everything {
+            // What comes after is not believed: no more speech will confirm it.
+            hypothesis.truncate(n);
+        }
         if !tokens.has_text(&hypothesis[n..]) && !tokens.has_text(&hypothesis[..n]) {
             self.idle_until = speech_end;
         }
         let mut all = [self.committed.as_slice(), &hypothesis].concat();
+        let mut all_heard = [self.heard_at.as_slice(), &heard].concat();
         let at = self.committed.len();
         if everything && all.last().is_some_and(|&t| !tokens.is_timestamp(t)) {
             // Closed where the audio ends, so the next decode goes on after it.
             let close = tokens.timestamp(self.audio.len() as u64, &all);
             all.push(close);
+            all_heard.push(self.end());
         }
         let commit_to = if everything { all.len() } else { at + n };
         let times = Timing {
             tokens: &tokens,
             all: &all,
+            heard: (all_heard.len() == all.len()).then_some(all_heard.as_slice()),
             start: self.start,
             audio_end: self.end(),
         };
@@ -217,6 +277,11 @@ impl Stream {
             words: Vec::new(),
         };
         self.committed = all[..commit_to].to_vec();
+        self.heard_at = if times.heard.is_some() {
+            all_heard[..commit_to].to_vec()
+        } else {
+            Vec::new()
+        };
         self.last = rest.to_vec();
         if everything {
             self.retire_all();
@@ -224,6 +289,49 @@ impl Stream {
             self.trim(&tokens);
         }
         Ok(step)
+    }
+
+    /// AlignAtt: the prefix of `hypothesis` the decoder heard far enough before the end of
+    /// the audio, to a word's end. A token heard within [`ALIGN_MARGIN_SAMPLES`] of the end
+    /// may be a word the audio cuts, or one it has not said yet; the word holding it waits.
+    /// When the speech is over, the end is where the voice stopped: words heard in the
+    /// silence after it are inventions. A last word cut short ("f-", "middle-", "…") waits
+    /// too, unless the speech is over.
+    fn heard_in_time(
+        &self,
+        tokens: &Tokens,
+        hypothesis: &[u32],
+        heard: &[u64],
+        speech_over: bool,
+    ) -> usize {
+        if heard.len() != hypothesis.len() {
+            return 0;
+        }
+        // Heard at the very end: the decoder listened past the audio (nothing there).
+        let end = self.end().saturating_sub(2 * TS_SAMPLES);
+        let horizon = match self.voiced.last() {
+            Some(r) if speech_over && r.end > self.start => (r.end + ALIGN_MARGIN_SAMPLES).min(end),
+            _ if speech_over => end,
+            _ => self.end().saturating_sub(ALIGN_MARGIN_SAMPLES),
+        };
+        // After the last text token heard in time (a short word listening elsewhere
+        // before it does not hold the words around it back).
+        let Some(last) = (0..hypothesis.len())
+            .rev()
+            .find(|&i| !tokens.is_timestamp(hypothesis[i]) && heard[i] < horizon)
+        else {
+            return 0;
+        };
+        let mut n = match hypothesis.get(last + 1) {
+            Some(&t) if !tokens.starts_word(t) => tokens.word_start_at(hypothesis, last + 1),
+            Some(_) => last + 1,
+            None if speech_over => hypothesis.len(),
+            None => tokens.word_end_before(hypothesis, hypothesis.len()),
+        };
+        while !speech_over && n > 0 && tokens.ends_cut(&hypothesis[..n]) {
+            n = tokens.word_start_at(hypothesis, n - 1);
+        }
+        n
     }
 
     /// The prefix of `hypothesis` the previous step's hypothesis agrees with, cut back to
@@ -287,6 +395,7 @@ impl Stream {
         }
         let committed = std::mem::take(&mut self.committed);
         self.push_previous(&committed);
+        self.heard_at.clear();
         let keep_from = self.end().saturating_sub(PREROLL_SAMPLES).max(self.start);
         self.audio.drain(..(keep_from - self.start) as usize);
         self.start = keep_from;
@@ -294,29 +403,65 @@ impl Stream {
         self.voiced.retain(|r| r.end > keep_from);
     }
 
-    /// Moves the window on to the end of its last final segment once it holds more than
-    /// [`KEEP_SAMPLES`]; the segments before become the prompt.
+    /// Moves the window on once it holds more than [`KEEP_SAMPLES`]: to the end of its last
+    /// final segment (the offline loop seeks so), or else, when the decoder said where it
+    /// heard each final word, to the start of the first final word of the last
+    /// [`CONTEXT_SAMPLES`] (the text before becomes the prompt, the words after stay forced:
+    /// the decoder goes on after them without hearing the sentence from its start).
     fn trim(&mut self, tokens: &Tokens) {
         if (self.audio.len() as u64) <= KEEP_SAMPLES {
             return;
         }
-        let Some(cut) = (1..self.committed.len()).rev().find(|&i| {
-            tokens.is_timestamp(self.committed[i]) && !tokens.is_timestamp(self.committed[i - 1])
+        let c = &self.committed;
+        if let Some(cut) = (1..c.len())
+            .rev()
+            .find(|&i| tokens.is_timestamp(c[i]) && !tokens.is_timestamp(c[i - 1]))
+        {
+            self.move_on(tokens, cut + 1, tokens.steps(c[cut]), false);
+            return;
+        }
+        if self.heard_at.len() != c.len() {
+            return;
+        }
+        let keep_from = self.committed_end.saturating_sub(CONTEXT_SAMPLES);
+        let Some(j) = (1..c.len()).find(|&j| {
+            !tokens.is_timestamp(c[j]) && tokens.starts_word(c[j]) && self.heard_at[j] >= keep_from
         }) else {
             return;
         };
-        let steps = tokens.steps(self.committed[cut]);
-        let rest = self.committed.split_off(cut + 1);
-        let retired = std::mem::replace(&mut self.committed, rest);
+        let cut = self.heard_at[j]
+            .saturating_sub(CUT_MARGIN_SAMPLES)
+            .max(self.start);
+        let steps = (cut - self.start) / TS_SAMPLES;
+        if steps > 0 {
+            self.move_on(tokens, j, steps, true);
+        }
+    }
+
+    /// Starts the window `steps` timestamp steps later; `committed[..retire]` becomes the
+    /// prompt and the timestamps after are shifted. `reopen`: the window now starts inside a
+    /// segment, which is opened at its start.
+    fn move_on(&mut self, tokens: &Tokens, retire: usize, steps: u64, reopen: bool) {
+        let mut rest = self.committed.split_off(retire);
+        let retired = std::mem::take(&mut self.committed);
         self.push_previous(&retired);
+        let heard_rest = self.heard_at.split_off(retire.min(self.heard_at.len()));
         let shift = |t: &mut u32| {
             if tokens.is_timestamp(*t) {
                 *t = tokens.timestamp_begin + tokens.steps(*t).saturating_sub(steps) as u32;
             }
         };
-        self.committed.iter_mut().for_each(shift);
+        rest.iter_mut().for_each(shift);
         self.last.iter_mut().for_each(shift);
         let new_start = (self.start + steps * TS_SAMPLES).min(self.end());
+        self.heard_at = heard_rest;
+        if reopen {
+            rest.insert(0, tokens.timestamp_begin);
+            if !self.heard_at.is_empty() {
+                self.heard_at.insert(0, new_start);
+            }
+        }
+        self.committed = rest;
         self.audio.drain(..(new_start - self.start) as usize);
         self.start = new_start;
         self.voiced.retain(|r| r.end > new_start);
@@ -326,6 +471,7 @@ impl Stream {
     fn retire_all(&mut self) {
         let committed = std::mem::take(&mut self.committed);
         self.push_previous(&committed);
+        self.heard_at.clear();
         self.last.clear();
         let end = self.end();
         self.audio.clear();
@@ -338,6 +484,46 @@ impl Stream {
         let excess = self.previous.len().saturating_sub(PROMPT_TOKENS);
         self.previous.drain(..excess);
     }
+}
+
+/// Where each token was heard, `heard`, made robust: the median of each text token's
+/// and its two text neighbours' on each side (short words such as "of" and "the" often listen to the
+/// end of the audio rather than to where they were said). Timestamps keep theirs.
+fn smooth_heard(tokens: &[u32], heard: &[u64], timestamp_begin: u32) -> Vec<u64> {
+    let text: Vec<usize> = (0..tokens.len())
+        .filter(|&i| tokens[i] < timestamp_begin)
+        .collect();
+    let mut out = heard.to_vec();
+    for (k, &i) in text.iter().enumerate() {
+        let mut near: Vec<u64> = text[k.saturating_sub(2)..(k + 3).min(text.len())]
+            .iter()
+            .map(|&j| heard[j])
+            .collect();
+        near.sort_unstable();
+        out[i] = near[near.len() / 2];
+    }
+    out
+}
+
+/// Where a decoding loop starts in `tokens`: the second time a phrase of two or more
+/// tokens comes twice in a row, or a single token three times in a row (timestamps
+/// aside); `tokens.len()` when there is none.
+fn loop_start(tokens: &[u32], timestamp_begin: u32) -> usize {
+    let text: Vec<usize> = (0..tokens.len())
+        .filter(|&i| tokens[i] < timestamp_begin)
+        .collect();
+    let same = |a: usize, b: usize, len: usize| {
+        (0..len).all(|k| tokens[text[a + k]] == tokens[text[b + k]])
+    };
+    for i in 0..text.len() {
+        for len in 1..=MAX_LOOP_TOKENS {
+            let times = if len == 1 { 3 } else { 2 };
+            if i + times * len <= text.len() && (1..times).all(|r| same(i, i + r * len, len)) {
+                return text[i + len];
+            }
+        }
+    }
+    tokens.len()
 }
 
 /// What the policy needs to know of tokens.
@@ -394,6 +580,33 @@ impl<'a> Tokens<'a> {
         self.is_timestamp(t) || self.transcriber.tokenizer.decode(&[t]).starts_with(' ')
     }
 
+    /// Where the word holding `tokens[i]` starts (`i` itself for a timestamp or a token that
+    /// starts a word).
+    fn word_start_at(&self, tokens: &[u32], i: usize) -> usize {
+        let mut n = i;
+        while n > 0 && !self.starts_word(tokens[n]) {
+            n -= 1;
+        }
+        n
+    }
+
+    /// See [`smooth_heard`].
+    fn smooth(&self, tokens: &[u32], heard: &[u64]) -> Vec<u64> {
+        smooth_heard(tokens, heard, self.timestamp_begin)
+    }
+
+    /// See [`loop_start`].
+    fn loop_start(&self, tokens: &[u32]) -> usize {
+        loop_start(tokens, self.timestamp_begin)
+    }
+
+    /// Whether the text ends in a word cut short: a hyphen or an ellipsis, as Whisper
+    /// writes a word the audio stops in.
+    fn ends_cut(&self, tokens: &[u32]) -> bool {
+        let text = self.text(tokens);
+        text.ends_with('-') || text.ends_with('…') || text.ends_with("...")
+    }
+
     /// The largest `n <= at` such that `tokens[..n]` ends at the end of a word: the token
     /// after it starts a new word, or is a timestamp. All of `tokens` ends at a word's end
     /// only when it ends with a timestamp (the audio may go on with more of the last word).
@@ -418,17 +631,34 @@ impl<'a> Tokens<'a> {
 struct Timing<'a> {
     tokens: &'a Tokens<'a>,
     all: &'a [u32],
+    /// Where the decoder heard each of `all` (audio clock), when it said so.
+    heard: Option<&'a [u64]>,
     start: u64,
     audio_end: u64,
 }
 
 impl Timing<'_> {
-    /// The time of the boundary before `all[k]` (after `all[k - 1]`).
+    /// The time of the boundary before `all[k]` (after `all[k - 1]`): where the decoder
+    /// heard `all[k]`, when it said so.
     fn at(&self, k: usize) -> u64 {
         let tk = self.tokens;
         let ts = |t: u32| (self.start + tk.steps(t) * TS_SAMPLES).min(self.audio_end);
         if k > 0 && tk.is_timestamp(self.all[k - 1]) {
             return ts(self.all[k - 1]);
+        }
+        if let Some(heard) = self.heard {
+            // Text tokens only (a timestamp's own value says when it is), never going back.
+            let before = (0..k)
+                .filter(|&i| !tk.is_timestamp(self.all[i]))
+                .map(|i| heard[i])
+                .max()
+                .unwrap_or(self.start);
+            let here = match self.all.get(k) {
+                Some(&t) if tk.is_timestamp(t) => ts(t),
+                Some(_) => heard[k],
+                None => self.audio_end,
+            };
+            return here.max(before).min(self.audio_end);
         }
         let open = (0..k).rev().find(|&i| tk.is_timestamp(self.all[i]));
         let close = (k..self.all.len()).find(|&i| tk.is_timestamp(self.all[i]));
@@ -491,5 +721,35 @@ impl Timing<'_> {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Token ids from 100 on are timestamps.
+    const TB: u32 = 100;
+
+    #[test]
+    fn a_short_word_listening_elsewhere_takes_its_neighbours_time() {
+        // "of" (3) listened to the end of the audio; the timestamp keeps its own time.
+        let tokens = [TB, 1, 2, 3, 4, 5, TB + 9];
+        let heard = [0, 100, 200, 900, 400, 500, 900];
+        assert_eq!(
+            smooth_heard(&tokens, &heard, TB),
+            [0, 200, 400, 400, 500, 500, 900]
+        );
+    }
+
+    #[test]
+    fn a_decoding_loop_is_cut_where_it_repeats() {
+        // "Basil Paris" said again, timestamps between: cut at the second one.
+        let tokens = [TB, 7, 8, TB + 5, TB + 5, 7, 8, TB + 9, TB + 9, 7, 8];
+        assert_eq!(loop_start(&tokens, TB), 5);
+        // One word three times; twice is speech ("that that").
+        assert_eq!(loop_start(&[TB, 1, 2, 2, 2, 3], TB), 3);
+        assert_eq!(loop_start(&[TB, 1, 2, 2, 3], TB), 5);
+        assert_eq!(loop_start(&[TB, 1, 2, 3, 1, 4], TB), 6);
     }
 }

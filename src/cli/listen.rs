@@ -18,9 +18,9 @@ pub const LISTEN_EVENTS: &str = "\
 Events, one JSON object per line, `event` naming it (times in ms on the audio clock; the
 README's \"Listening\" table lists every field):
   speech_start   speech confirmed; where the utterance starts
-  speech_pause   the silence after speech has lasted the tail: the utterance as it ends
-                 if no more speech comes (speech_end with the same span follows unless
-                 speech resumes)
+  speech_pause   the silence after speech has lasted the tail (stage settled): the
+                 utterance as it ends if no more speech comes (speech_end with the same
+                 span follows unless speech resumes)
   speech_end     the utterance ended
   window         a caption window (with --captions)
   capture        the source opened, was lost, is retrying, resumed, or failed

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use voxd::audio;
+use voxd::kernels::quant::QuantType;
 use voxd::ops::models;
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
@@ -24,8 +25,12 @@ pub enum ModelCommand {
         #[arg(value_name = "TO")]
         to: PathBuf,
         /// Store matrices as f32 instead of f16.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "quant")]
         f32: bool,
+        /// Quantize the matrices as whisper.cpp's `quantize` does: q8_0, q5_1, q5_0, q4_1 or
+        /// q4_0.
+        #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
+        quant: Option<QuantType>,
     },
     /// Print a model's dimensions and vocabulary.
     Info {
@@ -52,6 +57,13 @@ pub enum ModelCommand {
     },
 }
 
+/// A `--quant` type: one voxd can write.
+fn parse_quant(name: &str) -> Result<QuantType, String> {
+    QuantType::from_name(name)
+        .filter(|t| t.has_quantizer())
+        .ok_or_else(|| format!("`{name}` is not one of q8_0, q5_1, q5_0, q4_1, q4_0"))
+}
+
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Fetch { models, dest } => Ok(models::fetch_models(&models, dest)?),
@@ -59,7 +71,12 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             print!("{}", models::list(dest.as_deref()));
             Ok(())
         }
-        ModelCommand::Convert { from, to, f32 } => {
+        ModelCommand::Convert {
+            from,
+            to,
+            f32,
+            quant,
+        } => {
             let started = Instant::now();
             eprintln!("reading {}", from.display());
             let model =
@@ -68,7 +85,11 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             let filters = model
                 .mel_filters
                 .unwrap_or_else(|| MelFilters::slaney(hp.n_mels, N_FFT, audio::SAMPLE_RATE));
-            let ftype = if f32 { FloatType::F32 } else { FloatType::F16 };
+            let ftype = match (quant, f32) {
+                (Some(ty), _) => FloatType::Quant(ty),
+                (None, true) => FloatType::F32,
+                (None, false) => FloatType::F16,
+            };
             eprintln!("writing {} ({ftype:?})", to.display());
             ggml::write(&to, &model.weights, &model.tokenizer, &filters, ftype)?;
             let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);

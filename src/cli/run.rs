@@ -79,6 +79,10 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         None
     };
     let source = args.source.source(config)?;
+    let mut front_end = config.front_end(mode.captions());
+    if let Some(set) = &commands {
+        front_end.segment.early_close_ms = set.settings().early_close_ms;
+    }
     let remote = args.remote.as_ref().or(config.model.remote.as_ref());
     let (engine, model_name) = match remote {
         Some(uri) => remote_engine(uri, args.remote.is_some(), mode, commands.as_ref(), config)?,
@@ -95,7 +99,7 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         engine,
         model_name,
         source,
-        front_end: config.front_end(mode.captions()),
+        front_end,
         output,
         captions: mode
             .captions()

@@ -36,6 +36,11 @@ pub struct CommandsConfig {
     pub wake_run: Vec<String>,
     /// A notification to show when the wake phrase is heard.
     pub wake_notify: Option<String>,
+    /// Act on a command after this much silence, instead of waiting for the end of the
+    /// utterance (`[segment] end_silence_ms`), when it is complete: the grammar has no
+    /// longer sentence that begins with it and the model expects no more words. 0 always
+    /// waits for the end. Below `end_silence_ms`.
+    pub early_close_ms: u32,
 }
 
 /// The longest conversation window: a window of minutes is no wake phrase at all.
@@ -55,6 +60,7 @@ impl Default for CommandsConfig {
             follow_up_ms: 5000,
             wake_run: Vec::new(),
             wake_notify: None,
+            early_close_ms: 150,
         }
     }
 }

@@ -287,11 +287,14 @@ fn reads_word(c: char) -> bool {
 }
 
 /// Settings of the constrained beam search.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SearchOptions {
     pub beam_size: usize,
     /// The most tokens a sentence may have (wildcards could otherwise run on).
     pub max_tokens: usize,
+    /// Which regular tokens write part of a word (`vocab::word_tokens`): the rest, with
+    /// end-of-text, are how a text stops ([`Constrained::end_prob`]).
+    pub word_tokens: Arc<[bool]>,
 }
 
 /// The best sentence the search found.
@@ -307,6 +310,10 @@ pub struct Constrained {
     pub regret: f32,
     /// Each step's log-probability and regret, end-of-text last.
     pub steps: Vec<StepScore>,
+    /// The model's probability that no more words follow the sentence's last word: at the
+    /// step after it, the probability of end-of-text and of every token that writes no
+    /// word (a full stop, a comma). Low when the model hears speech going on.
+    pub end_prob: f32,
 }
 
 /// The scores of one token of a sentence.
@@ -332,6 +339,8 @@ struct Beam {
     sum_logprob: f32,
     regret: f32,
     steps: Vec<StepScore>,
+    /// [`Constrained::end_prob`] after the beam's last word, once it completes a sentence.
+    end_prob: f32,
     cache: KvCache,
 }
 
@@ -345,6 +354,8 @@ struct Candidate {
     token: u32,
     /// The grammar state after the token; None for end-of-text.
     state: Option<StateId>,
+    /// The beam's [`Beam::end_prob`] after this token.
+    end_prob: f32,
 }
 
 /// Decodes the audio in `cross` after `prompt` (which starts with start-of-transcript)
@@ -369,6 +380,7 @@ pub fn beam_search(
         sum_logprob: 0.0,
         regret: 0.0,
         steps: Vec::new(),
+        end_prob: 0.0,
         cache,
     }];
     let mut best: Option<Constrained> = None;
@@ -391,8 +403,13 @@ pub fn beam_search(
                 }
                 is_canonical(tokenizer, &written)
             };
+            let ends = Ends {
+                eot: rules.eot,
+                word_tokens: &opts.word_tokens,
+                tokenizer,
+            };
             candidates.extend(beam_candidates(
-                row, b, beam, &allowed, rules.eot, beam_size, canonical,
+                row, b, beam, &allowed, &ends, beam_size, canonical,
             ));
         }
         tracing::trace!(
@@ -416,6 +433,7 @@ pub fn beam_search(
                             sum_logprob: c.score,
                             regret: c.regret,
                             steps,
+                            end_prob: c.end_prob,
                         });
                     }
                 }
@@ -434,6 +452,7 @@ pub fn beam_search(
                     beam.state = state;
                     beam.sum_logprob = c.score;
                     beam.regret = c.regret;
+                    beam.end_prob = c.end_prob;
                     next.push(beam);
                 }
             }
@@ -559,18 +578,92 @@ fn is_canonical(tokenizer: &Tokenizer, tokens: &[u32]) -> bool {
     tokenizer.encode(&tokenizer.decode(tokens)) == tokens
 }
 
+/// How a text ends: the end-of-text token, and which tokens write words.
+struct Ends<'a> {
+    eot: u32,
+    word_tokens: &'a [bool],
+    tokenizer: &'a Tokenizer,
+}
+
+impl Ends<'_> {
+    fn writes_word(&self, token: u32) -> bool {
+        self.word_tokens
+            .get(token as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The probability that the text `written` says no more after its last word: that the
+    /// next token is end-of-text, punctuation or spaces, or starts the text over. Decoding
+    /// one short utterance without timestamps, Whisper often repeats it ("Turn on the
+    /// kitchen lights turn on the ..."): the repeat is the same speech, not more of it
+    /// (`free_continuation` stops there too).
+    fn stop_probability(&self, logits: &[f32], lse: f32, written: &[u32]) -> f32 {
+        let p = |token: u32| (logits[token as usize] - lse).exp();
+        let stops = logits
+            .iter()
+            .zip(self.word_tokens)
+            .filter(|(_, &word)| !word)
+            .map(|(&logit, _)| (logit - lse).exp())
+            .sum::<f32>();
+        let repeats: f32 = self.repeats(written).into_iter().map(p).sum();
+        stops + p(self.eot) + repeats
+    }
+
+    /// The first token of the text's first word or of its last word written again, with
+    /// or without a leading space or capital.
+    fn repeats(&self, written: &[u32]) -> Vec<u32> {
+        let mut tokens = Vec::new();
+        for &token in [written.first(), written.last()].into_iter().flatten() {
+            let text = self.tokenizer.decode(&[token]);
+            let lower = text.trim().to_lowercase();
+            let capital = capitalised(&lower);
+            for form in [format!(" {lower}"), format!(" {capital}"), capital, lower] {
+                if let Some(&first) = self.tokenizer.encode(&form).first() {
+                    if self.writes_word(first) {
+                        tokens.push(first);
+                    }
+                }
+            }
+        }
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens
+    }
+}
+
+/// `text` with its first letter in upper case, as Whisper starts a sentence.
+pub(crate) fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// The best `beam_size + 1` allowed continuations of one beam.
 fn beam_candidates(
     logits: &[f32],
     b: usize,
     beam: &Beam,
     allowed: &Allowed,
-    eot: u32,
+    ends: &Ends,
     beam_size: usize,
     mut canonical: impl FnMut(u32) -> bool,
 ) -> Vec<Candidate> {
     let lse = log_sum_exp(logits);
     let favourite = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let eot = ends.eot;
+    // Right after the word that completes a sentence: how likely the text stops here.
+    // Punctuation after it keeps the value (it moves the grammar nowhere).
+    let last_wrote_word = beam.tokens.last().is_some_and(|&t| ends.writes_word(t));
+    let end_prob = if allowed.complete && last_wrote_word {
+        ends.stop_probability(logits, lse, &beam.tokens)
+    } else if last_wrote_word {
+        0.0
+    } else {
+        beam.end_prob
+    };
     let candidate = |token: u32, state: Option<StateId>| Candidate {
         score: beam.sum_logprob + logits[token as usize] - lse,
         regret: beam.regret + favourite - logits[token as usize],
@@ -581,6 +674,7 @@ fn beam_candidates(
         beam: b,
         token,
         state,
+        end_prob,
     };
     let mut out: Vec<Candidate> = allowed
         .tokens

@@ -28,11 +28,12 @@ use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
 pub use config::CommandsConfig;
 use constrained::{
-    beam_search, free_continuation, Constrained, SearchOptions, SearchResult, TokenConstraint,
+    beam_search, capitalised, free_continuation, Constrained, SearchOptions, SearchResult,
+    TokenConstraint,
 };
 use reject::{judge, word_gaps, word_mismatch, Evidence, Push};
 pub use reject::{Rejection, Thresholds};
-use vocab::token_trie;
+use vocab::{token_trie, word_tokens};
 
 /// The longest utterance taken as a command: one 30 s decoding window.
 const MAX_SECONDS: usize = 30;
@@ -101,6 +102,12 @@ pub struct Recognition {
     pub wake: bool,
     /// The sentence token by token, end-of-text last.
     pub tokens: Vec<TokenScore>,
+    /// The model's probability that no more words follow the sentence
+    /// ([`constrained::Constrained::end_prob`]); 0 without a sentence.
+    pub end_prob: f32,
+    /// The grammar has longer sentences that begin with this one ([`Grammar::goes_on`]): a
+    /// speaker who paused after it may not have finished.
+    pub goes_on: bool,
     /// What was said, transcribed without the grammar: only for speech refused as a command
     /// whose words the model heard clearly, when the options ask for it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,6 +171,8 @@ impl Recognition {
             reason: Some(reason),
             wake: false,
             tokens: Vec::new(),
+            end_prob: 0.0,
+            goes_on: false,
             heard: None,
             heard_language: None,
         }
@@ -179,6 +188,8 @@ pub struct Recognizer {
     behind_wake: Option<TokenConstraint>,
     prompt: Vec<u32>,
     options: RecognizerOptions,
+    /// `vocab::word_tokens` of the model.
+    word_tokens: std::sync::Arc<[bool]>,
 }
 
 impl Recognizer {
@@ -192,6 +203,7 @@ impl Recognizer {
         let mut recognizer = Recognizer {
             behind_wake: behind_wake(&grammar, &trie),
             constraint: TokenConstraint::new(grammar, trie),
+            word_tokens: word_tokens(&transcriber.tokenizer).into(),
             transcriber,
             prompt,
             options,
@@ -290,6 +302,7 @@ impl Recognizer {
         let search = SearchOptions {
             beam_size: options.beam_size,
             max_tokens: options.max_tokens.min(token_budget(samples.len())),
+            word_tokens: self.word_tokens.clone(),
         };
         let encoded = std::time::Instant::now();
         let cross = t.install(|| t.model.cross_kv(&audio));
@@ -428,6 +441,7 @@ impl Recognizer {
         };
         let reason = judge(&evidence, &self.options.thresholds);
         let accepted = found.as_ref().filter(|_| reason.is_none());
+        let goes_on = grammar.goes_on(&text);
         Recognition {
             intent: accepted.map(|found| found.intent.clone()),
             slots: accepted.map(|found| found.all_slots()).unwrap_or_default(),
@@ -440,6 +454,8 @@ impl Recognizer {
             reason,
             wake: wake_alone || found.is_some_and(|found| found.wake),
             tokens,
+            end_prob: best.end_prob,
+            goes_on,
             heard: None,
             heard_language: None,
         }
@@ -507,15 +523,6 @@ fn token_budget(n_samples: usize) -> usize {
     const PER_SECOND: usize = 6;
     const EXTRA: usize = 8;
     EXTRA + PER_SECOND * n_samples.div_ceil(SAMPLE_RATE as usize)
-}
-
-/// `text` with its first letter in upper case, as Whisper starts a sentence.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The start of a command's transcript: no timestamps, English unless told otherwise.

@@ -26,3 +26,18 @@ pub fn token_trie(tokenizer: &Tokenizer, excluded: &[u32]) -> CharTrie {
     }
     trie
 }
+
+/// For every regular token (below end-of-text), whether it writes part of a word: a letter,
+/// a digit, or a sign read as a word (`%`, `&`). A token that is part of a character's
+/// bytes counts as one too (it can only be the start or rest of more text). The other
+/// tokens (punctuation, spaces) end a sentence as well as end-of-text does.
+pub fn word_tokens(tokenizer: &Tokenizer) -> Vec<bool> {
+    (0..tokenizer.special().eot)
+        .map(|id| match std::str::from_utf8(tokenizer.token_bytes(id)) {
+            Ok(text) => text
+                .chars()
+                .any(|c| c.is_alphanumeric() || c == '%' || c == '&'),
+            Err(_) => true,
+        })
+        .collect()
+}

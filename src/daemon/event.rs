@@ -51,6 +51,12 @@ pub enum Event {
         score: f32,
         /// Time spent recognising, from the utterance's end reaching the recogniser.
         recognize_ms: u64,
+        /// Closed early (`[commands] early_close_ms`): the sentence was complete, nothing in
+        /// the grammar could follow it, and the action did not wait for the end of the
+        /// silence. `end_ms` is where it was closed; speech after it is an utterance of
+        /// its own. Left out when false.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        early: bool,
     },
     /// The wake phrase was heard (`[commands] wake`): `alone` when the utterance held
     /// nothing else (the next one may then be a command without it); `text` is the
@@ -180,8 +186,15 @@ impl ActionReport {
 }
 
 impl Event {
-    /// The event for a recognised or refused utterance spanning `start..end` samples.
-    pub fn recognition(result: Recognition, start_ms: u64, end_ms: u64, took_ms: u64) -> Event {
+    /// The event for a recognised or refused utterance spanning `start..end` samples;
+    /// `early` when it was closed early.
+    pub fn recognition(
+        result: Recognition,
+        start_ms: u64,
+        end_ms: u64,
+        took_ms: u64,
+        early: bool,
+    ) -> Event {
         match (result.intent, result.reason) {
             (Some(intent), None) => Event::Intent {
                 start_ms,
@@ -191,6 +204,7 @@ impl Event {
                 text: result.text,
                 score: result.score,
                 recognize_ms: took_ms,
+                early,
             },
             (_, reason) => Event::NotRecognized {
                 start_ms,

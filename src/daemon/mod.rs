@@ -65,7 +65,7 @@ use event::ActionReport;
 use output::EventOutput;
 use reply::Replier;
 use watch::FileWatch;
-use worker::{Job, Outcome};
+use worker::{Job, Outcome, Stage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -208,6 +208,10 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         outcomes_tx,
     )?;
     let listening = frontend::listen(source, front_end).map_err(Box::new)?;
+    if live {
+        // Told before the first utterance can come: the queue is empty now.
+        let _ = jobs.try_send(Job::Voice(listening.front_end.voice()));
+    }
     output.restart_clock();
     output.emit(&Event::Ready {
         mode: mode_name(mode),
@@ -413,12 +417,12 @@ impl Control {
                     cut: u.cut,
                 });
                 if self.commands.is_some() || self.captions {
-                    self.queue_utterance(u, false);
+                    self.queue_utterance(u, Stage::End);
                 }
             }
-            FrontEndEvent::SpeechPause(u) => {
+            FrontEndEvent::SpeechPause { utterance, stage } => {
                 if self.commands.is_some() {
-                    self.queue_utterance(u, true);
+                    self.queue_utterance(utterance, Stage::Pause(stage));
                 }
             }
             FrontEndEvent::Capture(c) => self.output.emit(&Event::from(&c)),
@@ -432,17 +436,17 @@ impl Control {
     /// behind, and the utterance is dropped, counted and reported. A file delivered as fast
     /// as it can be read waits instead, so every utterance in it is recognised.
     ///
-    /// A `provisional` utterance (speech paused; it may yet go on) is recognised early so
-    /// that the answer is ready when the pause becomes the end; it is only worth the queue
-    /// place when there is one, so a full queue drops it without a word.
-    fn queue_utterance(&mut self, utterance: frontend::Utterance, provisional: bool) {
+    /// An utterance at a pause (speech may yet go on) is recognised early so that the
+    /// answer is ready when the pause becomes the end, or to close it early; from a live
+    /// source it is only worth the queue place when there is one, so a full queue drops it
+    /// without a word. A fast file's pauses wait like its utterances, so that what closes
+    /// early does not depend on how fast the recogniser is.
+    fn queue_utterance(&mut self, utterance: frontend::Utterance, stage: Stage) {
         let Some(jobs) = &self.jobs else { return };
         let (start, end) = (ms(utterance.start), ms(utterance.end));
-        let job = Job::Utterance {
-            utterance,
-            provisional,
-        };
-        if !self.live && !provisional {
+        let provisional = stage != Stage::End;
+        let job = Job::Utterance { utterance, stage };
+        if !self.live {
             let jobs = jobs.clone();
             self.send_waiting(&jobs, job);
             return;

@@ -453,6 +453,7 @@ mod tests {
             text: String::new(),
             score: -0.5,
             recognize_ms: 90,
+            early: false,
         }
     }
 

@@ -110,6 +110,8 @@ mod tests {
             reason,
             wake,
             tokens: Vec::new(),
+            end_prob: 1.0,
+            goes_on: false,
             heard: None,
             heard_language: None,
         }

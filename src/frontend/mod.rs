@@ -16,14 +16,16 @@ pub mod vad;
 pub mod windows;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
-pub use segment::{Segment, SegmentConfig, SegmentConfigError, Segmenter, Utterance};
+pub use segment::{
+    PauseStage, Segment, SegmentConfig, SegmentConfigError, Segmenter, Utterance, PEEK_MS,
+};
 pub use vad::{FrameClassifier, FrameVerdict, VadConfig, VadConfigError};
 pub use windows::{CaptionWindow, WindowConfig, WindowConfigError, Windower};
 
@@ -92,10 +94,13 @@ pub enum FrontEndEvent {
         /// Where the detector heard it begin.
         onset: u64,
     },
-    /// The silence after speech has lasted the tail: the utterance as it will be if no more
-    /// speech comes (a `SpeechEnd` with the same span then follows). Recognisers may start
-    /// on it early.
-    SpeechPause(Utterance),
+    /// The speech has paused (`stage` says how long): the utterance so far. Recognisers may
+    /// start on it early; a `Settled` pause has the span its `SpeechEnd` will have if no
+    /// more speech comes.
+    SpeechPause {
+        utterance: Utterance,
+        stage: PauseStage,
+    },
     /// Speech ended: the utterance.
     SpeechEnd(Utterance),
     /// Something happened at the source (device lost, retrying, resumed, ...).
@@ -127,6 +132,22 @@ pub struct FrontEndStats {
     pub windows_dropped: u64,
 }
 
+/// Where the front end last heard voice: one past its last voiced frame, on the audio clock.
+/// Clones share it; it is read without locks, so a consumer can tell whether speech went on
+/// after a pause it is handling before the next event says so.
+#[derive(Clone, Debug, Default)]
+pub struct VoiceMark(Arc<AtomicU64>);
+
+impl VoiceMark {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, at: u64) {
+        self.0.store(at, Ordering::Release);
+    }
+}
+
 /// Events queued before the front end waits for the consumer.
 const EVENT_QUEUE: usize = 64;
 /// Caption windows queued; beyond it the oldest is dropped.
@@ -141,6 +162,7 @@ pub struct FrontEnd {
     events: Receiver<FrontEndEvent>,
     windows: Receiver<CaptionWindow>,
     stop: Arc<AtomicBool>,
+    voice: VoiceMark,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -163,6 +185,8 @@ impl FrontEnd {
         let stop_flag = stop.clone();
         let windows_rx = windows.clone();
         let vad = config.vad.clone();
+        let voice = VoiceMark::default();
+        let voice_heard = voice.clone();
         let handle = thread::Builder::new()
             .name("voxd-frontend".into())
             .spawn(move || {
@@ -184,6 +208,7 @@ impl FrontEnd {
                     stats: FrontEndStats::default(),
                     hung_up: false,
                     recorder,
+                    voice: voice_heard,
                 };
                 run(source, resampler, pipeline, &stop_flag);
             })
@@ -192,6 +217,7 @@ impl FrontEnd {
             events,
             windows,
             stop,
+            voice,
             handle: Some(handle),
         })
     }
@@ -204,6 +230,11 @@ impl FrontEnd {
     /// Caption windows (only when configured).
     pub fn windows(&self) -> &Receiver<CaptionWindow> {
         &self.windows
+    }
+
+    /// Where voice was last heard, as it changes.
+    pub fn voice(&self) -> VoiceMark {
+        self.voice.clone()
     }
 
     /// Asks the thread to stop: speech in progress is closed and `Finished` follows.
@@ -327,6 +358,7 @@ struct Pipeline {
     /// The consumer is gone: stop.
     hung_up: bool,
     recorder: Option<Recording>,
+    voice: VoiceMark,
 }
 
 type Recording = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
@@ -365,6 +397,9 @@ impl Pipeline {
         self.stats.samples += frame.len() as u64;
         self.stats.frames += 1;
         self.stats.voiced_frames += u64::from(verdict.voiced);
+        if verdict.voiced {
+            self.voice.set(self.stats.samples);
+        }
         let mut segments = Vec::new();
         self.segmenter
             .push(frame, verdict.voiced, &mut |s| segments.push(s));
@@ -385,7 +420,9 @@ impl Pipeline {
             Segment::Start { start, onset } => {
                 self.send(FrontEndEvent::SpeechStart { start, onset })
             }
-            Segment::Pause(utterance) => self.send(FrontEndEvent::SpeechPause(utterance)),
+            Segment::Pause { utterance, stage } => {
+                self.send(FrontEndEvent::SpeechPause { utterance, stage })
+            }
             Segment::End(utterance) => {
                 self.stats.utterances += 1;
                 self.send(FrontEndEvent::SpeechEnd(utterance));
@@ -525,8 +562,12 @@ impl FrontEndEvent {
                 "event": "speech_start", "start_ms": ms(*start), "onset_ms": ms(*onset),
                 "start": start, "onset": onset,
             }),
-            FrontEndEvent::SpeechPause(u) => json!({
+            FrontEndEvent::SpeechPause {
+                utterance: u,
+                stage,
+            } => json!({
                 "event": "speech_pause", "start_ms": ms(u.start), "end_ms": ms(u.end),
+                "voice_end_ms": ms(u.voice_end), "stage": stage.name(),
                 "start": u.start, "end": u.end,
             }),
             FrontEndEvent::SpeechEnd(u) => json!({

@@ -13,6 +13,12 @@
 //! that utterance, so a recogniser can start on it while the rest of the silence confirms
 //! the end (the command's answer then costs `end_silence_ms`, not that plus decoding).
 //!
+//! With [`SegmentConfig::early_close_ms`] set (commands close early), two pauses come
+//! before that one: [`PauseStage::Peek`] after [`PEEK_MS`] of silence, for a recogniser to
+//! start on the speech so far, and [`PauseStage::Close`] after `early_close_ms`, when a
+//! complete command may be acted on. Whether it is, is the recogniser's call; the segmenter
+//! goes on as if nothing happened, and its `End` still comes.
+//!
 //! Positions are sample indices on the 16 kHz audio clock. The segmenter keeps only the
 //! samples it may still hand out: the pre-roll while idle, the utterance while speaking, and
 //! with [`SegmentConfig::lead_in_ms`] the audio before the utterance since the previous one
@@ -38,6 +44,11 @@ pub struct SegmentConfig {
     /// whoever needs it (live captions), not by the config file.
     #[serde(skip)]
     pub lead_in_ms: u32,
+    /// Silence after which a [`PauseStage::Close`] pause is reported, below
+    /// `end_silence_ms`; 0 for none (and no [`PauseStage::Peek`] either). Set from
+    /// `[commands] early_close_ms` by the daemon, not by this section.
+    #[serde(skip)]
+    pub early_close_ms: u32,
 }
 
 impl Default for SegmentConfig {
@@ -49,6 +60,7 @@ impl Default for SegmentConfig {
             tail_ms: 300,
             max_utterance_ms: 20_000,
             lead_in_ms: 0,
+            early_close_ms: 0,
         }
     }
 }
@@ -70,6 +82,17 @@ pub enum SegmentConfigError {
     /// The length limit is shorter than what it takes to confirm and end speech.
     #[error("segment max_utterance_ms = {0} is shorter than 1000 ms")]
     MaxTooShort(u32),
+    /// An early close that would come after the end.
+    #[error(
+        "commands early_close_ms = {close} is not shorter than segment end_silence_ms = \
+         {silence}: it would never come first"
+    )]
+    CloseTooLate {
+        /// early_close_ms
+        close: u32,
+        /// end_silence_ms
+        silence: u32,
+    },
 }
 
 impl SegmentConfig {
@@ -92,6 +115,12 @@ impl SegmentConfig {
         if self.max_utterance_ms < 1000 {
             return Err(SegmentConfigError::MaxTooShort(self.max_utterance_ms));
         }
+        if self.early_close_ms >= self.end_silence_ms {
+            return Err(SegmentConfigError::CloseTooLate {
+                close: self.early_close_ms,
+                silence: self.end_silence_ms,
+            });
+        }
         Ok(())
     }
 }
@@ -105,6 +134,9 @@ pub struct Utterance {
     pub end: u64,
     /// The first voiced frame's start: where the detector heard speech begin.
     pub onset: u64,
+    /// One past the last voiced frame: where the detector heard speech stop (`end` less
+    /// the tail, or less the silence heard so far in a pause).
+    pub voice_end: u64,
     /// The audio, `end - start` samples at 16 kHz.
     pub samples: Vec<f32>,
     /// Cut at the length limit (speech went on past `end`).
@@ -124,13 +156,46 @@ pub enum Segment {
         /// First voiced frame.
         onset: u64,
     },
-    /// The silence after the speech has lasted the tail: this is the utterance if no more
-    /// speech comes before `end_silence_ms`. An `End` with the same `start` and `end`
-    /// follows unless speech resumes.
-    Pause(Utterance),
+    /// The speech has paused: the utterance so far, its end at most a tail after the voice.
+    /// An `End` with the same `start` and `voice_end` follows unless speech resumes.
+    Pause {
+        utterance: Utterance,
+        stage: PauseStage,
+    },
     /// Speech ended (or was cut): the whole utterance.
     End(Utterance),
 }
+
+/// How long a [`Segment::Pause`] has lasted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseStage {
+    /// [`PEEK_MS`] of silence: too early to act on, early enough to start recognising.
+    Peek,
+    /// [`SegmentConfig::early_close_ms`] of silence: a command that is complete, and that
+    /// nothing may follow, can be acted on now.
+    Close,
+    /// The silence has lasted the tail: the utterance is settled, and its `End` (if no
+    /// more speech comes) will have exactly this span.
+    Settled,
+}
+
+impl PauseStage {
+    /// The stage's name in events: `peek`, `close`, `settled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PauseStage::Peek => "peek",
+            PauseStage::Close => "close",
+            PauseStage::Settled => "settled",
+        }
+    }
+}
+
+/// The silence after which a [`PauseStage::Peek`] pause comes when commands close early
+/// (or at `early_close_ms`, if that is shorter). Recognising a command takes about 150 ms
+/// (tiny.en, 2 threads): started here, its answer is ready soon after a close at 150 ms.
+/// Pauses this long inside a sentence are common, but a recognition they start is only
+/// acted on at the close, and only when the speech has not gone on.
+pub const PEEK_MS: u32 = 90;
 
 #[derive(Clone, Copy, Debug)]
 enum State {
@@ -144,8 +209,9 @@ enum State {
         start: u64,
         onset: u64,
         last_voiced_end: u64,
-        /// A `Pause` was sent for the silence after `last_voiced_end`.
-        paused: bool,
+        /// How many of `Segmenter::pauses` were sent for the silence after
+        /// `last_voiced_end`.
+        paused: usize,
     },
 }
 
@@ -157,6 +223,8 @@ pub struct Segmenter {
     tail: u64,
     max_len: u64,
     lead_in: u64,
+    /// The pauses to report, by the silence (samples) after which each comes; ascending.
+    pauses: Vec<(u64, PauseStage)>,
     state: State,
     /// Recent audio; `buf[0]` is sample `buf_start`.
     buf: Vec<f32>,
@@ -167,11 +235,44 @@ pub struct Segmenter {
 
 const SAMPLES_PER_MS: u64 = 16;
 
+/// Where an utterance lies: its first sample, one past its last, its first voiced frame and
+/// one past its last voiced frame.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u64,
+    end: u64,
+    onset: u64,
+    voice_end: u64,
+}
+
+impl Span {
+    fn new(start: u64, end: u64, onset: u64, voice_end: u64) -> Span {
+        Span {
+            start,
+            end,
+            onset,
+            voice_end,
+        }
+    }
+}
+
 impl Segmenter {
     /// A segmenter for `config` (validated first).
     pub fn new(config: &SegmentConfig) -> Result<Self, SegmentConfigError> {
         config.validate()?;
         let ms = |v: u32| u64::from(v) * SAMPLES_PER_MS;
+        let mut pauses = Vec::new();
+        if config.early_close_ms > 0 {
+            let peek = PEEK_MS.min(config.early_close_ms);
+            if peek < config.early_close_ms {
+                pauses.push((ms(peek), PauseStage::Peek));
+            }
+            pauses.push((ms(config.early_close_ms), PauseStage::Close));
+        }
+        // A close at or past the tail already hands out the settled span.
+        if pauses.last().is_none_or(|&(at, _)| at < ms(config.tail_ms)) {
+            pauses.push((ms(config.tail_ms), PauseStage::Settled));
+        }
         Ok(Segmenter {
             min_speech: ms(config.min_speech_ms),
             end_silence: ms(config.end_silence_ms),
@@ -179,6 +280,7 @@ impl Segmenter {
             tail: ms(config.tail_ms),
             max_len: ms(config.max_utterance_ms),
             lead_in: ms(config.lead_in_ms),
+            pauses,
             state: State::Idle,
             buf: Vec::new(),
             buf_start: 0,
@@ -224,7 +326,7 @@ impl Segmenter {
                         start,
                         onset,
                         last_voiced_end,
-                        paused: false,
+                        paused: 0,
                     }
                 } else if frame_end - last_voiced_end >= self.end_silence {
                     State::Idle
@@ -243,17 +345,18 @@ impl Segmenter {
                 paused,
             } => {
                 let (last_voiced_end, paused) = if voiced {
-                    (frame_end, false)
+                    (frame_end, 0)
                 } else {
                     (last_voiced_end, paused)
                 };
                 let silence = frame_end - last_voiced_end;
                 if silence >= self.end_silence {
                     let end = (last_voiced_end + self.tail).min(frame_end);
-                    self.close(start, end, onset, false, emit);
+                    self.close(Span::new(start, end, onset, last_voiced_end), false, emit);
                     State::Idle
                 } else if frame_end - start >= self.max_len {
-                    self.close(start, frame_end, onset, true, emit);
+                    let span = Span::new(start, frame_end, onset, last_voiced_end);
+                    self.close(span, true, emit);
                     emit(Segment::Start {
                         start: frame_end,
                         onset: frame_end,
@@ -262,19 +365,32 @@ impl Segmenter {
                         start: frame_end,
                         onset: frame_end,
                         last_voiced_end,
-                        paused: false,
+                        paused: 0,
                     }
                 } else {
-                    let pause_now = !paused && silence >= self.tail;
-                    if pause_now {
-                        let end = last_voiced_end + self.tail;
-                        emit(Segment::Pause(self.utterance(start, end, onset, false)));
+                    let mut paused = paused;
+                    // The frame may pass several marks (10 ms frames, marks close together):
+                    // only the longest is worth reporting.
+                    while let Some(&(_, stage)) =
+                        self.pauses.get(paused).filter(|&&(at, _)| silence >= at)
+                    {
+                        paused += 1;
+                        let passed_next = self
+                            .pauses
+                            .get(paused)
+                            .is_some_and(|&(at, _)| silence >= at);
+                        if !passed_next {
+                            let end = last_voiced_end + silence.min(self.tail);
+                            let span = Span::new(start, end, onset, last_voiced_end);
+                            let utterance = self.utterance(span, false);
+                            emit(Segment::Pause { utterance, stage });
+                        }
                     }
                     State::Speech {
                         start,
                         onset,
                         last_voiced_end,
-                        paused: paused || pause_now,
+                        paused,
                     }
                 }
             }
@@ -293,20 +409,13 @@ impl Segmenter {
         } = self.state
         {
             let end = (last_voiced_end + self.tail).min(stream_end);
-            self.close(start, end, onset, false, emit);
+            self.close(Span::new(start, end, onset, last_voiced_end), false, emit);
         }
         self.state = State::Idle;
     }
 
-    fn close(
-        &mut self,
-        start: u64,
-        end: u64,
-        onset: u64,
-        cut: bool,
-        emit: &mut impl FnMut(Segment),
-    ) {
-        let utterance = self.utterance(start, end, onset, cut);
+    fn close(&mut self, span: Span, cut: bool, emit: &mut impl FnMut(Segment)) {
+        let utterance = self.utterance(span, cut);
         self.last_end = utterance.end;
         emit(Segment::End(utterance));
     }
@@ -314,7 +423,13 @@ impl Segmenter {
     /// The utterance `start..end`. After a cut at the length limit in a pause, the voice may
     /// have ended before the new piece starts (its end, last voice plus tail, is then before
     /// its start): that piece is empty, `start..start`.
-    fn utterance(&self, start: u64, end: u64, onset: u64, cut: bool) -> Utterance {
+    fn utterance(&self, span: Span, cut: bool) -> Utterance {
+        let Span {
+            start,
+            end,
+            onset,
+            voice_end,
+        } = span;
         let end = end.max(start);
         let from = (start - self.buf_start) as usize;
         let to = (end - self.buf_start) as usize;
@@ -323,6 +438,7 @@ impl Segmenter {
             start,
             end,
             onset,
+            voice_end: voice_end.clamp(start, end),
             samples: self.buf[from..to].to_vec(),
             cut,
             lead_in: self.buf[lead_from..from].to_vec(),
@@ -427,19 +543,78 @@ mod tests {
             ".".repeat(40)
         );
         let events = run(&config, &pattern);
-        let pauses: Vec<&Utterance> = events
-            .iter()
-            .filter_map(|e| match e {
-                Segment::Pause(u) => Some(u),
-                _ => None,
-            })
-            .collect();
+        let pauses = pauses(&events);
         let ends = utterances(&events);
         assert_eq!((pauses.len(), ends.len()), (2, 1), "{events:?}");
+        assert!(pauses
+            .iter()
+            .all(|(_, stage)| *stage == PauseStage::Settled));
         // The first pause was overtaken by more speech; the second one is the end.
-        assert!(pauses[0].end < ends[0].end);
-        assert_eq!(pauses[1], ends[0]);
-        check_audio(pauses[0]);
+        assert!(pauses[0].0.end < ends[0].end);
+        assert_eq!(pauses[1].0, ends[0]);
+        check_audio(pauses[0].0);
+        assert_eq!(ends[0].voice_end, ends[0].end - 300 * 16);
+    }
+
+    fn pauses(events: &[Segment]) -> Vec<(&Utterance, PauseStage)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Segment::Pause { utterance, stage } => Some((utterance, *stage)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_early_close_adds_a_peek_and_a_close_before_the_settled_pause() {
+        let config = SegmentConfig {
+            early_close_ms: 150,
+            ..SegmentConfig::default()
+        };
+        // Speech, a 120 ms gap (a peek only), more speech, then silence.
+        let pattern = format!(
+            "{}##########....##########{}",
+            ".".repeat(20),
+            ".".repeat(40)
+        );
+        let events = run(&config, &pattern);
+        let pauses = pauses(&events);
+        let stages: Vec<PauseStage> = pauses.iter().map(|(_, stage)| *stage).collect();
+        use PauseStage::*;
+        assert_eq!(stages, [Peek, Peek, Close, Settled], "{events:?}");
+        let end = utterances(&events)[0];
+        let voice_end = (20 + 24) * FRAME as u64;
+        assert_eq!(end.voice_end, voice_end);
+        // Each pause ends its utterance the silence heard so far after the voice (30 ms
+        // frames: the peek comes at 90 ms, the close at 150 ms).
+        for ((u, _), silence_ms) in pauses[1..].iter().zip([90, 150, 300]) {
+            assert_eq!((u.start, u.voice_end), (end.start, voice_end));
+            assert_eq!(u.end, voice_end + silence_ms * 16);
+            check_audio(u);
+        }
+        assert_eq!(*pauses[3].0, *end, "the settled pause is the end's span");
+        // The first peek was overtaken by more speech.
+        assert!(pauses[0].0.voice_end < voice_end);
+    }
+
+    #[test]
+    fn a_close_at_the_tail_is_the_settled_pause() {
+        let config = SegmentConfig {
+            early_close_ms: 300,
+            ..SegmentConfig::default()
+        };
+        let events = run(&config, &format!("{}{}", "#".repeat(10), ".".repeat(20)));
+        let stages: Vec<PauseStage> = pauses(&events).iter().map(|(_, s)| *s).collect();
+        assert_eq!(stages, [PauseStage::Peek, PauseStage::Close]);
+        let late = SegmentConfig {
+            early_close_ms: 400,
+            ..SegmentConfig::default()
+        };
+        assert!(matches!(
+            Segmenter::new(&late),
+            Err(SegmentConfigError::CloseTooLate { .. })
+        ));
     }
 
     #[test]

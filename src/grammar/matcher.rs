@@ -261,6 +261,25 @@ impl PrefixState {
             .min()
     }
 
+    /// True when another word may follow the text read so far: some sentence of the
+    /// grammar begins with this text and goes on past a word boundary. A word that could
+    /// still grow ("light" into "lights") does not count: only more words do.
+    pub(super) fn goes_on(&self, graph: &Graph) -> bool {
+        let mut after = Vec::new();
+        for &position in &self.positions {
+            graph.step(position, BOUNDARY, &mut |p, _| after.push(p));
+        }
+        after.into_iter().any(|position| match position {
+            Position::Node(node) => graph
+                .arcs(node)
+                .iter()
+                .any(|arc| !matches!(arc.label, Label::Space)),
+            // Inside a list value of several words, or between the words of a wildcard.
+            Position::InVocab { .. } | Position::InWildcard { .. } => true,
+            Position::InText { .. } => false,
+        })
+    }
+
     /// The positions (distinct), for callers that bound the state's size.
     pub fn len(&self) -> usize {
         self.positions.len()

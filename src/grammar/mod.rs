@@ -308,6 +308,16 @@ impl Grammar {
         state.complete_intent(&self.graph).is_some()
     }
 
+    /// True when `text` begins some sentence of the grammar that has more words after it
+    /// (an optional part, a longer list value, a number that goes on, a wildcard): a
+    /// speaker who stops after `text` may not have finished. False for text that begins
+    /// no sentence.
+    pub fn goes_on(&self, text: &str) -> bool {
+        self.start()
+            .advance(&self.graph, text)
+            .is_some_and(|state| state.goes_on(&self.graph))
+    }
+
     /// The intent a complete state's sentence belongs to: the first in file order when the
     /// text reads as sentences of several. Wildcard costs are not tracked here;
     /// [`Grammar::match_text`] on the text makes the final choice.

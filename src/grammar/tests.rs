@@ -269,6 +269,31 @@ fn prefixes_advance_by_any_piece() {
         .is_none());
 }
 
+#[test]
+fn a_sentence_goes_on_when_more_words_may_follow() {
+    let g = grammar(LIGHTS);
+    // Complete, and nothing may follow (a word that could grow does not count).
+    assert!(!g.goes_on("turn on the kitchen lights."));
+    assert!(!g.goes_on("Turn on the kitchen light"));
+    // Complete, but an optional word, a longer number or a longer value may follow.
+    assert!(
+        g.goes_on("set the kitchen to 20"),
+        "percent, or twenty five"
+    );
+    assert!(g.goes_on("set the kitchen to twenty"));
+    assert!(!g.goes_on("set the kitchen to 20 percent"));
+    // Not complete: more words are owed.
+    assert!(g.goes_on("turn on the"));
+    assert!(g.goes_on("switch the kitchen light"));
+    // Text that begins no sentence goes nowhere.
+    assert!(!g.goes_on("open the door"));
+    let g = grammar(
+        "[intents.Ask]\nsentences = [\"tell me {question}\"]\n\
+         [lists.question]\nwildcard = true\n",
+    );
+    assert!(g.goes_on("tell me the time"), "a wildcard takes more words");
+}
+
 /// What the action stage checks `run` and `notify` placeholders against.
 #[test]
 fn captured_slot_names_for_actions() {

@@ -1831,7 +1831,7 @@ mod tests {
             .collect();
         assert_eq!(
             supported,
-            ["F32", "F16", "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q6_K"]
+            ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K"]
         );
         // The kernels' own description of each supported type agrees with ggml's table.
         for ty in QuantType::ALL {

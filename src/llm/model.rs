@@ -881,12 +881,12 @@ mod tests {
 
     #[test]
     fn an_unsupported_quant_type_names_the_tensor_and_type() {
-        let err = Llama::from_gguf(tiny_llama("llama", GgmlType::Q5_0))
+        let err = Llama::from_gguf(tiny_llama("llama", GgmlType::Q8_1))
             .err()
             .unwrap();
         let text = err.to_string();
         assert!(
-            text.contains("blk.0.ffn_up.weight is Q5_0") && text.contains("supported:"),
+            text.contains("blk.0.ffn_up.weight is Q8_1") && text.contains("supported:"),
             "{text}"
         );
     }

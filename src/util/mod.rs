@@ -3,5 +3,6 @@
 pub mod background;
 pub mod bpe;
 pub mod paths;
+pub mod pretokenize;
 pub mod rng;
 pub mod trie;

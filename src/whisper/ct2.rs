@@ -61,6 +61,10 @@ pub struct Ct2Config {
     pub suppress_ids_begin: Vec<u32>,
     #[serde(default)]
     pub lang_ids: Vec<u32>,
+    /// (decoder layer, head) pairs whose cross-attention follows the speech in time: where
+    /// the decoder is listening when it writes a token.
+    #[serde(default)]
+    pub alignment_heads: Vec<(usize, usize)>,
 }
 
 struct Variable {

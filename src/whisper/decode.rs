@@ -57,6 +57,10 @@ pub struct Decoded {
     pub avg_logprob: f32,
     /// Probability of the no-speech token at the start-of-transcript position.
     pub no_speech_prob: f32,
+    /// With alignment heads ([`WindowDecoder::alignment`]) and greedy or sampled decoding:
+    /// for each of the forced tokens and then of `tokens`, the audio position (encoder
+    /// frame, 20 ms) the decoder listened to most when it wrote that token. Empty otherwise.
+    pub frames: Vec<u32>,
 }
 
 /// The token sets the logit rules need, fixed for a model.
@@ -249,6 +253,10 @@ struct Hypothesis {
     tokens: Vec<u32>,
     sum_logprob: f32,
     cache: KvCache,
+    /// Where each token was listened for (see [`Decoded::frames`]), and where the next one
+    /// is: the last row's.
+    frames: Vec<u32>,
+    next_frame: u32,
 }
 
 /// Decodes one audio window (its cross-attention keys/values already computed).
@@ -256,19 +264,43 @@ pub struct WindowDecoder<'a> {
     pub model: &'a Whisper,
     pub rules: &'a TokenRules,
     pub cross: &'a CrossKv,
+    /// (layer, head) pairs whose cross-attention says where each token was heard
+    /// ([`Decoded::frames`]); empty: not computed.
+    pub alignment: &'a [(usize, usize)],
 }
 
 impl WindowDecoder<'_> {
-    /// Runs the prompt once, returning its cache, the logits after its last token and the
-    /// no-speech probability read at `sot_index`.
+    /// Runs the decoder on new tokens of one sequence: the hidden rows, and for each row the
+    /// audio position it listened to most (none without alignment heads).
+    fn run(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<(Vec<f32>, Vec<u32>), ModelError> {
+        let caches = std::slice::from_mut(cache);
+        if self.alignment.is_empty() {
+            return Ok((
+                self.model.decode(self.cross, caches, &[tokens])?,
+                Vec::new(),
+            ));
+        }
+        let (hidden, listened) =
+            self.model
+                .decode_attending(self.cross, caches, &[tokens], self.alignment)?;
+        let frames = listened
+            .chunks_exact(self.cross.n_audio())
+            .map(argmax)
+            .collect();
+        Ok((hidden, frames))
+    }
+
+    /// Runs the prompt once, returning its cache, the logits after its last token, the
+    /// no-speech probability read at `sot_index`, and where each row listened (see
+    /// [`WindowDecoder::run`]).
     fn start(
         &self,
         prompt: &[u32],
         sot_index: usize,
-    ) -> Result<(KvCache, Vec<f32>, f32), ModelError> {
+    ) -> Result<(KvCache, Vec<f32>, f32, Vec<u32>), ModelError> {
         let s = self.model.hparams().n_text_state;
-        let mut caches = [self.model.new_cache()];
-        let hidden = self.model.decode(self.cross, &mut caches, &[prompt])?;
+        let mut cache = self.model.new_cache();
+        let (hidden, frames) = self.run(&mut cache, prompt)?;
         let last = prompt.len() - 1;
         let rows: Vec<f32> = if sot_index == last {
             hidden[last * s..].to_vec()
@@ -285,11 +317,11 @@ impl WindowDecoder<'_> {
             Some(ns) => log_softmax(&logits[..n_vocab])[ns as usize].exp(),
             None => 0.0,
         };
-        let [cache] = caches;
         Ok((
             cache,
             logits[logits.len() - n_vocab..].to_vec(),
             no_speech_prob,
+            frames,
         ))
     }
 
@@ -304,11 +336,19 @@ impl WindowDecoder<'_> {
         forced: &[u32],
         opts: &DecodeOptions,
     ) -> Result<Decoded, ModelError> {
-        let (cache, logits, no_speech_prob) = self.start(&[prompt, forced].concat(), sot_index)?;
+        let (cache, logits, no_speech_prob, frames) =
+            self.start(&[prompt, forced].concat(), sot_index)?;
+        // Row i predicts token i + 1: the forced tokens were written by the rows before them.
+        let (forced_frames, next_frame) = match frames.split_last() {
+            Some((&next, before)) => (before[prompt.len() - 1..].to_vec(), next),
+            None => (Vec::new(), 0),
+        };
         let root = Hypothesis {
             tokens: forced.to_vec(),
             sum_logprob: 0.0,
             cache,
+            frames: forced_frames,
+            next_frame,
         };
         let best = if opts.temperature > 0.0 {
             let mut rng = Rng::new(opts.seed);
@@ -329,11 +369,17 @@ impl WindowDecoder<'_> {
             self.beam_search(root, logits, prompt.len(), opts)?
         };
         let tokens = best.tokens.get(forced.len()..).unwrap_or(&[]).to_vec();
+        let frames = if best.frames.len() == best.tokens.len() {
+            best.frames
+        } else {
+            Vec::new()
+        };
         Ok(Decoded {
             avg_logprob: best.sum_logprob / (tokens.len() + 1) as f32,
             tokens,
             sum_logprob: best.sum_logprob,
             no_speech_prob,
+            frames,
         })
     }
 
@@ -358,14 +404,14 @@ impl WindowDecoder<'_> {
                 return Ok(hyp);
             }
             hyp.tokens.push(token);
+            if !self.alignment.is_empty() {
+                hyp.frames.push(hyp.next_frame);
+            }
             if prompt_len + hyp.tokens.len() >= opts.max_length {
                 return Ok(hyp);
             }
-            let hidden = self.model.decode(
-                self.cross,
-                std::slice::from_mut(&mut hyp.cache),
-                &[&[token]],
-            )?;
+            let (hidden, frames) = self.run(&mut hyp.cache, &[token])?;
+            hyp.next_frame = frames.first().copied().unwrap_or(0);
             logits = self.model.logits(&hidden);
         }
     }
@@ -409,6 +455,8 @@ impl WindowDecoder<'_> {
                             tokens: beams[b].tokens.clone(),
                             sum_logprob: score,
                             cache: KvCache::empty(),
+                            frames: Vec::new(),
+                            next_frame: 0,
                         });
                     }
                 } else if next.len() < opts.beam_size {
@@ -479,6 +527,8 @@ fn rank(candidates: Vec<Hypothesis>, forced: usize) -> Hypothesis {
             tokens: Vec::new(),
             sum_logprob: f32::NEG_INFINITY,
             cache: KvCache::empty(),
+            frames: Vec::new(),
+            next_frame: 0,
         })
 }
 

@@ -8,6 +8,12 @@
 //! innermost first, the name, the data. Names follow the original PyTorch checkpoint and the
 //! attention projections are separate (q, k, v), so they are fused on reading and split on
 //! writing; key projections have no bias.
+//!
+//! Quantized files (whisper.cpp's `quantize`) hold every 2-D tensor in one of ggml's block
+//! types but four: the convolution biases (stored as `[n_out, 1]` columns) and both position
+//! embeddings stay f32; the 3-D convolution weights stay f16. Their header's float type is
+//! ggml's file type plus 1000 × the quantization version (2), e.g. 2007 for q8_0. voxd reads
+//! each tensor's own type, so any mix loads.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -22,6 +28,7 @@ use super::weights::{
     TensorSource, WhisperWeights,
 };
 use super::LoadedModel;
+use crate::kernels::quant::{self, QuantType};
 
 pub const MAGIC: u32 = 0x6767_6d6c;
 
@@ -59,12 +66,8 @@ pub const NAMES: TensorNames = TensorNames {
     fc2: "mlp.2",
 };
 
-/// ggml's type numbers for the element types voxd reads.
-const GGML_F32: i32 = 0;
-const GGML_F16: i32 = 1;
-
 struct TensorInfo {
-    dtype: Result<DType, i32>,
+    dtype: DType,
     /// Outermost first (row-major), as voxd uses shapes.
     shape: Vec<usize>,
     offset: usize,
@@ -166,20 +169,26 @@ impl GgmlFile {
                 .collect::<Result<Vec<_>, _>>()?;
             shape.reverse();
             let name = String::from_utf8_lossy(r.take(name_len, "tensor name")?).into_owned();
-            let dtype = match ttype {
-                GGML_F32 => Ok(DType::F32),
-                GGML_F16 => Ok(DType::F16),
-                other => Err(other),
-            };
-            let elem = match dtype {
-                Ok(d) => d,
-                Err(t) => {
+            let dtype = u32::try_from(ttype)
+                .ok()
+                .and_then(DType::from_ggml_id)
+                .ok_or_else(|| {
+                    r.error(format!(
+                        "tensor `{name}` has ggml type {ttype}; voxd reads {}",
+                        QuantType::supported_names()
+                    ))
+                })?;
+            if let (DType::Blocks(ty), Some(&row)) = (dtype, shape.last()) {
+                if ty.row_bytes(row).is_none() {
                     return Err(r.error(format!(
-                        "tensor `{name}` has ggml type {t}; voxd reads f32 (0) and f16 (1) models"
-                    )))
+                        "tensor `{name}` is {}, but its rows of {row} values are not whole \
+                         blocks of {}",
+                        ty.name(),
+                        ty.block_len()
+                    )));
                 }
-            };
-            let len = elem.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
+            }
+            let len = dtype.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
                 path: r.path().to_path_buf(),
                 name: name.clone(),
                 shape: shape.clone(),
@@ -213,13 +222,8 @@ impl TensorSource for GgmlFile {
                 path: self.path.clone(),
                 name: name.to_string(),
             })?;
-        let dtype = t.dtype.map_err(|code| LoadError::DType {
-            path: self.path.clone(),
-            name: name.to_string(),
-            dtype: format!("ggml type {code}"),
-        })?;
         Ok(RawTensor {
-            dtype,
+            dtype: t.dtype,
             shape: t.shape.clone(),
             bytes: &self.map[t.offset..t.offset + t.len],
         })
@@ -259,11 +263,50 @@ pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
 
 // ------------------------------------------------------------------------------- writing
 
-/// The float type of the matrices in a written file (small tensors are always f32).
+/// The type of the matrices in a written file (small tensors are always f32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FloatType {
     F32,
     F16,
+    /// A ggml block type that has a quantizer ([`QuantType::has_quantizer`]), laid out as
+    /// whisper.cpp's `quantize` writes it (see the module docs).
+    Quant(QuantType),
+}
+
+/// What whisper.cpp's header adds to ggml's file type in a quantized file: the quantization
+/// version (2) times 1000.
+const QUANT_VERSION_OFFSET: usize = 2 * 1000;
+
+impl FloatType {
+    /// The header's float type (ggml's `ftype`).
+    fn header(self) -> usize {
+        match self {
+            FloatType::F32 => 0,
+            FloatType::F16 => 1,
+            FloatType::Quant(ty) => {
+                let file_type = match ty {
+                    QuantType::Q4_0 => 2,
+                    QuantType::Q4_1 => 3,
+                    QuantType::Q8_0 => 7,
+                    QuantType::Q5_0 => 8,
+                    QuantType::Q5_1 => 9,
+                    other => unreachable!("no ggml file type for {other:?}"),
+                };
+                QUANT_VERSION_OFFSET + file_type
+            }
+        }
+    }
+
+    /// The type a tensor is stored in: matrices (2-D weights) take the file's type,
+    /// convolution weights (3-D) f16 unless the file is f32, everything else f32.
+    fn tensor_type(self, t: &NamedTensor) -> QuantType {
+        match (t.role, t.shape.len(), self) {
+            (TensorRole::Weight, 2, FloatType::Quant(ty)) => ty,
+            (TensorRole::Weight, _, FloatType::F32) => QuantType::F32,
+            (TensorRole::Weight, _, _) => QuantType::F16,
+            _ => QuantType::F32,
+        }
+    }
 }
 
 struct Writer<W: Write> {
@@ -284,33 +327,47 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    /// Writes one tensor. Weight matrices take the file's float type; everything else is
-    /// f32, and convolution biases are `[n_out, 1]` columns, as whisper.cpp reads them.
+    /// Writes one tensor in the type [`FloatType::tensor_type`] gives it; convolution biases
+    /// are `[n_out, 1]` columns, as whisper.cpp reads them.
     fn tensor(&mut self, t: NamedTensor<'_>) -> std::io::Result<()> {
-        let f16 = self.ftype == FloatType::F16 && t.role == TensorRole::Weight;
+        let ty = self.ftype.tensor_type(&t);
         let mut shape = t.shape;
         if t.role == TensorRole::ConvBias {
             shape.push(1);
         }
+        let row = shape.last().copied().unwrap_or(1);
+        let Some(row_bytes) = ty.row_bytes(row) else {
+            return Err(std::io::Error::other(format!(
+                "tensor `{}`: rows of {row} values are not whole {} blocks of {}",
+                t.name,
+                ty.name(),
+                ty.block_len()
+            )));
+        };
         self.i32(shape.len())?;
         self.i32(t.name.len())?;
-        self.i32(if f16 {
-            GGML_F16 as usize
-        } else {
-            GGML_F32 as usize
-        })?;
+        self.i32(ty.ggml_id() as usize)?;
         for &d in shape.iter().rev() {
             self.i32(d)?;
         }
         self.out.write_all(t.name.as_bytes())?;
-        if f16 {
-            for v in t.values.iter() {
-                self.out
-                    .write_all(&half::f16::from_f32(*v).to_bits().to_le_bytes())?;
+        match ty {
+            QuantType::F32 => self.f32s(&t.values),
+            QuantType::F16 => {
+                for v in t.values.iter() {
+                    self.out
+                        .write_all(&half::f16::from_f32(*v).to_bits().to_le_bytes())?;
+                }
+                Ok(())
             }
-            Ok(())
-        } else {
-            self.f32s(&t.values)
+            blocks => {
+                let mut bytes = vec![0u8; row_bytes];
+                for values in t.values.chunks_exact(row) {
+                    quant::quantize_row(blocks, values, &mut bytes);
+                    self.out.write_all(&bytes)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -323,6 +380,17 @@ pub fn write(
     filters: &MelFilters,
     ftype: FloatType,
 ) -> Result<(), LoadError> {
+    if let FloatType::Quant(ty) = ftype {
+        if !ty.has_quantizer() || matches!(ty, QuantType::F32 | QuantType::F16) {
+            return Err(LoadError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "voxd cannot write {} files (it writes q8_0, q5_1, q5_0, q4_1 and q4_0)",
+                    ty.name()
+                ),
+            });
+        }
+    }
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
@@ -347,7 +415,7 @@ fn write_all<W: Write>(
     for (_, v) in hp.in_header_order() {
         w.i32(v)?;
     }
-    w.i32((w.ftype == FloatType::F16) as usize)?;
+    w.i32(w.ftype.header())?;
     w.i32(filters.n_mels)?;
     w.i32(filters.n_freqs)?;
     w.f32s(&filters.data)?;

@@ -93,6 +93,20 @@ fn load_ct2(path: &Path) -> Result<LoadedModel, LoadError> {
     } else {
         None
     };
+    let hp = &weights.hparams;
+    let heads = ct2_config.iter().flat_map(|c| &c.alignment_heads);
+    if let Some((layer, head)) = heads
+        .into_iter()
+        .find(|(l, h)| *l >= hp.n_text_layer || *h >= hp.n_text_head)
+    {
+        return Err(LoadError::Format {
+            path: config_path,
+            message: format!(
+                "alignment head [{layer}, {head}] is outside the decoder's {} layers of {} heads",
+                hp.n_text_layer, hp.n_text_head
+            ),
+        });
+    }
     Ok(LoadedModel {
         weights,
         tokenizer,

@@ -42,6 +42,13 @@ pub struct CrossKv {
     n_audio: usize,
 }
 
+impl CrossKv {
+    /// Audio positions (encoder frames) the decoder attends to.
+    pub fn n_audio(&self) -> usize {
+        self.n_audio
+    }
+}
+
 /// One decoding sequence's self-attention keys and values.
 #[derive(Clone)]
 pub struct KvCache {
@@ -83,6 +90,13 @@ fn head_major(buf: &[f32], t: usize, s: usize, heads: usize, offset: usize) -> V
         }
     }
     out
+}
+
+/// The cross-attention heads of one decoder layer whose weights are recorded.
+struct Listen {
+    heads: Vec<usize>,
+    /// Each head's weight in the average.
+    share: f32,
 }
 
 /// `x += f(x)` for a [rows, width] buffer.
@@ -247,6 +261,20 @@ impl Whisper {
         caches: &mut [KvCache],
         tokens: &[&[u32]],
     ) -> Result<Vec<f32>, ModelError> {
+        Ok(self.decode_attending(cross, caches, tokens, &[])?.0)
+    }
+
+    /// [`Whisper::decode`], also returning where each row listened in the audio: the
+    /// cross-attention weights of the `heads` ((layer, head) pairs, Whisper's alignment
+    /// heads), averaged, [Σ tokens, T]. Each row sums to 1; with no heads it is empty and
+    /// nothing extra is computed.
+    pub fn decode_attending(
+        &self,
+        cross: &CrossKv,
+        caches: &mut [KvCache],
+        tokens: &[&[u32]],
+        heads: &[(usize, usize)],
+    ) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
         let hp = *self.hparams();
         let s = hp.n_text_state;
         let dec = &self.weights.decoder;
@@ -271,24 +299,49 @@ impl Whisper {
                     });
                 }
                 let out = &mut x[row * s..(row + 1) * s];
-                let emb = &dec.token_embedding[tok as usize * s..(tok as usize + 1) * s];
-                kernels::f16_to_f32(emb, out);
+                dec.token_embedding.row(tok as usize, s, out);
                 let pos = cache.len + i;
                 residual(out, &dec.positions[pos * s..(pos + 1) * s]);
                 row += 1;
             }
         }
 
+        let mut listened = vec![
+            0.0;
+            if heads.is_empty() {
+                0
+            } else {
+                rows * cross.n_audio
+            }
+        ];
+        let share = 1.0 / heads.len().max(1) as f32;
         for (l, layer) in dec.layers.iter().enumerate() {
             self.self_attention(layer, l, &mut x, caches, tokens);
-            self.cross_attention(layer, &cross.layers[l], cross.n_audio, &mut x, rows);
+            let listen = Listen {
+                heads: heads
+                    .iter()
+                    .filter(|(hl, _)| *hl == l)
+                    .map(|&(_, h)| h)
+                    .collect(),
+                share,
+            };
+            let kv = &cross.layers[l];
+            self.cross_attention(
+                layer,
+                kv,
+                cross.n_audio,
+                &mut x,
+                rows,
+                &listen,
+                &mut listened,
+            );
             mlp(&layer.mlp, &mut x, rows);
         }
         for (cache, seq) in caches.iter_mut().zip(tokens) {
             cache.len += seq.len();
         }
         dec.ln.forward(&mut x);
-        Ok(x)
+        Ok((x, listened))
     }
 
     /// Causal self-attention of each sequence over its cache and its new rows.
@@ -333,6 +386,9 @@ impl Whisper {
         residual(x, &project(&layer.attn.out, &attn, rows));
     }
 
+    /// Cross-attention of `rows` rows on the audio; the weights of `listen`'s heads are
+    /// added, each times its share, to `listened` [rows, T].
+    #[allow(clippy::too_many_arguments)]
     fn cross_attention(
         &self,
         layer: &DecoderLayer,
@@ -340,14 +396,31 @@ impl Whisper {
         n_audio: usize,
         x: &mut [f32],
         rows: usize,
+        listen: &Listen,
+        listened: &mut [f32],
     ) {
         let hp = self.hparams();
         let (s, heads) = (hp.n_text_state, hp.n_text_head);
         let head_dim = s / heads;
+        let scale = (head_dim as f32).powf(-0.5);
 
         let mut h = x.to_vec();
         layer.cross.ln.forward(&mut h);
         let q = project(&layer.cross.q, &h, rows); // [rows, S]
+        for &hd in &listen.heads {
+            let keys = &k[hd * n_audio * head_dim..(hd + 1) * n_audio * head_dim];
+            for (r, out) in listened.chunks_exact_mut(n_audio).enumerate() {
+                let query = &q[r * s + hd * head_dim..r * s + (hd + 1) * head_dim];
+                let mut weights: Vec<f32> = keys
+                    .chunks_exact(head_dim)
+                    .map(|key| kernels::dot(query, key) * scale)
+                    .collect();
+                kernels::softmax(&mut weights);
+                for (o, w) in out.iter_mut().zip(&weights) {
+                    *o += w * listen.share;
+                }
+            }
+        }
         let per_head: Vec<Vec<f32>> = (0..heads)
             .into_par_iter()
             .map(|hd| {
@@ -365,7 +438,7 @@ impl Whisper {
                     &mut out,
                     1,
                     head_dim,
-                    (head_dim as f32).powf(-0.5),
+                    scale,
                     None,
                 );
                 out
@@ -385,9 +458,8 @@ impl Whisper {
         let hp = self.hparams();
         let n = hidden.len() / hp.n_text_state;
         let mut out = vec![0.0; n * hp.n_vocab];
-        kernels::matmul_t_f16(
+        self.weights.decoder.token_embedding.product(
             hidden,
-            &self.weights.decoder.token_embedding,
             None,
             &mut out,
             n,

@@ -113,10 +113,12 @@ fn synthetic(hp: HParams) -> WhisperWeights {
             ln_post: norm(sa),
         },
         decoder: DecoderWeights {
-            token_embedding: values(4000, hp.n_vocab * st)
-                .into_iter()
-                .map(f16::from_f32)
-                .collect(),
+            token_embedding: Matrix::F16(
+                values(4000, hp.n_vocab * st)
+                    .into_iter()
+                    .map(f16::from_f32)
+                    .collect(),
+            ),
             positions: values(5000, hp.n_text_ctx * st),
             layers: decoder_layers,
             ln: norm(st),
@@ -250,6 +252,21 @@ fn a_small_ct2_model_loads_back_and_runs() {
     let logits = model.logits(&hidden);
     assert_eq!(logits.len(), 3 * hp.n_vocab);
     assert!(logits.iter().all(|v| v.is_finite()));
+
+    // Asked where it listened, the decoder computes the same rows, and each row's average
+    // of the chosen heads' cross-attention weights is a distribution over the audio.
+    let mut cache = [model.new_cache()];
+    let heads = [(0, 0), (hp.n_text_layer - 1, hp.n_text_head - 1)];
+    let (same, listened) = model
+        .decode_attending(&cross, &mut cache, &[&[1, 2, 3]], &heads)
+        .unwrap();
+    assert_eq!(same, hidden);
+    assert_eq!(listened.len(), 3 * cross.n_audio());
+    for row in listened.chunks_exact(cross.n_audio()) {
+        let total: f32 = row.iter().sum();
+        assert!((total - 1.0).abs() < 1e-4, "{total}");
+        assert!(row.iter().all(|&w| (0.0..=1.0).contains(&w)));
+    }
 }
 
 #[test]

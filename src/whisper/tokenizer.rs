@@ -13,9 +13,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
-
 use crate::util::bpe::{byte_alphabet, BytePairs, RankError};
+use crate::util::pretokenize::PreTokenizer;
 
 /// Language codes in the order of their tokens (`<|en|>` follows `<|startoftranscript|>`).
 /// Models with 99 languages use the first 99; large-v3 adds Cantonese.
@@ -42,10 +41,6 @@ const N_VOCAB_ENGLISH: usize = 51_864;
 /// Special tokens other than languages and timestamps: end of text, start of transcript,
 /// translate, transcribe, start of LM, start of previous, no speech, no timestamps.
 const N_FIXED_SPECIALS: usize = 8;
-
-/// GPT-2's pre-tokenizer without its `\s+(?!\S)` alternative (Rust's regex has no lookahead);
-/// [`Tokenizer::pieces`] restores that rule by hand.
-const PRETOKENIZE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+";
 
 /// What went wrong loading a vocabulary.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +110,6 @@ pub struct Tokenizer {
     /// The regular tokens (ids below end-of-text), numbered in merge order.
     bpe: BytePairs,
     special: SpecialTokens,
-    pretokenizer: Regex,
 }
 
 impl Tokenizer {
@@ -228,7 +222,6 @@ impl Tokenizer {
             tokens,
             bpe,
             special,
-            pretokenizer: Regex::new(PRETOKENIZE).expect("the pre-tokenizer pattern is valid"),
         }
     }
 
@@ -275,25 +268,9 @@ impl Tokenizer {
         ids
     }
 
-    /// Splits `text` as GPT-2's pattern
-    /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` does. A run
-    /// of whitespace followed by other text leaves its last character to start the next piece
-    /// (so " word" keeps its space); that is the `\s+(?!\S)` alternative.
+    /// Splits `text` into words by GPT-2's pattern, as Whisper's tokenizer does.
     fn pieces<'t>(&self, text: &'t str) -> Vec<&'t str> {
-        let mut pieces = Vec::new();
-        let mut pos = 0;
-        while let Some(m) = self.pretokenizer.find_at(text, pos) {
-            let mut end = m.end();
-            let piece = m.as_str();
-            if end < text.len() && piece.chars().all(char::is_whitespace) {
-                if let Some((last, _)) = piece.char_indices().last().filter(|&(i, _)| i > 0) {
-                    end = m.start() + last;
-                }
-            }
-            pieces.push(&text[m.start()..end]);
-            pos = end;
-        }
-        pieces
+        PreTokenizer::Gpt2.split(text)
     }
 
     /// The token of a language code such as `"en"` or `"de"` (Hebrew: "he" or "iw").

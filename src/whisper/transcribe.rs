@@ -95,6 +95,9 @@ pub struct TranscribeOptions {
     /// At most this many tokens are decoded per window (the context's limit otherwise): a
     /// caller that knows how much speech the audio can hold stops a repetition loop early.
     pub max_new_tokens: Option<usize>,
+    /// Record where in the audio each token was heard ([`Continuation::frames`]), from the
+    /// model's alignment heads; greedy and sampled decoding only.
+    pub alignment: bool,
 }
 
 impl Default for TranscribeOptions {
@@ -118,6 +121,7 @@ impl Default for TranscribeOptions {
             audio_ctx: AudioCtx::Full,
             silence_peak: Some(SILENCE_PEAK),
             max_new_tokens: None,
+            alignment: false,
         }
     }
 }
@@ -160,6 +164,10 @@ pub struct Continuation {
     /// The temperature the decode settled at (above `prompt_reset_on_temperature`, the
     /// long-form loop stops using the text as a prompt).
     pub temperature: f32,
+    /// With [`TranscribeOptions::alignment`]: for each forced token and then each token of
+    /// the segments and the open text, the audio position (20 ms steps from the window's
+    /// start) the decoder listened to most as it wrote it. Empty otherwise.
+    pub frames: Vec<u32>,
 }
 
 /// A loaded model with its tokenizer, decoding rules and compute threads.
@@ -168,6 +176,10 @@ pub struct Transcriber {
     pub tokenizer: Tokenizer,
     pub rules: TokenRules,
     pub filters: MelFilters,
+    /// The decoder's (layer, head) pairs whose cross-attention follows the speech: the
+    /// model's own list (CTranslate2's `config.json`), or else every head of the later half
+    /// of the layers.
+    pub alignment_heads: Vec<(usize, usize)>,
     pool: rayon::ThreadPool,
 }
 
@@ -188,6 +200,13 @@ impl Transcriber {
             _ => non_speech_tokens(&loaded.tokenizer),
         };
         let rules = TokenRules::new(&loaded.tokenizer, &non_speech);
+        let hp = loaded.weights.hparams;
+        let alignment_heads = match &loaded.ct2_config {
+            Some(cfg) if !cfg.alignment_heads.is_empty() => cfg.alignment_heads.clone(),
+            _ => (hp.n_text_layer / 2..hp.n_text_layer)
+                .flat_map(|l| (0..hp.n_text_head).map(move |h| (l, h)))
+                .collect(),
+        };
         let n_mels = loaded.weights.hparams.n_mels;
         let filters = loaded
             .mel_filters
@@ -204,6 +223,7 @@ impl Transcriber {
             tokenizer: loaded.tokenizer,
             rules,
             filters,
+            alignment_heads,
             pool,
         })
     }
@@ -402,6 +422,7 @@ impl Transcriber {
             segments: Vec::new(),
             open: None,
             temperature: result.temperature,
+            frames: result.decoded.frames.clone(),
         };
         if silent(&result.decoded, opts) {
             return Ok(continuation);
@@ -484,6 +505,11 @@ impl Transcriber {
             model: &self.model,
             rules: &self.rules,
             cross: &cross,
+            alignment: if opts.alignment {
+                &self.alignment_heads
+            } else {
+                &[]
+            },
         };
         let mut attempts: Vec<(WindowResult, bool)> = Vec::new();
         let temperatures = if opts.temperatures.is_empty() {

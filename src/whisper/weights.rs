@@ -14,7 +14,9 @@
 //! Storage follows use: matrices multiplied with many rows at once (the encoder, and the
 //! cross-attention keys/values computed from the encoder output) are kept in f32 for the
 //! GEMM; matrices the decoder streams once per token stay in their file's f16 to halve the
-//! memory traffic, which is what bounds the decoder's speed.
+//! memory traffic, which is what bounds the decoder's speed. Block-quantized matrices (ggml's
+//! q8_0, q5_1, ...) stay in their blocks everywhere and use the quantized products: a
+//! [`Matrix`] knows its format, and [`Matrix::product`] picks the kernel.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 use half::f16;
 
 use crate::kernels;
+use crate::kernels::quant::{self, QMatRef, QuantType};
 
 /// What can go wrong reading a model; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +59,7 @@ pub enum LoadError {
         value: usize,
         expected: String,
     },
-    #[error("{path}: tensor `{name}` has data type {dtype}, which voxd does not support (expected f32 or f16)")]
+    #[error("{path}: tensor `{name}` has data type {dtype}, which voxd does not support (expected f32, f16 or one of ggml's {})", QuantType::supported_names())]
     DType {
         path: PathBuf,
         name: String,
@@ -69,22 +72,40 @@ pub enum LoadError {
 pub enum DType {
     F32,
     F16,
+    /// One of ggml's block formats (never `QuantType::F32` or `F16`): each row (innermost
+    /// dimension) a whole number of blocks.
+    Blocks(QuantType),
 }
 
 impl DType {
-    pub fn size(self) -> usize {
+    /// The type of ggml's type id, if voxd reads it.
+    pub fn from_ggml_id(id: u32) -> Option<DType> {
+        Some(match QuantType::from_ggml_id(id)? {
+            QuantType::F32 => DType::F32,
+            QuantType::F16 => DType::F16,
+            blocks => DType::Blocks(blocks),
+        })
+    }
+
+    /// The same type as a `QuantType` (ggml's view: f32 and f16 are types of one-value blocks).
+    pub fn as_quant(self) -> QuantType {
         match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
+            DType::F32 => QuantType::F32,
+            DType::F16 => QuantType::F16,
+            DType::Blocks(ty) => ty,
         }
     }
 
-    /// Bytes of a tensor of `shape`, or `None` when that number does not fit in a `usize`
-    /// (a file's dimensions are not to be trusted before this check).
+    /// Bytes of a tensor of `shape` (outermost first), or `None` when that number does not
+    /// fit in a `usize` (a file's dimensions are not to be trusted before this check) or the
+    /// innermost dimension is not a whole number of blocks.
     pub fn bytes_for(self, shape: &[usize]) -> Option<usize> {
-        shape
+        let ty = self.as_quant();
+        let (&row, outer) = shape.split_last().unwrap_or((&1, &[]));
+        let row_bytes = ty.row_bytes(row)?;
+        outer
             .iter()
-            .try_fold(self.size(), |bytes, &dim| bytes.checked_mul(dim))
+            .try_fold(row_bytes, |bytes, &dim| bytes.checked_mul(dim))
     }
 }
 
@@ -119,6 +140,12 @@ impl RawTensor<'_> {
                 kernels::f16_to_f32(&halves, &mut out);
                 out
             }
+            DType::Blocks(ty) => {
+                // The whole tensor is a run of blocks: rows are whole numbers of them.
+                let mut out = vec![0.0; self.len()];
+                quant::dequantize_row(ty, self.bytes, &mut out);
+                out
+            }
         }
     }
 
@@ -130,7 +157,7 @@ impl RawTensor<'_> {
                 .chunks_exact(2)
                 .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
                 .collect(),
-            DType::F32 => self.to_f32().into_iter().map(f16::from_f32).collect(),
+            DType::F32 | DType::Blocks(_) => self.to_f32().into_iter().map(f16::from_f32).collect(),
         }
     }
 }
@@ -237,10 +264,95 @@ impl HParams {
     }
 }
 
-/// A weight matrix `[n_out, n_in]` (PyTorch's layout) in one of the two compute types.
+/// A weight matrix `[n_out, n_in]` (PyTorch's layout) in the format it is computed in.
 pub enum Matrix {
     F32(Vec<f32>),
     F16(Vec<f16>),
+    /// Rows of ggml blocks of `ty` (a block format, not F32/F16), as in the file.
+    Blocks {
+        ty: QuantType,
+        data: Vec<u8>,
+    },
+}
+
+impl Matrix {
+    /// The format, in ggml's terms.
+    pub fn format(&self) -> QuantType {
+        match self {
+            Matrix::F32(_) => QuantType::F32,
+            Matrix::F16(_) => QuantType::F16,
+            Matrix::Blocks { ty, .. } => *ty,
+        }
+    }
+
+    /// Bytes of weights held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Matrix::F32(w) => 4 * w.len(),
+            Matrix::F16(w) => 2 * w.len(),
+            Matrix::Blocks { data, .. } => data.len(),
+        }
+    }
+
+    /// The block matrix as a checked view. Panics if the bytes do not hold `n_out` rows of
+    /// `n_in` values (`assemble` checks every shape).
+    fn blocks(ty: QuantType, data: &[u8], n_out: usize, n_in: usize) -> QMatRef<'_> {
+        QMatRef::new(ty, n_out, n_in, data).expect("block matrix of the checked shape")
+    }
+
+    /// `out[m, n_out] = x[m, n_in] · Wᵀ (+ bias)`, with the kernel of the matrix's format.
+    pub fn product(
+        &self,
+        x: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+        m: usize,
+        n_in: usize,
+        n_out: usize,
+    ) {
+        match self {
+            Matrix::F32(w) => kernels::matmul_t(x, w, bias, out, m, n_in, n_out),
+            Matrix::F16(w) => kernels::matmul_t_f16(x, w, bias, out, m, n_in, n_out),
+            Matrix::Blocks { ty, data } => {
+                quant::matmul_q(Self::blocks(*ty, data, n_out, n_in), x, out);
+                if let Some(bias) = bias {
+                    for row in out.chunks_exact_mut(n_out) {
+                        kernels::add_assign(row, bias);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row `r` (of `n_in` values) as f32: an embedding lookup.
+    pub fn row(&self, r: usize, n_in: usize, out: &mut [f32]) {
+        match self {
+            Matrix::F32(w) => out.copy_from_slice(&w[r * n_in..(r + 1) * n_in]),
+            Matrix::F16(w) => kernels::f16_to_f32(&w[r * n_in..(r + 1) * n_in], out),
+            Matrix::Blocks { ty, data } => {
+                let row_bytes = ty.row_bytes(n_in).expect("whole blocks");
+                quant::dequantize_row(*ty, &data[r * row_bytes..(r + 1) * row_bytes], out)
+            }
+        }
+    }
+
+    /// Every value as f32 (for writing files).
+    pub fn to_f32(&self, n_in: usize) -> Vec<f32> {
+        match self {
+            Matrix::F32(w) => w.clone(),
+            Matrix::F16(w) => {
+                let mut out = vec![0.0; w.len()];
+                kernels::f16_to_f32(w, &mut out);
+                out
+            }
+            Matrix::Blocks { ty, data } => {
+                let rows = data.len() / ty.row_bytes(n_in).expect("whole blocks");
+                let mut out = vec![0.0; rows * n_in];
+                quant::dequantize_row(*ty, data, &mut out);
+                out
+            }
+        }
+    }
 }
 
 /// `y = x · Wᵀ + b`.
@@ -254,25 +366,12 @@ pub struct Linear {
 impl Linear {
     /// x: [m, n_in] → out: [m, n_out]
     pub fn forward(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        match &self.weight {
-            Matrix::F32(w) => {
-                kernels::matmul_t(x, w, Some(&self.bias), out, m, self.n_in, self.n_out)
-            }
-            Matrix::F16(w) => {
-                kernels::matmul_t_f16(x, w, Some(&self.bias), out, m, self.n_in, self.n_out)
-            }
-        }
+        let bias = Some(&self.bias[..]);
+        self.weight.product(x, bias, out, m, self.n_in, self.n_out);
     }
 
     pub fn weight_f32(&self) -> Vec<f32> {
-        match &self.weight {
-            Matrix::F32(w) => w.clone(),
-            Matrix::F16(w) => {
-                let mut out = vec![0.0; w.len()];
-                kernels::f16_to_f32(w, &mut out);
-                out
-            }
-        }
+        self.weight.to_f32(self.n_in)
     }
 }
 
@@ -385,8 +484,8 @@ pub struct DecoderLayer {
 }
 
 pub struct DecoderWeights {
-    /// [n_vocab, S]; also the output projection (tied weights)
-    pub token_embedding: Vec<f16>,
+    /// [n_vocab, S]; also the output projection (tied weights). f16, or the file's blocks.
+    pub token_embedding: Matrix,
     /// [n_text_ctx, S] learned positions
     pub positions: Vec<f32>,
     pub layers: Vec<DecoderLayer>,
@@ -400,15 +499,29 @@ pub struct WhisperWeights {
 }
 
 impl Matrix {
-    /// Stacks matrices with the same column count on top of each other (e.g. q, k, v into qkv).
-    pub fn stack(parts: Vec<Matrix>) -> Matrix {
+    /// Stacks matrices with `n_in` columns on top of each other (e.g. q, k, v into qkv):
+    /// block matrices of one format by their rows of blocks, anything else in the first
+    /// part's float type.
+    pub fn stack(parts: Vec<Matrix>, n_in: usize) -> Matrix {
+        if let Some(&Matrix::Blocks { ty, .. }) = parts.first() {
+            if parts.iter().all(|p| p.format() == ty) {
+                let data = parts
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Matrix::Blocks { data, .. } => data,
+                        _ => unreachable!("checked above"),
+                    })
+                    .collect();
+                return Matrix::Blocks { ty, data };
+            }
+        }
         match parts.first() {
             Some(Matrix::F16(_)) => Matrix::F16(
                 parts
                     .into_iter()
                     .flat_map(|p| match p {
                         Matrix::F16(v) => v,
-                        Matrix::F32(v) => v.into_iter().map(f16::from_f32).collect(),
+                        other => other.to_f32(n_in).into_iter().map(f16::from_f32).collect(),
                     })
                     .collect(),
             ),
@@ -417,7 +530,7 @@ impl Matrix {
                     .into_iter()
                     .flat_map(|p| match p {
                         Matrix::F32(v) => v,
-                        Matrix::F16(v) => v.into_iter().map(f16::to_f32).collect(),
+                        other => other.to_f32(n_in),
                     })
                     .collect(),
             ),
@@ -502,7 +615,8 @@ pub trait TensorSource {
     fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError>;
 }
 
-/// How a loaded matrix is stored for compute (see the module comment).
+/// How a loaded float matrix is stored for compute (see the module comment); block-quantized
+/// matrices keep their format.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
     F32,
@@ -536,7 +650,7 @@ pub fn assemble(
     };
     let s = hp.n_text_state;
     let decoder = DecoderWeights {
-        token_embedding: r.shaped(names.token_embedding, &[hp.n_vocab, s])?.to_f16(),
+        token_embedding: r.matrix(names.token_embedding, hp.n_vocab, s, Storage::F16)?,
         positions: r.f32s(names.text_positions, &[hp.n_text_ctx, s])?,
         layers: (0..hp.n_text_layer)
             .map(|i| DecoderLayer::read(&r, &format!("{}{i}", names.decoder_layers), s))
@@ -597,9 +711,13 @@ impl<S: TensorSource> Assembler<'_, S> {
         storage: Storage,
     ) -> Result<Matrix, LoadError> {
         let t = self.shaped(name, &[rows, cols])?;
-        Ok(match storage {
-            Storage::F32 => Matrix::F32(t.to_f32()),
-            Storage::F16 => Matrix::F16(t.to_f16()),
+        Ok(match (t.dtype, storage) {
+            (DType::Blocks(ty), _) => Matrix::Blocks {
+                ty,
+                data: t.bytes.to_vec(),
+            },
+            (_, Storage::F32) => Matrix::F32(t.to_f32()),
+            (_, Storage::F16) => Matrix::F16(t.to_f16()),
         })
     }
 }
@@ -663,7 +781,7 @@ impl Linear {
             }
         }
         Ok(Linear {
-            weight: Matrix::stack(weights),
+            weight: Matrix::stack(weights, s),
             bias,
             n_out: N * s,
             n_in: s,
@@ -893,7 +1011,7 @@ impl WhisperWeights {
             dec.positions[..].into(),
             TensorRole::Positions,
         )?;
-        let embedding: Vec<f32> = dec.token_embedding.iter().map(|v| v.to_f32()).collect();
+        let embedding = dec.token_embedding.to_f32(hp.n_text_state);
         let shape = vec![hp.n_vocab, hp.n_text_state];
         let name = names.token_embedding.to_string();
         w.tensor(name, shape, embedding.into(), TensorRole::Weight)?;

@@ -131,3 +131,30 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
 pub fn reference_dir(model: &str) -> PathBuf {
     repo().join("data/reference").join(model)
 }
+
+/// `voxd run` with `config` on `wav` read as fast as it goes, started in `dir`: its events,
+/// and its standard output as it was (for messages). A failed run fails the test.
+pub fn run_fast(config: &Path, wav: &Path, dir: &Path) -> (Vec<serde_json::Value>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--wav")
+        .arg(wav)
+        .args(["--stdout", "json", "--log", "warn", "--no-watch"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("voxd runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "voxd run failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (events, stdout)
+}

@@ -22,6 +22,22 @@ pub fn espeak(texts: &[&str], gap: f32, scratch: &Path) -> Vec<f32> {
     samples
 }
 
+/// `text` spoken by espeak-ng without the silence around it, scaled to `peak`.
+pub fn say(text: &str, peak: f32, scratch: &Path) -> Vec<f32> {
+    let spoken = espeak(&[text], 0.0, scratch);
+    let first = spoken.iter().position(|x| x.abs() > 1e-4).unwrap_or(0);
+    let last = spoken.iter().rposition(|x| x.abs() > 1e-4).unwrap_or(0);
+    levelled(spoken[first..=last].to_vec(), peak)
+}
+
+/// `samples` scaled so that their peak is `peak`.
+pub fn levelled(mut samples: Vec<f32>, peak: f32) -> Vec<f32> {
+    let max = samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(max > 0.0, "a silent piece of test speech");
+    samples.iter_mut().for_each(|x| *x *= peak / max);
+    samples
+}
+
 pub fn silence(seconds: f32) -> Vec<f32> {
     vec![0.0; (16_000.0 * seconds) as usize]
 }

@@ -274,13 +274,17 @@ fn listen_help_lists_every_event() {
         start: 0,
         end: 1,
         onset: 0,
+        voice_end: 1,
         samples: vec![0.0],
         cut: false,
         lead_in: Vec::new(),
     };
     let events = [
         FrontEndEvent::SpeechStart { start: 0, onset: 0 },
-        FrontEndEvent::SpeechPause(utterance.clone()),
+        FrontEndEvent::SpeechPause {
+            utterance: utterance.clone(),
+            stage: voxd::frontend::PauseStage::Settled,
+        },
         FrontEndEvent::SpeechEnd(utterance),
         FrontEndEvent::Capture(CaptureEvent::Failed {
             error: String::new(),

@@ -130,7 +130,8 @@ fn spoken_text() -> String {
 /// default policy: the finals must be as right as the offline transcription (within one
 /// point of WER against the spoken text), never decided before their audio was heard,
 /// in order, and consistent with what was shown final before (each final continues the
-/// finals, none says a phrase of the previous one again). The final-latency median (in
+/// finals, none says a phrase of the previous one again, and no partial shows the end of
+/// the finals again). The final-latency median (in
 /// audio time: `heard_ms` minus each final's end) is printed; the 2 s aim is met only by
 /// `latency = "low"`, which is not yet accurate enough to be the default (README).
 #[test]
@@ -202,6 +203,25 @@ fn finals_on_the_real_recording_are_as_right_as_offline_and_consistent() {
             pair[0].end_ms <= pair[1].start_ms,
             "a final goes back over the one before: {pair:?}"
         );
+    }
+    // The caption line is the finals so far, then the partial: a partial never shows
+    // again the end of the text already final (it goes on after it).
+    let mut last_final: Option<CaptionText> = None;
+    for e in &events {
+        let text = CaptionText {
+            text: e["text"].as_str().unwrap_or_default().to_string(),
+            ..CaptionText::default()
+        };
+        if e["event"] == "final" {
+            last_final = Some(text);
+        } else if let (Some(before), "partial") = (&last_final, e["event"].as_str().unwrap()) {
+            let pair = [before.clone(), text];
+            assert_eq!(
+                repeats_at_joins(&pair),
+                Vec::<String>::new(),
+                "a partial repeats a final"
+            );
+        }
     }
     let text: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
     let text = text.join(" ");

@@ -1,7 +1,11 @@
 //! `voxd model convert` writes whisper.cpp ggml files that voxd reads back to the same
-//! model, and broken ggml files give clear errors.
+//! model, quantized files that whisper.cpp itself transcribes as voxd does, and broken ggml
+//! files give clear errors.
+
+use std::process::Command;
 
 use voxd::audio::{self, SAMPLE_RATE};
+use voxd::kernels::quant::QuantType;
 use voxd::whisper::ggml::{self, FloatType};
 use voxd::whisper::load_model;
 use voxd::whisper::mel::{MelFilters, N_FFT};
@@ -18,15 +22,94 @@ fn convert(ftype: FloatType, dir: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
-fn greedy_text(t: &Transcriber) -> Vec<u32> {
+fn greedy(t: &Transcriber) -> Vec<voxd::whisper::transcribe::Segment> {
     let samples = audio::read_wav(&common::jfk()).unwrap();
     let opts = TranscribeOptions {
         beam_size: 1,
         temperatures: vec![0.0],
         ..TranscribeOptions::default()
     };
-    let tr = t.transcribe(&samples, &opts, |_| {}).unwrap();
-    tr.segments.iter().flat_map(|s| s.tokens.clone()).collect()
+    t.transcribe(&samples, &opts, |_| {}).unwrap().segments
+}
+
+fn greedy_text(t: &Transcriber) -> Vec<u32> {
+    greedy(t).iter().flat_map(|s| s.tokens.clone()).collect()
+}
+
+/// whisper.cpp's greedy text of jfk.wav on the ggml file at `model`, through
+/// `scripts/reference/whispercpp_transcribe.py` in the reference `.venv/`.
+fn whisper_cpp_text(model: &std::path::Path) -> String {
+    let python = common::repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh --reference (installs pywhispercpp into .venv/)",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(common::repo().join("scripts/reference/whispercpp_transcribe.py"))
+        .arg(model)
+        .arg(common::jfk())
+        .output()
+        .expect("run scripts/reference/whispercpp_transcribe.py");
+    assert!(
+        out.status.success(),
+        "whisper.cpp could not transcribe with {}: {}",
+        model.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Word-level edit distance.
+fn words_apart(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<&str>, Vec<&str>) = (
+        a.split_whitespace().collect(),
+        b.split_whitespace().collect(),
+    );
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, wa) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, wb) in b.iter().enumerate() {
+            let next = (diag + usize::from(wa != wb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The quantized files voxd writes load in whisper.cpp, and both transcribe them alike: the
+/// same words on q8_0, at most one word apart on q5_1 (printed either way). Words, not
+/// punctuation: on jfk.wav whisper.cpp leaves out voxd's (and faster-whisper's) comma after
+/// "And so" even on the f16 file, a difference of decoding, not of the weights.
+#[test]
+fn quantized_files_transcribe_like_whisper_cpp() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ty, most_words_apart) in [(QuantType::Q8_0, 0), (QuantType::Q5_1, 1)] {
+        let path = convert(FloatType::Quant(ty), dir.path());
+        let t = Transcriber::load(&path, 2).unwrap();
+        let ours: String = greedy(&t).iter().map(|s| s.text.as_str()).collect();
+        let theirs = whisper_cpp_text(&path);
+        let apart = words_apart(&common::normalize(&ours), &common::normalize(&theirs));
+        println!(
+            "{ty:?}: voxd {ours:?}\n{ty:?}: whisper.cpp {theirs:?}\n{ty:?}: {apart} words apart"
+        );
+        assert!(
+            apart <= most_words_apart,
+            "{ty:?}: voxd {ours:?}, whisper.cpp {theirs:?}: {apart} words apart"
+        );
+    }
+}
+
+#[test]
+fn words_apart_counts_edits() {
+    assert_eq!(words_apart("a b c", "a b c"), 0);
+    assert_eq!(words_apart("a b c", "a x c"), 1);
+    assert_eq!(words_apart("a b c", "a c"), 1);
+    assert_eq!(words_apart("a b", "b a x"), 2);
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! llama.cpp's greedy run bans the end-of-generation tokens (`ignore_eos`, to get 32 tokens);
 //! voxd's choice here bans the same ones.
 
+use std::sync::OnceLock;
+
 use voxd::llm::gguf::GgufFile;
 use voxd::llm::model::Llama;
 use voxd::llm::tokenizer::Tokenizer;
@@ -24,7 +26,13 @@ struct Case {
     margins: Vec<f64>,
 }
 
-fn reference_cases() -> Vec<Case> {
+/// llama.cpp's cases, asked once for both tests.
+fn reference_cases() -> &'static [Case] {
+    static CASES: OnceLock<Vec<Case>> = OnceLock::new();
+    CASES.get_or_init(ask_llama_cpp)
+}
+
+fn ask_llama_cpp() -> Vec<Case> {
     let model = llm_common::smollm2();
     let tokens = TOKENS.to_string();
     let reference = llm_common::reference(&[

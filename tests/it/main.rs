@@ -14,6 +14,7 @@ mod bad_input;
 mod captions;
 mod decoding;
 mod demo;
+mod early_close;
 mod ggml;
 mod grammar;
 mod layers;

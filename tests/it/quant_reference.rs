@@ -54,8 +54,8 @@ impl Rng {
 fn f16_fields(ty: QuantType) -> &'static [usize] {
     match ty {
         QuantType::F32 | QuantType::F16 => &[],
-        QuantType::Q8_0 | QuantType::Q4_0 => &[0],
-        QuantType::Q4_1 | QuantType::Q4_K => &[0, 2],
+        QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0 => &[0],
+        QuantType::Q4_1 | QuantType::Q5_1 | QuantType::Q4_K => &[0, 2],
         QuantType::Q6_K => &[208],
     }
 }

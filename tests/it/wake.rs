@@ -6,7 +6,6 @@
 //! from the file the actions write, and matched with the events.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::common::{self, speech};
 
@@ -39,19 +38,8 @@ const PEAK: f32 = 0.5;
 /// A real person's command from `../shared/data/real/commands`.
 const REAL_COMMAND: &str = "stp_set_a_timer_for_5_minutes.wav";
 
-fn levelled(mut samples: Vec<f32>) -> Vec<f32> {
-    let peak = samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    assert!(peak > 0.0, "a silent piece of test speech");
-    samples.iter_mut().for_each(|x| *x *= PEAK / peak);
-    samples
-}
-
-/// `text` spoken by espeak-ng, without the silence `speech::espeak` puts around it.
 fn say(text: &str, scratch: &Path) -> Vec<f32> {
-    let spoken = speech::espeak(&[text], 0.0, scratch);
-    let first = spoken.iter().position(|x| x.abs() > 1e-4).unwrap_or(0);
-    let last = spoken.iter().rposition(|x| x.abs() > 1e-4).unwrap_or(0);
-    levelled(spoken[first..=last].to_vec())
+    speech::say(text, PEAK, scratch)
 }
 
 fn real_command() -> Vec<f32> {
@@ -59,7 +47,7 @@ fn real_command() -> Vec<f32> {
         .join("../shared/data/real/commands")
         .join(REAL_COMMAND);
     assert!(path.exists(), "{} is missing", path.display());
-    levelled(voxd::audio::read_wav(&path).unwrap())
+    speech::levelled(voxd::audio::read_wav(&path).unwrap(), PEAK)
 }
 
 /// What one utterance should come to: the events that name it, in order.
@@ -144,27 +132,7 @@ fn a_wake_phrase_gates_commands_through_voxd_run() {
     let wav = dir.path().join("session.wav");
     speech::write_wav(&wav, &audio);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_voxd"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--wav")
-        .arg(&wav)
-        .args(["--stdout", "json", "--log", "warn", "--no-watch"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("voxd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "voxd run failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let events: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let (events, stdout) = common::run_fast(&config, &wav, dir.path());
 
     let outcomes: Vec<Outcome> = events
         .iter()

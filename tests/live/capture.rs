@@ -77,6 +77,7 @@ fn utterances(events: &[serde_json::Value]) -> Vec<Utterance> {
             start: e["start"].as_u64().unwrap(),
             end: e["end"].as_u64().unwrap(),
             onset: e["onset"].as_u64().unwrap(),
+            voice_end: e["end"].as_u64().unwrap(),
             samples: Vec::new(),
             cut: e["cut"].as_bool().unwrap(),
             lead_in: Vec::new(),

@@ -13,10 +13,14 @@
 //! | Q8_0 | 32     | 34    | 0 d, 2..34 q as i8                                             | q·d             |
 //! | Q4_0 | 32     | 18    | 0 d, 2..18 nibbles                                             | (q-8)·d         |
 //! | Q4_1 | 32     | 20    | 0 d, 2 m, 4..20 nibbles                                        | q·d + m         |
+//! | Q5_0 | 32     | 22    | 0 d, 2..6 qh, 6..22 nibbles                                    | (q-16)·d        |
+//! | Q5_1 | 32     | 24    | 0 d, 2 m, 4..8 qh, 8..24 nibbles                               | q·d + m         |
 //! | Q4_K | 256    | 144   | 0 d, 2 dmin, 4..16 packed scales/mins, 16..144 nibbles         | d·s·q - dmin·m  |
 //! | Q6_K | 256    | 210   | 0..128 ql, 128..192 qh, 192..208 i8 scales, 208 d              | d·s·(q-32)      |
 //!
 //! - Q4_0/Q4_1: byte `i` holds value `i` in its low nibble and value `i + 16` in its high one.
+//! - Q5_0/Q5_1: the low four bits as in Q4_0/Q4_1; the fifth bit of value `j` is bit `j` of
+//!   `qh`, a little-endian u32.
 //! - Q4_K: eight sub-blocks of 32, each with a 6-bit scale `s` and 6-bit min `m`. Bytes 4..16
 //!   hold them: for sub-block `j < 4`, `s` and `m` are the low six bits of bytes `4 + j` and
 //!   `8 + j`; for `j ≥ 4`, their low four bits are the low and high nibble of byte `12 + j - 4`
@@ -34,8 +38,8 @@
 //!
 //! [`matmul_q`] computes `out = x · Wᵀ` for `n` rows of activations, as llama.cpp does: the
 //! activations are quantized once per call to 8 bits (blocks of 32 with an f32 scale for
-//! Q4_0/Q4_1/Q8_0 weights, blocks of 256 for the k-quants; both keep sums of every 16 values,
-//! which Q4_1's and Q4_K's offsets and Q6_K's -32 need), the block products are exact integer
+//! Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights, blocks of 256 for the k-quants; both keep sums of every 16 values,
+//! which Q4_1's, Q5_1's and Q4_K's offsets and Q6_K's -32 need), the block products are exact integer
 //! sums, and only their scaling is in f32. Weight rows are split among rayon's current pool;
 //! each weight row is dotted with up to four activation rows at a time, so a block is unpacked
 //! once for the four, and with panels of activation rows that stay in cache (prompt
@@ -68,6 +72,8 @@ pub enum QuantType {
     F16,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
     Q4_K,
     Q6_K,
@@ -76,11 +82,13 @@ pub enum QuantType {
 impl QuantType {
     /// Every supported type: the one list of what voxd computes with (the GGUF reader, the
     /// model's errors and `voxd doctor` ask it).
-    pub const ALL: [QuantType; 7] = [
+    pub const ALL: [QuantType; 9] = [
         QuantType::F32,
         QuantType::F16,
         QuantType::Q4_0,
         QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
         QuantType::Q8_0,
         QuantType::Q4_K,
         QuantType::Q6_K,
@@ -93,6 +101,8 @@ impl QuantType {
             QuantType::F16 => "F16",
             QuantType::Q4_0 => "Q4_0",
             QuantType::Q4_1 => "Q4_1",
+            QuantType::Q5_0 => "Q5_0",
+            QuantType::Q5_1 => "Q5_1",
             QuantType::Q8_0 => "Q8_0",
             QuantType::Q4_K => "Q4_K",
             QuantType::Q6_K => "Q6_K",
@@ -102,6 +112,21 @@ impl QuantType {
     /// The supported types' names, for messages: `F32, F16, Q4_0, ...`.
     pub fn supported_names() -> String {
         Self::ALL.map(QuantType::name).join(", ")
+    }
+
+    /// The type named `name` (ggml's name, any case: `q5_1`, `Q8_0`), if supported.
+    pub fn from_name(name: &str) -> Option<QuantType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether [`quantize_row`] writes this type: the 32-value block types.
+    pub fn has_quantizer(self) -> bool {
+        matches!(
+            self,
+            QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q5_0 | QuantType::Q5_1 | QuantType::Q8_0
+        )
     }
 
     /// The type of ggml's type id (`ggml_type`, as stored in GGUF tensor infos), if supported.
@@ -116,6 +141,8 @@ impl QuantType {
             QuantType::F16 => 1,
             QuantType::Q4_0 => 2,
             QuantType::Q4_1 => 3,
+            QuantType::Q5_0 => 6,
+            QuantType::Q5_1 => 7,
             QuantType::Q8_0 => 8,
             QuantType::Q4_K => 12,
             QuantType::Q6_K => 14,
@@ -126,7 +153,11 @@ impl QuantType {
     pub fn block_len(self) -> usize {
         match self {
             QuantType::F32 | QuantType::F16 => 1,
-            QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q8_0 => 32,
+            QuantType::Q4_0
+            | QuantType::Q4_1
+            | QuantType::Q5_0
+            | QuantType::Q5_1
+            | QuantType::Q8_0 => 32,
             QuantType::Q4_K | QuantType::Q6_K => 256,
         }
     }
@@ -138,6 +169,8 @@ impl QuantType {
             QuantType::F16 => 2,
             QuantType::Q4_0 => 18,
             QuantType::Q4_1 => 20,
+            QuantType::Q5_0 => 22,
+            QuantType::Q5_1 => 24,
             QuantType::Q8_0 => 34,
             QuantType::Q4_K => 144,
             QuantType::Q6_K => 210,
@@ -154,7 +187,11 @@ impl QuantType {
     fn act_format(self) -> Option<ActFormat> {
         match self {
             QuantType::F32 | QuantType::F16 => None,
-            QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q8_0 => Some(ActFormat::Q8_0),
+            QuantType::Q4_0
+            | QuantType::Q4_1
+            | QuantType::Q5_0
+            | QuantType::Q5_1
+            | QuantType::Q8_0 => Some(ActFormat::Q8_0),
             QuantType::Q4_K | QuantType::Q6_K => Some(ActFormat::Q8_K),
         }
     }
@@ -275,6 +312,20 @@ pub fn dequantize_row(ty: QuantType, bytes: &[u8], out: &mut [f32]) {
         out.len()
     );
     scalar::dequantize_row(ty, bytes, out);
+}
+
+/// Quantizes one row of values into `out` in format `ty`, as ggml's reference quantizer does
+/// (see `scalar::quantize_row`). Panics unless `ty.has_quantizer()` and
+/// `out.len() == ty.row_bytes(x.len())`.
+pub fn quantize_row(ty: QuantType, x: &[f32], out: &mut [u8]) {
+    assert!(ty.has_quantizer(), "quantize_row: no quantizer for {ty:?}");
+    assert_eq!(
+        Some(out.len()),
+        ty.row_bytes(x.len()),
+        "quantize_row: {ty:?} bytes for {} values",
+        x.len()
+    );
+    scalar::quantize_row(ty, x, out);
 }
 
 /// Row `row` of `w` as f32 values (an embedding lookup). Panics unless `row < w.rows()` and

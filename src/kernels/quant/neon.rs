@@ -19,6 +19,8 @@ pub(super) fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f
         QuantType::Q8_0 => blocks32::<R, Q8_0>(w, acts),
         QuantType::Q4_0 => blocks32::<R, Q4_0>(w, acts),
         QuantType::Q4_1 => blocks32::<R, Q4_1>(w, acts),
+        QuantType::Q5_0 => blocks32::<R, Q5_0>(w, acts),
+        QuantType::Q5_1 => blocks32::<R, Q5_1>(w, acts),
         QuantType::Q4_K => q4_k::<R>(w, acts),
         QuantType::Q6_K => q6_k::<R>(w, acts),
         QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
@@ -29,6 +31,8 @@ pub(super) fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f
 const Q8_0: u8 = 0;
 const Q4_0: u8 = 1;
 const Q4_1: u8 = 2;
+const Q5_0: u8 = 3;
+const Q5_1: u8 = 4;
 
 #[inline(always)]
 fn load_u8(s: &[u8]) -> uint8x16_t {
@@ -53,6 +57,27 @@ fn nibbles(packed: &[u8]) -> (int8x16_t, int8x16_t) {
         let low = vandq_u8(bytes, vdupq_n_u8(0x0F));
         let high = vshrq_n_u8::<4>(bytes);
         (vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(high))
+    }
+}
+
+/// Q5_0/Q5_1 values (0..=31) of a block: its sixteen nibble bytes with the fifth bits of its
+/// `qh` word, as (values 0..16, values 16..32).
+#[inline(always)]
+fn fives(qh: &[u8], packed: &[u8]) -> (int8x16_t, int8x16_t) {
+    let (low, high) = nibbles(packed);
+    const BITS: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+    // SAFETY: NEON is part of the aarch64 baseline; BITS is sixteen bytes.
+    unsafe {
+        let bits = vld1q_u8(BITS.as_ptr());
+        // Byte j of a half takes byte j / 8 of its half of qh and keeps bit j % 8 of it.
+        let fifth = |a: u8, b: u8| {
+            let spread = vcombine_u8(vdup_n_u8(a), vdup_n_u8(b));
+            vreinterpretq_s8_u8(vandq_u8(vtstq_u8(spread, bits), vdupq_n_u8(0x10)))
+        };
+        (
+            vorrq_s8(low, fifth(qh[0], qh[1])),
+            vorrq_s8(high, fifth(qh[2], qh[3])),
+        )
     }
 }
 
@@ -88,16 +113,20 @@ fn sum_lanes(acc: float32x4_t) -> f32 {
     unsafe { vaddvq_f32(acc) }
 }
 
-/// Q8_0, Q4_0 or Q4_1 (`FORMAT`), as signed bytes: Q8_0 as stored, Q4_0's nibbles minus 8,
-/// Q4_1's nibbles as they are (its offset multiplies the activations' block sums).
+/// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (`FORMAT`), as signed bytes: Q8_0 as stored, Q4_0's
+/// nibbles minus 8, Q5_0's values minus 16, Q4_1's and Q5_1's as they are (their offset
+/// multiplies the activations' block sums).
 fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; R] {
     let block_bytes = match FORMAT {
         Q8_0 => 34,
         Q4_0 => 18,
-        _ => 20,
+        Q4_1 => 20,
+        Q5_0 => 22,
+        _ => 24,
     };
     // SAFETY: NEON is part of the aarch64 baseline.
-    let (mut acc, eight) = unsafe { ([vdupq_n_f32(0.0); R], vdupq_n_s8(8)) };
+    let (mut acc, eight, sixteen) =
+        unsafe { ([vdupq_n_f32(0.0); R], vdupq_n_s8(8), vdupq_n_s8(16)) };
     let mut offsets = [0.0f32; R];
     for (b, block) in w.chunks_exact(block_bytes).enumerate() {
         let d = f16_le(block, 0);
@@ -117,12 +146,18 @@ fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; 
                 // SAFETY: NEON is part of the aarch64 baseline.
                 unsafe { (vsubq_s8(low, eight), vsubq_s8(high, eight)) }
             }
-            _ => nibbles(&block[4..20]),
+            Q4_1 => nibbles(&block[4..20]),
+            Q5_0 => {
+                let (low, high) = fives(&block[2..6], &block[6..22]);
+                // SAFETY: NEON is part of the aarch64 baseline.
+                unsafe { (vsubq_s8(low, sixteen), vsubq_s8(high, sixteen)) }
+            }
+            _ => fives(&block[4..8], &block[8..24]),
         };
         for r in 0..R {
             let sumi = dot32(q, &acts, r, 32 * b);
             acc[r] = scale_into(acc[r], sumi, d * acts.scale(r, b, 32));
-            if FORMAT == Q4_1 {
+            if FORMAT == Q4_1 || FORMAT == Q5_1 {
                 offsets[r] += f16_le(block, 2) * acts.scaled_sum(r, b, 32);
             }
         }

@@ -20,6 +20,16 @@ fn nibbles32(packed: &[u8]) -> [u8; 32] {
     q
 }
 
+/// Q5_0/Q5_1 values (0..=31) from their 16 nibble bytes and their `qh` word.
+fn fives32(qh: &[u8], packed: &[u8]) -> [u8; 32] {
+    let high = u32::from_le_bytes(qh[..4].try_into().expect("four bytes"));
+    let mut q = nibbles32(packed);
+    for (j, q) in q.iter_mut().enumerate() {
+        *q |= (((high >> j) & 1) as u8) << 4;
+    }
+    q
+}
+
 /// The eight 6-bit scales and mins of a Q4_K block from its 12 packed bytes.
 pub(super) fn q4_k_scales_mins(packed: &[u8]) -> ([u8; 8], [u8; 8]) {
     let (mut scales, mut mins) = ([0; 8], [0; 8]);
@@ -92,6 +102,18 @@ pub(super) fn dequantize_row(ty: QuantType, bytes: &[u8], out: &mut [f32]) {
                     *o = q as f32 * d + m;
                 }
             }
+            QuantType::Q5_0 => {
+                let d = f16_le(block, 0);
+                for (o, q) in out.iter_mut().zip(fives32(&block[2..6], &block[6..])) {
+                    *o = (q as i32 - 16) as f32 * d;
+                }
+            }
+            QuantType::Q5_1 => {
+                let (d, m) = (f16_le(block, 0), f16_le(block, 2));
+                for (o, q) in out.iter_mut().zip(fives32(&block[4..8], &block[8..])) {
+                    *o = q as f32 * d + m;
+                }
+            }
             QuantType::Q4_K => {
                 let (d, dmin) = (f16_le(block, 0), f16_le(block, 2));
                 let (scales, mins) = q4_k_scales_mins(&block[4..16]);
@@ -116,6 +138,86 @@ pub(super) fn dequantize_row(ty: QuantType, bytes: &[u8], out: &mut [f32]) {
             }
         }
     }
+}
+
+/// Quantizes whole blocks of 32 values into `ty` (Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1), rounding
+/// as ggml's reference quantizers do, so that a file voxd writes holds the bytes whisper.cpp's
+/// `quantize` would: Q8_0 scales by max|x| / 127 and rounds half away from zero; Q4_0/Q5_0
+/// scale by the value of largest magnitude (the first such) over -8 / -16 and truncate
+/// `x / d + 8.5` (`+ 16.5`); Q4_1/Q5_1 span min..max in 15 / 31 steps and truncate
+/// `(x - min) / d + 0.5`. The step is taken in f32 before it is stored as f16.
+pub(super) fn quantize_row(ty: QuantType, x: &[f32], out: &mut [u8]) {
+    let blocks = x
+        .chunks_exact(32)
+        .zip(out.chunks_exact_mut(ty.block_bytes()));
+    let inverse = |d: f32| if d != 0.0 { 1.0 / d } else { 0.0 };
+    for (x, block) in blocks {
+        match ty {
+            QuantType::Q8_0 => {
+                let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let d = amax / 127.0;
+                let inv = inverse(d);
+                put_f16(block, 0, d);
+                for (q, &v) in block[2..].iter_mut().zip(x) {
+                    *q = (v * inv).round() as i8 as u8;
+                }
+            }
+            QuantType::Q4_0 | QuantType::Q5_0 => {
+                let levels = if ty == QuantType::Q4_0 { 8 } else { 16 };
+                let extreme = x
+                    .iter()
+                    .fold(0.0f32, |e, &v| if v.abs() > e.abs() { v } else { e });
+                let d = extreme / -(levels as f32);
+                let inv = inverse(d);
+                put_f16(block, 0, d);
+                let q = map32(x, |v| {
+                    ((v * inv + levels as f32 + 0.5) as i32).min(2 * levels - 1)
+                });
+                pack(ty, &q, &mut block[2..]);
+            }
+            QuantType::Q4_1 | QuantType::Q5_1 => {
+                let top = if ty == QuantType::Q4_1 { 15 } else { 31 };
+                let (min, max) = x
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let d = (max - min) / top as f32;
+                let inv = inverse(d);
+                put_f16(block, 0, d);
+                put_f16(block, 2, min);
+                let q = map32(x, |v| (((v - min) * inv + 0.5) as i32).min(top));
+                pack(ty, &q, &mut block[4..]);
+            }
+            _ => unreachable!("no quantizer for {ty:?}"),
+        }
+    }
+}
+
+/// A block of 32 values mapped to small non-negative integers.
+fn map32(x: &[f32], f: impl Fn(f32) -> i32) -> [u8; 32] {
+    std::array::from_fn(|i| f(x[i]) as u8)
+}
+
+/// Packs 32 values of 4 or 5 bits: for five-bit types the `qh` word first, then the nibbles
+/// (value `j` low, value `j + 16` high, in byte `j`).
+fn pack(ty: QuantType, q: &[u8; 32], out: &mut [u8]) {
+    let nibbles = match ty {
+        QuantType::Q5_0 | QuantType::Q5_1 => {
+            let qh = q
+                .iter()
+                .enumerate()
+                .fold(0u32, |qh, (j, &q)| qh | (((q >> 4) as u32 & 1) << j));
+            out[..4].copy_from_slice(&qh.to_le_bytes());
+            &mut out[4..]
+        }
+        _ => out,
+    };
+    for j in 0..16 {
+        nibbles[j] = (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4);
+    }
+}
+
+fn put_f16(bytes: &mut [u8], at: usize, v: f32) {
+    bytes[at..at + 2].copy_from_slice(&f16::from_f32(v).to_le_bytes());
 }
 
 /// Rounds to the nearest integer, ties to even, for |v| < 2^22: adding 1.5·2^23 leaves no
@@ -165,14 +267,27 @@ pub(super) fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f
                 }
             }
         }
-        QuantType::Q4_1 => {
+        QuantType::Q4_1 | QuantType::Q5_1 => {
             for (b, block) in blocks {
                 let (d, m) = (f16_le(block, 0), f16_le(block, 2));
-                let q = nibbles32(&block[4..]).map(i32::from);
+                let q = match ty {
+                    QuantType::Q4_1 => nibbles32(&block[4..]),
+                    _ => fives32(&block[4..8], &block[8..]),
+                };
                 for (r, o) in out.iter_mut().enumerate() {
-                    let sumi = dot_i32(q.into_iter(), acts.block(r, b, 32));
+                    let sumi = dot_i32(q.map(i32::from).into_iter(), acts.block(r, b, 32));
                     let dx = acts.scale(r, b, 32);
                     *o += d * dx * sumi as f32 + m * acts.scaled_sum(r, b, 32);
+                }
+            }
+        }
+        QuantType::Q5_0 => {
+            for (b, block) in blocks {
+                let d = f16_le(block, 0);
+                let q = fives32(&block[2..6], &block[6..]).map(|q| q as i32 - 16);
+                for (r, o) in out.iter_mut().enumerate() {
+                    let sumi = dot_i32(q.into_iter(), acts.block(r, b, 32));
+                    *o += d * acts.scale(r, b, 32) * sumi as f32;
                 }
             }
         }

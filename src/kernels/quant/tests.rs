@@ -60,11 +60,11 @@ fn random_matrix(
                 put_f16(block, 0, scale(rng) * rng.signed_f32() * 20.0);
                 continue;
             }
-            QuantType::Q8_0 | QuantType::Q4_0 => {
+            QuantType::Q8_0 | QuantType::Q4_0 | QuantType::Q5_0 => {
                 put_f16(block, 0, scale(rng));
                 2..block.len()
             }
-            QuantType::Q4_1 => {
+            QuantType::Q4_1 | QuantType::Q5_1 => {
                 let d = scale(rng);
                 put_f16(block, 0, d);
                 put_f16(block, 2, offset(rng, d));
@@ -99,7 +99,7 @@ fn dequantize(w: QMatRef) -> Vec<f32> {
 /// The weights with their offsets (Q4_1's `m`, Q4_K's `dmin`) set to zero.
 fn without_offsets(ty: QuantType, data: &[u8]) -> Vec<u8> {
     let mut data = data.to_vec();
-    if matches!(ty, QuantType::Q4_1 | QuantType::Q4_K) {
+    if matches!(ty, QuantType::Q4_1 | QuantType::Q5_1 | QuantType::Q4_K) {
         for block in data.chunks_exact_mut(ty.block_bytes()) {
             put_f16(block, 2, 0.0);
         }
@@ -153,10 +153,12 @@ fn two_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     pool.install(f)
 }
 
-const QUANTIZED: [QuantType; 5] = [
+const QUANTIZED: [QuantType; 7] = [
     QuantType::Q8_0,
     QuantType::Q4_0,
     QuantType::Q4_1,
+    QuantType::Q5_0,
+    QuantType::Q5_1,
     QuantType::Q4_K,
     QuantType::Q6_K,
 ];
@@ -199,7 +201,9 @@ fn ggml_ids_round_trip() {
     for ty in QuantType::ALL {
         assert_eq!(QuantType::from_ggml_id(ty.ggml_id()), Some(ty));
     }
-    assert_eq!(QuantType::from_ggml_id(6), None); // Q5_0
+    assert_eq!(QuantType::from_ggml_id(13), None); // Q5_K
+    assert_eq!(QuantType::from_name("q5_1"), Some(QuantType::Q5_1));
+    assert_eq!(QuantType::from_name("q5_k"), None);
 }
 
 #[test]
@@ -409,6 +413,107 @@ fn dequantize_row_reads_the_layouts() {
     put_f16(&mut block, 2, -1.0);
     dequantize_row(QuantType::Q4_1, &block, &mut out);
     assert_eq!((out[0], out[31]), (0.5, 3.5));
+    // Q5_0 with d = 1: qh bits 0 and 17 set add 16 to value 0 (low nibble of byte 0) and value
+    // 17 (high nibble of byte 1).
+    let mut block = [0u8; 22];
+    put_f16(&mut block, 0, 1.0);
+    block[2..6].copy_from_slice(&(1u32 | 1 << 17).to_le_bytes());
+    block[6] = 0x03;
+    block[7] = 0x50;
+    dequantize_row(QuantType::Q5_0, &block, &mut out);
+    assert_eq!((out[0], out[1], out[16], out[17]), (3.0, -16.0, -16.0, 5.0));
+    // Q5_1 with d = 2, m = 1: the same bits give (16 + 3)·2 + 1 and (16 + 5)·2 + 1.
+    let mut block = [0u8; 24];
+    put_f16(&mut block, 0, 2.0);
+    put_f16(&mut block, 2, 1.0);
+    block[4..8].copy_from_slice(&(1u32 | 1 << 17).to_le_bytes());
+    block[8] = 0x03;
+    block[9] = 0x50;
+    dequantize_row(QuantType::Q5_1, &block, &mut out);
+    assert_eq!((out[0], out[1], out[16], out[17]), (39.0, 1.0, 1.0, 43.0));
+}
+
+/// Each quantizer's values lie within half a step of the input (Q8_0, and the asymmetric
+/// types) or within a step (Q4_0/Q5_0, whose top level is clipped), the extreme value is
+/// represented exactly up to the f16 step, and quantizing the dequantized values again gives
+/// the same bytes.
+#[test]
+fn quantizers_round_trip() {
+    let mut rng = Rng::new(38);
+    let quantizable: Vec<QuantType> = QuantType::ALL
+        .into_iter()
+        .filter(|t| t.has_quantizer())
+        .collect();
+    assert_eq!(
+        quantizable,
+        [
+            QuantType::Q4_0,
+            QuantType::Q4_1,
+            QuantType::Q5_0,
+            QuantType::Q5_1,
+            QuantType::Q8_0
+        ]
+    );
+    for ty in quantizable {
+        let cols = 8 * 32;
+        let mut x = rng.vec(cols, 1.5);
+        x[32..64].fill(0.0); // an all-zero block
+        x[64..96].fill(-0.25); // a constant block
+        let mut bytes = vec![0u8; ty.row_bytes(cols).unwrap()];
+        quantize_row(ty, &x, &mut bytes);
+        let mut back = vec![0.0; cols];
+        dequantize_row(ty, &bytes, &mut back);
+        for (b, (xb, yb)) in x.chunks_exact(32).zip(back.chunks_exact(32)).enumerate() {
+            let block = &bytes[b * ty.block_bytes()..];
+            let d = scalar::f16_le(block, 0).abs();
+            let (lo, hi) = xb
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            // The stored step is the f16 rounding of the exact one: allow for that drift over
+            // the whole range.
+            let drift = (hi - lo).abs().max(hi.abs()).max(lo.abs()) * 1e-3;
+            let clipped = matches!(ty, QuantType::Q4_0 | QuantType::Q5_0);
+            let bound = if clipped { d } else { 0.5 * d } + drift;
+            for (i, (&v, &y)) in xb.iter().zip(yb).enumerate() {
+                assert!(
+                    (v - y).abs() <= bound,
+                    "{ty:?} block {b} value {i}: {v} → {y}"
+                );
+            }
+        }
+        assert!(back[32..64].iter().all(|&v| v == 0.0), "{ty:?}");
+        let mut again = vec![0u8; bytes.len()];
+        quantize_row(ty, &back, &mut again);
+        let mut twice = vec![0.0; cols];
+        dequantize_row(ty, &again, &mut twice);
+        assert_eq!(twice, back, "{ty:?}: quantizing its own values is stable");
+    }
+}
+
+/// A hand-worked block: Q8_0 rounds half away from zero; Q4_0 maps the largest-magnitude
+/// value (here negative) to level 0 and clips the opposite extreme at level 15.
+#[test]
+fn quantizers_round_as_ggml_does() {
+    let mut x = [0.0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -2.5;
+    let mut q8 = [0u8; 34];
+    quantize_row(QuantType::Q8_0, &x, &mut q8);
+    assert_eq!(scalar::f16_le(&q8, 0), 1.0);
+    assert_eq!(q8[2..5], [127, 3, (-3i8) as u8]);
+
+    let mut x = [0.0f32; 32];
+    x[0] = -8.0;
+    x[1] = 8.0;
+    x[2] = 0.49;
+    let mut q4 = [0u8; 18];
+    quantize_row(QuantType::Q4_0, &x, &mut q4);
+    assert_eq!(scalar::f16_le(&q4, 0), 1.0);
+    // d = -8 / -8 = 1: -8 → level 0, 8 → 16 clipped to 15, 0.49 → trunc(8.99) = 8.
+    assert_eq!(q4[2] & 0x0F, 0);
+    assert_eq!(q4[3] & 0x0F, 15);
+    assert_eq!(q4[4] & 0x0F, 8);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `_mm256_maddubs_epi16` multiplies unsigned weight bytes by signed activation bytes and adds
 //! neighbouring pairs into i16 (never saturating here: |pair| ≤ 2·128·127), and
 //! `_mm256_madd_epi16` widens pairs of those to i32, multiplied by one (or by the sub-block's
-//! scale for the k-quants). Signed weights (Q8_0, Q4_0) move their sign onto the activation
+//! scale for the k-quants). Signed weights (Q8_0, Q4_0, Q5_0) move their sign onto the activation
 //! first. Each block's i32 sums are then scaled in f32 into per-row accumulators.
 //!
 //! # Safety
@@ -26,6 +26,8 @@ pub(super) unsafe fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows
         QuantType::Q8_0 => blocks32::<R, Q8_0>(w, acts),
         QuantType::Q4_0 => blocks32::<R, Q4_0>(w, acts),
         QuantType::Q4_1 => blocks32::<R, Q4_1>(w, acts),
+        QuantType::Q5_0 => blocks32::<R, Q5_0>(w, acts),
+        QuantType::Q5_1 => blocks32::<R, Q5_1>(w, acts),
         QuantType::Q4_K => q4_k::<R>(w, acts),
         QuantType::Q6_K => q6_k::<R>(w, acts),
         QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
@@ -55,6 +57,27 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
     _mm256_set_m128i(high, low)
 }
 
+/// The fifth bits of Q5_0/Q5_1 (the u32 `qh` at `p`) as 32 bytes: byte `j` is 0x10 when bit
+/// `j` is set, else 0.
+#[inline(always)]
+unsafe fn fifth_bits(p: *const u8) -> __m256i {
+    let qh = std::ptr::read_unaligned(p as *const u32);
+    // Byte j takes byte j / 8 of qh (the shuffle works within each 128-bit half, and every
+    // half holds all of qh), then keeps bit j % 8 of it.
+    let spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(qh as i32),
+        _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        ),
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
 /// Σ q·y over 32 bytes as eight i32 partial sums; `q` unsigned (≤ 128), `y` signed.
 #[inline(always)]
 unsafe fn dot_u8_i8(q: __m256i, y: __m256i) -> __m256i {
@@ -65,6 +88,8 @@ unsafe fn dot_u8_i8(q: __m256i, y: __m256i) -> __m256i {
 const Q8_0: u8 = 0;
 const Q4_0: u8 = 1;
 const Q4_1: u8 = 2;
+const Q5_0: u8 = 3;
+const Q5_1: u8 = 4;
 
 /// Per-row accumulators of `blocks32`: scaled integer sums, and Q4_1's offset terms.
 struct Sums<const R: usize> {
@@ -82,14 +107,16 @@ impl<const R: usize> Sums<R> {
     }
 }
 
-/// Q8_0, Q4_0 or Q4_1 (`FORMAT`). Even and odd blocks go to separate accumulators, so that
+/// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (`FORMAT`). Even and odd blocks go to separate accumulators, so that
 /// with one activation row the FMAs do not wait on each other's latency.
 #[inline(always)]
 unsafe fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; R] {
     let block_bytes = match FORMAT {
         Q8_0 => 34,
         Q4_0 => 18,
-        _ => 20,
+        Q4_1 => 20,
+        Q5_0 => 22,
+        _ => 24,
     };
     let blocks = acts.cols / 32;
     let (mut even, mut odd) = (Sums::<R>::zero(), Sums::<R>::zero());
@@ -118,9 +145,13 @@ unsafe fn block32<const R: usize, const FORMAT: u8>(
 ) {
     let d = f16_at(p);
     let blocks = acts.cols / 32;
-    if FORMAT == Q4_1 {
+    if FORMAT == Q4_1 || FORMAT == Q5_1 {
         let m = f16_at(p.add(2));
-        let q = nibbles(p.add(4));
+        let q = if FORMAT == Q4_1 {
+            nibbles(p.add(4))
+        } else {
+            _mm256_or_si256(nibbles(p.add(8)), fifth_bits(p.add(4)))
+        };
         for r in 0..R {
             let sumi = dot_u8_i8(q, act32(acts, r, 32 * b));
             let i = r * blocks + b;
@@ -130,10 +161,13 @@ unsafe fn block32<const R: usize, const FORMAT: u8>(
         }
         return;
     }
-    let q = if FORMAT == Q4_0 {
-        _mm256_sub_epi8(nibbles(p.add(2)), _mm256_set1_epi8(8))
-    } else {
-        _mm256_loadu_si256(p.add(2) as *const __m256i)
+    let q = match FORMAT {
+        Q4_0 => _mm256_sub_epi8(nibbles(p.add(2)), _mm256_set1_epi8(8)),
+        Q5_0 => {
+            let five = _mm256_or_si256(nibbles(p.add(6)), fifth_bits(p.add(2)));
+            _mm256_sub_epi8(five, _mm256_set1_epi8(16))
+        }
+        _ => _mm256_loadu_si256(p.add(2) as *const __m256i),
     };
     // maddubs wants unsigned × signed: |q| times y carrying q's sign. Activations are never
     // -128, so negating them is exact.
