@@ -108,13 +108,21 @@ impl Live {
                 Err(crossbeam_channel::TryRecvError::Disconnected) => self.in_flight = None,
             }
         }
-        if let (Some(captioner), Some(window)) = (self.captioner.take(), self.newest.take()) {
-            match model.submit_caption(CaptionJob { captioner, window }) {
-                Ok(done) => self.in_flight = Some(done),
-                Err(job) => {
-                    self.captioner = Some(job.captioner);
-                    self.newest = Some(job.window);
+        // Both are taken together only when both are there: a call without a new window
+        // keeps the captioner home (dropping it would end the live transcript at once).
+        match (self.captioner.take(), self.newest.take()) {
+            (Some(captioner), Some(window)) => {
+                match model.submit_caption(CaptionJob { captioner, window }) {
+                    Ok(done) => self.in_flight = Some(done),
+                    Err(job) => {
+                        self.captioner = Some(job.captioner);
+                        self.newest = Some(job.window);
+                    }
                 }
+            }
+            (captioner, newest) => {
+                self.captioner = captioner;
+                self.newest = newest;
             }
         }
         events
@@ -181,6 +189,37 @@ mod tests {
             CaptionOptions::default(),
         );
         Live::new(&settings, Some("en".into())).unwrap()
+    }
+
+    /// Audio too short for a window leaves the captioner home; the first window then goes
+    /// to the model (here still loading, so the window waits in the captions' lane).
+    #[test]
+    fn the_first_window_goes_to_the_model_after_calls_without_one() {
+        let (release, gate) = crossbeam_channel::bounded::<()>(0);
+        let (loaded_tx, _loaded) = crossbeam_channel::bounded(1);
+        let load = move || {
+            let _ = gate.recv();
+            Err("no model here".to_string())
+        };
+        let (model, thread) = Model::start(
+            load,
+            crate::whisper::transcribe::TranscribeOptions::default(),
+            1,
+            loaded_tx,
+        )
+        .unwrap();
+        let mut live = live();
+        let audio = vec![0.0f32; 24_000];
+        for end in [1_600, 8_000, 14_400] {
+            assert!(live.hear(&audio[..end], &model).is_empty());
+            assert!(live.captioner.is_some() && live.in_flight.is_none());
+        }
+        // Past the first 1 s step: a window.
+        assert!(live.hear(&audio, &model).is_empty());
+        assert!(live.in_flight.is_some() && live.captioner.is_none());
+        drop(release);
+        drop(model);
+        thread.join().unwrap();
     }
 
     #[test]

@@ -71,6 +71,31 @@ fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
 
+/// A `transcribe` answer: the live transcript first (`transcript-start`, chunks,
+/// `transcript-stop`), then the transcript, in English. Returns the transcript's text and
+/// the chunks joined.
+fn live_transcript(events: &[Value]) -> (&str, String) {
+    let kinds = kinds(events);
+    let (last, streamed) = kinds.split_last().unwrap();
+    assert_eq!(*last, "transcript", "{events:?}");
+    assert_eq!(streamed.first(), Some(&"transcript-start"), "{events:?}");
+    assert_eq!(streamed.last(), Some(&"transcript-stop"), "{events:?}");
+    assert!(
+        streamed[1..streamed.len() - 1]
+            .iter()
+            .all(|k| *k == "transcript-chunk"),
+        "{events:?}"
+    );
+    let transcript = events.last().unwrap();
+    assert_eq!(transcript["data"]["language"], "en");
+    let joined = events
+        .iter()
+        .filter(|e| e["type"] == "transcript-chunk")
+        .map(|e| e["data"]["text"].as_str().unwrap())
+        .collect();
+    (transcript["data"]["text"].as_str().unwrap(), joined)
+}
+
 // ---------------------------------------------------------------------------------------
 // The `wyoming` package as the client.
 
@@ -88,7 +113,7 @@ fn describe_gives_an_info_the_wyoming_package_parses() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(models, ["tiny.en", "voxd-commands"], "{info}");
-    assert_eq!(asr["supports_transcript_streaming"], false, "{info}");
+    assert_eq!(asr["supports_transcript_streaming"], true, "{info}");
     assert_eq!(asr["models"][0]["languages"], json!(["en"]), "{info}");
     let intents: Vec<&str> = info["intent"][0]["models"]
         .as_array()
@@ -114,29 +139,7 @@ fn describe_gives_an_info_the_wyoming_package_parses() {
 fn transcribing_jfk_in_16_bit_chunks_gives_voxd_transcribes_text() {
     let server = Server::start(None, false, "");
     let events = server.client(&["transcribe", common::jfk().to_str().unwrap()]);
-    // The live transcript first (`transcript-start`, chunks, `transcript-stop`), then the
-    // transcript.
-    let kinds = kinds(&events);
-    let (last, streamed) = kinds.split_last().unwrap();
-    assert_eq!(*last, "transcript", "{events:?}");
-    assert_eq!(streamed.first(), Some(&"transcript-start"), "{events:?}");
-    assert_eq!(streamed.last(), Some(&"transcript-stop"), "{events:?}");
-    assert!(
-        streamed[1..streamed.len() - 1]
-            .iter()
-            .all(|k| *k == "transcript-chunk"),
-        "{events:?}"
-    );
-    let transcript = events.last().unwrap();
-    assert_eq!(transcript["data"]["language"], "en");
-    let served = transcript["data"]["text"].as_str().unwrap();
-    // The chunks, joined, are the transcript's words (as far as the live decoding heard
-    // them the same way).
-    let joined: String = events
-        .iter()
-        .filter(|e| e["type"] == "transcript-chunk")
-        .map(|e| e["data"]["text"].as_str().unwrap())
-        .collect();
+    let (served, joined) = live_transcript(&events);
     let (errors, words) = common::captions::word_errors(served, &joined);
     assert!(errors * 10 <= words, "{joined:?} against {served:?}");
 
@@ -162,6 +165,47 @@ fn transcribing_jfk_in_16_bit_chunks_gives_voxd_transcribes_text() {
     assert_eq!(served, transcript["text"].as_str().unwrap());
     assert!(
         served.contains("ask not what your country can do for you"),
+        "{served}"
+    );
+}
+
+/// A minute of reading sent at real time: the live transcript's chunks come while the
+/// audio still arrives, and joined they are the transcript's words.
+#[test]
+fn a_minute_streamed_at_real_time_gets_chunks_before_audio_stop() {
+    let reading = common::repo().join("../shared/data/real/continuous/ljspeech_lj001.wav");
+    assert!(reading.exists(), "{} is missing", reading.display());
+    let server = Server::start(None, false, "");
+    let events = server.client(&[
+        "transcribe",
+        reading.to_str().unwrap(),
+        "--realtime",
+        "--seconds",
+        "60",
+    ]);
+    let (served, joined) = live_transcript(&events);
+    let early: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "transcript-chunk" && e["after_stop"] == false)
+        .map(|e| e["data"]["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        early.len() >= 2,
+        "fewer than two chunks before audio-stop: {events:?}"
+    );
+    // The early chunks are the start of the transcript, and all of them its words, as far
+    // as the live decoding heard the words as the whole-audio decoding did.
+    let early_text = early.concat();
+    let start: Vec<&str> = served
+        .split_whitespace()
+        .take(early_text.split_whitespace().count())
+        .collect();
+    let (errors, words) = common::captions::word_errors(&start.join(" "), &early_text);
+    assert!(errors * 10 <= words, "{early_text:?} against {served:?}");
+    let (errors, words) = common::captions::word_errors(served, &joined);
+    assert!(errors * 10 <= words, "{joined:?} against {served:?}");
+    assert!(
+        served.starts_with("Printing, in the only sense"),
         "{served}"
     );
 }
