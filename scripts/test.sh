@@ -4,11 +4,13 @@
 #   2. scripts/reference/reference.py numeric     numeric references the tests read (data/reference/)
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets -- -D warnings
-#   5. cargo test --release                       unit tests, then the two integration-test
-#                                                 binaries: tests/it/, then tests/live/
-#   6. cargo test --release --target aarch64-unknown-linux-gnu --lib kernels
-#      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64)
-#   7. scripts/fuzz.sh 30                 every fuzz target for 30 s (fuzz/)
+#   5. cargo test --release                       unit tests of every crate of the workspace, then
+#                                                 the two integration-test binaries: tests/it/,
+#                                                 then tests/live/
+#   6. cargo test --release --target aarch64-unknown-linux-gnu -p voxd-kernels
+#      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64; the
+#      kernels are a crate of their own, crates/kernels, so this builds nothing else)
+#   7. scripts/fuzz.sh 20                 every fuzz target for 20 s (fuzz/)
 # Stops at the first failing step.
 #
 # The builds of steps 6 and 7 (the aarch64 test binary, the fuzz targets with their
@@ -37,9 +39,10 @@ step() {
     echo "==> test.sh step $n/$TOTAL done in $((SECONDS - t0)) s"
 }
 
-# The aarch64 kernel tests: built in their own target directory (see above).
-NEON_TEST=(cargo test --release --target aarch64-unknown-linux-gnu --target-dir target/neon
-    --lib kernels)
+# The aarch64 kernel tests: built in their own target directory (see above), without debug
+# info: nothing reads it there, and it only lengthens the build.
+NEON_TEST=(env CARGO_PROFILE_RELEASE_DEBUG=false
+    cargo test --release --target aarch64-unknown-linux-gnu --target-dir target/neon -p voxd-kernels)
 
 # Starts `name`'s build in the background at the lowest priority; `await_build name` waits.
 declare -A build_pid
@@ -76,7 +79,7 @@ neon_tests() {
 }
 fuzz_run() {
     await_build fuzz
-    bash scripts/fuzz.sh 30
+    bash scripts/fuzz.sh 20
 }
 
 step bash scripts/setup.sh --reference

@@ -12,7 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod frontend;
 pub mod grammar;
-pub mod kernels;
+pub use voxd_kernels as kernels;
 pub mod llm;
 pub mod ops;
 pub mod util;

@@ -7,7 +7,8 @@ usage: .venv/bin/python scripts/reference/whispercpp_transcribe.py MODEL.bin WAV
 
 Prints one line per WAV: its whole text, segments joined by a space. Decoding: greedy (best_of 1), temperature 0 with no
 fallback, language "en", no previous-text context, timestamps on, non-speech tokens
-suppressed, 2 threads: the options voxd's greedy transcription uses.
+suppressed: the options voxd's greedy transcription uses. One thread: the text does not depend
+on it, and whisper.cpp's threads spin at their barriers against the tests running beside it.
 """
 
 import sys
@@ -29,7 +30,7 @@ def main() -> None:
         sys.exit(__doc__)
     from pywhispercpp.model import Model
 
-    model = Model(sys.argv[1], n_threads=2, print_progress=False, print_realtime=False,
+    model = Model(sys.argv[1], n_threads=1, print_progress=False, print_realtime=False,
                   print_timestamps=False, language="en", no_context=True,
                   no_timestamps=False, temperature=0.0, temperature_inc=0.0,
                   greedy={"best_of": 1}, suppress_nst=True, redirect_whispercpp_logs_to=None)

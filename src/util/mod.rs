@@ -4,5 +4,5 @@ pub mod background;
 pub mod bpe;
 pub mod paths;
 pub mod pretokenize;
-pub mod rng;
+pub use voxd_rng as rng;
 pub mod trie;

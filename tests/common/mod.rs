@@ -158,3 +158,35 @@ pub fn run_fast(config: &Path, wav: &Path, dir: &Path) -> (Vec<serde_json::Value
         .collect();
     (events, stdout)
 }
+
+/// A folder for a `voxd run` test: `scratch/` for espeak-ng's files, the grammar as
+/// `grammar.toml`, and `config.toml`: tiny.en on 2 threads, that grammar plus the
+/// `[commands]` lines in `commands`, notifications off plus the `[actions]` lines in
+/// `actions`.
+pub struct RunDir {
+    pub dir: tempfile::TempDir,
+    pub scratch: PathBuf,
+    pub config: PathBuf,
+}
+
+pub fn run_dir(grammar: &str, commands: &str, actions: &str) -> RunDir {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    std::fs::write(dir.path().join("grammar.toml"), grammar).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\npath = {:?}\nthreads = 2\n\n[commands]\ngrammars = [\"grammar.toml\"]\n\
+             {commands}\n\n[actions]\nnotifications = false\n{actions}\n",
+            model_dir("tiny.en").display().to_string()
+        ),
+    )
+    .unwrap();
+    RunDir {
+        dir,
+        scratch,
+        config,
+    }
+}

@@ -44,6 +44,40 @@ pub(crate) fn overlaps(event: &Value, piece: &Value) -> bool {
     event["start_ms"].as_u64().unwrap() < end && event["end_ms"].as_u64().unwrap() > start
 }
 
+/// What went wrong in hearing the demo recording (`manifest`: `examples/demo/session.json`):
+/// each piece must be heard as one event, a command as its intent with its slots, ordinary
+/// speech as `not_recognized`; and each command's stand-in must have said, in `log`, what
+/// the real program would do.
+pub(crate) fn heard_problems(manifest: &Value, events: &[Value], log: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for piece in manifest["pieces"].as_array().unwrap() {
+        let heard: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["event"] == "intent" || e["event"] == "not_recognized")
+            .filter(|e| overlaps(e, piece))
+            .collect();
+        let right = match (piece["intent"].as_str(), heard.as_slice()) {
+            (Some(intent), [e]) => {
+                e["event"] == "intent" && e["intent"] == intent && e["slots"] == piece["slots"]
+            }
+            (None, [e]) => e["event"] == "not_recognized",
+            _ => false,
+        };
+        if !right {
+            problems.push(format!("{}: heard as {heard:?}", piece["text"]));
+        }
+        if let Some(intent) = piece["intent"].as_str() {
+            let said = log
+                .lines()
+                .any(|l| l.contains(&format!("({intent}): would run: ")));
+            if !said {
+                problems.push(format!("{intent}: no stand-in output in the log"));
+            }
+        }
+    }
+    problems
+}
+
 #[test]
 fn the_demo_recording_runs_its_commands_and_captions_its_speech() {
     let manifest_path = demo().join("session.json");
@@ -72,32 +106,8 @@ fn the_demo_recording_runs_its_commands_and_captions_its_speech() {
         .join("\n");
     let named = |name: &'static str| events.iter().filter(move |e| e["event"] == name);
 
-    let mut problems = Vec::new();
+    let mut problems = heard_problems(&manifest, &events, &log);
     for piece in manifest["pieces"].as_array().unwrap() {
-        let heard: Vec<&Value> = events
-            .iter()
-            .filter(|e| e["event"] == "intent" || e["event"] == "not_recognized")
-            .filter(|e| overlaps(e, piece))
-            .collect();
-        let right = match (piece["intent"].as_str(), heard.as_slice()) {
-            (Some(intent), [e]) => {
-                e["event"] == "intent" && e["intent"] == intent && e["slots"] == piece["slots"]
-            }
-            (None, [e]) => e["event"] == "not_recognized",
-            _ => false,
-        };
-        if !right {
-            problems.push(format!("{}: heard as {heard:?}", piece["text"]));
-        }
-        // A stand-in ran for each command and said what the real program would do.
-        if let Some(intent) = piece["intent"].as_str() {
-            let said = log
-                .lines()
-                .any(|l| l.contains(&format!("({intent}): would run: ")));
-            if !said {
-                problems.push(format!("{intent}: no stand-in output in the log"));
-            }
-        }
         // The ordinary speech comes out as captions.
         if piece["intent"].is_null() {
             let text: Vec<&str> = named("final")

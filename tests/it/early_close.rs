@@ -51,20 +51,11 @@ struct Piece {
 
 #[test]
 fn complete_commands_close_early_and_commands_that_go_on_are_not_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let scratch = dir.path().join("scratch");
-    std::fs::create_dir(&scratch).unwrap();
-    std::fs::write(dir.path().join("early.toml"), GRAMMAR).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[model]\npath = {:?}\nthreads = 2\n\n[commands]\ngrammars = [\"early.toml\"]\n\
-             early_close_ms = 150\n\n[actions]\nnotifications = false\nmax_concurrent = 1\n",
-            common::model_dir("tiny.en").display().to_string()
-        ),
-    )
-    .unwrap();
+    let common::RunDir {
+        dir,
+        scratch,
+        config,
+    } = common::run_dir(GRAMMAR, "early_close_ms = 150", "max_concurrent = 1");
     let say = |text: &str| speech::say(text, PEAK, &scratch);
     let paused =
         |first: &str, second: &str| [say(first), speech::silence(PAUSE_S), say(second)].concat();

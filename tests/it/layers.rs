@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module of the library and the modules it may use.
 const LAYERS: &[(&str, &[&str])] = &[
     ("util", &[]),
-    ("kernels", &["util"]),
+    ("kernels", &[]),
     ("audio", &["util"]),
     ("grammar", &["util"]),
     ("whisper", &["kernels", "audio", "util"]),
@@ -51,6 +51,12 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// The layers that are crates of their own (`crates/*`), by package name, and the module of
+/// the library that re-exports each (`voxd_kernels` is `crate::kernels`, `voxd_rng` is
+/// `crate::util::rng`). Cargo keeps them from naming the main crate; the voxd crates their
+/// manifests depend on are checked against LAYERS as a module's `use` lines are.
+const CRATES: &[(&str, &str)] = &[("voxd-kernels", "kernels"), ("voxd-rng", "util")];
 
 /// Crates only the command line (the binary, `src/main.rs` and `src/cli/`) may use.
 const CLI_ONLY_CRATES: &[&str] = &["clap"];
@@ -138,20 +144,73 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, code)| !code.trim().is_empty())
 }
 
+fn allowed_for(module: &str) -> &'static [&'static str] {
+    LAYERS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map(|(_, allowed)| *allowed)
+        .unwrap_or_else(|| panic!("{module} has no layer in LAYERS: add it"))
+}
+
+fn crate_module(package: &str) -> &'static str {
+    CRATES
+        .iter()
+        .find(|(name, _)| *name == package)
+        .map(|(_, module)| *module)
+        .unwrap_or_else(|| panic!("the workspace crate {package} has no row in CRATES: add it"))
+}
+
+/// The workspace crates' manifests (`crates/*/Cargo.toml`), parsed.
+fn crate_manifests() -> Vec<(PathBuf, toml::Table)> {
+    let crates = src().parent().unwrap().join("crates");
+    let mut manifests: Vec<(PathBuf, toml::Table)> = std::fs::read_dir(&crates)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("Cargo.toml"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let table = text.parse().unwrap();
+            (path, table)
+        })
+        .collect();
+    manifests.sort_by(|a, b| a.0.cmp(&b.0));
+    manifests
+}
+
+/// A workspace crate's package name.
+fn package_name(manifest: &toml::Table) -> &str {
+    manifest["package"]["name"].as_str().unwrap()
+}
+
+/// The voxd crates a workspace crate's manifest depends on outside the layers allowed to it.
+fn crate_violations() -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, manifest) in crate_manifests() {
+        let module = crate_module(package_name(&manifest));
+        let dependencies = manifest.get("dependencies").and_then(|d| d.as_table());
+        for name in dependencies.into_iter().flat_map(|d| d.keys()) {
+            if !name.starts_with("voxd") {
+                continue;
+            }
+            let used = crate_module(name);
+            if used != module && !allowed_for(module).contains(&used) {
+                let shown = path.strip_prefix(src().parent().unwrap()).unwrap();
+                found.push(format!("{}: {module} uses {used}", shown.display()));
+            }
+        }
+    }
+    found
+}
+
 fn violations() -> Vec<String> {
+    let mut found = crate_violations();
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     files.sort();
-    let mut found = Vec::new();
     for file in &files {
         let Some(module) = module_of(file) else {
             continue;
         };
-        let allowed = LAYERS
-            .iter()
-            .find(|(name, _)| *name == module)
-            .map(|(_, allowed)| *allowed)
-            .unwrap_or_else(|| panic!("src/{module} has no layer in LAYERS: add it"));
+        let allowed = allowed_for(&module);
         let text = std::fs::read_to_string(file).unwrap();
         let shown = file
             .strip_prefix(src().parent().unwrap())
@@ -193,8 +252,14 @@ fn the_rules_cover_every_module_and_name_only_real_ones() {
     let mut modules: Vec<String> = std::fs::read_dir(src())
         .unwrap()
         .filter_map(|e| module_of(&e.unwrap().path()))
+        .chain(
+            crate_manifests()
+                .iter()
+                .map(|(_, m)| crate_module(package_name(m)).to_string()),
+        )
         .collect();
     modules.sort();
+    modules.dedup();
     let mut ruled: Vec<String> = LAYERS.iter().map(|(m, _)| m.to_string()).collect();
     ruled.sort();
     assert_eq!(modules, ruled);

@@ -41,6 +41,10 @@ fn ask_llama_cpp() -> Vec<Case> {
         PROMPTS,
         "--tokens",
         &tokens,
+        // One thread: the tokens do not depend on it, and two threads of llama.cpp spin at
+        // their barriers against the tests running beside them (5x the wall time in CI).
+        "--threads",
+        "1",
     ]);
     let cases: Vec<Case> = reference
         .as_array()

@@ -2,7 +2,7 @@
 
 use half::f16;
 
-pub(super) use crate::util::rng::Rng;
+pub(super) use voxd_rng::Rng;
 
 /// Random test vectors, uniform in [-scale, scale).
 pub(super) trait RandomVec {
