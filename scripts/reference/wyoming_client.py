@@ -4,14 +4,18 @@
 
 Usage (URI is tcp://HOST:PORT or unix://PATH):
   wyoming_client.py describe URI
-  wyoming_client.py transcribe URI WAV [--name MODEL] [--chunk-ms 100]
+  wyoming_client.py transcribe URI WAV [--name MODEL] [--chunk-ms 100] [--realtime]
+                    [--seconds S]
   wyoming_client.py recognize URI TEXT
   wyoming_client.py handle URI TEXT
 
 Prints one JSON object per event received: {"type": ..., "data": ...}. `describe` prints
 the `info` as `wyoming.info.Info.from_event` parsed it (and fails if it cannot);
-`transcribe` sends the WAV as 16-bit chunks and prints every event until the answer
-(`transcript`, then `intent` / `not-recognized` for the commands model).
+`transcribe` sends the WAV (its first S seconds) as 16-bit chunks, as fast as it can or
+paced at real time, and prints every event until the answer (`transcript`, then `intent` /
+`not-recognized` for the commands model), each with `"after_stop"`: whether it came after
+the client sent `audio-stop`; streamed transcripts are parsed with the package's
+`TranscriptStart`, `TranscriptChunk` and `TranscriptStop`.
 """
 
 import argparse
@@ -21,7 +25,9 @@ import json
 import sys
 import wave
 
-from wyoming.asr import Transcribe, Transcript
+import time
+
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.error import Error
@@ -31,8 +37,8 @@ from wyoming.intent import Intent, NotRecognized, Recognize
 READ_TIMEOUT_S = 120
 
 
-def emit(event_type, data):
-    print(json.dumps({"type": event_type, "data": data}), flush=True)
+def emit(event_type, data, **extra):
+    print(json.dumps({"type": event_type, "data": data, **extra}), flush=True)
 
 
 async def next_event(client):
@@ -66,16 +72,54 @@ async def transcribe(client, args):
         if wav.getsampwidth() != 2:
             raise SystemExit(f"{args.wav}: expected 16-bit samples")
         rate, channels = wav.getframerate(), wav.getnchannels()
-        frames = wav.readframes(wav.getnframes())
+        count = wav.getnframes()
+        if args.seconds is not None:
+            count = min(count, int(args.seconds * rate))
+        frames = wav.readframes(count)
+    stopped = False
+    answers = asyncio.Queue()
+
+    async def read_all():
+        # Read while sending: a server that streams its transcript writes before audio-stop.
+        while True:
+            event = await client.read_event()
+            after_stop = stopped
+            await answers.put((event, after_stop))
+            if event is None or Transcript.is_type(event.type) and args.name != "voxd-commands":
+                return
+            if Intent.is_type(event.type) or NotRecognized.is_type(event.type):
+                return
+            if Error.is_type(event.type):
+                return
+
+    reader = asyncio.create_task(read_all())
     await client.write_event(Transcribe(name=args.name).event())
     await client.write_event(AudioStart(rate=rate, width=2, channels=channels).event())
     step = rate * args.chunk_ms // 1000 * 2 * channels
+    started = time.monotonic()
     for at in range(0, len(frames), step):
         chunk = AudioChunk(rate=rate, width=2, channels=channels, audio=frames[at:at + step])
         await client.write_event(chunk.event())
+        if args.realtime:
+            sent_s = (at + step) / (2 * channels * rate)
+            await asyncio.sleep(max(0.0, started + sent_s - time.monotonic()))
+        else:
+            await asyncio.sleep(0)
+    stopped = True
     await client.write_event(AudioStop().event())
     while True:
-        event = await next_event(client)
+        event, after_stop = await answers.get()
+        if event is None:
+            raise SystemExit("the server closed the connection")
+        emit(event.type, event.data, after_stop=after_stop)
+        if Error.is_type(event.type):
+            raise SystemExit(f"error event: {event.data}")
+        if TranscriptStart.is_type(event.type):
+            TranscriptStart.from_event(event)
+        if TranscriptChunk.is_type(event.type):
+            TranscriptChunk.from_event(event)
+        if TranscriptStop.is_type(event.type):
+            TranscriptStop.from_event(event)
         if Transcript.is_type(event.type):
             Transcript.from_event(event)
             if args.name != "voxd-commands":
@@ -109,6 +153,8 @@ async def main():
     p.add_argument("wav")
     p.add_argument("--name")
     p.add_argument("--chunk-ms", type=int, default=100)
+    p.add_argument("--realtime", action="store_true", help="pace the chunks at real time")
+    p.add_argument("--seconds", type=float, help="send only the first SECONDS of the file")
     for name in ("recognize", "handle"):
         p = sub.add_parser(name)
         p.add_argument("uri")

@@ -10,7 +10,7 @@ use clap::Args;
 use super::{ModelArgs, Settings};
 use voxd::config::ListenUri;
 use voxd::daemon::commands::{CommandFlags, CommandSet};
-use voxd::wyoming::{self, ServeOptions};
+use voxd::wyoming::{self, LiveSettings, ServeOptions};
 
 pub const WYOMING_HELP: &str = "\
 Home Assistant: Settings → Devices & services → Add integration → Wyoming Protocol, then
@@ -69,6 +69,11 @@ pub fn run(args: WyomingArgs, settings: &Settings) -> Result<()> {
         threads: args.model.threads.unwrap_or(config.model.threads),
         transcribe: config.transcribe.options(),
         commands,
+        live: LiveSettings::new(
+            config.vad.clone(),
+            config.captions.windows(),
+            config.captions.options(config.transcribe.language.clone()),
+        ),
     };
     let (stop_tx, stop) = crossbeam_channel::bounded(1);
     let mut signals = signal_hook::iterator::Signals::new([

@@ -125,6 +125,11 @@ impl AudioStream {
             .map_err(|e| e.to_string())
     }
 
+    /// The stream so far at 16 kHz mono (the resampler holds back its last few samples).
+    pub fn samples(&self) -> &[f32] {
+        &self.samples
+    }
+
     /// The whole stream at 16 kHz mono, the resampler's tail included.
     pub fn finish(mut self) -> Result<Vec<f32>, String> {
         let samples = &mut self.samples;

@@ -87,7 +87,8 @@ pub fn info(offer: &Offer, state: &ModelState) -> Value {
         .collect();
     let mut asr = program("voxd", "offline speech to text with Whisper");
     asr["models"] = asr_models.into();
-    asr["supports_transcript_streaming"] = false.into();
+    // `transcript-chunk`s come while the audio arrives (`live.rs`).
+    asr["supports_transcript_streaming"] = true.into();
     // voxd has no voice activity detection on this path: the client ends the audio.
     asr["requires_external_vad"] = true.into();
     let mut data = json!({ "asr": [asr], "tts": [], "handle": [], "intent": [], "wake": [],

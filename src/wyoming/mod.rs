@@ -8,6 +8,7 @@
 //! - `event.rs`: the wire format and its limits;
 //! - `audio.rs`: a request's audio in any rate, width and channel count, to 16 kHz mono;
 //! - `info.rs`: the `info` event;
+//! - `live.rs`: the live transcript (`transcript-chunk`) while a request's audio arrives;
 //! - `model.rs`: the shared model, loaded in the background, and its bounded queue;
 //! - `server.rs`: the listener and the clients' sessions;
 //! - `client.rs`: the other way round, `voxd run` asking a server (`[model] remote`).
@@ -16,6 +17,7 @@ pub mod audio;
 pub mod client;
 pub mod event;
 pub mod info;
+pub mod live;
 pub mod model;
 pub mod server;
 
@@ -32,6 +34,7 @@ use crate::whisper::tokenizer::Tokenizer;
 use crate::whisper::transcribe::{TranscribeOptions, Transcriber};
 
 use info::Offer;
+pub use live::LiveSettings;
 use model::Model;
 use server::{Commands, Listener, Shared};
 
@@ -60,6 +63,8 @@ pub struct ServeOptions {
     /// The grammar, its actions and the recogniser's options; None serves speech to text
     /// only.
     pub commands: Option<CommandSet>,
+    /// How live transcripts are cut and decoded.
+    pub live: LiveSettings,
 }
 
 /// Binds, starts loading the model and serves until `stop` says so (SIGINT or SIGTERM at
@@ -110,6 +115,7 @@ pub fn serve(
         offer,
         commands,
         limits: options.settings,
+        live: options.live,
     });
     let address = listener.address();
     thread::Builder::new()

@@ -1,14 +1,21 @@
 //! The model thread: one model shared by every client, loaded in the background (the
 //! server answers `describe` meanwhile), working through a bounded queue of requests. A
 //! request that finds the queue full is refused at once, never left waiting.
+//!
+//! Caption windows for the clients' live transcripts (`transcript-chunk`) come through a
+//! lane of their own, taken only when no request waits: a transcript the client is waiting
+//! for never waits behind captions, and a window that finds the lane full is skipped (the
+//! next one holds the same audio and more).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::captions::{CaptionUpdate, Captioner};
 use crate::command::Recognition;
 use crate::daemon::Engine;
+use crate::frontend::CaptionWindow;
 use crate::whisper::tokenizer::Tokenizer;
 use crate::whisper::transcribe::TranscribeOptions;
 
@@ -34,6 +41,23 @@ struct Job {
     reply: Sender<Result<Answer, String>>,
 }
 
+/// A caption window of a client's audio, with that client's captioner (which travels to
+/// the model thread and back, so each client's captions keep their own state).
+pub struct CaptionJob {
+    pub captioner: Box<Captioner>,
+    pub window: CaptionWindow,
+}
+
+/// A decoded caption window: the captioner back, and what became final.
+pub struct CaptionDone {
+    pub captioner: Box<Captioner>,
+    pub update: Result<CaptionUpdate, String>,
+}
+
+/// Caption windows waiting for the model, across all clients: captions use the time the
+/// requests leave, and two keep the model busy while one more is cut.
+const CAPTION_LANE: usize = 2;
+
 /// Why a request was not queued.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
@@ -54,6 +78,7 @@ pub struct ModelState {
 #[derive(Clone)]
 pub struct Model {
     jobs: Sender<Job>,
+    captions: Sender<(CaptionJob, Sender<CaptionDone>)>,
     queue: usize,
     state: Arc<Mutex<ModelState>>,
 }
@@ -69,6 +94,7 @@ impl Model {
         loaded: Sender<Result<(), String>>,
     ) -> std::io::Result<(Model, JoinHandle<()>)> {
         let (jobs, waiting) = crossbeam_channel::bounded(queue);
+        let (captions, windows) = crossbeam_channel::bounded(CAPTION_LANE);
         let state = Arc::new(Mutex::new(ModelState::default()));
         let shared = Arc::clone(&state);
         let handle = thread::Builder::new()
@@ -84,9 +110,15 @@ impl Model {
                 }
                 // Nobody waiting for the outcome is fine: the server is shutting down.
                 let _ = loaded.send(engine.as_ref().map(drop).map_err(Clone::clone));
-                serve(engine, &options, &waiting);
+                serve(engine, &options, &waiting, &windows);
             })?;
-        Ok((Model { jobs, queue, state }, handle))
+        let model = Model {
+            jobs,
+            captions,
+            queue,
+            state,
+        };
+        Ok((model, handle))
     }
 
     /// Queues `request`; the answer arrives on the receiver.
@@ -96,6 +128,16 @@ impl Model {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(Refusal::Busy(self.queue)),
             Err(TrySendError::Disconnected(_)) => Err(Refusal::Stopped),
+        }
+    }
+
+    /// Offers a caption window; when the lane is full the job comes back, to be offered
+    /// again with a later window.
+    pub fn submit_caption(&self, job: CaptionJob) -> Result<Receiver<CaptionDone>, CaptionJob> {
+        let (reply, done) = crossbeam_channel::bounded(1);
+        match self.captions.try_send((job, reply)) {
+            Ok(()) => Ok(done),
+            Err(TrySendError::Full((job, _)) | TrySendError::Disconnected((job, _))) => Err(job),
         }
     }
 
@@ -125,27 +167,70 @@ pub fn tokenizer_languages(tokenizer: &Tokenizer) -> Vec<String> {
     }
 }
 
-/// Answers every job until the clients' handles are gone.
-fn serve(engine: Result<Engine, String>, options: &TranscribeOptions, jobs: &Receiver<Job>) {
-    let mut engine = match engine {
-        Ok(engine) => engine,
-        Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(format!("the model did not load: {e}")));
-            }
-            return;
-        }
-    };
-    for job in jobs {
-        let started = std::time::Instant::now();
-        let answer = work(&mut engine, options, job.request);
-        tracing::debug!(ms = started.elapsed().as_millis() as u64, "request done");
-        // A client that hung up meanwhile no longer wants the answer.
-        let _ = job.reply.send(answer);
+/// What the model thread takes next.
+enum Work {
+    Request(Job),
+    Caption(CaptionJob, Sender<CaptionDone>),
+}
+
+/// The next piece of work: a request whenever one waits, else whichever comes first.
+/// None once the clients' handles are gone.
+fn next(
+    jobs: &Receiver<Job>,
+    captions: &Receiver<(CaptionJob, Sender<CaptionDone>)>,
+) -> Option<Work> {
+    match jobs.try_recv() {
+        Ok(job) => return Some(Work::Request(job)),
+        Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+        Err(crossbeam_channel::TryRecvError::Empty) => {}
+    }
+    crossbeam_channel::select! {
+        recv(jobs) -> job => job.ok().map(Work::Request),
+        recv(captions) -> caption => caption.ok().map(|(job, reply)| Work::Caption(job, reply)),
     }
 }
 
-fn work(
+/// Answers every job until the clients' handles are gone.
+fn serve(
+    engine: Result<Engine, String>,
+    options: &TranscribeOptions,
+    jobs: &Receiver<Job>,
+    captions: &Receiver<(CaptionJob, Sender<CaptionDone>)>,
+) {
+    let mut engine = engine.map_err(|e| format!("the model did not load: {e}"));
+    // A client that hung up meanwhile no longer wants the answer: sends may fail.
+    while let Some(work) = next(jobs, captions) {
+        let started = std::time::Instant::now();
+        match (work, &mut engine) {
+            (Work::Request(job), Ok(engine)) => {
+                let answer = work_on(engine, options, job.request);
+                tracing::debug!(ms = started.elapsed().as_millis() as u64, "request done");
+                let _ = job.reply.send(answer);
+            }
+            (Work::Request(job), Err(e)) => {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+            (Work::Caption(mut job, reply), engine) => {
+                let update = match engine.as_ref().map(|e| e.transcriber()) {
+                    Ok(Some(transcriber)) => job
+                        .captioner
+                        .window(transcriber, &job.window)
+                        .map_err(|e| e.to_string()),
+                    Ok(None) => Err("no model is loaded here".to_string()),
+                    Err(e) => Err(e.clone()),
+                };
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "caption window done"
+                );
+                let captioner = job.captioner;
+                let _ = reply.send(CaptionDone { captioner, update });
+            }
+        }
+    }
+}
+
+fn work_on(
     engine: &mut Engine,
     options: &TranscribeOptions,
     request: Request,

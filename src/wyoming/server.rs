@@ -14,13 +14,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
 use serde_json::{json, Map, Value};
 
 use super::audio::{AudioFormat, AudioStream};
 use super::event::{read_event, write_event, Event, ProtocolError};
 use super::info::{info, Offer, COMMANDS_MODEL};
+use super::live::{Live, LiveSettings};
 use super::model::{Answer, Model, Request};
 use super::WyomingError;
 use crate::actions::{ActionRequest, ActionRunner, ActionSet};
@@ -40,6 +42,7 @@ pub struct Shared {
     pub offer: Offer,
     pub commands: Option<Commands>,
     pub limits: WyomingSection,
+    pub live: LiveSettings,
 }
 
 /// A bound listener.
@@ -89,9 +92,10 @@ impl Listener {
     /// accepting fails for good.
     pub fn serve(&self, shared: &Arc<Shared>) {
         let active = Arc::new(AtomicUsize::new(0));
+        let refusals = refuser();
         loop {
             match self.accept() {
-                Ok(connection) => admit(connection, shared, &active),
+                Ok(connection) => admit(connection, shared, &active, &refusals),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin.
@@ -128,11 +132,37 @@ impl Connection {
         }
     }
 
-    fn shutdown(&self) {
+    fn shutdown(&self, how: Shutdown) {
         let _ = match self {
-            Connection::Tcp(s) => s.shutdown(Shutdown::Both),
-            Connection::Unix(s) => s.shutdown(Shutdown::Both),
+            Connection::Tcp(s) => s.shutdown(how),
+            Connection::Unix(s) => s.shutdown(how),
         };
+    }
+
+    /// Closes after a last event without a reset destroying it: a socket closed while
+    /// input waits unread sends a reset, and the peer may then lose what it had not read
+    /// yet. So the write side is closed first (the peer reads the event, then the end),
+    /// and what the peer still sends is read and dropped until it closes too, for at most
+    /// [`LINGER`] and [`LINGER_BYTES`].
+    fn close_after_last_event(mut self) {
+        self.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + LINGER;
+        let _ = self.set_timeouts(LINGER / 10, LINGER);
+        let mut buf = [0u8; 8192];
+        let mut left = LINGER_BYTES;
+        while left > 0 && Instant::now() < deadline {
+            match self.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => left = left.saturating_sub(n),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        self.shutdown(Shutdown::Both);
     }
 
     fn peer(&self) -> String {
@@ -180,8 +210,41 @@ impl Drop for Place {
     }
 }
 
+/// How long a closed connection's input is still read and dropped (see
+/// `Connection::close_after_last_event`), and how much of it at most.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// Refused connections waiting to be told so; one more is closed at once.
+const REFUSALS_WAITING: usize = 8;
+
+/// The thread that tells over-limit connections that every place is taken, one at a
+/// time: telling lingers (see `Connection::close_after_last_event`), and accepting must
+/// not wait for it.
+fn refuser() -> Sender<(Connection, Event)> {
+    let (refusals, waiting) = crossbeam_channel::bounded::<(Connection, Event)>(REFUSALS_WAITING);
+    let spawned = thread::Builder::new()
+        .name("voxd-wyoming-refuser".into())
+        .spawn(move || {
+            for (mut connection, error) in waiting {
+                // It may already be gone; the error is only a courtesy.
+                let _ = write_event(&mut connection, &error);
+                connection.close_after_last_event();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("wyoming: cannot start the thread that refuses clients: {e}");
+    }
+    refusals
+}
+
 /// Serves `connection` on a thread of its own, or tells it that every place is taken.
-fn admit(mut connection: Connection, shared: &Arc<Shared>, active: &Arc<AtomicUsize>) {
+fn admit(
+    connection: Connection,
+    shared: &Arc<Shared>,
+    active: &Arc<AtomicUsize>,
+    refusals: &Sender<(Connection, Event)>,
+) {
     let limits = &shared.limits;
     let timeouts = connection.set_timeouts(
         Duration::from_millis(limits.idle_timeout_ms),
@@ -201,8 +264,9 @@ fn admit(mut connection: Connection, shared: &Arc<Shared>, active: &Arc<AtomicUs
             "busy: {} clients are connected, the most this server takes",
             limits.max_clients
         );
-        let _ = write_event(&mut connection, &error_event(&text, "busy"));
-        connection.shutdown();
+        // When the refuser has a queue already, this one is closed unanswered: far more
+        // clients than places are knocking at once.
+        let _ = refusals.try_send((connection, error_event(&text, "busy")));
         return;
     }
     active.fetch_add(1, Ordering::AcqRel);
@@ -214,7 +278,7 @@ fn admit(mut connection: Connection, shared: &Arc<Shared>, active: &Arc<AtomicUs
             let peer = connection.peer();
             tracing::info!(peer, "wyoming client connected");
             match Client::new(connection, &shared) {
-                Ok(mut client) => client.run(&peer),
+                Ok(client) => client.run(&peer),
                 Err(e) => tracing::warn!(peer, "wyoming: cannot serve a client: {e}"),
             }
             // The place is free before anyone is told the client is gone.
@@ -256,7 +320,15 @@ struct Client<'a> {
     shared: &'a Shared,
     /// Set by `transcribe`, taken by `audio-start`.
     purpose: Option<Purpose>,
-    audio: Option<(Purpose, AudioStream)>,
+    audio: Option<Audio>,
+}
+
+/// The audio stream in progress.
+struct Audio {
+    purpose: Purpose,
+    stream: AudioStream,
+    /// Free transcription's live transcript.
+    live: Option<Live>,
 }
 
 impl<'a> Client<'a> {
@@ -270,7 +342,8 @@ impl<'a> Client<'a> {
         })
     }
 
-    fn run(&mut self, peer: &str) {
+    /// Serves the client until it leaves or is closed.
+    fn run(mut self, peer: &str) {
         loop {
             let next = match read_event(&mut self.reader) {
                 Ok(Some(event)) => self.handle(event),
@@ -294,7 +367,8 @@ impl<'a> Client<'a> {
                     tracing::warn!(peer, "wyoming client closed: {text}");
                     // It may already be gone; the error is only a courtesy.
                     let _ = write_event(&mut self.writer, &error_event(&text, code));
-                    break;
+                    self.writer.close_after_last_event();
+                    return;
                 }
                 Next::Gone(e) => {
                     tracing::warn!(peer, "wyoming client stopped reading or left: {e}");
@@ -302,7 +376,7 @@ impl<'a> Client<'a> {
                 }
             }
         }
-        self.writer.shutdown();
+        self.writer.shutdown(Shutdown::Both);
     }
 
     fn send(&mut self, kind: &str, data: Value) -> Next {
@@ -374,24 +448,58 @@ impl<'a> Client<'a> {
             .purpose
             .take()
             .unwrap_or(Purpose::Transcribe { language: None });
-        self.audio = Some((purpose, stream));
+        let live = match &purpose {
+            Purpose::Transcribe { language } => {
+                match Live::new(&self.shared.live, language.clone()) {
+                    Ok(live) => Some(live),
+                    Err(problem) => {
+                        tracing::warn!("wyoming: no live transcript: {problem}");
+                        None
+                    }
+                }
+            }
+            Purpose::Commands => None,
+        };
+        self.audio = Some(Audio {
+            purpose,
+            stream,
+            live,
+        });
         Next::Continue
     }
 
     fn audio_chunk(&mut self, event: &Event) -> Next {
-        let Some((_, stream)) = self.audio.as_mut() else {
+        let Some(audio) = self.audio.as_mut() else {
             return close("audio-chunk before audio-start");
         };
         let pushed = AudioFormat::from_data(&event.data)
-            .and_then(|format| stream.push(format, &event.payload));
-        match pushed {
-            Ok(()) => Next::Continue,
-            Err(problem) => close(&format!("audio-chunk: {problem}")),
+            .and_then(|format| audio.stream.push(format, &event.payload));
+        if let Err(problem) = pushed {
+            return close(&format!("audio-chunk: {problem}"));
         }
+        let events = match &mut audio.live {
+            Some(live) => live.hear(audio.stream.samples(), &self.shared.model),
+            None => Vec::new(),
+        };
+        self.send_all(&events)
+    }
+
+    fn send_all(&mut self, events: &[Event]) -> Next {
+        for event in events {
+            if let Err(e) = write_event(&mut self.writer, event) {
+                return Next::Gone(e);
+            }
+        }
+        Next::Continue
     }
 
     fn audio_stop(&mut self) -> Next {
-        let Some((purpose, stream)) = self.audio.take() else {
+        let Some(Audio {
+            purpose,
+            stream,
+            live,
+        }) = self.audio.take()
+        else {
             return close("audio-stop before audio-start");
         };
         let samples = match stream.finish() {
@@ -413,6 +521,11 @@ impl<'a> Client<'a> {
         };
         match answer {
             Answer::Transcript { text, language } => {
+                if let Some(live) = live {
+                    if let Next::Gone(e) = self.send_all(&live.finish(&text)) {
+                        return Next::Gone(e);
+                    }
+                }
                 self.send("transcript", json!({ "text": text, "language": language }))
             }
             Answer::Recognition(recognition) => {

@@ -7,6 +7,7 @@ pub mod llm;
 pub mod segments;
 pub mod speech;
 pub mod vmic;
+pub mod wyoming;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -46,8 +46,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "wyoming",
         &[
-            "daemon", "config", "actions", "command", "capture", "whisper", "grammar", "audio",
-            "util",
+            "daemon", "config", "actions", "command", "captions", "frontend", "capture", "whisper",
+            "grammar", "audio", "util",
         ],
     ),
 ];

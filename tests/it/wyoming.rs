@@ -6,178 +6,14 @@
 
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::{json, Value};
 use voxd::wyoming::event::{read_event, write_event, Event, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES};
 
-use crate::common::{self, repo};
-
-/// How long a test waits for something the server must do before it fails; generous, since
-/// the tests share two cores.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn python() -> PathBuf {
-    let python = repo().join(".venv/bin/python");
-    let found = Command::new(&python)
-        .args(["-c", "import wyoming"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{} cannot import wyoming: run scripts/setup.sh --reference",
-        python.display()
-    );
-    python
-}
-
-fn timers_grammar() -> PathBuf {
-    repo().join("grammars/timers.toml")
-}
-
-fn real_command(name: &str) -> PathBuf {
-    let path = repo().join("../shared/data/real/commands").join(name);
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
-
-/// The test config: no desktop notifications, short timeouts so the bad-client tests do
-/// not wait long, English as the transcription language (what `info` lists while the model
-/// loads).
-fn config_text(wyoming: &str) -> String {
-    format!(
-        "[transcribe]\nlanguage = \"en\"\n[actions]\nnotifications = false\n\
-         [wyoming]\nwrite_timeout_ms = 500\nidle_timeout_ms = 3000\n{wyoming}\n"
-    )
-}
-
-/// A `voxd wyoming` process, killed when dropped.
-struct Server {
-    child: Child,
-    uri: String,
-    log: Arc<Mutex<Vec<String>>>,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    /// Starts a server on a free port (`uri` None) or on `uri`, with the timers grammar
-    /// when `grammar`, and `wyoming` added to the test config's `[wyoming]` section.
-    fn start(uri: Option<&str>, grammar: bool, wyoming: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, config_text(wyoming)).unwrap();
-        let model = common::model_dir("tiny.en");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_voxd"));
-        command
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "wyoming",
-                "--uri",
-                uri.unwrap_or("tcp://127.0.0.1:0"),
-                "-t",
-                "1",
-            ])
-            .arg("--model")
-            .arg(&model);
-        if grammar {
-            command.arg("--grammar").arg(timers_grammar());
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("VOXD_LOG", "info")
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = common::line_reader(child.stderr.take().unwrap());
-        let kept = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let stdout = common::line_reader(child.stdout.take().unwrap());
-        let line = stdout.recv_timeout(PATIENCE).unwrap_or_else(|e| {
-            panic!("no `listening` line ({e}); log: {:?}", log.lock().unwrap())
-        });
-        let uri = line
-            .strip_prefix("voxd wyoming: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server {
-            child,
-            uri,
-            log,
-            dir,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let address = self.uri.strip_prefix("tcp://").expect("a TCP server");
-        let stream = TcpStream::connect(address).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_write_timeout(Some(PATIENCE)).unwrap();
-        stream
-    }
-
-    /// Runs the reference client; its events, one JSON object each.
-    fn client(&self, args: &[&str]) -> Vec<Value> {
-        let (command, rest) = args.split_first().unwrap();
-        let out = Command::new(python())
-            .arg(repo().join("scripts/reference/wyoming_client.py"))
-            .arg(command)
-            .arg(&self.uri)
-            .args(rest)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "wyoming_client.py {args:?}: {}\nserver log: {:?}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log.lock().unwrap()
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
-    /// A fresh client still gets its `info`: whatever an earlier client did, the server
-    /// goes on serving.
-    fn still_serves(&self) {
-        let mut stream = self.connect();
-        write_event(&mut stream, &Event::new("describe", json!({}))).unwrap();
-        let event = read_event(&mut BufReader::new(stream)).unwrap().unwrap();
-        assert_eq!(event.kind, "info");
-    }
-
-    /// Waits until a line of the server's log contains `needle`.
-    fn wait_for_log(&self, needle: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "no log line with {needle:?}: {:?}",
-            self.log.lock().unwrap()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common;
+use crate::common::wyoming::{real_command, timers_grammar, Server};
 
 /// Every event the server sends until it closes the connection; fails if it does not
 /// close it.
@@ -235,6 +71,31 @@ fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
 
+/// A `transcribe` answer: the live transcript first (`transcript-start`, chunks,
+/// `transcript-stop`), then the transcript, in English. Returns the transcript's text and
+/// the chunks joined.
+fn live_transcript(events: &[Value]) -> (&str, String) {
+    let kinds = kinds(events);
+    let (last, streamed) = kinds.split_last().unwrap();
+    assert_eq!(*last, "transcript", "{events:?}");
+    assert_eq!(streamed.first(), Some(&"transcript-start"), "{events:?}");
+    assert_eq!(streamed.last(), Some(&"transcript-stop"), "{events:?}");
+    assert!(
+        streamed[1..streamed.len() - 1]
+            .iter()
+            .all(|k| *k == "transcript-chunk"),
+        "{events:?}"
+    );
+    let transcript = events.last().unwrap();
+    assert_eq!(transcript["data"]["language"], "en");
+    let joined = events
+        .iter()
+        .filter(|e| e["type"] == "transcript-chunk")
+        .map(|e| e["data"]["text"].as_str().unwrap())
+        .collect();
+    (transcript["data"]["text"].as_str().unwrap(), joined)
+}
+
 // ---------------------------------------------------------------------------------------
 // The `wyoming` package as the client.
 
@@ -252,6 +113,7 @@ fn describe_gives_an_info_the_wyoming_package_parses() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(models, ["tiny.en", "voxd-commands"], "{info}");
+    assert_eq!(asr["supports_transcript_streaming"], true, "{info}");
     assert_eq!(asr["models"][0]["languages"], json!(["en"]), "{info}");
     let intents: Vec<&str> = info["intent"][0]["models"]
         .as_array()
@@ -277,10 +139,9 @@ fn describe_gives_an_info_the_wyoming_package_parses() {
 fn transcribing_jfk_in_16_bit_chunks_gives_voxd_transcribes_text() {
     let server = Server::start(None, false, "");
     let events = server.client(&["transcribe", common::jfk().to_str().unwrap()]);
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["type"], "transcript");
-    assert_eq!(events[0]["data"]["language"], "en");
-    let served = events[0]["data"]["text"].as_str().unwrap();
+    let (served, joined) = live_transcript(&events);
+    let (errors, words) = common::captions::word_errors(served, &joined);
+    assert!(errors * 10 <= words, "{joined:?} against {served:?}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
         .arg("--config")
@@ -304,6 +165,47 @@ fn transcribing_jfk_in_16_bit_chunks_gives_voxd_transcribes_text() {
     assert_eq!(served, transcript["text"].as_str().unwrap());
     assert!(
         served.contains("ask not what your country can do for you"),
+        "{served}"
+    );
+}
+
+/// A minute of reading sent at real time: the live transcript's chunks come while the
+/// audio still arrives, and joined they are the transcript's words.
+#[test]
+fn a_minute_streamed_at_real_time_gets_chunks_before_audio_stop() {
+    let reading = common::repo().join("../shared/data/real/continuous/ljspeech_lj001.wav");
+    assert!(reading.exists(), "{} is missing", reading.display());
+    let server = Server::start(None, false, "");
+    let events = server.client(&[
+        "transcribe",
+        reading.to_str().unwrap(),
+        "--realtime",
+        "--seconds",
+        "60",
+    ]);
+    let (served, joined) = live_transcript(&events);
+    let early: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "transcript-chunk" && e["after_stop"] == false)
+        .map(|e| e["data"]["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        early.len() >= 2,
+        "fewer than two chunks before audio-stop: {events:?}"
+    );
+    // The early chunks are the start of the transcript, and all of them its words, as far
+    // as the live decoding heard the words as the whole-audio decoding did.
+    let early_text = early.concat();
+    let start: Vec<&str> = served
+        .split_whitespace()
+        .take(early_text.split_whitespace().count())
+        .collect();
+    let (errors, words) = common::captions::word_errors(&start.join(" "), &early_text);
+    assert!(errors * 10 <= words, "{early_text:?} against {served:?}");
+    let (errors, words) = common::captions::word_errors(served, &joined);
+    assert!(errors * 10 <= words, "{joined:?} against {served:?}");
+    assert!(
+        served.starts_with("Printing, in the only sense"),
         "{served}"
     );
 }
@@ -511,6 +413,18 @@ fn a_client_over_the_limit_gets_an_error_and_the_others_are_served() {
     assert_eq!(read_event(&mut first_reader).unwrap().unwrap().kind, "info");
 
     let events = events_until_closed(server.connect());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].text("code"), Some("busy"), "{events:?}");
+
+    // One that talks before it listens is told too, not reset: a socket closed with input
+    // unread sends a reset, which can destroy the error before the client reads it.
+    let mut eager = server.connect();
+    for _ in 0..100 {
+        write_event(&mut eager, &Event::new("describe", json!({}))).unwrap();
+    }
+    // Time for the server to answer and close before this client reads anything.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let events = events_until_closed(eager);
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].text("code"), Some("busy"), "{events:?}");
 
