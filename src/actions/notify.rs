@@ -11,6 +11,7 @@ use crate::util::background::Background;
 pub const NOTIFY_QUEUE: usize = 16;
 
 /// The name notifications carry as their application.
+#[cfg(feature = "notifications")]
 const APP_NAME: &str = "voxd";
 
 /// An intent's notification, with the action it belongs to.
@@ -61,6 +62,7 @@ impl Notifier {
 }
 
 /// Shows a desktop notification: `summary`, and `body` under it when there is one.
+#[cfg(feature = "notifications")]
 pub fn show(summary: &str, body: Option<&str>) -> Result<(), String> {
     let mut notification = notify_rust::Notification::new();
     notification.appname(APP_NAME).summary(summary);
@@ -71,4 +73,14 @@ pub fn show(summary: &str, body: Option<&str>) -> Result<(), String> {
         .show()
         .map(drop)
         .map_err(|error| format!("desktop notification: {error}"))
+}
+
+/// A build without desktop notifications says so each time one is asked for.
+#[cfg(not(feature = "notifications"))]
+pub fn show(_summary: &str, _body: Option<&str>) -> Result<(), String> {
+    Err(
+        "desktop notification: this voxd was built without them (cargo feature \
+         `notifications`)"
+            .to_string(),
+    )
 }

@@ -659,7 +659,7 @@ fn show_db(db: f64) -> String {
     }
 }
 
-#[cfg(all(unix, not(target_os = "macos")))]
+#[cfg(all(unix, not(target_os = "macos"), feature = "notifications"))]
 fn check_notifications(config: &Config) -> Check {
     const NAME: &str = "notifications";
     // A bus without the server can keep a D-Bus call waiting for its timeout: ask from a
@@ -696,12 +696,26 @@ fn check_notifications(config: &Config) -> Check {
     }
 }
 
-#[cfg(not(all(unix, not(target_os = "macos"))))]
+#[cfg(all(not(all(unix, not(target_os = "macos"))), feature = "notifications"))]
 fn check_notifications(_config: &Config) -> Check {
     Check::ok(
         "notifications",
         "sent through the system's notification center (not checked here)",
     )
+}
+
+#[cfg(not(feature = "notifications"))]
+fn check_notifications(config: &Config) -> Check {
+    const NAME: &str = "notifications";
+    if config.actions.notifications {
+        Check::warn(
+            NAME,
+            "this voxd was built without desktop notifications (cargo feature `notifications`)",
+            "set [actions] notifications = false, or build voxd with the feature",
+        )
+    } else {
+        Check::ok(NAME, "off, and not built in")
+    }
 }
 
 fn check_service() -> Check {
