@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use half::f16;
 
 use super::gguf::{GgufError, GgufFile, TensorInfo};
-use crate::kernels::quant::{get_row, matmul_q, QMatRef, QuantType};
+use crate::kernels::quant::{get_row, matmul_q, matmul_q_each, QMatRef, QuantType};
 use crate::kernels::{self, MatRef};
 
 /// Prompt tokens processed together: large enough for the matrix kernels' panels, small
@@ -478,11 +478,16 @@ impl Llama {
         let (d, kv, hd) = (hp.n_embd, hp.kv_width(), hp.head_dim);
         let n = x.len() / d;
         rms_norm(x, &block.attn_norm, hp.rms_eps, &mut s.h);
-        matmul_q(block.wq.view(&self.file), &s.h, &mut s.q);
         let k_new = &mut cache.k[past * kv..(past + n) * kv];
         let v_new = &mut cache.v[past * kv..(past + n) * kv];
-        matmul_q(block.wk.view(&self.file), &s.h, k_new);
-        matmul_q(block.wv.view(&self.file), &s.h, v_new);
+        matmul_q_each(
+            &s.h,
+            &mut [
+                (block.wq.view(&self.file), &mut s.q),
+                (block.wk.view(&self.file), k_new),
+                (block.wv.view(&self.file), v_new),
+            ],
+        );
         rotation.apply(&mut s.q, hd);
         rotation.apply(k_new, hd);
         round_to_f16(&mut s.q);
@@ -508,8 +513,13 @@ impl Llama {
     /// `x += W_down · (silu(W_gate · h) ⊙ W_up · h)` with `h = rms_norm(x)`.
     fn feed_forward(&self, block: &Block, x: &mut [f32], s: &mut Scratch) {
         rms_norm(x, &block.ffn_norm, self.hyper.rms_eps, &mut s.h);
-        matmul_q(block.gate.view(&self.file), &s.h, &mut s.gate);
-        matmul_q(block.up.view(&self.file), &s.h, &mut s.up);
+        matmul_q_each(
+            &s.h,
+            &mut [
+                (block.gate.view(&self.file), &mut s.gate),
+                (block.up.view(&self.file), &mut s.up),
+            ],
+        );
         for (g, &u) in s.gate.iter_mut().zip(&s.up) {
             *g = *g / (1.0 + (-*g).exp()) * u;
         }

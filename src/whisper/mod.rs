@@ -32,11 +32,16 @@ pub struct LoadedModel {
     pub mel_filters: Option<MelFilters>,
 }
 
-/// Loads a model: a whisper.cpp ggml file (recognised by its magic number), or a
-/// CTranslate2 directory (or the `model.bin` inside one).
+/// Loads a model: a whisper.cpp ggml file (recognised by its magic number), a folder whose
+/// `model.bin` is one (what `voxd models fetch tiny.en-q8_0` makes), or a CTranslate2
+/// directory (or the `model.bin` inside one).
 pub fn load_model(path: &Path) -> Result<LoadedModel, LoadError> {
+    let in_folder = path.join("model.bin");
     if path.is_file() && has_ggml_magic(path)? {
         return ggml::load(path);
+    }
+    if path.is_dir() && in_folder.is_file() && has_ggml_magic(&in_folder)? {
+        return ggml::load(&in_folder);
     }
     load_ct2(path)
 }

@@ -12,10 +12,11 @@
 //! its way of finding a named tensor.
 //!
 //! Storage follows use: matrices multiplied with many rows at once (the encoder, and the
-//! cross-attention keys/values computed from the encoder output) are kept in f32 for the
-//! GEMM; matrices the decoder streams once per token stay in their file's f16 to halve the
-//! memory traffic, which is what bounds the decoder's speed. Block-quantized matrices (ggml's
-//! q8_0, q5_1, ...) stay in their blocks everywhere and use the quantized products: a
+//! cross-attention keys/values computed from the encoder output) stay in the file's float
+//! type, and the GEMM converts f16 to f32 a slab of rows at a time (as fast as f32 weights,
+//! at half the memory); matrices the decoder streams once per token are f16 (an f32 file's
+//! rounded) to halve the memory traffic, which is what bounds the decoder's speed.
+//! Block-quantized matrices (ggml's q8_0, q5_1, ...) stay in their blocks everywhere: a
 //! [`Matrix`] knows its format, and [`Matrix::product`] picks the kernel.
 
 use std::borrow::Cow;
@@ -300,7 +301,10 @@ impl Matrix {
         QMatRef::new(ty, n_out, n_in, data).expect("block matrix of the checked shape")
     }
 
-    /// `out[m, n_out] = x[m, n_in] · Wᵀ (+ bias)`, with the kernel of the matrix's format.
+    /// `out[m, n_out] = x[m, n_in] · Wᵀ (+ bias)`, with the kernel of the matrix's format:
+    /// block matrices times many rows (the encoder, the cross-attention keys and values) are
+    /// unpacked to f32 for the GEMM, times a few rows (a decoder step, a beam) multiplied
+    /// packed.
     pub fn product(
         &self,
         x: &[f32],
@@ -313,6 +317,9 @@ impl Matrix {
         match self {
             Matrix::F32(w) => kernels::matmul_t(x, w, bias, out, m, n_in, n_out),
             Matrix::F16(w) => kernels::matmul_t_f16(x, w, bias, out, m, n_in, n_out),
+            Matrix::Blocks { ty, data } if m > UNPACK_MIN_ROWS => {
+                quant::matmul_q_unpacked(Self::blocks(*ty, data, n_out, n_in), x, bias, out);
+            }
             Matrix::Blocks { ty, data } => {
                 quant::matmul_q(Self::blocks(*ty, data, n_out, n_in), x, out);
                 if let Some(bias) = bias {
@@ -538,6 +545,14 @@ impl Matrix {
     }
 }
 
+/// Above this many rows of activations a block matrix's product unpacks the weights
+/// ([`quant::matmul_q_unpacked`]); up to it they are read packed ([`quant::matmul_q`]).
+/// Decoding steps have one row per beam, the encoder one per 20 ms of audio. Measured with
+/// `voxd bench` on q8_0 tiny.en (AVX2, 2 threads): unpacked, the encoder takes 20 ms at 128
+/// positions (a 2.6 s command) and 277 ms at 1500; packed, 27 and 462 ms. (The same bound
+/// as f16's, `matmul_t_f16`.)
+const UNPACK_MIN_ROWS: usize = 32;
+
 // ------------------------------------------------------------------ names of the tensors
 
 /// The parameters of a linear layer or convolution, under its name (both formats agree).
@@ -619,8 +634,10 @@ pub trait TensorSource {
 /// matrices keep their format.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
-    F32,
+    /// f16 (an f32 file's values rounded).
     F16,
+    /// f16 or f32, as the file has it.
+    AsFile,
 }
 
 /// Builds the model from `src`, whose tensors `names` names, checking `hparams` first and
@@ -716,8 +733,8 @@ impl<S: TensorSource> Assembler<'_, S> {
                 ty,
                 data: t.bytes.to_vec(),
             },
-            (_, Storage::F32) => Matrix::F32(t.to_f32()),
-            (_, Storage::F16) => Matrix::F16(t.to_f16()),
+            (DType::F32, Storage::AsFile) => Matrix::F32(t.to_f32()),
+            (DType::F16, _) | (DType::F32, Storage::F16) => Matrix::F16(t.to_f16()),
         })
     }
 }
@@ -841,7 +858,7 @@ impl CrossAttention {
         Ok(CrossAttention {
             ln: LayerNorm::read(r, &n.join(p, n.cross_ln), s)?,
             q: Linear::read(r, &n.join(p, n.cross_q), s, s, storage)?,
-            kv: Linear::read_fused(r, p, &n.cross_kv, s, Storage::F32)?,
+            kv: Linear::read_fused(r, p, &n.cross_kv, s, Storage::AsFile)?,
             out: Linear::read(r, &n.join(p, n.cross_out), s, s, storage)?,
         })
     }
@@ -881,8 +898,8 @@ impl Mlp {
 impl EncoderLayer {
     fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
         Ok(EncoderLayer {
-            attn: SelfAttention::read(r, p, s, Storage::F32)?,
-            mlp: Mlp::read(r, p, s, Storage::F32)?,
+            attn: SelfAttention::read(r, p, s, Storage::AsFile)?,
+            mlp: Mlp::read(r, p, s, Storage::AsFile)?,
         })
     }
 

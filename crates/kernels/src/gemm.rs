@@ -147,6 +147,64 @@ pub(super) fn gemm(
     gemm_with(be, Engine::Best, m, n, k, a, b, c, ldc, init, threads);
 }
 
+/// Weight rows converted per slab by [`matmul_t_unpacked`]; bounds its scratch to this many
+/// rows.
+const SLAB_ROWS: usize = 256;
+
+/// C[m×n] = A[m×k] · Bᵀ (+ bias) for weights B stored in another format (f16, quantized
+/// blocks): `unpack(j0..j1, slab)` writes rows j0..j1 of B as f32 into `slab` (k values per
+/// row), a slab at a time, and the f32 GEMM multiplies each slab with all of A. For many rows
+/// of A the product is bound by arithmetic, and converting each weight once costs little
+/// beside it. C is row-major `m × n`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul_t_unpacked(
+    be: Backend,
+    a: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    unpack: impl Fn(std::ops::Range<usize>, &mut [f32]),
+) {
+    assert_eq!(a.len(), m * k, "matmul_t_unpacked: a.len() != m*k");
+    assert_eq!(c.len(), m * n, "matmul_t_unpacked: c.len() != m*n");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "matmul_t_unpacked: bias.len() != n");
+    }
+    let av = View {
+        data: a,
+        rs: k,
+        cs: 1,
+    };
+    // Taken out while in use: the GEMM's threads may run another product on this thread
+    // meanwhile (rayon steals work while it waits), which then makes its own.
+    let mut slab = SLAB.take();
+    // Kept between calls: a fresh megabyte per product would be fresh pages from the system
+    // each time, whose faults cost as much as the conversion.
+    slab.resize(slab.len().max(SLAB_ROWS.min(n) * k), 0.0);
+    for j0 in (0..n).step_by(SLAB_ROWS) {
+        let rows = SLAB_ROWS.min(n - j0);
+        let w = &mut slab[..rows * k];
+        unpack(j0..j0 + rows, w);
+        let bt = View {
+            data: w,
+            rs: 1,
+            cs: k,
+        };
+        let init = bias.map_or(Init::Zero, |bias| Init::Bias(&bias[j0..j0 + rows]));
+        let threads = rayon::current_num_threads();
+        gemm(be, m, rows, k, av, bt, &mut c[j0..], n, init, threads);
+    }
+    SLAB.set(slab);
+}
+
+thread_local! {
+    /// [`matmul_t_unpacked`]'s converted weights: at most [`SLAB_ROWS`] rows of the widest
+    /// matrix the thread has multiplied (1.5 MB for Whisper tiny, 2 MB for base).
+    static SLAB: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Which implementation runs the f32 products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {

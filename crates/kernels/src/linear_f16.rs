@@ -6,7 +6,7 @@
 //! Large `m` is compute-bound instead; there the weights are converted to f32 a slab at a time
 //! and handed to the f32 GEMM.
 
-use super::gemm::{self, Init, View};
+use super::gemm;
 use super::shared::SharedOut;
 use super::Backend;
 use half::f16;
@@ -20,8 +20,6 @@ const MR: usize = 4;
 /// Weight rows per group: one tile of 4, or two of 2 when the tile has more rows of A, which
 /// keeps accumulators + converted weights within the 16 vector registers of AVX2.
 const GROUP: usize = 4;
-/// Weight rows converted per slab on the large-m path; bounds the scratch to this many rows.
-const SLAB_ROWS: usize = 256;
 /// Products smaller than this many multiply-adds run on one thread.
 const PARALLEL_MIN_MACS: usize = 1 << 16;
 
@@ -43,7 +41,10 @@ pub(super) fn matmul_t_f16(
         assert_eq!(bias.len(), n, "matmul_t_f16: bias.len() != n");
     }
     if m > DIRECT_MAX_M {
-        return via_f32_gemm(be, a, b, bias, c, m, k, n);
+        // Compute-bound: each weight converted once, for the f32 GEMM.
+        return gemm::matmul_t_unpacked(be, a, bias, c, m, k, n, |rows, slab| {
+            be.f16_to_f32(&b[rows.start * k..rows.end * k], slab)
+        });
     }
     let job = Job {
         be,
@@ -155,40 +156,6 @@ impl Job<'_> {
     }
 }
 
-/// Large `m`: convert the weights a slab of rows at a time and run the f32 GEMM on each,
-/// writing the slab's columns of C in place.
-#[allow(clippy::too_many_arguments)]
-fn via_f32_gemm(
-    be: Backend,
-    a: &[f32],
-    b: &[f16],
-    bias: Option<&[f32]>,
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    let mut slab = vec![0.0f32; SLAB_ROWS.min(n) * k];
-    let av = View {
-        data: a,
-        rs: k,
-        cs: 1,
-    };
-    for j0 in (0..n).step_by(SLAB_ROWS) {
-        let rows = SLAB_ROWS.min(n - j0);
-        let w = &mut slab[..rows * k];
-        be.f16_to_f32(&b[j0 * k..(j0 + rows) * k], w);
-        let bt = View {
-            data: w,
-            rs: 1,
-            cs: k,
-        };
-        let init = bias.map_or(Init::Zero, |bias| Init::Bias(&bias[j0..j0 + rows]));
-        let threads = rayon::current_num_threads();
-        gemm::gemm(be, m, rows, k, av, bt, &mut c[j0..], n, init, threads);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{assert_close, dot_tol, RandomVec, Rng};
@@ -258,5 +225,33 @@ mod tests {
                 check(be, &[33, 70], &[65], &[300, 531]);
             }
         });
+    }
+
+    /// Large-m products running at once on the pool's threads, each converting its weights
+    /// into scratch of its own.
+    #[test]
+    fn large_m_products_at_once_agree() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut rng = Rng::new(22);
+        let (m, k, n) = (128, 256, 520);
+        let products: Vec<_> = (0..16)
+            .map(|_| (rng.vec(m * k, 1.0), rng.vec_f16(n * k, 1.0)))
+            .collect();
+        let results: Vec<Vec<f32>> = pool.install(|| {
+            products
+                .par_iter()
+                .map(|(a, b)| {
+                    let mut c = vec![f32::NAN; m * n];
+                    matmul_t_f16(Backend::detect(), a, b, None, &mut c, m, k, n);
+                    c
+                })
+                .collect()
+        });
+        for ((a, b), c) in products.iter().zip(&results) {
+            assert_close(c, &reference(a, b, None, m, k, n), dot_tol(k));
+        }
     }
 }

@@ -121,6 +121,12 @@ impl QuantType {
             .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
+    /// The type called `name` if [`quantize_row`] writes it (what `--quant` and a quantized
+    /// model variant may name).
+    pub fn writable(name: &str) -> Option<QuantType> {
+        Self::from_name(name).filter(|t| t.has_quantizer())
+    }
+
     /// Whether [`quantize_row`] writes this type: the 32-value block types.
     pub fn has_quantizer(self) -> bool {
         matches!(
@@ -346,6 +352,59 @@ pub fn matmul_q(w: QMatRef, x: &[f32], out: &mut [f32]) {
     Backend::detect().matmul_q(w, x, out);
 }
 
+/// `out[n × rows] = x[n × cols] · Wᵀ (+ bias)` in f32: the weights are unpacked to f32 a slab
+/// of rows at a time for the f32 GEMM, and the activations are not quantized. For many rows
+/// of activations (an encoder's whole window) the product is bound by arithmetic, where the
+/// GEMM's register tiles beat [`matmul_q`]'s integer dot products, and unpacking each weight
+/// once costs little beside it; for a few rows (decoding token by token) reading the weights
+/// is the cost, and [`matmul_q`] reads them packed. Panics on the shape mismatches of
+/// [`matmul_q`], or unless `bias` has `rows` values.
+pub fn matmul_q_unpacked(w: QMatRef, x: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let (rows, cols) = (w.rows, w.cols);
+    assert_eq!(
+        x.len() % cols,
+        0,
+        "matmul_q_unpacked: x.len() not a multiple of cols"
+    );
+    let n = x.len() / cols;
+    let row_bytes = w.row_bytes();
+    super::gemm::matmul_t_unpacked(
+        Backend::detect(),
+        x,
+        bias,
+        out,
+        n,
+        cols,
+        rows,
+        // Unpacking is scalar: threads share it, rows in chunks of a few.
+        |range, slab| {
+            slab.par_chunks_mut(UNPACK_CHUNK_ROWS * cols)
+                .zip(
+                    w.data[range.start * row_bytes..range.end * row_bytes]
+                        .par_chunks(UNPACK_CHUNK_ROWS * row_bytes),
+                )
+                .for_each(|(values, bytes)| {
+                    for (values, row) in values
+                        .chunks_exact_mut(cols)
+                        .zip(bytes.chunks_exact(row_bytes))
+                    {
+                        dequantize_row(w.ty, row, values);
+                    }
+                });
+        },
+    );
+}
+
+/// [`matmul_q`] of several matrices with the same `x` (a layer's query, key and value
+/// projections; its gate and up projections), each into its own output: the activations
+/// are quantized once per format, and the weight rows of all the matrices are shared among
+/// the threads in one parallel pass. Generating a token, each product is small enough that
+/// starting the threads once instead of once per matrix saves a measurable share. Each
+/// output is exactly what [`matmul_q`] writes. Panics on [`matmul_q`]'s shape mismatches.
+pub fn matmul_q_each(x: &[f32], products: &mut [(QMatRef, &mut [f32])]) {
+    Backend::detect().matmul_q_each(x, products);
+}
+
 impl Backend {
     /// See [`matmul_q`].
     pub fn matmul_q(self, w: QMatRef, x: &[f32], out: &mut [f32]) {
@@ -366,11 +425,53 @@ impl Backend {
                 let b = cast_or_copy(w.data, f16::from_le_bytes);
                 self.matmul_t_f16(x, &b, None, out, n, cols, rows);
             }
-            Some(format) => {
-                let acts = QuantizedActs::new(format, x, cols);
-                quantized_product(self, w, &acts, out);
+            Some(_) => self.matmul_q_each(x, &mut [(w, out)]),
+        }
+    }
+
+    /// See [`matmul_q_each`].
+    pub fn matmul_q_each(self, x: &[f32], products: &mut [(QMatRef, &mut [f32])]) {
+        let mut formats: Vec<(ActFormat, QuantizedActs)> = Vec::new();
+        for (w, out) in products.iter_mut() {
+            let cols = w.cols;
+            assert_eq!(
+                x.len() % cols,
+                0,
+                "matmul_q: x.len() not a multiple of cols"
+            );
+            assert_eq!(
+                out.len(),
+                x.len() / cols * w.rows,
+                "matmul_q: out.len() != n·rows"
+            );
+            let Some(format) = w.ty.act_format() else {
+                // Float weights: the f32 or f16 product, on its own.
+                self.matmul_q(*w, x, out);
+                continue;
+            };
+            if !formats
+                .iter()
+                .any(|(f, acts)| *f == format && acts.cols == cols)
+            {
+                formats.push((format, QuantizedActs::new(format, x, cols)));
             }
         }
+        let jobs: Vec<Job> = products
+            .iter_mut()
+            .filter_map(|(w, out)| {
+                let format = w.ty.act_format()?;
+                let (_, acts) = formats
+                    .iter()
+                    .find(|(f, acts)| *f == format && acts.cols == w.cols)
+                    .expect("quantized above");
+                Some(Job {
+                    w: *w,
+                    acts,
+                    out: SharedOut::new(out),
+                })
+            })
+            .collect();
+        quantized_products(self, &jobs);
     }
 
     /// `out[i] = W_row · activation row r0 + i` for `R` activation rows: one weight row
@@ -419,6 +520,8 @@ fn cast_or_copy<T: bytemuck::Pod, const N: usize>(
     }
 }
 
+/// Weight rows per task of [`matmul_q_unpacked`]'s unpacking.
+const UNPACK_CHUNK_ROWS: usize = 16;
 /// Activation rows per register tile: each unpacked weight block serves this many.
 const TILE_ROWS: usize = 4;
 /// Activation rows per panel: a panel's quantized rows (≤ 64 × cols bytes) stay in L2 while
@@ -429,12 +532,20 @@ const SUM_LEN: usize = 16;
 /// Products smaller than this many multiply-adds run on one thread.
 const PARALLEL_MIN_MACS: usize = 1 << 16;
 
-fn quantized_product(be: Backend, w: QMatRef, acts: &QuantizedActs, out: &mut [f32]) {
-    let (rows, n, row_bytes) = (w.rows, acts.n, w.row_bytes());
-    let out = SharedOut::new(out);
-    // Computes weight rows j0..j1 for every activation row; concurrent calls get disjoint
-    // ranges, so they write disjoint columns of `out`.
-    let columns = |j0: usize, j1: usize| {
+/// One product of [`quantized_products`]: a matrix, its activations quantized in its
+/// format, and where its result goes.
+struct Job<'a> {
+    w: QMatRef<'a>,
+    acts: &'a QuantizedActs,
+    out: SharedOut<'a>,
+}
+
+impl Job<'_> {
+    /// Weight rows `j0..j1` for every activation row. Concurrent calls get disjoint ranges,
+    /// so they write disjoint columns of the output.
+    fn columns(&self, be: Backend, j0: usize, j1: usize) {
+        let (w, acts) = (self.w, self.acts);
+        let (rows, n, row_bytes) = (w.rows, acts.n, w.row_bytes());
         for p0 in (0..n).step_by(PANEL_ROWS) {
             let p1 = n.min(p0 + PANEL_ROWS);
             for j in j0..j1 {
@@ -447,23 +558,38 @@ fn quantized_product(be: Backend, w: QMatRef, acts: &QuantizedActs, out: &mut [f
                         _ => &be.q_tile::<TILE_ROWS>(w.ty, w_row, acts.rows(r0)),
                     };
                     for (i, &v) in vals.iter().enumerate() {
-                        // SAFETY: this task owns columns j0..j1, and j is one of them.
-                        unsafe { out.segment((r0 + i) * rows + j, 1)[0] = v };
+                        // SAFETY: this call owns columns j0..j1, and j is one of them.
+                        unsafe { self.out.segment((r0 + i) * rows + j, 1)[0] = v };
                     }
                 }
             }
         }
-    };
+    }
+}
+
+/// Every job's product, the weight rows of all of them split among the pool's threads in
+/// one parallel pass.
+fn quantized_products(be: Backend, jobs: &[Job]) {
     let threads = rayon::current_num_threads();
-    if threads == 1 || n * rows * w.cols < PARALLEL_MIN_MACS {
-        columns(0, rows);
+    let macs: usize = jobs.iter().map(|j| j.acts.n * j.w.rows * j.w.cols).sum();
+    if threads == 1 || macs < PARALLEL_MIN_MACS {
+        for job in jobs {
+            job.columns(be, 0, job.w.rows);
+        }
         return;
     }
-    // A few chunks per thread even out uneven progress.
-    let chunk = rows.div_ceil(threads * 4).max(4);
-    (0..rows.div_ceil(chunk)).into_par_iter().for_each(|t| {
-        columns(t * chunk, rows.min((t + 1) * chunk));
-    });
+    // A few chunks per thread and matrix even out uneven progress.
+    let chunks: Vec<(&Job, usize, usize)> = jobs
+        .iter()
+        .flat_map(|job| {
+            let rows = job.w.rows;
+            let chunk = rows.div_ceil(threads * 4).max(4);
+            (0..rows.div_ceil(chunk)).map(move |t| (job, t * chunk, rows.min((t + 1) * chunk)))
+        })
+        .collect();
+    chunks
+        .into_par_iter()
+        .for_each(|(job, j0, j1)| job.columns(be, j0, j1));
 }
 
 /// How activations are quantized: ggml's Q8_0 (blocks of 32) or Q8_K (blocks of 256), with

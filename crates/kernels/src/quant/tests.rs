@@ -279,6 +279,87 @@ fn scalar_products_match_f64_on_dequantized_weights() {
 }
 
 #[test]
+fn unpacked_products_match_f64_on_dequantized_weights() {
+    let mut rng = Rng::new(35);
+    two_threads(|| {
+        for ty in QuantType::ALL {
+            // 300 rows: more than one slab of the f32 GEMM, the last one partial.
+            for (rows, cols, n) in [(3, 256, 1), (300, 512, 40)] {
+                let data = random_matrix(&mut rng, ty, rows, cols, Scales::Typical, None);
+                let w = QMatRef::new(ty, rows, cols, &data).unwrap();
+                let x = rng.vec(n * cols, 1.0);
+                let bias = rng.vec(rows, 1.0);
+                let mut got = vec![f32::NAN; n * rows];
+                matmul_q_unpacked(w, &x, Some(&bias), &mut got);
+                let weights = dequantize(w);
+                let magnitude = magnitudes(w, &x);
+                for r in 0..n {
+                    for j in 0..rows {
+                        let (wj, xr) = (&weights[j * cols..][..cols], &x[r * cols..][..cols]);
+                        let exact: f64 = bias[j] as f64
+                            + wj.iter()
+                                .zip(xr)
+                                .map(|(&a, &b)| a as f64 * b as f64)
+                                .sum::<f64>();
+                        let err = (got[r * rows + j] as f64 - exact).abs();
+                        let bound = 1e-5 * (magnitude[r * rows + j] + bias[j].abs() as f64);
+                        assert!(
+                            err <= bound,
+                            "{ty:?} {rows}×{cols} ({r}, {j}): err {err} > {bound}"
+                        );
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn products_together_equal_products_apart() {
+    let mut rng = Rng::new(36);
+    two_threads(|| {
+        // Formats of both activation kinds and a float matrix, as a k-quant file mixes them.
+        let types = [
+            QuantType::Q4_1,
+            QuantType::Q6_K,
+            QuantType::F16,
+            QuantType::Q8_0,
+        ];
+        let cols = 512;
+        for n in [1, 3, 70] {
+            let x = rng.vec(n * cols, 1.0);
+            let data: Vec<(QuantType, usize, Vec<u8>)> = types
+                .iter()
+                .zip([96, 40, 33, 300])
+                .map(|(&ty, rows)| {
+                    let w = random_matrix(&mut rng, ty, rows, cols, Scales::Typical, None);
+                    (ty, rows, w)
+                })
+                .collect();
+            let mats: Vec<QMatRef> = data
+                .iter()
+                .map(|(ty, rows, w)| QMatRef::new(*ty, *rows, cols, w).unwrap())
+                .collect();
+            let apart: Vec<Vec<f32>> = mats
+                .iter()
+                .map(|&w| product(Backend::detect(), w, &x))
+                .collect();
+            let mut outs: Vec<Vec<f32>> =
+                mats.iter().map(|w| vec![f32::NAN; n * w.rows()]).collect();
+            let mut products: Vec<(QMatRef, &mut [f32])> = mats
+                .iter()
+                .copied()
+                .zip(outs.iter_mut().map(|o| &mut o[..]))
+                .collect();
+            matmul_q_each(&x, &mut products);
+            for ((ty, _, _), (together, apart)) in data.iter().zip(outs.iter().zip(&apart)) {
+                assert_eq!(together, apart, "{ty:?}, n = {n}");
+            }
+        }
+    });
+}
+
+#[test]
 fn simd_matches_scalar_on_every_shape() {
     let mut rng = Rng::new(33);
     two_threads(|| {
