@@ -187,6 +187,32 @@ impl ListenUri {
             port,
         })
     }
+
+    /// Connects to the server listening here: each address the host resolves to in turn,
+    /// each given `timeout` (a machine that is off does not answer at all).
+    pub fn connect(&self, timeout: std::time::Duration) -> std::io::Result<Stream> {
+        match self {
+            ListenUri::Tcp { host, port } => {
+                let mut last = None;
+                for address in std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))? {
+                    match std::net::TcpStream::connect_timeout(&address, timeout) {
+                        Ok(stream) => return Ok(Stream::Tcp(stream)),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| std::io::Error::other("the host has no address")))
+            }
+            ListenUri::Unix(path) => {
+                std::os::unix::net::UnixStream::connect(path).map(Stream::Unix)
+            }
+        }
+    }
+}
+
+/// A connection made by [`ListenUri::connect`].
+pub enum Stream {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
 }
 
 impl std::fmt::Display for ListenUri {

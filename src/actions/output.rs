@@ -26,11 +26,18 @@ impl Stream {
 /// Reads `pipe` to its end on a thread of its own, logging what the command wrote with
 /// `command` (e.g. "action 3 (LightOn)") before each line. The thread is not joined: a
 /// background process the command left behind may hold the pipe open long after the
-/// command itself has exited.
-pub(crate) fn log_in_background(pipe: impl Read + Send + 'static, stream: Stream, command: String) {
+/// command itself has exited. [`Logging::wait`] waits a bounded time for the end instead.
+pub(crate) fn log_in_background(
+    pipe: impl Read + Send + 'static,
+    stream: Stream,
+    command: String,
+) -> Logging {
+    // Dropped by the thread when it ends: the receiver then sees the channel closed.
+    let (ended, end) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new()
         .name(format!("voxd-{}", stream.name()))
         .spawn(move || {
+            let _ended = ended;
             if let Err(error) = log_stream(pipe, stream, &command) {
                 tracing::warn!("reading the {} of {command}: {error}", stream.name());
             }
@@ -41,6 +48,27 @@ pub(crate) fn log_in_background(pipe: impl Read + Send + 'static, stream: Stream
             "cannot start a thread to log the {}: {error}",
             stream.name()
         );
+    }
+    Logging { end }
+}
+
+/// The logging of one stream, from [`log_in_background`].
+pub(crate) struct Logging {
+    end: std::sync::mpsc::Receiver<()>,
+}
+
+impl Logging {
+    /// Waits until the stream was read to its end, or `deadline` passed: a command that
+    /// exited has written everything, and its last lines should reach the log before its
+    /// `finished` event (and before the daemon exits), unless something it started still
+    /// holds the pipe.
+    /// True when the stream ended.
+    pub(crate) fn wait(&self, deadline: std::time::Instant) -> bool {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        matches!(
+            self.end.recv_timeout(left),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        )
     }
 }
 
@@ -80,6 +108,26 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+
+    #[test]
+    fn waiting_for_the_output_ends_with_it_or_at_the_deadline() {
+        let run = |script: &str| {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", script])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let logging = log_in_background(stdout, Stream::Stdout, "test".to_string());
+            child.wait().unwrap();
+            logging
+        };
+        let soon = || std::time::Instant::now() + std::time::Duration::from_millis(200);
+        // The command's last line is read once it has exited.
+        assert!(run("echo one; echo two").wait(soon()));
+        // A process it left behind keeps the pipe open: the wait gives up.
+        assert!(!run("sleep 5 & echo started").wait(soon()));
+    }
 
     #[test]
     fn output_past_the_limit_is_drained_not_logged() {

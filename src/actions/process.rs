@@ -48,11 +48,16 @@ pub(super) fn run(job: &Job, working_dir: Option<&Path>, events: &EventSink) {
         ActionEventKind::Started { pid: child.id() },
     );
     let command = format!("action {} ({})", job.id, job.intent);
+    let mut logging = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        output::log_in_background(stdout, Stream::Stdout, command.clone());
+        logging.push(output::log_in_background(
+            stdout,
+            Stream::Stdout,
+            command.clone(),
+        ));
     }
     if let Some(stderr) = child.stderr.take() {
-        output::log_in_background(stderr, Stream::Stderr, command);
+        logging.push(output::log_in_background(stderr, Stream::Stderr, command));
     }
     let kind = match wait_until(&mut child, started + job.timeout) {
         Ok(Some(status)) => finished(status, started.elapsed()),
@@ -70,8 +75,22 @@ pub(super) fn run(job: &Job, working_dir: Option<&Path>, events: &EventSink) {
             }
         }
     };
+    let deadline = Instant::now() + OUTPUT_GRACE;
+    for stream in &logging {
+        if !stream.wait(deadline) {
+            tracing::debug!(
+                action = job.id,
+                "output still open after the command ended (a process it started holds it)"
+            );
+        }
+    }
     events.emit(job.id, &job.intent, kind);
 }
+
+/// How long an ended command's output may take to reach the log before its end is
+/// reported: reading what is left in a pipe takes microseconds; only a process the command
+/// left running with the pipe open makes this wait in full.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 fn spawn(job: &Job, working_dir: Option<&Path>) -> io::Result<Child> {
     let mut command = Command::new(&job.program);

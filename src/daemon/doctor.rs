@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::commands::{CommandSet, LoadError};
 use super::reply;
 use crate::capture::{self, CaptureEvent, DeviceCapture, ReadStatus};
-use crate::config::{Config, LlmLoad};
+use crate::config::{Config, ListenUri, LlmLoad};
 use crate::kernels::quant::QuantType;
 use crate::llm::gguf::GgufFile;
 use crate::ops::models;
@@ -228,12 +228,32 @@ fn check_config(arg: Option<&Path>, checks: &mut Vec<Check>) -> (Option<PathBuf>
     }
 }
 
+/// With `[model] remote` no model is loaded here; the speech server must take connections
+/// (else every utterance waits out `remote_retry_s` and is given up).
+fn check_remote(remote: &str) -> Check {
+    const NAME: &str = "model";
+    const TIMEOUT: Duration = Duration::from_secs(3);
+    let fix = "start the speech server there (`voxd wyoming`, or wyoming-faster-whisper), or \
+               correct [model] remote";
+    let reached = ListenUri::parse(remote).and_then(|uri| {
+        uri.connect(TIMEOUT)
+            .map_err(|e| format!("cannot connect: {e}"))
+    });
+    match reached {
+        Ok(_) => Check::ok(
+            NAME,
+            format!("remote {remote}: takes connections (no model loaded here)"),
+        ),
+        Err(e) => Check::fail(NAME, format!("remote {remote}: {e}"), fix.to_string()),
+    }
+}
+
 /// `voxd models fetch` with `--dest` when the model is not in the default folder.
 fn fetch_command(model: &Path) -> String {
     let name = model
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| models::find(n).is_ok())
+        .filter(|n| models::wanted(n, |q| QuantType::writable(q).is_some()).is_ok())
         .unwrap_or_else(|| paths::DEFAULT_MODEL.to_string());
     match model.parent() {
         Some(parent) if Some(parent.to_path_buf()) != paths::models_dir() => format!(
@@ -246,6 +266,9 @@ fn fetch_command(model: &Path) -> String {
 
 fn check_model(config: &Config) -> Check {
     const NAME: &str = "model";
+    if let Some(remote) = &config.model.remote {
+        return check_remote(remote);
+    }
     let from = match config.model.path {
         Some(_) => " (the config's [model] path)",
         None => "",
@@ -772,6 +795,35 @@ mod tests {
         );
         let text = report(&[check, Check::ok("config", "fine")]);
         assert!(text.ends_with("1 ok, 0 warnings, 1 failures\n"), "{text}");
+    }
+
+    #[test]
+    fn a_remote_server_is_checked_instead_of_a_model() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let uri = format!("tcp://127.0.0.1:{port}");
+        let mut config = Config::default();
+        config.model.remote = Some(uri.clone());
+        // A model path that does not exist: never looked at.
+        config.model.path = Some(PathBuf::from("/no/such/model"));
+        assert_eq!(
+            check_model(&config).line(),
+            format!("ok    model         remote {uri}: takes connections (no model loaded here)")
+        );
+        drop(server);
+        let dir = tempfile::tempdir().unwrap();
+        let gone = format!("unix://{}", dir.path().join("no-server.sock").display());
+        config.model.remote = Some(gone.clone());
+        let line = check_model(&config).line();
+        assert!(
+            line.starts_with(&format!(
+                "FAIL  model         remote {gone}: cannot connect: "
+            )) && line.ends_with(
+                "-> start the speech server there (`voxd wyoming`, or \
+                                   wyoming-faster-whisper), or correct [model] remote"
+            ),
+            "{line}"
+        );
     }
 
     #[test]

@@ -8,8 +8,6 @@
 //! server restarted between two utterances needs nothing to be noticed.
 
 use std::io::{self, BufReader};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -17,7 +15,7 @@ use serde_json::json;
 use super::event::{read_event, write_event, Event};
 use super::server::Connection;
 use crate::audio::SAMPLE_RATE;
-use crate::config::ListenUri;
+use crate::config::{ListenUri, Stream};
 use crate::daemon::remote::SpeechService;
 
 /// How long connecting may take: a server on the local network answers in milliseconds,
@@ -41,26 +39,12 @@ impl WyomingClient {
     }
 
     fn connect(&self) -> io::Result<Connection> {
-        let stream = match &self.uri {
-            ListenUri::Tcp { host, port } => {
-                let mut last = None;
-                let mut connected = None;
-                for address in (host.as_str(), *port).to_socket_addrs()? {
-                    match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-                        Ok(stream) => {
-                            connected = Some(stream);
-                            break;
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                let stream = connected.ok_or_else(|| {
-                    last.unwrap_or_else(|| io::Error::other("the host has no address"))
-                })?;
+        let stream = match self.uri.connect(CONNECT_TIMEOUT)? {
+            Stream::Tcp(stream) => {
                 stream.set_nodelay(true)?;
                 Connection::Tcp(stream)
             }
-            ListenUri::Unix(path) => Connection::Unix(UnixStream::connect(path)?),
+            Stream::Unix(stream) => Connection::Unix(stream),
         };
         stream.set_timeouts(ANSWER_TIMEOUT, ANSWER_TIMEOUT)?;
         Ok(stream)
