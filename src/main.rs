@@ -71,6 +71,7 @@ enum Command {
 }
 
 fn main() {
+    fewer_malloc_arenas();
     let cli = Cli::parse();
     let config = cli.config.as_deref();
     // Commands that need the settings file load it first; a file that cannot be read or
@@ -126,4 +127,16 @@ fn init_logging(level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// glibc gives threads that allocate at once arenas of their own (up to eight per core), and
+/// each arena keeps what its threads freed. With the model, front-end, caption and compute
+/// threads that held 20-30 MiB more resident in a running daemon (base: 262 -> 241 MiB,
+/// base q8_0: 204 -> 173 MiB with two arenas), at the same speed (`voxd bench`).
+fn fewer_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
