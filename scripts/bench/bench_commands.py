@@ -37,10 +37,12 @@ GRAMMARS = sorted((ROOT / "grammars").glob("*.toml"))
 THRESHOLDS = [i / 100 for i in range(101)]
 
 
-def run(model, threads, files, grammars):
+def run(model, threads, files, grammars, beam=None):
     cmd = [str(VOXD), "recognize", "--config", "/dev/null", "--model", str(model),
-           "--threads", str(threads), "--max-mismatch", "1", "--grammar", *map(str, grammars),
-           "--", *map(str, files)]
+           "--threads", str(threads), "--max-mismatch", "1", "--grammar", *map(str, grammars)]
+    if beam is not None:
+        cmd += ["--beam", str(beam)]
+    cmd += ["--", *map(str, files)]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return {r["file"]: r for r in map(json.loads, out.splitlines())}
 
@@ -194,6 +196,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="model paths (default tiny.en, base)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--beam", type=int, help="beam width (default: voxd's)")
     ap.add_argument("--data", type=pathlib.Path, default=DATA, help=f"default {DATA}")
     ap.add_argument("--real", type=pathlib.Path, default=REAL, help=f"default {REAL}")
     ap.add_argument("--threshold", type=float, default=0.45,
@@ -225,7 +228,8 @@ def main():
                                               ("real", real, names),
                                               ("continuous", continuous, GRAMMARS)]:
                 if saved is None:
-                    by_path = run(model, args.threads, [c["path"] for c in clips], grammars)
+                    by_path = run(model, args.threads, [c["path"] for c in clips], grammars,
+                                  args.beam)
                 else:
                     by_path = {r["file"]: r for r in saved
                                if r["model"] == name and r["set"] == set_name}

@@ -164,14 +164,20 @@ def build_voxd():
         fail("cargo build --release failed (pass --voxd PATH to time another binary)")
 
 
+QUANT_TYPES = ["q8_0", "q5_1", "q5_0", "q4_1", "q4_0"]
+
+
 def ggml_file(voxd, name, model_dir, ggml_type):
-    suffix = "" if ggml_type == "f16" else "-f32"
+    """The ggml file of `model_dir` with matrices in `ggml_type` (f16, f32 or a quant type)."""
+    suffix = "" if ggml_type == "f16" else f"-{ggml_type}"
     out = ROOT / "data" / "ggml" / f"ggml-{name}{suffix}.bin"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [str(voxd), "model", "convert", str(model_dir), str(out)]
         if ggml_type == "f32":
             cmd.append("--f32")
+        elif ggml_type in QUANT_TYPES:
+            cmd += ["--quant", ggml_type]
         log(f"[{name}] writing {rel(out)}: voxd model convert")
         r = subprocess.run(cmd, cwd=ROOT)
         if r.returncode != 0 or not out.exists():
@@ -181,8 +187,8 @@ def ggml_file(voxd, name, model_dir, ggml_type):
 
 # ----------------------------------------------------------------------------- voxd
 
-def bench_voxd(voxd, name, model_dir, args, audio):
-    cmd = [str(voxd), "bench", "--model", str(model_dir), "--threads", str(args.threads),
+def bench_voxd(voxd, name, model, args, audio):
+    cmd = [str(voxd), "bench", "--model", str(model), "--threads", str(args.threads),
            "--runs", str(args.runs), "--audio", str(audio), "--json"]
     log(f"[{name}] voxd: {rel(voxd)} bench --threads {args.threads} --runs {args.runs}")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -390,7 +396,7 @@ def bench_whisper_cpp(name, ggml, args, pcm):
 
 # ----------------------------------------------------------------------------- faster-whisper
 
-def bench_faster_whisper(name, model_dir, args, pcm):
+def bench_faster_whisper(name, model_dir, args, pcm, compute_type):
     import ctranslate2
     import numpy as np
     from faster_whisper import WhisperModel
@@ -398,9 +404,9 @@ def bench_faster_whisper(name, model_dir, args, pcm):
     from faster_whisper.tokenizer import Tokenizer
 
     threads, runs = args.threads, args.runs
-    m = WhisperModel(str(model_dir), device="cpu", compute_type=args.fw_compute_type,
+    m = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
                      cpu_threads=threads, num_workers=1)
-    info = {"compute_type": args.fw_compute_type, "cpu_threads": threads, "inter_threads": 1}
+    info = {"compute_type": compute_type, "cpu_threads": threads, "inter_threads": 1}
     rows = {}
 
     # Encoder: the first 30 s window of the features, as transcribe() makes it.
@@ -567,7 +573,10 @@ def render(report, markdown):
             lines.append("  ".join("-" * w for w in widths))
             lines.extend(fmt(r) for r in rows)
         extra = own_timing_line(res.get("info", {}).get("whisper.cpp"))
-        notes = [n for n in (extra, res.get("note")) if n]
+        quant = name.split()[1] if " " in name else None
+        same_file = (f"quantized: voxd and whisper.cpp on the same {quant} ggml file, "
+                     "faster-whisper with compute_type int8 on the same weights") if quant else None
+        notes = [n for n in (same_file, extra, res.get("note")) if n]
         if notes:
             lines.append("")
             lines.extend(("- " if markdown else "  ") + n for n in notes)
@@ -626,6 +635,11 @@ def main():
     ap.add_argument("--ggml-type", choices=["f16", "f32"], default="f16",
                     help="matrix type of the ggml file voxd writes for whisper.cpp (f16, "
                          "whisper.cpp's usual)")
+    ap.add_argument("--quant", nargs="+", default=[], choices=QUANT_TYPES, metavar="TYPE",
+                    help="also time each model quantized (q8_0, q5_1, q5_0, q4_1, q4_0): voxd "
+                         "and whisper.cpp on the same quantized ggml file (`voxd model convert "
+                         "--quant`), faster-whisper with compute_type int8 (CTranslate2 "
+                         "quantizes the same weights to int8 as it loads them)")
     ap.add_argument("--omp-passive", action="store_true",
                     help="set OMP_WAIT_POLICY=PASSIVE for the peers (both use OpenMP, whose "
                          "spinning threads lose badly on a machine busy with other work); "
@@ -697,14 +711,22 @@ def main():
         "models": {},
     }
 
+    # Each model as it is, then each quantized variant: (label, model dir, ggml type, voxd's
+    # model, faster-whisper's compute type).
+    variants = []
     for name, model_dir in models:
-        res = {"voxd": bench_voxd(voxd, name, model_dir, args, audio), "info": {}}
+        variants.append((name, model_dir, args.ggml_type, model_dir, args.fw_compute_type))
+        for q in args.quant:
+            ggml = ggml_file(voxd, name, model_dir, q)
+            variants.append((f"{name} {q}", model_dir, q, ggml, "int8"))
+    for name, model_dir, ggml_type, voxd_model, fw_type in variants:
+        res = {"voxd": bench_voxd(voxd, name, voxd_model, args, audio), "info": {}}
         if "whisper.cpp" in args.peers:
-            ggml = ggml_file(voxd, name, model_dir, args.ggml_type)
+            ggml = ggml_file(voxd, name.split()[0], model_dir, ggml_type)
             rows, info = bench_whisper_cpp(name, ggml, args, pcm)
             res["whisper.cpp"], res["info"]["whisper.cpp"] = rows, info
         if "faster-whisper" in args.peers:
-            rows, info = bench_faster_whisper(name, model_dir, args, pcm)
+            rows, info = bench_faster_whisper(name, model_dir, args, pcm, fw_type)
             res["faster-whisper"], res["info"]["faster-whisper"] = rows, info
         texts = {p: res["info"][p].get("transcript", "") for p in args.peers}
         norm = {p: re.sub(r"[^a-z ]", "", t.lower()).split() for p, t in texts.items()}
