@@ -17,6 +17,8 @@ import statistics
 import subprocess
 import sys
 
+from machine import cpu_name, describe, simd_flags
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -28,7 +30,7 @@ def voxd_speed(args):
         check=True, capture_output=True, text=True).stdout
     m = json.loads(out)
     return {"pp": [m["pp_best_tok_s"], m["pp_median_tok_s"]],
-            "tg": [m["tg_best_tok_s"], m["tg_median_tok_s"]]}
+            "tg": [m["tg_best_tok_s"], m["tg_median_tok_s"]], "kernels": m.get("kernels")}
 
 
 def llama_cpp_speed(args):
@@ -61,7 +63,10 @@ def main():
               f"{args.runs})", file=sys.stderr)
 
     summary = {"threads": args.threads, "prompt_tokens": args.prompt_tokens,
-               "gen_tokens": args.gen_tokens, "rounds": args.rounds, "runs": args.runs}
+               "gen_tokens": args.gen_tokens, "rounds": args.rounds, "runs": args.runs,
+               "cpu": cpu_name(), "simd_flags": simd_flags(),
+               "kernels": rounds[0][0]["kernels"]}
+    print(describe(summary["kernels"]))
     print(f"{args.model}: {args.threads} threads, prompt {args.prompt_tokens} tokens, "
           f"{args.gen_tokens} generated; {args.rounds} rounds x {args.runs} runs")
     print(f"{'':4} {'voxd best':>10} {'median':>8} {'llama.cpp best':>15} {'median':>8} "

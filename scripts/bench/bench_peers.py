@@ -64,7 +64,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -72,6 +71,8 @@ import sys
 import time
 import wave
 from pathlib import Path
+
+from machine import cpu_name, simd_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCODER_CTXS = [1500, 512, 256, 128]
@@ -202,6 +203,7 @@ def bench_voxd(voxd, name, model, args, audio):
         if key is None:
             continue
         rows[key] = {"best_ms": m["best_ms"], "median_ms": m["median_ms"], "runs": m["runs"]}
+        rows["kernels"] = m.get("kernels")
         log(f"[{name}] voxd {label(key)}: {fmt_pair(rows[key])} ms")
     if proc.wait() != 0:
         fail(f"voxd bench exited with {proc.returncode}: {' '.join(cmd)}")
@@ -531,7 +533,8 @@ def render(report, markdown):
     lines = []
     if markdown:
         lines.append(f"Threads {meta['threads']}, best and median of {meta['runs']} runs after "
-                     f"one warm-up, audio `{meta['audio']}`, CPU {meta['cpu']}; load average "
+                     f"one warm-up, audio `{meta['audio']}`, CPU {meta['cpu']} (SIMD flags "
+                     f"{meta.get('simd_flags')}), voxd kernels {meta.get('kernels')}; load average "
                      f"{meta['load_before']} before, {meta['load_after']} after"
                      + (" (machine busy: timings are noisy). " if meta["busy"] else ". ")
                      + f"whisper.cpp via pywhispercpp {meta['versions'].get('pywhispercpp')} "
@@ -543,7 +546,8 @@ def render(report, markdown):
     else:
         lines.append(f"threads {meta['threads']}, {meta['runs']} runs after one warm-up, "
                      f"audio {meta['audio']}")
-        lines.append(f"cpu {meta['cpu']}; load average {meta['load_before']} before, "
+        lines.append(f"cpu {meta['cpu']} (SIMD flags {meta.get('simd_flags')}), voxd kernels "
+                     f"{meta.get('kernels')}; load average {meta['load_before']} before, "
                      f"{meta['load_after']} after"
                      + ("  (machine busy: timings are noisy)" if meta["busy"] else ""))
         lines.append(f"whisper.cpp via pywhispercpp {meta['versions'].get('pywhispercpp')} "
@@ -593,16 +597,6 @@ def render(report, markdown):
     ]
     lines.extend(("- " if markdown else "") + n for n in notes)
     return "\n".join(lines)
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average():
@@ -702,6 +696,7 @@ def main():
         "meta": {
             "threads": args.threads, "runs": args.runs, "audio": audio_label,
             "audio_seconds": round(len(pcm) / 16000, 3), "cpu": cpu_name(),
+            "simd_flags": simd_flags(),
             "cores": os.cpu_count(), "load_before": load_before,
             "versions": versions, "fw_compute_type": args.fw_compute_type,
             "ggml_type": args.ggml_type, "peers": args.peers,
@@ -735,6 +730,7 @@ def main():
                 f"{p}: {t!r}" for p, t in texts.items())
             log(f"[{name}] warning: {res['note']}")
         report["models"][name] = res
+        report["meta"]["kernels"] = res["voxd"].pop("kernels", None)
 
     try:
         report["meta"]["busy"] = busy or os.getloadavg()[0] > (os.cpu_count() or 1)

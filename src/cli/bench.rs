@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use voxd::audio;
 use voxd::whisper::transcribe::Transcriber;
+use voxd::{audio, kernels};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -73,8 +73,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let runs = args.runs.max(1);
     if !args.json {
         println!(
-            "threads {}, {runs} runs each, audio {}",
+            "threads {}, {runs} runs each, kernels {}, audio {}",
             args.threads,
+            kernels::backend().name(),
             wav.display()
         );
         println!(
@@ -97,6 +98,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 let mut v = serde_json::to_value(&m)?;
                 v["model"] = name.clone().into();
                 v["threads"] = args.threads.into();
+                v["kernels"] = kernels::backend().name().into();
                 println!("{v}");
             } else {
                 let label = match m.audio_ctx {
@@ -126,13 +128,16 @@ fn bench_llm(args: &BenchArgs, path: &Path) -> Result<()> {
         args.runs.max(1),
     )?;
     if args.json {
-        println!("{}", serde_json::to_string(&m)?);
+        let mut v = serde_json::to_value(&m)?;
+        v["kernels"] = kernels::backend().name().into();
+        println!("{v}");
     } else {
         println!(
-            "{}: threads {}, {} runs; prompt {} tokens: best {:.1}, median {:.1} tok/s; \
+            "{}: threads {}, kernels {}, {} runs; prompt {} tokens: best {:.1}, median {:.1} tok/s; \
              generation of {} tokens: best {:.1}, median {:.1} tok/s",
             path.display(),
             args.threads,
+            kernels::backend().name(),
             m.runs,
             m.prompt_tokens,
             m.pp_best_tok_s,
@@ -155,7 +160,12 @@ fn bench_quant(args: &BenchArgs) -> Result<()> {
         args.runs.max(1),
     );
     if !args.json {
-        println!("threads {}, {} runs each", args.threads, args.runs.max(1));
+        println!(
+            "threads {}, {} runs each, kernels {}",
+            args.threads,
+            args.runs.max(1),
+            kernels::backend().name()
+        );
         println!(
             "{:<6} {:>12} {:>4} {:>10} {:>10} {:>8} {:>9}",
             "type", "rows×cols", "n", "best ms", "median ms", "GB/s", "GFLOP/s"
@@ -163,7 +173,9 @@ fn bench_quant(args: &BenchArgs) -> Result<()> {
     }
     for m in rows {
         if args.json {
-            println!("{}", serde_json::to_string(&m)?);
+            let mut v = serde_json::to_value(&m)?;
+            v["kernels"] = kernels::backend().name().into();
+            println!("{v}");
         } else {
             println!(
                 "{:<6} {:>12} {:>4} {:>10.3} {:>10.3} {:>8.1} {:>9.1}",

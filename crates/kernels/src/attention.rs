@@ -284,7 +284,7 @@ fn zeroed(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{assert_close, RandomVec, Rng};
+    use super::super::test_util::{assert_close, simd_backends, RandomVec, Rng};
     use super::*;
 
     /// Attention straight from the definition, in f64, one (row, head) at a time.
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn matches_reference_on_every_backend() {
-        for be in [Backend::SCALAR, Backend::detect()] {
+        for be in Backend::available() {
             for (tq, tk, n_head, hd, causal) in CASES {
                 check(be, tq, tk, n_head, hd, causal);
             }
@@ -387,7 +387,7 @@ mod tests {
             (40, 40, 9, 3, 64, Some(0)),
             (70, 90, 6, 1, 8, Some(20)),
         ];
-        for be in [Backend::SCALAR, Backend::detect()] {
+        for be in Backend::available() {
             for (tq, tk, n_head, n_kv, hd, causal) in cases {
                 let mut rng = Rng::new((tq * 1000 + tk) as u64);
                 let qbuf = rng.vec(tq * n_head * hd, 1.0);
@@ -412,8 +412,10 @@ mod tests {
             .build()
             .unwrap();
         pool.install(|| {
-            for (tq, tk, n_head, hd, causal) in CASES {
-                check(Backend::detect(), tq, tk, n_head, hd, causal);
+            for be in simd_backends() {
+                for (tq, tk, n_head, hd, causal) in CASES {
+                    check(be, tq, tk, n_head, hd, causal);
+                }
             }
         });
     }

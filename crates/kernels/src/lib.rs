@@ -8,7 +8,10 @@
 //! - `scalar.rs`: portable reference kernels. They are the ground truth for the tests and the
 //!   fallback on CPUs without the SIMD paths.
 //! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the 6×16 GEMM register
-//!   tile. There is no AVX-512 path: it could not be tested on the development machines.
+//!   tile.
+//! - `avx512.rs`: AVX-512 (F, BW, VL) versions of the kernels that the wider registers speed
+//!   up: the GEMM register tile and the f16 tile. Everything else on an AVX-512 backend runs
+//!   the AVX2 code, which such a CPU also has.
 //! - `neon.rs`: aarch64 NEON versions, plus a 6×16 GEMM tile (NEON is part of the aarch64
 //!   baseline, so it needs no detection).
 //! - `gemm.rs`: the f32 products (`matmul_t`, `matmul`) on strided views: our packed,
@@ -27,9 +30,13 @@
 //!
 //! [`Backend`] records which instruction set to use. It can only be obtained from
 //! [`Backend::detect`] (run-time feature detection, cached in a `OnceLock`) or
-//! [`Backend::SCALAR`], so a SIMD backend exists only on a CPU that has the instructions; that
-//! is what makes the `unsafe` calls into `#[target_feature]` code sound. Tests compare
-//! `Backend::detect()` against `Backend::SCALAR` on the same inputs.
+//! [`Backend::SCALAR`] or [`Backend::available`], so a SIMD backend exists only on a CPU that
+//! has the instructions; that is what makes the `unsafe` calls into `#[target_feature]` code
+//! sound. Tests compare every backend of [`Backend::available`] against `Backend::SCALAR` on
+//! the same inputs, so an AVX-512 machine tests its AVX2 paths too.
+//!
+//! `VOXD_KERNELS=<name>` (one of [`Backend::available`]'s names, e.g. `avx2` on an AVX-512
+//! machine) makes [`Backend::detect`] pick a lesser backend: the benchmarks' A/B switch.
 //!
 //! # Threading
 //!
@@ -50,6 +57,8 @@ pub mod quant;
 mod scalar;
 mod shared;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 #[cfg(target_arch = "x86_64")]
@@ -75,6 +84,12 @@ enum Isa {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX2's features plus AVX-512 F, BW and VL.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// `Avx512` plus VNNI's byte dot products (`vpdpbusd`) for the quantized kernels.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
     #[cfg(target_arch = "aarch64")]
     Neon,
 }
@@ -83,18 +98,33 @@ impl Backend {
     /// The portable reference path, available everywhere.
     pub const SCALAR: Backend = Backend(Isa::Scalar);
 
-    /// The best backend for this CPU, detected on first use and cached.
+    /// The best backend for this CPU (or the one `VOXD_KERNELS` names, if this CPU has it),
+    /// detected on first use and cached.
     pub fn detect() -> Backend {
         static DETECTED: OnceLock<Backend> = OnceLock::new();
-        *DETECTED.get_or_init(|| Backend(detect_isa()))
+        *DETECTED.get_or_init(|| {
+            let available = Backend::available();
+            let wanted = std::env::var("VOXD_KERNELS").ok();
+            let named = wanted.and_then(|w| available.iter().copied().find(|b| b.name() == w));
+            named.unwrap_or(*available.last().expect("scalar is always available"))
+        })
     }
 
-    /// A short name for logs ("scalar", "avx2", "neon").
+    /// Every backend this CPU can run, from the portable one to the best.
+    pub fn available() -> Vec<Backend> {
+        available_isas().into_iter().map(Backend).collect()
+    }
+
+    /// A short name for logs ("scalar", "avx2", "avx512", "avx512-vnni", "neon").
     pub fn name(self) -> &'static str {
         match self.0 {
             Isa::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => "avx512-vnni",
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => "neon",
         }
@@ -106,8 +136,11 @@ impl Backend {
         match self.0 {
             Isa::Scalar => scalar::dot(a, b),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::Avx2` exists only when AVX2, FMA and F16C were detected.
+            // SAFETY: the x86 SIMD variants exist only when AVX2, FMA and F16C were detected.
             Isa::Avx2 => unsafe { x86::dot(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::dot(a, b) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::dot(a, b),
         }
@@ -121,6 +154,9 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
             Isa::Avx2 => unsafe { x86::dot_f16(a, b) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::dot_f16(a, b) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::dot_f16(a, b),
         }
@@ -139,7 +175,7 @@ impl Backend {
             Isa::Scalar => scalar::axpy(x, alpha, y),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::axpy(x, alpha, y) },
+            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::axpy(x, alpha, y) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::axpy(x, alpha, y),
         }
@@ -152,7 +188,7 @@ impl Backend {
             Isa::Scalar => scalar::f16_to_f32(src, dst),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::f16_to_f32(src, dst) },
+            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::f16_to_f32(src, dst) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::f16_to_f32(src, dst),
         }
@@ -171,7 +207,7 @@ impl Backend {
             Isa::Scalar => scalar::softmax_scaled(x, scale),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::softmax_scaled(x, scale) },
+            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::softmax_scaled(x, scale) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::softmax_scaled(x, scale),
         }
@@ -192,7 +228,9 @@ impl Backend {
                 Isa::Scalar => scalar::layer_norm_row(row, gamma, beta, eps),
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as in `dot`.
-                Isa::Avx2 => unsafe { x86::layer_norm_row(row, gamma, beta, eps) },
+                Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                    x86::layer_norm_row(row, gamma, beta, eps)
+                },
                 #[cfg(target_arch = "aarch64")]
                 Isa::Neon => neon::layer_norm_row(row, gamma, beta, eps),
             }
@@ -205,7 +243,7 @@ impl Backend {
             Isa::Scalar => scalar::gelu(x),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::gelu(x) },
+            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::gelu(x) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::gelu(x),
         }
@@ -228,6 +266,9 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
             Isa::Avx2 => unsafe { x86::f16_tile::<R, C>(a, b, k) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::f16_tile::<R, C>(a, b, k) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::f16_tile::<R, C>(a, b, k),
         }
@@ -255,6 +296,11 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`; the slice lengths were checked above.
             Isa::Avx2 => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `f16_tile`; the slice lengths were checked above.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                avx512::gemm_tile(kc, a, b, c, ldc, rows, cols)
+            },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::gemm_tile(kc, a, b, c, ldc, rows, cols),
         }
@@ -348,25 +394,36 @@ impl Backend {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn detect_isa() -> Isa {
+fn available_isas() -> Vec<Isa> {
+    let mut isas = vec![Isa::Scalar];
     let avx2 = is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c");
-    if avx2 {
-        Isa::Avx2
-    } else {
-        Isa::Scalar
+    if !avx2 {
+        return isas;
     }
+    isas.push(Isa::Avx2);
+    let avx512 = is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl");
+    if !avx512 {
+        return isas;
+    }
+    isas.push(Isa::Avx512);
+    if is_x86_feature_detected!("avx512vnni") {
+        isas.push(Isa::Avx512Vnni);
+    }
+    isas
 }
 
 #[cfg(target_arch = "aarch64")]
-fn detect_isa() -> Isa {
-    Isa::Neon
+fn available_isas() -> Vec<Isa> {
+    vec![Isa::Scalar, Isa::Neon]
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn detect_isa() -> Isa {
-    Isa::Scalar
+fn available_isas() -> Vec<Isa> {
+    vec![Isa::Scalar]
 }
 
 /// The backend the free functions below use: [`Backend::detect`].
@@ -496,77 +553,83 @@ pub fn grouped_attention(
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::{assert_close, dot_tol, RandomVec, Rng, ODD_SIZES};
+    use super::test_util::{assert_close, dot_tol, simd_backends, RandomVec, Rng, ODD_SIZES};
     use super::*;
-
-    fn simd() -> Backend {
-        Backend::detect()
-    }
 
     #[test]
     fn dot_matches_scalar() {
-        let mut rng = Rng::new(1);
-        for n in ODD_SIZES {
-            let (a, b) = (rng.vec(n, 1.0), rng.vec(n, 1.0));
-            let want = Backend::SCALAR.dot(&a, &b);
-            assert_close(&[simd().dot(&a, &b)], &[want], dot_tol(n));
+        for be in simd_backends() {
+            let mut rng = Rng::new(1);
+            for n in ODD_SIZES {
+                let (a, b) = (rng.vec(n, 1.0), rng.vec(n, 1.0));
+                let want = Backend::SCALAR.dot(&a, &b);
+                assert_close(&[be.dot(&a, &b)], &[want], dot_tol(n));
+            }
         }
     }
 
     #[test]
     fn dot_f16_matches_scalar() {
-        let mut rng = Rng::new(2);
-        for n in ODD_SIZES {
-            let (a, b) = (rng.vec_f16(n, 1.0), rng.vec(n, 1.0));
-            let want = Backend::SCALAR.dot_f16(&a, &b);
-            assert_close(&[simd().dot_f16(&a, &b)], &[want], dot_tol(n));
+        for be in simd_backends() {
+            let mut rng = Rng::new(2);
+            for n in ODD_SIZES {
+                let (a, b) = (rng.vec_f16(n, 1.0), rng.vec(n, 1.0));
+                let want = Backend::SCALAR.dot_f16(&a, &b);
+                assert_close(&[be.dot_f16(&a, &b)], &[want], dot_tol(n));
+            }
         }
     }
 
     #[test]
     fn axpy_and_add_match_scalar() {
-        let mut rng = Rng::new(3);
-        for n in ODD_SIZES {
-            let (x, y) = (rng.vec(n, 1.0), rng.vec(n, 1.0));
-            let (mut want, mut got) = (x.clone(), x.clone());
-            Backend::SCALAR.axpy(&mut want, 0.37, &y);
-            simd().axpy(&mut got, 0.37, &y);
-            assert_close(&got, &want, 1e-6);
-            let mut sum = x.clone();
-            simd().add_assign(&mut sum, &y);
-            let exact: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
-            assert_eq!(sum, exact);
+        for be in simd_backends() {
+            let mut rng = Rng::new(3);
+            for n in ODD_SIZES {
+                let (x, y) = (rng.vec(n, 1.0), rng.vec(n, 1.0));
+                let (mut want, mut got) = (x.clone(), x.clone());
+                Backend::SCALAR.axpy(&mut want, 0.37, &y);
+                be.axpy(&mut got, 0.37, &y);
+                assert_close(&got, &want, 1e-6);
+                let mut sum = x.clone();
+                be.add_assign(&mut sum, &y);
+                let exact: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
+                assert_eq!(sum, exact);
+            }
         }
     }
 
     #[test]
     fn f16_to_f32_is_exact() {
-        let mut rng = Rng::new(4);
-        for n in ODD_SIZES {
-            let mut src = rng.vec_f16(n, 1000.0);
-            if n > 2 {
-                src[0] = f16::INFINITY;
-                src[1] = f16::MIN_POSITIVE_SUBNORMAL;
+        for be in simd_backends() {
+            let mut rng = Rng::new(4);
+            for n in ODD_SIZES {
+                let mut src = rng.vec_f16(n, 1000.0);
+                if n > 2 {
+                    src[0] = f16::INFINITY;
+                    src[1] = f16::MIN_POSITIVE_SUBNORMAL;
+                }
+                let want: Vec<f32> = src.iter().map(|h| h.to_f32()).collect();
+                let mut got = vec![0.0; n];
+                be.f16_to_f32(&src, &mut got);
+                assert_eq!(got, want);
             }
-            let want: Vec<f32> = src.iter().map(|h| h.to_f32()).collect();
-            let mut got = vec![0.0; n];
-            simd().f16_to_f32(&src, &mut got);
-            assert_eq!(got, want);
         }
     }
 
     #[test]
     fn softmax_matches_scalar_and_sums_to_one() {
-        let mut rng = Rng::new(5);
-        for n in ODD_SIZES.into_iter().filter(|&n| n > 0) {
-            let x = rng.vec(n, 20.0);
-            for scale in [1.0, 0.125] {
-                let (mut want, mut got) = (x.clone(), x.clone());
-                Backend::SCALAR.softmax_scaled(&mut want, scale);
-                simd().softmax_scaled(&mut got, scale);
-                assert_close(&got, &want, 1e-5);
-                let sum: f32 = got.iter().sum();
-                assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+        for be in simd_backends() {
+            let mut rng = Rng::new(5);
+            for n in ODD_SIZES.into_iter().filter(|&n| n > 0) {
+                let x = rng.vec(n, 20.0);
+                for scale in [1.0, 0.125] {
+                    let (mut want, mut got) = (x.clone(), x.clone());
+                    Backend::SCALAR.softmax_scaled(&mut want, scale);
+                    be.softmax_scaled(&mut got, scale);
+                    assert_close(&got, &want, 1e-5);
+                    let sum: f32 = got.iter().sum();
+                    assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+                }
             }
         }
     }
@@ -580,15 +643,17 @@ mod tests {
 
     #[test]
     fn layer_norm_matches_scalar() {
-        let mut rng = Rng::new(6);
-        for width in ODD_SIZES.into_iter().filter(|&n| n > 0) {
-            // An offset mean checks that the variance is taken around the mean.
-            let x: Vec<f32> = rng.vec(3 * width, 2.0).iter().map(|v| v + 5.0).collect();
-            let (gamma, beta) = (rng.vec(width, 1.5), rng.vec(width, 0.5));
-            let (mut want, mut got) = (x.clone(), x);
-            Backend::SCALAR.layer_norm(&mut want, &gamma, &beta, width, 1e-5);
-            simd().layer_norm(&mut got, &gamma, &beta, width, 1e-5);
-            assert_close(&got, &want, 1e-4);
+        for be in simd_backends() {
+            let mut rng = Rng::new(6);
+            for width in ODD_SIZES.into_iter().filter(|&n| n > 0) {
+                // An offset mean checks that the variance is taken around the mean.
+                let x: Vec<f32> = rng.vec(3 * width, 2.0).iter().map(|v| v + 5.0).collect();
+                let (gamma, beta) = (rng.vec(width, 1.5), rng.vec(width, 0.5));
+                let (mut want, mut got) = (x.clone(), x);
+                Backend::SCALAR.layer_norm(&mut want, &gamma, &beta, width, 1e-5);
+                be.layer_norm(&mut got, &gamma, &beta, width, 1e-5);
+                assert_close(&got, &want, 1e-4);
+            }
         }
     }
 
@@ -601,7 +666,7 @@ mod tests {
     fn gelu_is_accurate_on_every_backend() {
         let mut x: Vec<f32> = (-12_000..=12_000).map(|i| i as f32 * 1e-3).collect();
         x.extend([-100.0, -30.0, 30.0, 100.0, 1e-30, -1e-30, 0.0]);
-        for be in [Backend::SCALAR, simd()] {
+        for be in Backend::available() {
             let mut y = x.clone();
             be.gelu(&mut y);
             for (&xi, &yi) in x.iter().zip(&y) {
@@ -614,13 +679,41 @@ mod tests {
 
     #[test]
     fn gelu_matches_scalar_on_ragged_lengths() {
-        let mut rng = Rng::new(7);
-        for n in ODD_SIZES {
-            let x = rng.vec(n, 6.0);
-            let (mut want, mut got) = (x.clone(), x);
-            Backend::SCALAR.gelu(&mut want);
-            simd().gelu(&mut got);
-            assert_close(&got, &want, 1e-6);
+        for be in simd_backends() {
+            let mut rng = Rng::new(7);
+            for n in ODD_SIZES {
+                let x = rng.vec(n, 6.0);
+                let (mut want, mut got) = (x.clone(), x);
+                Backend::SCALAR.gelu(&mut want);
+                be.gelu(&mut got);
+                assert_close(&got, &want, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn available_backends_follow_the_cpu() {
+        let names: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
+        assert_eq!(names[0], "scalar");
+        if std::env::var_os("VOXD_KERNELS").is_none() {
+            assert_eq!(Backend::detect().name(), *names.last().unwrap());
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let has = |f: bool, name: &str| assert_eq!(f, names.contains(&name), "{name}");
+            let avx2 = is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c");
+            let avx512 = avx2
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl");
+            has(avx2, "avx2");
+            has(avx512, "avx512");
+            has(
+                avx512 && is_x86_feature_detected!("avx512vnni"),
+                "avx512-vnni",
+            );
         }
     }
 

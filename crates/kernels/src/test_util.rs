@@ -1,5 +1,6 @@
 //! Shared helpers for the kernel tests: random test vectors and tolerance checks.
 
+use super::Backend;
 use half::f16;
 
 pub(super) use voxd_rng::Rng;
@@ -41,4 +42,19 @@ pub(super) fn assert_close(got: &[f32], want: &[f32], tol: f32) {
 /// Tolerance for sums of `k` products of unit-scale values: rounding grows like √k.
 pub(super) fn dot_tol(k: usize) -> f32 {
     1e-5 * (1.0 + (k as f32).sqrt())
+}
+
+/// Every SIMD backend this CPU can run (all of them are checked against the scalar path, not
+/// only the best). Says so on stderr when this CPU lacks AVX-512, whose kernels then go
+/// untested here.
+pub(super) fn simd_backends() -> Vec<Backend> {
+    let simd: Vec<Backend> = Backend::available()
+        .into_iter()
+        .filter(|&b| b != Backend::SCALAR)
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    if !simd.iter().any(|b| b.name().starts_with("avx512")) {
+        eprintln!("this CPU has no AVX-512: the avx512 kernels are not tested here");
+    }
+    simd
 }

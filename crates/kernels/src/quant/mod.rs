@@ -495,9 +495,12 @@ impl Backend {
         match self.0 {
             Isa::Scalar => scalar::tile::<R>(ty, w_row, acts),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::Avx2` exists only when AVX2, FMA and F16C were detected; the slice
-            // lengths were checked above.
-            Isa::Avx2 => unsafe { x86::tile::<R>(ty, w_row, acts) },
+            // SAFETY: the x86 SIMD variants exist only when AVX2, FMA and F16C were detected,
+            // `Avx512Vnni` only with AVX-512 VNNI and VL too; the slice lengths were checked
+            // above.
+            Isa::Avx2 | Isa::Avx512 => unsafe { x86::tile::<R>(ty, w_row, acts) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => unsafe { x86::tile_vnni::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::tile::<R>(ty, w_row, acts),
         }

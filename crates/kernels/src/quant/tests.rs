@@ -2,7 +2,7 @@
 //! dequantized weights, and every SIMD path against the scalar one (integer sums exactly, f32
 //! results to 1e-5 of the sum of the terms' magnitudes).
 
-use super::super::test_util::{RandomVec, Rng};
+use super::super::test_util::{simd_backends, RandomVec, Rng};
 use super::*;
 
 /// How block scales are drawn.
@@ -377,9 +377,11 @@ fn simd_matches_scalar_on_every_shape() {
                 for &n in ns {
                     let x = rng.vec(n * cols, 2.0);
                     let want = product(Backend::SCALAR, w, &x);
-                    let got = product(Backend::detect(), w, &x);
-                    let what = format!("{ty:?} {rows}×{cols}, n = {n}");
-                    assert_agree(&got, &want, &magnitudes(w, &x), &what);
+                    for be in simd_backends() {
+                        let got = product(be, w, &x);
+                        let what = format!("{} {ty:?} {rows}×{cols}, n = {n}", be.name());
+                        assert_agree(&got, &want, &magnitudes(w, &x), &what);
+                    }
                 }
             }
         }
@@ -395,11 +397,12 @@ fn simd_matches_scalar_on_one_block_rows() {
         let w = QMatRef::new(ty, 9, cols, &data).unwrap();
         for n in [1, 2, 3, 4, 5, 9] {
             let x = rng.vec(n * cols, 1.0);
-            let (want, got) = (
-                product(Backend::SCALAR, w, &x),
-                product(Backend::detect(), w, &x),
-            );
-            assert_agree(&got, &want, &magnitudes(w, &x), &format!("{ty:?} n = {n}"));
+            let want = product(Backend::SCALAR, w, &x);
+            for be in simd_backends() {
+                let got = product(be, w, &x);
+                let what = format!("{} {ty:?} n = {n}", be.name());
+                assert_agree(&got, &want, &magnitudes(w, &x), &what);
+            }
         }
     }
 }
@@ -415,14 +418,14 @@ fn simd_matches_scalar_on_extreme_scales_and_uniform_quants() {
                 let w = QMatRef::new(ty, rows, cols, &data).unwrap();
                 let mut x = rng.vec(5 * cols, 1.0);
                 x[..cols].fill(0.0); // a row of zero activations
-                let (want, got) = (
-                    product(Backend::SCALAR, w, &x),
-                    product(Backend::detect(), w, &x),
-                );
-                let what = format!("{ty:?} {scales:?} fill {fill:?}");
-                assert_agree(&got, &want, &magnitudes(w, &x), &what);
-                if matches!(scales, Scales::Zero) {
-                    assert!(got.iter().all(|&v| v == 0.0), "{what}: {got:?}");
+                let want = product(Backend::SCALAR, w, &x);
+                for be in simd_backends() {
+                    let got = product(be, w, &x);
+                    let what = format!("{} {ty:?} {scales:?} fill {fill:?}", be.name());
+                    assert_agree(&got, &want, &magnitudes(w, &x), &what);
+                    if matches!(scales, Scales::Zero) {
+                        assert!(got.iter().all(|&v| v == 0.0), "{what}: {got:?}");
+                    }
                 }
             }
         }
@@ -449,8 +452,9 @@ fn integer_sums_are_exact_on_every_backend() {
         let largest = magnitudes(w, &x).into_iter().fold(0.0, f64::max);
         assert!(largest < (1 << 24) as f64, "{ty:?}: sums reach {largest}");
         let want = product(Backend::SCALAR, w, &x);
-        let got = product(Backend::detect(), w, &x);
-        assert_eq!(got, want, "{ty:?}");
+        for be in simd_backends() {
+            assert_eq!(product(be, w, &x), want, "{} {ty:?}", be.name());
+        }
         // And the products are the exact ones of the dequantized weights.
         let weights = dequantize(w);
         for (o, (r, j)) in want

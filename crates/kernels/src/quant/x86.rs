@@ -1,4 +1,5 @@
-//! AVX2 versions of the quantized dot products in `scalar.rs`.
+//! AVX2 versions of the quantized dot products in `scalar.rs`, and the same with AVX-512 VNNI's
+//! byte dot product.
 //!
 //! The integer sums are the scalar path's, computed 32 bytes at a time:
 //! `_mm256_maddubs_epi16` multiplies unsigned weight bytes by signed activation bytes and adds
@@ -10,7 +11,8 @@
 //! # Safety
 //!
 //! Every function is `unsafe` and runs with AVX2, FMA and F16C enabled: `Backend::q_tile`
-//! calls [`tile`] only through `Isa::Avx2`, which exists only after detection, and only after
+//! calls [`tile`] only through an x86 SIMD `Isa`, and [`tile_vnni`] only through
+//! `Isa::Avx512Vnni`, which exist only after detection, and only after
 //! checking the lengths of the weight row and the activation rows, which the raw-pointer
 //! loads below rely on (the weight row is `cols / block_len` whole blocks; the activations
 //! hold `R` rows of `cols` values, their scales and their 16-value sums).
@@ -22,12 +24,28 @@ use std::arch::x86_64::*;
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
+    tile_with::<R, false>(ty, w, acts)
+}
+
+/// [`tile`] with AVX-512 VNNI's `vpdpbusd` (on 256-bit registers) for the byte dot products of
+/// the 32-value formats.
+#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+pub(super) unsafe fn tile_vnni<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
+    tile_with::<R, true>(ty, w, acts)
+}
+
+#[inline(always)]
+unsafe fn tile_with<const R: usize, const VNNI: bool>(
+    ty: QuantType,
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
     match ty {
-        QuantType::Q8_0 => blocks32::<R, Q8_0>(w, acts),
-        QuantType::Q4_0 => blocks32::<R, Q4_0>(w, acts),
-        QuantType::Q4_1 => blocks32::<R, Q4_1>(w, acts),
-        QuantType::Q5_0 => blocks32::<R, Q5_0>(w, acts),
-        QuantType::Q5_1 => blocks32::<R, Q5_1>(w, acts),
+        QuantType::Q8_0 => blocks32::<R, Q8_0, VNNI>(w, acts),
+        QuantType::Q4_0 => blocks32::<R, Q4_0, VNNI>(w, acts),
+        QuantType::Q4_1 => blocks32::<R, Q4_1, VNNI>(w, acts),
+        QuantType::Q5_0 => blocks32::<R, Q5_0, VNNI>(w, acts),
+        QuantType::Q5_1 => blocks32::<R, Q5_1, VNNI>(w, acts),
         QuantType::Q4_K => q4_k::<R>(w, acts),
         QuantType::Q6_K => q6_k::<R>(w, acts),
         QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
@@ -78,10 +96,15 @@ unsafe fn fifth_bits(p: *const u8) -> __m256i {
     _mm256_and_si256(set, _mm256_set1_epi8(0x10))
 }
 
-/// Σ q·y over 32 bytes as eight i32 partial sums; `q` unsigned (≤ 128), `y` signed.
+/// Σ q·y over 32 bytes as eight i32 partial sums; `q` unsigned (≤ 128), `y` signed. Both ways
+/// give the same integers: the pairs of `maddubs` never saturate here.
 #[inline(always)]
-unsafe fn dot_u8_i8(q: __m256i, y: __m256i) -> __m256i {
-    _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1))
+unsafe fn dot_u8_i8<const VNNI: bool>(q: __m256i, y: __m256i) -> __m256i {
+    if VNNI {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, y)
+    } else {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1))
+    }
 }
 
 /// The 32-value format `blocks32` reads.
@@ -110,7 +133,10 @@ impl<const R: usize> Sums<R> {
 /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (`FORMAT`). Even and odd blocks go to separate accumulators, so that
 /// with one activation row the FMAs do not wait on each other's latency.
 #[inline(always)]
-unsafe fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; R] {
+unsafe fn blocks32<const R: usize, const FORMAT: u8, const VNNI: bool>(
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
     let block_bytes = match FORMAT {
         Q8_0 => 34,
         Q4_0 => 18,
@@ -123,12 +149,12 @@ unsafe fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) ->
     let at = |b: usize| w.as_ptr().add(b * block_bytes);
     let mut b = 0;
     while b + 1 < blocks {
-        block32::<R, FORMAT>(at(b), &acts, b, &mut even);
-        block32::<R, FORMAT>(at(b + 1), &acts, b + 1, &mut odd);
+        block32::<R, FORMAT, VNNI>(at(b), &acts, b, &mut even);
+        block32::<R, FORMAT, VNNI>(at(b + 1), &acts, b + 1, &mut odd);
         b += 2;
     }
     if b < blocks {
-        block32::<R, FORMAT>(at(b), &acts, b, &mut even);
+        block32::<R, FORMAT, VNNI>(at(b), &acts, b, &mut even);
     }
     std::array::from_fn(|r| {
         hsum(_mm256_add_ps(even.scaled[r], odd.scaled[r])) + (even.offsets[r] + odd.offsets[r])
@@ -137,7 +163,7 @@ unsafe fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) ->
 
 /// Block `b` at `p` against every row.
 #[inline(always)]
-unsafe fn block32<const R: usize, const FORMAT: u8>(
+unsafe fn block32<const R: usize, const FORMAT: u8, const VNNI: bool>(
     p: *const u8,
     acts: &ActRows,
     b: usize,
@@ -153,7 +179,7 @@ unsafe fn block32<const R: usize, const FORMAT: u8>(
             _mm256_or_si256(nibbles(p.add(8)), fifth_bits(p.add(4)))
         };
         for r in 0..R {
-            let sumi = dot_u8_i8(q, act32(acts, r, 32 * b));
+            let sumi = dot_u8_i8::<VNNI>(q, act32(acts, r, 32 * b));
             let i = r * blocks + b;
             let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(i));
             sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
@@ -174,7 +200,7 @@ unsafe fn block32<const R: usize, const FORMAT: u8>(
     let q_abs = _mm256_abs_epi8(q);
     for r in 0..R {
         let y = _mm256_sign_epi8(act32(acts, r, 32 * b), q);
-        let sumi = dot_u8_i8(q_abs, y);
+        let sumi = dot_u8_i8::<VNNI>(q_abs, y);
         let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(r * blocks + b));
         sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
     }

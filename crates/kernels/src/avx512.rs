@@ -1,0 +1,180 @@
+//! AVX-512 (F, BW, VL) versions of the kernels that carry the models' products: the f32 GEMM
+//! tile (the encoder), the f16 tile and the f16 dot product (the decoder), and the f32 dot
+//! product. Sixteen lanes per register halve the instructions of the AVX2 code in `x86.rs`,
+//! and mask registers handle ragged edges without a copy.
+//!
+//! # Safety
+//!
+//! Every function here is `#[target_feature(enable = "avx512f,avx512bw,avx512vl,...")]` and
+//! therefore `unsafe`: `mod.rs` calls them only through `Isa::Avx512` or `Isa::Avx512Vnni`,
+//! which exist only after detection, and only after checking the slice lengths that the
+//! raw-pointer loops rely on.
+
+use super::gemm::{MR, NR};
+use half::f16;
+use std::arch::x86_64::*;
+
+const LANES: usize = 16;
+
+/// The first `n` (≤ 16) lanes.
+#[inline(always)]
+fn first_lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+/// Values that load into sixteen f32 lanes.
+trait Wide: Copy {
+    /// The first `lanes` values at `p` widened to f32, zeros in the other lanes.
+    unsafe fn load(p: *const Self, lanes: __mmask16) -> __m512;
+}
+
+impl Wide for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32, lanes: __mmask16) -> __m512 {
+        _mm512_maskz_loadu_ps(lanes, p)
+    }
+}
+
+impl Wide for f16 {
+    #[inline(always)]
+    unsafe fn load(p: *const f16, lanes: __mmask16) -> __m512 {
+        _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, p as *const i16))
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_wide(a, b)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
+    dot_wide(a, b)
+}
+
+/// `Σ a[i]·b[i]` for equal lengths (checked by the caller), in four accumulators that hide
+/// the FMA latency.
+#[inline(always)]
+unsafe fn dot_wide<T: Wide>(a: &[T], b: &[f32]) -> f32 {
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let all = first_lanes(LANES);
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 4 * LANES <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let o = i + j * LANES;
+            *s = _mm512_fmadd_ps(T::load(pa.add(o), all), _mm512_loadu_ps(pb.add(o)), *s);
+        }
+        i += 4 * LANES;
+    }
+    while i < n {
+        let lanes = first_lanes(LANES.min(n - i));
+        let x = T::load(pa.add(i), lanes);
+        acc[0] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(lanes, pb.add(i)), acc[0]);
+        i += LANES;
+    }
+    let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(sum)
+}
+
+/// `out[r][c] = a[r] · b[c]` for `R` rows of `a` (f32) and `C` rows of `b` (f16), all of length
+/// `k`: the AVX2 tile's plan with sixteen lanes, the tail done under a mask.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn f16_tile<const R: usize, const C: usize>(
+    a: &[f32],
+    b: &[f16],
+    k: usize,
+) -> [[f32; C]; R] {
+    assert!(a.len() >= R * k && b.len() >= C * k);
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [[_mm512_setzero_ps(); C]; R];
+    let body = k - k % LANES;
+    let mut p = 0;
+    while p < body {
+        f16_step(pa, pb, k, p, first_lanes(LANES), &mut acc);
+        p += LANES;
+    }
+    if body < k {
+        f16_step(pa, pb, k, body, first_lanes(k - body), &mut acc);
+    }
+    let mut out = [[0.0; C]; R];
+    for (o_r, acc_r) in out.iter_mut().zip(&acc) {
+        for (o, &s) in o_r.iter_mut().zip(acc_r) {
+            *o = _mm512_reduce_add_ps(s);
+        }
+    }
+    out
+}
+
+/// One step of `f16_tile`: the `lanes` values from `p` on of every row.
+#[inline(always)]
+unsafe fn f16_step<const R: usize, const C: usize>(
+    pa: *const f32,
+    pb: *const f16,
+    k: usize,
+    p: usize,
+    lanes: __mmask16,
+    acc: &mut [[__m512; C]; R],
+) {
+    let mut bv = [_mm512_setzero_ps(); C];
+    for (c, v) in bv.iter_mut().enumerate() {
+        *v = f16::load(pb.add(c * k + p), lanes);
+    }
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        let av = f32::load(pa.add(r * k + p), lanes);
+        for (s, &w) in acc_r.iter_mut().zip(&bv) {
+            *s = _mm512_fmadd_ps(av, w, *s);
+        }
+    }
+}
+
+/// C[rows×cols] += A·B for one 6×16 register tile of the blocked GEMM; `a` and `b` are packed
+/// micro-panels (see `Backend::gemm_tile`, which checks the slice lengths). A row of the tile
+/// is one register, so six FMAs per depth step would wait on their own latency: even and odd
+/// depth steps go to separate accumulators (twelve in all) and are added at the end.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn gemm_tile(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    const { assert!(NR == LANES) };
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let pc = c.as_mut_ptr();
+    // As in the AVX2 tile: C is fetched while the depth loop runs.
+    for r in 0..rows {
+        _mm_prefetch::<_MM_HINT_T0>(pc.add(r * ldc) as *const i8);
+    }
+    let mut even = [_mm512_setzero_ps(); MR];
+    let mut odd = [_mm512_setzero_ps(); MR];
+    let mut p = 0;
+    while p + 2 <= kc {
+        let b0 = _mm512_loadu_ps(pb.add(p * NR));
+        let b1 = _mm512_loadu_ps(pb.add((p + 1) * NR));
+        for r in 0..MR {
+            let a0 = _mm512_set1_ps(*pa.add(p * MR + r));
+            let a1 = _mm512_set1_ps(*pa.add((p + 1) * MR + r));
+            even[r] = _mm512_fmadd_ps(a0, b0, even[r]);
+            odd[r] = _mm512_fmadd_ps(a1, b1, odd[r]);
+        }
+        p += 2;
+    }
+    if p < kc {
+        let b0 = _mm512_loadu_ps(pb.add(p * NR));
+        for (r, acc) in even.iter_mut().enumerate() {
+            *acc = _mm512_fmadd_ps(_mm512_set1_ps(*pa.add(p * MR + r)), b0, *acc);
+        }
+    }
+    let lanes = first_lanes(cols);
+    for r in 0..rows {
+        let row = pc.add(r * ldc);
+        let sum = _mm512_add_ps(even[r], odd[r]);
+        let old = _mm512_maskz_loadu_ps(lanes, row);
+        _mm512_mask_storeu_ps(row, lanes, _mm512_add_ps(old, sum));
+    }
+}
