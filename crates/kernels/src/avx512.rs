@@ -129,10 +129,9 @@ unsafe fn f16_step<const R: usize, const C: usize>(
     }
 }
 
-/// C[rows×cols] += A·B for one 6×16 register tile of the blocked GEMM; `a` and `b` are packed
-/// micro-panels (see `Backend::gemm_tile`, which checks the slice lengths). A row of the tile
-/// is one register, so six FMAs per depth step would wait on their own latency: even and odd
-/// depth steps go to separate accumulators (twelve in all) and are added at the end.
+/// C[rows×cols] += A·B for one register tile of the blocked GEMM: 6 rows × two B micro-panels
+/// (32 columns), or one when `cols` ≤ 16; `a` and `b` are packed micro-panels, `b`'s two
+/// halves one panel each (see `Backend::gemm_tile`, which checks the slice lengths).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 pub(super) unsafe fn gemm_tile(
     kc: usize,
@@ -144,12 +143,61 @@ pub(super) unsafe fn gemm_tile(
     cols: usize,
 ) {
     const { assert!(NR == LANES) };
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let pc = c.as_mut_ptr();
     // As in the AVX2 tile: C is fetched while the depth loop runs.
     for r in 0..rows {
         _mm_prefetch::<_MM_HINT_T0>(pc.add(r * ldc) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(pc.add(r * ldc + cols - 1) as *const i8);
     }
+    let sums = if cols > NR {
+        two_panels(kc, a.as_ptr(), b.as_ptr(), b.as_ptr().add(b.len() / 2))
+    } else {
+        [
+            one_panel(kc, a.as_ptr(), b.as_ptr()),
+            [_mm512_setzero_ps(); MR],
+        ]
+    };
+    for (half, sums) in sums.iter().enumerate() {
+        let width = cols.saturating_sub(half * NR).min(NR);
+        if width == 0 {
+            break;
+        }
+        let lanes = first_lanes(width);
+        for (r, &sum) in sums.iter().enumerate().take(rows) {
+            let at = pc.add(r * ldc + half * NR);
+            let old = _mm512_maskz_loadu_ps(lanes, at);
+            _mm512_mask_storeu_ps(at, lanes, _mm512_add_ps(old, sum));
+        }
+    }
+}
+
+/// Six rows × two panels: per depth step two B vectors, six broadcast A values and twelve
+/// FMAs into twelve accumulators, enough to keep both FMA pipes busy.
+#[inline(always)]
+unsafe fn two_panels(
+    kc: usize,
+    pa: *const f32,
+    pb: *const f32,
+    pb1: *const f32,
+) -> [[__m512; MR]; 2] {
+    let (mut left, mut right) = ([_mm512_setzero_ps(); MR], [_mm512_setzero_ps(); MR]);
+    for p in 0..kc {
+        let b0 = _mm512_loadu_ps(pb.add(p * NR));
+        let b1 = _mm512_loadu_ps(pb1.add(p * NR));
+        for (r, (l, rt)) in left.iter_mut().zip(&mut right).enumerate() {
+            let av = _mm512_set1_ps(*pa.add(p * MR + r));
+            *l = _mm512_fmadd_ps(av, b0, *l);
+            *rt = _mm512_fmadd_ps(av, b1, *rt);
+        }
+    }
+    [left, right]
+}
+
+/// Six rows × one panel (the last, narrow column block). A row is one register, so six FMAs
+/// per depth step would wait on their own latency: even and odd depth steps go to separate
+/// accumulators, added at the end.
+#[inline(always)]
+unsafe fn one_panel(kc: usize, pa: *const f32, pb: *const f32) -> [__m512; MR] {
     let mut even = [_mm512_setzero_ps(); MR];
     let mut odd = [_mm512_setzero_ps(); MR];
     let mut p = 0;
@@ -170,11 +218,5 @@ pub(super) unsafe fn gemm_tile(
             *acc = _mm512_fmadd_ps(_mm512_set1_ps(*pa.add(p * MR + r)), b0, *acc);
         }
     }
-    let lanes = first_lanes(cols);
-    for r in 0..rows {
-        let row = pc.add(r * ldc);
-        let sum = _mm512_add_ps(even[r], odd[r]);
-        let old = _mm512_maskz_loadu_ps(lanes, row);
-        _mm512_mask_storeu_ps(row, lanes, _mm512_add_ps(old, sum));
-    }
+    std::array::from_fn(|r| _mm512_add_ps(even[r], odd[r]))
 }

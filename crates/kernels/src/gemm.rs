@@ -367,12 +367,13 @@ impl PackedB {
         PackedB { data, k, n, kc }
     }
 
-    /// Panel `jp` of depth block `pb`, as packed (its full depth).
-    fn panel(&self, pb: usize, jp: usize) -> &[f32] {
+    /// Panels `jp..jp + count` of depth block `pb`, as packed (their full depth), one after
+    /// the other.
+    fn panels(&self, pb: usize, jp: usize, count: usize) -> &[f32] {
         let depth = self.kc.min(self.k - pb * self.kc);
         let panels = self.n.div_ceil(NR);
         let start = pb * self.kc * panels * NR + jp * depth * NR;
-        &self.data[start..start + depth * NR]
+        &self.data[start..start + count * depth * NR]
     }
 }
 
@@ -505,9 +506,11 @@ pub(super) fn gemm_packed(
             let i0 = ip * MR;
             pack_panel::<MR>(at, p0, kc, i0, MR.min(m - i0), panel);
         }
-        for (jp, j0) in (0..n).step_by(NR).enumerate() {
-            let bpanel = packed.panel(pb, jp);
-            let cols = NR.min(n - j0);
+        // A backend's tile may span several B panels (AVX-512: two).
+        let wide = be.tile_panels();
+        for (jq, j0) in (0..n).step_by(wide * NR).enumerate() {
+            let cols = (wide * NR).min(n - j0);
+            let bpanel = packed.panels(pb, jq * wide, cols.div_ceil(NR));
             for (ip, apanel) in apack.chunks_exact(kc * MR).enumerate() {
                 let i0 = ip * MR;
                 let rows = MR.min(m - i0);

@@ -274,9 +274,21 @@ impl Backend {
         }
     }
 
+    /// B micro-panels (of `gemm::NR` columns) per register tile of [`Backend::gemm_tile`].
+    fn tile_panels(self) -> usize {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 | Isa::Avx512Vnni => 2,
+            _ => 1,
+        }
+    }
+
     /// C[rows×cols] += A·B for one register tile: `a` is a packed A micro-panel (`kc` steps of
-    /// `gemm::MR` values), `b` a packed B micro-panel (`kc` steps of `gemm::NR`), `c` starts at
-    /// the tile's first element with row stride `ldc`. Panics if any slice is too short.
+    /// `gemm::MR` values), `b` holds `⌈cols / gemm::NR⌉` (at most [`Backend::tile_panels`])
+    /// packed B micro-panels one after the other, of equal length, each with at least `kc`
+    /// steps of `gemm::NR` values (a panel packed deeper than `kc` is used in part), `c`
+    /// starts at the tile's first element with row stride `ldc`. Panics if any slice is too
+    /// short.
     #[allow(clippy::too_many_arguments)]
     fn gemm_tile(
         self,
@@ -288,8 +300,10 @@ impl Backend {
         rows: usize,
         cols: usize,
     ) {
-        assert!(a.len() >= kc * gemm::MR && b.len() >= kc * gemm::NR);
-        assert!((1..=gemm::MR).contains(&rows) && (1..=gemm::NR).contains(&cols));
+        let panels = cols.div_ceil(gemm::NR);
+        assert!(a.len() >= kc * gemm::MR && b.len() >= panels * kc * gemm::NR);
+        assert!(b.len().is_multiple_of(panels), "gemm_tile: uneven B panels");
+        assert!((1..=gemm::MR).contains(&rows) && (1..=self.tile_panels()).contains(&panels));
         assert!(c.len() >= (rows - 1) * ldc + cols, "gemm_tile: C too short");
         match self.0 {
             Isa::Scalar => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
