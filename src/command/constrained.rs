@@ -358,11 +358,45 @@ struct Candidate {
     end_prob: f32,
 }
 
+/// How much wider the second search is when every beam of the first one died.
+const WIDER: usize = 4;
+
 /// Decodes the audio in `cross` after `prompt` (which starts with start-of-transcript)
 /// inside the grammar. Hypotheses are ranked by their total log-probability: they all
 /// explain the same audio, and the model's own end-of-text probability already charges a
 /// sentence that stops early or runs on.
+///
+/// Every allowed token leads to a state some sentence continues from, but not always
+/// through tokens the rules and the tokenizer's canonical spelling let through: in unclear
+/// audio all beams can follow the model into such spellings ("I, the, a ...") and die there
+/// before any sentence ends. That is the search failing, not the audio saying no, so the
+/// search runs once more [`WIDER`] times as wide before it reports no sentence.
 pub fn beam_search(
+    model: &Whisper,
+    rules: &TokenRules,
+    tokenizer: &Tokenizer,
+    cross: &CrossKv,
+    prompt: &[u32],
+    constraint: &mut TokenConstraint,
+    opts: &SearchOptions,
+) -> Result<SearchResult, ModelError> {
+    let first = search(model, rules, tokenizer, cross, prompt, constraint, opts)?;
+    if first.best.is_some() {
+        return Ok(first);
+    }
+    let wider = SearchOptions {
+        beam_size: opts.beam_size.max(1) * WIDER,
+        ..opts.clone()
+    };
+    tracing::debug!(
+        beam = wider.beam_size,
+        "no sentence: searching again, wider"
+    );
+    search(model, rules, tokenizer, cross, prompt, constraint, &wider)
+}
+
+/// One beam search of [`beam_search`].
+fn search(
     model: &Whisper,
     rules: &TokenRules,
     tokenizer: &Tokenizer,

@@ -71,6 +71,18 @@ fn recognize_spoken_commands_with_their_slots() {
     }
 }
 
+/// espeak-ng's "is fan on" in brown noise at 24 dB (made by `scripts/data/make_commands.py`):
+/// tiny.en hears "It's ten on", and every beam of a 5-wide search follows " I" into spellings
+/// that die before a sentence ends. Before the search tried again wider, this was refused as
+/// `no_sentence`.
+#[test]
+fn a_search_whose_beams_all_die_tries_again_wider() {
+    let path = common::repo().join("tests/fixtures/commands/is_fan_on_24db.wav");
+    let r = recognize(&read_wav(&path).unwrap());
+    let expected = json!({"intent": "GetState", "slots": {"name": "fan", "state": "on"}});
+    assert_eq!(outcome(&r), expected, "{r:?}");
+}
+
 #[test]
 fn recognize_refuses_silence_speech_and_near_misses() {
     let silence = recognize(&vec![0.0; 32_000]);
