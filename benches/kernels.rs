@@ -192,6 +192,38 @@ fn bench_attention(threads: usize) {
     }
 }
 
+/// Softmax and GELU over a head's row and an encoder's sequence (one thread, whatever the
+/// pool); "GFLOP/s" reads as billions of elements per second.
+fn bench_elementwise(threads: usize) {
+    let be = Backend::detect();
+    for n in [64, 1500] {
+        let x = data(n, 8);
+        let mut y = x.clone();
+        let t = time(|| {
+            for _ in 0..1000 {
+                y.copy_from_slice(&x);
+                be.softmax(&mut y);
+            }
+        });
+        t.report(
+            &format!("softmax n={n} (x1000; elements)"),
+            threads,
+            1000.0 * n as f64,
+        );
+        let t = time(|| {
+            for _ in 0..1000 {
+                y.copy_from_slice(&x);
+                be.gelu(&mut y);
+            }
+        });
+        t.report(
+            &format!("gelu n={n} (x1000; elements)"),
+            threads,
+            1000.0 * n as f64,
+        );
+    }
+}
+
 /// A named benchmark, run once per thread count.
 type Bench = (&'static str, fn(usize));
 
@@ -201,11 +233,12 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .unwrap_or_default();
     println!("backend: {}", Backend::detect().name());
-    let benches: [Bench; 4] = [
+    let benches: [Bench; 5] = [
         ("gemm-rows", bench_gemm_rows),
         ("gemm", bench_gemm),
         ("f16", bench_f16),
         ("attention", bench_attention),
+        ("elementwise", bench_elementwise),
     ];
     for (name, bench) in benches {
         if !name.contains(&filter) {

@@ -1,6 +1,6 @@
 //! AVX-512 (F, BW, VL) versions of the kernels that carry the models' products: the f32 GEMM
 //! tile (the encoder), the f16 tile and the f16 dot product (the decoder), and the f32 dot
-//! product. Sixteen lanes per register halve the instructions of the AVX2 code in `x86.rs`,
+//! product; and of the encoder's elementwise work, softmax and GELU. Sixteen lanes per register halve the instructions of the AVX2 code in `x86.rs`,
 //! and mask registers handle ragged edges without a copy.
 //!
 //! # Safety
@@ -11,6 +11,7 @@
 //! raw-pointer loops rely on.
 
 use super::gemm::{MR, NR};
+use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
 
@@ -219,4 +220,109 @@ unsafe fn one_panel(kc: usize, pa: *const f32, pb: *const f32) -> [__m512; MR] {
         }
     }
     std::array::from_fn(|r| _mm512_add_ps(even[r], odd[r]))
+}
+
+/// e^x for every lane: `x86::exp`'s method (Cody & Waite reduction, degree-7 polynomial, the
+/// same clamp) on sixteen lanes.
+#[inline(always)]
+unsafe fn exp(x: __m512) -> __m512 {
+    let x = _mm512_max_ps(
+        _mm512_min_ps(x, _mm512_set1_ps(88.3)),
+        _mm512_set1_ps(-87.3),
+    );
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm512_set1_ps(1.0 / 5040.0);
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    let bits = _mm512_slli_epi32::<23>(_mm512_add_epi32(
+        _mm512_cvtps_epi32(n),
+        _mm512_set1_epi32(127),
+    ));
+    _mm512_mul_ps(p, _mm512_castsi512_ps(bits))
+}
+
+/// Softmax of `x * scale` in place (see `Backend::softmax_scaled`): the maximum, then the
+/// exponentials and their sum, then the division, each pass sixteen lanes at a time.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn softmax_scaled(x: &mut [f32], scale: f32) {
+    let n = x.len();
+    let p = x.as_mut_ptr();
+    let lowest = _mm512_set1_ps(f32::NEG_INFINITY);
+    let mut vmax = lowest;
+    let mut i = 0;
+    while i < n {
+        let lanes = first_lanes(LANES.min(n - i));
+        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(lowest, lanes, p.add(i)));
+        i += LANES;
+    }
+    let (vm, vs) = (
+        _mm512_set1_ps(_mm512_reduce_max_ps(vmax)),
+        _mm512_set1_ps(scale),
+    );
+    let mut vsum = _mm512_setzero_ps();
+    let mut i = 0;
+    while i < n {
+        let lanes = first_lanes(LANES.min(n - i));
+        let v = _mm512_maskz_loadu_ps(lanes, p.add(i));
+        let e = _mm512_maskz_mov_ps(lanes, exp(_mm512_mul_ps(_mm512_sub_ps(v, vm), vs)));
+        _mm512_mask_storeu_ps(p.add(i), lanes, e);
+        vsum = _mm512_add_ps(vsum, e);
+        i += LANES;
+    }
+    let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(vsum));
+    let mut i = 0;
+    while i < n {
+        let lanes = first_lanes(LANES.min(n - i));
+        let v = _mm512_maskz_loadu_ps(lanes, p.add(i));
+        _mm512_mask_storeu_ps(p.add(i), lanes, _mm512_mul_ps(v, inv));
+        i += LANES;
+    }
+}
+
+/// Exact GELU in place, with the erf formula of `scalar.rs` (see `Backend::gelu`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn gelu(x: &mut [f32]) {
+    let n = x.len();
+    let p = x.as_mut_ptr();
+    for i in (0..n).step_by(LANES) {
+        let lanes = first_lanes(LANES.min(n - i));
+        let v = _mm512_maskz_loadu_ps(lanes, p.add(i));
+        _mm512_mask_storeu_ps(p.add(i), lanes, gelu16(v));
+    }
+}
+
+/// 0.5·x·(1 + erf(x/√2)) for every lane.
+#[inline(always)]
+unsafe fn gelu16(x: __m512) -> __m512 {
+    let z = _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+    let az = _mm512_abs_ps(z);
+    let one = _mm512_set1_ps(1.0);
+    let t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(ERF_P), az, one));
+    let mut poly = _mm512_set1_ps(ERF_A[4]);
+    for &a in ERF_A[..4].iter().rev() {
+        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(a));
+    }
+    poly = _mm512_mul_ps(poly, t);
+    let e = exp(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
+    let erf_abs = _mm512_fnmadd_ps(poly, e, one);
+    // erf takes z's sign: copy its sign bit onto |erf|.
+    let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));
+    let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
+    _mm512_mul_ps(
+        _mm512_mul_ps(_mm512_set1_ps(0.5), x),
+        _mm512_add_ps(one, erf),
+    )
 }

@@ -207,7 +207,10 @@ impl Backend {
             Isa::Scalar => scalar::softmax_scaled(x, scale),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::softmax_scaled(x, scale) },
+            Isa::Avx2 => unsafe { x86::softmax_scaled(x, scale) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::softmax_scaled(x, scale) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::softmax_scaled(x, scale),
         }
@@ -243,7 +246,10 @@ impl Backend {
             Isa::Scalar => scalar::gelu(x),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::gelu(x) },
+            Isa::Avx2 => unsafe { x86::gelu(x) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::gelu(x) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::gelu(x),
         }
