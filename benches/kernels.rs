@@ -196,31 +196,21 @@ fn bench_attention(threads: usize) {
 /// pool); "GFLOP/s" reads as billions of elements per second.
 fn bench_elementwise(threads: usize) {
     let be = Backend::detect();
+    let kernels: [(&str, fn(Backend, &mut [f32])); 2] =
+        [("softmax", Backend::softmax), ("gelu", Backend::gelu)];
     for n in [64, 1500] {
         let x = data(n, 8);
         let mut y = x.clone();
-        let t = time(|| {
-            for _ in 0..1000 {
-                y.copy_from_slice(&x);
-                be.softmax(&mut y);
-            }
-        });
-        t.report(
-            &format!("softmax n={n} (x1000; elements)"),
-            threads,
-            1000.0 * n as f64,
-        );
-        let t = time(|| {
-            for _ in 0..1000 {
-                y.copy_from_slice(&x);
-                be.gelu(&mut y);
-            }
-        });
-        t.report(
-            &format!("gelu n={n} (x1000; elements)"),
-            threads,
-            1000.0 * n as f64,
-        );
+        for (name, kernel) in kernels {
+            let t = time(|| {
+                for _ in 0..1000 {
+                    y.copy_from_slice(&x);
+                    kernel(be, &mut y);
+                }
+            });
+            let label = format!("{name} n={n} (x1000; elements)");
+            t.report(&label, threads, 1000.0 * n as f64);
+        }
     }
 }
 
