@@ -194,10 +194,12 @@ fn bench_attention(threads: usize) {
 
 /// Softmax and GELU over a head's row and an encoder's sequence (one thread, whatever the
 /// pool); "GFLOP/s" reads as billions of elements per second.
+/// An elementwise kernel that works in place.
+type InPlace = fn(Backend, &mut [f32]);
+
 fn bench_elementwise(threads: usize) {
     let be = Backend::detect();
-    let kernels: [(&str, fn(Backend, &mut [f32])); 2] =
-        [("softmax", Backend::softmax), ("gelu", Backend::gelu)];
+    let kernels: [(&str, InPlace); 2] = [("softmax", Backend::softmax), ("gelu", Backend::gelu)];
     for n in [64, 1500] {
         let x = data(n, 8);
         let mut y = x.clone();
