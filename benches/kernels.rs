@@ -192,11 +192,11 @@ fn bench_attention(threads: usize) {
     }
 }
 
-/// Softmax and GELU over a head's row and an encoder's sequence (one thread, whatever the
-/// pool); "GFLOP/s" reads as billions of elements per second.
 /// An elementwise kernel that works in place.
 type InPlace = fn(Backend, &mut [f32]);
 
+/// Softmax and GELU over a head's row and an encoder's sequence (one thread, whatever the
+/// pool); "GFLOP/s" reads as billions of elements per second.
 fn bench_elementwise(threads: usize) {
     let be = Backend::detect();
     let kernels: [(&str, InPlace); 2] = [("softmax", Backend::softmax), ("gelu", Backend::gelu)];
