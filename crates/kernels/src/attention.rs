@@ -240,10 +240,9 @@ impl Job<'_> {
             self.be.softmax_scaled(scores, self.scale);
             // SAFETY: this task owns head `h` of the rows in `rows`.
             let out = unsafe { self.out_row(i, h) };
-            out.fill(0.0);
-            for (j, &p) in scores.iter().enumerate() {
-                self.be.axpy(out, p, self.v.row(j, kv0, hd));
-            }
+            let values = &self.v.data[kv0.min(self.v.data.len())..];
+            self.be
+                .weighted_rows(scores, values, self.v.row_stride, out);
         }
     }
 

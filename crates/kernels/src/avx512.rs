@@ -326,3 +326,29 @@ unsafe fn gelu16(x: __m512) -> __m512 {
         _mm512_add_ps(one, erf),
     )
 }
+
+/// `out = Σ_j p[j] · v[j·stride..][..out.len()]` (see `Backend::weighted_rows`): up to 64
+/// output columns stay in four registers while every row is added in, instead of a load and
+/// a store of `out` per row.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn weighted_rows(p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+    const CHUNK: usize = 4 * LANES;
+    let len = out.len();
+    let (pv, po) = (v.as_ptr(), out.as_mut_ptr());
+    for c0 in (0..len).step_by(CHUNK) {
+        let lanes: [__mmask16; 4] =
+            std::array::from_fn(|q| first_lanes((len - c0).saturating_sub(q * LANES).min(LANES)));
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for (j, &pj) in p.iter().enumerate() {
+            let weight = _mm512_set1_ps(pj);
+            let row = pv.add(j * stride + c0);
+            for (q, a) in acc.iter_mut().enumerate() {
+                let x = _mm512_maskz_loadu_ps(lanes[q], row.add(q * LANES));
+                *a = _mm512_fmadd_ps(weight, x, *a);
+            }
+        }
+        for (q, a) in acc.iter().enumerate() {
+            _mm512_mask_storeu_ps(po.add(c0 + q * LANES), lanes[q], *a);
+        }
+    }
+}

@@ -181,6 +181,28 @@ impl Backend {
         }
     }
 
+    /// `out = Σ_j p[j] · v[j·stride ..][..out.len()]`: attention's sum of value rows weighted
+    /// by the probabilities, for one query row. Panics if `v` is too short.
+    fn weighted_rows(self, p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+        let len = out.len();
+        assert!(
+            p.is_empty() || v.len() >= (p.len() - 1) * stride + len,
+            "weighted_rows: v too short"
+        );
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected;
+            // the length of `v` was checked above.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::weighted_rows(p, v, stride, out) },
+            _ => {
+                out.fill(0.0);
+                for (j, &pj) in p.iter().enumerate() {
+                    self.axpy(out, pj, &v[j * stride..j * stride + len]);
+                }
+            }
+        }
+    }
+
     /// See [`f16_to_f32`].
     pub fn f16_to_f32(self, src: &[f16], dst: &mut [f32]) {
         assert_eq!(src.len(), dst.len(), "f16_to_f32: length mismatch");
@@ -707,6 +729,28 @@ mod tests {
                 Backend::SCALAR.gelu(&mut want);
                 be.gelu(&mut got);
                 assert_close(&got, &want, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn weighted_rows_match_scalar() {
+        let mut rng = Rng::new(8);
+        for (rows, len, stride) in [
+            (0, 5, 5),
+            (1, 64, 64),
+            (37, 64, 384),
+            (1500, 64, 130),
+            (9, 100, 100),
+        ] {
+            let v = rng.vec(rows.max(1) * stride, 1.0);
+            let p = rng.vec(rows, 1.0);
+            let mut want = vec![f32::NAN; len];
+            Backend::SCALAR.weighted_rows(&p, &v, stride, &mut want);
+            for be in simd_backends() {
+                let mut got = vec![f32::NAN; len];
+                be.weighted_rows(&p, &v, stride, &mut got);
+                assert_close(&got, &want, dot_tol(rows));
             }
         }
     }
