@@ -234,9 +234,8 @@ impl Job<'_> {
             let nk = self.visible(i);
             scores.resize(nk, 0.0);
             let q = self.q.row(i, c0, hd);
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = self.be.dot(q, self.k.row(j, kv0, hd));
-            }
+            let keys = &self.k.data[kv0.min(self.k.data.len())..];
+            self.be.row_dots(q, keys, self.k.row_stride, scores);
             self.be.softmax_scaled(scores, self.scale);
             // SAFETY: this task owns head `h` of the rows in `rows`.
             let out = unsafe { self.out_row(i, h) };

@@ -181,6 +181,27 @@ impl Backend {
         }
     }
 
+    /// `scores[j] = q · k[j·stride ..][..q.len()]`: attention's scores of one query row
+    /// against every key. Panics if `k` is too short.
+    fn row_dots(self, q: &[f32], k: &[f32], stride: usize, scores: &mut [f32]) {
+        let len = q.len();
+        assert!(
+            scores.is_empty() || k.len() >= (scores.len() - 1) * stride + len,
+            "row_dots: k too short"
+        );
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected;
+            // the length of `k` was checked above.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::row_dots(q, k, stride, scores) },
+            _ => {
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = self.dot(q, &k[j * stride..j * stride + len]);
+                }
+            }
+        }
+    }
+
     /// `out = Σ_j p[j] · v[j·stride ..][..out.len()]`: attention's sum of value rows weighted
     /// by the probabilities, for one query row. Panics if `v` is too short.
     fn weighted_rows(self, p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
@@ -729,6 +750,28 @@ mod tests {
                 Backend::SCALAR.gelu(&mut want);
                 be.gelu(&mut got);
                 assert_close(&got, &want, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn row_dots_match_scalar() {
+        let mut rng = Rng::new(9);
+        for (rows, len, stride) in [
+            (0, 5, 5),
+            (1, 64, 64),
+            (7, 64, 384),
+            (1500, 64, 130),
+            (9, 100, 100),
+        ] {
+            let k = rng.vec(rows.max(1) * stride, 1.0);
+            let q = rng.vec(len, 1.0);
+            let mut want = vec![f32::NAN; rows];
+            Backend::SCALAR.row_dots(&q, &k, stride, &mut want);
+            for be in simd_backends() {
+                let mut got = vec![f32::NAN; rows];
+                be.row_dots(&q, &k, stride, &mut got);
+                assert_close(&got, &want, dot_tol(len));
             }
         }
     }
