@@ -1,6 +1,10 @@
 //! voxd's forward pass against llama.cpp (xllamacpp, through `scripts/reference/llm_reference.py
 //! greedy`) on SmolLM2's GGUF file, with the prompts of `tests/fixtures/llm/`:
-//! - greedy continuations: the first 32 tokens identical on at least 4 of the prompts;
+//! - greedy continuations of 32 tokens: on all prompts but one, identical, or departing from
+//!   llama.cpp's only where llama.cpp itself was nearly undecided (its choice led by less
+//!   than [`NEAR_TIE`]); and never before the 8th token. Once one near-tie falls the other
+//!   way the two texts go their own ways, and which near-ties fall which way changes with
+//!   the order of every sum (the AVX2 and AVX-512 paths differ there, as llama.cpp does);
 //! - teacher-forced: fed llama.cpp's own continuation, voxd's most likely next token is
 //!   llama.cpp's at 95 % of the positions or more.
 //!
@@ -17,6 +21,13 @@ use crate::common::llm as llm_common;
 
 const PROMPTS: &str = "tests/fixtures/llm/greedy_prompts.json";
 const TOKENS: usize = 32;
+/// A lead (log-probability of llama.cpp's choice over its runner-up) this small is a toss-up
+/// that rounding decides: the leads where voxd and llama.cpp part lie at 0.007-0.26, except
+/// one step of the first prompt (0.81), where teacher-forced voxd differs on every kernel
+/// path: the one prompt allowed to part elsewhere.
+const NEAR_TIE: f64 = 0.3;
+/// Tokens every continuation shares with llama.cpp's before any departure.
+const MIN_SHARED: usize = 8;
 
 struct Case {
     prompt: Vec<u32>,
@@ -86,7 +97,7 @@ fn load() -> (Llama, Tokenizer) {
 fn greedy_continuations_match_llama_cpp() {
     let (model, tokenizer) = load();
     let cases = reference_cases();
-    let mut identical = 0;
+    let (mut identical, mut near_ties_only) = (0, 0);
     for (i, case) in cases.iter().enumerate() {
         let mut cache = model.new_cache(case.prompt.len() + TOKENS);
         let mut logits = model.forward(&case.prompt, &mut cache, false).unwrap();
@@ -115,11 +126,20 @@ fn greedy_continuations_match_llama_cpp() {
             }
         );
         identical += usize::from(same == TOKENS);
+        near_ties_only += usize::from(same == TOKENS || case.margins[same] < NEAR_TIE);
+        assert!(
+            same >= MIN_SHARED,
+            "prompt {i}: voxd leaves llama.cpp's continuation after {same} tokens"
+        );
     }
-    println!("{identical} of {} continuations identical", cases.len());
+    println!(
+        "{identical} of {} continuations identical, {near_ties_only} identical or parting at \
+         a near tie",
+        cases.len()
+    );
     assert!(
-        identical >= 4,
-        "only {identical} of {} greedy continuations are identical to llama.cpp's",
+        near_ties_only + 1 >= cases.len(),
+        "only {near_ties_only} of {} greedy continuations follow llama.cpp's up to a near tie",
         cases.len()
     );
 }
