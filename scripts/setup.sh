@@ -39,6 +39,8 @@ fi
 #   libc6-dev-arm64-cross     link aarch64 test binaries (NEON kernels)
 #   qemu-user                 qemu-aarch64 runs them here
 #   libasound2-dev            ALSA headers: cpal's capture backend links against libasound
+#   libpulse-dev              PulseAudio headers: the default capture path reads the sound
+#                             server's default source through its own API (feature `pulse`)
 #   libasound2-dev:arm64      the same for the aarch64 build (Debian multiarch: the arm64
 #                             architecture is added first); .cargo/config.toml points
 #                             pkg-config at it
@@ -52,7 +54,7 @@ fi
 #                             the model wheels for `voxd models fetch`)
 # ---------------------------------------------------------------------------------------------
 APT_PACKAGES=(espeak-ng sox flite gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-    libasound2-dev libasound2-dev:arm64 pulseaudio pulseaudio-utils libasound2-plugins dbus
+    libasound2-dev libasound2-dev:arm64 libpulse-dev pulseaudio pulseaudio-utils libasound2-plugins dbus
     python3-dbusmock systemd)
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -299,6 +299,14 @@ impl std::str::FromStr for RunMode {
     }
 }
 
+impl std::str::FromStr for crate::capture::CaptureBackend {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        from_name(name, &crate::capture::CaptureBackend::NAMES)
+    }
+}
+
 impl std::str::FromStr for StdoutFormat {
     type Err = String;
 
@@ -313,6 +321,9 @@ impl std::str::FromStr for StdoutFormat {
 pub struct AudioConfig {
     /// `default`, a device index from `voxd devices`, or part of a device's name.
     pub device: String,
+    /// `auto` (the sound server for the default device when one answers, else cpal),
+    /// `pulse` or `cpal`.
+    pub backend: crate::capture::CaptureBackend,
     /// Capture rate in Hz; absent = the device's default.
     pub rate: Option<u32>,
     /// Capture channels; absent = the device's default.
@@ -325,6 +336,7 @@ impl Default for AudioConfig {
     fn default() -> Self {
         AudioConfig {
             device: "default".into(),
+            backend: crate::capture::CaptureBackend::Auto,
             rate: None,
             channels: None,
             buffer_ms: crate::capture::device::DEFAULT_BUFFER_MS,
@@ -337,6 +349,7 @@ impl AudioConfig {
     pub fn capture_options(&self) -> crate::capture::CaptureOptions {
         crate::capture::CaptureOptions {
             device: crate::capture::DeviceSelector::parse(&self.device),
+            backend: self.backend,
             rate: self.rate,
             channels: self.channels,
             buffer_ms: Some(self.buffer_ms).filter(|&ms| ms > 0),

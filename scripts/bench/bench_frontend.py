@@ -3,12 +3,12 @@
 
 Two kinds of run, each repeated (best and median are reported):
 
-  live     `voxd listen` captures from the virtual microphone (scripts/env/vmic.sh: cpal -> ALSA
-           -> PulseAudio) at 48 kHz stereo while a file plays into it in real time, exactly as
-           in the daemon. CPU is voxd's own user+system time (from /proc) over the steady part
+  live     `voxd listen` captures from the virtual microphone (scripts/env/vmic.sh) at 48 kHz
+           stereo while a file plays into it in real time, exactly as in the daemon, through
+           each capture API of --backends: `pulse` (the sound server's own API) and `cpal`
+           (cpal -> ALSA -> ALSA's PulseAudio plugin). CPU is voxd's own user+system time (from /proc) over the steady part
            of the run (after the first 3 s) divided by the wall time: % of one core, for the
-           whole process (cpal's ALSA thread and the PulseAudio client inside ALSA's plugin
-           included) and for the front-end thread alone (resampling, VAD, segmentation).
+           whole process (the capture threads included) and for the front-end thread alone (resampling, VAD, segmentation).
            RSS is sampled every second; "flat" means its growth after the first 3 s.
              idle microphone:   nothing played; the virtual microphone streams digital silence
              room noise played: white noise at -70 dBFS RMS played into it
@@ -25,7 +25,7 @@ Two kinds of run, each repeated (best and median are reported):
 Needs scripts/setup.sh (PulseAudio), a release build, and the segmentation data
 (scripts/data/make_segmentation.py --long 10, made here if missing).
 
-Usage: scripts/bench/bench_frontend.py [--runs N] [--seconds S] [--markdown]
+Usage: scripts/bench/bench_frontend.py [--runs N] [--seconds S] [--markdown] [--backends ...]
 """
 import argparse
 import os
@@ -94,8 +94,8 @@ def vmic(verb, run_dir, *args):
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def live_run(wav, seconds):
-    """One live capture of `wav`; returns (process cpu %, front-end thread cpu %, rss min kB,
+def live_run(wav, seconds, backend):
+    """One live capture of `wav` through `backend`; returns (process cpu %, front-end thread cpu %, rss min kB,
     rss max kB, rss growth kB)."""
     with tempfile.TemporaryDirectory() as run_dir:
         vmic("start", run_dir)
@@ -105,8 +105,8 @@ def live_run(wav, seconds):
             env[key] = value
         try:
             listener = subprocess.Popen(
-                [str(VOXD), "listen", "--rate", "48000", "--channels", "2",
-                 "--seconds", str(seconds)],
+                [str(VOXD), "listen", "--backend", backend, "--rate", "48000",
+                 "--channels", "2", "--seconds", str(seconds)],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             # No file: the virtual microphone's own stream of silence, as an idle microphone.
             player = subprocess.Popen(
@@ -182,6 +182,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each live run")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--backends", nargs="+", default=["pulse", "cpal"],
+                    help="capture APIs to measure (voxd listen --backend)")
     args = ap.parse_args()
     if not VOXD.exists():
         raise SystemExit("bench_frontend: build first: cargo build --release")
@@ -194,10 +196,11 @@ def main():
         rows = []
         cases = [("idle microphone", None), ("room noise played", silence),
                  ("speech played", SEG / "clean_48k_stereo.wav")]
-        for name, wav in cases:
+        for (name, wav), backend in ((c, b) for c in cases for b in args.backends):
             runs = []
+            name = f"{name} ({backend})"
             for i in range(args.runs):
-                runs.append(retried(lambda: live_run(wav, args.seconds)))
+                runs.append(retried(lambda: live_run(wav, args.seconds, backend)))
                 log(f"live {name} run {i + 1}: {runs[-1][0]:.2f} % of a core "
                     f"(front-end thread {runs[-1][1]:.2f} %), RSS {runs[-1][2]}-{runs[-1][3]} kB")
             cpu_best, cpu_median = best_median([r[0] for r in runs])

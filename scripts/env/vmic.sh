@@ -27,6 +27,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SINK=vmic_sink
 SOURCE=vmic
 KEEPALIVE=vmic_keepalive
+# The keepalive loopback only keeps the source streaming, and asks for a long latency: a source
+# delivers to all its clients as often as its most demanding one asks, so a short latency here
+# would make every capture client wake hundreds of times a second, as no microphone with voxd
+# as its only client does.
+KEEPALIVE_MS=1000
 RATE=48000
 CHANNELS=2
 
@@ -94,7 +99,7 @@ load-module module-native-protocol-unix auth-anonymous=1 socket=$DIR/native
 load-module module-null-sink sink_name=$SINK rate=$RATE channels=$CHANNELS format=float32le sink_properties=device.description=VirtualMicSink
 load-module module-remap-source source_name=$SOURCE master=$SINK.monitor source_properties=device.description=VirtualMic
 load-module module-null-sink sink_name=$KEEPALIVE rate=$RATE channels=$CHANNELS format=float32le sink_properties=device.description=VirtualMicKeepalive
-load-module module-loopback source=$SOURCE sink=$KEEPALIVE latency_msec=20 source_dont_move=1 sink_dont_move=1
+load-module module-loopback source=$SOURCE sink=$KEEPALIVE latency_msec=$KEEPALIVE_MS source_dont_move=1 sink_dont_move=1
 set-default-sink $SINK
 set-default-source $SOURCE
 EOF

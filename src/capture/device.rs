@@ -57,6 +57,25 @@ impl std::fmt::Display for DeviceSelector {
     }
 }
 
+/// Which audio API opens the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureBackend {
+    /// The sound server's own API for the default device when a server answers (Linux),
+    /// cpal for everything else.
+    #[default]
+    Auto,
+    /// The PulseAudio API (PulseAudio or PipeWire's PulseAudio service); Linux only.
+    Pulse,
+    /// cpal: ALSA on Linux, CoreAudio on macOS.
+    Cpal,
+}
+
+impl CaptureBackend {
+    /// The names `[audio] backend` takes.
+    pub const NAMES: [&'static str; 3] = ["auto", "pulse", "cpal"];
+}
+
 /// An input device as `voxd devices` lists it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DeviceInfo {
@@ -79,6 +98,8 @@ pub struct DeviceInfo {
 pub struct CaptureOptions {
     /// Which device.
     pub device: DeviceSelector,
+    /// Which audio API opens it.
+    pub backend: CaptureBackend,
     /// Sample rate to ask for; `None` takes the device's default.
     pub rate: Option<u32>,
     /// Channel count to ask for; `None` takes the device's default.
@@ -99,6 +120,7 @@ impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
             device: DeviceSelector::Default,
+            backend: CaptureBackend::Auto,
             rate: None,
             channels: None,
             buffer_ms: Some(DEFAULT_BUFFER_MS),
@@ -425,7 +447,8 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// An open stream and the counters of the ring it fills.
 struct Running {
-    stream: cpal::Stream,
+    /// A cpal or sound-server stream: it runs until dropped.
+    stream: Box<dyn Send>,
     stats: Arc<RingStats>,
 }
 
@@ -554,11 +577,102 @@ impl Supervisor {
         same_as: Option<StreamFormat>,
         fault: Sender<String>,
     ) -> Result<(Running, StreamFormat, String, RingReader), CaptureError> {
-        let device = find_device(selector)?;
         let (rate, channels) = match same_as {
             Some(f) => (Some(f.rate), Some(f.channels)),
             None => (self.options.rate, self.options.channels),
         };
+        if let Some(opened) = self.open_sound_server(selector, rate, channels, fault.clone())? {
+            return Ok(opened);
+        }
+        self.open_cpal(selector, rate, channels, fault)
+    }
+
+    /// The ring for a stream of `format`.
+    fn ring_for(&self, format: StreamFormat) -> (RingWriter, RingReader) {
+        ring((format.rate as f32 * self.ring_seconds) as usize)
+    }
+
+    /// Opens the sound server's default source when the backend asks for it; `None` when
+    /// the device is cpal's to open (the backend says so, or `auto` finds no server).
+    #[cfg(all(target_os = "linux", feature = "pulse"))]
+    fn open_sound_server(
+        &self,
+        selector: &DeviceSelector,
+        rate: Option<u32>,
+        channels: Option<u16>,
+        fault: Sender<String>,
+    ) -> Result<Option<(Running, StreamFormat, String, RingReader)>, CaptureError> {
+        match (self.options.backend, selector) {
+            (CaptureBackend::Cpal, _)
+            | (CaptureBackend::Auto, DeviceSelector::Index(_) | DeviceSelector::Name(_)) => {
+                return Ok(None)
+            }
+            (CaptureBackend::Pulse, DeviceSelector::Index(_) | DeviceSelector::Name(_)) => {
+                return Err(CaptureError::Device(format!(
+                    "{selector}: backend \"pulse\" captures the sound server's default source \
+                     (choose it with the server's tools, e.g. `pactl set-default-source`); \
+                     backend \"cpal\" opens the devices `voxd devices` lists"
+                )))
+            }
+            (CaptureBackend::Auto | CaptureBackend::Pulse, DeviceSelector::Default) => {}
+        }
+        // The ring is sized for the rate asked for; the server converts to it.
+        let asked = StreamFormat {
+            rate: rate.unwrap_or(super::pulse::DEFAULT_RATE),
+            channels: channels.unwrap_or(super::pulse::DEFAULT_CHANNELS),
+        };
+        let (writer, reader) = self.ring_for(asked);
+        let stats = writer.stats();
+        match super::pulse::open(asked, self.options.buffer_ms, writer, fault) {
+            Ok(stream) => {
+                tracing::info!(
+                    rate = asked.rate,
+                    channels = asked.channels,
+                    "capturing from the sound server's default source"
+                );
+                let running = Running {
+                    stream: Box::new(stream),
+                    stats,
+                };
+                Ok(Some((running, asked, SOUND_SERVER_SOURCE.into(), reader)))
+            }
+            Err(e) if self.options.backend == CaptureBackend::Auto => {
+                tracing::debug!(error = %e, "no sound server; capturing through cpal");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Without sound-server support only cpal opens devices; asking for the server is an
+    /// error that says why.
+    #[cfg(not(all(target_os = "linux", feature = "pulse")))]
+    fn open_sound_server(
+        &self,
+        _selector: &DeviceSelector,
+        _rate: Option<u32>,
+        _channels: Option<u16>,
+        _fault: Sender<String>,
+    ) -> Result<Option<(Running, StreamFormat, String, RingReader)>, CaptureError> {
+        match self.options.backend {
+            CaptureBackend::Pulse => Err(CaptureError::Host(
+                "backend \"pulse\": this voxd was built without PulseAudio support (Linux, \
+                 cargo feature `pulse`)"
+                    .into(),
+            )),
+            CaptureBackend::Auto | CaptureBackend::Cpal => Ok(None),
+        }
+    }
+
+    /// Opens `selector` through cpal.
+    fn open_cpal(
+        &self,
+        selector: &DeviceSelector,
+        rate: Option<u32>,
+        channels: Option<u16>,
+        fault: Sender<String>,
+    ) -> Result<(Running, StreamFormat, String, RingReader), CaptureError> {
+        let device = find_device(selector)?;
         let (mut config, sample_format) = choose_config(&device, rate, channels)?;
         if let Some(ms) = self.options.buffer_ms {
             let frames = (u64::from(config.sample_rate) * u64::from(ms) / 1000).max(1);
@@ -568,8 +682,7 @@ impl Supervisor {
             rate: config.sample_rate,
             channels: config.channels,
         };
-        let capacity = (format.rate as f32 * self.ring_seconds) as usize;
-        let (writer, reader) = ring(capacity);
+        let (writer, reader) = self.ring_for(format);
         let stats = writer.stats();
         let stream = build_stream(&device, &config, sample_format, writer, fault)?;
         tracing::info!(
@@ -579,14 +692,17 @@ impl Supervisor {
             format = %sample_format,
             "capturing"
         );
-        Ok((
-            Running { stream, stats },
-            format,
-            device_name(&device),
-            reader,
-        ))
+        let running = Running {
+            stream: Box::new(stream),
+            stats,
+        };
+        Ok((running, format, device_name(&device), reader))
     }
 }
+
+/// The device name events carry for the sound server's default source.
+#[cfg(all(target_os = "linux", feature = "pulse"))]
+const SOUND_SERVER_SOURCE: &str = "default source (sound server)";
 
 /// Closes a stream on a thread of its own: a driver whose server died can block in the
 /// close for a long time, and capture must go on meanwhile.

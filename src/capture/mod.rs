@@ -6,6 +6,8 @@
 //! front end resamples.
 
 pub mod device;
+#[cfg(all(target_os = "linux", feature = "pulse"))]
+mod pulse;
 pub mod ring;
 pub mod stream;
 
@@ -13,7 +15,9 @@ use std::fmt;
 
 use crossbeam_channel::Receiver;
 
-pub use device::{list_devices, CaptureOptions, DeviceCapture, DeviceInfo, DeviceSelector};
+pub use device::{
+    list_devices, CaptureBackend, CaptureOptions, DeviceCapture, DeviceInfo, DeviceSelector,
+};
 pub use ring::{ring, ReadStatus, RingCounts, RingReader, RingStats, RingWriter};
 pub use stream::{Pace, PcmFormat, StreamSource};
 

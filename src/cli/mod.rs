@@ -118,6 +118,10 @@ pub struct SourceArgs {
     /// Audio per driver period in ms; 0 lets the driver choose [default: 20].
     #[arg(long, value_name = "MS")]
     buffer_ms: Option<u32>,
+    /// Audio API: auto (the sound server for the default device when one answers, else
+    /// cpal), pulse or cpal [default: the config's [audio] backend, else auto].
+    #[arg(long, value_name = "API", conflicts_with_all = ["wav", "stdin"])]
+    backend: Option<capture::CaptureBackend>,
     /// Read a WAV file instead of a device (as fast as possible unless --realtime).
     #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
     wav: Option<PathBuf>,
@@ -157,6 +161,7 @@ impl SourceArgs {
             audio.rate = self.rate.or(audio.rate);
             audio.channels = self.channels.or(audio.channels);
             audio.buffer_ms = self.buffer_ms.unwrap_or(audio.buffer_ms);
+            audio.backend = self.backend.unwrap_or(audio.backend);
             frontend::Source::Device(audio.capture_options())
         })
     }

@@ -1,6 +1,7 @@
-//! The real capture path, headless: cpal opens ALSA's default device, which a private
-//! PulseAudio server (scripts/env/vmic.sh) feeds from a virtual microphone. Each test runs
-//! `voxd listen` against its own server, so they can run side by side.
+//! The real capture path, headless: a private PulseAudio server (scripts/env/vmic.sh) feeds
+//! a virtual microphone, which voxd reads through the server's own API (the default) or
+//! through cpal and ALSA's default device (`--backend cpal`). Each test runs `voxd listen`
+//! against its own server, so they can run side by side.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,10 +15,12 @@ use crate::common::segments::{check, segmentation_set};
 use crate::common::vmic::VirtualMic;
 use crate::turns;
 
-/// `voxd listen` on the microphone's default device at 48 kHz stereo, for `seconds`.
-fn listen(mic: &VirtualMic, seconds: f64, save_audio: &Path) -> Listener {
+/// `voxd listen` on the microphone's default device at 48 kHz stereo, through `backend`,
+/// for `seconds`.
+fn listen(mic: &VirtualMic, backend: &str, seconds: f64, save_audio: &Path) -> Listener {
     let mut child = Command::new(env!("CARGO_BIN_EXE_voxd"))
-        .args(["listen", "--rate", "48000", "--channels", "2", "--seconds"])
+        .args(["listen", "--backend", backend])
+        .args(["--rate", "48000", "--channels", "2", "--seconds"])
         .arg(seconds.to_string())
         .arg("--save-audio")
         .arg(save_audio)
@@ -114,36 +117,50 @@ fn delay_of(reference: &[f32], heard: &[f32]) -> i64 {
 }
 
 /// Spoken commands played into the virtual microphone at 48 kHz stereo, clean and in pink
-/// noise at 20, 10 and 6 dB SNR: each command is one utterance that covers it.
+/// noise at 20, 10 and 6 dB SNR through the sound server's API, and clean through cpal:
+/// each command is one utterance that covers it.
 #[test]
 fn virtual_microphone_segments_commands() {
     let _turn = turns::shared();
     let set = segmentation_set();
     let duration = set.manifest["duration_s"].as_f64().unwrap();
-    let versions = ["clean", "pink20", "pink10", "pink6"];
+    let versions = [
+        ("clean", "pulse"),
+        ("pink20", "pulse"),
+        ("pink10", "pulse"),
+        ("pink6", "pulse"),
+        ("clean", "cpal"),
+    ];
     let runs: Vec<_> = versions
         .iter()
-        .map(|name| {
+        .map(|&(name, backend)| {
             let mic = VirtualMic::start();
             let heard = mic.dir.path().join("heard.wav");
-            let listener = listen(&mic, duration + 4.0, &heard);
+            let listener = listen(&mic, backend, duration + 4.0, &heard);
             listener.wait_for("capture", Some("opened"), Duration::from_secs(20));
             let player = mic.play(&set.file(name, "48k_stereo"));
-            (name, mic, heard, listener, player)
+            (
+                format!("{name} via {backend}"),
+                mic,
+                heard,
+                listener,
+                player,
+            )
         })
         .collect();
     let mut failures = Vec::new();
     for (name, mic, heard, listener, mut player) in runs {
+        let clean_name = name.split(' ').next().unwrap();
         assert!(player.wait().unwrap().success(), "{name}: playback failed");
         let events = listener.finish();
         let finished = events.last().unwrap();
         assert_eq!(finished["dropped"], 0, "{name}: {finished}");
-        let reference = read_16k(&set.file(name, "16k"));
+        let reference = read_16k(&set.file(clean_name, "16k"));
         let shift = delay_of(&reference, &read_16k(&heard));
         let found = utterances(&events);
         let (problems, min_lead, min_tail) = check(&set.commands, &found, shift);
         println!(
-            "{name} via virtual microphone: playback began at {:.3} s, {} utterances for {} \
+            "{name} from the virtual microphone: playback began at {:.3} s, {} utterances for {} \
              commands, smallest lead {min_lead} ms, smallest tail {min_tail} ms",
             shift as f64 / 16000.0,
             found.len(),
@@ -160,12 +177,22 @@ fn virtual_microphone_segments_commands() {
 /// The microphone's server goes away mid-stream and comes back: capture reports the loss,
 /// retries, resumes on its own, and segments speech again, all in one `voxd listen`.
 #[test]
+fn a_vanished_server_is_reported_and_capture_resumes() {
+    vanish_and_come_back("pulse");
+}
+
+/// The same through cpal and ALSA's PulseAudio plugin.
+#[test]
 fn a_vanished_device_is_reported_and_capture_resumes() {
+    vanish_and_come_back("cpal");
+}
+
+fn vanish_and_come_back(backend: &str) {
     let _turn = turns::shared();
     let set = segmentation_set();
     let mic = VirtualMic::start();
     let heard = mic.dir.path().join("heard.wav");
-    let listener = listen(&mic, 40.0, &heard);
+    let listener = listen(&mic, backend, 40.0, &heard);
     listener.wait_for("capture", Some("opened"), Duration::from_secs(20));
     let wav = set.file("clean", "48k_stereo");
 
@@ -183,7 +210,7 @@ fn a_vanished_device_is_reported_and_capture_resumes() {
     let _ = player.wait();
     let rest = listener.finish();
     println!(
-        "lost: {}\nresumed after: {:?}",
+        "{backend}: lost: {}\nresumed after: {:?}",
         lost.last().unwrap(),
         resumed
             .iter()
@@ -209,6 +236,26 @@ fn an_unsupported_configuration_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("does not support 200 ch") && stderr.contains("it supports"),
+        "{stderr}"
+    );
+}
+
+/// The sound server's API opens its default source only: asking it for a device of
+/// `voxd devices` says so and names the backend that can.
+#[test]
+fn the_sound_server_backend_refuses_a_numbered_device() {
+    let _turn = turns::shared();
+    let mic = VirtualMic::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .args(["listen", "--backend", "pulse", "--device", "1"])
+        .args(["--seconds", "1"])
+        .envs(mic.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("input device #1") && stderr.contains("backend \"cpal\""),
         "{stderr}"
     );
 }
