@@ -191,14 +191,21 @@ fn bench_attention(threads: usize) {
 
 /// The quantized products of the 32-value formats (where the byte dot-product instructions
 /// differ) on every SIMD path of this CPU, taking turns; "GFLOP/s" counts a multiply and an
-/// add per weight and activation row. Shapes of SmolLM2-135M's MLP (576 ↔ 1536); 1 row is a
-/// generated token, 32 a piece of a prompt.
+/// add per weight and activation row. Shapes of SmolLM2-135M's MLP (576 ↔ 1536, its file is
+/// Q4_1); 1 row is a generated token, 32 a piece of a prompt.
 fn bench_quant(threads: usize) {
     let backends: Vec<Backend> = Backend::available()
         .into_iter()
         .filter(|&b| b != Backend::SCALAR)
         .collect();
-    for ty in [QuantType::Q8_0, QuantType::Q4_0, QuantType::Q5_1] {
+    let formats = [
+        QuantType::Q8_0,
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+    ];
+    for ty in formats {
         for (k, n) in [(576, 1536), (1536, 576)] {
             let mut w = vec![0u8; n * ty.row_bytes(k).expect("whole blocks")];
             let row_bytes = w.len() / n;
