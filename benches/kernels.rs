@@ -1,10 +1,11 @@
 //! Kernel benchmarks with plain `Instant` timing: `cargo bench --bench kernels [-- FILTER]`.
 //!
 //! Prints best and median throughput of several runs for each case, on 1 and 2 threads.
-//! FILTER (a substring, e.g. `gemm`, `f16`, `attention`) selects cases by name.
+//! FILTER (a substring, e.g. `gemm`, `f16`, `attention`, `quant`) selects cases by name.
 
 use half::f16;
 use std::time::{Duration, Instant};
+use voxd::kernels::quant::{quantize_row, QMatRef, QuantType};
 use voxd::kernels::{Backend, GemmEngine, MatRef};
 
 const RUNS: usize = 7;
@@ -69,8 +70,8 @@ impl Samples {
 
 /// Runs each closure once to warm up, then `RUNS` rounds that take turns, so that all of them
 /// see the same background load; returns one sample set per closure.
-fn time_interleaved<const N: usize>(fs: &mut [&mut dyn FnMut(); N]) -> [Samples; N] {
-    let mut samples: [Samples; N] = std::array::from_fn(|_| Samples::default());
+fn time_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<Samples> {
+    let mut samples: Vec<Samples> = fs.iter().map(|_| Samples::default()).collect();
     for f in fs.iter_mut() {
         f();
     }
@@ -83,8 +84,7 @@ fn time_interleaved<const N: usize>(fs: &mut [&mut dyn FnMut(); N]) -> [Samples;
 }
 
 fn time(mut f: impl FnMut()) -> Samples {
-    let [s] = time_interleaved(&mut [&mut f]);
-    s
+    time_interleaved(&mut [&mut f]).remove(0)
 }
 
 fn in_pool(threads: usize, f: impl FnOnce() + Send) {
@@ -135,18 +135,15 @@ fn compare_engines(model: &str, m: usize, k: usize, n: usize, threads: usize) {
             n,
         )
     };
-    let [s_own, s_crate] = time_interleaved(&mut [&mut own, &mut other]);
+    let samples = time_interleaved(&mut [&mut own, &mut other]);
     let flops = 2.0 * (m * k * n) as f64;
-    s_own.report(
-        &format!("gemm {model} m={m} k={k} n={n} own"),
-        threads,
-        flops,
-    );
-    s_crate.report(
-        &format!("gemm {model} m={m} k={k} n={n} gemm-crate"),
-        threads,
-        flops,
-    );
+    for (s, engine) in samples.into_iter().zip(["own", "gemm-crate"]) {
+        s.report(
+            &format!("gemm {model} m={m} k={k} n={n} {engine}"),
+            threads,
+            flops,
+        );
+    }
 }
 
 fn bench_f16(threads: usize) {
@@ -192,6 +189,62 @@ fn bench_attention(threads: usize) {
     }
 }
 
+/// The quantized products of the 32-value formats (where the byte dot-product instructions
+/// differ) on every SIMD path of this CPU, taking turns; "GFLOP/s" counts a multiply and an
+/// add per weight and activation row. Shapes of SmolLM2-135M's MLP (576 ↔ 1536, its file is
+/// Q4_1); 1 row is a generated token, 32 a piece of a prompt.
+fn bench_quant(threads: usize) {
+    let backends: Vec<Backend> = Backend::available()
+        .into_iter()
+        .filter(|&b| b != Backend::SCALAR)
+        .collect();
+    let formats = [
+        QuantType::Q8_0,
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+    ];
+    for ty in formats {
+        for (k, n) in [(576, 1536), (1536, 576)] {
+            let mut w = vec![0u8; n * ty.row_bytes(k).expect("whole blocks")];
+            let row_bytes = w.len() / n;
+            for (j, row) in w.chunks_exact_mut(row_bytes).enumerate() {
+                quantize_row(ty, &data(k, 10 + j as u32), row);
+            }
+            let w = QMatRef::new(ty, n, k, &w).expect("a whole matrix");
+            for m in [1, 32] {
+                let x = &data(m * k, 9);
+                let mut outs = vec![vec![0.0; m * n]; backends.len()];
+                let mut runs: Vec<Box<dyn FnMut() + '_>> = backends
+                    .iter()
+                    .zip(&mut outs)
+                    .map(|(&be, out)| {
+                        Box::new(move || {
+                            for _ in 0..10 {
+                                be.matmul_q(w, x, out);
+                            }
+                        }) as Box<dyn FnMut()>
+                    })
+                    .collect();
+                let mut refs: Vec<&mut dyn FnMut()> = runs
+                    .iter_mut()
+                    .map(|f| &mut **f as &mut dyn FnMut())
+                    .collect();
+                let samples = time_interleaved(&mut refs);
+                for (s, be) in samples.into_iter().zip(&backends) {
+                    let name = format!(
+                        "matmul_q {} m={m} k={k} n={n} (x10) {}",
+                        ty.name(),
+                        be.name()
+                    );
+                    s.report(&name, threads, 20.0 * (m * k * n) as f64);
+                }
+            }
+        }
+    }
+}
+
 /// An elementwise kernel that works in place.
 type InPlace = fn(Backend, &mut [f32]);
 
@@ -225,11 +278,12 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .unwrap_or_default();
     println!("backend: {}", Backend::detect().name());
-    let benches: [Bench; 5] = [
+    let benches: [Bench; 6] = [
         ("gemm-rows", bench_gemm_rows),
         ("gemm", bench_gemm),
         ("f16", bench_f16),
         ("attention", bench_attention),
+        ("quant", bench_quant),
         ("elementwise", bench_elementwise),
     ];
     for (name, bench) in benches {

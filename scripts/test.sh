@@ -8,8 +8,9 @@
 #                                                 the two integration-test binaries: tests/it/,
 #                                                 then tests/live/
 #   6. cargo test --release --target aarch64-unknown-linux-gnu -p voxd-kernels
-#      (the NEON kernels, built with aarch64-linux-gnu-gcc and run under qemu-aarch64; the
-#      kernels are a crate of their own, crates/kernels, so this builds nothing else)
+#      (the NEON kernels, with and without dotprod, built with aarch64-linux-gnu-gcc and run
+#      under qemu-aarch64; the kernels are a crate of their own, crates/kernels, so this
+#      builds nothing else)
 #   7. FUZZ_SANITIZER=none scripts/fuzz.sh 20
 #                                                 every fuzz target for 20 s (fuzz/), built
 #                                                 without the address sanitizer, whose build
@@ -28,9 +29,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # The aarch64 linker and runner (.cargo/config.toml says the same; the environment wins, so the
-# NEON step works with or without that file).
+# NEON step works with or without that file). `-cpu max` emulates the dot product extension,
+# so that the neon-dotprod kernels are tested beside the baseline NEON ones.
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}"
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER:-qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib}"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER:-qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib}"
 
 TOTAL=7
 n=0

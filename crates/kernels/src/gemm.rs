@@ -274,14 +274,14 @@ fn prefers_own(be: Backend, m: usize) -> bool {
         // From about 512 rows our GEMM beats the crate (`cargo bench --bench kernels -- gemm`);
         // below, packing all of B costs more than the crate's small-m paths.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => 512,
+        Isa::Avx2 | Isa::AvxVnni => 512,
         // The AVX-512 tile is ahead of the crate (which stays on AVX2) from about a dozen
         // rows.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx512Vnni => 16,
         // Our NEON tile is tested but untuned (no aarch64 hardware to measure on).
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => usize::MAX,
+        Isa::Neon | Isa::NeonDotprod => usize::MAX,
     };
     m >= min_rows
 }

@@ -13,7 +13,8 @@
 //!   up: the GEMM register tile and the f16 tile. Everything else on an AVX-512 backend runs
 //!   the AVX2 code, which such a CPU also has.
 //! - `neon.rs`: aarch64 NEON versions, plus a 6×16 GEMM tile (NEON is part of the aarch64
-//!   baseline, so it needs no detection).
+//!   baseline, so it needs no detection). The dot product extension (`sdot`, detected at run
+//!   time) only changes the quantized products, in `quant/neon.rs`.
 //! - `gemm.rs`: the f32 products (`matmul_t`, `matmul`) on strided views: our packed,
 //!   cache-blocked GEMM around the backend's register tile, and the `gemm` crate. The
 //!   [`GemmEngine::Best`] choice follows the benchmarks: ours for large products on AVX2 (the
@@ -21,7 +22,9 @@
 //! - `linear_f16.rs`: `matmul_t_f16`, the decoder's weight-streaming product with f16 weights.
 //! - `quant/`: ggml's quantized weight formats and their products (`matmul_q`, `get_row`,
 //!   `dequantize_row`), with its own `scalar.rs` reference beside `x86.rs` and `neon.rs`
-//!   (the same dispatch through [`Backend`]); its module docs give the block layouts.
+//!   (the same dispatch through [`Backend`]); its module docs give the block layouts. The
+//!   byte dot-product instructions (AVX-VNNI, AVX-512 VNNI, aarch64 `sdot`) serve only these
+//!   products: their backends run the other kernels as AVX2, AVX-512 or NEON do.
 //! - `attention.rs`: multi-head scaled dot-product attention over strided views.
 //! - `shared.rs`: a tiny helper that lets parallel tasks write disjoint parts of one buffer.
 //! - `test_util.rs`: the tests' deterministic PRNG and tolerance checks.
@@ -35,8 +38,9 @@
 //! sound. Tests compare every backend of [`Backend::available`] against `Backend::SCALAR` on
 //! the same inputs, so an AVX-512 machine tests its AVX2 paths too.
 //!
-//! `VOXD_KERNELS=<name>` (one of [`Backend::available`]'s names, e.g. `avx2` on an AVX-512
-//! machine) makes [`Backend::detect`] pick a lesser backend: the benchmarks' A/B switch.
+//! `VOXD_KERNELS=<name>` (one of [`Backend::available`]'s names, e.g. `avx2` or `avx-vnni` on
+//! an AVX-512 machine, `neon` on one with `dotprod`) makes [`Backend::detect`] pick a lesser
+//! backend: the benchmarks' A/B switch.
 //!
 //! # Threading
 //!
@@ -84,6 +88,10 @@ enum Isa {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// `Avx2` plus AVX-VNNI's byte dot products (the VEX-encoded `vpdpbusd`, e.g. Alder Lake)
+    /// for the quantized kernels.
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
     /// AVX2's features plus AVX-512 F, BW and VL.
     #[cfg(target_arch = "x86_64")]
     Avx512,
@@ -92,6 +100,10 @@ enum Isa {
     Avx512Vnni,
     #[cfg(target_arch = "aarch64")]
     Neon,
+    /// `Neon` plus the dot product extension (`sdot`, ARMv8.2: Cortex-A76 and later, every
+    /// Apple chip) for the quantized kernels.
+    #[cfg(target_arch = "aarch64")]
+    NeonDotprod,
 }
 
 impl Backend {
@@ -115,18 +127,23 @@ impl Backend {
         available_isas().into_iter().map(Backend).collect()
     }
 
-    /// A short name for logs ("scalar", "avx2", "avx512", "avx512-vnni", "neon").
+    /// A short name for logs ("scalar", "avx2", "avx-vnni", "avx512", "avx512-vnni", "neon",
+    /// "neon-dotprod").
     pub fn name(self) -> &'static str {
         match self.0 {
             Isa::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => "avx2",
             #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => "avx-vnni",
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => "avx512",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => "avx512-vnni",
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => "neon",
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => "neon-dotprod",
         }
     }
 
@@ -137,12 +154,12 @@ impl Backend {
             Isa::Scalar => scalar::dot(a, b),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the x86 SIMD variants exist only when AVX2, FMA and F16C were detected.
-            Isa::Avx2 => unsafe { x86::dot(a, b) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::dot(a, b) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::dot(a, b) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::dot(a, b),
+            Isa::Neon | Isa::NeonDotprod => neon::dot(a, b),
         }
     }
 
@@ -153,12 +170,12 @@ impl Backend {
             Isa::Scalar => scalar::dot_f16(a, b),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::dot_f16(a, b) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::dot_f16(a, b) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::dot_f16(a, b) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::dot_f16(a, b),
+            Isa::Neon | Isa::NeonDotprod => neon::dot_f16(a, b),
         }
     }
 
@@ -175,9 +192,11 @@ impl Backend {
             Isa::Scalar => scalar::axpy(x, alpha, y),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::axpy(x, alpha, y) },
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                x86::axpy(x, alpha, y)
+            },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::axpy(x, alpha, y),
+            Isa::Neon | Isa::NeonDotprod => neon::axpy(x, alpha, y),
         }
     }
 
@@ -231,9 +250,11 @@ impl Backend {
             Isa::Scalar => scalar::f16_to_f32(src, dst),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::f16_to_f32(src, dst) },
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                x86::f16_to_f32(src, dst)
+            },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::f16_to_f32(src, dst),
+            Isa::Neon | Isa::NeonDotprod => neon::f16_to_f32(src, dst),
         }
     }
 
@@ -250,12 +271,12 @@ impl Backend {
             Isa::Scalar => scalar::softmax_scaled(x, scale),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::softmax_scaled(x, scale) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::softmax_scaled(x, scale) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::softmax_scaled(x, scale) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::softmax_scaled(x, scale),
+            Isa::Neon | Isa::NeonDotprod => neon::softmax_scaled(x, scale),
         }
     }
 
@@ -274,11 +295,11 @@ impl Backend {
                 Isa::Scalar => scalar::layer_norm_row(row, gamma, beta, eps),
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as in `dot`.
-                Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 | Isa::Avx512Vnni => unsafe {
                     x86::layer_norm_row(row, gamma, beta, eps)
                 },
                 #[cfg(target_arch = "aarch64")]
-                Isa::Neon => neon::layer_norm_row(row, gamma, beta, eps),
+                Isa::Neon | Isa::NeonDotprod => neon::layer_norm_row(row, gamma, beta, eps),
             }
         }
     }
@@ -289,12 +310,12 @@ impl Backend {
             Isa::Scalar => scalar::gelu(x),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::gelu(x) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::gelu(x) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::gelu(x) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::gelu(x),
+            Isa::Neon | Isa::NeonDotprod => neon::gelu(x),
         }
     }
 
@@ -314,12 +335,12 @@ impl Backend {
             Isa::Scalar => scalar::f16_tile::<R, C>(a, b, k),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`.
-            Isa::Avx2 => unsafe { x86::f16_tile::<R, C>(a, b, k) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::f16_tile::<R, C>(a, b, k) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::f16_tile::<R, C>(a, b, k) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::f16_tile::<R, C>(a, b, k),
+            Isa::Neon | Isa::NeonDotprod => neon::f16_tile::<R, C>(a, b, k),
         }
     }
 
@@ -358,14 +379,14 @@ impl Backend {
             Isa::Scalar => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`; the slice lengths were checked above.
-            Isa::Avx2 => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `f16_tile`; the slice lengths were checked above.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe {
                 avx512::gemm_tile(kc, a, b, c, ldc, rows, cols)
             },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => neon::gemm_tile(kc, a, b, c, ldc, rows, cols),
+            Isa::Neon | Isa::NeonDotprod => neon::gemm_tile(kc, a, b, c, ldc, rows, cols),
         }
     }
 
@@ -466,6 +487,9 @@ fn available_isas() -> Vec<Isa> {
         return isas;
     }
     isas.push(Isa::Avx2);
+    if is_x86_feature_detected!("avxvnni") {
+        isas.push(Isa::AvxVnni);
+    }
     let avx512 = is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vl");
@@ -481,7 +505,11 @@ fn available_isas() -> Vec<Isa> {
 
 #[cfg(target_arch = "aarch64")]
 fn available_isas() -> Vec<Isa> {
-    vec![Isa::Scalar, Isa::Neon]
+    let mut isas = vec![Isa::Scalar, Isa::Neon];
+    if std::arch::is_aarch64_feature_detected!("dotprod") {
+        isas.push(Isa::NeonDotprod);
+    }
+    isas
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -816,12 +844,18 @@ mod tests {
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vl");
             has(avx2, "avx2");
+            has(avx2 && is_x86_feature_detected!("avxvnni"), "avx-vnni");
             has(avx512, "avx512");
             has(
                 avx512 && is_x86_feature_detected!("avx512vnni"),
                 "avx512-vnni",
             );
         }
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(
+            std::arch::is_aarch64_feature_detected!("dotprod"),
+            names.contains(&"neon-dotprod")
+        );
     }
 
     #[test]

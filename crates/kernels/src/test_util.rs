@@ -44,17 +44,31 @@ pub(super) fn dot_tol(k: usize) -> f32 {
     1e-5 * (1.0 + (k as f32).sqrt())
 }
 
+/// The backends only some CPUs of this architecture have, each with what it needs.
+#[cfg(target_arch = "x86_64")]
+const OPTIONAL_BACKENDS: [(&str, &str); 3] = [
+    ("avx-vnni", "AVX-VNNI"),
+    ("avx512", "AVX-512"),
+    ("avx512-vnni", "AVX-512 VNNI"),
+];
+#[cfg(target_arch = "aarch64")]
+const OPTIONAL_BACKENDS: [(&str, &str); 1] =
+    [("neon-dotprod", "dotprod (the dot product extension)")];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const OPTIONAL_BACKENDS: [(&str, &str); 0] = [];
+
 /// Every SIMD backend this CPU can run (all of them are checked against the scalar path, not
-/// only the best). Says so on stderr when this CPU lacks AVX-512, whose kernels then go
-/// untested here.
+/// only the best). Says on stderr which of [`OPTIONAL_BACKENDS`] this CPU lacks, whose
+/// kernels then go untested here.
 pub(super) fn simd_backends() -> Vec<Backend> {
     let simd: Vec<Backend> = Backend::available()
         .into_iter()
         .filter(|&b| b != Backend::SCALAR)
         .collect();
-    #[cfg(target_arch = "x86_64")]
-    if !simd.iter().any(|b| b.name().starts_with("avx512")) {
-        eprintln!("this CPU has no AVX-512: the avx512 kernels are not tested here");
+    for (name, needs) in OPTIONAL_BACKENDS {
+        if !simd.iter().any(|b| b.name() == name) {
+            eprintln!("this CPU has no {needs}: the {name} kernels are not tested here");
+        }
     }
     simd
 }

@@ -45,8 +45,10 @@
 //! once for the four, and with panels of activation rows that stay in cache (prompt
 //! processing). F32 and F16 weights go to the f32 GEMM and `matmul_t_f16`.
 //!
-//! `scalar.rs` defines every operation (the reference); `x86.rs` (AVX2) and `neon.rs` compute
-//! the same integer sums and agree with it to f32 rounding (see the tests).
+//! `scalar.rs` defines every operation (the reference); `x86.rs` (AVX2, with AVX-VNNI's or
+//! AVX-512 VNNI's byte dot product where the CPU has one) and `neon.rs` (NEON, with `sdot`
+//! where the CPU has the dot product extension) compute the same integer sums and agree with
+//! it to f32 rounding (see the tests).
 
 mod scalar;
 
@@ -495,14 +497,19 @@ impl Backend {
         match self.0 {
             Isa::Scalar => scalar::tile::<R>(ty, w_row, acts),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the x86 SIMD variants exist only when AVX2, FMA and F16C were detected,
-            // `Avx512Vnni` only with AVX-512 VNNI and VL too; the slice lengths were checked
-            // above.
+            // SAFETY (the x86 arms): the x86 SIMD variants exist only when AVX2, FMA and F16C
+            // were detected, `AvxVnni` only with AVX-VNNI too, `Avx512Vnni` only with AVX-512
+            // VNNI and VL too; the slice lengths were checked above.
             Isa::Avx2 | Isa::Avx512 => unsafe { x86::tile::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => unsafe { x86::tile_vnni::<R>(ty, w_row, acts) },
+            Isa::AvxVnni => unsafe { x86::tile_avx_vnni::<R>(ty, w_row, acts) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => unsafe { x86::tile_avx512_vnni::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => neon::tile::<R>(ty, w_row, acts),
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `NeonDotprod` exists only when the dot product extension was detected.
+            Isa::NeonDotprod => unsafe { neon::tile_dotprod::<R>(ty, w_row, acts) },
         }
     }
 }

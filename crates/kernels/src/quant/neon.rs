@@ -1,29 +1,105 @@
-//! aarch64 NEON versions of the quantized dot products in `scalar.rs`.
+//! aarch64 NEON versions of the quantized dot products in `scalar.rs`, on the aarch64 baseline
+//! and with the dot product extension (`sdot`, ARMv8.2).
 //!
-//! The integer sums are the scalar path's, sixteen bytes at a time on the aarch64 baseline
-//! (no `dotprod`): `vmull_s8` and `vmlal_high_s8` multiply signed bytes into i16 and add the
-//! two halves (|sum| ≤ 2·128·127, so never overflowing), and `vpadalq_s16` widens pairs into
-//! i32 accumulators. Every weight value is brought to a signed byte first (nibbles as 0..=15
-//! or minus 8, Q6_K's six bits minus 32). Each block's sum is then scaled in f32 into
-//! per-row accumulators.
+//! The integer sums are the scalar path's, sixteen bytes at a time. Every weight value is
+//! brought to a signed byte first (nibbles as 0..=15 or minus 8, Q6_K's six bits minus 32);
+//! [`ByteDot`] then adds sixteen byte products into four i32 lanes, the one step where the
+//! paths differ:
+//!
+//! - [`Widening`], the baseline: `vmull_s8` and `vmlal_high_s8` multiply signed bytes into i16
+//!   and add the two halves (|sum| ≤ 2·128·127, so never overflowing), and `vpadalq_s16` widens
+//!   pairs into the i32 accumulators;
+//! - [`Sdot`]: one `sdot`, which adds four neighbouring products into each i32 lane. Its
+//!   intrinsic (`vdotq_s32`) is not stable Rust yet, so it is written as inline assembly.
+//!
+//! Each block's sum is then scaled in f32 into per-row accumulators.
 //!
 //! NEON is part of the aarch64 baseline, so the intrinsics' `unsafe` only asks for that
-//! (each block says so); memory is read through the bounds-checked load helpers.
+//! (each block says so); memory is read through the bounds-checked load helpers. The
+//! functions generic over [`ByteDot`] are `unsafe` for the one thing beyond NEON they may
+//! need: `sdot`, which `Backend::q_tile` reaches only through `Isa::NeonDotprod`, which exists
+//! only once the extension was detected.
 
 use super::scalar::{f16_le, q4_k_scales_mins};
 use super::{ActRows, QuantType};
 use std::arch::aarch64::*;
+use std::arch::asm;
 
 pub(super) fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
+    // SAFETY: `Widening` needs only NEON, part of the aarch64 baseline.
+    unsafe { tile_with::<R, Widening>(ty, w, acts) }
+}
+
+/// [`tile`] with `sdot` for the byte dot products.
+///
+/// # Safety
+///
+/// The CPU has the dot product extension.
+#[target_feature(enable = "dotprod")]
+pub(super) unsafe fn tile_dotprod<const R: usize>(
+    ty: QuantType,
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
+    tile_with::<R, Sdot>(ty, w, acts)
+}
+
+/// # Safety
+///
+/// The CPU has `D`'s instructions.
+#[inline(always)]
+unsafe fn tile_with<const R: usize, D: ByteDot>(
+    ty: QuantType,
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
     match ty {
-        QuantType::Q8_0 => blocks32::<R, Q8_0>(w, acts),
-        QuantType::Q4_0 => blocks32::<R, Q4_0>(w, acts),
-        QuantType::Q4_1 => blocks32::<R, Q4_1>(w, acts),
-        QuantType::Q5_0 => blocks32::<R, Q5_0>(w, acts),
-        QuantType::Q5_1 => blocks32::<R, Q5_1>(w, acts),
-        QuantType::Q4_K => q4_k::<R>(w, acts),
-        QuantType::Q6_K => q6_k::<R>(w, acts),
+        QuantType::Q8_0 => blocks32::<R, Q8_0, D>(w, acts),
+        QuantType::Q4_0 => blocks32::<R, Q4_0, D>(w, acts),
+        QuantType::Q4_1 => blocks32::<R, Q4_1, D>(w, acts),
+        QuantType::Q5_0 => blocks32::<R, Q5_0, D>(w, acts),
+        QuantType::Q5_1 => blocks32::<R, Q5_1, D>(w, acts),
+        QuantType::Q4_K => q4_k::<R, D>(w, acts),
+        QuantType::Q6_K => q6_k::<R, D>(w, acts),
         QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
+    }
+}
+
+/// `acc` plus Σ q·y over sixteen signed bytes, as four i32 partial sums. The implementations
+/// spread the products over the lanes differently; the lanes' total is the same integer.
+trait ByteDot {
+    /// # Safety
+    ///
+    /// The CPU has the implementation's instructions (inlined into a function that enables
+    /// them).
+    unsafe fn dot16(acc: int32x4_t, q: int8x16_t, y: int8x16_t) -> int32x4_t;
+}
+
+/// The aarch64 baseline's widening multiplies.
+struct Widening;
+/// The dot product extension's `sdot`.
+struct Sdot;
+
+impl ByteDot for Widening {
+    #[inline(always)]
+    unsafe fn dot16(acc: int32x4_t, q: int8x16_t, y: int8x16_t) -> int32x4_t {
+        let pairs = vmlal_high_s8(vmull_s8(vget_low_s8(q), vget_low_s8(y)), q, y);
+        vpadalq_s16(acc, pairs)
+    }
+}
+
+impl ByteDot for Sdot {
+    #[inline(always)]
+    unsafe fn dot16(acc: int32x4_t, q: int8x16_t, y: int8x16_t) -> int32x4_t {
+        let mut acc = acc;
+        asm!(
+            "sdot {acc:v}.4s, {q:v}.16b, {y:v}.16b",
+            acc = inout(vreg) acc,
+            q = in(vreg) q,
+            y = in(vreg) y,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        acc
     }
 }
 
@@ -81,23 +157,21 @@ fn fives(qh: &[u8], packed: &[u8]) -> (int8x16_t, int8x16_t) {
     }
 }
 
-/// `acc` plus Σ q·y over sixteen signed bytes, as four i32 partial sums.
-#[inline(always)]
-fn dot16(acc: int32x4_t, q: int8x16_t, y: int8x16_t) -> int32x4_t {
-    // SAFETY: NEON is part of the aarch64 baseline.
-    unsafe {
-        let pairs = vmlal_high_s8(vmull_s8(vget_low_s8(q), vget_low_s8(y)), q, y);
-        vpadalq_s16(acc, pairs)
-    }
-}
-
 /// Σ q·y of 32 weight values (two vectors) with row `r`'s activations from value `at`.
+///
+/// # Safety
+///
+/// The CPU has `D`'s instructions.
 #[inline(always)]
-fn dot32(q: (int8x16_t, int8x16_t), acts: &ActRows, r: usize, at: usize) -> int32x4_t {
+unsafe fn dot32<D: ByteDot>(
+    q: (int8x16_t, int8x16_t),
+    acts: &ActRows,
+    r: usize,
+    at: usize,
+) -> int32x4_t {
     let y = &acts.qs[r * acts.cols + at..][..32];
-    // SAFETY: NEON is part of the aarch64 baseline.
-    let zero = unsafe { vdupq_n_s32(0) };
-    dot16(dot16(zero, q.0, load_i8(&y[..16])), q.1, load_i8(&y[16..]))
+    let first = D::dot16(vdupq_n_s32(0), q.0, load_i8(&y[..16]));
+    D::dot16(first, q.1, load_i8(&y[16..]))
 }
 
 /// `acc + sumi · scale` in f32.
@@ -116,7 +190,15 @@ fn sum_lanes(acc: float32x4_t) -> f32 {
 /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (`FORMAT`), as signed bytes: Q8_0 as stored, Q4_0's
 /// nibbles minus 8, Q5_0's values minus 16, Q4_1's and Q5_1's as they are (their offset
 /// multiplies the activations' block sums).
-fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; R] {
+///
+/// # Safety
+///
+/// The CPU has `D`'s instructions.
+#[inline(always)]
+unsafe fn blocks32<const R: usize, const FORMAT: u8, D: ByteDot>(
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
     let block_bytes = match FORMAT {
         Q8_0 => 34,
         Q4_0 => 18,
@@ -155,7 +237,7 @@ fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; 
             _ => fives(&block[4..8], &block[8..24]),
         };
         for r in 0..R {
-            let sumi = dot32(q, &acts, r, 32 * b);
+            let sumi = dot32::<D>(q, &acts, r, 32 * b);
             acc[r] = scale_into(acc[r], sumi, d * acts.scale(r, b, 32));
             if FORMAT == Q4_1 || FORMAT == Q5_1 {
                 offsets[r] += f16_le(block, 2) * acts.scaled_sum(r, b, 32);
@@ -167,7 +249,12 @@ fn blocks32<const R: usize, const FORMAT: u8>(w: &[u8], acts: ActRows) -> [f32; 
 
 /// Q4_K: each 32-value sub-block's sum times its 6-bit scale; the mins multiply the
 /// activations' 16-value sums.
-fn q4_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
+///
+/// # Safety
+///
+/// The CPU has `D`'s instructions.
+#[inline(always)]
+unsafe fn q4_k<const R: usize, D: ByteDot>(w: &[u8], acts: ActRows) -> [f32; R] {
     // SAFETY: NEON is part of the aarch64 baseline.
     let (mut acc, zero) = unsafe { ([vdupq_n_f32(0.0); R], vdupq_n_s32(0)) };
     let mut offsets = [0.0f32; R];
@@ -180,8 +267,8 @@ fn q4_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
             let (low1, high1) = nibbles(&chunk[16..]);
             for (r, sumi) in sumi.iter_mut().enumerate() {
                 let at = 256 * b + 64 * c;
-                let low = dot32((low0, low1), &acts, r, at);
-                let high = dot32((high0, high1), &acts, r, at + 32);
+                let low = dot32::<D>((low0, low1), &acts, r, at);
+                let high = dot32::<D>((high0, high1), &acts, r, at + 32);
                 // SAFETY: NEON is part of the aarch64 baseline.
                 unsafe {
                     *sumi = vmlaq_n_s32(*sumi, low, scales[2 * c] as i32);
@@ -204,7 +291,12 @@ fn q4_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
 
 /// Q6_K: the six-bit values assembled from `ql` and `qh`, minus 32, as signed bytes; each
 /// 16-value group's sum times its scale.
-fn q6_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
+///
+/// # Safety
+///
+/// The CPU has `D`'s instructions.
+#[inline(always)]
+unsafe fn q6_k<const R: usize, D: ByteDot>(w: &[u8], acts: ActRows) -> [f32; R] {
     // SAFETY: NEON is part of the aarch64 baseline.
     let (mut acc, zero) = unsafe { ([vdupq_n_f32(0.0); R], vdupq_n_s32(0)) };
     for (b, block) in w.chunks_exact(210).enumerate() {
@@ -241,7 +333,7 @@ fn q6_k<const R: usize>(w: &[u8], acts: ActRows) -> [f32; R] {
                 let scale = block[192 + at / 16] as i8 as i32;
                 for (r, sumi) in sumi.iter_mut().enumerate() {
                     let y = load_i8(&acts.qs[r * acts.cols + 256 * b + at..]);
-                    let part = dot16(zero, q, y);
+                    let part = D::dot16(zero, q, y);
                     // SAFETY: NEON is part of the aarch64 baseline.
                     *sumi = unsafe { vmlaq_n_s32(*sumi, part, scale) };
                 }

@@ -1,5 +1,5 @@
-//! AVX2 versions of the quantized dot products in `scalar.rs`, and the same with AVX-512 VNNI's
-//! byte dot product.
+//! AVX2 versions of the quantized dot products in `scalar.rs`, and the same with AVX-VNNI's or
+//! AVX-512 VNNI's byte dot product.
 //!
 //! The integer sums are the scalar path's, computed 32 bytes at a time:
 //! `_mm256_maddubs_epi16` multiplies unsigned weight bytes by signed activation bytes and adds
@@ -8,14 +8,21 @@
 //! scale for the k-quants). Signed weights (Q8_0, Q4_0, Q5_0) move their sign onto the activation
 //! first. Each block's i32 sums are then scaled in f32 into per-row accumulators.
 //!
+//! The 32-value formats are generic over [`ByteDot`], the one step where the paths differ: the
+//! `maddubs` + `madd` pair, or one `vpdpbusd` (VNNI), which sums four products into each i32
+//! lane directly. AVX-VNNI is the VEX encoding of the same instruction, for CPUs without
+//! AVX-512 (Alder Lake and later client chips). The k-quants stay on `maddubs`, whose i16
+//! pairs their sub-block scales multiply in the widening `madd`.
+//!
 //! # Safety
 //!
 //! Every function is `unsafe` and runs with AVX2, FMA and F16C enabled: `Backend::q_tile`
-//! calls [`tile`] only through an x86 SIMD `Isa`, and [`tile_vnni`] only through
-//! `Isa::Avx512Vnni`, which exist only after detection, and only after
-//! checking the lengths of the weight row and the activation rows, which the raw-pointer
-//! loads below rely on (the weight row is `cols / block_len` whole blocks; the activations
-//! hold `R` rows of `cols` values, their scales and their 16-value sums).
+//! calls [`tile`] only through an x86 SIMD `Isa`, [`tile_avx_vnni`] only through
+//! `Isa::AvxVnni` and [`tile_avx512_vnni`] only through `Isa::Avx512Vnni`, which exist only
+//! after detection, and only after checking the lengths of the weight row and the activation
+//! rows, which the raw-pointer loads below rely on (the weight row is `cols / block_len` whole
+//! blocks; the activations hold `R` rows of `cols` values, their scales and their 16-value
+//! sums).
 
 use super::super::x86::hsum;
 use super::scalar::q4_k_scales_mins;
@@ -24,31 +31,84 @@ use std::arch::x86_64::*;
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn tile<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
-    tile_with::<R, false>(ty, w, acts)
+    tile_with::<R, Maddubs>(ty, w, acts)
+}
+
+/// [`tile`] with AVX-VNNI's `vpdpbusd` for the byte dot products of the 32-value formats.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(super) unsafe fn tile_avx_vnni<const R: usize>(
+    ty: QuantType,
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
+    tile_with::<R, AvxVnni>(ty, w, acts)
 }
 
 /// [`tile`] with AVX-512 VNNI's `vpdpbusd` (on 256-bit registers) for the byte dot products of
 /// the 32-value formats.
 #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
-pub(super) unsafe fn tile_vnni<const R: usize>(ty: QuantType, w: &[u8], acts: ActRows) -> [f32; R] {
-    tile_with::<R, true>(ty, w, acts)
+pub(super) unsafe fn tile_avx512_vnni<const R: usize>(
+    ty: QuantType,
+    w: &[u8],
+    acts: ActRows,
+) -> [f32; R] {
+    tile_with::<R, Avx512Vnni>(ty, w, acts)
 }
 
 #[inline(always)]
-unsafe fn tile_with<const R: usize, const VNNI: bool>(
+unsafe fn tile_with<const R: usize, D: ByteDot>(
     ty: QuantType,
     w: &[u8],
     acts: ActRows,
 ) -> [f32; R] {
     match ty {
-        QuantType::Q8_0 => blocks32::<R, Q8_0, VNNI>(w, acts),
-        QuantType::Q4_0 => blocks32::<R, Q4_0, VNNI>(w, acts),
-        QuantType::Q4_1 => blocks32::<R, Q4_1, VNNI>(w, acts),
-        QuantType::Q5_0 => blocks32::<R, Q5_0, VNNI>(w, acts),
-        QuantType::Q5_1 => blocks32::<R, Q5_1, VNNI>(w, acts),
+        QuantType::Q8_0 => blocks32::<R, Q8_0, D>(w, acts),
+        QuantType::Q4_0 => blocks32::<R, Q4_0, D>(w, acts),
+        QuantType::Q4_1 => blocks32::<R, Q4_1, D>(w, acts),
+        QuantType::Q5_0 => blocks32::<R, Q5_0, D>(w, acts),
+        QuantType::Q5_1 => blocks32::<R, Q5_1, D>(w, acts),
         QuantType::Q4_K => q4_k::<R>(w, acts),
         QuantType::Q6_K => q6_k::<R>(w, acts),
         QuantType::F32 | QuantType::F16 => unreachable!("not a quantized type: {ty:?}"),
+    }
+}
+
+/// Σ q·y over 32 bytes as eight i32 partial sums (each of four neighbouring products); `q`
+/// unsigned (≤ 128), `y` signed. Every implementation gives the same integers: the pairs of
+/// `maddubs` never saturate here.
+trait ByteDot {
+    /// # Safety
+    ///
+    /// The CPU has the implementation's instructions (inlined into a function that enables
+    /// them).
+    unsafe fn dot(q: __m256i, y: __m256i) -> __m256i;
+}
+
+/// AVX2: `maddubs` into i16 pairs, `madd` by one into i32.
+struct Maddubs;
+/// AVX-VNNI's VEX-encoded `vpdpbusd`.
+struct AvxVnni;
+/// AVX-512 VNNI's EVEX-encoded `vpdpbusd` (with VL, on 256-bit registers).
+struct Avx512Vnni;
+
+impl ByteDot for Maddubs {
+    #[inline(always)]
+    unsafe fn dot(q: __m256i, y: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1))
+    }
+}
+
+impl ByteDot for AvxVnni {
+    #[inline(always)]
+    unsafe fn dot(q: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), q, y)
+    }
+}
+
+impl ByteDot for Avx512Vnni {
+    #[inline(always)]
+    unsafe fn dot(q: __m256i, y: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, y)
     }
 }
 
@@ -96,17 +156,6 @@ unsafe fn fifth_bits(p: *const u8) -> __m256i {
     _mm256_and_si256(set, _mm256_set1_epi8(0x10))
 }
 
-/// Σ q·y over 32 bytes as eight i32 partial sums; `q` unsigned (≤ 128), `y` signed. Both ways
-/// give the same integers: the pairs of `maddubs` never saturate here.
-#[inline(always)]
-unsafe fn dot_u8_i8<const VNNI: bool>(q: __m256i, y: __m256i) -> __m256i {
-    if VNNI {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, y)
-    } else {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1))
-    }
-}
-
 /// The 32-value format `blocks32` reads.
 const Q8_0: u8 = 0;
 const Q4_0: u8 = 1;
@@ -133,7 +182,7 @@ impl<const R: usize> Sums<R> {
 /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (`FORMAT`). Even and odd blocks go to separate accumulators, so that
 /// with one activation row the FMAs do not wait on each other's latency.
 #[inline(always)]
-unsafe fn blocks32<const R: usize, const FORMAT: u8, const VNNI: bool>(
+unsafe fn blocks32<const R: usize, const FORMAT: u8, D: ByteDot>(
     w: &[u8],
     acts: ActRows,
 ) -> [f32; R] {
@@ -149,12 +198,12 @@ unsafe fn blocks32<const R: usize, const FORMAT: u8, const VNNI: bool>(
     let at = |b: usize| w.as_ptr().add(b * block_bytes);
     let mut b = 0;
     while b + 1 < blocks {
-        block32::<R, FORMAT, VNNI>(at(b), &acts, b, &mut even);
-        block32::<R, FORMAT, VNNI>(at(b + 1), &acts, b + 1, &mut odd);
+        block32::<R, FORMAT, D>(at(b), &acts, b, &mut even);
+        block32::<R, FORMAT, D>(at(b + 1), &acts, b + 1, &mut odd);
         b += 2;
     }
     if b < blocks {
-        block32::<R, FORMAT, VNNI>(at(b), &acts, b, &mut even);
+        block32::<R, FORMAT, D>(at(b), &acts, b, &mut even);
     }
     std::array::from_fn(|r| {
         hsum(_mm256_add_ps(even.scaled[r], odd.scaled[r])) + (even.offsets[r] + odd.offsets[r])
@@ -163,7 +212,7 @@ unsafe fn blocks32<const R: usize, const FORMAT: u8, const VNNI: bool>(
 
 /// Block `b` at `p` against every row.
 #[inline(always)]
-unsafe fn block32<const R: usize, const FORMAT: u8, const VNNI: bool>(
+unsafe fn block32<const R: usize, const FORMAT: u8, D: ByteDot>(
     p: *const u8,
     acts: &ActRows,
     b: usize,
@@ -179,7 +228,7 @@ unsafe fn block32<const R: usize, const FORMAT: u8, const VNNI: bool>(
             _mm256_or_si256(nibbles(p.add(8)), fifth_bits(p.add(4)))
         };
         for r in 0..R {
-            let sumi = dot_u8_i8::<VNNI>(q, act32(acts, r, 32 * b));
+            let sumi = D::dot(q, act32(acts, r, 32 * b));
             let i = r * blocks + b;
             let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(i));
             sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
@@ -200,7 +249,7 @@ unsafe fn block32<const R: usize, const FORMAT: u8, const VNNI: bool>(
     let q_abs = _mm256_abs_epi8(q);
     for r in 0..R {
         let y = _mm256_sign_epi8(act32(acts, r, 32 * b), q);
-        let sumi = dot_u8_i8::<VNNI>(q_abs, y);
+        let sumi = D::dot(q_abs, y);
         let scale = _mm256_set1_ps(d * *acts.d.get_unchecked(r * blocks + b));
         sums.scaled[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sumi), sums.scaled[r]);
     }
