@@ -18,7 +18,7 @@ use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig, I24};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::ring::{ring, RingReader, RingStats, RingWriter};
-use super::{CaptureError, CaptureEvent, SourceOutput, StreamFormat};
+use super::{Attention, CaptureError, CaptureEvent, SourceOutput, StreamFormat};
 
 /// Which input device to open.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -372,8 +372,11 @@ impl DeviceCapture {
         let (events_tx, events) = bounded(64);
         let (readers_tx, replacements) = bounded(4);
         let stop = Arc::new(AtomicBool::new(false));
+        let attention = Attention::default();
         let supervisor = Supervisor {
             options,
+            #[cfg(all(target_os = "linux", feature = "pulse"))]
+            attention: attention.clone(),
             ring_seconds,
             events: events_tx,
             readers: readers_tx,
@@ -394,6 +397,7 @@ impl DeviceCapture {
                     reader,
                     events,
                     replacements,
+                    attention,
                 },
             )),
             Ok(Err(e)) => {
@@ -436,6 +440,9 @@ impl Drop for DeviceCapture {
 /// The thread that owns the cpal stream.
 struct Supervisor {
     options: CaptureOptions,
+    /// Passed to every sound-server stream it opens.
+    #[cfg(all(target_os = "linux", feature = "pulse"))]
+    attention: Attention,
     ring_seconds: f32,
     events: Sender<CaptureEvent>,
     readers: Sender<RingReader>,
@@ -623,7 +630,11 @@ impl Supervisor {
         };
         let (writer, reader) = self.ring_for(asked);
         let stats = writer.stats();
-        match super::pulse::open(asked, self.options.buffer_ms, writer, fault) {
+        let pace = super::pulse::Pace {
+            buffer_ms: self.options.buffer_ms,
+            attention: self.attention.clone(),
+        };
+        match super::pulse::open(asked, pace, writer, fault) {
             Ok(stream) => {
                 tracing::info!(
                     rate = asked.rate,

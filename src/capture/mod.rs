@@ -12,6 +12,8 @@ pub mod ring;
 pub mod stream;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
@@ -36,6 +38,27 @@ impl fmt::Display for StreamFormat {
     }
 }
 
+/// How soon the front end wants the source's audio: promptly while someone may be speaking
+/// (an utterance's end is judged as soon as its audio arrives), in larger pieces while the
+/// room is quiet, so that a source that can (the sound server) wakes less often. Sources
+/// that cannot change their pace ignore it. Clones share it; it starts relaxed.
+#[derive(Clone, Debug, Default)]
+pub struct Attention(Arc<AtomicBool>);
+
+impl Attention {
+    /// Says whether audio is wanted promptly.
+    pub fn set_close(&self, close: bool) {
+        if self.0.load(Ordering::Relaxed) != close {
+            self.0.store(close, Ordering::Release);
+        }
+    }
+
+    /// Whether audio is wanted promptly.
+    pub fn is_close(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// What a running source hands the front end: the ring to read, the source's reports, and
 /// the rings that replace it. A device gets a fresh ring each time it is reopened, so a
 /// stream that died inside the driver (and may never return from it) cannot hold the
@@ -47,6 +70,8 @@ pub struct SourceOutput {
     pub events: Receiver<CaptureEvent>,
     /// Rings that take over from `reader`, in order.
     pub replacements: Receiver<RingReader>,
+    /// How soon the front end wants audio (the source reads it).
+    pub attention: Attention,
 }
 
 /// What a source reports while it runs.

@@ -9,9 +9,12 @@
 //! server wakes once per fragment and costs a few tenths of a percent.
 //!
 //! The reader thread asks for 32-bit float samples (the server converts whatever the
-//! source delivers), reads one fragment of `buffer_ms` at a time and pushes it into the
-//! ring as a microphone callback would. A failed read is a fault for the supervisor, which
-//! reopens the stream as it does a cpal device's.
+//! source delivers) and pushes what arrives into the ring as a microphone callback would.
+//! The server sends a fragment of `buffer_ms` at a time while the front end's [`Attention`]
+//! is close (someone may be speaking: an utterance's end must be heard at once), and of
+//! [`RELAXED_FRAGMENT_MS`] while the room is quiet, so that an idle daemon wakes a few
+//! times a second. A failed read is a fault for the supervisor, which reopens the stream
+//! as it does a cpal device's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use libpulse_binding::stream::{
 };
 
 use super::ring::RingWriter;
-use super::{CaptureError, StreamFormat};
+use super::{Attention, CaptureError, StreamFormat};
 
 /// What a source is opened at when the settings leave rate or channels open: the server
 /// converts to it, and voxd's resampler takes it from there to 16 kHz.
@@ -36,6 +39,19 @@ pub(super) const DEFAULT_CHANNELS: u16 = 1;
 
 /// Fragment length when the settings leave the period to the driver (`buffer_ms = 0`).
 const DEFAULT_FRAGMENT_MS: u32 = 20;
+
+/// Fragment length while the room is quiet. Speech that starts then reaches the front end
+/// up to this late, which moves no utterance (times are on the audio clock) and delays
+/// only the first partial caption; the fragments shorten before the utterance can end.
+const RELAXED_FRAGMENT_MS: u32 = 100;
+
+/// How often the server sends audio.
+pub struct Pace {
+    /// Fragment length while attention is close; `None`: [`DEFAULT_FRAGMENT_MS`].
+    pub buffer_ms: Option<u32>,
+    /// The front end's attention.
+    pub attention: Attention,
+}
 
 /// The name the server shows for voxd's stream.
 const CLIENT_NAME: &str = "voxd";
@@ -60,7 +76,7 @@ impl Drop for PulseStream {
 /// it refuses the format.
 pub fn open(
     format: StreamFormat,
-    buffer_ms: Option<u32>,
+    pace: Pace,
     writer: RingWriter,
     fault: Sender<String>,
 ) -> Result<PulseStream, CaptureError> {
@@ -76,7 +92,7 @@ pub fn open(
             supported: "1 to 32 channels, up to 384000 Hz".into(),
         });
     }
-    let fragment = fragment_bytes(format, buffer_ms.unwrap_or(DEFAULT_FRAGMENT_MS));
+    let close_ms = pace.buffer_ms.unwrap_or(DEFAULT_FRAGMENT_MS);
     let stop = Arc::new(AtomicBool::new(false));
     let (connected_tx, connected) = bounded(1);
     let reading = Reader {
@@ -84,7 +100,9 @@ pub fn open(
         writer,
         fault,
         channels: usize::from(format.channels),
-        fragment,
+        close_fragment: fragment_bytes(format, close_ms),
+        relaxed_fragment: fragment_bytes(format, close_ms.max(RELAXED_FRAGMENT_MS)),
+        attention: pace.attention,
     };
     let reader = thread::Builder::new()
         .name("voxd-pulse".into())
@@ -120,21 +138,32 @@ struct Reader {
     writer: RingWriter,
     fault: Sender<String>,
     channels: usize,
-    fragment: usize,
+    /// Bytes per fragment while attention is close, and while it is relaxed.
+    close_fragment: usize,
+    relaxed_fragment: usize,
+    attention: Attention,
 }
 
 /// A connected context and its record stream, driven by this thread's own main loop: one
 /// thread that sleeps until the server sends a fragment (libpulse's threaded loop, as its
 /// "simple" API uses, would add a second thread woken for every packet).
+///
+/// Fields drop in order: the stream, then the context, then the loop both were made on.
 struct Connection {
-    mainloop: Mainloop,
-    // Kept for the stream's life; the stream borrows nothing from it but needs it alive.
-    _context: Context,
     stream: PaStream,
+    context: Context,
+    mainloop: Mainloop,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.stream.disconnect();
+        self.context.disconnect();
+    }
 }
 
 impl Connection {
-    fn open(spec: &Spec, fragment: u32) -> Result<Self, String> {
+    fn open(spec: &Spec, fragment: usize) -> Result<Self, String> {
         let mut mainloop = Mainloop::new().ok_or("cannot create a main loop")?;
         let mut context =
             Context::new(&mainloop, CLIENT_NAME).ok_or("cannot create a client context")?;
@@ -150,17 +179,12 @@ impl Connection {
         })?;
         let mut stream = PaStream::new(&mut context, "microphone", spec, None)
             .ok_or("the server refused the sample format")?;
-        // The server keeps its default buffer; `fragsize` is how much it gathers before it
-        // sends, so that is how often this thread wakes.
-        let attr = BufferAttr {
-            maxlength: u32::MAX,
-            tlength: u32::MAX,
-            prebuf: u32::MAX,
-            minreq: u32::MAX,
-            fragsize: fragment,
-        };
         stream
-            .connect_record(None, Some(&attr), StreamFlags::ADJUST_LATENCY)
+            .connect_record(
+                None,
+                Some(&buffer_attr(fragment)),
+                StreamFlags::ADJUST_LATENCY,
+            )
             .map_err(|e| format!("{e}"))?;
         wait_until(&mut mainloop, || match stream.get_state() {
             StreamState::Ready => Some(Ok(())),
@@ -170,10 +194,22 @@ impl Connection {
             _ => None,
         })?;
         Ok(Connection {
-            mainloop,
-            _context: context,
             stream,
+            context,
+            mainloop,
         })
+    }
+}
+
+/// The server keeps its default buffer; `fragsize` is how much it gathers before it sends,
+/// so that is how often the reader wakes.
+fn buffer_attr(fragment: usize) -> BufferAttr {
+    BufferAttr {
+        maxlength: u32::MAX,
+        tlength: u32::MAX,
+        prebuf: u32::MAX,
+        minreq: u32::MAX,
+        fragsize: u32::try_from(fragment).unwrap_or(u32::MAX),
     }
 }
 
@@ -194,8 +230,8 @@ fn wait_until(
 
 impl Reader {
     fn run(mut self, spec: Spec, connected: Sender<Result<(), String>>) {
-        let fragment = u32::try_from(self.fragment).unwrap_or(u32::MAX);
-        let mut connection = match Connection::open(&spec, fragment) {
+        let mut close = self.attention.is_close();
+        let mut connection = match Connection::open(&spec, self.fragment(close)) {
             Ok(connection) => connection,
             Err(reason) => {
                 let _ = connected.send(Err(reason));
@@ -203,12 +239,26 @@ impl Reader {
             }
         };
         let _ = connected.send(Ok(()));
-        let mut samples = Vec::with_capacity(self.fragment / 4);
+        let mut samples = Vec::with_capacity(self.relaxed_fragment / 4);
         while !self.stop.load(Ordering::Acquire) {
             if let Err(reason) = self.read_available(&mut connection, &mut samples) {
                 let _ = self.fault.try_send(format!("sound server: {reason}"));
                 return;
             }
+            if self.attention.is_close() != close {
+                close = !close;
+                // Takes effect with the server's next fragment; nothing waits for it.
+                let attr = buffer_attr(self.fragment(close));
+                drop(connection.stream.set_buffer_attr(&attr, |_| {}));
+            }
+        }
+    }
+
+    fn fragment(&self, close: bool) -> usize {
+        if close {
+            self.close_fragment
+        } else {
+            self.relaxed_fragment
         }
     }
 

@@ -212,6 +212,7 @@ impl StreamSource {
                 reader,
                 events: events_rx,
                 replacements,
+                attention: super::Attention::default(),
             },
         ))
     }

@@ -31,8 +31,8 @@ pub use windows::{CaptionWindow, WindowConfig, WindowConfigError, Windower};
 
 use crate::audio::{AudioError, StreamResampler, SAMPLE_RATE};
 use crate::capture::{
-    CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat, ReadStatus,
-    RingCounts, RingReader, SourceOutput, StreamFormat, StreamSource,
+    Attention, CaptureError, CaptureEvent, CaptureOptions, DeviceCapture, Pace, PcmFormat,
+    ReadStatus, RingCounts, RingReader, SourceOutput, StreamFormat, StreamSource,
 };
 
 /// Everything the front end can be configured with.
@@ -196,6 +196,10 @@ impl FrontEnd {
                     return;
                 };
                 let pipeline = Pipeline {
+                    attention: AttentionKeeper::new(
+                        source.attention.clone(),
+                        classifier.config().frame_ms,
+                    ),
                     frame_len: classifier.config().frame_len(),
                     classifier,
                     segmenter,
@@ -269,6 +273,7 @@ fn run(
         mut reader,
         events: capture_events,
         replacements,
+        attention: _,
     } = source;
     let mut buf = vec![0.0f32; READ_CHUNK];
     let mut dropped_reported = 0;
@@ -359,6 +364,39 @@ struct Pipeline {
     hung_up: bool,
     recorder: Option<Recording>,
     voice: VoiceMark,
+    attention: AttentionKeeper,
+}
+
+/// How long attention stays close after the last loud frame: a pause inside a sentence
+/// must not slow the audio of its next words.
+const ATTENTION_HOLD_MS: u32 = 1_000;
+
+/// Keeps the source's [`Attention`] close while anything louder than the room is heard or
+/// an utterance runs, and relaxed once the room has been quiet for [`ATTENTION_HOLD_MS`].
+struct AttentionKeeper {
+    attention: Attention,
+    hold_frames: u32,
+    quiet_frames: u32,
+}
+
+impl AttentionKeeper {
+    fn new(attention: Attention, frame_ms: u32) -> Self {
+        AttentionKeeper {
+            attention,
+            hold_frames: ATTENTION_HOLD_MS / frame_ms.max(1),
+            quiet_frames: u32::MAX,
+        }
+    }
+
+    fn frame(&mut self, heard: bool) {
+        self.quiet_frames = if heard {
+            0
+        } else {
+            self.quiet_frames.saturating_add(1)
+        };
+        self.attention
+            .set_close(self.quiet_frames < self.hold_frames);
+    }
 }
 
 type Recording = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
@@ -400,6 +438,8 @@ impl Pipeline {
         if verdict.voiced {
             self.voice.set(self.stats.samples);
         }
+        self.attention
+            .frame(verdict.loud || verdict.voiced || self.segmenter.in_speech());
         let mut segments = Vec::new();
         self.segmenter
             .push(frame, verdict.voiced, &mut |s| segments.push(s));
@@ -665,4 +705,30 @@ pub fn listen(source: Source, mut config: FrontEndConfig) -> Result<Listening, F
         _device: device,
         _stream: stream,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_is_close_from_the_first_loud_frame_until_a_second_of_quiet() {
+        let attention = Attention::default();
+        let mut keeper = AttentionKeeper::new(attention.clone(), 20);
+        keeper.frame(false);
+        assert!(!attention.is_close(), "a quiet start stays relaxed");
+        keeper.frame(true);
+        assert!(attention.is_close());
+        for _ in 0..49 {
+            keeper.frame(false);
+        }
+        assert!(
+            attention.is_close(),
+            "a pause under a second keeps it close"
+        );
+        keeper.frame(false);
+        assert!(!attention.is_close(), "a second of quiet relaxes it");
+        keeper.frame(true);
+        assert!(attention.is_close());
+    }
 }
