@@ -13,6 +13,9 @@ Two kinds of run, each repeated (best and median are reported):
              idle microphone:   nothing played; the virtual microphone streams digital silence
              room noise played: white noise at -70 dBFS RMS played into it
              speech played:     the segmentation test file (commands with pauses)
+             daemon:            `voxd run` (tiny.en, the home grammar) on the idle
+                                microphone: the whole daemon's cost in a quiet room, measured
+                                after its first 10 s (loading and warm-up)
            Playing a file makes PulseAudio hand the monitor source's audio over in small
            pieces, which costs ALSA's PulseAudio plugin and cpal's ALSA thread far more
            wake-ups than a microphone's steady stream: compare the front-end thread's own
@@ -43,6 +46,7 @@ SEG = ROOT / "data" / "segmentation"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 WARMUP_S = 3.0
+DAEMON_WARMUP_S = 10.0
 
 
 def log(msg):
@@ -94,9 +98,24 @@ def vmic(verb, run_dir, *args):
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def live_run(wav, seconds, backend):
-    """One live capture of `wav` through `backend`; returns (process cpu %, front-end thread cpu %, rss min kB,
-    rss max kB, rss growth kB)."""
+def listen_command(backend, seconds):
+    return [str(VOXD), "listen", "--backend", backend, "--rate", "48000", "--channels", "2",
+            "--seconds", str(seconds)]
+
+
+def daemon_command(backend):
+    """The daemon as a user runs it for commands: tiny.en and the home grammar; its warm-up
+    (loading, a first decode) ends well within DAEMON_WARMUP_S."""
+    return [str(VOXD), "run", "--model", str(ROOT / "models" / "tiny.en"),
+            "--grammar", str(ROOT / "grammars" / "home.toml"), "--backend", backend,
+            "--rate", "48000", "--channels", "2", "--stdout", "off", "--no-watch"]
+
+
+def live_run(wav, seconds, backend, daemon=False):
+    """One live capture of `wav` through `backend` by `voxd listen`, or by `voxd run` with
+    `daemon`; returns (process cpu %, front-end thread cpu %, rss min kB, rss max kB, rss
+    growth kB)."""
+    warmup = DAEMON_WARMUP_S if daemon else WARMUP_S
     with tempfile.TemporaryDirectory() as run_dir:
         vmic("start", run_dir)
         env = dict(os.environ)
@@ -104,10 +123,9 @@ def live_run(wav, seconds, backend):
             key, value = line.split("=", 1)
             env[key] = value
         try:
-            listener = subprocess.Popen(
-                [str(VOXD), "listen", "--backend", backend, "--rate", "48000",
-                 "--channels", "2", "--seconds", str(seconds)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            command = daemon_command(backend) if daemon else listen_command(backend, seconds)
+            listener = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
             # No file: the virtual microphone's own stream of silence, as an idle microphone.
             player = subprocess.Popen(
                 [str(ROOT / "scripts" / "env" / "vmic.sh"), "play", run_dir, str(wav)],
@@ -115,6 +133,10 @@ def live_run(wav, seconds, backend):
             start = time.monotonic()
             samples = []  # (t, process cpu s, front-end cpu s, rss kB)
             while listener.poll() is None:
+                if daemon and time.monotonic() - start > warmup + seconds:
+                    listener.terminate()
+                    listener.wait()
+                    break
                 try:
                     samples.append((time.monotonic() - start, *cpu_split(listener.pid),
                                     rss_kb(listener.pid)))
@@ -127,7 +149,7 @@ def live_run(wav, seconds, backend):
         finally:
             vmic("stop", run_dir)
     # A sample taken while the process exits may miss the front-end thread: drop it.
-    steady = [s for s in samples if s[0] >= WARMUP_S and s[2] > 0]
+    steady = [s for s in samples if s[0] >= warmup and s[2] > 0]
     if len(steady) < 2:
         raise RuntimeError("the live run ended too early (is PulseAudio set up?)")
     (t0, c0, f0, r0), (t1, c1, f1, _) = steady[0], steady[-1]
@@ -194,13 +216,14 @@ def main():
         silence = pathlib.Path(tmp) / "silence_48k_stereo.wav"
         make_silence(silence, args.seconds + 10)
         rows = []
-        cases = [("idle microphone", None), ("room noise played", silence),
-                 ("speech played", SEG / "clean_48k_stereo.wav")]
-        for (name, wav), backend in ((c, b) for c in cases for b in args.backends):
+        cases = [("idle microphone", None, False), ("room noise played", silence, False),
+                 ("speech played", SEG / "clean_48k_stereo.wav", False),
+                 ("daemon (voxd run, tiny.en), idle microphone", None, True)]
+        for (name, wav, daemon), backend in ((c, b) for c in cases for b in args.backends):
             runs = []
             name = f"{name} ({backend})"
             for i in range(args.runs):
-                runs.append(retried(lambda: live_run(wav, args.seconds, backend)))
+                runs.append(retried(lambda: live_run(wav, args.seconds, backend, daemon)))
                 log(f"live {name} run {i + 1}: {runs[-1][0]:.2f} % of a core "
                     f"(front-end thread {runs[-1][1]:.2f} %), RSS {runs[-1][2]}-{runs[-1][3]} kB")
             cpu_best, cpu_median = best_median([r[0] for r in runs])
