@@ -459,7 +459,7 @@ fn f32_variable(name: &str, values: &[f32]) -> Variable {
 /// What voxd makes of an int8 weight: Q8_0 with the step rounded to f16 for a matrix whose
 /// rows are whole blocks, else f32 with the step as it is.
 fn int8_loaded(q: &[i8], scales: &[f32], shape: &[usize]) -> Vec<f32> {
-    let as_blocks = shape.len() == 2 && shape[1] % 32 == 0;
+    let as_blocks = shape.len() == 2 && shape[1].is_multiple_of(32);
     let cols = q.len() / scales.len();
     q.chunks_exact(cols)
         .zip(scales)
