@@ -463,6 +463,41 @@ pub fn load_config(path: &Path) -> Result<Ct2Config, LoadError> {
 mod tests {
     use super::*;
 
+    /// The fuzz seed quantized as CTranslate2's converter does (`scripts/data/fuzz_seeds.py`)
+    /// loads, and each weight lies within half a step of the float seed's.
+    #[test]
+    fn the_int8_fuzz_seed_loads_near_the_float_one() {
+        let load = |name: &str| {
+            let path = format!(
+                "{}/fuzz/corpus/ct2_model/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let file = Ct2File::open(Path::new(&path)).unwrap();
+            (file.weights().unwrap(), file)
+        };
+        let (float, _) = load("tiny_en_1layer.bin");
+        let (int8, file) = load("tiny_en_1layer_int8.bin");
+        assert_eq!(float.hparams, int8.hparams);
+        let (f, q) = (
+            &float.encoder.layers[0].mlp.fc1,
+            &int8.encoder.layers[0].mlp.fc1,
+        );
+        let scales = file
+            .tensor("encoder/layer_0/ffn/linear_0/weight_scale")
+            .unwrap();
+        let rows = f.weight_f32();
+        let got = q.weight_f32();
+        for ((want, got), scale) in rows
+            .chunks_exact(f.n_in)
+            .zip(got.chunks_exact(q.n_in))
+            .zip(scales.to_f32())
+        {
+            for (w, g) in want.iter().zip(got) {
+                assert!((w - g).abs() <= 0.5 / scale + 1e-6, "{w} vs {g}");
+            }
+        }
+    }
+
     /// Found by the `ct2_model` fuzz target: a variable whose dimensions multiply past
     /// `usize` overflowed while its byte count was checked.
     #[test]
