@@ -5,7 +5,8 @@
 #                                 Whisper models
 #   scripts/setup.sh --reference  the same, plus .venv/ with the reference tools
 #                                 (faster-whisper, ctranslate2, numpy, pywhispercpp) used
-#                                 only by tests and benchmarks, never by voxd itself
+#                                 only by tests and benchmarks, never by voxd itself, and
+#                                 models/tiny.en-ct2-int8 made with them
 #
 # Idempotent: every step checks first and does nothing when its result is already there, so a
 # second run takes a second or two. The network is used only for missing pieces.
@@ -17,7 +18,7 @@ REFERENCE=0
 for arg in "$@"; do
     case "$arg" in
         --reference) REFERENCE=1 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -153,6 +154,14 @@ if [ "$REFERENCE" -eq 1 ]; then
         .venv/bin/python -c 'import faster_whisper, ctranslate2, numpy, pywhispercpp, xllamacpp, gguf, wyoming'
         echo "$want" >"$stamp"
         say "reference tools installed"
+    fi
+    # tiny.en quantized to int8 by CTranslate2's own converter code, for the tests and
+    # benchmarks of int8 CTranslate2 models (left alone when present)
+    if [ -f models/tiny.en-ct2-int8/model.bin ]; then
+        say "models/tiny.en-ct2-int8 present"
+    else
+        say "making models/tiny.en-ct2-int8 (CTranslate2 int8)"
+        .venv/bin/python scripts/reference/ct2_quantize.py models/tiny.en models/tiny.en-ct2-int8
     fi
 fi
 

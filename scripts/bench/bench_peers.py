@@ -5,6 +5,7 @@ Run it from the repository root with the reference environment's Python:
 
     .venv/bin/python scripts/bench/bench_peers.py [--models tiny.en base] [--threads 2] [--runs 5]
         [--audio ../shared/data/jfk.wav] [--voxd PATH] [--json FILE] [--markdown]
+        [--quant q8_0 q5_1] [--ct2-int8]
 
 (`.venv` comes from `scripts/setup.sh --reference`; models from `voxd models fetch --dest models` (scripts/setup.sh).)
 
@@ -17,6 +18,11 @@ For each model it runs, back to back, so that all three see the same machine sta
   faster-whisper  CTranslate2 on the same CTranslate2 model directory voxd loads,
                   compute_type float32 by default (voxd computes in f32), cpu_threads=N and
                   num_workers (inter_threads) = 1.
+
+--quant adds each model quantized to a ggml block type (voxd and whisper.cpp on the same file,
+faster-whisper with compute_type int8 on the float directory); --ct2-int8 adds the model's
+CTranslate2 int8 directory (models/NAME-ct2-int8), which voxd and faster-whisper (compute_type
+int8) both load as it is.
 
 Every measurement is one warm-up and then --runs timed repetitions, reported as best and
 median in milliseconds. What each number is:
@@ -156,6 +162,21 @@ def resolve_model(name):
     if not (d / "model.bin").exists():
         fail(f"model {name!r} not found at {rel(d)}: run target/release/voxd models fetch --dest models {name}")
     return name, d
+
+
+CT2_INT8 = "ct2-int8"
+
+
+def ct2_int8_dir(name, model_dir):
+    """models/NAME-ct2-int8 beside the model: CTranslate2's int8 of it, made when missing."""
+    int8_dir = model_dir.parent / f"{name}-{CT2_INT8}"
+    if not (int8_dir / "model.bin").exists():
+        log(f"making {rel(int8_dir)} with scripts/reference/ct2_quantize.py")
+        r = subprocess.run([sys.executable, str(ROOT / "scripts" / "reference" / "ct2_quantize.py"),
+                            str(model_dir), str(int8_dir)])
+        if r.returncode != 0:
+            fail(f"could not make {rel(int8_dir)}")
+    return int8_dir
 
 
 def build_voxd():
@@ -578,8 +599,14 @@ def render(report, markdown):
             lines.extend(fmt(r) for r in rows)
         extra = own_timing_line(res.get("info", {}).get("whisper.cpp"))
         quant = name.split()[1] if " " in name else None
-        same_file = (f"quantized: voxd and whisper.cpp on the same {quant} ggml file, "
-                     "faster-whisper with compute_type int8 on the same weights") if quant else None
+        if quant == CT2_INT8:
+            same_file = ("CTranslate2 int8: voxd (its int8 rows as Q8_0) and faster-whisper with "
+                         "compute_type int8 on the same int8 directory; whisper.cpp does not read it")
+        elif quant:
+            same_file = (f"quantized: voxd and whisper.cpp on the same {quant} ggml file, "
+                         "faster-whisper with compute_type int8 on the same weights")
+        else:
+            same_file = None
         notes = [n for n in (same_file, extra, res.get("note")) if n]
         if notes:
             lines.append("")
@@ -634,6 +661,11 @@ def main():
                          "and whisper.cpp on the same quantized ggml file (`voxd model convert "
                          "--quant`), faster-whisper with compute_type int8 (CTranslate2 "
                          "quantizes the same weights to int8 as it loads them)")
+    ap.add_argument("--ct2-int8", action="store_true",
+                    help="also time each model's CTranslate2 int8 directory (models/NAME-ct2-int8, "
+                         "made with scripts/reference/ct2_quantize.py when missing): voxd and "
+                         "faster-whisper with compute_type int8 on the same directory "
+                         "(whisper.cpp does not read it)")
     ap.add_argument("--omp-passive", action="store_true",
                     help="set OMP_WAIT_POLICY=PASSIVE for the peers (both use OpenMP, whose "
                          "spinning threads lose badly on a machine busy with other work); "
@@ -707,23 +739,28 @@ def main():
     }
 
     # Each model as it is, then each quantized variant: (label, model dir, ggml type, voxd's
-    # model, faster-whisper's compute type).
+    # model, faster-whisper's compute type, the peers that read it).
     variants = []
     for name, model_dir in models:
-        variants.append((name, model_dir, args.ggml_type, model_dir, args.fw_compute_type))
+        variants.append((name, model_dir, args.ggml_type, model_dir, args.fw_compute_type,
+                         args.peers))
         for q in args.quant:
             ggml = ggml_file(voxd, name, model_dir, q)
-            variants.append((f"{name} {q}", model_dir, q, ggml, "int8"))
-    for name, model_dir, ggml_type, voxd_model, fw_type in variants:
+            variants.append((f"{name} {q}", model_dir, q, ggml, "int8", args.peers))
+        if args.ct2_int8:
+            int8_dir = ct2_int8_dir(name, model_dir)
+            variants.append((f"{name} {CT2_INT8}", int8_dir, None, int8_dir, "int8",
+                             [p for p in args.peers if p == "faster-whisper"]))
+    for name, model_dir, ggml_type, voxd_model, fw_type, peers in variants:
         res = {"voxd": bench_voxd(voxd, name, voxd_model, args, audio), "info": {}}
-        if "whisper.cpp" in args.peers:
+        if "whisper.cpp" in peers:
             ggml = ggml_file(voxd, name.split()[0], model_dir, ggml_type)
             rows, info = bench_whisper_cpp(name, ggml, args, pcm)
             res["whisper.cpp"], res["info"]["whisper.cpp"] = rows, info
-        if "faster-whisper" in args.peers:
+        if "faster-whisper" in peers:
             rows, info = bench_faster_whisper(name, model_dir, args, pcm, fw_type)
             res["faster-whisper"], res["info"]["faster-whisper"] = rows, info
-        texts = {p: res["info"][p].get("transcript", "") for p in args.peers}
+        texts = {p: res["info"][p].get("transcript", "") for p in peers}
         norm = {p: re.sub(r"[^a-z ]", "", t.lower()).split() for p, t in texts.items()}
         if len({tuple(v) for v in norm.values()}) > 1:
             res["note"] = "the peers' transcripts differ: " + "; ".join(

@@ -12,7 +12,8 @@ mutates structure rather than bulk data:
   and the first blocks of its real tensors (shrunk dimensions), a SentencePiece variant, and
   the real file's first 16 KB.
 - ct2_model: a one-layer model.bin with tiny.en's variable names, aliases and scalars and the
-  first values of its real tensors, and the real file's first 4 KB.
+  first values of its real tensors, the same with its weights quantized to int8 as
+  CTranslate2's converter does, and the real file's first 4 KB.
 - ct2_vocabulary: the real vocabulary's first 300 tokens plus every special and timestamp
   token, and the real file's first 4 KB.
 - ggml_model: a one-layer whisper.cpp file with the same tiny weights and a real vocabulary
@@ -371,20 +372,48 @@ def tiny_ct2(models):
         for x in shape:
             n *= x
         tiny.append((name, shape, dtype, data[:n * CT2_DTYPE_SIZE[dtype]]))
-    out = struct.pack("<I", 6) + ct2_string(spec) + struct.pack("<II", revision, len(tiny))
-    for name, shape, dtype, data in tiny:
+    return tiny, ct2_bytes(spec, revision, tiny, aliases), (spec, revision, aliases)
+
+
+def ct2_bytes(spec, revision, variables, aliases):
+    out = struct.pack("<I", 6) + ct2_string(spec) + struct.pack("<II", revision, len(variables))
+    for name, shape, dtype, data in variables:
         out += ct2_string(name) + struct.pack("<B", len(shape))
         out += b"".join(struct.pack("<I", x) for x in shape)
         out += struct.pack("<BI", dtype, len(data)) + data
     out += struct.pack("<I", len(aliases))
     out += b"".join(ct2_string(a) + ct2_string(t) for a, t in aliases)
-    return tiny, out
+    return out
+
+
+def ct2_int8(variables):
+    """The variables with every f16 weight quantized as CTranslate2's `--quantization int8`
+    does: per output row scale = 127 / max|w| (127 for a zero row), q = round(w * scale)
+    (ties to even), stored as int8 beside `<name>_scale` (f32)."""
+    out = []
+    for name, shape, dtype, data in variables:
+        if not (name.endswith("weight") and dtype == 4 and shape):
+            out.append((name, shape, dtype, data))
+            continue
+        values = struct.unpack(f"<{len(data) // 2}e", data)
+        cols = len(values) // shape[0]
+        q, scales = [], []
+        for r in range(shape[0]):
+            row = values[r * cols:(r + 1) * cols]
+            amax = max((abs(v) for v in row), default=0.0)
+            scale = 127.0 / amax if amax else 127.0
+            q += [max(-128, min(127, round(v * scale))) for v in row]
+            scales.append(scale)
+        out.append((name, shape, 1, struct.pack(f"<{len(q)}b", *q)))
+        out.append((name + "_scale", [shape[0]], 0, struct.pack(f"<{len(scales)}f", *scales)))
+    return out
 
 
 def seeds_ct2(models):
-    _, model = tiny_ct2(models)
+    tiny, model, (spec, revision, aliases) = tiny_ct2(models)
     d = out_dir("ct2_model")
     write(d, "tiny_en_1layer.bin", model)
+    write(d, "tiny_en_1layer_int8.bin", ct2_bytes(spec, revision, ct2_int8(tiny), aliases))
     with open(os.path.join(models, "tiny.en", "model.bin"), "rb") as f:
         write(d, "tiny_en_head_4k.bin", f.read(4096))
 
@@ -419,7 +448,7 @@ def to_f32(dtype, data):
 
 
 def seeds_ggml(models):
-    tiny, _ = tiny_ct2(models)
+    tiny, _, _ = tiny_ct2(models)
     v = {name: (shape, to_f32(dtype, data)) for name, shape, dtype, data in tiny
          if dtype in (0, 4)}
     s, n_mels, ctx_a, ctx_t, n_vocab = 12, 4, 6, 5, 10

@@ -8,6 +8,8 @@ current one lacks faster_whisper) and the models in models/ (scripts/setup.sh in
   scripts/reference/reference.py [transcripts]   (COMMITTED) tests/fixtures/reference/transcripts.json:
         for models/tiny.en and models/base, every clip in tests/fixtures/clips/clips.json plus
         ../shared/data/jfk.wav: segments (start, end, text, tokens), full text, normalized text.
+        Also for models/tiny.en-ct2-int8 (CTranslate2 int8, made by `scripts/setup.sh
+        --reference`) with compute_type int8: the quantized model as CTranslate2 runs it.
         Rewrites the file only when its content changes.
 
   scripts/reference/reference.py numeric         (NOT committed) data/reference/MODEL/ for jfk.wav:
@@ -22,7 +24,7 @@ current one lacks faster_whisper) and the models in models/ (scripts/setup.sh in
         manifest.json          what each file is
         A file that already exists is left alone (delete data/reference/ to redo).
 
-Decoding options (both modes): compute_type float32, cpu_threads 2, beam_size 1, best_of 1,
+Decoding options (both modes): compute_type float32 (int8 for the int8 model), cpu_threads 2, beam_size 1, best_of 1,
 temperature 0.0 only (no fallback), condition_on_previous_text True, language "en",
 no VAD, word_timestamps False, timestamps on (faster-whisper's defaults otherwise).
 """
@@ -47,6 +49,8 @@ except ImportError:  # fall back to the reference venv, once
     sys.exit("reference: needs faster-whisper (run scripts/setup.sh --reference)")
 
 MODELS = {"tiny.en": "models/tiny.en", "base": "models/base"}
+# Transcripts only: quantized CTranslate2 directories and the compute type they run in.
+QUANTIZED_MODELS = {"tiny.en-ct2-int8": ("models/tiny.en-ct2-int8", "int8")}
 CLIPS_DIR = "tests/fixtures/clips"
 JFK = "../shared/data/jfk.wav"  # relative to the repository root
 TRANSCRIPTS = ROOT / "tests" / "fixtures" / "reference" / "transcripts.json"
@@ -84,11 +88,10 @@ def log(msg):
     print(f"reference: {msg}", file=sys.stderr, flush=True)
 
 
-def load_model(name):
-    path = ROOT / MODELS[name]
-    if not (path / "model.bin").exists():
-        sys.exit(f"reference: {MODELS[name]} missing (run scripts/setup.sh)")
-    return WhisperModel(str(path), **MODEL_OPTIONS)
+def load_model(path, compute_type=MODEL_OPTIONS["compute_type"]):
+    if not (ROOT / path / "model.bin").exists():
+        sys.exit(f"reference: {path} missing (run scripts/setup.sh --reference)")
+    return WhisperModel(str(ROOT / path), **{**MODEL_OPTIONS, "compute_type": compute_type})
 
 
 def transcribe(model, wav):
@@ -118,9 +121,11 @@ def cmd_transcripts():
         "models": {},
     }
     mismatches = []
-    for name in MODELS:
+    models = {name: (path, MODEL_OPTIONS["compute_type"]) for name, path in MODELS.items()}
+    models.update(QUANTIZED_MODELS)
+    for name, (path, compute_type) in models.items():
         t0 = time.time()
-        model = load_model(name)
+        model = load_model(path, compute_type)
         entries = {}
         for wav, spoken in clips:
             segs = transcribe(model, wav)
@@ -136,7 +141,7 @@ def cmd_transcripts():
             }
             if normalize(text) != normalize(spoken):
                 mismatches.append((name, wav, spoken, text))
-        out["models"][name] = {"path": MODELS[name], "clips": entries}
+        out["models"][name] = {"path": path, "compute_type": compute_type, "clips": entries}
         log(f"{name}: {len(clips)} files in {time.time() - t0:.1f} s")
 
     data = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
@@ -168,7 +173,7 @@ def cmd_numeric():
             log(f"{name}: numeric references present in {d.relative_to(ROOT)}")
             continue
         d.mkdir(parents=True, exist_ok=True)
-        model = load_model(name)
+        model = load_model(MODELS[name])
 
         # Capture what faster-whisper really feeds its encoder and the decoder prompts.
         seen = {"features": [], "decodes": []}

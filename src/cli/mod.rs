@@ -60,8 +60,8 @@ impl Settings {
 /// The Whisper model and its threads.
 #[derive(Args)]
 pub struct ModelArgs {
-    /// Whisper model: a CTranslate2 directory (model.bin, config.json, vocabulary.txt) or a
-    /// whisper.cpp ggml .bin.
+    /// Whisper model: a CTranslate2 directory (model.bin, config.json, vocabulary.txt or
+    /// .json; float or int8) or a whisper.cpp ggml .bin.
     /// Defaults to $VOXD_MODEL, then models/tiny.en, then the user's data folder.
     #[arg(short, long, value_name = "PATH")]
     pub model: Option<PathBuf>,

@@ -44,7 +44,9 @@ pub enum ModelCommand {
         /// Models to install: tiny.en, base, smollm2 [default: tiny.en]. A Whisper model's
         /// name with a block type (tiny.en-q8_0, base-q5_1; q8_0, q5_1, q5_0, q4_1, q4_0) makes
         /// it quantized into a folder of that name: a whisper.cpp ggml file, a half (q8_0) to a
-        /// third (q4_0) of the size, for small machines.
+        /// third (q4_0) of the size, for small machines. (CTranslate2 int8 directories are not
+        /// fetched: `ct2-transformers-converter --quantization int8` makes one, which
+        /// `--model DIR` loads.)
         #[arg(value_name = "MODEL")]
         models: Vec<String>,
         /// The models folder [default: the platform's data folder, e.g.

@@ -210,7 +210,8 @@ pub fn wanted(name: &str, is_quant: impl Fn(&str) -> bool) -> Result<Wanted, Fet
 pub enum FetchError {
     #[error(
         "unknown model `{name}` (known: {known}; and the Whisper models quantized, e.g. \
-         tiny.en-q8_0 or base-q5_1)"
+         tiny.en-q8_0 or base-q5_1; a CTranslate2 int8 directory made by its converter loads \
+         with --model DIR)"
     )]
     UnknownModel { name: String, known: String },
     #[error("cannot make {name} from {}: {message}", base.display())]
@@ -977,6 +978,10 @@ pub fn list(extra: Option<&Path>) -> String {
     out.push_str(
         "  NAME-TYPE  a Whisper model quantized by voxd (tiny.en-q8_0, base-q5_1; types q8_0, \
          q5_1, q5_0, q4_1, q4_0): a whisper.cpp ggml file, a half to a third of the size\n",
+    );
+    out.push_str(
+        "  CTranslate2 int8 directories (ct2-transformers-converter --quantization int8, \
+         int8_float16 or int8_float32) load as they are: pass the folder to --model\n",
     );
     match paths::default_model() {
         Ok(p) => out.push_str(&format!(

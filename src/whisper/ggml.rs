@@ -225,7 +225,7 @@ impl TensorSource for GgmlFile {
         Ok(RawTensor {
             dtype: t.dtype,
             shape: t.shape.clone(),
-            bytes: &self.map[t.offset..t.offset + t.len],
+            bytes: self.map[t.offset..t.offset + t.len].into(),
         })
     }
 }

@@ -73,18 +73,18 @@ fn load_ct2(path: &Path) -> Result<LoadedModel, LoadError> {
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "no such model file (expected a CTranslate2 model directory with model.bin, \
-                 config.json and vocabulary.txt)",
+                 config.json and vocabulary.txt or vocabulary.json)",
             ),
         });
     }
     let weights = ct2::load_weights(&model_bin)?;
     let tokenizer = Tokenizer::from_ct2_dir(&dir).map_err(|e| LoadError::Format {
-        path: dir.join("vocabulary.txt"),
+        path: dir.clone(),
         message: e.to_string(),
     })?;
     if tokenizer.n_vocab() != weights.hparams.n_vocab {
         return Err(LoadError::Format {
-            path: dir.join("vocabulary.txt"),
+            path: Tokenizer::ct2_vocabulary_file(&dir),
             message: format!(
                 "has {} tokens but the model has {}",
                 tokenizer.n_vocab(),

@@ -8,10 +8,12 @@ use half::f16;
 use super::mel::{LogMel, N_FREQS};
 use super::model::Whisper;
 use super::weights::{
-    Conv1d, CrossAttention, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights, HParams,
-    LayerNorm, Linear, LoadError, Matrix, Mlp, NamedTensor, SelfAttention, WhisperWeights,
+    Conv1d, CrossAttention, DType, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights,
+    HParams, LayerNorm, Linear, LoadError, Matrix, Mlp, NamedTensor, SelfAttention, TensorSource,
+    WhisperWeights,
 };
 use super::{ct2, ggml};
+use crate::kernels::quant::QuantType;
 
 /// Dimensions small enough to write in a test and run at once.
 fn small() -> HParams {
@@ -137,6 +139,11 @@ fn ct2_string(out: &mut Vec<u8>, s: &str) {
 
 /// `model.bin` (binary version 6) holding `variables`.
 fn ct2_file(variables: &[Variable]) -> Vec<u8> {
+    ct2_file_with_aliases(variables, &[])
+}
+
+/// `model.bin` holding `variables` and `aliases` (alias, the variable it names).
+fn ct2_file_with_aliases(variables: &[Variable], aliases: &[(&str, &str)]) -> Vec<u8> {
     let mut out = 6u32.to_le_bytes().to_vec();
     ct2_string(&mut out, "WhisperSpec");
     out.extend_from_slice(&3u32.to_le_bytes());
@@ -151,7 +158,11 @@ fn ct2_file(variables: &[Variable]) -> Vec<u8> {
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(bytes);
     }
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(aliases.len() as u32).to_le_bytes());
+    for (alias, target) in aliases {
+        ct2_string(&mut out, alias);
+        ct2_string(&mut out, target);
+    }
     out
 }
 
@@ -412,4 +423,195 @@ fn a_ggml_tensor_too_large_to_address_is_refused() {
         err.contains("encoder.conv1.weight") && err.contains("too large"),
         "{err}"
     );
+}
+
+// ------------------------------------------------------------------ int8 CTranslate2 models
+
+/// CTranslate2's int8 quantization of a weight (its converter's `model_spec.py`): for each
+/// output row (the first dimension, the others flattened) scale = 127 / max|w| (127 for an
+/// all-zero row), q = w · scale rounded to the nearest integer, ties to even.
+fn ct2_int8(values: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut quantized = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(rows);
+    for row in values.chunks_exact(values.len() / rows) {
+        let amax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if amax == 0.0 { 127.0 } else { 127.0 / amax };
+        quantized.extend(row.iter().map(|&v| (v * scale).round_ties_even() as i8));
+        scales.push(scale);
+    }
+    (quantized, scales)
+}
+
+fn int8_variable(name: &str, shape: Vec<usize>, q: &[i8]) -> Variable {
+    (
+        name.to_string(),
+        shape,
+        1,
+        q.iter().map(|&v| v as u8).collect(),
+    )
+}
+
+fn f32_variable(name: &str, values: &[f32]) -> Variable {
+    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    (name.to_string(), vec![values.len()], 0, bytes)
+}
+
+/// What voxd makes of an int8 weight: Q8_0 with the step rounded to f16 for a matrix whose
+/// rows are whole blocks, else f32 with the step as it is.
+fn int8_loaded(q: &[i8], scales: &[f32], shape: &[usize]) -> Vec<f32> {
+    let as_blocks = shape.len() == 2 && shape[1].is_multiple_of(32);
+    let cols = q.len() / scales.len();
+    q.chunks_exact(cols)
+        .zip(scales)
+        .flat_map(|(row, &scale)| {
+            let step = if as_blocks {
+                f16::from_f32(1.0 / scale).to_f32()
+            } else {
+                1.0 / scale
+            };
+            row.iter().map(move |&v| f32::from(v) * step)
+        })
+        .collect()
+}
+
+/// A model quantized as `--quantization int8` does (every variable named `.../weight`: the
+/// linear layers, the convolutions and the token embedding) loads with each weight at its
+/// dequantized values, the matrices as Q8_0, and runs.
+#[test]
+fn an_int8_ct2_model_loads_at_its_dequantized_values() {
+    // Width 32: the matrices' rows are whole Q8_0 blocks; the convolutions' are not (4 · 3
+    // and 32 · 3 values), so they take the f32 path.
+    let hp = HParams {
+        n_audio_state: 32,
+        n_text_state: 32,
+        ..small()
+    };
+    let written = synthetic(hp);
+    let mut variables = Vec::new();
+    let mut expected = Vec::new();
+    for (name, shape, values) in listing(&written) {
+        if name.ends_with("/weight") {
+            let (q, scales) = ct2_int8(&values, shape[0]);
+            expected.push((
+                name.clone(),
+                shape.clone(),
+                int8_loaded(&q, &scales, &shape),
+            ));
+            variables.push(f32_variable(&format!("{name}_scale"), &scales));
+            variables.push(int8_variable(&name, shape, &q));
+        } else {
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            variables.push((name.clone(), shape.clone(), 0, bytes));
+            expected.push((name, shape, values));
+        }
+    }
+    variables.extend(
+        ct2_variables(&written)
+            .into_iter()
+            .filter(|(name, ..)| name.ends_with("num_heads")),
+    );
+    let dir = Scratch::new("int8");
+    let path = dir.write("model.bin", &ct2_file(&variables));
+    let loaded = ct2::load_weights(&path).expect("an int8 model loads");
+    assert_eq!(listing(&loaded), expected);
+    let decoder = &loaded.decoder;
+    assert_eq!(decoder.token_embedding.format(), QuantType::Q8_0);
+    assert_eq!(decoder.layers[0].mlp.fc1.weight.format(), QuantType::Q8_0);
+    assert_eq!(
+        loaded.encoder.layers[0].attn.qkv.weight.format(),
+        QuantType::Q8_0
+    );
+
+    let model = Whisper::new(loaded);
+    let mel = LogMel {
+        n_mels: hp.n_mels,
+        n_frames: 2 * hp.n_audio_ctx,
+        data: values(7, hp.n_mels * 2 * hp.n_audio_ctx),
+    };
+    let audio = model.encode(&mel, hp.n_audio_ctx).unwrap();
+    let cross = model.cross_kv(&audio);
+    let hidden = model
+        .decode(&cross, &mut [model.new_cache()], &[&[1, 2, 3]])
+        .unwrap();
+    assert!(model.logits(&hidden).iter().all(|v| v.is_finite()));
+}
+
+/// Hand-made int8 variables: a matrix of two rows of 32 with scales 4 and 0.5 (steps 0.25
+/// and 2, exact in f16) reads as Q8_0 of exactly q / scale, directly and through an alias;
+/// a convolution's weight with f16 scales reads as f32.
+#[test]
+fn int8_ct2_variables_dequantize_by_their_row_scales() {
+    let q: Vec<i8> = (0..64).map(|i| [-128, -7, 0, 1, 5, 127][i % 6]).collect();
+    let half_scales: Vec<u8> = [4.0f32, 0.5]
+        .iter()
+        .flat_map(|&s| f16::from_f32(s).to_le_bytes())
+        .collect();
+    let variables = [
+        int8_variable("m/weight", vec![2, 32], &q),
+        f32_variable("m/weight_scale", &[4.0, 0.5]),
+        int8_variable("c/weight", vec![2, 2, 3], &q[..12]),
+        ("c/weight_scale".to_string(), vec![2], 4, half_scales),
+    ];
+    let file = ct2_file_with_aliases(&variables, &[("p/weight", "m/weight")]);
+    let file = ct2::Ct2File::from_bytes("int8.bin", file).unwrap();
+    let dequantized = |q: &[i8], row_len: usize| -> Vec<f32> {
+        q.iter()
+            .enumerate()
+            .map(|(i, &v)| f32::from(v) / [4.0, 0.5][i / row_len])
+            .collect()
+    };
+    for name in ["m/weight", "p/weight"] {
+        let m = file.tensor(name).unwrap();
+        assert_eq!(m.dtype, DType::Blocks(QuantType::Q8_0), "{name}");
+        assert_eq!(m.shape, [2, 32]);
+        assert_eq!(m.to_f32(), dequantized(&q, 32), "{name}");
+    }
+    let c = file.tensor("c/weight").unwrap();
+    assert_eq!((c.dtype, &c.shape[..]), (DType::F32, &[2, 2, 3][..]));
+    assert_eq!(c.to_f32(), dequantized(&q[..12], 6));
+}
+
+/// An int8 weight whose scales are missing, of the wrong shape, type or value, and weight
+/// types voxd does not read, are refused naming the variable.
+#[test]
+fn int8_ct2_weights_without_usable_scales_are_refused() {
+    let q = [3i8; 64];
+    let weight = || int8_variable("m/weight", vec![2, 32], &q);
+    let cases: [(Vec<Variable>, &[&str]); 6] = [
+        (vec![weight()], &["m/weight_scale", "missing"]),
+        (
+            vec![weight(), f32_variable("m/weight_scale", &[1.0, 2.0, 3.0])],
+            &["m/weight_scale", "[2]", "[3]"],
+        ),
+        (
+            vec![weight(), f32_variable("m/weight_scale", &[1.0, 0.0])],
+            &["m/weight_scale", "row 1", "positive finite"],
+        ),
+        (
+            vec![weight(), int8_variable("m/weight_scale", vec![2], &[1, 1])],
+            &["m/weight_scale", "float32 or float16"],
+        ),
+        (
+            vec![
+                int8_variable("m/weight", vec![], &[3]),
+                f32_variable("m/weight_scale", &[1.0]),
+            ],
+            &["m/weight", "scalar"],
+        ),
+        (
+            vec![("m/weight".to_string(), vec![2], 2, vec![0; 4])],
+            &["m/weight", "int16"],
+        ),
+    ];
+    for (variables, wanted) in cases {
+        let file = ct2::Ct2File::from_bytes("bad.bin", ct2_file(&variables)).unwrap();
+        let err = match file.tensor("m/weight") {
+            Ok(t) => panic!("int8 weight read as {:?} (wanted {wanted:?})", t.dtype),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("bad.bin"), "{err}");
+        for w in wanted {
+            assert!(err.contains(w), "error {err:?} does not say {w:?}");
+        }
+    }
 }

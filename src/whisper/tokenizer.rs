@@ -63,6 +63,17 @@ pub enum TokenizerError {
         /// What is wrong with it.
         detail: String,
     },
+    /// An entry of a `vocabulary.json` is not a token in GPT-2's byte-to-unicode form, or the
+    /// file is not a JSON list of strings.
+    #[error("{} entry {index}: {detail}", path.display())]
+    GarbledEntry {
+        /// The file.
+        path: PathBuf,
+        /// 0-based position in the list (the token id).
+        index: usize,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A special token Whisper needs is absent or out of place.
     #[error("{}: {detail}", path.display())]
     Specials {
@@ -113,16 +124,49 @@ pub struct Tokenizer {
 }
 
 impl Tokenizer {
-    /// Loads `vocabulary.txt` from a CTranslate2 Whisper model directory: one token per line
-    /// in id order, in GPT-2's byte-to-unicode form, special and timestamp tokens included.
-    /// (The multilingual vocabulary has one empty regular token, id 50256: an empty line.)
+    /// Loads the vocabulary of a CTranslate2 Whisper model directory: `vocabulary.txt`, one
+    /// token per line in id order, in GPT-2's byte-to-unicode form, special and timestamp
+    /// tokens included (the multilingual vocabulary has one empty regular token, id 50256: an
+    /// empty line); or, where there is none, `vocabulary.json`, the same tokens as a JSON list
+    /// (what CTranslate2's converters write since version 3).
     pub fn from_ct2_dir(dir: &Path) -> Result<Self, TokenizerError> {
-        let path = dir.join("vocabulary.txt");
+        let path = Self::ct2_vocabulary_file(dir);
         let raw = std::fs::read(&path).map_err(|source| TokenizerError::Io {
             path: path.clone(),
             source,
         })?;
-        Self::from_ct2_vocabulary(path, &raw)
+        if path.extension().is_some_and(|e| e == "json") {
+            Self::from_ct2_json(path, &raw)
+        } else {
+            Self::from_ct2_vocabulary(path, &raw)
+        }
+    }
+
+    /// The vocabulary file [`Tokenizer::from_ct2_dir`] reads in `dir`.
+    pub fn ct2_vocabulary_file(dir: &Path) -> PathBuf {
+        let (txt, json) = (dir.join("vocabulary.txt"), dir.join("vocabulary.json"));
+        if !txt.exists() && json.exists() {
+            json
+        } else {
+            txt
+        }
+    }
+
+    /// Parses the bytes of a `vocabulary.json` (a JSON list of the tokens in id order); `path`
+    /// only names the file in errors.
+    pub fn from_ct2_json(path: PathBuf, raw: &[u8]) -> Result<Self, TokenizerError> {
+        let texts: Vec<String> =
+            serde_json::from_slice(raw).map_err(|e| TokenizerError::GarbledEntry {
+                path: path.clone(),
+                index: 0,
+                detail: format!("not a JSON list of token strings: {e}"),
+            })?;
+        let garbled = |id: usize, detail: String| TokenizerError::GarbledEntry {
+            path: path.clone(),
+            index: id,
+            detail,
+        };
+        Self::from_token_texts(&path, texts.iter().map(String::as_str), garbled)
     }
 
     /// Parses the bytes of a `vocabulary.txt` as [`Tokenizer::from_ct2_dir`] does; `path`
@@ -136,35 +180,46 @@ impl Tokenizer {
                 .count(),
             detail: "not UTF-8 text".to_string(),
         })?;
-        let alphabet = byte_alphabet();
         let mut lines: Vec<&str> = text.split('\n').collect();
         if lines.last() == Some(&"") {
             lines.pop();
         }
-        let mut tokens = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            let garbled = |detail: String| TokenizerError::Garbled {
-                path: path.clone(),
-                line: i + 1,
-                detail,
-            };
-            let bytes = alphabet.decode(line).ok_or_else(|| {
-                garbled(format!(
-                    "{line:?} is not in GPT-2's byte-to-unicode alphabet"
-                ))
-            })?;
-            tokens.push(bytes);
-        }
-        let special = find_specials(&tokens).map_err(|detail| TokenizerError::Specials {
+        let lines = lines
+            .into_iter()
+            .map(|line| line.strip_suffix('\r').unwrap_or(line));
+        let garbled = |id: usize, detail: String| TokenizerError::Garbled {
             path: path.clone(),
+            line: id + 1,
+            detail,
+        };
+        Self::from_token_texts(&path, lines, garbled)
+    }
+
+    /// The tokenizer of the tokens' texts in id order (GPT-2's byte-to-unicode form); `garbled`
+    /// says where token `id` is in the file.
+    fn from_token_texts<'t>(
+        path: &Path,
+        texts: impl Iterator<Item = &'t str>,
+        garbled: impl Fn(usize, String) -> TokenizerError,
+    ) -> Result<Self, TokenizerError> {
+        let alphabet = byte_alphabet();
+        let tokens = texts
+            .enumerate()
+            .map(|(id, text)| {
+                alphabet.decode(text).ok_or_else(|| {
+                    garbled(
+                        id,
+                        format!("{text:?} is not in GPT-2's byte-to-unicode alphabet"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let special = find_specials(&tokens).map_err(|detail| TokenizerError::Specials {
+            path: path.to_path_buf(),
             detail,
         })?;
-        let bpe = regular_bpe(&tokens, special.eot).map_err(|(id, e)| TokenizerError::Garbled {
-            path: path.clone(),
-            line: id as usize + 1,
-            detail: e.to_string(),
-        })?;
+        let bpe = regular_bpe(&tokens, special.eot)
+            .map_err(|(id, e)| garbled(id as usize, e.to_string()))?;
         Ok(Self::assemble(tokens, bpe, special))
     }
 
@@ -688,6 +743,45 @@ mod tests {
         dup[500] = dup[400].clone();
         let err = Tokenizer::from_ggml_vocab(dup, 51_865).unwrap_err();
         assert!(err.to_string().contains("token 500"), "{err}");
+    }
+
+    /// CTranslate2's newer converters write the tokens as a JSON list, `vocabulary.json`: the
+    /// same tokenizer, read where there is no `vocabulary.txt`; a bad entry is named by its
+    /// position, a file that is no list of strings by its name.
+    #[test]
+    fn vocabulary_json_reads_like_vocabulary_txt() {
+        let real = std::fs::read_to_string(model_dir("tiny.en").join("vocabulary.txt")).unwrap();
+        let mut tokens: Vec<&str> = real.lines().collect();
+        let dir = TempDir::new();
+        let write = |tokens: &[&str]| {
+            let json = serde_json::to_string(tokens).unwrap();
+            std::fs::write(dir.0.join("vocabulary.json"), json).unwrap();
+        };
+        write(&tokens);
+        assert_eq!(
+            Tokenizer::ct2_vocabulary_file(&dir.0),
+            dir.0.join("vocabulary.json")
+        );
+        let from_json = Tokenizer::from_ct2_dir(&dir.0).unwrap();
+        let from_txt = load("tiny.en");
+        assert_eq!(from_json.tokens, from_txt.tokens);
+        assert_eq!(from_json.special(), from_txt.special());
+        let text = "Ask not what your country can do for you.";
+        assert_eq!(from_json.encode(text), from_txt.encode(text));
+
+        tokens[1234] = "caf€";
+        write(&tokens);
+        let err = Tokenizer::from_ct2_dir(&dir.0).unwrap_err().to_string();
+        assert!(
+            err.contains("vocabulary.json entry 1234") && err.contains("caf€"),
+            "{err}"
+        );
+        std::fs::write(dir.0.join("vocabulary.json"), "{\"not\": \"a list\"}").unwrap();
+        let err = Tokenizer::from_ct2_dir(&dir.0).unwrap_err().to_string();
+        assert!(
+            err.contains("vocabulary.json") && err.contains("not a JSON list"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub enum LoadError {
         value: usize,
         expected: String,
     },
-    #[error("{path}: tensor `{name}` has data type {dtype}, which voxd does not support (expected f32, f16 or one of ggml's {})", QuantType::supported_names())]
+    #[error("{path}: tensor `{name}` has data type {dtype}, which voxd does not support (expected f32, f16, CTranslate2's int8 or one of ggml's {})", QuantType::supported_names())]
     DType {
         path: PathBuf,
         name: String,
@@ -110,12 +110,13 @@ impl DType {
     }
 }
 
-/// A tensor as it lies in a model file (read into memory): little-endian bytes, row-major.
+/// A tensor as it lies in a model file (read into memory), little-endian bytes, row-major;
+/// or, for a type voxd does not compute with (CTranslate2's int8), converted to one it does.
 #[derive(Clone, Debug)]
 pub struct RawTensor<'a> {
     pub dtype: DType,
     pub shape: Vec<usize>,
-    pub bytes: &'a [u8],
+    pub bytes: Cow<'a, [u8]>,
 }
 
 impl RawTensor<'_> {
@@ -144,7 +145,7 @@ impl RawTensor<'_> {
             DType::Blocks(ty) => {
                 // The whole tensor is a run of blocks: rows are whole numbers of them.
                 let mut out = vec![0.0; self.len()];
-                quant::dequantize_row(ty, self.bytes, &mut out);
+                quant::dequantize_row(ty, &self.bytes, &mut out);
                 out
             }
         }
@@ -731,7 +732,7 @@ impl<S: TensorSource> Assembler<'_, S> {
         Ok(match (t.dtype, storage) {
             (DType::Blocks(ty), _) => Matrix::Blocks {
                 ty,
-                data: t.bytes.to_vec(),
+                data: t.bytes.into_owned(),
             },
             (DType::F32, Storage::AsFile) => Matrix::F32(t.to_f32()),
             (DType::F16, _) | (DType::F32, Storage::F16) => Matrix::F16(t.to_f16()),

@@ -12,6 +12,7 @@ mod common;
 mod audio_input;
 mod bad_input;
 mod captions;
+mod ct2_int8;
 mod decoding;
 mod demo;
 mod early_close;

@@ -190,7 +190,8 @@ fn fetch_explains_a_missing_pip_an_unknown_model_and_no_network() {
     assert_eq!(
         text(&unknown.stderr),
         "voxd: unknown model `large` (known: tiny.en, base, smollm2; and the Whisper models \
-         quantized, e.g. tiny.en-q8_0 or base-q5_1)\n"
+         quantized, e.g. tiny.en-q8_0 or base-q5_1; a CTranslate2 int8 directory made by its \
+         converter loads with --model DIR)\n"
     );
     assert!(!dest.exists(), "nothing is fetched when a name is wrong");
 

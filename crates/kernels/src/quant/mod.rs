@@ -336,6 +336,20 @@ pub fn quantize_row(ty: QuantType, x: &[f32], out: &mut [u8]) {
     scalar::quantize_row(ty, x, out);
 }
 
+/// Writes a row of 8-bit integers that share one step (value = q · step; CTranslate2's int8
+/// weights, whose step is the reciprocal of their row's scale) as Q8_0 blocks: the integers
+/// unchanged, the step rounded to f16 in every block. Panics unless `values.len()` is a
+/// whole number of blocks and `out.len() == QuantType::Q8_0.row_bytes(values.len())`.
+pub fn q8_0_from_i8(values: &[i8], step: f32, out: &mut [u8]) {
+    assert_eq!(
+        Some(out.len()),
+        QuantType::Q8_0.row_bytes(values.len()),
+        "q8_0_from_i8: Q8_0 bytes for {} values",
+        values.len()
+    );
+    scalar::q8_0_from_i8(values, step, out);
+}
+
 /// Row `row` of `w` as f32 values (an embedding lookup). Panics unless `row < w.rows()` and
 /// `out.len() == w.cols()`.
 pub fn get_row(w: QMatRef, row: usize, out: &mut [f32]) {

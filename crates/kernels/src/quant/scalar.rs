@@ -216,6 +216,19 @@ fn pack(ty: QuantType, q: &[u8; 32], out: &mut [u8]) {
     }
 }
 
+/// Q8_0 blocks of integers that already share one step: no rounding but the step's to f16.
+pub(super) fn q8_0_from_i8(values: &[i8], step: f32, out: &mut [u8]) {
+    let blocks = values
+        .chunks_exact(32)
+        .zip(out.chunks_exact_mut(QuantType::Q8_0.block_bytes()));
+    for (q, block) in blocks {
+        put_f16(block, 0, step);
+        for (b, &v) in block[2..].iter_mut().zip(q) {
+            *b = v as u8;
+        }
+    }
+}
+
 fn put_f16(bytes: &mut [u8], at: usize, v: f32) {
     bytes[at..at + 2].copy_from_slice(&f16::from_f32(v).to_le_bytes());
 }

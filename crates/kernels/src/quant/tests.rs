@@ -518,6 +518,24 @@ fn dequantize_row_reads_the_layouts() {
     assert_eq!((out[0], out[1], out[16], out[17]), (39.0, 1.0, 1.0, 43.0));
 }
 
+/// Integers sharing one step become Q8_0 blocks whose values are each integer times the step
+/// rounded to f16: -128 and 127 included, the same step in every block.
+#[test]
+fn q8_0_from_i8_keeps_the_integers_and_rounds_the_step() {
+    let values: Vec<i8> = (0..96).map(|i| (i * 37 % 256 - 128) as i8).collect();
+    assert!(values.contains(&-128) && values.contains(&127));
+    let step = 1.0 / 3.0;
+    let mut blocks = vec![0; QuantType::Q8_0.row_bytes(96).unwrap()];
+    q8_0_from_i8(&values, step, &mut blocks);
+    let mut out = vec![0.0; 96];
+    dequantize_row(QuantType::Q8_0, &blocks, &mut out);
+    let rounded = f16::from_f32(step).to_f32();
+    assert!((rounded - step).abs() <= step * 2f32.powi(-11));
+    for (&got, &q) in out.iter().zip(&values) {
+        assert_eq!(got, f32::from(q) * rounded);
+    }
+}
+
 /// Each quantizer's values lie within half a step of the input (Q8_0, and the asymmetric
 /// types) or within a step (Q4_0/Q5_0, whose top level is clipped), the extreme value is
 /// represented exactly up to the f16 step, and quantizing the dequantized values again gives
