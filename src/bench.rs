@@ -20,6 +20,10 @@ pub struct Measurement {
     pub best_ms: f64,
     pub median_ms: f64,
     pub runs: usize,
+    /// For `decoder_token`: bytes of weights a step reads
+    /// ([`crate::whisper::weights::DecoderWeights::bytes_read_per_token`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_bytes: Option<usize>,
 }
 
 fn summarize(what: &str, audio_ctx: Option<usize>, mut times: Vec<f64>) -> Measurement {
@@ -30,6 +34,7 @@ fn summarize(what: &str, audio_ctx: Option<usize>, mut times: Vec<f64>) -> Measu
         best_ms: times[0],
         median_ms: times[times.len() / 2],
         runs: times.len(),
+        weight_bytes: None,
     }
 }
 
@@ -93,7 +98,10 @@ pub fn decoder_token(
         times.push(ms / tokens.len().max(1) as f64);
     }
     times.remove(0); // warm-up
-    Ok(summarize("decoder_token", None, times))
+    Ok(Measurement {
+        weight_bytes: Some(model.weights.decoder.bytes_read_per_token()),
+        ..summarize("decoder_token", None, times)
+    })
 }
 
 /// Whole transcription of `samples` (features, encoder, greedy decoding), and its tokens.

@@ -109,6 +109,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     "{name:<10} {label:<16} {:>10.1} {:>10.1}",
                     m.best_ms, m.median_ms
                 );
+                if let Some(bytes) = m.weight_bytes {
+                    println!(
+                        "{:<10} {:<16} {:>10.1} MiB of weights a step, {:.1} GB/s at the median",
+                        "",
+                        "",
+                        bytes as f64 / (1u64 << 20) as f64,
+                        bytes as f64 / (m.median_ms * 1e6)
+                    );
+                }
             }
         }
     }

@@ -500,6 +500,34 @@ pub struct DecoderWeights {
     pub ln: LayerNorm,
 }
 
+impl DecoderWeights {
+    /// Bytes of weight matrices one decoding step reads: every layer's self-attention,
+    /// cross-attention query and output, and MLP, and the token embedding for the logits.
+    /// (The cross-attention keys and values are computed once per audio window; norms and
+    /// biases are a few KiB.) On a board whose memory bandwidth is the limit, this over the
+    /// bandwidth bounds the time of a step from below.
+    pub fn bytes_read_per_token(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                [
+                    &l.attn.qkv,
+                    &l.attn.out,
+                    &l.cross.q,
+                    &l.cross.out,
+                    &l.mlp.fc1,
+                    &l.mlp.fc2,
+                ]
+                .iter()
+                .map(|linear| linear.weight.bytes())
+                .sum::<usize>()
+            })
+            .sum();
+        layers + self.token_embedding.bytes()
+    }
+}
+
 pub struct WhisperWeights {
     pub hparams: HParams,
     pub encoder: EncoderWeights,
