@@ -165,8 +165,10 @@ def batch_run(wav):
     import json
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Events go to a file: a pipe nobody reads during the run would fill and stop voxd.
+    events = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([str(VOXD), "listen", "--wav", str(wav)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=events, stderr=subprocess.DEVNULL, text=True)
     start, rss = time.monotonic(), []
     while proc.poll() is None:
         try:
@@ -175,9 +177,10 @@ def batch_run(wav):
         except (FileNotFoundError, ProcessLookupError, IndexError):
             break
         time.sleep(0.02)
-    out, _ = proc.communicate()
+    proc.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    finished = json.loads(out.strip().splitlines()[-1])
+    events.seek(0)
+    finished = json.loads(events.read().strip().splitlines()[-1])
     audio_s = finished["audio_ms"] / 1000
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu / audio_s, audio_s, rss
