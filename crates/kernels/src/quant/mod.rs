@@ -512,9 +512,12 @@ impl Backend {
             Isa::Scalar => scalar::tile::<R>(ty, w_row, acts),
             #[cfg(target_arch = "x86_64")]
             // SAFETY (the x86 arms): the x86 SIMD variants exist only when AVX2, FMA and F16C
-            // were detected, `AvxVnni` only with AVX-VNNI too, `Avx512Vnni` only with AVX-512
-            // VNNI and VL too; the slice lengths were checked above.
-            Isa::Avx2 | Isa::Avx512 => unsafe { x86::tile::<R>(ty, w_row, acts) },
+            // were detected, `AvxVnni` only with AVX-VNNI too, `Avx512` only with AVX-512 F,
+            // BW and VL too, `Avx512Vnni` only with those and VNNI; the slice lengths were
+            // checked above.
+            Isa::Avx2 => unsafe { x86::tile::<R>(ty, w_row, acts) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::tile_avx512::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "x86_64")]
             Isa::AvxVnni => unsafe { x86::tile_avx_vnni::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "x86_64")]
