@@ -318,18 +318,28 @@ unsafe fn block_pairs<const R: usize, const FORMAT: u8, D: WideByteDot>(
 ) -> [f32; R] {
     let block_bytes = block32_bytes(FORMAT);
     let blocks = acts.cols / 32;
-    let mut acc = [_mm512_setzero_ps(); R];
+    // Alternate pairs go to separate accumulators, so that with one activation row the FMAs
+    // do not wait on each other's latency.
+    let (mut acc, mut acc_next) = ([_mm512_setzero_ps(); R], [_mm512_setzero_ps(); R]);
     // Q4_1's and Q5_1's m · (activation scale · Σ activations), in lanes 1 and 3.
     let mut offsets = [_mm_setzero_ps(); R];
+    let at = |b: usize| w.as_ptr().add(b * block_bytes);
     let mut b = 0;
-    while b + 1 < blocks {
-        let p = w.as_ptr().add(b * block_bytes);
-        block_pair::<R, FORMAT, D>(p, &acts, b, &mut acc, &mut offsets);
+    while b + 3 < blocks {
+        block_pair::<R, FORMAT, D>(at(b), &acts, b, &mut acc, &mut offsets);
+        block_pair::<R, FORMAT, D>(at(b + 2), &acts, b + 2, &mut acc_next, &mut offsets);
+        b += 4;
+    }
+    if b + 1 < blocks {
+        block_pair::<R, FORMAT, D>(at(b), &acts, b, &mut acc, &mut offsets);
         b += 2;
+    }
+    for (acc, next) in acc.iter_mut().zip(acc_next) {
+        *acc = _mm512_add_ps(*acc, next);
     }
     let mut tail = Sums::<R>::zero();
     if b < blocks {
-        block32::<R, FORMAT, D>(w.as_ptr().add(b * block_bytes), &acts, b, &mut tail);
+        block32::<R, FORMAT, D>(at(b), &acts, b, &mut tail);
     }
     std::array::from_fn(|r| {
         let [_, m0, _, m1] = std::mem::transmute::<__m128, [f32; 4]>(offsets[r]);
