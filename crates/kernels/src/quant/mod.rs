@@ -45,8 +45,9 @@
 //! once for the four, and with panels of activation rows that stay in cache (prompt
 //! processing). F32 and F16 weights go to the f32 GEMM and `matmul_t_f16`.
 //!
-//! `scalar.rs` defines every operation (the reference); `x86.rs` (AVX2, with AVX-VNNI's or
-//! AVX-512 VNNI's byte dot product where the CPU has one) and `neon.rs` (NEON, with `sdot`
+//! `scalar.rs` defines every operation (the reference); `x86.rs` (AVX2, with AVX-VNNI's byte
+//! dot product where the CPU has one; on AVX-512 two 32-value blocks to a register, with VNNI's
+//! byte dot product where the CPU has it) and `neon.rs` (NEON, with `sdot`
 //! where the CPU has the dot product extension) compute the same integer sums and agree with
 //! it to f32 rounding (see the tests).
 

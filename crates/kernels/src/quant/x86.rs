@@ -1,5 +1,5 @@
-//! AVX2 versions of the quantized dot products in `scalar.rs`, and the same with AVX-VNNI's or
-//! AVX-512 VNNI's byte dot product.
+//! AVX2 and AVX-512 versions of the quantized dot products in `scalar.rs`, with `maddubs` or
+//! with AVX-VNNI's or AVX-512 VNNI's byte dot product.
 //!
 //! The integer sums are the scalar path's, computed 32 bytes at a time:
 //! `_mm256_maddubs_epi16` multiplies unsigned weight bytes by signed activation bytes and adds
@@ -14,12 +14,19 @@
 //! AVX-512 (Alder Lake and later client chips). The k-quants stay on `maddubs`, whose i16
 //! pairs their sub-block scales multiply in the widening `madd`.
 //!
+//! The AVX-512 tiles ([`tile_avx512`], [`tile_avx512_vnni`]) take the 32-value formats two
+//! blocks to a 512-bit register ([`WideByteDot`]): one unpacking, one byte dot and one
+//! scaling FMA per row serve both blocks, the fifth bits of Q5_0/Q5_1 become a 64-bit byte
+//! mask that one masked add (or subtract) applies, and the signs of Q8_0/Q4_0/Q5_0 move onto
+//! the activations with a masked negation. With one activation row (a generated token) the
+//! products are bound by these instructions, not by reading the weights, so halving them pays.
+//!
 //! # Safety
 //!
 //! Every function is `unsafe` and runs with AVX2, FMA and F16C enabled: `Backend::q_tile`
 //! calls [`tile`] only through an x86 SIMD `Isa`, [`tile_avx_vnni`] only through
-//! `Isa::AvxVnni` and [`tile_avx512_vnni`] only through `Isa::Avx512Vnni`, which exist only
-//! after detection, and only after checking the lengths of the weight row and the activation
+//! `Isa::AvxVnni`, [`tile_avx512`] only through `Isa::Avx512` (AVX-512 F, BW and VL) and
+//! [`tile_avx512_vnni`] only through `Isa::Avx512Vnni`, which exist only after detection, and only after checking the lengths of the weight row and the activation
 //! rows, which the raw-pointer loads below rely on (the weight row is `cols / block_len` whole
 //! blocks; the activations hold `R` rows of `cols` values, their scales and their 16-value
 //! sums).
