@@ -45,8 +45,9 @@
 //! once for the four, and with panels of activation rows that stay in cache (prompt
 //! processing). F32 and F16 weights go to the f32 GEMM and `matmul_t_f16`.
 //!
-//! `scalar.rs` defines every operation (the reference); `x86.rs` (AVX2, with AVX-VNNI's or
-//! AVX-512 VNNI's byte dot product where the CPU has one) and `neon.rs` (NEON, with `sdot`
+//! `scalar.rs` defines every operation (the reference); `x86.rs` (AVX2, with AVX-VNNI's byte
+//! dot product where the CPU has one; on AVX-512 two 32-value blocks to a register, with VNNI's
+//! byte dot product where the CPU has it) and `neon.rs` (NEON, with `sdot`
 //! where the CPU has the dot product extension) compute the same integer sums and agree with
 //! it to f32 rounding (see the tests).
 
@@ -512,9 +513,12 @@ impl Backend {
             Isa::Scalar => scalar::tile::<R>(ty, w_row, acts),
             #[cfg(target_arch = "x86_64")]
             // SAFETY (the x86 arms): the x86 SIMD variants exist only when AVX2, FMA and F16C
-            // were detected, `AvxVnni` only with AVX-VNNI too, `Avx512Vnni` only with AVX-512
-            // VNNI and VL too; the slice lengths were checked above.
-            Isa::Avx2 | Isa::Avx512 => unsafe { x86::tile::<R>(ty, w_row, acts) },
+            // were detected, `AvxVnni` only with AVX-VNNI too, `Avx512` only with AVX-512 F,
+            // BW and VL too, `Avx512Vnni` only with those and VNNI; the slice lengths were
+            // checked above.
+            Isa::Avx2 => unsafe { x86::tile::<R>(ty, w_row, acts) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::tile_avx512::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "x86_64")]
             Isa::AvxVnni => unsafe { x86::tile_avx_vnni::<R>(ty, w_row, acts) },
             #[cfg(target_arch = "x86_64")]

@@ -407,6 +407,29 @@ fn simd_matches_scalar_on_one_block_rows() {
     }
 }
 
+/// The 32-value formats on rows of an odd number of blocks above one, beside even ones: the
+/// AVX-512 tiles take blocks two at a time and the last of an odd row alone.
+#[test]
+fn simd_matches_scalar_on_odd_and_even_block_counts() {
+    let mut rng = Rng::new(41);
+    for ty in QUANTIZED.into_iter().filter(|ty| ty.block_len() == 32) {
+        for blocks in [2, 3, 5, 6] {
+            let cols = blocks * 32;
+            let data = random_matrix(&mut rng, ty, 11, cols, Scales::Typical, None);
+            let w = QMatRef::new(ty, 11, cols, &data).unwrap();
+            for n in [1, 2, 3, 4, 5, 8] {
+                let x = rng.vec(n * cols, 1.0);
+                let want = product(Backend::SCALAR, w, &x);
+                for be in simd_backends() {
+                    let got = product(be, w, &x);
+                    let what = format!("{} {ty:?} {blocks} blocks, n = {n}", be.name());
+                    assert_agree(&got, &want, &magnitudes(w, &x), &what);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn simd_matches_scalar_on_extreme_scales_and_uniform_quants() {
     let mut rng = Rng::new(35);
