@@ -1,20 +1,21 @@
 //! CTranslate2 (faster-whisper) model directories: `model.bin`, `config.json`, `vocabulary.txt`.
 //!
 //! `model.bin` (binary version 6) is a header, a list of named variables and a list of
-//! aliases; the file is read into memory and each variable's bytes are borrowed from it
-//! until the weights are converted to their compute layout. The layout is described in
+//! aliases; each variable is read into a vector of its type, which the weights then take
+//! over (see `bytes.rs`). The layout is described in
 //! the project's FORMATS notes; every read is bounds-checked so that a truncated or foreign
 //! file gives an error naming the file and what was wrong.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::bytes::{read_file, ByteReader};
+use super::bytes::{open_file, ByteReader};
 use super::weights::{
-    assemble, DType, Fused, HParams, LoadError, RawTensor, TensorNames, TensorSource,
-    WhisperWeights, WEIGHT,
+    assemble, DType, Fused, HParams, LoadError, Tensor, TensorNames, TensorSource, WhisperWeights,
+    WEIGHT,
 };
 
 const SUPPORTED_VERSION: u32 = 6;
@@ -67,27 +68,33 @@ pub struct Ct2Config {
     pub alignment_heads: Vec<(usize, usize)>,
 }
 
-struct Variable {
-    dtype: Result<DType, u8>,
-    shape: Vec<usize>,
-    offset: usize,
-    len: usize,
+enum Variable {
+    /// Values of a type voxd computes with.
+    Values(Tensor),
+    /// Another type (the head counts are int32 scalars, a quantized model's weights int8):
+    /// its code, its shape, and its bytes when it is a scalar.
+    Other {
+        code: u8,
+        shape: Vec<usize>,
+        bytes: Vec<u8>,
+    },
 }
+
+/// The largest variable of another type that is kept: a scalar.
+const MAX_SCALAR_BYTES: usize = 8;
 
 /// A parsed `model.bin`, read into memory.
 pub struct Ct2File {
     path: PathBuf,
-    /// The file's bytes.
-    map: Vec<u8>,
     variables: HashMap<String, Variable>,
     aliases: HashMap<String, String>,
 }
 
 /// A `u16` length followed by that many bytes, NUL-terminated.
-fn string(c: &mut ByteReader, what: &str) -> Result<String, LoadError> {
+fn string(c: &mut ByteReader<impl Read>, what: &str) -> Result<String, LoadError> {
     let n = c.u16(what)? as usize;
     let raw = c.take(n, what)?;
-    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
     String::from_utf8(raw.to_vec()).map_err(|_| c.error(format!("{what} is not UTF-8")))
 }
 
@@ -111,31 +118,20 @@ fn dtype_name(code: u8) -> &'static str {
 
 impl Ct2File {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        Self::from_bytes(path, read_file(path)?)
+        let (file, len) = open_file(path)?;
+        Self::parse(ByteReader::new(file, len, path), len)
     }
 
     /// Parses a `model.bin` image already in memory; `path` only names it in errors.
-    pub fn from_bytes(path: impl Into<PathBuf>, map: Vec<u8>) -> Result<Self, LoadError> {
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Self, LoadError> {
         let path = path.into();
-        let (variables, aliases) = Self::parse(&map, &path)?;
-        Ok(Self {
-            path,
-            map,
-            variables,
-            aliases,
-        })
+        Self::parse(ByteReader::new(&bytes[..], bytes.len(), &path), bytes.len())
     }
 
-    #[allow(clippy::type_complexity)]
-    fn parse(
-        bytes: &[u8],
-        path: &Path,
-    ) -> Result<(HashMap<String, Variable>, HashMap<String, String>), LoadError> {
-        let mut c = ByteReader::new(bytes, path);
-        if bytes.len() < 4 {
+    fn parse(mut c: ByteReader<impl Read>, len: usize) -> Result<Self, LoadError> {
+        if len < 4 {
             return Err(c.error(format!(
-                "not a CTranslate2 model: the file has only {} bytes",
-                bytes.len()
+                "not a CTranslate2 model: the file has only {len} bytes"
             )));
         }
         let version = c.u32("version")?;
@@ -161,30 +157,37 @@ impl Ct2File {
                 .collect::<Result<Vec<_>, _>>()?;
             let code = c.u8("data type")?;
             let len = c.u32("byte count")? as usize;
-            let offset = c.pos();
-            c.take(len, &format!("data of `{name}`"))?;
-            let dtype = dtype_from_code(code);
-            if let Ok(dt) = dtype {
-                let expected = dt.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
-                    path: path.to_path_buf(),
-                    name: name.clone(),
-                    shape: shape.clone(),
-                })?;
-                if expected != len {
-                    return Err(c.error(format!(
-                        "variable `{name}` of shape {shape:?} should have {expected} bytes, has {len}"
-                    )));
+            let what = format!("data of `{name}`");
+            let variable = match dtype_from_code(code) {
+                Ok(dt) => {
+                    let expected = dt.bytes_for(&shape).ok_or_else(|| LoadError::TooLarge {
+                        path: c.path().to_path_buf(),
+                        name: name.clone(),
+                        shape: shape.clone(),
+                    })?;
+                    if expected != len {
+                        return Err(c.error(format!(
+                            "variable `{name}` of shape {shape:?} should have {expected} bytes, has {len}"
+                        )));
+                    }
+                    let data = c.tensor_data(dt, len, &what)?;
+                    Variable::Values(Tensor { shape, data })
                 }
-            }
-            variables.insert(
-                name,
-                Variable {
-                    dtype,
+                Err(code) if len <= MAX_SCALAR_BYTES => Variable::Other {
+                    code,
                     shape,
-                    offset,
-                    len,
+                    bytes: c.take(len, &what)?,
                 },
-            );
+                Err(code) => {
+                    c.skip(len, &what)?;
+                    Variable::Other {
+                        code,
+                        shape,
+                        bytes: Vec::new(),
+                    }
+                }
+            };
+            variables.insert(name, variable);
         }
         let n_aliases = c.u32("alias count")?;
         let mut aliases = HashMap::new();
@@ -193,19 +196,43 @@ impl Ct2File {
             let target = string(&mut c, "alias target")?;
             aliases.insert(alias, target);
         }
-        Ok((variables, aliases))
+        Ok(Self {
+            path: c.path().to_path_buf(),
+            variables,
+            aliases,
+        })
+    }
+
+    /// The variable's own name: `name`, or what it is an alias of.
+    fn resolve<'n>(&'n self, name: &'n str) -> &'n str {
+        match self.aliases.get(name) {
+            Some(target) if !self.variables.contains_key(name) => target,
+            _ => name,
+        }
     }
 
     fn variable(&self, name: &str) -> Option<&Variable> {
-        self.variables
-            .get(name)
-            .or_else(|| self.variables.get(self.aliases.get(name)?))
+        self.variables.get(self.resolve(name))
+    }
+
+    /// The values of a variable of a type voxd computes with.
+    fn values<'v>(&self, name: &str, variable: &'v Variable) -> Result<&'v Tensor, LoadError> {
+        match variable {
+            Variable::Values(t) => Ok(t),
+            Variable::Other { code, .. } => Err(LoadError::DType {
+                path: self.path.clone(),
+                name: name.to_string(),
+                dtype: dtype_name(*code).to_string(),
+            }),
+        }
     }
 
     /// A small integer scalar such as `encoder/num_heads`.
     fn scalar(&self, name: &str) -> Result<i64, LoadError> {
-        let v = self.variable(name).ok_or_else(|| self.missing(name))?;
-        let b = &self.map[v.offset..v.offset + v.len];
+        let b = match self.variable(name).ok_or_else(|| self.missing(name))? {
+            Variable::Other { bytes, .. } => &bytes[..],
+            Variable::Values(_) => &[],
+        };
         Ok(match b.len() {
             1 => b[0] as i8 as i64,
             2 => i16::from_le_bytes([b[0], b[1]]) as i64,
@@ -233,7 +260,12 @@ impl Ct2File {
     }
 
     fn dims(&self, name: &str) -> Result<&[usize], LoadError> {
-        Ok(&self.variable(name).ok_or_else(|| self.missing(name))?.shape)
+        Ok(
+            match self.variable(name).ok_or_else(|| self.missing(name))? {
+                Variable::Values(t) => &t.shape,
+                Variable::Other { shape, .. } => shape,
+            },
+        )
     }
 
     /// The dimensions, read off the tensors' shapes and the head-count scalars; [`assemble`]
@@ -275,8 +307,9 @@ impl Ct2File {
     }
 
     /// The model's weights in their compute layout, every name and shape checked.
-    pub fn weights(&self) -> Result<WhisperWeights, LoadError> {
-        assemble(self, &NAMES, self.hparams()?)
+    pub fn weights(&mut self) -> Result<WhisperWeights, LoadError> {
+        let hparams = self.hparams()?;
+        assemble(self, &NAMES, hparams)
     }
 }
 
@@ -285,18 +318,18 @@ impl TensorSource for Ct2File {
         &self.path
     }
 
-    fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError> {
+    fn tensor(&self, name: &str) -> Result<&Tensor, LoadError> {
         let v = self.variable(name).ok_or_else(|| self.missing(name))?;
-        let dtype = v.dtype.map_err(|code| LoadError::DType {
-            path: self.path.clone(),
-            name: name.to_string(),
-            dtype: dtype_name(code).to_string(),
-        })?;
-        Ok(RawTensor {
-            dtype,
-            shape: v.shape.clone(),
-            bytes: &self.map[v.offset..v.offset + v.len],
-        })
+        self.values(name, v)
+    }
+
+    fn take(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.tensor(name)?;
+        let own = self.resolve(name).to_string();
+        match self.variables.remove(&own) {
+            Some(Variable::Values(t)) => Ok(t),
+            _ => Err(self.missing(name)),
+        }
     }
 }
 
