@@ -622,6 +622,7 @@ fn search(
             tracing::debug!(
                 steps = next.first().map_or(0, |b| b.tokens.len()),
                 states = constraint.states.len(),
+                memo_bytes = constraint.bytes,
                 "constrained search done"
             );
             return Ok(SearchResult {
