@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use voxd::whisper::ct2::Ct2File;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(file) = Ct2File::from_bytes("fuzz/model.bin", data.to_vec()) else {
+    let Ok(mut file) = Ct2File::from_bytes("fuzz/model.bin", data.to_vec()) else {
         return;
     };
     let _ = file.weights();

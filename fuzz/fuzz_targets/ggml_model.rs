@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use voxd::whisper::ggml::GgmlFile;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(file) = GgmlFile::from_bytes("fuzz.bin", data.to_vec()) else {
+    let Ok(mut file) = GgmlFile::from_bytes("fuzz.bin", data.to_vec()) else {
         return;
     };
     let _ = file.tokenizer();

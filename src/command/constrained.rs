@@ -32,24 +32,115 @@ use crate::grammar::normalize::normalize;
 use crate::grammar::{Grammar, PrefixState};
 use crate::util::trie::{CharTrie, TrieNode};
 use crate::whisper::decode::{apply_rules, log_sum_exp, DecodeOptions, TokenRules};
-use crate::whisper::model::{CrossKv, KvCache, ModelError, Whisper};
+use crate::whisper::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use crate::whisper::tokenizer::Tokenizer;
 
 /// Index of an interned grammar state.
 pub type StateId = u32;
 
-/// Above this many remembered (token, state) pairs (8 bytes each) the memo starts again
-/// between searches: a state inside a wildcard allows most of the vocabulary, so wildcard
-/// speech would otherwise grow the memo by ~400 kB per new state without bound.
-const MAX_MEMO_ENTRIES: usize = 4_000_000;
+/// Above this many bytes of allowed tokens the memo starts again between searches: a state
+/// inside a wildcard allows most of the vocabulary, so wildcard speech would otherwise grow
+/// the memo by ~50 kB per new state without bound. The home grammars' warm-up fills about
+/// 5 MiB.
+const MAX_MEMO_BYTES: usize = 12 << 20;
 
 /// What may follow a grammar state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Allowed {
-    /// Tokens that continue some sentence, with the state after each; sorted by token.
-    pub tokens: Vec<(u32, StateId)>,
+    /// Tokens that continue some sentence, with the state after each.
+    followers: Followers,
     /// Whether the text so far is a whole sentence (end-of-text may come next).
     pub complete: bool,
+}
+
+/// Allowed tokens with the state after each, in whichever of two layouts is smaller.
+#[derive(Debug)]
+enum Followers {
+    /// (token, state) pairs sorted by token.
+    Listed(Vec<(u32, StateId)>),
+    /// Inside a wildcard most of the vocabulary is allowed, and leads to a handful of states
+    /// (at most 21 with the home grammars): for each token up to the last allowed one, the
+    /// index of its state in `states`, or [`NOT_ALLOWED`]. A byte per token instead of
+    /// eight per allowed one: 3.3 of the 3.4 million pairs the home grammars' warm-up
+    /// remembers are of such states.
+    Dense {
+        states: Vec<StateId>,
+        index: Vec<u8>,
+    },
+}
+
+/// A token's entry in [`Followers::Dense`] when it is not allowed.
+const NOT_ALLOWED: u8 = u8::MAX;
+
+impl Followers {
+    /// From (token, state) pairs sorted by token, each token once.
+    fn new(mut pairs: Vec<(u32, StateId)>) -> Self {
+        pairs.shrink_to_fit();
+        let Some(&(last, _)) = pairs.last() else {
+            return Followers::Listed(pairs);
+        };
+        let mut states: Vec<StateId> = pairs.iter().map(|&(_, s)| s).collect();
+        states.sort_unstable();
+        states.dedup();
+        states.shrink_to_fit();
+        let listed_bytes = pairs.len() * std::mem::size_of::<(u32, StateId)>();
+        let dense_bytes = last as usize + 1 + states.len() * std::mem::size_of::<StateId>();
+        if states.len() >= NOT_ALLOWED as usize || dense_bytes >= listed_bytes {
+            return Followers::Listed(pairs);
+        }
+        let mut index = vec![NOT_ALLOWED; last as usize + 1];
+        for (token, state) in pairs {
+            // `states` holds every state of `pairs`, fewer than NOT_ALLOWED of them.
+            let at = states.binary_search(&state).unwrap_or_default();
+            index[token as usize] = at as u8;
+        }
+        Followers::Dense { states, index }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Followers::Listed(pairs) => pairs.len() * std::mem::size_of::<(u32, StateId)>(),
+            Followers::Dense { states, index } => {
+                index.len() + states.len() * std::mem::size_of::<StateId>()
+            }
+        }
+    }
+}
+
+impl Allowed {
+    /// The state after `token`, if it is allowed.
+    pub fn next(&self, token: u32) -> Option<StateId> {
+        match &self.followers {
+            Followers::Listed(pairs) => pairs
+                .binary_search_by_key(&token, |&(t, _)| t)
+                .ok()
+                .map(|i| pairs[i].1),
+            Followers::Dense { states, index } => match index.get(token as usize) {
+                Some(&at) if at != NOT_ALLOWED => Some(states[at as usize]),
+                _ => None,
+            },
+        }
+    }
+
+    /// The allowed tokens with the state after each, by token.
+    pub fn tokens(&self) -> impl Iterator<Item = (u32, StateId)> + '_ {
+        let (listed, states, index): (&[(u32, StateId)], &[StateId], &[u8]) = match &self.followers
+        {
+            Followers::Listed(pairs) => (pairs, &[], &[]),
+            Followers::Dense { states, index } => (&[], states, index),
+        };
+        let dense = index
+            .iter()
+            .enumerate()
+            .filter(|&(_, &at)| at != NOT_ALLOWED)
+            .map(|(token, &at)| (token as u32, states[at as usize]));
+        listed.iter().copied().chain(dense)
+    }
+
+    /// Whether no token may follow.
+    pub fn is_empty(&self) -> bool {
+        self.tokens().next().is_none()
+    }
 }
 
 /// A grammar state, whether the last token read a word, and the shape of the word being
@@ -110,8 +201,8 @@ pub struct TokenConstraint {
     states: Vec<Key>,
     index: HashMap<Key, StateId>,
     allowed: Vec<Option<Arc<Allowed>>>,
-    /// Token entries in `allowed`, all states together.
-    entries: usize,
+    /// Bytes of allowed tokens in `allowed`, all states together.
+    bytes: usize,
     /// States whose allowed tokens are being computed (the dead-end check recurses).
     computing: HashSet<StateId>,
 }
@@ -124,7 +215,7 @@ impl TokenConstraint {
             states: Vec::new(),
             index: HashMap::new(),
             allowed: Vec::new(),
-            entries: 0,
+            bytes: 0,
             computing: HashSet::new(),
         };
         constraint.reset();
@@ -152,14 +243,14 @@ impl TokenConstraint {
         self.states.clear();
         self.index.clear();
         self.allowed.clear();
-        self.entries = 0;
+        self.bytes = 0;
         self.intern((self.grammar.start(), false, WordShape::Between));
     }
 
     /// Starts a new decode, clearing the memo when it has grown too large. Call only
     /// between searches: it may invalidate state ids.
     pub fn prepare(&mut self) {
-        if self.entries > MAX_MEMO_ENTRIES {
+        if self.bytes > MAX_MEMO_BYTES {
             self.reset();
         }
     }
@@ -180,10 +271,9 @@ impl TokenConstraint {
     pub fn walk(&mut self, tokens: &[u32]) {
         let mut state = self.start();
         for &token in tokens {
-            let allowed = self.allowed(state);
-            match allowed.tokens.binary_search_by_key(&token, |&(t, _)| t) {
-                Ok(i) => state = allowed.tokens[i].1,
-                Err(_) => return,
+            match self.allowed(state).next(token) {
+                Some(next) => state = next,
+                None => return,
             }
         }
         self.allowed(state);
@@ -196,16 +286,16 @@ impl TokenConstraint {
         }
         let (prefix, after_word, shape) = self.states[state as usize].clone();
         self.computing.insert(state);
-        let mut found = Vec::new();
+        let mut found = Found::default();
         let walk = Walk {
             grammar: &self.grammar,
             trie: &self.trie,
             after_word,
         };
         walk.visit(self.trie.root(), &prefix, shape, false, &mut found);
-        let mut tokens: Vec<(u32, StateId)> = Vec::with_capacity(found.len());
-        for (token, next, ends_in_word) in found {
-            let next = self.intern(next);
+        let mut tokens: Vec<(u32, StateId)> = Vec::with_capacity(found.tokens.len());
+        for (token, key, ends_in_word) in found.tokens {
+            let next = self.intern(found.keys[key].clone());
             // After a word character the grammar is at a place some sentence goes on from;
             // after a separator the boundary it owes may fit nowhere.
             if ends_in_word || !self.is_dead_end(next) {
@@ -214,9 +304,10 @@ impl TokenConstraint {
         }
         self.computing.remove(&state);
         tokens.sort_unstable();
-        self.entries += tokens.len();
+        let followers = Followers::new(tokens);
+        self.bytes += followers.bytes();
         let allowed = Arc::new(Allowed {
-            tokens,
+            followers,
             complete: self.grammar.is_complete(&prefix),
         });
         self.allowed[state as usize] = Some(Arc::clone(&allowed));
@@ -233,13 +324,33 @@ impl TokenConstraint {
             return false;
         }
         let allowed = self.allowed(state);
-        !allowed.complete && allowed.tokens.is_empty()
+        !allowed.complete && allowed.is_empty()
     }
 }
 
-/// A token found by a walk: its id, the state after it, and whether it ends in a word
-/// character.
-type Found = (u32, Key, bool);
+/// What a walk found: each token's id, the state after it (an index into `keys`) and
+/// whether it ends in a word character. Inside a wildcard tens of thousands of tokens lead
+/// to a handful of states; each is kept once.
+#[derive(Default)]
+struct Found {
+    tokens: Vec<(u32, usize, bool)>,
+    keys: Vec<Key>,
+    key_index: HashMap<Key, usize>,
+}
+
+impl Found {
+    fn push(&mut self, token: u32, key: Key, ends_in_word: bool) {
+        let at = match self.key_index.get(&key) {
+            Some(&at) => at,
+            None => {
+                self.keys.push(key.clone());
+                self.key_index.insert(key, self.keys.len() - 1);
+                self.keys.len() - 1
+            }
+        };
+        self.tokens.push((token, at, ends_in_word));
+    }
+}
 
 /// One walk of the token trie from a grammar state.
 struct Walk<'a> {
@@ -259,7 +370,7 @@ impl Walk<'_> {
         state: &PrefixState,
         shape: WordShape,
         has_word: bool,
-        found: &mut Vec<Found>,
+        found: &mut Found,
     ) {
         let mut utf8 = [0u8; 4];
         for &(c, child) in &node.children {
@@ -273,7 +384,7 @@ impl Walk<'_> {
             let child = self.trie.node(child);
             if let Some(token) = child.value {
                 if has_word || self.after_word {
-                    found.push((token, (next.clone(), has_word, shape), reads_word(c)));
+                    found.push(token, (next.clone(), has_word, shape), reads_word(c));
                 }
             }
             self.visit(child, &next, shape, has_word, found);
@@ -454,7 +565,9 @@ fn search(
             "step"
         );
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // The next step's beams, without their caches yet, and each one's parent.
         let mut next: Vec<Beam> = Vec::new();
+        let mut parents: Vec<usize> = Vec::new();
         for c in candidates {
             let parent = &beams[c.beam];
             match c.state {
@@ -480,14 +593,20 @@ fn search(
                 // kept, and the beam's places go to different words.
                 Some(state) if next.iter().any(|b| b.state == state) => {}
                 Some(state) => {
-                    let mut beam = parent.clone();
-                    beam.tokens.push(c.token);
-                    beam.steps.push(c.step);
-                    beam.state = state;
-                    beam.sum_logprob = c.score;
-                    beam.regret = c.regret;
-                    beam.end_prob = c.end_prob;
-                    next.push(beam);
+                    let mut tokens = parent.tokens.clone();
+                    tokens.push(c.token);
+                    let mut steps = parent.steps.clone();
+                    steps.push(c.step);
+                    next.push(Beam {
+                        tokens,
+                        state,
+                        sum_logprob: c.score,
+                        regret: c.regret,
+                        steps,
+                        end_prob: c.end_prob,
+                        cache: KvCache::empty(),
+                    });
+                    parents.push(c.beam);
                 }
             }
         }
@@ -503,6 +622,7 @@ fn search(
             tracing::debug!(
                 steps = next.first().map_or(0, |b| b.tokens.len()),
                 states = constraint.states.len(),
+                memo_bytes = constraint.bytes,
                 "constrained search done"
             );
             return Ok(SearchResult {
@@ -510,8 +630,9 @@ fn search(
                 no_speech_prob,
             });
         }
+        let caches = branch_caches(beams.into_iter().map(|b| b.cache).collect(), &parents);
         beams = next;
-        logits = step(model, cross, &mut beams)?;
+        logits = step(model, cross, &mut beams, caches)?;
     }
 }
 
@@ -711,9 +832,8 @@ fn beam_candidates(
         end_prob,
     };
     let mut out: Vec<Candidate> = allowed
-        .tokens
-        .iter()
-        .map(|&(token, state)| candidate(token, Some(state)))
+        .tokens()
+        .map(|(token, state)| candidate(token, Some(state)))
         .collect();
     if allowed.complete {
         out.push(candidate(eot, None));
@@ -766,17 +886,19 @@ fn start(
     Ok((cache, after.to_vec(), no_speech_prob))
 }
 
-/// Runs the decoder one token further on every beam; the logits rows, beam by beam.
-fn step(model: &Whisper, cross: &CrossKv, beams: &mut [Beam]) -> Result<Vec<f32>, ModelError> {
+/// Runs the decoder one token further on every beam, with `caches` (beam by beam) for
+/// their caches; the logits rows, beam by beam.
+fn step(
+    model: &Whisper,
+    cross: &CrossKv,
+    beams: &mut [Beam],
+    mut caches: Vec<KvCache>,
+) -> Result<Vec<f32>, ModelError> {
     let last: Vec<[u32; 1]> = beams
         .iter()
         .map(|h| [*h.tokens.last().unwrap_or(&0)])
         .collect();
     let inputs: Vec<&[u32]> = last.iter().map(|t| t.as_slice()).collect();
-    let mut caches: Vec<KvCache> = beams
-        .iter_mut()
-        .map(|h| std::mem::replace(&mut h.cache, KvCache::empty()))
-        .collect();
     let hidden = model.decode(cross, &mut caches, &inputs)?;
     for (beam, cache) in beams.iter_mut().zip(caches) {
         beam.cache = cache;
@@ -941,10 +1063,8 @@ range = { from = 0, to = 100, step = 10 }
             for piece in &prefix {
                 let token = TOKENS.iter().position(|t| t == piece).unwrap() as u32;
                 let allowed = c.allowed(id);
-                let &(_, next) = allowed
-                    .tokens
-                    .iter()
-                    .find(|(t, _)| *t == token)
+                let next = allowed
+                    .next(token)
                     .unwrap_or_else(|| panic!("{piece:?} not allowed after {prefix:?}"));
                 id = next;
                 state = g.advance(&state, piece).unwrap();
@@ -952,13 +1072,41 @@ range = { from = 0, to = 100, step = 10 }
                 shape = shape_after(shape, piece).unwrap();
             }
             let allowed = c.allowed(id);
-            let got: Vec<u32> = allowed.tokens.iter().map(|(t, _)| *t).collect();
+            let got: Vec<u32> = allowed.tokens().map(|(t, _)| t).collect();
             assert_eq!(
                 got,
                 brute_force(&g, &state, after_word, shape),
                 "after {prefix:?}"
             );
             assert_eq!(allowed.complete, g.is_complete(&state), "after {prefix:?}");
+        }
+    }
+
+    #[test]
+    fn both_layouts_of_allowed_tokens_answer_alike() {
+        // Many tokens to a few states (a wildcard's) are stored dense, a few listed.
+        let wide: Vec<(u32, StateId)> = (0..5000)
+            .filter(|t| t % 7 != 3)
+            .map(|t| (t, t % 5 + 10))
+            .collect();
+        let narrow = vec![(3, 1), (900, 2), (40_000, 1)];
+        for pairs in [wide, narrow] {
+            let followers = Followers::new(pairs.clone());
+            assert_eq!(
+                matches!(followers, Followers::Dense { .. }),
+                pairs.len() > 3,
+                "layout of {} pairs",
+                pairs.len()
+            );
+            let allowed = Allowed {
+                followers,
+                complete: false,
+            };
+            assert_eq!(allowed.tokens().collect::<Vec<_>>(), pairs);
+            for token in 0..45_000 {
+                let want = pairs.iter().find(|p| p.0 == token).map(|p| p.1);
+                assert_eq!(allowed.next(token), want, "token {token}");
+            }
         }
     }
 
@@ -978,31 +1126,13 @@ range = { from = 0, to = 100, step = 10 }
         let mut c = constraint();
         let token = |piece: &str| TOKENS.iter().position(|t| *t == piece).unwrap() as u32;
         let start = c.allowed(c.start());
-        assert!(!start.tokens.iter().any(|(t, _)| *t == token(".")));
-        let after_on = c
-            .allowed(c.start())
-            .tokens
-            .iter()
-            .find(|(t, _)| *t == token(" lights"))
-            .unwrap()
-            .1;
-        let after_on = c
-            .allowed(after_on)
-            .tokens
-            .iter()
-            .find(|(t, _)| *t == token(" on"))
-            .unwrap()
-            .1;
-        let after_dot = c
-            .allowed(after_on)
-            .tokens
-            .iter()
-            .find(|(t, _)| *t == token("."))
-            .unwrap()
-            .1;
+        assert!(start.next(token(".")).is_none());
+        let after_on = c.allowed(c.start()).next(token(" lights")).unwrap();
+        let after_on = c.allowed(after_on).next(token(" on")).unwrap();
+        let after_dot = c.allowed(after_on).next(token(".")).unwrap();
         let allowed = c.allowed(after_dot);
         assert!(allowed.complete);
-        assert!(!allowed.tokens.iter().any(|(t, _)| *t == token(",")));
+        assert!(allowed.next(token(",")).is_none());
     }
 
     #[test]
@@ -1011,13 +1141,7 @@ range = { from = 0, to = 100, step = 10 }
         let mut id = c.start();
         for piece in [" lights", " on", "."] {
             let token = TOKENS.iter().position(|t| *t == piece).unwrap() as u32;
-            id = c
-                .allowed(id)
-                .tokens
-                .iter()
-                .find(|(t, _)| *t == token)
-                .unwrap()
-                .1;
+            id = c.allowed(id).next(token).unwrap();
         }
         assert!(c.allowed(id).complete);
     }

@@ -5,7 +5,7 @@
 //! The rules follow openai-whisper's `ApplyTimestampRules` as CTranslate2 implements them,
 //! since faster-whisper (CTranslate2) is the reference voxd's transcripts are checked against.
 
-use super::model::{CrossKv, KvCache, ModelError, Whisper};
+use super::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use crate::util::rng::Rng;
 
@@ -444,7 +444,10 @@ impl WindowDecoder<'_> {
                 }
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            // The live hypotheses of the next step, without their caches yet, and the
+            // index of each one's parent.
             let mut next: Vec<Hypothesis> = Vec::new();
+            let mut parents: Vec<usize> = Vec::new();
             for (score, b, token) in candidates {
                 if score == f32::NEG_INFINITY {
                     break;
@@ -460,10 +463,17 @@ impl WindowDecoder<'_> {
                         });
                     }
                 } else if next.len() < opts.beam_size {
-                    let mut h = beams[b].clone();
-                    h.tokens.push(token);
-                    h.sum_logprob = score;
-                    next.push(h);
+                    let parent = &beams[b];
+                    let mut tokens = parent.tokens.clone();
+                    tokens.push(token);
+                    next.push(Hypothesis {
+                        tokens,
+                        sum_logprob: score,
+                        cache: KvCache::empty(),
+                        frames: parent.frames.clone(),
+                        next_frame: parent.next_frame,
+                    });
+                    parents.push(b);
                 }
                 // As openai-whisper: candidates ranked below the last live beam are dropped,
                 // finished ones included.
@@ -480,16 +490,13 @@ impl WindowDecoder<'_> {
                 }
                 return Ok(rank(finished, forced));
             }
+            let mut caches = branch_caches(beams.into_iter().map(|h| h.cache).collect(), &parents);
             beams = next;
             let steps: Vec<[u32; 1]> = beams
                 .iter()
                 .map(|h| [*h.tokens.last().unwrap_or(&0)])
                 .collect();
             let step_refs: Vec<&[u32]> = steps.iter().map(|s| s.as_slice()).collect();
-            let mut caches: Vec<KvCache> = beams
-                .iter_mut()
-                .map(|h| std::mem::replace(&mut h.cache, self.model.new_cache()))
-                .collect();
             let hidden = self.model.decode(self.cross, &mut caches, &step_refs)?;
             for (h, c) in beams.iter_mut().zip(caches) {
                 h.cache = c;

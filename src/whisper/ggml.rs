@@ -15,16 +15,17 @@
 //! ggml's file type plus 1000 × the quantization version (2), e.g. 2007 for q8_0. voxd reads
 //! each tensor's own type, so any mix loads.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::bytes::{read_file, ByteReader};
+use super::bytes::{open_file, ByteReader};
 use super::mel::MelFilters;
 use super::tokenizer::Tokenizer;
 use super::weights::{
-    assemble, DType, Fused, HParams, LoadError, NamedTensor, RawTensor, TensorNames, TensorRole,
+    assemble, DType, Fused, HParams, LoadError, NamedTensor, Tensor, TensorNames, TensorRole,
     TensorSource, WhisperWeights,
 };
 use super::LoadedModel;
@@ -66,27 +67,18 @@ pub const NAMES: TensorNames = TensorNames {
     fc2: "mlp.2",
 };
 
-struct TensorInfo {
-    dtype: DType,
-    /// Outermost first (row-major), as voxd uses shapes.
-    shape: Vec<usize>,
-    offset: usize,
-    len: usize,
-}
-
 /// A parsed ggml file, read into memory.
 pub struct GgmlFile {
     path: PathBuf,
-    /// The file's bytes.
-    map: Vec<u8>,
     pub hparams: HParams,
     pub mel_filters: MelFilters,
     pub vocab: Vec<Vec<u8>>,
-    tensors: HashMap<String, TensorInfo>,
+    /// Shapes outermost first (row-major), as voxd uses them.
+    tensors: HashMap<String, Tensor>,
 }
 
 /// A non-negative `i32` that counts something, at most `max`.
-fn count(r: &mut ByteReader, what: &str, max: usize) -> Result<usize, LoadError> {
+fn count<R: Read>(r: &mut ByteReader<R>, what: &str, max: usize) -> Result<usize, LoadError> {
     let v = r.i32(what)?;
     usize::try_from(v)
         .ok()
@@ -96,17 +88,18 @@ fn count(r: &mut ByteReader, what: &str, max: usize) -> Result<usize, LoadError>
 
 impl GgmlFile {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        Self::from_bytes(path, read_file(path)?)
+        let (file, len) = open_file(path)?;
+        Self::parse(ByteReader::new(file, len, path))
     }
 
     /// Parses a ggml image already in memory; `path` only names it in errors.
-    pub fn from_bytes(path: impl Into<PathBuf>, map: Vec<u8>) -> Result<Self, LoadError> {
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Self, LoadError> {
         let path = path.into();
-        let mut r = ByteReader::new(&map, &path);
-        let magic = r
-            .take(4, "magic")
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        if magic.ok() != Some(MAGIC) {
+        Self::parse(ByteReader::new(&bytes[..], bytes.len(), &path))
+    }
+
+    fn parse(mut r: ByteReader<impl Read>) -> Result<Self, LoadError> {
+        if r.u32("magic").ok() != Some(MAGIC) {
             return Err(r.error("not a whisper.cpp ggml model (bad magic number)".into()));
         }
         // Only non-negative here; `assemble` checks the values.
@@ -128,8 +121,7 @@ impl GgmlFile {
         let vocab = Self::read_vocab(&mut r)?;
         let tensors = Self::read_tensors(&mut r)?;
         Ok(Self {
-            path,
-            map,
+            path: r.path().to_path_buf(),
             hparams,
             mel_filters,
             vocab,
@@ -137,28 +129,24 @@ impl GgmlFile {
         })
     }
 
-    fn read_filters(r: &mut ByteReader) -> Result<MelFilters, LoadError> {
+    fn read_filters(r: &mut ByteReader<impl Read>) -> Result<MelFilters, LoadError> {
         let n_mels = count(r, "mel filter count", 1024)?;
         let n_freqs = count(r, "mel filter length", 1 << 16)?;
-        let bytes = r.take(n_mels * n_freqs * 4, "mel filters")?;
-        let data = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = r.f32s(n_mels * n_freqs, "mel filters")?;
         MelFilters::from_data(n_mels, n_freqs, data).map_err(|e| r.error(e.to_string()))
     }
 
-    fn read_vocab(r: &mut ByteReader) -> Result<Vec<Vec<u8>>, LoadError> {
+    fn read_vocab(r: &mut ByteReader<impl Read>) -> Result<Vec<Vec<u8>>, LoadError> {
         let n = count(r, "vocabulary size", 1 << 20)?;
         (0..n)
             .map(|_| {
                 let len = count(r, "token length", 1 << 16)?;
-                Ok(r.take(len, "token")?.to_vec())
+                r.take(len, "token")
             })
             .collect()
     }
 
-    fn read_tensors(r: &mut ByteReader) -> Result<HashMap<String, TensorInfo>, LoadError> {
+    fn read_tensors(r: &mut ByteReader<impl Read>) -> Result<HashMap<String, Tensor>, LoadError> {
         let mut tensors = HashMap::new();
         while !r.at_end() {
             let rank = count(r, "tensor rank", 4)?;
@@ -168,7 +156,7 @@ impl GgmlFile {
                 .map(|_| count(r, "tensor dimension", 1 << 28))
                 .collect::<Result<Vec<_>, _>>()?;
             shape.reverse();
-            let name = String::from_utf8_lossy(r.take(name_len, "tensor name")?).into_owned();
+            let name = String::from_utf8_lossy(&r.take(name_len, "tensor name")?).into_owned();
             let dtype = u32::try_from(ttype)
                 .ok()
                 .and_then(DType::from_ggml_id)
@@ -193,17 +181,8 @@ impl GgmlFile {
                 name: name.clone(),
                 shape: shape.clone(),
             })?;
-            let offset = r.pos();
-            r.take(len, &format!("data of `{name}`"))?;
-            tensors.insert(
-                name,
-                TensorInfo {
-                    dtype,
-                    shape,
-                    offset,
-                    len,
-                },
-            );
+            let data = r.tensor_data(dtype, len, &format!("data of `{name}`"))?;
+            tensors.insert(name, Tensor { shape, data });
         }
         Ok(tensors)
     }
@@ -214,23 +193,26 @@ impl TensorSource for GgmlFile {
         &self.path
     }
 
-    fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError> {
-        let t = self
-            .tensors
+    fn tensor(&self, name: &str) -> Result<Cow<'_, Tensor>, LoadError> {
+        self.tensors
             .get(name)
-            .ok_or_else(|| LoadError::MissingTensor {
-                path: self.path.clone(),
-                name: name.to_string(),
-            })?;
-        Ok(RawTensor {
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            bytes: self.map[t.offset..t.offset + t.len].into(),
-        })
+            .map(Cow::Borrowed)
+            .ok_or_else(|| self.missing(name))
+    }
+
+    fn take(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.tensors.remove(name).ok_or_else(|| self.missing(name))
     }
 }
 
 impl GgmlFile {
+    fn missing(&self, name: &str) -> LoadError {
+        LoadError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        }
+    }
+
     /// The tokenizer from the file's vocabulary.
     pub fn tokenizer(&self) -> Result<Tokenizer, LoadError> {
         Tokenizer::from_ggml_vocab(self.vocab.clone(), self.hparams.n_vocab).map_err(|e| {
@@ -242,14 +224,14 @@ impl GgmlFile {
     }
 
     /// The model's weights in their compute layout, every name and shape checked.
-    pub fn weights(&self) -> Result<WhisperWeights, LoadError> {
+    pub fn weights(&mut self) -> Result<WhisperWeights, LoadError> {
         assemble(self, &NAMES, self.hparams)
     }
 }
 
 /// Loads a whisper.cpp ggml model file.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
-    let file = GgmlFile::open(path)?;
+    let mut file = GgmlFile::open(path)?;
     // The weights first: their check of the hyper-parameters says more than the
     // vocabulary's size would.
     let weights = file.weights()?;

@@ -50,12 +50,80 @@ impl CrossKv {
 }
 
 /// One decoding sequence's self-attention keys and values.
-#[derive(Clone)]
 pub struct KvCache {
-    /// Per layer: [len, S].
+    /// Per layer: [len, S], with room for [`growth_rows`] more at most.
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
+}
+
+/// Free rows a cache of `rows` rows gets when it grows: an eighth more, at least four.
+/// Not `Vec`'s doubling: every hypothesis of a beam holds a cache as long as the prompt and
+/// the text so far (hundreds of rows with a previous-text prompt), and doubling would leave
+/// up to half of each empty. Moving a cache to a larger buffer every `rows / 8` tokens
+/// copies far less than attention reads from it meanwhile.
+fn growth_rows(rows: usize) -> usize {
+    (rows / 8).max(4)
+}
+
+/// Makes room in `buf` (rows of `width` values) for `rows` more rows.
+fn make_room(buf: &mut Vec<f32>, rows: usize, width: usize) {
+    let needed = rows * width;
+    if buf.capacity() - buf.len() < needed {
+        let total = buf.len() / width.max(1) + rows;
+        buf.reserve_exact(needed + growth_rows(total) * width);
+    }
+}
+
+/// A copy of `buf` (rows of `width` values) with room to grow.
+fn copy_with_room(buf: &[f32], width: usize) -> Vec<f32> {
+    let rows = buf.len() / width.max(1);
+    let mut out = Vec::with_capacity(buf.len() + growth_rows(rows) * width);
+    out.extend_from_slice(buf);
+    out
+}
+
+impl Clone for KvCache {
+    fn clone(&self) -> Self {
+        let width = |layer: &Vec<f32>| layer.len().checked_div(self.len).unwrap_or(0);
+        let copy =
+            |layers: &Vec<Vec<f32>>| layers.iter().map(|l| copy_with_room(l, width(l))).collect();
+        Self {
+            k: copy(&self.k),
+            v: copy(&self.v),
+            len: self.len,
+        }
+    }
+}
+
+/// The caches of a beam's next hypotheses, whose parents are `parents` (indices into
+/// `caches`, the current hypotheses' caches): the last child of a parent takes its cache,
+/// the others get copies, and the caches of parents without children are dropped first. A
+/// step then never holds a hypothesis's cache twice, as cloning every child from its
+/// parent would until the parents are dropped.
+pub fn branch_caches(caches: Vec<KvCache>, parents: &[usize]) -> Vec<KvCache> {
+    let mut children = vec![0usize; caches.len()];
+    for &p in parents {
+        children[p] += 1;
+    }
+    let mut caches: Vec<Option<KvCache>> = caches
+        .into_iter()
+        .zip(&children)
+        .map(|(cache, &n)| (n > 0).then_some(cache))
+        .collect();
+    parents
+        .iter()
+        .map(|&p| {
+            children[p] -= 1;
+            let cache = &mut caches[p];
+            if children[p] == 0 {
+                cache.take()
+            } else {
+                cache.clone()
+            }
+            .expect("a parent's cache stays until its last child takes it")
+        })
+        .collect()
 }
 
 impl KvCache {
@@ -201,6 +269,8 @@ impl Whisper {
         let (s, heads) = (hp.n_audio_state, hp.n_audio_head);
         let head_dim = s / heads;
 
+        // Each activation is freed as soon as it is used: at 1500 positions they are
+        // megabytes each, and the encoder's peak is the daemon's.
         let mut h = x.to_vec();
         layer.attn.ln.forward(&mut h);
         let qkv = project(&layer.attn.qkv, &h, t); // [T, 3S]
@@ -215,7 +285,11 @@ impl Whisper {
             (head_dim as f32).powf(-0.5),
             None,
         );
-        residual(x, &project(&layer.attn.out, &attn, t));
+        drop(qkv);
+        layer.attn.out.forward(&attn, t, &mut h);
+        drop(attn);
+        residual(x, &h);
+        drop(h);
 
         mlp(&layer.mlp, x, t);
     }
@@ -366,9 +440,11 @@ impl Whisper {
         for (cache, seq) in caches.iter_mut().zip(tokens) {
             let m = seq.len();
             let past = cache.len;
-            for r in first..first + m {
-                cache.k[l].extend_from_slice(&qkv[r * 3 * s + s..r * 3 * s + 2 * s]);
-                cache.v[l].extend_from_slice(&qkv[r * 3 * s + 2 * s..(r + 1) * 3 * s]);
+            make_room(&mut cache.k[l], m, s);
+            make_room(&mut cache.v[l], m, s);
+            for row in qkv[first * 3 * s..(first + m) * 3 * s].chunks_exact(3 * s) {
+                cache.k[l].extend_from_slice(&row[s..2 * s]);
+                cache.v[l].extend_from_slice(&row[2 * s..]);
             }
             let total = past + m;
             kernels::attention(
@@ -476,5 +552,7 @@ fn mlp(block: &Mlp, x: &mut [f32], rows: usize) {
     block.ln.forward(&mut h);
     let mut f = project(&block.fc1, &h, rows); // [rows, 4S]
     kernels::gelu(&mut f);
-    residual(x, &project(&block.fc2, &f, rows));
+    // fc2's output takes the place of its normalised input, which fc1 has used.
+    block.fc2.forward(&f, rows, &mut h);
+    residual(x, &h);
 }

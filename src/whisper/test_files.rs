@@ -537,8 +537,9 @@ fn an_int8_ct2_model_loads_at_its_dequantized_values() {
 }
 
 /// Hand-made int8 variables: a matrix of two rows of 32 with scales 4 and 0.5 (steps 0.25
-/// and 2, exact in f16) reads as Q8_0 of exactly q / scale, directly and through an alias;
-/// a convolution's weight with f16 scales reads as f32.
+/// and 2, exact in f16) reads as Q8_0 of exactly q / scale, directly and through an alias,
+/// and is taken (as the weights are built) the same; a convolution's weight with f16 scales
+/// reads as f32.
 #[test]
 fn int8_ct2_variables_dequantize_by_their_row_scales() {
     let q: Vec<i8> = (0..64).map(|i| [-128, -7, 0, 1, 5, 127][i % 6]).collect();
@@ -553,7 +554,7 @@ fn int8_ct2_variables_dequantize_by_their_row_scales() {
         ("c/weight_scale".to_string(), vec![2], 4, half_scales),
     ];
     let file = ct2_file_with_aliases(&variables, &[("p/weight", "m/weight")]);
-    let file = ct2::Ct2File::from_bytes("int8.bin", file).unwrap();
+    let mut file = ct2::Ct2File::from_bytes("int8.bin", file).unwrap();
     let dequantized = |q: &[i8], row_len: usize| -> Vec<f32> {
         q.iter()
             .enumerate()
@@ -562,13 +563,17 @@ fn int8_ct2_variables_dequantize_by_their_row_scales() {
     };
     for name in ["m/weight", "p/weight"] {
         let m = file.tensor(name).unwrap();
-        assert_eq!(m.dtype, DType::Blocks(QuantType::Q8_0), "{name}");
+        assert_eq!(m.dtype(), DType::Blocks(QuantType::Q8_0), "{name}");
         assert_eq!(m.shape, [2, 32]);
         assert_eq!(m.to_f32(), dequantized(&q, 32), "{name}");
     }
     let c = file.tensor("c/weight").unwrap();
-    assert_eq!((c.dtype, &c.shape[..]), (DType::F32, &[2, 2, 3][..]));
+    assert_eq!((c.dtype(), &c.shape[..]), (DType::F32, &[2, 2, 3][..]));
     assert_eq!(c.to_f32(), dequantized(&q[..12], 6));
+    let taken = file.take("p/weight").unwrap();
+    assert_eq!(taken.dtype(), DType::Blocks(QuantType::Q8_0));
+    assert_eq!(taken.to_f32(), dequantized(&q, 32));
+    assert!(file.tensor("m/weight").is_err(), "a taken weight stays");
 }
 
 /// An int8 weight whose scales are missing, of the wrong shape, type or value, and weight
@@ -606,7 +611,7 @@ fn int8_ct2_weights_without_usable_scales_are_refused() {
     for (variables, wanted) in cases {
         let file = ct2::Ct2File::from_bytes("bad.bin", ct2_file(&variables)).unwrap();
         let err = match file.tensor("m/weight") {
-            Ok(t) => panic!("int8 weight read as {:?} (wanted {wanted:?})", t.dtype),
+            Ok(t) => panic!("int8 weight read as {:?} (wanted {wanted:?})", t.dtype()),
             Err(e) => e.to_string(),
         };
         assert!(err.contains("bad.bin"), "{err}");

@@ -110,16 +110,27 @@ impl DType {
     }
 }
 
-/// A tensor as it lies in a model file (read into memory), little-endian bytes, row-major;
-/// or, for a type voxd does not compute with (CTranslate2's int8), converted to one it does.
+/// A tensor's values as read from a model file, in the file's type; or, for a type voxd
+/// does not compute with (CTranslate2's int8), converted to one it does.
 #[derive(Clone, Debug)]
-pub struct RawTensor<'a> {
-    pub dtype: DType,
-    pub shape: Vec<usize>,
-    pub bytes: Cow<'a, [u8]>,
+pub enum TensorData {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    /// Rows of ggml blocks of `ty` (a block format, not F32/F16).
+    Blocks {
+        ty: QuantType,
+        data: Vec<u8>,
+    },
 }
 
-impl RawTensor<'_> {
+/// A tensor of a model file: its shape (outermost first, row-major) and its values.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: TensorData,
+}
+
+impl Tensor {
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
@@ -128,38 +139,45 @@ impl RawTensor<'_> {
         self.len() == 0
     }
 
-    /// The values as f32 (copied: file offsets need not be aligned).
+    pub fn dtype(&self) -> DType {
+        match &self.data {
+            TensorData::F32(_) => DType::F32,
+            TensorData::F16(_) => DType::F16,
+            TensorData::Blocks { ty, .. } => DType::Blocks(*ty),
+        }
+    }
+
+    /// The values as f32 (a copy).
     pub fn to_f32(&self) -> Vec<f32> {
-        match self.dtype {
-            DType::F32 => self
-                .bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            DType::F16 => {
-                let halves = self.to_f16();
+        match &self.data {
+            TensorData::F32(v) => v.clone(),
+            TensorData::F16(halves) => {
                 let mut out = vec![0.0; halves.len()];
-                kernels::f16_to_f32(&halves, &mut out);
+                kernels::f16_to_f32(halves, &mut out);
                 out
             }
-            DType::Blocks(ty) => {
+            TensorData::Blocks { ty, data } => {
                 // The whole tensor is a run of blocks: rows are whole numbers of them.
                 let mut out = vec![0.0; self.len()];
-                quant::dequantize_row(ty, &self.bytes, &mut out);
+                quant::dequantize_row(*ty, data, &mut out);
                 out
             }
         }
     }
 
-    /// The values as f16 (f32 data is rounded).
-    pub fn to_f16(&self) -> Vec<f16> {
-        match self.dtype {
-            DType::F16 => self
-                .bytes
-                .chunks_exact(2)
-                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
-                .collect(),
-            DType::F32 | DType::Blocks(_) => self.to_f32().into_iter().map(f16::from_f32).collect(),
+    /// The values as f32: f32 data moved, not copied.
+    pub fn into_f32(self) -> Vec<f32> {
+        match self.data {
+            TensorData::F32(v) => v,
+            _ => self.to_f32(),
+        }
+    }
+
+    /// The values as f16 (f32 data is rounded): f16 data moved, not copied.
+    pub fn into_f16(self) -> Vec<f16> {
+        match self.data {
+            TensorData::F16(v) => v,
+            _ => self.to_f32().into_iter().map(f16::from_f32).collect(),
         }
     }
 }
@@ -656,7 +674,12 @@ impl TensorNames {
 /// file format.
 pub trait TensorSource {
     fn path(&self) -> &Path;
-    fn tensor(&self, name: &str) -> Result<RawTensor<'_>, LoadError>;
+    /// The named tensor, to look at: borrowed, or converted when the file's type is not one
+    /// voxd computes with.
+    fn tensor(&self, name: &str) -> Result<Cow<'_, Tensor>, LoadError>;
+    /// The named tensor, handed over so that its values move into the weights instead of
+    /// being copied; it is gone from the source afterwards.
+    fn take(&mut self, name: &str) -> Result<Tensor, LoadError>;
 }
 
 /// How a loaded float matrix is stored for compute (see the module comment); block-quantized
@@ -672,7 +695,7 @@ pub enum Storage {
 /// Builds the model from `src`, whose tensors `names` names, checking `hparams` first and
 /// every tensor's shape against them.
 pub fn assemble(
-    src: &impl TensorSource,
+    src: &mut impl TensorSource,
     names: &TensorNames,
     hparams: HParams,
 ) -> Result<WhisperWeights, LoadError> {
@@ -682,26 +705,26 @@ pub fn assemble(
         value: bad.value,
         expected: bad.expected,
     })?;
-    let r = Assembler { src, names };
+    let r = &mut Assembler { src, names };
     let hp = &hparams;
     let s = hp.n_audio_state;
     let encoder = EncoderWeights {
-        conv1: Conv1d::read(&r, names.conv1, s, hp.n_mels)?,
-        conv2: Conv1d::read(&r, names.conv2, s, s)?,
+        conv1: Conv1d::read(r, names.conv1, s, hp.n_mels)?,
+        conv2: Conv1d::read(r, names.conv2, s, s)?,
         positions: r.f32s(names.audio_positions, &[hp.n_audio_ctx, s])?,
         layers: (0..hp.n_audio_layer)
-            .map(|i| EncoderLayer::read(&r, &format!("{}{i}", names.encoder_layers), s))
+            .map(|i| EncoderLayer::read(r, &format!("{}{i}", names.encoder_layers), s))
             .collect::<Result<_, _>>()?,
-        ln_post: LayerNorm::read(&r, names.audio_ln, s)?,
+        ln_post: LayerNorm::read(r, names.audio_ln, s)?,
     };
     let s = hp.n_text_state;
     let decoder = DecoderWeights {
         token_embedding: r.matrix(names.token_embedding, hp.n_vocab, s, Storage::F16)?,
         positions: r.f32s(names.text_positions, &[hp.n_text_ctx, s])?,
         layers: (0..hp.n_text_layer)
-            .map(|i| DecoderLayer::read(&r, &format!("{}{i}", names.decoder_layers), s))
+            .map(|i| DecoderLayer::read(r, &format!("{}{i}", names.decoder_layers), s))
             .collect::<Result<_, _>>()?,
-        ln: LayerNorm::read(&r, names.text_ln, s)?,
+        ln: LayerNorm::read(r, names.text_ln, s)?,
     };
     Ok(WhisperWeights {
         hparams,
@@ -712,13 +735,13 @@ pub fn assemble(
 
 /// A tensor source with its format's names.
 struct Assembler<'a, S> {
-    src: &'a S,
+    src: &'a mut S,
     names: &'a TensorNames,
 }
 
 impl<S: TensorSource> Assembler<'_, S> {
-    fn shaped(&self, name: &str, expected: &[usize]) -> Result<RawTensor<'_>, LoadError> {
-        let t = self.src.tensor(name)?;
+    fn shaped(&mut self, name: &str, expected: &[usize]) -> Result<Tensor, LoadError> {
+        let t = self.src.take(name)?;
         if t.shape != expected {
             return Err(LoadError::Shape {
                 path: self.src.path().to_path_buf(),
@@ -730,14 +753,14 @@ impl<S: TensorSource> Assembler<'_, S> {
         Ok(t)
     }
 
-    fn f32s(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
-        Ok(self.shaped(name, expected)?.to_f32())
+    fn f32s(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
+        Ok(self.shaped(name, expected)?.into_f32())
     }
 
     /// A vector of `len` values that may also be stored as a `[len, 1]` column (whisper.cpp's
     /// convolution biases).
-    fn column(&self, name: &str, len: usize) -> Result<Vec<f32>, LoadError> {
-        let t = self.src.tensor(name)?;
+    fn column(&mut self, name: &str, len: usize) -> Result<Vec<f32>, LoadError> {
+        let t = self.src.take(name)?;
         if t.shape != [len] && t.shape != [len, 1] {
             return Err(LoadError::Shape {
                 path: self.src.path().to_path_buf(),
@@ -746,31 +769,31 @@ impl<S: TensorSource> Assembler<'_, S> {
                 got: t.shape.clone(),
             });
         }
-        Ok(t.to_f32())
+        Ok(t.into_f32())
     }
 
     fn matrix(
-        &self,
+        &mut self,
         name: &str,
         rows: usize,
         cols: usize,
         storage: Storage,
     ) -> Result<Matrix, LoadError> {
         let t = self.shaped(name, &[rows, cols])?;
-        Ok(match (t.dtype, storage) {
-            (DType::Blocks(ty), _) => Matrix::Blocks {
-                ty,
-                data: t.bytes.into_owned(),
-            },
-            (DType::F32, Storage::AsFile) => Matrix::F32(t.to_f32()),
-            (DType::F16, _) | (DType::F32, Storage::F16) => Matrix::F16(t.to_f16()),
+        Ok(match (t.data, storage) {
+            (TensorData::Blocks { ty, data }, _) => Matrix::Blocks { ty, data },
+            (TensorData::F32(values), Storage::AsFile) => Matrix::F32(values),
+            (TensorData::F16(values), _) => Matrix::F16(values),
+            (TensorData::F32(values), Storage::F16) => {
+                Matrix::F16(values.into_iter().map(f16::from_f32).collect())
+            }
         })
     }
 }
 
 impl LayerNorm {
     fn read<S: TensorSource>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         name: &str,
         width: usize,
     ) -> Result<Self, LoadError> {
@@ -783,7 +806,7 @@ impl LayerNorm {
 
 impl Linear {
     fn read<S: TensorSource>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         name: &str,
         n_out: usize,
         n_in: usize,
@@ -799,7 +822,7 @@ impl Linear {
 
     /// `N` stacked `[s, s]` projections of the layer named `layer`.
     fn read_fused<S: TensorSource, const N: usize>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         layer: &str,
         fused: &Fused<N>,
         s: usize,
@@ -837,7 +860,7 @@ impl Linear {
 
 impl Conv1d {
     fn read<S: TensorSource>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         name: &str,
         n_out: usize,
         n_in: usize,
@@ -853,7 +876,7 @@ impl Conv1d {
 
 impl SelfAttention {
     fn read<S: TensorSource>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         p: &str,
         s: usize,
         storage: Storage,
@@ -878,7 +901,7 @@ impl CrossAttention {
     /// The keys and values are multiplied with a whole window of audio at once, so they are
     /// kept in f32 for the GEMM whatever `storage` the rest of the decoder uses.
     fn read<S: TensorSource>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         p: &str,
         s: usize,
         storage: Storage,
@@ -903,7 +926,7 @@ impl CrossAttention {
 
 impl Mlp {
     fn read<S: TensorSource>(
-        r: &Assembler<S>,
+        r: &mut Assembler<S>,
         p: &str,
         s: usize,
         storage: Storage,
@@ -925,7 +948,7 @@ impl Mlp {
 }
 
 impl EncoderLayer {
-    fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
+    fn read<S: TensorSource>(r: &mut Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
         Ok(EncoderLayer {
             attn: SelfAttention::read(r, p, s, Storage::AsFile)?,
             mlp: Mlp::read(r, p, s, Storage::AsFile)?,
@@ -939,7 +962,7 @@ impl EncoderLayer {
 }
 
 impl DecoderLayer {
-    fn read<S: TensorSource>(r: &Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
+    fn read<S: TensorSource>(r: &mut Assembler<S>, p: &str, s: usize) -> Result<Self, LoadError> {
         Ok(DecoderLayer {
             attn: SelfAttention::read(r, p, s, Storage::F16)?,
             cross: CrossAttention::read(r, p, s, Storage::F16)?,
