@@ -277,8 +277,13 @@ impl Reader {
         while connection.stream.readable_size().unwrap_or(0) > 0 {
             match connection.stream.peek().map_err(|e| format!("{e}"))? {
                 PeekResult::Empty => break,
-                // A gap the server reports (it lost audio) holds no samples to keep.
-                PeekResult::Hole(_) => {}
+                // Audio the server lost (an overrun of the source under load): silence of
+                // the same length keeps every later sample at its time on the audio clock.
+                PeekResult::Hole(bytes) => {
+                    samples.clear();
+                    samples.resize(bytes / 4, 0.0);
+                    self.writer.push_frames(samples, self.channels, |s| s);
+                }
                 PeekResult::Data(bytes) => {
                     samples.clear();
                     samples.extend(
