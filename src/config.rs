@@ -321,8 +321,8 @@ impl std::str::FromStr for StdoutFormat {
 pub struct AudioConfig {
     /// `default`, a device index from `voxd devices`, or part of a device's name.
     pub device: String,
-    /// `auto` (the sound server for the default device when one answers, else cpal),
-    /// `pulse` or `cpal`.
+    /// `cpal` (the default), `pulse`, or `auto` (the sound server for the default device
+    /// when one answers, else cpal).
     pub backend: crate::capture::CaptureBackend,
     /// Capture rate in Hz; absent = the device's default.
     pub rate: Option<u32>,
@@ -336,7 +336,7 @@ impl Default for AudioConfig {
     fn default() -> Self {
         AudioConfig {
             device: "default".into(),
-            backend: crate::capture::CaptureBackend::Auto,
+            backend: crate::capture::CaptureBackend::Cpal,
             rate: None,
             channels: None,
             buffer_ms: crate::capture::device::DEFAULT_BUFFER_MS,

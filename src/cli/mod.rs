@@ -118,8 +118,8 @@ pub struct SourceArgs {
     /// Audio per driver period in ms; 0 lets the driver choose [default: 20].
     #[arg(long, value_name = "MS")]
     buffer_ms: Option<u32>,
-    /// Audio API: auto (the sound server for the default device when one answers, else
-    /// cpal), pulse or cpal [default: the config's [audio] backend, else auto].
+    /// Audio API: cpal, pulse, or auto (the sound server for the default device when one
+    /// answers, else cpal) [default: the config's [audio] backend, else cpal].
     #[arg(long, value_name = "API", conflicts_with_all = ["wav", "stdin"])]
     backend: Option<capture::CaptureBackend>,
     /// Read a WAV file instead of a device (as fast as possible unless --realtime).
