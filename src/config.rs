@@ -336,7 +336,7 @@ impl Default for AudioConfig {
     fn default() -> Self {
         AudioConfig {
             device: "default".into(),
-            backend: crate::capture::CaptureBackend::Cpal,
+            backend: crate::capture::CaptureBackend::Auto,
             rate: None,
             channels: None,
             buffer_ms: crate::capture::device::DEFAULT_BUFFER_MS,

@@ -119,7 +119,7 @@ pub struct SourceArgs {
     #[arg(long, value_name = "MS")]
     buffer_ms: Option<u32>,
     /// Audio API: cpal, pulse, or auto (the sound server for the default device when one
-    /// answers, else cpal) [default: the config's [audio] backend, else cpal].
+    /// answers, else cpal) [default: the config's [audio] backend, else auto].
     #[arg(long, value_name = "API", conflicts_with_all = ["wav", "stdin"])]
     backend: Option<capture::CaptureBackend>,
     /// Read a WAV file instead of a device (as fast as possible unless --realtime).

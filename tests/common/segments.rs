@@ -87,19 +87,21 @@ pub fn collect(listening: &Listening) -> (Vec<Utterance>, FrontEndStats) {
 }
 
 /// Checks that every command is one utterance covering it, with nothing split, merged or
-/// invented. `shift` is added to the commands' positions (where playback started on the
-/// capture clock). Returns a description of every problem, and the smallest margins seen
-/// (pre-roll before an onset, tail after an offset) in ms.
+/// invented. `shifts[i]` is added to command `i`'s position: where it sits on the
+/// utterances' clock (0 for a file read as it is; for a capture, where its playback was
+/// found in what was heard). Returns a description of every problem, and the smallest
+/// margins seen (pre-roll before an onset, tail after an offset) in ms.
 pub fn check(
     commands: &[Command_],
     utterances: &[Utterance],
-    shift: i64,
+    shifts: &[i64],
 ) -> (Vec<String>, i64, i64) {
+    assert_eq!(shifts.len(), commands.len(), "one shift per command");
     let mut problems = Vec::new();
     let (mut min_lead, mut min_tail) = (i64::MAX, i64::MAX);
-    let at = |x: u64| (x as i64 + shift).max(0) as u64;
+    let at = |i: usize, x: u64| (x as i64 + shifts[i]).max(0) as u64;
     for (i, c) in commands.iter().enumerate() {
-        let (onset, offset) = (at(c.onset), at(c.offset));
+        let (onset, offset) = (at(i, c.onset), at(i, c.offset));
         let hits: Vec<&Utterance> = utterances
             .iter()
             .filter(|u| u.start <= offset && u.end > onset)
@@ -134,7 +136,8 @@ pub fn check(
     for u in utterances {
         let covered = commands
             .iter()
-            .filter(|c| u.start <= at(c.offset) && u.end > at(c.onset))
+            .enumerate()
+            .filter(|&(i, c)| u.start <= at(i, c.offset) && u.end > at(i, c.onset))
             .count();
         if covered != 1 {
             problems.push(format!(

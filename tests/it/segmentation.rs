@@ -18,7 +18,8 @@ fn segment_file(name: &str, layout: &str) {
     )
     .expect("listen");
     let (utterances, stats) = collect(&listening);
-    let (problems, min_lead, min_tail) = check(&set.commands, &utterances, 0);
+    let (problems, min_lead, min_tail) =
+        check(&set.commands, &utterances, &vec![0; set.commands.len()]);
     println!(
         "{name} {layout}: {} utterances for {} commands, smallest lead {min_lead} ms, \
          smallest tail {min_tail} ms, {:.1}% of frames voiced",
@@ -125,6 +126,6 @@ fn ten_minutes_as_fast_as_possible_lose_nothing() {
         stats.samples
     );
     let commands = commands_of(&long["commands"]);
-    let (problems, _, _) = check(&commands, &utterances, 0);
+    let (problems, _, _) = check(&commands, &utterances, &vec![0; commands.len()]);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
