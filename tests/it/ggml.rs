@@ -23,7 +23,11 @@ fn convert(ftype: FloatType, dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn greedy(t: &Transcriber) -> Vec<voxd::whisper::transcribe::Segment> {
-    let samples = audio::read_wav(&common::jfk()).unwrap();
+    greedy_of(t, &common::jfk())
+}
+
+fn greedy_of(t: &Transcriber, wav: &std::path::Path) -> Vec<voxd::whisper::transcribe::Segment> {
+    let samples = audio::read_wav(wav).unwrap_or_else(|e| panic!("{e}"));
     let opts = TranscribeOptions {
         beam_size: 1,
         temperatures: vec![0.0],
@@ -32,13 +36,28 @@ fn greedy(t: &Transcriber) -> Vec<voxd::whisper::transcribe::Segment> {
     t.transcribe(&samples, &opts, |_| {}).unwrap().segments
 }
 
+/// jfk.wav and the spoken clips of the reference transcripts
+/// (`tests/fixtures/reference/transcripts.json`).
+fn test_clips() -> Vec<std::path::PathBuf> {
+    let path = common::repo().join("tests/fixtures/reference/transcripts.json");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let clips = reference["models"]["tiny.en"]["clips"]
+        .as_object()
+        .expect("reference transcripts of tiny.en");
+    let mut files: Vec<_> = clips.keys().map(|f| common::repo().join(f)).collect();
+    files.retain(|f| f.file_name() != common::jfk().file_name());
+    files.insert(0, common::jfk());
+    files
+}
+
 fn greedy_text(t: &Transcriber) -> Vec<u32> {
     greedy(t).iter().flat_map(|s| s.tokens.clone()).collect()
 }
 
-/// whisper.cpp's greedy text of jfk.wav on the ggml file at `model`, through
+/// whisper.cpp's greedy text of each of `wavs` on the ggml file at `model`, through
 /// `scripts/reference/whispercpp_transcribe.py` in the reference `.venv/`.
-fn whisper_cpp_text(model: &std::path::Path) -> String {
+fn whisper_cpp_texts(model: &std::path::Path, wavs: &[std::path::PathBuf]) -> Vec<String> {
     let python = common::repo().join(".venv/bin/python");
     assert!(
         python.exists(),
@@ -48,7 +67,7 @@ fn whisper_cpp_text(model: &std::path::Path) -> String {
     let out = Command::new(python)
         .arg(common::repo().join("scripts/reference/whispercpp_transcribe.py"))
         .arg(model)
-        .arg(common::jfk())
+        .args(wavs)
         .output()
         .expect("run scripts/reference/whispercpp_transcribe.py");
     assert!(
@@ -57,7 +76,13 @@ fn whisper_cpp_text(model: &std::path::Path) -> String {
         model.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let texts: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(texts.len(), wavs.len(), "one line per WAV: {texts:?}");
+    texts
 }
 
 /// Word-level edit distance.
@@ -81,25 +106,89 @@ fn words_apart(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The quantized files voxd writes load in whisper.cpp, and both transcribe them alike: the
-/// same words on q8_0, at most one word apart on q5_1 (printed either way). Words, not
-/// punctuation: on jfk.wav whisper.cpp leaves out voxd's (and faster-whisper's) comma after
-/// "And so" even on the f16 file, a difference of decoding, not of the weights.
+/// Normalised greedy transcripts of `clips` by voxd and by whisper.cpp on the file `ftype`.
+fn both_transcripts(
+    ftype: FloatType,
+    dir: &std::path::Path,
+    clips: &[std::path::PathBuf],
+) -> (Vec<String>, Vec<String>) {
+    let path = convert(ftype, dir);
+    let t = Transcriber::load(&path, 2).unwrap();
+    let ours = clips
+        .iter()
+        .map(|clip| {
+            let text: String = greedy_of(&t, clip)
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect();
+            common::normalize(&text)
+        })
+        .collect();
+    let theirs = whisper_cpp_texts(&path, clips)
+        .iter()
+        .map(|text| common::normalize(text))
+        .collect();
+    (ours, theirs)
+}
+
+/// The quantized files voxd writes load in whisper.cpp, and both transcribe them alike.
+///
+/// On jfk.wav: the same words on q8_0, at most one word apart on q5_1. Words, not
+/// punctuation: whisper.cpp leaves out voxd's (and faster-whisper's) comma after "And so"
+/// even on the f16 file, a difference of decoding, not of the weights.
+///
+/// On the spoken clips (tests/fixtures/reference), synthetic voices tiny.en hears poorly, the
+/// two engines already part on a third of them with the f16 file (whisper.cpp's own log-mel
+/// and decoding rules; voxd's f16 text is faster-whisper's there), so their quantized texts
+/// cannot be equal on those; and on such clips quantization flips near ties in both engines
+/// (whisper.cpp moves from its own f16 text on several). What must hold is that voxd computes
+/// the quantized file as faithfully as whisper.cpp: quantization changes the text of no more
+/// of voxd's clips than of whisper.cpp's, give or take one near tie. Every difference is
+/// printed.
 #[test]
 fn quantized_files_transcribe_like_whisper_cpp() {
     let dir = tempfile::tempdir().unwrap();
-    for (ty, most_words_apart) in [(QuantType::Q8_0, 0), (QuantType::Q5_1, 1)] {
-        let path = convert(FloatType::Quant(ty), dir.path());
-        let t = Transcriber::load(&path, 2).unwrap();
-        let ours: String = greedy(&t).iter().map(|s| s.text.as_str()).collect();
-        let theirs = whisper_cpp_text(&path);
-        let apart = words_apart(&common::normalize(&ours), &common::normalize(&theirs));
+    let clips = test_clips();
+    assert!(clips.len() >= 21, "jfk.wav and at least 20 clips");
+    let name = |i: usize| clips[i].file_name().unwrap().to_string_lossy().into_owned();
+    let (ours_f16, theirs_f16) = both_transcripts(FloatType::F16, dir.path(), &clips);
+    for (ty, jfk_most_apart) in [(QuantType::Q8_0, 0), (QuantType::Q5_1, 1)] {
+        let (ours, theirs) = both_transcripts(FloatType::Quant(ty), dir.path(), &clips);
+        let jfk_apart = words_apart(&ours[0], &theirs[0]);
+        assert!(
+            jfk_apart <= jfk_most_apart,
+            "{ty:?} jfk.wav: voxd {:?}, whisper.cpp {:?}",
+            ours[0],
+            theirs[0]
+        );
+        let (mut same, mut ours_moved, mut theirs_moved) = (0, 0, 0);
+        for i in 0..clips.len() {
+            let apart = words_apart(&ours[i], &theirs[i]);
+            ours_moved += usize::from(ours[i] != ours_f16[i]);
+            theirs_moved += usize::from(theirs[i] != theirs_f16[i]);
+            if apart == 0 {
+                same += 1;
+            } else {
+                println!(
+                    "{ty:?} {}: voxd {:?}, whisper.cpp {:?}: {apart} words apart (f16: voxd {:?}, \
+                     whisper.cpp {:?})",
+                    name(i),
+                    ours[i],
+                    theirs[i],
+                    ours_f16[i],
+                    theirs_f16[i]
+                );
+            }
+        }
         println!(
-            "{ty:?}: voxd {ours:?}\n{ty:?}: whisper.cpp {theirs:?}\n{ty:?}: {apart} words apart"
+            "{ty:?}: {same}/{} transcripts word for word whisper.cpp's; quantization changed \
+             {ours_moved} of voxd's transcripts from its f16 ones, {theirs_moved} of whisper.cpp's",
+            clips.len()
         );
         assert!(
-            apart <= most_words_apart,
-            "{ty:?}: voxd {ours:?}, whisper.cpp {theirs:?}: {apart} words apart"
+            ours_moved <= theirs_moved + 1,
+            "{ty:?}: quantization changed {ours_moved} of voxd's transcripts, {theirs_moved} of \
+             whisper.cpp's"
         );
     }
 }
