@@ -35,6 +35,7 @@ import asyncio
 import json
 import random
 import re
+import os
 import socket
 import statistics
 import subprocess
@@ -281,13 +282,15 @@ def main():
     parser.add_argument("--queue", type=int, default=4)
     parser.add_argument("--voxd", default="target/release/voxd")
     parser.add_argument("--data", default="../shared/data/real/commands")
-    parser.add_argument("--log", default="wyoming_load.log")
+    parser.add_argument("--log", default="target/wyoming_load.log",
+                        help="the servers' own log (default: target/wyoming_load.log)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
     commands = load_commands(args.data)
     rng = random.Random(args.seed)
     runs = {kind: [] for kind in args.servers}
+    os.makedirs(os.path.dirname(args.log) or ".", exist_ok=True)
     with open(args.log, "w") as log:
         for r in range(args.repeat):
             order = args.servers if r % 2 == 0 else list(reversed(args.servers))
