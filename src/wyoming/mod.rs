@@ -11,6 +11,7 @@
 //! - `live.rs`: the live transcript (`transcript-chunk`) while a request's audio arrives;
 //! - `model.rs`: the shared model, loaded in the background, and its bounded queue;
 //! - `server.rs`: the listener and the clients' sessions;
+//! - `zeroconf.rs`: the mDNS advertisement Home Assistant discovers the server by;
 //! - `client.rs`: the other way round, `voxd run` asking a server (`[model] remote`).
 
 pub mod audio;
@@ -20,6 +21,7 @@ pub mod info;
 pub mod live;
 pub mod model;
 pub mod server;
+pub mod zeroconf;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use info::Offer;
 pub use live::LiveSettings;
 use model::Model;
 use server::{Commands, Listener, Shared};
+use zeroconf::{Advertisement, ZeroconfError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WyomingError {
@@ -50,6 +53,8 @@ pub enum WyomingError {
     Thread(std::io::Error),
     #[error("{}: {detail}", path.display())]
     Model { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Zeroconf(#[from] ZeroconfError),
 }
 
 /// What the server runs with.
@@ -77,6 +82,9 @@ pub fn serve(
     listening: impl FnOnce(&str),
 ) -> Result<(), WyomingError> {
     let uri = ListenUri::parse(&options.settings.uri).map_err(WyomingError::Uri)?;
+    if options.settings.zeroconf && matches!(uri, ListenUri::Unix(_)) {
+        return Err(ZeroconfError::UnixSocket.into());
+    }
     let listener = Listener::bind(&uri)?;
     // The accepting thread keeps the listener to the end of the process; the socket file
     // goes when this function returns, however it returns.
@@ -85,6 +93,10 @@ pub fn serve(
         ListenUri::Tcp { .. } => None,
     });
     let offer = offer(&options);
+    let zeroconf_name = options
+        .settings
+        .zeroconf
+        .then(|| options.settings.zeroconf_name.clone());
     let (commands, recognizer_parts) = match options.commands {
         Some(set) => {
             let (runner, events) =
@@ -118,11 +130,17 @@ pub fn serve(
         live: options.live,
     });
     let address = listener.address();
+    let bound = listener.tcp_address();
     thread::Builder::new()
         .name("voxd-wyoming-accept".into())
         .spawn(move || listener.serve(&shared))
         .map_err(WyomingError::Thread)?;
     tracing::info!(address, "wyoming: listening");
+    // Withdrawn when this function returns, however it returns.
+    let _advertisement = match (zeroconf_name, bound) {
+        (Some(name), Some(bound)) => Some(Advertisement::start(&name, bound)?),
+        _ => None,
+    };
     listening(&address);
     crossbeam_channel::select! {
         recv(loaded) -> outcome => match outcome {

@@ -81,6 +81,14 @@ impl Listener {
         }
     }
 
+    /// The TCP address bound, with the port the system chose for port 0.
+    pub fn tcp_address(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Listener::Tcp(listener) => listener.local_addr().ok(),
+            Listener::Unix(..) => None,
+        }
+    }
+
     fn accept(&self) -> io::Result<Connection> {
         Ok(match self {
             Listener::Tcp(listener) => Connection::Tcp(listener.accept()?.0),

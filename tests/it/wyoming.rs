@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use voxd::wyoming::event::{read_event, write_event, Event, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES};
 
 use crate::common;
-use crate::common::wyoming::{real_command, timers_grammar, Server};
+use crate::common::wyoming::{real_command, timers_grammar, Server, PATIENCE};
 
 /// Every event the server sends until it closes the connection; fails if it does not
 /// close it.
@@ -455,4 +455,88 @@ fn a_unix_socket_is_private_and_served() {
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(!Path::new(&path).exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Discovery: Home Assistant's own mDNS library as the browser.
+
+/// Sends SIGTERM to the server.
+fn terminate(server: &Server) {
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill only sends a signal, to the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+}
+
+#[test]
+fn zeroconf_advertises_the_bound_port_to_home_assistants_browser_and_withdraws_it() {
+    // A name of this run's own: other runs may advertise on the same network meanwhile.
+    let name = format!("voxd-test-{}", std::process::id());
+    let mut server = Server::start(
+        Some("tcp://0.0.0.0:0"),
+        false,
+        &format!("zeroconf = true\nzeroconf_name = \"{name}\""),
+    );
+    let port: u16 = server.uri.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+    let mut browser = Command::new(common::wyoming::python_with("zeroconf"))
+        .arg(common::repo().join("scripts/reference/zeroconf_browse.py"))
+        .arg(&name)
+        .args(["--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = common::line_reader(browser.stdout.take().unwrap());
+    let found: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).unwrap_or_else(|e| {
+        panic!(
+            "the browser found nothing ({e}); server log: {:?}",
+            server.log.lock().unwrap()
+        )
+    }))
+    .unwrap();
+    assert_eq!(found["event"], "found", "{found}");
+    assert_eq!(
+        found["name"],
+        format!("{name}._wyoming._tcp.local."),
+        "{found}"
+    );
+    assert_eq!(found["port"], port, "{found}");
+    // What Home Assistant would do next: connect to an advertised address and describe.
+    let address = found["addresses"][0].as_str().expect("an address");
+    let stream = TcpStream::connect((address, port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    write_event(&mut writer, &Event::new("describe", json!({}))).unwrap();
+    let event = read_event(&mut BufReader::new(stream)).unwrap().unwrap();
+    assert_eq!(event.kind, "info");
+    // At SIGTERM the server withdraws the advertisement before it exits.
+    terminate(&server);
+    let removed = lines.recv_timeout(PATIENCE).expect("no removal seen");
+    assert!(removed.contains("\"removed\""), "{removed}");
+    assert!(server.child.wait().unwrap().success());
+    assert!(browser.wait().unwrap().success());
+    server.wait_for_log("mDNS advertisement withdrawn");
+}
+
+/// `voxd wyoming` with `--zeroconf` and `args`: it must fail, saying `says`.
+fn zeroconf_refused(args: &[&str], says: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .args(["wyoming", "--zeroconf", "kitchen", "-t", "1", "--model"])
+        .arg(common::model_dir("tiny.en"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(says), "{stderr}");
+}
+
+#[test]
+fn zeroconf_refuses_what_other_machines_cannot_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = format!("unix://{}", dir.path().join("w.sock").display());
+    zeroconf_refused(&["--uri", &socket], "a Unix socket has none");
+    zeroconf_refused(
+        &["--uri", "tcp://127.0.0.1:0"],
+        "127.0.0.1 is reachable from this machine only",
+    );
 }
