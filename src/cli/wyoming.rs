@@ -10,6 +10,7 @@ use clap::Args;
 use super::{ModelArgs, Settings};
 use voxd::config::ListenUri;
 use voxd::daemon::commands::{CommandFlags, CommandSet};
+use voxd::wyoming::reply::ReplySettings;
 use voxd::wyoming::{self, LiveSettings, ServeOptions};
 
 pub const WYOMING_HELP: &str = "\
@@ -26,6 +27,9 @@ Events served:
   transcript {text} | intent {name, entities}
                                           → handled {text} (the action runs; its notify
                                             text is the answer) | not-handled
+                                            With [llm] enabled, text no intent matches
+                                            (and [llm] intent's question) → handled {text:
+                                            the reply model's answer, never run)
 
 Wyoming has no authentication: whoever can connect can transcribe and run your intents'
 actions. The default listens on 127.0.0.1 only; listen on another address only on purpose
@@ -87,6 +91,10 @@ pub fn run(args: WyomingArgs, settings: &Settings) -> Result<()> {
             config.captions.windows(),
             config.captions.options(config.transcribe.language.clone()),
         ),
+        replies: config.llm.enabled.then(|| ReplySettings {
+            llm: config.llm.clone(),
+            threads: config.llm_threads(),
+        }),
     };
     let (stop_tx, stop) = crossbeam_channel::bounded(1);
     let mut signals = signal_hook::iterator::Signals::new([

@@ -11,6 +11,8 @@
 //! - `live.rs`: the live transcript (`transcript-chunk`) while a request's audio arrives;
 //! - `model.rs`: the shared model, loaded in the background, and its bounded queue;
 //! - `server.rs`: the listener and the clients' sessions;
+//! - `reply.rs`: the reply model (`[llm]`), answering what no intent matches, in a lane of
+//!   its own;
 //! - `zeroconf.rs`: the mDNS advertisement Home Assistant discovers the server by;
 //! - `client.rs`: the other way round, `voxd run` asking a server (`[model] remote`).
 
@@ -20,6 +22,7 @@ pub mod event;
 pub mod info;
 pub mod live;
 pub mod model;
+pub mod reply;
 pub mod server;
 pub mod zeroconf;
 
@@ -38,6 +41,7 @@ use crate::whisper::transcribe::{TranscribeOptions, Transcriber};
 use info::Offer;
 pub use live::LiveSettings;
 use model::Model;
+use reply::{Replies, ReplySettings};
 use server::{Commands, Listener, Shared};
 use zeroconf::{Advertisement, ZeroconfError};
 
@@ -55,6 +59,8 @@ pub enum WyomingError {
     Model { path: PathBuf, detail: String },
     #[error(transparent)]
     Zeroconf(#[from] ZeroconfError),
+    #[error("[llm]: {0}")]
+    ReplyModel(String),
 }
 
 /// What the server runs with.
@@ -70,6 +76,8 @@ pub struct ServeOptions {
     pub commands: Option<CommandSet>,
     /// How live transcripts are cut and decoded.
     pub live: LiveSettings,
+    /// The reply model, with `[llm] enabled`.
+    pub replies: Option<ReplySettings>,
 }
 
 /// Binds, starts loading the model and serves until `stop` says so (SIGINT or SIGTERM at
@@ -92,7 +100,7 @@ pub fn serve(
         ListenUri::Unix(path) => Some(path.clone()),
         ListenUri::Tcp { .. } => None,
     });
-    let offer = offer(&options);
+    let offer = offer(&options)?;
     let zeroconf_name = options
         .settings
         .zeroconf
@@ -122,10 +130,20 @@ pub fn serve(
     let (model, _model_thread) =
         Model::start(load, options.transcribe, options.settings.queue, loaded_tx)
             .map_err(WyomingError::Thread)?;
+    let replies = match options.replies {
+        Some(settings) => {
+            let intent = settings.llm.intent.clone();
+            let (replies, _reply_thread) =
+                Replies::start(intent, move || settings.load()).map_err(WyomingError::Thread)?;
+            Some(replies)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         model,
         offer,
         commands,
+        replies,
         limits: options.settings,
         live: options.live,
     });
@@ -190,7 +208,7 @@ fn load_engine(
     Ok(engine)
 }
 
-fn offer(options: &ServeOptions) -> Offer {
+fn offer(options: &ServeOptions) -> Result<Offer, WyomingError> {
     let model_name = options
         .model_path
         .file_name()
@@ -213,13 +231,43 @@ fn offer(options: &ServeOptions) -> Offer {
         }
         None => (Vec::new(), Vec::new(), "en".to_string()),
     };
-    Offer {
+    // The file is looked for now: a missing one is an error at start, not at the first
+    // question.
+    let reply_model = match &options.replies {
+        Some(settings) => {
+            let path = settings
+                .llm
+                .model_path()
+                .map_err(|e| WyomingError::ReplyModel(e.to_string()))?;
+            if !path.is_file() {
+                let detail = format!("{}: no such file", path.display());
+                return Err(WyomingError::ReplyModel(detail));
+            }
+            Some(short_name(&path))
+        }
+        None => None,
+    };
+    Ok(Offer {
         model_name,
+        reply_model,
         command_language,
         early_languages: early_languages(options),
         intents,
         handled_intents,
-    }
+    })
+}
+
+/// A model file's folder and name (`smollm2/model.gguf`): what it is, without where this
+/// machine keeps it.
+fn short_name(path: &Path) -> String {
+    let mut parts: Vec<String> = path
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.reverse();
+    parts.join("/")
 }
 
 /// The model's languages without loading it: a CTranslate2 folder's vocabulary says (a few

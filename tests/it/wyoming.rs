@@ -540,3 +540,106 @@ fn zeroconf_refuses_what_other_machines_cannot_reach() {
         "127.0.0.1 is reachable from this machine only",
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Replies from the local language model (`[llm]`), through `handle`.
+
+/// The `[wyoming]` lines (for [`Server::start`]) and then the sections of a server with the
+/// timers and ask grammars and the real SmolLM2 reply model, sampling greedily (so `voxd
+/// ask` with the same config gives the same text).
+fn replies_config(max_tokens: usize) -> String {
+    let repo = common::repo();
+    let model = repo.join("models/smollm2/model.gguf");
+    assert!(
+        model.is_file(),
+        "{} is missing: voxd models fetch smollm2",
+        model.display()
+    );
+    format!(
+        "[commands]\ngrammars = [{:?}, {:?}]\n\
+         [llm]\nenabled = true\nmodel = {:?}\ntemperature = 0\nmax_tokens = {max_tokens}\n",
+        timers_grammar().display().to_string(),
+        repo.join("grammars/ask.toml").display().to_string(),
+        model.display().to_string(),
+    )
+}
+
+/// What `voxd ask` answers `question` with the server's config.
+fn voxd_ask(server: &Server, question: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(server.dir.path().join("config.toml"))
+        .args(["ask", "--json", question])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    answer["text"].as_str().unwrap().trim().to_string()
+}
+
+#[test]
+fn what_no_intent_matches_is_answered_by_the_reply_model_as_voxd_ask_answers() {
+    let server = Server::start(None, false, &replies_config(32));
+    let info = &server.client(&["describe"])[0]["data"];
+    let handled: Vec<&str> = info["handle"][0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(handled.last(), Some(&"voxd-reply"), "{info}");
+
+    // No intent matches: the whole text is the question. Each question is answered on its
+    // own (no memory across questions), so each equals `voxd ask`'s answer alone.
+    for question in ["What is the capital of France?", "Name a color of the sky."] {
+        let events = server.client(&["handle", question]);
+        assert_eq!(kinds(&events), ["handled"], "{events:?}");
+        let answer = events[0]["data"]["text"].as_str().unwrap();
+        assert!(!answer.is_empty());
+        assert_eq!(answer, voxd_ask(&server, question), "{question}");
+    }
+    // The ask intent: its question slot is the question.
+    let events = server.client(&["handle", "hey computer how many legs does a spider have"]);
+    assert_eq!(kinds(&events), ["handled"], "{events:?}");
+    assert_eq!(
+        events[0]["data"]["text"].as_str().unwrap(),
+        voxd_ask(&server, "how many legs does a spider have")
+    );
+    // A command is still the command's.
+    let events = server.client(&["handle", "set a timer for 2 minutes"]);
+    assert_eq!(events[0]["data"]["text"], "Timer set for 0 h 2 min 0 s");
+}
+
+/// Questions from many clients at once: the reply model answers one while two wait, the
+/// rest get a `busy` error at once; nobody is left waiting, and the server serves on.
+#[test]
+fn a_flood_of_questions_gets_busy_errors_not_a_hang() {
+    let server = Server::start(None, false, &replies_config(128));
+    // Ten questions within a millisecond or so; one reply of up to 128 tokens takes far
+    // longer, so at most three are taken.
+    let clients: Vec<TcpStream> = (0..10).map(|_| server.connect()).collect();
+    for (n, client) in clients.iter().enumerate() {
+        let question = json!({ "text": format!("Tell me a long story about the number {n}.") });
+        write_event(&mut &*client, &Event::new("transcript", question)).unwrap();
+    }
+    let answers: Vec<Event> = clients
+        .into_iter()
+        .map(|client| read_event(&mut BufReader::new(client)).unwrap().unwrap())
+        .collect();
+    let handled = answers.iter().filter(|e| e.kind == "handled").count();
+    let busy = answers
+        .iter()
+        .filter(|e| e.kind == "error" && e.text("code") == Some("busy"))
+        .count();
+    assert_eq!(handled + busy, answers.len(), "{answers:?}");
+    assert!(handled >= 1 && busy >= 1, "{answers:?}");
+    // Refused questions were refused, not lost in a queue: asked again alone, one is
+    // answered.
+    let events = server.client(&["handle", "What is the capital of France?"]);
+    assert_eq!(kinds(&events), ["handled"], "{events:?}");
+    server.still_serves();
+}
