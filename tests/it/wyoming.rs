@@ -2,7 +2,9 @@
 //! classes (`scripts/reference/wyoming_client.py`, in the reference `.venv/`) describe,
 //! transcribe, recognise and handle; and against bad clients on raw sockets, each of which
 //! gets an `error` event (where one can still be written) and a closed connection while the
-//! server goes on serving everyone else.
+//! server goes on serving everyone else. Discovery is browsed with Home Assistant's own
+//! mDNS library (`scripts/reference/zeroconf_browse.py`), and `[llm]` answers come from the
+//! real SmolLM2 model.
 
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -65,6 +67,13 @@ fn command_from_audio(server: &Server, recording: &str) -> Vec<Value> {
     let recording = real_command(recording);
     let wav = recording.to_str().unwrap();
     server.client(&["transcribe", wav, "--name", "voxd-commands"])
+}
+
+/// Sends SIGTERM to the server.
+fn terminate(server: &Server) {
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill only sends a signal, to the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {
@@ -449,9 +458,7 @@ fn a_unix_socket_is_private_and_served() {
     let events = server.client(&["recognize", "cancel the timer"]);
     assert_eq!(events[0]["data"]["name"], "TimerCancel", "{events:?}");
     // SIGTERM stops the server, which removes its socket file.
-    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
-    // SAFETY: kill only sends a signal, to the server this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    terminate(&server);
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(!Path::new(&path).exists());
@@ -459,13 +466,6 @@ fn a_unix_socket_is_private_and_served() {
 
 // ---------------------------------------------------------------------------------------
 // Discovery: Home Assistant's own mDNS library as the browser.
-
-/// Sends SIGTERM to the server.
-fn terminate(server: &Server) {
-    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
-    // SAFETY: kill only sends a signal, to the server this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-}
 
 #[test]
 fn zeroconf_advertises_the_bound_port_to_home_assistants_browser_and_withdraws_it() {
