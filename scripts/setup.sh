@@ -151,7 +151,7 @@ if [ "$REFERENCE" -eq 1 ]; then
         rm -f "$stamp"
         .venv/bin/python -m pip install --quiet --disable-pip-version-check \
             --only-binary=:all: -r "$req"
-        .venv/bin/python -c 'import faster_whisper, ctranslate2, numpy, pywhispercpp, xllamacpp, gguf, wyoming'
+        .venv/bin/python -c 'import faster_whisper, ctranslate2, numpy, pywhispercpp, xllamacpp, gguf, wyoming, zeroconf'
         echo "$want" >"$stamp"
         say "reference tools installed"
     fi

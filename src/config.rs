@@ -102,6 +102,11 @@ pub struct WyomingSection {
     /// How long a client may stay silent (no event, or an event cut short) before it is
     /// closed.
     pub idle_timeout_ms: u64,
+    /// Advertise the server over mDNS as `_wyoming._tcp.local.`, for Home Assistant's
+    /// discovery.
+    pub zeroconf: bool,
+    /// The instance name it is advertised under.
+    pub zeroconf_name: String,
 }
 
 impl Default for WyomingSection {
@@ -113,6 +118,8 @@ impl Default for WyomingSection {
             max_audio_s: 60,
             write_timeout_ms: 5_000,
             idle_timeout_ms: 60_000,
+            zeroconf: false,
+            zeroconf_name: "voxd".into(),
         }
     }
 }
@@ -120,8 +127,12 @@ impl Default for WyomingSection {
 impl WyomingSection {
     /// On failure, the key to point at and what is wrong with it.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if let Err(problem) = ListenUri::parse(&self.uri) {
-            return Err(("uri", problem));
+        match ListenUri::parse(&self.uri) {
+            Err(problem) => return Err(("uri", problem)),
+            Ok(ListenUri::Unix(_)) if self.zeroconf => {
+                return Err(("zeroconf", ZEROCONF_UNIX.to_string()))
+            }
+            Ok(_) => {}
         }
         let counts = [
             ("max_clients", self.max_clients as u64),
@@ -131,6 +142,9 @@ impl WyomingSection {
         ];
         if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
             return Err((key, format!("{key} must be at least 1")));
+        }
+        if let Err(problem) = check_zeroconf_name(&self.zeroconf_name) {
+            return Err(("zeroconf_name", problem));
         }
         if self.max_audio_s > MAX_WYOMING_AUDIO_S {
             return Err((
@@ -143,6 +157,24 @@ impl WyomingSection {
         }
         Ok(())
     }
+}
+
+/// Why zeroconf and a Unix socket do not go together.
+pub const ZEROCONF_UNIX: &str =
+    "zeroconf advertises a TCP port, and a Unix socket has none: listen on tcp://HOST:PORT \
+     or leave zeroconf off";
+
+/// An mDNS instance name is one DNS label: 1 to 63 bytes of UTF-8.
+pub fn check_zeroconf_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!(
+            "zeroconf name {name:?}: expected 1 to 63 bytes (one DNS label)"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("zeroconf name {name:?}: no control characters"));
+    }
+    Ok(())
 }
 
 /// The most audio a Wyoming request may be allowed: one hour, 230 MB of 16 kHz samples.
@@ -701,6 +733,17 @@ mod tests {
         assert!(err.to_string().contains("line 3"), "{err}");
         let err = load_text("[wyoming]\nmax_audio_s = 100000\n").unwrap_err();
         assert!(err.to_string().contains("at most 3600"), "{err}");
+        let err = load_text("[wyoming]\nuri = \"unix:///tmp/w.sock\"\nzeroconf = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a Unix socket has none"), "{err}");
+        let err = load_text(&format!(
+            "[wyoming]\nzeroconf_name = \"{}\"\n",
+            "x".repeat(64)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("1 to 63 bytes"), "{err}");
     }
 
     #[test]

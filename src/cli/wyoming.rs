@@ -10,6 +10,7 @@ use clap::Args;
 use super::{ModelArgs, Settings};
 use voxd::config::ListenUri;
 use voxd::daemon::commands::{CommandFlags, CommandSet};
+use voxd::wyoming::reply::ReplySettings;
 use voxd::wyoming::{self, LiveSettings, ServeOptions};
 
 pub const WYOMING_HELP: &str = "\
@@ -26,6 +27,9 @@ Events served:
   transcript {text} | intent {name, entities}
                                           → handled {text} (the action runs; its notify
                                             text is the answer) | not-handled
+                                            With [llm] enabled, text no intent matches
+                                            (and [llm] intent's question) → handled {text:
+                                            the reply model's answer, never run)
 
 Wyoming has no authentication: whoever can connect can transcribe and run your intents'
 actions. The default listens on 127.0.0.1 only; listen on another address only on purpose
@@ -38,6 +42,11 @@ pub struct WyomingArgs {
     /// ::1 lets other machines in: there is no authentication.
     #[arg(long, value_name = "URI")]
     uri: Option<String>,
+    /// Advertise the server over mDNS as `_wyoming._tcp.local.` under NAME [default NAME:
+    /// `[wyoming] zeroconf_name`, else voxd], so Home Assistant discovers it. Needs a TCP
+    /// address other machines reach (0.0.0.0 or this machine's own).
+    #[arg(long, value_name = "NAME", num_args = 0..=1)]
+    zeroconf: Option<Option<String>>,
     /// Grammar files (TOML) for intents and actions [default: `[commands] grammars` of the
     /// config; none: speech to text only].
     #[arg(short, long, num_args = 1.., value_name = "FILE")]
@@ -52,6 +61,14 @@ pub fn run(args: WyomingArgs, settings: &Settings) -> Result<()> {
     if let Some(uri) = args.uri {
         ListenUri::parse(&uri).map_err(|problem| anyhow::anyhow!("--uri {problem}"))?;
         wyoming_settings.uri = uri;
+    }
+    if let Some(name) = args.zeroconf {
+        wyoming_settings.zeroconf = true;
+        if let Some(name) = name {
+            voxd::config::check_zeroconf_name(&name)
+                .map_err(|problem| anyhow::anyhow!("--zeroconf: {problem}"))?;
+            wyoming_settings.zeroconf_name = name;
+        }
     }
     let grammars_named = !args.grammar.is_empty() || !config.commands.grammars.is_empty();
     let commands = if grammars_named {
@@ -74,6 +91,10 @@ pub fn run(args: WyomingArgs, settings: &Settings) -> Result<()> {
             config.captions.windows(),
             config.captions.options(config.transcribe.language.clone()),
         ),
+        replies: config.llm.enabled.then(|| ReplySettings {
+            llm: config.llm.clone(),
+            threads: config.llm_threads(),
+        }),
     };
     let (stop_tx, stop) = crossbeam_channel::bounded(1);
     let mut signals = signal_hook::iterator::Signals::new([

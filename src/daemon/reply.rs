@@ -18,6 +18,7 @@
 //! thread only, so the recogniser and the audio never wait for a reply, and one question
 //! is answered at a time.
 
+use std::collections::BTreeMap;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ use super::event::Event;
 use super::speech::SpeechCommand;
 use super::DaemonError;
 use crate::actions::notify;
-use crate::config::{Config, LlmLoad};
+use crate::config::{Config, LlmConfig, LlmLoad};
 use crate::grammar::{Grammar, SlotValue};
 use crate::llm::assistant::Assistant;
 pub use crate::llm::generate::StopReason;
@@ -106,10 +107,18 @@ impl ReplyOptions {
 /// file stops the start) or at the first question (`"lazy"`; a failure then is that
 /// question's error, and the next question tries again).
 pub fn model_answerer(config: &Config) -> Result<Answerer, crate::llm::generate::GenerateError> {
-    let llm = config.llm.clone();
-    let threads = config.llm_threads();
+    llm_answerer(config.llm.clone(), config.llm_threads())
+}
+
+/// The answerer of the reply model `llm` describes, computing on `threads` threads; read
+/// now or at the first question as its `load` says.
+pub fn llm_answerer(
+    llm: LlmConfig,
+    threads: usize,
+) -> Result<Answerer, crate::llm::generate::GenerateError> {
+    let when = llm.load;
     let load = move || Assistant::from_config(&llm, threads);
-    let mut assistant = match config.llm.load {
+    let mut assistant = match when {
         LlmLoad::Start => Some(load()?),
         LlmLoad::Lazy => None,
     };
@@ -160,11 +169,7 @@ pub fn question(event: &Event, intent: &str) -> Option<ReplyRequest> {
             intent: heard,
             slots,
             ..
-        } if heard == intent => (
-            slots.get(QUESTION_SLOT).map(SlotValue::to_string)?,
-            start_ms,
-            end_ms,
-        ),
+        } if heard == intent => (asked(slots)?, start_ms, end_ms),
         Event::NotRecognized {
             start_ms,
             end_ms,
@@ -179,6 +184,14 @@ pub fn question(event: &Event, intent: &str) -> Option<ReplyRequest> {
         start_ms: *start_ms,
         end_ms: *end_ms,
     })
+}
+
+/// The question the slots of `[llm] intent` ask: its `question` slot as text, trimmed;
+/// None when it is missing or blank.
+pub fn asked(slots: &BTreeMap<String, SlotValue>) -> Option<String> {
+    let question = slots.get(QUESTION_SLOT)?.to_string();
+    let question = question.trim();
+    (!question.is_empty()).then(|| question.to_string())
 }
 
 /// Why a question was not taken.

@@ -10,12 +10,17 @@ use super::model::ModelState;
 /// instead of free transcription.
 pub const COMMANDS_MODEL: &str = "voxd-commands";
 
+/// The `handle` model that stands for the reply model (`[llm]`).
+pub const REPLY_MODEL: &str = "voxd-reply";
+
 const WHISPER_URL: &str = "https://github.com/openai/whisper";
 
 /// What the server was started with, for its `info`.
 pub struct Offer {
     /// The Whisper model's name (its file or folder name).
     pub model_name: String,
+    /// The reply model's file (folder and name), with `[llm] enabled`.
+    pub reply_model: Option<String>,
     /// The language commands are spoken in.
     pub command_language: String,
     /// The model's languages as known before it is loaded: from a CTranslate2 folder's
@@ -80,11 +85,18 @@ pub fn info(offer: &Offer, state: &ModelState) -> Value {
         .iter()
         .map(|name| model(name, "an intent of the grammar"))
         .collect();
-    let handle_models: Vec<Value> = offer
+    let mut handle_models: Vec<Value> = offer
         .handled_intents
         .iter()
         .map(|name| model(name, "an intent whose action voxd runs"))
         .collect();
+    if let Some(file) = &offer.reply_model {
+        let description = format!(
+            "the local language model {file}: answers what no intent matches (its text is \
+             never run)"
+        );
+        handle_models.push(model(REPLY_MODEL, &description));
+    }
     let mut asr = program("voxd", "offline speech to text with Whisper");
     asr["models"] = asr_models.into();
     // `transcript-chunk`s come while the audio arrives (`live.rs`).
@@ -96,15 +108,18 @@ pub fn info(offer: &Offer, state: &ModelState) -> Value {
     if commands {
         let mut intent = program("voxd-intents", "the grammar's intents, matched in text");
         intent["models"] = intent_models.into();
+        data["intent"] = json!([intent]);
+    }
+    if commands || offer.reply_model.is_some() {
         let mut handle = program(
             "voxd-actions",
-            "runs the matched intent's action; its notify text is the answer",
+            "runs the matched intent's action; its notify text is the answer (with [llm], \
+             the local language model answers what no intent matches)",
         );
         handle["models"] = handle_models.into();
         handle["supports_handled_streaming"] = false.into();
         // Actions are the user's own commands, which may switch things in the house.
-        handle["supports_home_control"] = true.into();
-        data["intent"] = json!([intent]);
+        handle["supports_home_control"] = commands.into();
         data["handle"] = json!([handle]);
     }
     data
@@ -117,6 +132,7 @@ mod tests {
     fn offer(intents: &[&str]) -> Offer {
         Offer {
             model_name: "tiny.en".into(),
+            reply_model: None,
             command_language: "en".into(),
             early_languages: vec!["en".into()],
             intents: intents.iter().map(|s| s.to_string()).collect(),
@@ -164,5 +180,25 @@ mod tests {
         assert_eq!(data["asr"][0]["models"].as_array().unwrap().len(), 1);
         assert_eq!(data["intent"], json!([]));
         assert_eq!(data["handle"], json!([]));
+    }
+
+    #[test]
+    fn the_reply_model_is_a_handle_model_with_or_without_a_grammar() {
+        for intents in [&[][..], &["A"][..]] {
+            let with_replies = Offer {
+                reply_model: Some("smollm2/model.gguf".into()),
+                ..offer(intents)
+            };
+            let data = info(&with_replies, &ModelState::default());
+            let models = data["handle"][0]["models"].as_array().unwrap();
+            let last = models.last().unwrap();
+            assert_artifact(last);
+            assert_eq!(last["name"], REPLY_MODEL);
+            assert_eq!(models.len(), intents.len() + 1);
+            assert_eq!(
+                data["handle"][0]["supports_home_control"],
+                !intents.is_empty()
+            );
+        }
     }
 }

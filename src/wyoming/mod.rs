@@ -11,6 +11,9 @@
 //! - `live.rs`: the live transcript (`transcript-chunk`) while a request's audio arrives;
 //! - `model.rs`: the shared model, loaded in the background, and its bounded queue;
 //! - `server.rs`: the listener and the clients' sessions;
+//! - `reply.rs`: the reply model (`[llm]`), answering what no intent matches, in a lane of
+//!   its own;
+//! - `zeroconf.rs`: the mDNS advertisement Home Assistant discovers the server by;
 //! - `client.rs`: the other way round, `voxd run` asking a server (`[model] remote`).
 
 pub mod audio;
@@ -19,7 +22,9 @@ pub mod event;
 pub mod info;
 pub mod live;
 pub mod model;
+pub mod reply;
 pub mod server;
+pub mod zeroconf;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +41,9 @@ use crate::whisper::transcribe::{TranscribeOptions, Transcriber};
 use info::Offer;
 pub use live::LiveSettings;
 use model::Model;
+use reply::{Replies, ReplySettings};
 use server::{Commands, Listener, Shared};
+use zeroconf::{Advertisement, ZeroconfError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WyomingError {
@@ -50,6 +57,10 @@ pub enum WyomingError {
     Thread(std::io::Error),
     #[error("{}: {detail}", path.display())]
     Model { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Zeroconf(#[from] ZeroconfError),
+    #[error("[llm]: {0}")]
+    ReplyModel(String),
 }
 
 /// What the server runs with.
@@ -65,6 +76,8 @@ pub struct ServeOptions {
     pub commands: Option<CommandSet>,
     /// How live transcripts are cut and decoded.
     pub live: LiveSettings,
+    /// The reply model, with `[llm] enabled`.
+    pub replies: Option<ReplySettings>,
 }
 
 /// Binds, starts loading the model and serves until `stop` says so (SIGINT or SIGTERM at
@@ -77,6 +90,9 @@ pub fn serve(
     listening: impl FnOnce(&str),
 ) -> Result<(), WyomingError> {
     let uri = ListenUri::parse(&options.settings.uri).map_err(WyomingError::Uri)?;
+    if options.settings.zeroconf && matches!(uri, ListenUri::Unix(_)) {
+        return Err(ZeroconfError::UnixSocket.into());
+    }
     let listener = Listener::bind(&uri)?;
     // The accepting thread keeps the listener to the end of the process; the socket file
     // goes when this function returns, however it returns.
@@ -84,7 +100,11 @@ pub fn serve(
         ListenUri::Unix(path) => Some(path.clone()),
         ListenUri::Tcp { .. } => None,
     });
-    let offer = offer(&options);
+    let offer = offer(&options)?;
+    let zeroconf_name = options
+        .settings
+        .zeroconf
+        .then(|| options.settings.zeroconf_name.clone());
     let (commands, recognizer_parts) = match options.commands {
         Some(set) => {
             let (runner, events) =
@@ -110,19 +130,35 @@ pub fn serve(
     let (model, _model_thread) =
         Model::start(load, options.transcribe, options.settings.queue, loaded_tx)
             .map_err(WyomingError::Thread)?;
+    let replies = match options.replies {
+        Some(settings) => {
+            let intent = settings.llm.intent.clone();
+            let (replies, _reply_thread) =
+                Replies::start(intent, move || settings.load()).map_err(WyomingError::Thread)?;
+            Some(replies)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         model,
         offer,
         commands,
+        replies,
         limits: options.settings,
         live: options.live,
     });
     let address = listener.address();
+    let bound = listener.tcp_address();
     thread::Builder::new()
         .name("voxd-wyoming-accept".into())
         .spawn(move || listener.serve(&shared))
         .map_err(WyomingError::Thread)?;
     tracing::info!(address, "wyoming: listening");
+    // Withdrawn when this function returns, however it returns.
+    let _advertisement = match (zeroconf_name, bound) {
+        (Some(name), Some(bound)) => Some(Advertisement::start(&name, bound)?),
+        _ => None,
+    };
     listening(&address);
     crossbeam_channel::select! {
         recv(loaded) -> outcome => match outcome {
@@ -172,7 +208,7 @@ fn load_engine(
     Ok(engine)
 }
 
-fn offer(options: &ServeOptions) -> Offer {
+fn offer(options: &ServeOptions) -> Result<Offer, WyomingError> {
     let model_name = options
         .model_path
         .file_name()
@@ -195,13 +231,43 @@ fn offer(options: &ServeOptions) -> Offer {
         }
         None => (Vec::new(), Vec::new(), "en".to_string()),
     };
-    Offer {
+    // The file is looked for now: a missing one is an error at start, not at the first
+    // question.
+    let reply_model = match &options.replies {
+        Some(settings) => {
+            let path = settings
+                .llm
+                .model_path()
+                .map_err(|e| WyomingError::ReplyModel(e.to_string()))?;
+            if !path.is_file() {
+                let detail = format!("{}: no such file", path.display());
+                return Err(WyomingError::ReplyModel(detail));
+            }
+            Some(short_name(&path))
+        }
+        None => None,
+    };
+    Ok(Offer {
         model_name,
+        reply_model,
         command_language,
         early_languages: early_languages(options),
         intents,
         handled_intents,
-    }
+    })
+}
+
+/// A model file's folder and name (`smollm2/model.gguf`): what it is, without where this
+/// machine keeps it.
+fn short_name(path: &Path) -> String {
+    let mut parts: Vec<String> = path
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.reverse();
+    parts.join("/")
 }
 
 /// The model's languages without loading it: a CTranslate2 folder's vocabulary says (a few

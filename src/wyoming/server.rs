@@ -24,9 +24,11 @@ use super::event::{read_event, write_event, Event, ProtocolError};
 use super::info::{info, Offer, COMMANDS_MODEL};
 use super::live::{Live, LiveSettings};
 use super::model::{Answer, Model, Request};
+use super::reply::Replies;
 use super::WyomingError;
 use crate::actions::{ActionRequest, ActionRunner, ActionSet};
 use crate::config::{ListenUri, WyomingSection};
+use crate::daemon::reply::asked;
 use crate::grammar::{Grammar, SlotValue};
 
 /// The grammar and its actions, when the server recognises commands.
@@ -41,6 +43,8 @@ pub struct Shared {
     pub model: Model,
     pub offer: Offer,
     pub commands: Option<Commands>,
+    /// The reply model, with `[llm] enabled`.
+    pub replies: Option<Replies>,
     pub limits: WyomingSection,
     pub live: LiveSettings,
 }
@@ -78,6 +82,14 @@ impl Listener {
                 Err(_) => "tcp://?".into(),
             },
             Listener::Unix(_, path) => format!("unix://{}", path.display()),
+        }
+    }
+
+    /// The TCP address bound, with the port the system chose for port 0.
+    pub fn tcp_address(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Listener::Tcp(listener) => listener.local_addr().ok(),
+            Listener::Unix(..) => None,
         }
     }
 
@@ -573,20 +585,42 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// `transcript` to handle: its text matched against the grammar, then acted on.
+    /// `transcript` to handle: its text matched against the grammar, then acted on; with
+    /// `[llm]`, text no intent matches is the reply model's question.
     fn handle_transcript(&mut self, data: &Map<String, Value>) -> Next {
         let Some(text) = data.get("text").and_then(Value::as_str) else {
             return self.refuse("transcript: `text` is missing or not a string", "bad-event");
         };
-        let Some(commands) = &self.shared.commands else {
-            return self.send("not-handled", json!({ "text": "no grammar is loaded" }));
-        };
-        match commands.grammar.match_text(text) {
-            Some(found) => self.act(&ActionRequest::from_match(&found)),
-            None => self.send(
+        let commands = self.shared.commands.as_ref();
+        if let Some(found) = commands.and_then(|c| c.grammar.match_text(text)) {
+            return self.act(&ActionRequest::from_match(&found));
+        }
+        let question = text.trim();
+        match (&self.shared.replies, commands) {
+            (Some(replies), _) if !question.is_empty() => self.answer(replies, question),
+            (_, None) => self.send("not-handled", json!({ "text": "no grammar is loaded" })),
+            (_, Some(_)) => self.send(
                 "not-handled",
                 json!({ "text": format!("no command of the grammar matches {text:?}") }),
             ),
+        }
+    }
+
+    /// The reply model's answer to `question`, as `handled`: text for the client, never
+    /// run. A full lane refuses at once (`busy`), as a full model queue does.
+    fn answer(&mut self, replies: &Replies, question: &str) -> Next {
+        let answer = match replies.ask(question) {
+            Ok(answer) => answer,
+            Err(refusal) => return self.refuse(&refusal.to_string(), "busy"),
+        };
+        match answer.recv() {
+            Ok(Ok(reply)) if reply.text.is_empty() => self.send(
+                "not-handled",
+                json!({ "text": "the reply model gave an empty answer" }),
+            ),
+            Ok(Ok(reply)) => self.send("handled", json!({ "text": reply.text })),
+            Ok(Err(problem)) => self.refuse(&problem, "model"),
+            Err(_) => self.refuse("the reply thread has stopped", "model"),
         }
     }
 
@@ -622,18 +656,32 @@ impl<'a> Client<'a> {
         })
     }
 
-    /// Starts the request's action; its `notify` text is the answer.
+    /// Starts the request's action; its `notify` text is the answer, or for the question
+    /// of `[llm] intent` the reply model's.
     fn act(&mut self, request: &ActionRequest) -> Next {
-        let Some(commands) = &self.shared.commands else {
+        let shared = self.shared;
+        let Some(commands) = &shared.commands else {
             return self.send("not-handled", json!({ "text": "no grammar is loaded" }));
         };
-        if !commands.actions.has_action(&request.intent) {
+        let has_action = commands.actions.has_action(&request.intent);
+        if has_action {
+            // The runner reports what becomes of the command (started, refused, failed)
+            // in its events and the log; the answer does not wait for the command.
+            commands.runner.submit(request);
+        }
+        let asking = shared.replies.as_ref().and_then(|replies| {
+            (replies.intent == request.intent)
+                .then(|| asked(&request.slots))
+                .flatten()
+                .map(|question| (replies, question))
+        });
+        if let Some((replies, question)) = asking {
+            return self.answer(replies, &question);
+        }
+        if !has_action {
             let text = format!("the intent {} has no action", request.intent);
             return self.send("not-handled", json!({ "text": text }));
         }
-        // The runner reports what becomes of the command (started, refused, failed) in
-        // its events and the log; the answer does not wait for the command.
-        commands.runner.submit(request);
         match commands
             .actions
             .notify_text(&request.intent, &request.slots)

@@ -18,14 +18,19 @@ use super::{model_dir, repo};
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
 pub fn python() -> PathBuf {
+    python_with("wyoming")
+}
+
+/// The reference venv's Python, which must import `module`.
+pub fn python_with(module: &str) -> PathBuf {
     let python = repo().join(".venv/bin/python");
     let found = Command::new(&python)
-        .args(["-c", "import wyoming"])
+        .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         found,
-        "{} cannot import wyoming: run scripts/setup.sh --reference",
+        "{} cannot import {module}: run scripts/setup.sh --reference",
         python.display()
     );
     python

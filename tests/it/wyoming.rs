@@ -2,7 +2,9 @@
 //! classes (`scripts/reference/wyoming_client.py`, in the reference `.venv/`) describe,
 //! transcribe, recognise and handle; and against bad clients on raw sockets, each of which
 //! gets an `error` event (where one can still be written) and a closed connection while the
-//! server goes on serving everyone else.
+//! server goes on serving everyone else. Discovery is browsed with Home Assistant's own
+//! mDNS library (`scripts/reference/zeroconf_browse.py`), and `[llm]` answers come from the
+//! real SmolLM2 model.
 
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -13,7 +15,7 @@ use serde_json::{json, Value};
 use voxd::wyoming::event::{read_event, write_event, Event, MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES};
 
 use crate::common;
-use crate::common::wyoming::{real_command, timers_grammar, Server};
+use crate::common::wyoming::{real_command, timers_grammar, Server, PATIENCE};
 
 /// Every event the server sends until it closes the connection; fails if it does not
 /// close it.
@@ -65,6 +67,13 @@ fn command_from_audio(server: &Server, recording: &str) -> Vec<Value> {
     let recording = real_command(recording);
     let wav = recording.to_str().unwrap();
     server.client(&["transcribe", wav, "--name", "voxd-commands"])
+}
+
+/// Sends SIGTERM to the server.
+fn terminate(server: &Server) {
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill only sends a signal, to the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {
@@ -449,10 +458,188 @@ fn a_unix_socket_is_private_and_served() {
     let events = server.client(&["recognize", "cancel the timer"]);
     assert_eq!(events[0]["data"]["name"], "TimerCancel", "{events:?}");
     // SIGTERM stops the server, which removes its socket file.
-    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
-    // SAFETY: kill only sends a signal, to the server this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    terminate(&server);
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(!Path::new(&path).exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Discovery: Home Assistant's own mDNS library as the browser.
+
+#[test]
+fn zeroconf_advertises_the_bound_port_to_home_assistants_browser_and_withdraws_it() {
+    // A name of this run's own: other runs may advertise on the same network meanwhile.
+    let name = format!("voxd-test-{}", std::process::id());
+    let mut server = Server::start(
+        Some("tcp://0.0.0.0:0"),
+        false,
+        &format!("zeroconf = true\nzeroconf_name = \"{name}\""),
+    );
+    let port: u16 = server.uri.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+    let mut browser = Command::new(common::wyoming::python_with("zeroconf"))
+        .arg(common::repo().join("scripts/reference/zeroconf_browse.py"))
+        .arg(&name)
+        .args(["--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = common::line_reader(browser.stdout.take().unwrap());
+    let found: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).unwrap_or_else(|e| {
+        panic!(
+            "the browser found nothing ({e}); server log: {:?}",
+            server.log.lock().unwrap()
+        )
+    }))
+    .unwrap();
+    assert_eq!(found["event"], "found", "{found}");
+    assert_eq!(
+        found["name"],
+        format!("{name}._wyoming._tcp.local."),
+        "{found}"
+    );
+    assert_eq!(found["port"], port, "{found}");
+    // What Home Assistant would do next: connect to an advertised address and describe.
+    let address = found["addresses"][0].as_str().expect("an address");
+    let stream = TcpStream::connect((address, port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    write_event(&mut writer, &Event::new("describe", json!({}))).unwrap();
+    let event = read_event(&mut BufReader::new(stream)).unwrap().unwrap();
+    assert_eq!(event.kind, "info");
+    // At SIGTERM the server withdraws the advertisement before it exits.
+    terminate(&server);
+    let removed = lines.recv_timeout(PATIENCE).expect("no removal seen");
+    assert!(removed.contains("\"removed\""), "{removed}");
+    assert!(server.child.wait().unwrap().success());
+    assert!(browser.wait().unwrap().success());
+    server.wait_for_log("mDNS advertisement withdrawn");
+}
+
+/// `voxd wyoming` with `--zeroconf` and `args`: it must fail, saying `says`.
+fn zeroconf_refused(args: &[&str], says: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .args(["wyoming", "--zeroconf", "kitchen", "-t", "1", "--model"])
+        .arg(common::model_dir("tiny.en"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(says), "{stderr}");
+}
+
+#[test]
+fn zeroconf_refuses_what_other_machines_cannot_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = format!("unix://{}", dir.path().join("w.sock").display());
+    zeroconf_refused(&["--uri", &socket], "a Unix socket has none");
+    zeroconf_refused(
+        &["--uri", "tcp://127.0.0.1:0"],
+        "127.0.0.1 is reachable from this machine only",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Replies from the local language model (`[llm]`), through `handle`.
+
+/// The `[wyoming]` lines (for [`Server::start`]) and then the sections of a server with the
+/// timers and ask grammars and the real SmolLM2 reply model, sampling greedily (so `voxd
+/// ask` with the same config gives the same text).
+fn replies_config(max_tokens: usize) -> String {
+    let repo = common::repo();
+    let model = repo.join("models/smollm2/model.gguf");
+    assert!(
+        model.is_file(),
+        "{} is missing: voxd models fetch smollm2",
+        model.display()
+    );
+    format!(
+        "[commands]\ngrammars = [{:?}, {:?}]\n\
+         [llm]\nenabled = true\nmodel = {:?}\ntemperature = 0\nmax_tokens = {max_tokens}\n",
+        timers_grammar().display().to_string(),
+        repo.join("grammars/ask.toml").display().to_string(),
+        model.display().to_string(),
+    )
+}
+
+/// What `voxd ask` answers `question` with the server's config.
+fn voxd_ask(server: &Server, question: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(server.dir.path().join("config.toml"))
+        .args(["ask", "--json", question])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    answer["text"].as_str().unwrap().trim().to_string()
+}
+
+#[test]
+fn what_no_intent_matches_is_answered_by_the_reply_model_as_voxd_ask_answers() {
+    let server = Server::start(None, false, &replies_config(32));
+    let info = &server.client(&["describe"])[0]["data"];
+    let handled: Vec<&str> = info["handle"][0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(handled.last(), Some(&"voxd-reply"), "{info}");
+
+    // No intent matches: the whole text is the question. Each question is answered on its
+    // own (no memory across questions), so each equals `voxd ask`'s answer alone.
+    for question in ["What is the capital of France?", "Name a color of the sky."] {
+        let events = server.client(&["handle", question]);
+        assert_eq!(kinds(&events), ["handled"], "{events:?}");
+        let answer = events[0]["data"]["text"].as_str().unwrap();
+        assert!(!answer.is_empty());
+        assert_eq!(answer, voxd_ask(&server, question), "{question}");
+    }
+    // The ask intent: its question slot is the question.
+    let events = server.client(&["handle", "hey computer how many legs does a spider have"]);
+    assert_eq!(kinds(&events), ["handled"], "{events:?}");
+    assert_eq!(
+        events[0]["data"]["text"].as_str().unwrap(),
+        voxd_ask(&server, "how many legs does a spider have")
+    );
+    // A command is still the command's.
+    let events = server.client(&["handle", "set a timer for 2 minutes"]);
+    assert_eq!(events[0]["data"]["text"], "Timer set for 0 h 2 min 0 s");
+}
+
+/// Questions from many clients at once: the reply model answers one while two wait, the
+/// rest get a `busy` error at once; nobody is left waiting, and the server serves on.
+#[test]
+fn a_flood_of_questions_gets_busy_errors_not_a_hang() {
+    let server = Server::start(None, false, &replies_config(128));
+    // Ten questions within a millisecond or so; one reply of up to 128 tokens takes far
+    // longer, so at most three are taken.
+    let clients: Vec<TcpStream> = (0..10).map(|_| server.connect()).collect();
+    for (n, client) in clients.iter().enumerate() {
+        let question = json!({ "text": format!("Tell me a long story about the number {n}.") });
+        write_event(&mut &*client, &Event::new("transcript", question)).unwrap();
+    }
+    let answers: Vec<Event> = clients
+        .into_iter()
+        .map(|client| read_event(&mut BufReader::new(client)).unwrap().unwrap())
+        .collect();
+    let handled = answers.iter().filter(|e| e.kind == "handled").count();
+    let busy = answers
+        .iter()
+        .filter(|e| e.kind == "error" && e.text("code") == Some("busy"))
+        .count();
+    assert_eq!(handled + busy, answers.len(), "{answers:?}");
+    assert!(handled >= 1 && busy >= 1, "{answers:?}");
+    // Refused questions were refused, not lost in a queue: asked again alone, one is
+    // answered.
+    let events = server.client(&["handle", "What is the capital of France?"]);
+    assert_eq!(kinds(&events), ["handled"], "{events:?}");
+    server.still_serves();
 }
