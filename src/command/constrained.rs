@@ -883,7 +883,8 @@ fn start(
         None => 0.0,
     };
     let [cache] = caches;
-    Ok((cache, after.to_vec(), no_speech_prob))
+    // Every beam continues the prompt: one copy of its keys and values serves them all.
+    Ok((cache.shared(), after.to_vec(), no_speech_prob))
 }
 
 /// Runs the decoder one token further on every beam, with `caches` (beam by beam) for
