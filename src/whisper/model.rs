@@ -342,46 +342,60 @@ impl Whisper {
             }
         }
         let mut x1 = conv1d(&enc.conv1, &x0, frames, 1); // [2T, S]
+        drop(x0);
         kernels::gelu(&mut x1);
         let mut x = conv1d(&enc.conv2, &x1, frames, 2); // [T, S]
+        drop(x1);
         kernels::gelu(&mut x);
         residual(&mut x, &enc.positions[..n_ctx * s]);
 
+        // Two buffers serve every block: at 1500 positions each activation is megabytes,
+        // the encoder's peak is the daemon's, and buffers allocated and freed block by
+        // block would each be faulted in afresh.
+        let wide = enc.layers.iter().map(|l| l.mlp.fc1.n_out.max(4 * s)).max();
+        let mut h = vec![0.0; n_ctx * s];
+        let mut wide = vec![0.0; n_ctx * wide.unwrap_or(0)];
         for layer in &enc.layers {
-            self.encoder_block(layer, &mut x, n_ctx);
+            self.encoder_block(layer, &mut x, n_ctx, &mut h, &mut wide);
         }
         enc.ln_post.forward(&mut x);
         Ok(x)
     }
 
-    fn encoder_block(&self, layer: &EncoderLayer, x: &mut [f32], t: usize) {
+    /// One block on `x` [T, S]; `h` [T, S] and `wide` (at least [T, 4S] and the MLP's
+    /// hidden width) are its scratch.
+    fn encoder_block(
+        &self,
+        layer: &EncoderLayer,
+        x: &mut [f32],
+        t: usize,
+        h: &mut [f32],
+        wide: &mut [f32],
+    ) {
         let hp = self.hparams();
         let (s, heads) = (hp.n_audio_state, hp.n_audio_head);
         let head_dim = s / heads;
 
-        // Each activation is freed as soon as it is used: at 1500 positions they are
-        // megabytes each, and the encoder's peak is the daemon's.
-        let mut h = x.to_vec();
-        layer.attn.ln.forward(&mut h);
-        let qkv = project(&layer.attn.qkv, &h, t); // [T, 3S]
-        let mut attn = vec![0.0; t * s];
+        h.copy_from_slice(x);
+        layer.attn.ln.forward(h);
+        // q|k|v [T, 3S], then the attention's output [T, S].
+        let (qkv, rest) = wide.split_at_mut(t * 3 * s);
+        let attn = &mut rest[..t * s];
+        layer.attn.qkv.forward(h, t, qkv);
         kernels::attention(
-            part(&qkv, t, s, 3, 0),
-            part(&qkv, t, s, 3, 1),
-            part(&qkv, t, s, 3, 2),
-            &mut attn,
+            part(qkv, t, s, 3, 0),
+            part(qkv, t, s, 3, 1),
+            part(qkv, t, s, 3, 2),
+            attn,
             heads,
             head_dim,
             (head_dim as f32).powf(-0.5),
             None,
         );
-        drop(qkv);
-        layer.attn.out.forward(&attn, t, &mut h);
-        drop(attn);
-        residual(x, &h);
-        drop(h);
+        layer.attn.out.forward(attn, t, h);
+        residual(x, h);
 
-        mlp(&layer.mlp, x, t);
+        mlp_with(&layer.mlp, x, t, h, wide);
     }
 
     // ---------------------------------------------------------------- decoder
@@ -649,11 +663,19 @@ impl Whisper {
 
 /// The feed-forward block: x += fc2(GELU(fc1(LN(x)))).
 fn mlp(block: &Mlp, x: &mut [f32], rows: usize) {
-    let mut h = x.to_vec();
-    block.ln.forward(&mut h);
-    let mut f = project(&block.fc1, &h, rows); // [rows, 4S]
-    kernels::gelu(&mut f);
+    let mut h = vec![0.0; x.len()];
+    let mut f = vec![0.0; rows * block.fc1.n_out];
+    mlp_with(block, x, rows, &mut h, &mut f);
+}
+
+/// [`mlp`] with its scratch: `h` as large as `x`, `f` at least [rows, hidden width].
+fn mlp_with(block: &Mlp, x: &mut [f32], rows: usize, h: &mut [f32], f: &mut [f32]) {
+    h.copy_from_slice(x);
+    block.ln.forward(h);
+    let f = &mut f[..rows * block.fc1.n_out];
+    block.fc1.forward(h, rows, f);
+    kernels::gelu(f);
     // fc2's output takes the place of its normalised input, which fc1 has used.
-    block.fc2.forward(&f, rows, &mut h);
-    residual(x, &h);
+    block.fc2.forward(f, rows, h);
+    residual(x, h);
 }

@@ -351,12 +351,8 @@ impl<T: KvElement> Job<'_, T> {
             out.fill(0.0);
             for (start, _, v) in self.visible_parts(nk) {
                 let end = nk.min(start + v.rows);
-                self.be.add_weighted_rows(
-                    &scores[start..end],
-                    v.tail_from(kv0),
-                    v.row_stride,
-                    out,
-                );
+                self.be
+                    .add_weighted_rows(&scores[start..end], v.tail_from(kv0), v.row_stride, out);
             }
         }
     }
