@@ -162,17 +162,17 @@ pub fn start(
                 voice: None,
                 gate: WakeGate::new(engine.wake_phrase().is_some(), follow_up_ms),
             };
-            // Whether a decode freed memory since the last job.
+            // Whether a decode freed memory since the recogniser last waited.
             let mut decoded = false;
             loop {
-                if std::mem::take(&mut decoded) {
-                    release_freed_memory();
-                }
                 let job = match jobs.try_recv() {
                     Ok(job) => Some(job),
                     Err(TryRecvError::Disconnected) => break,
                     // A closed queue wakes this up with an error: the next turn ends the loop.
                     Err(TryRecvError::Empty) => {
+                        if std::mem::take(&mut decoded) {
+                            release_freed_memory();
+                        }
                         crossbeam_channel::select! {
                             recv(jobs) -> job => job.ok(),
                             recv(windows) -> window => {
@@ -219,12 +219,11 @@ pub fn start(
         .map_err(DaemonError::Thread)
 }
 
-/// Gives the memory freed since the last call back to the system, after every decode.
-/// Decoding an utterance or a caption window frees tens of megabytes of activations, caches
-/// and scores (the encoder's alone are 15-20 MiB at 30 s); glibc keeps most of it in its
-/// arenas, where only the next decode reuses it, and the daemon would sit at its peak in
-/// between, busy or waiting. The next decode faults its pages in again: a few milliseconds
-/// beside the encoder's hundreds.
+/// Gives the memory freed since the last call back to the system, before the recogniser
+/// waits for work. Decoding an utterance or a caption window frees tens of megabytes of
+/// activations, caches and scores (the encoder's alone are 15-20 MiB at 30 s); glibc keeps
+/// most of it in its arenas, where only the next decode reuses it, and the daemon would sit
+/// at its peak while it waits.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of the allocator's own arenas.
