@@ -550,25 +550,22 @@ mod tests {
                 let vbuf = rng.vec(tk * width, 1.0);
                 let q = MatRef::new(&qbuf, tq, width);
                 let scale = (hd as f32).powf(-0.5);
-                let run = |k: &[f32], v: &[f32]| {
-                    let whole = [(MatRef::new(k, tk, width), MatRef::new(v, tk, width))];
-                    let mut parts = Vec::new();
-                    let mut first = 0;
-                    for &n in &cuts {
-                        let rows = first * width..(first + n) * width;
-                        parts.push((
-                            MatRef::new(&k[rows.clone()], n, width),
-                            MatRef::new(&v[rows], n, width),
-                        ));
-                        first += n;
-                    }
-                    let mut want = vec![f32::NAN; tq * width];
-                    attention(be, q, &whole, &mut want, n_head, n_head, hd, scale, causal);
-                    let mut got = vec![f32::NAN; tq * width];
-                    attention(be, q, &parts, &mut got, n_head, n_head, hd, scale, causal);
-                    assert_eq!(got, want, "{} {tq} rows, parts {cuts:?}", be.name());
-                };
-                run(&kbuf, &vbuf);
+                let whole = [(MatRef::new(&kbuf, tk, width), MatRef::new(&vbuf, tk, width))];
+                let mut parts = Vec::new();
+                let mut first = 0;
+                for &n in &cuts {
+                    let rows = first * width..(first + n) * width;
+                    parts.push((
+                        MatRef::new(&kbuf[rows.clone()], n, width),
+                        MatRef::new(&vbuf[rows], n, width),
+                    ));
+                    first += n;
+                }
+                let mut want = vec![f32::NAN; tq * width];
+                attention(be, q, &whole, &mut want, n_head, n_head, hd, scale, causal);
+                let mut got = vec![f32::NAN; tq * width];
+                attention(be, q, &parts, &mut got, n_head, n_head, hd, scale, causal);
+                assert_eq!(got, want, "{} {tq} rows, parts {cuts:?}", be.name());
             }
         }
     }
