@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::grammar::normalize::normalize;
 use crate::grammar::{Grammar, PrefixState};
-use crate::util::trie::{CharTrie, TrieNode};
+use crate::util::trie::CharTrie;
 use crate::whisper::decode::{apply_rules, log_sum_exp, DecodeOptions, TokenRules};
 use crate::whisper::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use crate::whisper::tokenizer::Tokenizer;
@@ -292,7 +292,7 @@ impl TokenConstraint {
             trie: &self.trie,
             after_word,
         };
-        walk.visit(self.trie.root(), &prefix, shape, false, &mut found);
+        walk.visit(CharTrie::ROOT, &prefix, shape, false, &mut found);
         let mut tokens: Vec<(u32, StateId)> = Vec::with_capacity(found.tokens.len());
         for (token, key, ends_in_word) in found.tokens {
             let next = self.intern(found.keys[key].clone());
@@ -366,14 +366,14 @@ impl Walk<'_> {
     /// it. `has_word` says whether the text from the root to `node` reads a word character.
     fn visit(
         &self,
-        node: &TrieNode,
+        node: u32,
         state: &PrefixState,
         shape: WordShape,
         has_word: bool,
         found: &mut Found,
     ) {
         let mut utf8 = [0u8; 4];
-        for &(c, child) in &node.children {
+        for &(c, child) in self.trie.children(node) {
             let Some(shape) = shape.next(c) else {
                 continue;
             };
@@ -381,8 +381,7 @@ impl Walk<'_> {
                 continue;
             };
             let has_word = has_word || reads_word(c);
-            let child = self.trie.node(child);
-            if let Some(token) = child.value {
+            if let Some(token) = self.trie.value(child) {
                 if has_word || self.after_word {
                     found.push(token, (next.clone(), has_word, shape), reads_word(c));
                 }
@@ -883,7 +882,8 @@ fn start(
         None => 0.0,
     };
     let [cache] = caches;
-    Ok((cache, after.to_vec(), no_speech_prob))
+    // Every beam continues the prompt: one copy of its keys and values serves them all.
+    Ok((cache.shared(), after.to_vec(), no_speech_prob))
 }
 
 /// Runs the decoder one token further on every beam, with `caches` (beam by beam) for
@@ -985,10 +985,7 @@ range = { from = 0, to = 100, step = 10 }
     ];
 
     fn constraint() -> TokenConstraint {
-        let mut trie = CharTrie::new();
-        for (id, text) in TOKENS.iter().enumerate() {
-            trie.insert(text, id as u32).unwrap();
-        }
+        let trie = CharTrie::from_entries(TOKENS.iter().zip(0..)).unwrap();
         TokenConstraint::new(grammar(), trie)
     }
 

@@ -293,10 +293,12 @@ impl Recognizer {
             return Ok(Recognition::refused(Rejection::Silence));
         }
         let t = &self.transcriber;
-        let mel = t.features(samples);
-        let content = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
-        let window = mel.window(0, content).window(0, CHUNK_FRAMES);
-        let audio = t.encode_window(&window, content, self.options.audio_ctx)?;
+        let audio = {
+            let mel = t.features(samples);
+            let content = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
+            let window = mel.window(0, content).window(0, CHUNK_FRAMES);
+            t.encode_window(&window, content, self.options.audio_ctx)?
+        };
 
         let (prompt, options) = (&self.prompt, &self.options);
         let search = SearchOptions {
@@ -305,7 +307,7 @@ impl Recognizer {
             word_tokens: self.word_tokens.clone(),
         };
         let encoded = std::time::Instant::now();
-        let cross = t.install(|| t.model.cross_kv(&audio));
+        let cross = t.cross_kv(audio);
         // The grammar's best sentence, and what the model writes freely from where the
         // grammar first overruled it (the rejection compares the two).
         let search_in = |constraint: &mut TokenConstraint, go_on: bool| {

@@ -12,19 +12,13 @@ use crate::whisper::tokenizer::Tokenizer;
 /// pieces of characters no grammar word is spelt with in practice, and reading half a
 /// character has no meaning for the grammar.
 pub fn token_trie(tokenizer: &Tokenizer, excluded: &[u32]) -> CharTrie {
-    let mut trie = CharTrie::new();
-    for id in 0..tokenizer.special().eot {
-        if excluded.binary_search(&id).is_ok() {
-            continue;
-        }
-        if let Ok(text) = std::str::from_utf8(tokenizer.token_bytes(id)) {
-            if !text.is_empty() {
-                // Regular tokens are distinct (the tokenizer checks), so no text repeats.
-                let _ = trie.insert(text, id);
-            }
-        }
-    }
-    trie
+    let texts = (0..tokenizer.special().eot)
+        .filter(|id| excluded.binary_search(id).is_err())
+        .filter_map(|id| {
+            let text = std::str::from_utf8(tokenizer.token_bytes(id)).ok()?;
+            (!text.is_empty()).then_some((text, id))
+        });
+    CharTrie::from_entries(texts).expect("regular tokens are distinct (the tokenizer checks)")
 }
 
 /// For every regular token (below end-of-text), whether it writes part of a word: a letter,

@@ -1,5 +1,6 @@
 //! From parsed grammar files to the graph: lists become tries, templates become arcs.
 
+use crate::util::trie::CharTrie;
 use std::collections::HashMap;
 
 use super::error::GrammarError;
@@ -449,29 +450,33 @@ fn values_vocab(
                 format!("list `{name}`: the value `{}` has no words", value.spoken),
             ));
         }
-        let forms = phrase_forms(&words);
-        let id = vocab.entries.len() as u32;
-        for form in &forms {
-            if let Err(other) = vocab.trie.insert(form, id) {
-                let other = &values[other as usize];
-                let first = spec
-                    .sources
-                    .locate(other.origin.file, other.origin.span.start);
-                return Err(spec.error(
-                    &value.origin,
-                    format!(
-                        "list `{name}`: `{}` sounds the same as `{}` at {first}",
-                        value.spoken, other.spoken
-                    ),
-                ));
-            }
-        }
         vocab.entries.push(Entry {
-            forms,
+            forms: phrase_forms(&words),
             value: value.out.clone(),
         });
     }
+    vocab.trie = CharTrie::from_entries(forms_of(&vocab.entries)).map_err(|clash| {
+        let (value, other) = (&values[clash.later as usize], &values[clash.first as usize]);
+        let first = spec
+            .sources
+            .locate(other.origin.file, other.origin.span.start);
+        spec.error(
+            &value.origin,
+            format!(
+                "list `{name}`: `{}` sounds the same as `{}` at {first}",
+                value.spoken, other.spoken
+            ),
+        )
+    })?;
     Ok(vocab)
+}
+
+/// Every spoken form of `entries` with the index of its entry.
+fn forms_of(entries: &[Entry]) -> impl Iterator<Item = (&str, u32)> {
+    entries
+        .iter()
+        .enumerate()
+        .flat_map(|(id, e)| e.forms.iter().map(move |f| (f.as_str(), id as u32)))
 }
 
 fn range_vocab(
@@ -493,17 +498,22 @@ fn range_vocab(
         ));
     }
     let mut vocab = Vocab::default();
-    for (id, value) in (0..count as i64).map(|i| from + i * step).enumerate() {
-        let forms = numbers::spoken_forms(value);
-        for form in &forms {
-            // Distinct numbers never share a spoken form.
-            let _ = vocab.trie.insert(form, id as u32);
-        }
+    for value in (0..count as i64).map(|i| from + i * step) {
         vocab.entries.push(Entry {
-            forms,
+            forms: numbers::spoken_forms(value),
             value: SlotValue::Integer(value),
         });
     }
+    vocab.trie = CharTrie::from_entries(forms_of(&vocab.entries)).map_err(|clash| {
+        spec.error(
+            origin,
+            format!(
+                "list `{name}`: the range's values {} and {} are spoken the same",
+                vocab.entries[clash.first as usize].forms[0],
+                vocab.entries[clash.later as usize].forms[0]
+            ),
+        )
+    })?;
     Ok(vocab)
 }
 

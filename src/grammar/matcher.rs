@@ -79,7 +79,7 @@ impl Graph {
                 if let Some(next) = vocab.trie.child(trie, symbol) {
                     emit(Position::InVocab { arc, trie: next }, StepEvents::default());
                 }
-                if let Some(entry) = vocab.trie.node(trie).value {
+                if let Some(entry) = vocab.trie.value(trie) {
                     let to = self.arcs[arc as usize].to;
                     self.leave(to, symbol, Some(Exit::Vocab { arc, entry }), emit);
                 }
@@ -189,7 +189,7 @@ impl Graph {
                 let Label::Vocab { vocab, .. } = self.arcs[arc as usize].label else {
                     return None;
                 };
-                let entry = self.vocabs[vocab as usize].trie.node(trie).value?;
+                let entry = self.vocabs[vocab as usize].trie.value(trie)?;
                 Some((self.arcs[arc as usize].to, Some(Exit::Vocab { arc, entry })))
             }
             Position::InWildcard { arc, in_word } => {

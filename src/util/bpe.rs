@@ -82,7 +82,55 @@ pub struct BytePairs {
     /// The token of each byte (256 entries), for pieces that end as non-tokens.
     byte_tokens: Vec<Option<u32>>,
     /// Tokens by their bytes.
-    by_bytes: HashMap<Vec<u8>, u32>,
+    by_bytes: TokenIndex,
+}
+
+/// Tokens looked up by their bytes: the bytes of all of them in one buffer, sorted, beside
+/// their ids. A map with a buffer per token took 3.5 MiB for Whisper's 51,864 tokens, this
+/// 0.7 MiB, at the cost of a binary search per lookup (one per word encoded).
+#[derive(Clone, Debug)]
+struct TokenIndex {
+    /// The tokens' bytes one after the other, in the order of their bytes.
+    bytes: Vec<u8>,
+    /// Where each token's bytes end in `bytes` (and the next one's begin).
+    ends: Vec<u32>,
+    /// Each token's id.
+    ids: Vec<u32>,
+}
+
+impl TokenIndex {
+    fn new(by_bytes: HashMap<Vec<u8>, u32>) -> Self {
+        let mut entries: Vec<(Vec<u8>, u32)> = by_bytes.into_iter().collect();
+        entries.sort_unstable();
+        let mut bytes = Vec::with_capacity(entries.iter().map(|(b, _)| b.len()).sum());
+        let mut ends = Vec::with_capacity(entries.len());
+        let mut ids = Vec::with_capacity(entries.len());
+        for (token, id) in entries {
+            bytes.extend_from_slice(&token);
+            ends.push(bytes.len() as u32);
+            ids.push(id);
+        }
+        TokenIndex { bytes, ends, ids }
+    }
+
+    /// The bytes of the `i`-th token in byte order.
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start as usize..self.ends[i] as usize]
+    }
+
+    fn get(&self, bytes: &[u8]) -> Option<u32> {
+        let (mut lo, mut hi) = (0, self.ids.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.key(mid).cmp(bytes) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(self.ids[mid]),
+            }
+        }
+        None
+    }
 }
 
 impl BytePairs {
@@ -128,7 +176,7 @@ impl BytePairs {
             byte_symbols,
             extra_symbols,
             byte_tokens,
-            by_bytes,
+            by_bytes: TokenIndex::new(by_bytes),
         }
     }
 
@@ -174,13 +222,13 @@ impl BytePairs {
             byte_symbols,
             extra_symbols: Vec::new(),
             byte_tokens,
-            by_bytes,
+            by_bytes: TokenIndex::new(by_bytes),
         })
     }
 
     /// The token whose bytes are exactly `bytes`.
     pub fn token(&self, bytes: &[u8]) -> Option<u32> {
-        self.by_bytes.get(bytes).copied()
+        self.by_bytes.get(bytes)
     }
 
     /// Appends the tokens of one word: its bytes merged pairwise, lowest rank first and
@@ -286,6 +334,18 @@ mod tests {
         assert_eq!(encode(&bpe, "x"), [u32::from(b'x')]);
         assert_eq!(encode(&bpe, ""), Vec::<u32>::new());
         assert_eq!(bpe.token(b"bc"), Some(257));
+    }
+
+    #[test]
+    fn every_token_is_found_by_its_bytes_and_nothing_else() {
+        let tokens = ranked(&["ab", "abc", "b c", "\u{e9}t\u{e9}"]);
+        let bpe = BytePairs::from_ranked_tokens(&tokens).unwrap();
+        for (id, bytes) in tokens.iter().enumerate() {
+            assert_eq!(bpe.token(bytes), Some(id as u32), "{bytes:?}");
+        }
+        for absent in [&b""[..], b"abcd", b"ba", b"b c "] {
+            assert_eq!(bpe.token(absent), None, "{absent:?}");
+        }
     }
 
     #[test]

@@ -2,23 +2,40 @@
 //! time: the grammar's lists and ranges (each spoken form to its entry) and the command
 //! decoder's vocabulary (each token's text to its id) are both this trie.
 
-/// A node: its children by character, and the value of the string that ends here.
-#[derive(Clone, Debug, Default)]
-pub struct TrieNode {
-    /// Sorted by character.
-    pub children: Vec<(char, u32)>,
-    pub value: Option<u32>,
+/// A node: where its children's edges are, and the value of the string that ends here.
+#[derive(Clone, Copy, Debug, Default)]
+struct Node {
+    /// Its children are `edges[first..first + count]`.
+    first: u32,
+    count: u32,
+    value: Option<u32>,
 }
 
-/// Node 0 ([`CharTrie::ROOT`]) is the empty string.
+/// Two values given for one string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clash {
+    /// The value given first, which the string keeps.
+    pub first: u32,
+    /// The one given later.
+    pub later: u32,
+}
+
+/// Node 0 ([`CharTrie::ROOT`]) is the empty string. Built at once from all its strings,
+/// every node's children side by side in one array: the decoder's vocabulary is some
+/// 100,000 nodes, and a list of children per node cost four times the memory.
 #[derive(Clone, Debug)]
 pub struct CharTrie {
-    nodes: Vec<TrieNode>,
+    nodes: Vec<Node>,
+    /// (character, child node) of each node's children, sorted by character.
+    edges: Vec<(char, u32)>,
 }
 
 impl Default for CharTrie {
     fn default() -> Self {
-        Self::new()
+        CharTrie {
+            nodes: vec![Node::default()],
+            edges: Vec::new(),
+        }
     }
 }
 
@@ -26,54 +43,88 @@ impl CharTrie {
     /// The node of the empty string.
     pub const ROOT: u32 = 0;
 
-    /// A trie holding nothing.
-    pub fn new() -> Self {
-        CharTrie {
-            nodes: vec![TrieNode::default()],
+    /// The trie mapping each string of `entries` to its value. A string given twice keeps
+    /// its first value; given with another value, it is a [`Clash`] (the first one met in
+    /// the strings' sorted order).
+    pub fn from_entries<S: AsRef<str>>(
+        entries: impl IntoIterator<Item = (S, u32)>,
+    ) -> Result<Self, Clash> {
+        let mut entries: Vec<(S, u32)> = entries.into_iter().collect();
+        // Stable: a repeated string's first value stays first.
+        entries.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut distinct: Vec<(&str, u32)> = Vec::with_capacity(entries.len());
+        for (text, value) in &entries {
+            match distinct.last() {
+                Some(&(last, first)) if last == text.as_ref() => {
+                    if first != *value {
+                        return Err(Clash {
+                            first,
+                            later: *value,
+                        });
+                    }
+                }
+                _ => distinct.push((text.as_ref(), *value)),
+            }
         }
+        let mut trie = CharTrie::default();
+        trie.fill(Self::ROOT, &distinct, 0);
+        trie.nodes.shrink_to_fit();
+        trie.edges.shrink_to_fit();
+        Ok(trie)
     }
 
-    /// Maps `text` to `value`. A string keeps the first value it was given: inserting it
-    /// again with another value changes nothing and returns that first value.
-    pub fn insert(&mut self, text: &str, value: u32) -> Result<(), u32> {
-        let mut node = Self::ROOT;
-        for c in text.chars() {
-            node = match self.child(node, c) {
-                Some(next) => next,
-                None => {
-                    let next = self.nodes.len() as u32;
-                    self.nodes.push(TrieNode::default());
-                    let children = &mut self.nodes[node as usize].children;
-                    let at = children.partition_point(|&(k, _)| k < c);
-                    children.insert(at, (c, next));
-                    next
-                }
-            };
-        }
-        match self.nodes[node as usize].value {
-            Some(existing) if existing != value => Err(existing),
-            _ => {
+    /// Adds below `node` the strings of `entries` (sorted, distinct, all starting with the
+    /// `depth` bytes that spell `node`).
+    fn fill(&mut self, node: u32, entries: &[(&str, u32)], depth: usize) {
+        let mut rest = entries;
+        if let Some((&(text, value), tail)) = rest.split_first() {
+            if text.len() == depth {
                 self.nodes[node as usize].value = Some(value);
-                Ok(())
+                rest = tail;
             }
+        }
+        // Each child's character with the entries below it.
+        let mut groups: Vec<(char, &[(&str, u32)])> = Vec::new();
+        while let Some(&(text, _)) = rest.first() {
+            let c = text[depth..]
+                .chars()
+                .next()
+                .expect("longer than the prefix");
+            let n = rest.partition_point(|&(t, _)| t[depth..].starts_with(c));
+            groups.push((c, &rest[..n]));
+            rest = &rest[n..];
+        }
+        let first = self.edges.len();
+        self.nodes[node as usize].first = first as u32;
+        self.nodes[node as usize].count = groups.len() as u32;
+        for &(c, _) in &groups {
+            self.edges.push((c, self.nodes.len() as u32));
+            self.nodes.push(Node::default());
+        }
+        for (i, (c, group)) in groups.into_iter().enumerate() {
+            let child = self.edges[first + i].1;
+            self.fill(child, group, depth + c.len_utf8());
         }
     }
 
     /// The node reached from `node` by `c`.
     pub fn child(&self, node: u32, c: char) -> Option<u32> {
-        let children = &self.nodes[node as usize].children;
+        let children = self.children(node);
         children
             .binary_search_by_key(&c, |&(k, _)| k)
             .ok()
             .map(|i| children[i].1)
     }
 
-    pub fn node(&self, id: u32) -> &TrieNode {
-        &self.nodes[id as usize]
+    /// The children of `node`: (character, node), sorted by character.
+    pub fn children(&self, node: u32) -> &[(char, u32)] {
+        let n = self.nodes[node as usize];
+        &self.edges[n.first as usize..(n.first + n.count) as usize]
     }
 
-    pub fn root(&self) -> &TrieNode {
-        self.node(Self::ROOT)
+    /// The value of the string that ends at `node`.
+    pub fn value(&self, node: u32) -> Option<u32> {
+        self.nodes[node as usize].value
     }
 
     /// The number of nodes, the root included.
@@ -83,7 +134,7 @@ impl CharTrie {
 
     /// Whether the trie holds no string (not even the empty one).
     pub fn is_empty(&self) -> bool {
-        self.nodes.len() <= 1 && self.root().value.is_none()
+        self.nodes.len() <= 1 && self.value(Self::ROOT).is_none()
     }
 }
 
@@ -93,33 +144,50 @@ mod tests {
 
     #[test]
     fn shared_prefixes_share_nodes() {
-        let mut trie = CharTrie::new();
-        assert!(trie.is_empty());
-        for (text, id) in [(" on", 1), (" o", 2), (" off", 3), ("on", 4)] {
-            trie.insert(text, id).unwrap();
-        }
+        assert!(CharTrie::default().is_empty());
+        let trie = CharTrie::from_entries([(" on", 1), (" o", 2), (" off", 3), ("on", 4)]).unwrap();
         // root, " ", " o", " on", " of", " off", "o", "on"
         assert_eq!(trie.len(), 8);
         let space = trie.child(CharTrie::ROOT, ' ').unwrap();
         let o = trie.child(space, 'o').unwrap();
-        assert_eq!(trie.node(o).value, Some(2));
-        assert_eq!(trie.node(trie.child(o, 'n').unwrap()).value, Some(1));
-        assert!(trie.node(space).value.is_none());
+        assert_eq!(trie.value(o), Some(2));
+        assert_eq!(trie.value(trie.child(o, 'n').unwrap()), Some(1));
+        assert_eq!(
+            trie.value(trie.child(trie.child(o, 'f').unwrap(), 'f').unwrap()),
+            Some(3)
+        );
+        assert!(trie.value(space).is_none());
         assert!(trie.child(o, 'x').is_none());
-        let children: Vec<char> = trie.node(o).children.iter().map(|&(c, _)| c).collect();
+        let children: Vec<char> = trie.children(o).iter().map(|&(c, _)| c).collect();
         assert_eq!(children, ['f', 'n'], "children are sorted");
+        assert!(!trie.is_empty());
     }
 
     #[test]
     fn a_string_keeps_its_first_value() {
-        let mut trie = CharTrie::new();
-        trie.insert("lamp", 1).unwrap();
-        assert_eq!(trie.insert("lamp", 1), Ok(()));
-        assert_eq!(trie.insert("lamp", 2), Err(1));
+        let trie = CharTrie::from_entries([("lamp", 1), ("lamp", 1), ("lam", 3)]).unwrap();
         let mut node = CharTrie::ROOT;
         for c in "lamp".chars() {
             node = trie.child(node, c).unwrap();
         }
-        assert_eq!(trie.node(node).value, Some(1));
+        assert_eq!(trie.value(node), Some(1));
+        assert_eq!(
+            CharTrie::from_entries([("lamp", 1), ("lam", 3), ("lamp", 2)]).unwrap_err(),
+            Clash { first: 1, later: 2 }
+        );
+    }
+
+    #[test]
+    fn characters_of_several_bytes_and_the_empty_string() {
+        let trie = CharTrie::from_entries([("", 0), ("é", 1), ("éa", 2), ("e", 3)]).unwrap();
+        assert_eq!(trie.value(CharTrie::ROOT), Some(0));
+        let e_acute = trie.child(CharTrie::ROOT, 'é').unwrap();
+        assert_eq!(trie.value(e_acute), Some(1));
+        assert_eq!(trie.value(trie.child(e_acute, 'a').unwrap()), Some(2));
+        assert_eq!(
+            trie.value(trie.child(CharTrie::ROOT, 'e').unwrap()),
+            Some(3)
+        );
+        assert_eq!(trie.len(), 4);
     }
 }

@@ -317,8 +317,10 @@ impl WindowDecoder<'_> {
             Some(ns) => log_softmax(&logits[..n_vocab])[ns as usize].exp(),
             None => 0.0,
         };
+        // Every beam or sample continues the prompt: one copy of its keys and values
+        // serves them all.
         Ok((
-            cache,
+            cache.shared(),
             logits[logits.len() - n_vocab..].to_vec(),
             no_speech_prob,
             frames,

@@ -12,7 +12,9 @@
 
 use super::mel::LogMel;
 use super::weights::{Conv1d, DecoderLayer, EncoderLayer, HParams, Linear, Mlp, WhisperWeights};
+use half::f16;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 use crate::kernels::{self, MatRef};
 
@@ -35,10 +37,12 @@ pub struct Whisper {
 ///
 /// Stored head-major, [H, T, head_dim] for keys and for values, so that each head's
 /// attention reads one contiguous block: every decoded token sweeps all of them, and strided
-/// rows would leave the hardware prefetcher behind.
+/// rows would leave the hardware prefetcher behind. Stored in f16, as whisper.cpp keeps
+/// them: a 30 s window's are 17.6 MiB in f32 for tiny.en and 35 MiB for base, and every
+/// token reads all of them, beside weights it reads in f16 too.
 pub struct CrossKv {
     /// Per layer: (keys, values), each [H, T, head_dim].
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    layers: Vec<(Vec<f16>, Vec<f16>)>,
     n_audio: usize,
 }
 
@@ -49,19 +53,27 @@ impl CrossKv {
     }
 }
 
-/// One decoding sequence's self-attention keys and values.
+/// One decoding sequence's self-attention keys and values: the rows it shares with other
+/// sequences (the prompt every beam continues), then its own.
 pub struct KvCache {
-    /// Per layer: [len, S], with room for [`growth_rows`] more at most.
+    /// Rows before this sequence's own, read-only and shared by its copies.
+    shared: Option<Arc<Rows>>,
+    own: Rows,
+}
+
+/// Rows of keys and values, per layer [len, S], with room for [`growth_rows`] more at most.
+#[derive(Default)]
+struct Rows {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
 }
 
 /// Free rows a cache of `rows` rows gets when it grows: an eighth more, at least four.
-/// Not `Vec`'s doubling: every hypothesis of a beam holds a cache as long as the prompt and
-/// the text so far (hundreds of rows with a previous-text prompt), and doubling would leave
-/// up to half of each empty. Moving a cache to a larger buffer every `rows / 8` tokens
-/// copies far less than attention reads from it meanwhile.
+/// Not `Vec`'s doubling: every hypothesis of a beam holds a cache as long as the text so far
+/// (and the prompt, with an old cache not shared), and doubling would leave up to half of
+/// each empty. Moving a cache to a larger buffer every `rows / 8` tokens copies far less
+/// than attention reads from it meanwhile.
 fn growth_rows(rows: usize) -> usize {
     (rows / 8).max(4)
 }
@@ -83,7 +95,7 @@ fn copy_with_room(buf: &[f32], width: usize) -> Vec<f32> {
     out
 }
 
-impl Clone for KvCache {
+impl Clone for Rows {
     fn clone(&self) -> Self {
         let width = |layer: &Vec<f32>| layer.len().checked_div(self.len).unwrap_or(0);
         let copy =
@@ -92,6 +104,43 @@ impl Clone for KvCache {
             k: copy(&self.k),
             v: copy(&self.v),
             len: self.len,
+        }
+    }
+}
+
+impl Rows {
+    /// No rows in each of `layers` layers.
+    fn empty(layers: usize) -> Self {
+        Self {
+            k: vec![Vec::new(); layers],
+            v: vec![Vec::new(); layers],
+            len: 0,
+        }
+    }
+
+    /// Layer `l`'s keys and values as attention reads them, rows of `width`.
+    fn part(&self, l: usize, width: usize) -> (MatRef<'_>, MatRef<'_>) {
+        (
+            MatRef::new(&self.k[l], self.len, width),
+            MatRef::new(&self.v[l], self.len, width),
+        )
+    }
+
+    /// Without the room to grow: rows nobody appends to again.
+    fn shrunk(mut self) -> Self {
+        for layer in self.k.iter_mut().chain(&mut self.v) {
+            layer.shrink_to_fit();
+        }
+        self
+    }
+}
+
+impl Clone for KvCache {
+    /// A copy of the sequence's own rows; the shared ones stay shared.
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            own: self.own.clone(),
         }
     }
 }
@@ -130,31 +179,72 @@ impl KvCache {
     /// A cache with no layers, for hypotheses that will never be decoded further.
     pub fn empty() -> Self {
         Self {
-            k: Vec::new(),
-            v: Vec::new(),
-            len: 0,
+            shared: None,
+            own: Rows::default(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.shared.as_ref().map_or(0, |s| s.len) + self.own.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// This cache with every row so far shared by the copies made of it from now on (one
+    /// copy of a prompt's keys and values for all the beams that continue it, instead of one
+    /// per beam: with a previous-text prompt of 200 tokens, 2.6 MiB per beam for tiny.en
+    /// and 5 MiB for base). Attention reads the shared rows and a copy's own as one, so the
+    /// results are exactly those of an unshared cache.
+    pub fn shared(self) -> Self {
+        let layers = self.own.k.len();
+        let shared = match self.shared {
+            None => self.own,
+            Some(before) if self.own.len == 0 => return Self::shared_rows(before, layers),
+            Some(before) => Rows {
+                k: joined_layers(&before.k, &self.own.k),
+                v: joined_layers(&before.v, &self.own.v),
+                len: before.len + self.own.len,
+            },
+        };
+        Self::shared_rows(Arc::new(shared.shrunk()), layers)
+    }
+
+    /// A cache of `rows` shared and none of its own.
+    fn shared_rows(rows: Arc<Rows>, layers: usize) -> Self {
+        Self {
+            shared: Some(rows),
+            own: Rows::empty(layers),
+        }
     }
 }
 
-/// Columns `offset..offset + S` of a [T, row width] buffer, rearranged as [H, T, S / H].
-fn head_major(buf: &[f32], t: usize, s: usize, heads: usize, offset: usize) -> Vec<f32> {
+/// Each layer's rows of `first` followed by those of `then`.
+fn joined_layers(first: &[Vec<f32>], then: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    first
+        .iter()
+        .zip(then)
+        .map(|(a, b)| [&a[..], b].concat())
+        .collect()
+}
+
+/// Columns `offset..offset + S` of a [T, row width] buffer, rearranged as [H, T, S / H] and
+/// rounded to f16.
+fn head_major_f16(buf: &[f32], t: usize, s: usize, heads: usize, offset: usize) -> Vec<f16> {
     let head_dim = s / heads;
     let width = buf.len() / t;
-    let mut out = vec![0.0; t * s];
+    let mut out = vec![f16::ZERO; t * s];
     for h in 0..heads {
         for i in 0..t {
             let src = i * width + offset + h * head_dim;
             let dst = (h * t + i) * head_dim;
-            out[dst..dst + head_dim].copy_from_slice(&buf[src..src + head_dim]);
+            for (o, &x) in out[dst..dst + head_dim]
+                .iter_mut()
+                .zip(&buf[src..src + head_dim])
+            {
+                *o = f16::from_f32(x);
+            }
         }
     }
     out
@@ -252,46 +342,60 @@ impl Whisper {
             }
         }
         let mut x1 = conv1d(&enc.conv1, &x0, frames, 1); // [2T, S]
+        drop(x0);
         kernels::gelu(&mut x1);
         let mut x = conv1d(&enc.conv2, &x1, frames, 2); // [T, S]
+        drop(x1);
         kernels::gelu(&mut x);
         residual(&mut x, &enc.positions[..n_ctx * s]);
 
+        // Two buffers serve every block: at 1500 positions each activation is megabytes,
+        // the encoder's peak is the daemon's, and buffers allocated and freed block by
+        // block would each be faulted in afresh.
+        let wide = enc.layers.iter().map(|l| l.mlp.fc1.n_out.max(4 * s)).max();
+        let mut h = vec![0.0; n_ctx * s];
+        let mut wide = vec![0.0; n_ctx * wide.unwrap_or(0)];
         for layer in &enc.layers {
-            self.encoder_block(layer, &mut x, n_ctx);
+            self.encoder_block(layer, &mut x, n_ctx, &mut h, &mut wide);
         }
         enc.ln_post.forward(&mut x);
         Ok(x)
     }
 
-    fn encoder_block(&self, layer: &EncoderLayer, x: &mut [f32], t: usize) {
+    /// One block on `x` [T, S]; `h` [T, S] and `wide` (at least [T, 4S] and the MLP's
+    /// hidden width) are its scratch.
+    fn encoder_block(
+        &self,
+        layer: &EncoderLayer,
+        x: &mut [f32],
+        t: usize,
+        h: &mut [f32],
+        wide: &mut [f32],
+    ) {
         let hp = self.hparams();
         let (s, heads) = (hp.n_audio_state, hp.n_audio_head);
         let head_dim = s / heads;
 
-        // Each activation is freed as soon as it is used: at 1500 positions they are
-        // megabytes each, and the encoder's peak is the daemon's.
-        let mut h = x.to_vec();
-        layer.attn.ln.forward(&mut h);
-        let qkv = project(&layer.attn.qkv, &h, t); // [T, 3S]
-        let mut attn = vec![0.0; t * s];
+        h.copy_from_slice(x);
+        layer.attn.ln.forward(h);
+        // q|k|v [T, 3S], then the attention's output [T, S].
+        let (qkv, rest) = wide.split_at_mut(t * 3 * s);
+        let attn = &mut rest[..t * s];
+        layer.attn.qkv.forward(h, t, qkv);
         kernels::attention(
-            part(&qkv, t, s, 3, 0),
-            part(&qkv, t, s, 3, 1),
-            part(&qkv, t, s, 3, 2),
-            &mut attn,
+            part(qkv, t, s, 3, 0),
+            part(qkv, t, s, 3, 1),
+            part(qkv, t, s, 3, 2),
+            attn,
             heads,
             head_dim,
             (head_dim as f32).powf(-0.5),
             None,
         );
-        drop(qkv);
-        layer.attn.out.forward(&attn, t, &mut h);
-        drop(attn);
-        residual(x, &h);
-        drop(h);
+        layer.attn.out.forward(attn, t, h);
+        residual(x, h);
 
-        mlp(&layer.mlp, x, t);
+        mlp_with(&layer.mlp, x, t, h, wide);
     }
 
     // ---------------------------------------------------------------- decoder
@@ -309,8 +413,8 @@ impl Whisper {
             .map(|l| {
                 let kv = project(&l.cross.kv, audio, n_audio); // [T, 2S]: k | v
                 (
-                    head_major(&kv, n_audio, s, heads, 0),
-                    head_major(&kv, n_audio, s, heads, s),
+                    head_major_f16(&kv, n_audio, s, heads, 0),
+                    head_major_f16(&kv, n_audio, s, heads, s),
                 )
             })
             .collect();
@@ -318,11 +422,9 @@ impl Whisper {
     }
 
     pub fn new_cache(&self) -> KvCache {
-        let n = self.weights.decoder.layers.len();
         KvCache {
-            k: vec![Vec::new(); n],
-            v: vec![Vec::new(); n],
-            len: 0,
+            shared: None,
+            own: Rows::empty(self.weights.decoder.layers.len()),
         }
     }
 
@@ -358,7 +460,7 @@ impl Whisper {
         let mut x = vec![0.0f32; rows * s];
         let mut row = 0;
         for (seq, cache) in tokens.iter().zip(caches.iter()) {
-            let end = cache.len + seq.len();
+            let end = cache.len() + seq.len();
             if end > hp.n_text_ctx {
                 return Err(ModelError::TextContext {
                     requested: end,
@@ -374,7 +476,7 @@ impl Whisper {
                 }
                 let out = &mut x[row * s..(row + 1) * s];
                 dec.token_embedding.row(tok as usize, s, out);
-                let pos = cache.len + i;
+                let pos = cache.len() + i;
                 residual(out, &dec.positions[pos * s..(pos + 1) * s]);
                 row += 1;
             }
@@ -412,7 +514,7 @@ impl Whisper {
             mlp(&layer.mlp, &mut x, rows);
         }
         for (cache, seq) in caches.iter_mut().zip(tokens) {
-            cache.len += seq.len();
+            cache.own.len += seq.len();
         }
         dec.ln.forward(&mut x);
         Ok((x, listened))
@@ -439,18 +541,29 @@ impl Whisper {
         let mut first = 0;
         for (cache, seq) in caches.iter_mut().zip(tokens) {
             let m = seq.len();
-            let past = cache.len;
-            make_room(&mut cache.k[l], m, s);
-            make_room(&mut cache.v[l], m, s);
+            let past = cache.len();
+            let own = &mut cache.own;
+            make_room(&mut own.k[l], m, s);
+            make_room(&mut own.v[l], m, s);
             for row in qkv[first * 3 * s..(first + m) * 3 * s].chunks_exact(3 * s) {
-                cache.k[l].extend_from_slice(&row[s..2 * s]);
-                cache.v[l].extend_from_slice(&row[2 * s..]);
+                own.k[l].extend_from_slice(&row[s..2 * s]);
+                own.v[l].extend_from_slice(&row[2 * s..]);
             }
-            let total = past + m;
-            kernels::attention(
+            // The new rows count in `own.len` once every layer has them (see
+            // `decode_attending`).
+            let own_part = (
+                MatRef::new(&own.k[l], own.len + m, s),
+                MatRef::new(&own.v[l], own.len + m, s),
+            );
+            let parts: Vec<_> = cache
+                .shared
+                .iter()
+                .map(|shared| shared.part(l, s))
+                .chain([own_part])
+                .collect();
+            kernels::attention_parts(
                 part(&qkv[first * 3 * s..], m, s, 3, 0),
-                part(&cache.k[l], total, s, 1, 0),
-                part(&cache.v[l], total, s, 1, 0),
+                &parts,
                 &mut attn[first * s..(first + m) * s],
                 heads,
                 head_dim,
@@ -468,7 +581,7 @@ impl Whisper {
     fn cross_attention(
         &self,
         layer: &DecoderLayer,
-        (k, v): &(Vec<f32>, Vec<f32>),
+        (k, v): &(Vec<f16>, Vec<f16>),
         n_audio: usize,
         x: &mut [f32],
         rows: usize,
@@ -489,7 +602,7 @@ impl Whisper {
                 let query = &q[r * s + hd * head_dim..r * s + (hd + 1) * head_dim];
                 let mut weights: Vec<f32> = keys
                     .chunks_exact(head_dim)
-                    .map(|key| kernels::dot(query, key) * scale)
+                    .map(|key| kernels::dot_f16(key, query) * scale)
                     .collect();
                 kernels::softmax(&mut weights);
                 for (o, w) in out.iter_mut().zip(&weights) {
@@ -502,15 +615,17 @@ impl Whisper {
             .map(|hd| {
                 let block = hd * n_audio * head_dim..(hd + 1) * n_audio * head_dim;
                 let mut out = vec![0.0; rows * head_dim]; // [rows, head_dim]
-                kernels::attention(
+                kernels::attention_parts(
                     MatRef {
                         data: &q[hd * head_dim..],
                         rows,
                         cols: head_dim,
                         row_stride: s,
                     },
-                    MatRef::new(&k[block.clone()], n_audio, head_dim),
-                    MatRef::new(&v[block], n_audio, head_dim),
+                    &[(
+                        MatRef::new(&k[block.clone()], n_audio, head_dim),
+                        MatRef::new(&v[block], n_audio, head_dim),
+                    )],
                     &mut out,
                     1,
                     head_dim,
@@ -548,11 +663,19 @@ impl Whisper {
 
 /// The feed-forward block: x += fc2(GELU(fc1(LN(x)))).
 fn mlp(block: &Mlp, x: &mut [f32], rows: usize) {
-    let mut h = x.to_vec();
-    block.ln.forward(&mut h);
-    let mut f = project(&block.fc1, &h, rows); // [rows, 4S]
-    kernels::gelu(&mut f);
+    let mut h = vec![0.0; x.len()];
+    let mut f = vec![0.0; rows * block.fc1.n_out];
+    mlp_with(block, x, rows, &mut h, &mut f);
+}
+
+/// [`mlp`] with its scratch: `h` as large as `x`, `f` at least [rows, hidden width].
+fn mlp_with(block: &Mlp, x: &mut [f32], rows: usize, h: &mut [f32], f: &mut [f32]) {
+    h.copy_from_slice(x);
+    block.ln.forward(h);
+    let f = &mut f[..rows * block.fc1.n_out];
+    block.fc1.forward(h, rows, f);
+    kernels::gelu(f);
     // fc2's output takes the place of its normalised input, which fc1 has used.
-    block.fc2.forward(&f, rows, &mut h);
-    residual(x, &h);
+    block.fc2.forward(f, rows, h);
+    residual(x, h);
 }

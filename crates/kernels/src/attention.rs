@@ -6,10 +6,15 @@
 //! decoder's single new token) use dot products and axpys straight on K and V. Larger blocks
 //! use the blocked GEMM's register tiles, with each head's Kᵀ and V packed once up front and
 //! shared by all of its query blocks (the packed copies are as large as K and V themselves).
+//!
+//! Keys and values may come in several parts read in order as one (a prompt's shared by
+//! every beam, then a beam's own) and in f16 (the decoder's cross-attention). The direct path
+//! reads them in place; the blocked path, for many query rows, first joins them into one f32
+//! copy. Either way the result is exactly that of the parts joined.
 
 use super::gemm::{self, PackedB, View};
 use super::shared::SharedOut;
-use super::Backend;
+use super::{Backend, KvElement};
 use rayon::prelude::*;
 
 /// Query rows per task: a multiple of the GEMM tile height; 36 rows × 1500 keys of scores is
@@ -21,16 +26,16 @@ const DIRECT_MAX_ROWS: usize = 4;
 /// A row-major matrix view with a row stride (in elements), so fused q|k|v buffers can be
 /// read in place: element (i, j) is `data[i * row_stride + j]`.
 #[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
-    pub data: &'a [f32],
+pub struct MatRef<'a, T = f32> {
+    pub data: &'a [T],
     pub rows: usize,
     pub cols: usize,
     pub row_stride: usize,
 }
 
-impl<'a> MatRef<'a> {
+impl<'a, T> MatRef<'a, T> {
     /// A contiguous `rows × cols` matrix.
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
         MatRef {
             data,
             rows,
@@ -64,11 +69,19 @@ impl<'a> MatRef<'a> {
     }
 
     /// Row `i`, columns `start..start + len`.
-    fn row(&self, i: usize, start: usize, len: usize) -> &'a [f32] {
+    fn row(&self, i: usize, start: usize, len: usize) -> &'a [T] {
         let o = i * self.row_stride + start;
         &self.data[o..o + len]
     }
 
+    /// Everything from column `start` of the first row on: one head's keys or values, read
+    /// with the row stride.
+    fn tail_from(&self, start: usize) -> &'a [T] {
+        &self.data[start.min(self.data.len())..]
+    }
+}
+
+impl<'a> MatRef<'a> {
     /// Rows `i0..`, columns `start..`, as a GEMM operand; `transposed` swaps the strides.
     fn view(&self, i0: usize, start: usize, transposed: bool) -> View<'a> {
         let data = &self.data[i0 * self.row_stride + start..];
@@ -82,11 +95,13 @@ impl<'a> MatRef<'a> {
 }
 
 /// Shapes shared by all tasks of one call.
-struct Job<'a> {
+struct Job<'a, T> {
     be: Backend,
     q: MatRef<'a>,
-    k: MatRef<'a>,
-    v: MatRef<'a>,
+    /// Keys and values, in parts read in order as one.
+    parts: &'a [(MatRef<'a, T>, MatRef<'a, T>)],
+    /// Rows of all parts together.
+    keys: usize,
     out: SharedOut<'a>,
     head_dim: usize,
     width: usize,
@@ -107,12 +122,29 @@ struct Scratch {
     apack: Vec<f32>,
 }
 
+/// The parts' keys and values joined into one f32 copy each, `[keys, width]`.
+fn joined<T: KvElement>(
+    be: Backend,
+    parts: &[(MatRef<T>, MatRef<T>)],
+    width: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let keys: usize = parts.iter().map(|(k, _)| k.rows).sum();
+    let (mut k, mut v) = (vec![0.0; keys * width], vec![0.0; keys * width]);
+    let mut rows = k.chunks_exact_mut(width).zip(v.chunks_exact_mut(width));
+    for (pk, pv) in parts {
+        for (i, (krow, vrow)) in (&mut rows).take(pk.rows).enumerate() {
+            T::widen(be, pk.row(i, 0, width), krow);
+            T::widen(be, pv.row(i, 0, width), vrow);
+        }
+    }
+    (k, v)
+}
+
 #[allow(clippy::too_many_arguments)]
-pub(super) fn attention(
+pub(super) fn attention<T: KvElement>(
     be: Backend,
     q: MatRef,
-    k: MatRef,
-    v: MatRef,
+    parts: &[(MatRef<T>, MatRef<T>)],
     out: &mut [f32],
     n_head: usize,
     n_kv_head: usize,
@@ -125,28 +157,82 @@ pub(super) fn attention(
         "attention: {n_head} query heads do not share {n_kv_head} key/value heads evenly"
     );
     let width = n_head * head_dim;
-    check_shapes(q, k, v, out.len(), width, n_kv_head * head_dim, scale);
+    let kv_width = n_kv_head * head_dim;
+    check_shapes(q, parts, out.len(), width, kv_width, scale);
     if q.rows == 0 || width == 0 {
         return;
     }
-    let mut job = Job {
-        be,
-        q,
-        k,
-        v,
-        out: SharedOut::new(out),
+    let shape = Shape {
+        n_head,
+        n_kv_head,
         head_dim,
-        width,
-        group: n_head / n_kv_head,
         scale,
         causal,
-        packs: Vec::new(),
     };
-    if q.rows > DIRECT_MAX_ROWS {
-        job.pack_heads(n_kv_head);
+    if q.rows <= DIRECT_MAX_ROWS {
+        return run(be, q, parts, out, &shape, Vec::new());
     }
+    // The blocked path packs f32 keys and values from one view.
+    let single = match parts {
+        [(k, v)] => T::as_f32(*k).zip(T::as_f32(*v)),
+        _ => None,
+    };
+    let owned;
+    let (k, v) = match single {
+        Some(kv) => kv,
+        None => {
+            owned = joined(be, parts, kv_width);
+            let keys = owned.0.len() / kv_width;
+            (
+                MatRef::new(&owned.0[..], keys, kv_width),
+                MatRef::new(&owned.1[..], keys, kv_width),
+            )
+        }
+    };
+    let seen = visible(k.rows, causal, q.rows - 1);
+    let packs = pack_heads(k, v, head_dim, n_kv_head, seen);
+    run(be, q, &[(k, v)], out, &shape, packs);
+}
+
+/// The heads and scores of one call.
+struct Shape {
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+    scale: f32,
+    causal: Option<usize>,
+}
+
+/// Keys of `keys` that query row `i` may attend: all of them, or those at most `past + i`.
+fn visible(keys: usize, causal: Option<usize>, i: usize) -> usize {
+    causal.map_or(keys, |past| keys.min(past + i + 1))
+}
+
+/// Runs every (head, block of query rows) task; `packs` are the heads packed for blocks of
+/// more than [`DIRECT_MAX_ROWS`] rows (from `parts`, then one f32 part).
+fn run<T: KvElement>(
+    be: Backend,
+    q: MatRef,
+    parts: &[(MatRef<T>, MatRef<T>)],
+    out: &mut [f32],
+    shape: &Shape,
+    packs: Vec<(PackedB, PackedB)>,
+) {
+    let job = Job {
+        be,
+        q,
+        parts,
+        keys: parts.iter().map(|(k, _)| k.rows).sum(),
+        out: SharedOut::new(out),
+        head_dim: shape.head_dim,
+        width: shape.n_head * shape.head_dim,
+        group: shape.n_head / shape.n_kv_head,
+        scale: shape.scale,
+        causal: shape.causal,
+        packs,
+    };
     let blocks = q.rows.div_ceil(BLOCK_ROWS);
-    (0..n_head * blocks)
+    (0..shape.n_head * blocks)
         .into_par_iter()
         .for_each_init(Scratch::default, |scratch, t| {
             let (h, b) = (t / blocks, t % blocks);
@@ -159,11 +245,28 @@ pub(super) fn attention(
         });
 }
 
-/// Panics unless q, k, v and out fit the documented shapes.
-fn check_shapes(
-    q: MatRef,
+/// Every key/value head's Kᵀ and V, up to key `keys`, packed for the GEMM in parallel.
+fn pack_heads(
     k: MatRef,
     v: MatRef,
+    hd: usize,
+    n_kv_head: usize,
+    keys: usize,
+) -> Vec<(PackedB, PackedB)> {
+    (0..n_kv_head)
+        .into_par_iter()
+        .map(|h| {
+            let kt = PackedB::new(k.view(0, h * hd, true), hd, keys, 1);
+            let vp = PackedB::new(v.view(0, h * hd, false), keys, hd, 1);
+            (kt, vp)
+        })
+        .collect()
+}
+
+/// Panics unless q, the parts and out fit the documented shapes.
+fn check_shapes<T>(
+    q: MatRef,
+    parts: &[(MatRef<T>, MatRef<T>)],
     out_len: usize,
     width: usize,
     kv_width: usize,
@@ -174,40 +277,27 @@ fn check_shapes(
         "attention: scale must be positive"
     );
     assert_eq!(q.cols, width, "attention: q.cols != n_head*head_dim");
-    assert_eq!(k.cols, kv_width, "attention: k.cols != n_kv_head*head_dim");
-    assert_eq!(v.cols, kv_width, "attention: v.cols != n_kv_head*head_dim");
-    assert_eq!(k.rows, v.rows, "attention: k and v rows differ");
+    for (k, v) in parts {
+        assert_eq!(k.cols, kv_width, "attention: k.cols != n_kv_head*head_dim");
+        assert_eq!(v.cols, kv_width, "attention: v.cols != n_kv_head*head_dim");
+        assert_eq!(k.rows, v.rows, "attention: k and v rows differ");
+        k.check("attention k");
+        v.check("attention v");
+    }
     assert_eq!(
         out_len,
         q.rows * width,
         "attention: out.len() != tq*n_head*head_dim"
     );
     q.check("attention q");
-    k.check("attention k");
-    v.check("attention v");
-    assert!(k.rows > 0 || q.rows == 0, "attention: no keys");
+    let keys: usize = parts.iter().map(|(k, _)| k.rows).sum();
+    assert!(keys > 0 || q.rows == 0, "attention: no keys");
 }
 
-impl Job<'_> {
-    /// Packs every key/value head's Kᵀ and V, up to the last key any query row sees, in
-    /// parallel.
-    fn pack_heads(&mut self, n_kv_head: usize) {
-        let (k, v, hd) = (self.k, self.v, self.head_dim);
-        let keys = self.visible(self.q.rows - 1);
-        self.packs = (0..n_kv_head)
-            .into_par_iter()
-            .map(|h| {
-                let kt = PackedB::new(k.view(0, h * hd, true), hd, keys, 1);
-                let vp = PackedB::new(v.view(0, h * hd, false), keys, hd, 1);
-                (kt, vp)
-            })
-            .collect();
-    }
-
-    /// Keys query row `i` may attend: all of them, or those at most `past + i`.
+impl<T: KvElement> Job<'_, T> {
+    /// Keys query row `i` may attend.
     fn visible(&self, i: usize) -> usize {
-        self.causal
-            .map_or(self.k.rows, |past| self.k.rows.min(past + i + 1))
+        visible(self.keys, self.causal, i)
     }
 
     /// The output cells of row `i`, head `h`.
@@ -227,6 +317,22 @@ impl Job<'_> {
         h / self.group * self.head_dim
     }
 
+    /// The parts cut to the first `keys` keys: each part's key and value views with the
+    /// index of its first key.
+    fn visible_parts(
+        &self,
+        keys: usize,
+    ) -> impl Iterator<Item = (usize, &MatRef<'_, T>, &MatRef<'_, T>)> + '_ {
+        self.parts
+            .iter()
+            .scan(0, |first, (k, v)| {
+                let start = *first;
+                *first += k.rows;
+                Some((start, k, v))
+            })
+            .take_while(move |&(start, _, _)| start < keys)
+    }
+
     /// Few query rows: one dot product per key, then out = Σ p_j · v_j.
     fn direct(&self, h: usize, rows: std::ops::Range<usize>, scores: &mut Vec<f32>) {
         let (hd, c0, kv0) = (self.head_dim, h * self.head_dim, self.kv_column(h));
@@ -234,14 +340,20 @@ impl Job<'_> {
             let nk = self.visible(i);
             scores.resize(nk, 0.0);
             let q = self.q.row(i, c0, hd);
-            let keys = &self.k.data[kv0.min(self.k.data.len())..];
-            self.be.row_dots(q, keys, self.k.row_stride, scores);
+            for (start, k, _) in self.visible_parts(nk) {
+                let end = nk.min(start + k.rows);
+                self.be
+                    .row_dots(q, k.tail_from(kv0), k.row_stride, &mut scores[start..end]);
+            }
             self.be.softmax_scaled(scores, self.scale);
             // SAFETY: this task owns head `h` of the rows in `rows`.
             let out = unsafe { self.out_row(i, h) };
-            let values = &self.v.data[kv0.min(self.v.data.len())..];
-            self.be
-                .weighted_rows(scores, values, self.v.row_stride, out);
+            out.fill(0.0);
+            for (start, _, v) in self.visible_parts(nk) {
+                let end = nk.min(start + v.rows);
+                self.be
+                    .add_weighted_rows(&scores[start..end], v.tail_from(kv0), v.row_stride, out);
+            }
         }
     }
 
@@ -418,6 +530,75 @@ mod tests {
         });
     }
 
+    /// Keys and values in parts give exactly what the parts joined give, in f32 and in f16,
+    /// on every backend, for the direct path's few rows and the blocked path's many.
+    #[test]
+    fn parts_give_exactly_the_joined_result() {
+        let (n_head, hd) = (3, 16);
+        let width = n_head * hd;
+        for be in Backend::available() {
+            for (tq, cuts, causal) in [
+                (1, vec![7, 1], Some(7)),
+                (2, vec![13, 9, 1], Some(21)),
+                (4, vec![5, 4], None),
+                (40, vec![30, 12], Some(2)),
+            ] {
+                let tk: usize = cuts.iter().sum();
+                let mut rng = Rng::new((tq * 100 + tk) as u64);
+                let qbuf = rng.vec(tq * width, 1.0);
+                let kbuf = rng.vec(tk * width, 1.0);
+                let vbuf = rng.vec(tk * width, 1.0);
+                let q = MatRef::new(&qbuf, tq, width);
+                let scale = (hd as f32).powf(-0.5);
+                let whole = [(MatRef::new(&kbuf, tk, width), MatRef::new(&vbuf, tk, width))];
+                let mut parts = Vec::new();
+                let mut first = 0;
+                for &n in &cuts {
+                    let rows = first * width..(first + n) * width;
+                    parts.push((
+                        MatRef::new(&kbuf[rows.clone()], n, width),
+                        MatRef::new(&vbuf[rows], n, width),
+                    ));
+                    first += n;
+                }
+                let mut want = vec![f32::NAN; tq * width];
+                attention(be, q, &whole, &mut want, n_head, n_head, hd, scale, causal);
+                let mut got = vec![f32::NAN; tq * width];
+                attention(be, q, &parts, &mut got, n_head, n_head, hd, scale, causal);
+                assert_eq!(got, want, "{} {tq} rows, parts {cuts:?}", be.name());
+            }
+        }
+    }
+
+    /// f16 keys and values against the f64 reference on their f32 values, for the direct
+    /// path's few rows and the blocked path's many.
+    #[test]
+    fn f16_keys_and_values_match_reference() {
+        let (n_head, hd) = (2, 64);
+        let width = n_head * hd;
+        for be in Backend::available() {
+            for (tq, tk, causal) in [(1, 1500, None), (3, 40, Some(37)), (40, 300, None)] {
+                let mut rng = Rng::new((tq * 1000 + tk) as u64);
+                let qbuf = rng.vec(tq * width, 1.0);
+                let k16 = rng.vec_f16(tk * width, 1.0);
+                let v16 = rng.vec_f16(tk * width, 1.0);
+                let (k32, v32): (Vec<f32>, Vec<f32>) = k16
+                    .iter()
+                    .zip(&v16)
+                    .map(|(k, v)| (k.to_f32(), v.to_f32()))
+                    .unzip();
+                let q = MatRef::new(&qbuf, tq, width);
+                let parts = [(MatRef::new(&k16, tk, width), MatRef::new(&v16, tk, width))];
+                let scale = (hd as f32).powf(-0.5);
+                let mut out = vec![f32::NAN; tq * width];
+                attention(be, q, &parts, &mut out, n_head, n_head, hd, scale, causal);
+                let (k, v) = (MatRef::new(&k32, tk, width), MatRef::new(&v32, tk, width));
+                let want = reference(q, k, v, n_head, hd, scale, causal);
+                assert_close(&out, &want, 1e-5);
+            }
+        }
+    }
+
     #[test]
     fn contiguous_view_helper_has_row_stride_cols() {
         let data = [0.0; 12];
@@ -431,6 +612,6 @@ mod tests {
         let data = [0.0; 7];
         let q = MatRef::new(&data, 2, 4);
         let mut out = [0.0; 8];
-        attention(Backend::SCALAR, q, q, q, &mut out, 1, 1, 4, 1.0, None);
+        attention(Backend::SCALAR, q, &[(q, q)], &mut out, 1, 1, 4, 1.0, None);
     }
 }

@@ -327,23 +327,38 @@ unsafe fn gelu16(x: __m512) -> __m512 {
     )
 }
 
-/// `out = Σ_j p[j] · v[j·stride..][..out.len()]` (see `Backend::weighted_rows`): up to 64
-/// output columns stay in four registers while every row is added in, instead of a load and
-/// a store of `out` per row.
+/// `out += Σ_j p[j] · v[j·stride..][..out.len()]` (see `Backend::add_weighted_rows`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-pub(super) unsafe fn weighted_rows(p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+pub(super) unsafe fn add_weighted_rows(p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+    add_weighted_rows_wide(p, v, stride, out)
+}
+
+/// [`add_weighted_rows`] with the rows in f16.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn add_weighted_rows_f16(p: &[f32], v: &[f16], stride: usize, out: &mut [f32]) {
+    add_weighted_rows_wide(p, v, stride, out)
+}
+
+/// Up to 64 output columns stay in four registers while every row is added in, instead of a
+/// load and a store of `out` per row. Each column is one chain of FMAs from `out`'s value in
+/// row order, so rows split over several calls sum exactly as in one.
+#[inline(always)]
+unsafe fn add_weighted_rows_wide<T: Wide>(p: &[f32], v: &[T], stride: usize, out: &mut [f32]) {
     const CHUNK: usize = 4 * LANES;
     let len = out.len();
     let (pv, po) = (v.as_ptr(), out.as_mut_ptr());
     for c0 in (0..len).step_by(CHUNK) {
-        let lanes: [__mmask16; 4] =
-            std::array::from_fn(|q| first_lanes((len - c0).saturating_sub(q * LANES).min(LANES)));
+        let mut lanes = [0 as __mmask16; 4];
         let mut acc = [_mm512_setzero_ps(); 4];
+        for q in 0..4 {
+            lanes[q] = first_lanes((len - c0).saturating_sub(q * LANES).min(LANES));
+            acc[q] = _mm512_maskz_loadu_ps(lanes[q], po.add(c0 + q * LANES));
+        }
         for (j, &pj) in p.iter().enumerate() {
             let weight = _mm512_set1_ps(pj);
             let row = pv.add(j * stride + c0);
             for (q, a) in acc.iter_mut().enumerate() {
-                let x = _mm512_maskz_loadu_ps(lanes[q], row.add(q * LANES));
+                let x = T::load(row.add(q * LANES), lanes[q]);
                 *a = _mm512_fmadd_ps(weight, x, *a);
             }
         }
@@ -353,31 +368,60 @@ pub(super) unsafe fn weighted_rows(p: &[f32], v: &[f32], stride: usize, out: &mu
     }
 }
 
-/// `scores[j] = q · k[j·stride..][..q.len()]` (see `Backend::row_dots`): four keys at a time,
-/// so that their FMAs and their final sums overlap instead of waiting on each other.
+/// `scores[j] = q · k[j·stride..][..q.len()]` (see `Backend::row_dots`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 pub(super) unsafe fn row_dots(q: &[f32], k: &[f32], stride: usize, scores: &mut [f32]) {
+    row_dots_wide(q, k, stride, scores)
+}
+
+/// [`row_dots`] with the keys in f16.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn row_dots_f16(q: &[f32], k: &[f16], stride: usize, scores: &mut [f32]) {
+    row_dots_wide(q, k, stride, scores)
+}
+
+/// Four keys at a time, so that their FMAs and their final sums overlap instead of waiting
+/// on each other; the last few one at a time in the same way, so that every key's score is
+/// the same wherever it falls (keys split over several calls score exactly as in one).
+#[inline(always)]
+unsafe fn row_dots_wide<T: Wide>(q: &[f32], k: &[T], stride: usize, scores: &mut [f32]) {
     const KEYS: usize = 4;
-    let len = q.len();
-    let (pq, pk) = (q.as_ptr(), k.as_ptr());
-    for (g, out) in scores.chunks_exact_mut(KEYS).enumerate() {
-        let mut acc = [_mm512_setzero_ps(); KEYS];
-        let mut i = 0;
-        while i < len {
-            let lanes = first_lanes(LANES.min(len - i));
-            let x = _mm512_maskz_loadu_ps(lanes, pq.add(i));
-            for (key, a) in acc.iter_mut().enumerate() {
-                let row = pk.add((g * KEYS + key) * stride + i);
-                *a = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(lanes, row), *a);
-            }
-            i += LANES;
-        }
-        for (o, a) in out.iter_mut().zip(acc) {
-            *o = _mm512_reduce_add_ps(a);
-        }
-    }
+    let pk = k.as_ptr();
     let done = scores.len() - scores.len() % KEYS;
-    for (j, s) in scores.iter_mut().enumerate().skip(done) {
-        *s = dot_wide(q, &k[j * stride..j * stride + len]);
+    let (grouped, rest) = scores.split_at_mut(done);
+    for (g, out) in grouped.chunks_exact_mut(KEYS).enumerate() {
+        key_dots::<T, KEYS>(q, pk.add(g * KEYS * stride), stride, out);
+    }
+    for (j, s) in rest.iter_mut().enumerate() {
+        key_dots::<T, 1>(
+            q,
+            pk.add((done + j) * stride),
+            stride,
+            std::slice::from_mut(s),
+        );
+    }
+}
+
+/// `out[n] = q · k[n·stride..][..q.len()]` for `N` keys, one accumulator each.
+#[inline(always)]
+unsafe fn key_dots<T: Wide, const N: usize>(
+    q: &[f32],
+    k: *const T,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let (len, pq) = (q.len(), q.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); N];
+    let mut i = 0;
+    while i < len {
+        let lanes = first_lanes(LANES.min(len - i));
+        let x = _mm512_maskz_loadu_ps(lanes, pq.add(i));
+        for (key, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_fmadd_ps(x, T::load(k.add(key * stride + i), lanes), *a);
+        }
+        i += LANES;
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = _mm512_reduce_add_ps(a);
     }
 }

@@ -201,46 +201,27 @@ impl Backend {
     }
 
     /// `scores[j] = q · k[j·stride ..][..q.len()]`: attention's scores of one query row
-    /// against every key. Panics if `k` is too short.
-    fn row_dots(self, q: &[f32], k: &[f32], stride: usize, scores: &mut [f32]) {
-        let len = q.len();
+    /// against every key, keys in f32 or f16. Each score is computed the same way wherever
+    /// its key falls, so keys split over several calls score exactly as in one. Panics if
+    /// `k` is too short.
+    fn row_dots<T: KvElement>(self, q: &[f32], k: &[T], stride: usize, scores: &mut [f32]) {
         assert!(
-            scores.is_empty() || k.len() >= (scores.len() - 1) * stride + len,
+            scores.is_empty() || k.len() >= (scores.len() - 1) * stride + q.len(),
             "row_dots: k too short"
         );
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected;
-            // the length of `k` was checked above.
-            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::row_dots(q, k, stride, scores) },
-            _ => {
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = self.dot(q, &k[j * stride..j * stride + len]);
-                }
-            }
-        }
+        T::row_dots(self, q, k, stride, scores);
     }
 
-    /// `out = Σ_j p[j] · v[j·stride ..][..out.len()]`: attention's sum of value rows weighted
-    /// by the probabilities, for one query row. Panics if `v` is too short.
-    fn weighted_rows(self, p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
-        let len = out.len();
+    /// `out += Σ_j p[j] · v[j·stride ..][..out.len()]`: attention's sum of value rows weighted
+    /// by the probabilities, for one query row, values in f32 or f16. Each output is one sum
+    /// in row order from its value in `out`, so rows split over several calls sum exactly as
+    /// in one. Panics if `v` is too short.
+    fn add_weighted_rows<T: KvElement>(self, p: &[f32], v: &[T], stride: usize, out: &mut [f32]) {
         assert!(
-            p.is_empty() || v.len() >= (p.len() - 1) * stride + len,
-            "weighted_rows: v too short"
+            p.is_empty() || v.len() >= (p.len() - 1) * stride + out.len(),
+            "add_weighted_rows: v too short"
         );
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected;
-            // the length of `v` was checked above.
-            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::weighted_rows(p, v, stride, out) },
-            _ => {
-                out.fill(0.0);
-                for (j, &pj) in p.iter().enumerate() {
-                    self.axpy(out, pj, &v[j * stride..j * stride + len]);
-                }
-            }
-        }
+        T::add_weighted_rows(self, p, v, stride, out);
     }
 
     /// See [`f16_to_f32`].
@@ -454,7 +435,32 @@ impl Backend {
         scale: f32,
         causal: Option<usize>,
     ) {
-        attention::attention(self, q, k, v, out, n_head, n_head, head_dim, scale, causal);
+        attention::attention(
+            self,
+            q,
+            &[(k, v)],
+            out,
+            n_head,
+            n_head,
+            head_dim,
+            scale,
+            causal,
+        );
+    }
+
+    /// See [`attention_parts`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_parts<T: KvElement>(
+        self,
+        q: MatRef,
+        parts: &[(MatRef<T>, MatRef<T>)],
+        out: &mut [f32],
+        n_head: usize,
+        head_dim: usize,
+        scale: f32,
+        causal: Option<usize>,
+    ) {
+        attention::attention(self, q, parts, out, n_head, n_head, head_dim, scale, causal);
     }
 
     /// See [`grouped_attention`].
@@ -472,8 +478,120 @@ impl Backend {
         causal: Option<usize>,
     ) {
         attention::attention(
-            self, q, k, v, out, n_head, n_kv_head, head_dim, scale, causal,
+            self,
+            q,
+            &[(k, v)],
+            out,
+            n_head,
+            n_kv_head,
+            head_dim,
+            scale,
+            causal,
         );
+    }
+}
+
+/// What attention's keys and values may be stored as: f32, or f16 (the decoder's
+/// cross-attention keys and values, at half the memory and half the bytes read per token).
+/// Its methods are [`Backend`]'s dispatch for that type; callers check the slice lengths.
+pub trait KvElement: Copy + Send + Sync + sealed::Sealed {
+    #[doc(hidden)]
+    fn row_dots(be: Backend, q: &[f32], k: &[Self], stride: usize, scores: &mut [f32]);
+    #[doc(hidden)]
+    fn add_weighted_rows(be: Backend, p: &[f32], v: &[Self], stride: usize, out: &mut [f32]);
+    /// `dst = src` as f32.
+    #[doc(hidden)]
+    fn widen(be: Backend, src: &[Self], dst: &mut [f32]);
+    /// The view itself if it already holds f32, for the paths that read f32 only.
+    #[doc(hidden)]
+    fn as_f32(m: MatRef<'_, Self>) -> Option<MatRef<'_, f32>>;
+}
+
+mod sealed {
+    /// Only the types [`super::KvElement`] is implemented for here.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+impl KvElement for f32 {
+    fn row_dots(be: Backend, q: &[f32], k: &[f32], stride: usize, scores: &mut [f32]) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected;
+            // `Backend::row_dots` checked the length of `k`.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::row_dots(q, k, stride, scores) },
+            _ => {
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = be.dot(q, &k[j * stride..j * stride + q.len()]);
+                }
+            }
+        }
+    }
+
+    fn add_weighted_rows(be: Backend, p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `row_dots`; `Backend::add_weighted_rows` checked the length of `v`.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                avx512::add_weighted_rows(p, v, stride, out)
+            },
+            _ => {
+                let len = out.len();
+                for (j, &pj) in p.iter().enumerate() {
+                    be.axpy(out, pj, &v[j * stride..j * stride + len]);
+                }
+            }
+        }
+    }
+
+    fn widen(_: Backend, src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+
+    fn as_f32(m: MatRef<'_, f32>) -> Option<MatRef<'_, f32>> {
+        Some(m)
+    }
+}
+
+impl KvElement for f16 {
+    fn row_dots(be: Backend, q: &[f32], k: &[f16], stride: usize, scores: &mut [f32]) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for f32.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::row_dots_f16(q, k, stride, scores) },
+            _ => {
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = be.dot_f16(&k[j * stride..j * stride + q.len()], q);
+                }
+            }
+        }
+    }
+
+    fn add_weighted_rows(be: Backend, p: &[f32], v: &[f16], stride: usize, out: &mut [f32]) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for f32.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                avx512::add_weighted_rows_f16(p, v, stride, out)
+            },
+            _ => {
+                let len = out.len();
+                let mut row = vec![0.0; len];
+                for (j, &pj) in p.iter().enumerate() {
+                    be.f16_to_f32(&v[j * stride..j * stride + len], &mut row);
+                    be.axpy(out, pj, &row);
+                }
+            }
+        }
+    }
+
+    fn widen(be: Backend, src: &[f16], dst: &mut [f32]) {
+        be.f16_to_f32(src, dst);
+    }
+
+    fn as_f32(_: MatRef<'_, f16>) -> Option<MatRef<'_, f32>> {
+        None
     }
 }
 
@@ -622,6 +740,23 @@ pub fn attention(
     causal: Option<usize>,
 ) {
     backend().attention(q, k, v, out, n_head, head_dim, scale, causal);
+}
+
+/// [`attention`] over keys and values given in parts, read in order as one `[tk, n_head *
+/// head_dim]` pair (`tk` the parts' rows together): a prompt's keys shared by several
+/// sequences, then one sequence's own. The result is exactly that of the parts joined. Keys
+/// and values may be f16 (see [`KvElement`]). Panics on inconsistent shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_parts<T: KvElement>(
+    q: MatRef,
+    parts: &[(MatRef<T>, MatRef<T>)],
+    out: &mut [f32],
+    n_head: usize,
+    head_dim: usize,
+    scale: f32,
+    causal: Option<usize>,
+) {
+    backend().attention_parts(q, parts, out, n_head, head_dim, scale, causal);
 }
 
 /// Grouped-query attention: as [`attention`], but `k` and `v` hold `n_kv_head` heads
@@ -782,46 +917,92 @@ mod tests {
         }
     }
 
+    /// (rows, row length, stride) of the row kernels' cases.
+    const ROW_CASES: [(usize, usize, usize); 6] = [
+        (0, 5, 5),
+        (1, 64, 64),
+        (7, 64, 384),
+        (37, 64, 384),
+        (1500, 64, 130),
+        (9, 100, 100),
+    ];
+
+    /// `row_dots` on every backend against the scalar path, keys in f32 and in f16.
     #[test]
     fn row_dots_match_scalar() {
         let mut rng = Rng::new(9);
-        for (rows, len, stride) in [
-            (0, 5, 5),
-            (1, 64, 64),
-            (7, 64, 384),
-            (1500, 64, 130),
-            (9, 100, 100),
-        ] {
+        for (rows, len, stride) in ROW_CASES {
             let k = rng.vec(rows.max(1) * stride, 1.0);
+            let k16: Vec<f16> = k.iter().map(|&x| f16::from_f32(x)).collect();
             let q = rng.vec(len, 1.0);
             let mut want = vec![f32::NAN; rows];
+            let mut want16 = vec![f32::NAN; rows];
             Backend::SCALAR.row_dots(&q, &k, stride, &mut want);
+            Backend::SCALAR.row_dots(&q, &k16, stride, &mut want16);
             for be in simd_backends() {
                 let mut got = vec![f32::NAN; rows];
                 be.row_dots(&q, &k, stride, &mut got);
                 assert_close(&got, &want, dot_tol(len));
+                be.row_dots(&q, &k16, stride, &mut got);
+                assert_close(&got, &want16, dot_tol(len));
             }
         }
     }
 
+    /// `add_weighted_rows` on every backend against the scalar path, values in f32 and f16,
+    /// adding to what `out` holds.
     #[test]
-    fn weighted_rows_match_scalar() {
+    fn add_weighted_rows_match_scalar() {
         let mut rng = Rng::new(8);
-        for (rows, len, stride) in [
-            (0, 5, 5),
-            (1, 64, 64),
-            (37, 64, 384),
-            (1500, 64, 130),
-            (9, 100, 100),
-        ] {
+        for (rows, len, stride) in ROW_CASES {
             let v = rng.vec(rows.max(1) * stride, 1.0);
+            let v16: Vec<f16> = v.iter().map(|&x| f16::from_f32(x)).collect();
             let p = rng.vec(rows, 1.0);
-            let mut want = vec![f32::NAN; len];
-            Backend::SCALAR.weighted_rows(&p, &v, stride, &mut want);
+            let start = rng.vec(len, 1.0);
+            let mut want = start.clone();
+            let mut want16 = start.clone();
+            Backend::SCALAR.add_weighted_rows(&p, &v, stride, &mut want);
+            Backend::SCALAR.add_weighted_rows(&p, &v16, stride, &mut want16);
             for be in simd_backends() {
-                let mut got = vec![f32::NAN; len];
-                be.weighted_rows(&p, &v, stride, &mut got);
+                let mut got = start.clone();
+                be.add_weighted_rows(&p, &v, stride, &mut got);
                 assert_close(&got, &want, dot_tol(rows));
+                let mut got = start.clone();
+                be.add_weighted_rows(&p, &v16, stride, &mut got);
+                assert_close(&got, &want16, dot_tol(rows));
+            }
+        }
+    }
+
+    /// Keys and value rows split over two calls give exactly what one call gives, on every
+    /// backend: what lets beams share a prompt's keys and values.
+    #[test]
+    fn row_kernels_split_exactly() {
+        let mut rng = Rng::new(10);
+        let (rows, len, stride) = (23, 64, 96);
+        let k = rng.vec(rows * stride, 1.0);
+        let p = rng.vec(rows, 1.0);
+        let q = rng.vec(len, 1.0);
+        for be in Backend::available() {
+            let mut whole = vec![0.0; rows];
+            be.row_dots(&q, &k, stride, &mut whole);
+            let mut sum = vec![0.0; len];
+            be.add_weighted_rows(&p, &k, stride, &mut sum);
+            for cut in [1, 2, 3, 5, 6, 22] {
+                let mut split = vec![0.0; rows];
+                let (a, b) = split.split_at_mut(cut);
+                be.row_dots(&q, &k, stride, a);
+                be.row_dots(&q, &k[cut * stride..], stride, b);
+                assert_eq!(split, whole, "{} row_dots cut at {cut}", be.name());
+                let mut split_sum = vec![0.0; len];
+                be.add_weighted_rows(&p[..cut], &k, stride, &mut split_sum);
+                be.add_weighted_rows(&p[cut..], &k[cut * stride..], stride, &mut split_sum);
+                assert_eq!(
+                    split_sum,
+                    sum,
+                    "{} add_weighted_rows cut at {cut}",
+                    be.name()
+                );
             }
         }
     }
