@@ -44,6 +44,9 @@ const ALIGN_MARGIN_SAMPLES: u64 = 8_000;
 /// New text heard this far (1 s) before the end of the final text is said again: the
 /// decoder went back over audio whose text is final.
 const REPEAT_SLACK_SAMPLES: u64 = 16_000;
+/// Text tokens in a row that, found again in the window's final text, mean the decoder
+/// says it again (four: "the invention of" may well be said twice in a window).
+const REPEAT_TOKENS: usize = 4;
 /// The longest phrase (in tokens) a decoding loop is looked for with.
 const MAX_LOOP_TOKENS: usize = 12;
 /// Final audio the window keeps before the speech in progress when it is cut at a word
@@ -207,6 +210,17 @@ impl Stream {
         // starts to repeat; what still compresses too well is not believed at all (the
         // forced text would hide it from the window-wide check).
         hypothesis.truncate(tokens.loop_start(&hypothesis));
+        // Text the window's final text already holds, said again: the decoder went back
+        // over audio it has transcribed ("It is printed in letters ... The first book is
+        // printed in letters ..."). It is cut from the start of its segment.
+        hypothesis.truncate(tokens.repeat_start(&self.committed, &hypothesis));
+        // Whisper may put a timestamp past the end of the audio it heard; the text's end
+        // is where the audio ends, so the window is never cut past speech not yet final.
+        let audio_end = tokens.timestamp(self.audio.len() as u64, &[]);
+        for t in hypothesis.iter_mut().filter(|t| tokens.is_timestamp(**t)) {
+            *t = (*t).min(audio_end);
+        }
+        let decoded_text = tokens.has_text(&hypothesis);
         if compression_ratio(&tokens.text(&hypothesis)) > options.max_compression_ratio {
             hypothesis.clear();
         }
@@ -242,12 +256,27 @@ impl Stream {
             )),
         };
         if everything {
-            // What comes after is not believed: no more speech will confirm it.
+            // What comes after is not believed: no more speech will confirm it; nor is a
+            // last word cut short ("f-", "And..."): the speaker stopped before it.
             hypothesis.truncate(n);
+            while tokens.ends_cut(&hypothesis) {
+                let word = tokens.word_start_at(&hypothesis, hypothesis.len() - 1);
+                hypothesis.truncate(word);
+            }
         }
-        if !tokens.has_text(&hypothesis[n..]) && !tokens.has_text(&hypothesis[..n]) {
+        let n = n.min(hypothesis.len());
+        if !decoded_text && plausible {
+            // The decoder heard nothing here (a loop it was cut from is not nothing: that
+            // audio is decoded again with what follows).
             self.idle_until = speech_end;
         }
+        tracing::debug!(
+            forced = %tokens.text(&self.committed),
+            committed = %tokens.text(&hypothesis[..n]),
+            rest = %tokens.text(&hypothesis[n..]),
+            everything,
+            "caption hypothesis"
+        );
         let mut all = [self.committed.as_slice(), &hypothesis].concat();
         let mut all_heard = [self.heard_at.as_slice(), &heard].concat();
         let at = self.committed.len();
@@ -343,7 +372,12 @@ impl Stream {
             .zip(&self.last)
             .take_while(|(a, b)| a == b || (tokens.is_timestamp(**a) && tokens.is_timestamp(**b)))
             .count();
-        tokens.word_end_before(hypothesis, same)
+        let mut n = tokens.word_end_before(hypothesis, same);
+        // A word cut short ("f-") both times is still cut: it waits for the audio after it.
+        while n > 0 && tokens.ends_cut(&hypothesis[..n]) {
+            n = tokens.word_start_at(hypothesis, n - 1);
+        }
+        n
     }
 
     /// The end of the last segment in `hypothesis` that a pause of `pause_ms` follows (a
@@ -526,6 +560,37 @@ fn loop_start(tokens: &[u32], timestamp_begin: u32) -> usize {
     tokens.len()
 }
 
+/// Where `tokens` start to say again what `said` holds: the start of the segment (or,
+/// without a timestamp before it in `tokens`, the word) where [`REPEAT_TOKENS`] text tokens
+/// from a word's start match a run of `said`'s text tokens (timestamps aside);
+/// `tokens.len()` when there is none.
+fn repeat_start(
+    said: &[u32],
+    tokens: &[u32],
+    timestamp_begin: u32,
+    starts_word: impl Fn(u32) -> bool,
+) -> usize {
+    let said: Vec<u32> = said
+        .iter()
+        .copied()
+        .filter(|&t| t < timestamp_begin)
+        .collect();
+    let text: Vec<usize> = (0..tokens.len())
+        .filter(|&i| tokens[i] < timestamp_begin)
+        .collect();
+    let run = |k: usize| -> Vec<u32> { text[k..k + REPEAT_TOKENS].iter().map(|&i| tokens[i]).collect() };
+    let Some(k) = (0..(text.len() + 1).saturating_sub(REPEAT_TOKENS)).find(|&k| {
+        starts_word(tokens[text[k]]) && said.windows(REPEAT_TOKENS).any(|w| w == run(k))
+    }) else {
+        return tokens.len();
+    };
+    let at = text[k];
+    (0..at)
+        .rev()
+        .find(|&i| tokens[i] >= timestamp_begin)
+        .unwrap_or(at)
+}
+
 /// What the policy needs to know of tokens.
 struct Tokens<'a> {
     transcriber: &'a Transcriber,
@@ -598,6 +663,11 @@ impl<'a> Tokens<'a> {
     /// See [`loop_start`].
     fn loop_start(&self, tokens: &[u32]) -> usize {
         loop_start(tokens, self.timestamp_begin)
+    }
+
+    /// See [`repeat_start`].
+    fn repeat_start(&self, said: &[u32], tokens: &[u32]) -> usize {
+        repeat_start(said, tokens, self.timestamp_begin, |t| self.starts_word(t))
     }
 
     /// Whether the text ends in a word cut short: a hyphen or an ellipsis, as Whisper
