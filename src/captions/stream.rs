@@ -47,6 +47,8 @@ const REPEAT_SLACK_SAMPLES: u64 = 16_000;
 /// Text tokens in a row that, found again in the window's final text, mean the decoder
 /// says it again (four: "the invention of" may well be said twice in a window).
 const REPEAT_TOKENS: usize = 4;
+/// The most words a decode may say again at its start, after the final text.
+const JOIN_WORDS: usize = 5;
 /// The longest phrase (in tokens) a decoding loop is looked for with.
 const MAX_LOOP_TOKENS: usize = 12;
 /// Final audio the window keeps before the speech in progress when it is cut at a word
@@ -58,8 +60,13 @@ const CUT_MARGIN_SAMPLES: u64 = 1_280;
 /// decoder still hears the sentence before the speech in progress, and each step encodes
 /// at most about this much audio more than the speech not yet final.
 pub const KEEP_SAMPLES: u64 = 8 * 16_000;
+fn keep_samples() -> u64 { std::env::var("CAPS_KEEP").ok().and_then(|v| v.parse::<u64>().ok()).map_or(KEEP_SAMPLES, |s| s * 16_000) }
 /// Past this the window is made final and started afresh (Whisper hears 30 s at most).
 const MAX_WINDOW_SAMPLES: u64 = 28 * 16_000;
+/// A silence this long (2 s) ends the window: what follows is decoded afresh, after the
+/// final text as its prompt (a shorter pause stays in the window, as the offline loop
+/// hears it).
+const SILENCE_SAMPLES: u64 = 32_000;
 /// Audio kept before speech that follows a silence (the decoder hears its onset).
 const PREROLL_SAMPLES: u64 = 8_000;
 /// Prompt tokens kept (the decoder reads at most half its 448-token context of them).
@@ -214,6 +221,11 @@ impl Stream {
         // over audio it has transcribed ("It is printed in letters ... The first book is
         // printed in letters ..."). It is cut from the start of its segment.
         hypothesis.truncate(tokens.repeat_start(&self.committed, &hypothesis));
+        // The words the final text ends with, said again at the start ("for you for you"):
+        // the audio before the window's start held the end of a final word.
+        let said: Vec<u32> = [self.previous.as_slice(), &self.committed].concat();
+        let again = tokens.said_again(&said, &hypothesis);
+        hypothesis.drain(again);
         // Whisper may put a timestamp past the end of the audio it heard; the text's end
         // is where the audio ends, so the window is never cut past speech not yet final.
         let audio_end = tokens.timestamp(self.audio.len() as u64, &[]);
@@ -312,9 +324,11 @@ impl Stream {
             Vec::new()
         };
         self.last = rest.to_vec();
-        if everything {
+        if too_long {
             self.retire_all();
         } else {
+            // The window keeps the speech that was just made final, pauses included: the
+            // decoder hears the next sentence after it, as the offline loop does.
             self.trim(&tokens);
         }
         Ok(step)
@@ -420,11 +434,12 @@ impl Stream {
         n
     }
 
-    /// Nothing new was said: once no text waits to be made final, the final text leaves
-    /// the window, and the silence before the next speech is dropped but for its last
-    /// moment.
+    /// Nothing new was said: once no text waits to be made final and the silence has
+    /// lasted [`SILENCE_SAMPLES`], the final text leaves the window, and the silence
+    /// before the next speech is dropped but for its last moment.
     fn rest(&mut self) {
-        if !self.last.is_empty() {
+        let voice_end = self.voiced.last().map_or(self.start, |r| r.end);
+        if !self.last.is_empty() || self.end() < voice_end + SILENCE_SAMPLES {
             return;
         }
         let committed = std::mem::take(&mut self.committed);
@@ -443,14 +458,19 @@ impl Stream {
     /// [`CONTEXT_SAMPLES`] (the text before becomes the prompt, the words after stay forced:
     /// the decoder goes on after them without hearing the sentence from its start).
     fn trim(&mut self, tokens: &Tokens) {
-        if (self.audio.len() as u64) <= KEEP_SAMPLES {
+        if (self.audio.len() as u64) <= keep_samples() {
             return;
         }
         let c = &self.committed;
-        if let Some(cut) = (1..c.len())
-            .rev()
-            .find(|&i| tokens.is_timestamp(c[i]) && !tokens.is_timestamp(c[i - 1]))
-        {
+        // Not the end of the last final segment: Whisper's timestamps may end a segment
+        // before its last word does, and that word would be heard again after the cut.
+        // Final text stays forced after the cut, so the decoder goes on after it whatever
+        // the audio before holds.
+        if let Some(cut) = (1..c.len()).rev().find(|&i| {
+            tokens.is_timestamp(c[i])
+                && !tokens.is_timestamp(c[i - 1])
+                && tokens.has_text(&c[i..])
+        }) {
             self.move_on(tokens, cut + 1, tokens.steps(c[cut]), false);
             return;
         }
@@ -663,6 +683,43 @@ impl<'a> Tokens<'a> {
     /// See [`loop_start`].
     fn loop_start(&self, tokens: &[u32]) -> usize {
         loop_start(tokens, self.timestamp_begin)
+    }
+
+    /// The words of `tokens` in order, each with the range of its tokens, normalised
+    /// (lower case, no punctuation); timestamps and words of punctuation alone left out.
+    fn words(&self, tokens: &[u32]) -> Vec<(String, Range<usize>)> {
+        let mut words: Vec<(String, Range<usize>)> = Vec::new();
+        for (i, &t) in tokens.iter().enumerate() {
+            if self.is_timestamp(t) {
+                continue;
+            }
+            match words.last_mut() {
+                Some((_, r)) if r.end == i && !self.starts_word(t) => r.end = i + 1,
+                _ => words.push((String::new(), i..i + 1)),
+            }
+        }
+        words
+            .into_iter()
+            .map(|(_, r)| (super::normalised(&self.text(&tokens[r.clone()])), r))
+            .filter(|(w, _)| !w.is_empty())
+            .collect()
+    }
+
+    /// The tokens at the start of `hypothesis` that say again the last words of `said`
+    /// (up to [`JOIN_WORDS`] of them, the most that match); an empty range when none do.
+    fn said_again(&self, said: &[u32], hypothesis: &[u32]) -> Range<usize> {
+        let tail = self.words(&said[said.len().saturating_sub(4 * JOIN_WORDS)..]);
+        let head = self.words(hypothesis);
+        let matching = (1..=JOIN_WORDS.min(tail.len()).min(head.len())).rev().find(|&k| {
+            tail[tail.len() - k..]
+                .iter()
+                .zip(&head[..k])
+                .all(|((a, _), (b, _))| a == b)
+        });
+        match matching {
+            Some(k) => head[0].1.start..head[k - 1].1.end,
+            None => 0..0,
+        }
     }
 
     /// See [`repeat_start`].
