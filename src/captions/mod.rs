@@ -154,7 +154,7 @@ impl Default for CaptionOptions {
         Self {
             latency: Latency::default(),
             commit: Commit::default(),
-            pause_ms: 300,
+            pause_ms: 0,
             language: None,
             beam_size: 5,
             max_no_speech: 0.6,

@@ -186,7 +186,9 @@ impl Stream {
             return Ok(step);
         }
         let align = options.commit == Commit::AlignAtt;
+        let tokens = Tokens::new(transcriber);
         let too_long = self.audio.len() as u64 > MAX_WINDOW_SAMPLES;
+        let forced_text = tokens.has_text(&self.committed);
         let uncommitted_s = (self.end() - self.committed_end.max(self.start)) / 16_000;
         let opts = TranscribeOptions {
             language: options.language.clone(),
@@ -197,6 +199,12 @@ impl Stream {
                 PARTIAL_TOKENS + PARTIAL_TOKENS_PER_SECOND * (uncommitted_s as usize + 1),
             ),
             alignment: align,
+            // A window that holds final text is not silence, whatever its start sounds like.
+            no_speech_threshold: if forced_text {
+                None
+            } else {
+                TranscribeOptions::default().no_speech_threshold
+            },
             ..TranscribeOptions::default()
         };
         let decoded =
@@ -205,14 +213,13 @@ impl Stream {
             .segments
             .iter()
             .chain(&decoded.open)
-            .all(|s| options.plausible(s, self.audio.len()));
+            .all(|s| forced_text || options.plausible(s, self.audio.len()));
         let mut hypothesis: Vec<u32> = Vec::new();
         if plausible {
             for segment in decoded.segments.iter().chain(&decoded.open) {
                 hypothesis.extend_from_slice(&segment.tokens);
             }
         }
-        let tokens = Tokens::new(transcriber);
         // A decoding loop in the new text ("The middle- The middle- ..."): it is cut where it
         // starts to repeat; what still compresses too well is not believed at all (the
         // forced text would hide it from the window-wide check).
@@ -292,8 +299,11 @@ impl Stream {
         let mut all = [self.committed.as_slice(), &hypothesis].concat();
         let mut all_heard = [self.heard_at.as_slice(), &heard].concat();
         let at = self.committed.len();
-        if everything && all.last().is_some_and(|&t| !tokens.is_timestamp(t)) {
-            // Closed where the audio ends, so the next decode goes on after it.
+        if too_long && all.last().is_some_and(|&t| !tokens.is_timestamp(t)) {
+            // Closed where the audio ends, so the next window starts after it. (A window
+            // that goes on keeps its last segment open: a timestamp at the end of the audio
+            // may fall inside a word the speaker goes on with, and the decoder, bound to go
+            // on after it, would hear nothing more.)
             let close = tokens.timestamp(self.audio.len() as u64, &all);
             all.push(close);
             all_heard.push(self.end());
@@ -398,6 +408,9 @@ impl Stream {
     /// pause heard to its end, or the one the audio ends in); all of it when the audio ends
     /// in such a pause.
     fn closed_by_pause(&self, tokens: &Tokens, hypothesis: &[u32], o: &CaptionOptions) -> usize {
+        if o.pause_ms == 0 {
+            return 0;
+        }
         let min = u64::from(o.pause_ms) * 16;
         let from = self.committed_end.max(self.start);
         let mut pauses: Vec<Range<u64>> = self
@@ -728,10 +741,15 @@ impl<'a> Tokens<'a> {
     }
 
     /// Whether the text ends in a word cut short: a hyphen or an ellipsis, as Whisper
-    /// writes a word the audio stops in.
+    /// writes a word the audio stops in, or a stutter of letters ("f-f", "f-f-d.").
     fn ends_cut(&self, tokens: &[u32]) -> bool {
         let text = self.text(tokens);
-        text.ends_with('-') || text.ends_with('…') || text.ends_with("...")
+        let last = text.rsplit(' ').next().unwrap_or_default();
+        let stutter = last.contains('-')
+            && last
+                .split('-')
+                .any(|piece| piece.chars().filter(|c| c.is_alphanumeric()).count() <= 1);
+        stutter || text.ends_with('…') || text.ends_with("...")
     }
 
     /// The largest `n <= at` such that `tokens[..n]` ends at the end of a word: the token
