@@ -47,6 +47,9 @@ const REPEAT_SLACK_SAMPLES: u64 = 16_000;
 /// Text tokens in a row that, found again in the window's final text, mean the decoder
 /// says it again (four: "the invention of" may well be said twice in a window).
 const REPEAT_TOKENS: usize = 4;
+/// Tokens of the final text before the window that a decode may say again (the audio of
+/// a sentence or so before the window's start may still be heard at its start).
+const RECENT_TOKENS: usize = 40;
 /// The most words a decode may say again at its start, after the final text.
 const JOIN_WORDS: usize = 5;
 /// The longest phrase (in tokens) a decoding loop is looked for with.
@@ -224,13 +227,18 @@ impl Stream {
         // starts to repeat; what still compresses too well is not believed at all (the
         // forced text would hide it from the window-wide check).
         hypothesis.truncate(tokens.loop_start(&hypothesis));
-        // Text the window's final text already holds, said again: the decoder went back
-        // over audio it has transcribed ("It is printed in letters ... The first book is
-        // printed in letters ..."). It is cut from the start of its segment.
-        hypothesis.truncate(tokens.repeat_start(&self.committed, &hypothesis));
+        // Recent final text said again: the decoder went back over audio it has
+        // transcribed ("It is printed in letters ... The first book is printed in letters
+        // ..."), in the window or just before its start. It is cut from the start of its
+        // segment.
+        let said: Vec<u32> = [
+            &self.previous[self.previous.len().saturating_sub(RECENT_TOKENS)..],
+            &self.committed,
+        ]
+        .concat();
+        hypothesis.truncate(tokens.repeat_start(&said, &hypothesis));
         // The words the final text ends with, said again at the start ("for you for you"):
         // the audio before the window's start held the end of a final word.
-        let said: Vec<u32> = [self.previous.as_slice(), &self.committed].concat();
         let again = tokens.said_again(&said, &hypothesis);
         hypothesis.drain(again);
         // Whisper may put a timestamp past the end of the audio it heard; the text's end
