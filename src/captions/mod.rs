@@ -357,7 +357,7 @@ impl Captioner {
             Latency::Low => {
                 self.stream
                     .hear(window.start, &window.samples, &window.voiced);
-                let mut update = self.stream_step(transcriber, false, heard_ms)?;
+                let mut update = self.stream_step(transcriber, false, false, heard_ms)?;
                 while let Some(u) = self.ahead.front() {
                     if u.end > self.stream.end() {
                         break;
@@ -387,16 +387,19 @@ impl Captioner {
         let lead_start = u.start - u.lead_in.len() as u64;
         self.stream.hear(lead_start, &u.lead_in, &[]);
         self.stream.hear(u.start, &u.samples, &[]);
-        self.stream_step(transcriber, !u.cut, u.end / 16)
+        self.stream_step(transcriber, !u.cut, false, u.end / 16)
     }
 
     fn stream_step(
         &mut self,
         transcriber: &Transcriber,
         speech_over: bool,
+        stream_over: bool,
         heard_ms: u64,
     ) -> Result<CaptionUpdate, TranscribeError> {
-        let step = self.stream.step(transcriber, &self.options, speech_over)?;
+        let step = self
+            .stream
+            .step(transcriber, &self.options, speech_over, stream_over)?;
         Ok(CaptionUpdate {
             finals: step.finals,
             partial: Some(step.partial),
@@ -493,7 +496,7 @@ impl Captioner {
                 let done = self.stream_utterance(transcriber, &u)?;
                 update.finals.extend(done.finals);
             }
-            let done = self.stream_step(transcriber, true, self.stream.end() / 16)?;
+            let done = self.stream_step(transcriber, true, true, self.stream.end() / 16)?;
             update.finals.extend(done.finals);
             update.heard_ms = done.heard_ms;
             update.partial = Some(CaptionText::default());

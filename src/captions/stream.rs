@@ -63,7 +63,6 @@ const CUT_MARGIN_SAMPLES: u64 = 1_280;
 /// decoder still hears the sentence before the speech in progress, and each step encodes
 /// at most about this much audio more than the speech not yet final.
 pub const KEEP_SAMPLES: u64 = 8 * 16_000;
-fn keep_samples() -> u64 { std::env::var("CAPS_KEEP").ok().and_then(|v| v.parse::<u64>().ok()).map_or(KEEP_SAMPLES, |s| s * 16_000) }
 /// Past this the window is made final and started afresh (Whisper hears 30 s at most).
 const MAX_WINDOW_SAMPLES: u64 = 28 * 16_000;
 /// A silence this long (2 s) ends the window: what follows is decoded afresh, after the
@@ -160,12 +159,15 @@ impl Stream {
     }
 
     /// Decodes the window and commits what the policy allows; `speech_over`: the speaker
-    /// stopped (an utterance ended, or the stream did), so everything decoded is final.
+    /// stopped (an utterance ended, or the stream did), so every segment the decoder closed
+    /// is final (with AlignAtt, everything heard); `stream_over`: the stream ended, so
+    /// everything decoded is final.
     pub fn step(
         &mut self,
         transcriber: &Transcriber,
         options: &CaptionOptions,
         speech_over: bool,
+        stream_over: bool,
     ) -> Result<Step, TranscribeError> {
         let mut step = Step {
             finals: Vec::new(),
@@ -184,10 +186,13 @@ impl Stream {
             speech_over,
             "caption step"
         );
-        if !new_speech && (!speech_over || self.last.is_empty()) {
+        // A silence of [`SILENCE_SAMPLES`] after text that waits: the speaker finished it.
+        let silence_over = !new_speech && self.end() >= speech_end + SILENCE_SAMPLES;
+        if !new_speech && (!(speech_over || silence_over) || self.last.is_empty()) {
             self.rest();
             return Ok(step);
         }
+        let stream_over = stream_over || silence_over;
         let align = options.commit == Commit::AlignAtt;
         let tokens = Tokens::new(transcriber);
         let too_long = self.audio.len() as u64 > MAX_WINDOW_SAMPLES;
@@ -229,16 +234,16 @@ impl Stream {
         hypothesis.truncate(tokens.loop_start(&hypothesis));
         // Recent final text said again: the decoder went back over audio it has
         // transcribed ("It is printed in letters ... The first book is printed in letters
-        // ..."), in the window or just before its start. It is cut from the start of its
-        // segment.
-        let said: Vec<u32> = [
-            &self.previous[self.previous.len().saturating_sub(RECENT_TOKENS)..],
-            &self.committed,
-        ]
-        .concat();
-        hypothesis.truncate(tokens.repeat_start(&said, &hypothesis));
+        // ..."), in the window or, a longer run, just before its start (a phrase may well
+        // come twice in a paragraph). It is cut from the start of its segment.
+        let recent = &self.previous[self.previous.len().saturating_sub(RECENT_TOKENS)..];
+        let again = tokens
+            .repeat_start(&self.committed, &hypothesis, REPEAT_TOKENS)
+            .min(tokens.repeat_start(recent, &hypothesis, 2 * REPEAT_TOKENS));
+        hypothesis.truncate(again);
         // The words the final text ends with, said again at the start ("for you for you"):
         // the audio before the window's start held the end of a final word.
+        let said: Vec<u32> = [self.previous.as_slice(), &self.committed].concat();
         let again = tokens.said_again(&said, &hypothesis);
         hypothesis.drain(again);
         // Whisper may put a timestamp past the end of the audio it heard; the text's end
@@ -272,15 +277,23 @@ impl Stream {
                 hypothesis.truncate(i);
             }
         }
-        let everything = speech_over || too_long;
+        let everything = stream_over || too_long || (align && speech_over);
         let n = match (align, everything) {
-            (true, _) => self.heard_in_time(&tokens, &hypothesis, &heard, everything),
+            (true, _) => self.heard_in_time(&tokens, &hypothesis, &heard, speech_over || too_long),
             (false, true) => hypothesis.len(),
-            (false, false) => self.agreed(&tokens, &hypothesis).max(self.closed_by_pause(
-                &tokens,
-                &hypothesis,
-                options,
-            )),
+            (false, false) => {
+                let agreed = self.agreed(&tokens, &hypothesis);
+                let paused = self.closed_by_pause(&tokens, &hypothesis, options);
+                // At a speech end the segments the decoder closed are final; text after
+                // the last one (a sentence's first word, "The") waits for the speech
+                // that goes on with it.
+                let closed = if speech_over {
+                    tokens.closed_prefix(&hypothesis)
+                } else {
+                    0
+                };
+                agreed.max(paused).max(closed)
+            }
         };
         if everything {
             // What comes after is not believed: no more speech will confirm it; nor is a
@@ -479,19 +492,20 @@ impl Stream {
     /// [`CONTEXT_SAMPLES`] (the text before becomes the prompt, the words after stay forced:
     /// the decoder goes on after them without hearing the sentence from its start).
     fn trim(&mut self, tokens: &Tokens) {
-        if (self.audio.len() as u64) <= keep_samples() {
+        if (self.audio.len() as u64) <= KEEP_SAMPLES {
             return;
         }
         let c = &self.committed;
-        // Not the end of the last final segment: Whisper's timestamps may end a segment
-        // before its last word does, and that word would be heard again after the cut.
-        // Final text stays forced after the cut, so the decoder goes on after it whatever
-        // the audio before holds.
-        if let Some(cut) = (1..c.len()).rev().find(|&i| {
-            tokens.is_timestamp(c[i])
-                && !tokens.is_timestamp(c[i - 1])
-                && tokens.has_text(&c[i..])
-        }) {
+        // Preferably not at the end of the last final segment: Whisper's timestamps may
+        // end a segment before its last word does, and that word would be heard again
+        // after the cut. Final text that stays forced after the cut makes the decoder go
+        // on after it whatever the audio before holds.
+        let closes = |i: usize| tokens.is_timestamp(c[i]) && !tokens.is_timestamp(c[i - 1]);
+        let cut = (1..c.len())
+            .rev()
+            .find(|&i| closes(i) && tokens.has_text(&c[i..]))
+            .or_else(|| (1..c.len()).rev().find(|&i| closes(i)));
+        if let Some(cut) = cut {
             self.move_on(tokens, cut + 1, tokens.steps(c[cut]), false);
             return;
         }
@@ -602,12 +616,13 @@ fn loop_start(tokens: &[u32], timestamp_begin: u32) -> usize {
 }
 
 /// Where `tokens` start to say again what `said` holds: the start of the segment (or,
-/// without a timestamp before it in `tokens`, the word) where [`REPEAT_TOKENS`] text tokens
-/// from a word's start match a run of `said`'s text tokens (timestamps aside);
-/// `tokens.len()` when there is none.
+/// without a timestamp before it in `tokens`, the word) where `run` text tokens from a
+/// word's start match a run of `said`'s text tokens (timestamps aside); `tokens.len()`
+/// when there is none.
 fn repeat_start(
     said: &[u32],
     tokens: &[u32],
+    run: usize,
     timestamp_begin: u32,
     starts_word: impl Fn(u32) -> bool,
 ) -> usize {
@@ -619,10 +634,10 @@ fn repeat_start(
     let text: Vec<usize> = (0..tokens.len())
         .filter(|&i| tokens[i] < timestamp_begin)
         .collect();
-    let run = |k: usize| -> Vec<u32> { text[k..k + REPEAT_TOKENS].iter().map(|&i| tokens[i]).collect() };
-    let Some(k) = (0..(text.len() + 1).saturating_sub(REPEAT_TOKENS)).find(|&k| {
-        starts_word(tokens[text[k]]) && said.windows(REPEAT_TOKENS).any(|w| w == run(k))
-    }) else {
+    let phrase = |k: usize| -> Vec<u32> { text[k..k + run].iter().map(|&i| tokens[i]).collect() };
+    let Some(k) = (0..(text.len() + 1).saturating_sub(run))
+        .find(|&k| starts_word(tokens[text[k]]) && said.windows(run).any(|w| w == phrase(k)))
+    else {
         return tokens.len();
     };
     let at = text[k];
@@ -731,21 +746,38 @@ impl<'a> Tokens<'a> {
     fn said_again(&self, said: &[u32], hypothesis: &[u32]) -> Range<usize> {
         let tail = self.words(&said[said.len().saturating_sub(4 * JOIN_WORDS)..]);
         let head = self.words(hypothesis);
-        let matching = (1..=JOIN_WORDS.min(tail.len()).min(head.len())).rev().find(|&k| {
-            tail[tail.len() - k..]
-                .iter()
-                .zip(&head[..k])
-                .all(|((a, _), (b, _))| a == b)
-        });
+        let matching = (1..=JOIN_WORDS.min(tail.len()).min(head.len()))
+            .rev()
+            .find(|&k| {
+                tail[tail.len() - k..]
+                    .iter()
+                    .zip(&head[..k])
+                    .all(|((a, _), (b, _))| a == b)
+            });
         match matching {
             Some(k) => head[0].1.start..head[k - 1].1.end,
             None => 0..0,
         }
     }
 
+    /// The length of the prefix of `tokens` that ends with the last segment a timestamp
+    /// closes (0 when none), short of a last word cut short.
+    fn closed_prefix(&self, tokens: &[u32]) -> usize {
+        let mut n = (1..tokens.len())
+            .rev()
+            .find(|&i| self.is_timestamp(tokens[i]) && !self.is_timestamp(tokens[i - 1]))
+            .map_or(0, |i| i + 1);
+        while n > 0 && self.ends_cut(&tokens[..n]) {
+            n = self.word_start_at(tokens, n - 1);
+        }
+        n
+    }
+
     /// See [`repeat_start`].
-    fn repeat_start(&self, said: &[u32], tokens: &[u32]) -> usize {
-        repeat_start(said, tokens, self.timestamp_begin, |t| self.starts_word(t))
+    fn repeat_start(&self, said: &[u32], tokens: &[u32], run: usize) -> usize {
+        repeat_start(said, tokens, run, self.timestamp_begin, |t| {
+            self.starts_word(t)
+        })
     }
 
     /// Whether the text ends in a word cut short: a hyphen or an ellipsis, as Whisper
