@@ -84,8 +84,9 @@ const STOCK_PHRASES: &[&str] = &[
 #[serde(rename_all = "lowercase")]
 pub enum Latency {
     /// The stream is decoded every caption step; text is final once two steps agree on it
-    /// (LocalAgreement-2), once a pause closes its segment, or when the speech ends. Final
-    /// within about 1.5 s (p50), but not yet as accurate as `Balanced` (README).
+    /// (LocalAgreement-2), when the speech ends (the segments the decoder closed) or after
+    /// a silence. Final within about 1.5 s (p50), but not yet as accurate as `Balanced`
+    /// (README).
     Low,
     /// Text is final at an utterance's end once `settle_ms` of stream follows it: as
     /// accurate as the offline transcript, but a sentence waits for the next utterance.
@@ -100,8 +101,8 @@ pub enum Commit {
     /// AlignAtt (experimental): a word is final once the decoder heard it (its
     /// cross-attention on the alignment heads) at least 0.5 s before the end of the audio.
     AlignAtt,
-    /// LocalAgreement-2: once two steps agree on it, or a pause of `pause_ms` closes its
-    /// segment.
+    /// LocalAgreement-2: once two steps agree on it (or, with `pause_ms`, a pause closes its
+    /// segment).
     #[default]
     Agreement,
 }
@@ -114,7 +115,7 @@ pub struct CaptionOptions {
     /// `Latency::Low`: how text becomes final.
     pub commit: Commit,
     /// `Latency::Low`: a pause in the voice this long ends a sentence; the segments it closes
-    /// are final at once.
+    /// are final at once. 0: off (it made text final that no second decode confirmed).
     pub pause_ms: u32,
     /// A language code; `None` detects it per utterance (multilingual models).
     pub language: Option<String>,

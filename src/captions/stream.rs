@@ -6,10 +6,14 @@
 //!   ─► the window decoded (greedy, context fitted): earlier finals as the prompt, the
 //!      finals inside the window forced as the decoder's start
 //!   ─► hypothesis H (what follows the forced tokens)
-//!   ─► H cut where it starts to loop ("Basil Paris Basil Paris")
+//!   ─► H cut where it starts to loop ("Basil Paris Basil Paris"), where it says recent
+//!      final text again (the decoder went back over audio it has transcribed), and less
+//!      the words at its start that the final text ends with; its timestamps no later
+//!      than the audio's end
 //!   ─► final (`Commit::Agreement`): the longest prefix of H that the previous step's
-//!      hypothesis agrees with, to a word's end (LocalAgreement-2), or every segment of H
-//!      that a pause of `pause_ms` closes, or all of H once the speech is over
+//!      hypothesis agrees with, to a word's end and not a word cut short ("f-", "f-f")
+//!      (LocalAgreement-2); at a speech end also every segment H closes; after 2 s of
+//!      silence, or when the stream ends, all of H but a last word cut short
 //!   ─► final (`Commit::AlignAtt`): H up to the last word the decoder heard (argmax of its
 //!      cross-attention on the alignment heads, smoothed over neighbouring tokens) at least
 //!      0.5 s before the end of the audio, or before the voice stopped once the speech is
@@ -23,9 +27,13 @@
 //!
 //! The forced tokens keep what the settle policy got right: the decoder goes on after the
 //! text already final, in the audio around it, so nothing is repeated or dropped at a join
-//! and its timestamps cannot go back. The window is trimmed at a final segment's end once
-//! it is longer than [`KEEP_SAMPLES`] (the offline loop seeks the same way), which bounds
-//! what each step encodes.
+//! and its timestamps cannot go back. The window keeps its audio over pauses shorter than
+//! 2 s (the decoder hears the next sentence after the last one, as offline); it is
+//! trimmed at a final segment's end once it is longer than [`KEEP_SAMPLES`] (the offline
+//! loop seeks the same way), preferably one that final text follows, which bounds what
+//! each step encodes. A window that holds final text is never judged silent, and a segment
+//! the speech end closes stays open in it: a timestamp forced at the audio's end left the
+//! decoder nothing to say after it.
 
 use std::ops::Range;
 
@@ -924,6 +932,29 @@ mod tests {
         assert_eq!(
             smooth_heard(&tokens, &heard, TB),
             [0, 200, 400, 400, 500, 500, 900]
+        );
+    }
+
+    #[test]
+    fn final_text_said_again_is_cut_from_its_segment() {
+        // Tokens 10.. start a word; 1..9 go on one.
+        let starts_word = |t: u32| t >= 10;
+        let said = [TB, 10, 11, 12, 13, 14, TB + 50];
+        // New text, then a segment that says 11 12 13 14 again: cut at its timestamp.
+        let tokens = [TB + 50, 20, 21, TB + 60, TB + 60, 22, 11, 12, 13, 14, 23];
+        assert_eq!(repeat_start(&said, &tokens, 4, TB, starts_word), 4);
+        // Without a timestamp before it, at the word it starts with.
+        let tokens = [20, 21, 11, 12, 13, 14];
+        assert_eq!(repeat_start(&said, &tokens, 4, TB, starts_word), 2);
+        // Three tokens again are not enough; nor a run that starts inside a word.
+        assert_eq!(
+            repeat_start(&said, &[20, 11, 12, 13, 21], 4, TB, starts_word),
+            5
+        );
+        let said = [1, 2, 3, 4];
+        assert_eq!(
+            repeat_start(&said, &[20, 1, 2, 3, 4], 4, TB, starts_word),
+            5
         );
     }
 
