@@ -84,8 +84,9 @@ const STOCK_PHRASES: &[&str] = &[
 #[serde(rename_all = "lowercase")]
 pub enum Latency {
     /// The stream is decoded every caption step; text is final once two steps agree on it
-    /// (LocalAgreement-2), once a pause closes its segment, or when the speech ends. Final
-    /// within about 1.5 s (p50), but not yet as accurate as `Balanced` (README).
+    /// (LocalAgreement-2), when the speech ends (the segments the decoder closed) or after
+    /// a silence. Final within about 1.5 s (p50), but not yet as accurate as `Balanced`
+    /// (README).
     Low,
     /// Text is final at an utterance's end once `settle_ms` of stream follows it: as
     /// accurate as the offline transcript, but a sentence waits for the next utterance.
@@ -100,8 +101,8 @@ pub enum Commit {
     /// AlignAtt (experimental): a word is final once the decoder heard it (its
     /// cross-attention on the alignment heads) at least 0.5 s before the end of the audio.
     AlignAtt,
-    /// LocalAgreement-2: once two steps agree on it, or a pause of `pause_ms` closes its
-    /// segment.
+    /// LocalAgreement-2: once two steps agree on it (or, with `pause_ms`, a pause closes its
+    /// segment).
     #[default]
     Agreement,
 }
@@ -114,7 +115,7 @@ pub struct CaptionOptions {
     /// `Latency::Low`: how text becomes final.
     pub commit: Commit,
     /// `Latency::Low`: a pause in the voice this long ends a sentence; the segments it closes
-    /// are final at once.
+    /// are final at once. 0: off (it made text final that no second decode confirmed).
     pub pause_ms: u32,
     /// A language code; `None` detects it per utterance (multilingual models).
     pub language: Option<String>,
@@ -154,7 +155,7 @@ impl Default for CaptionOptions {
         Self {
             latency: Latency::default(),
             commit: Commit::default(),
-            pause_ms: 300,
+            pause_ms: 0,
             language: None,
             beam_size: 5,
             max_no_speech: 0.6,
@@ -357,7 +358,7 @@ impl Captioner {
             Latency::Low => {
                 self.stream
                     .hear(window.start, &window.samples, &window.voiced);
-                let mut update = self.stream_step(transcriber, false, heard_ms)?;
+                let mut update = self.stream_step(transcriber, false, false, heard_ms)?;
                 while let Some(u) = self.ahead.front() {
                     if u.end > self.stream.end() {
                         break;
@@ -387,16 +388,19 @@ impl Captioner {
         let lead_start = u.start - u.lead_in.len() as u64;
         self.stream.hear(lead_start, &u.lead_in, &[]);
         self.stream.hear(u.start, &u.samples, &[]);
-        self.stream_step(transcriber, !u.cut, u.end / 16)
+        self.stream_step(transcriber, !u.cut, false, u.end / 16)
     }
 
     fn stream_step(
         &mut self,
         transcriber: &Transcriber,
         speech_over: bool,
+        stream_over: bool,
         heard_ms: u64,
     ) -> Result<CaptionUpdate, TranscribeError> {
-        let step = self.stream.step(transcriber, &self.options, speech_over)?;
+        let step = self
+            .stream
+            .step(transcriber, &self.options, speech_over, stream_over)?;
         Ok(CaptionUpdate {
             finals: step.finals,
             partial: Some(step.partial),
@@ -493,7 +497,7 @@ impl Captioner {
                 let done = self.stream_utterance(transcriber, &u)?;
                 update.finals.extend(done.finals);
             }
-            let done = self.stream_step(transcriber, true, self.stream.end() / 16)?;
+            let done = self.stream_step(transcriber, true, true, self.stream.end() / 16)?;
             update.finals.extend(done.finals);
             update.heard_ms = done.heard_ms;
             update.partial = Some(CaptionText::default());

@@ -6,10 +6,14 @@
 //!   ─► the window decoded (greedy, context fitted): earlier finals as the prompt, the
 //!      finals inside the window forced as the decoder's start
 //!   ─► hypothesis H (what follows the forced tokens)
-//!   ─► H cut where it starts to loop ("Basil Paris Basil Paris")
+//!   ─► H cut where it starts to loop ("Basil Paris Basil Paris"), where it says recent
+//!      final text again (the decoder went back over audio it has transcribed), and less
+//!      the words at its start that the final text ends with; its timestamps no later
+//!      than the audio's end
 //!   ─► final (`Commit::Agreement`): the longest prefix of H that the previous step's
-//!      hypothesis agrees with, to a word's end (LocalAgreement-2), or every segment of H
-//!      that a pause of `pause_ms` closes, or all of H once the speech is over
+//!      hypothesis agrees with, to a word's end and not a word cut short ("f-", "f-f")
+//!      (LocalAgreement-2); at a speech end also every segment H closes; after 2 s of
+//!      silence, or when the stream ends, all of H but a last word cut short
 //!   ─► final (`Commit::AlignAtt`): H up to the last word the decoder heard (argmax of its
 //!      cross-attention on the alignment heads, smoothed over neighbouring tokens) at least
 //!      0.5 s before the end of the audio, or before the voice stopped once the speech is
@@ -23,9 +27,13 @@
 //!
 //! The forced tokens keep what the settle policy got right: the decoder goes on after the
 //! text already final, in the audio around it, so nothing is repeated or dropped at a join
-//! and its timestamps cannot go back. The window is trimmed at a final segment's end once
-//! it is longer than [`KEEP_SAMPLES`] (the offline loop seeks the same way), which bounds
-//! what each step encodes.
+//! and its timestamps cannot go back. The window keeps its audio over pauses shorter than
+//! 2 s (the decoder hears the next sentence after the last one, as offline); it is
+//! trimmed at a final segment's end once it is longer than [`KEEP_SAMPLES`] (the offline
+//! loop seeks the same way), preferably one that final text follows, which bounds what
+//! each step encodes. A window that holds final text is never judged silent, and a segment
+//! the speech end closes stays open in it: a timestamp forced at the audio's end left the
+//! decoder nothing to say after it.
 
 use std::ops::Range;
 
@@ -44,6 +52,14 @@ const ALIGN_MARGIN_SAMPLES: u64 = 8_000;
 /// New text heard this far (1 s) before the end of the final text is said again: the
 /// decoder went back over audio whose text is final.
 const REPEAT_SLACK_SAMPLES: u64 = 16_000;
+/// Text tokens in a row that, found again in the window's final text, mean the decoder
+/// says it again (four: "the invention of" may well be said twice in a window).
+const REPEAT_TOKENS: usize = 4;
+/// Tokens of the final text before the window that a decode may say again (the audio of
+/// a sentence or so before the window's start may still be heard at its start).
+const RECENT_TOKENS: usize = 40;
+/// The most words a decode may say again at its start, after the final text.
+const JOIN_WORDS: usize = 5;
 /// The longest phrase (in tokens) a decoding loop is looked for with.
 const MAX_LOOP_TOKENS: usize = 12;
 /// Final audio the window keeps before the speech in progress when it is cut at a word
@@ -57,6 +73,10 @@ const CUT_MARGIN_SAMPLES: u64 = 1_280;
 pub const KEEP_SAMPLES: u64 = 8 * 16_000;
 /// Past this the window is made final and started afresh (Whisper hears 30 s at most).
 const MAX_WINDOW_SAMPLES: u64 = 28 * 16_000;
+/// A silence this long (2 s) ends the window: what follows is decoded afresh, after the
+/// final text as its prompt (a shorter pause stays in the window, as the offline loop
+/// hears it).
+const SILENCE_SAMPLES: u64 = 32_000;
 /// Audio kept before speech that follows a silence (the decoder hears its onset).
 const PREROLL_SAMPLES: u64 = 8_000;
 /// Prompt tokens kept (the decoder reads at most half its 448-token context of them).
@@ -147,12 +167,15 @@ impl Stream {
     }
 
     /// Decodes the window and commits what the policy allows; `speech_over`: the speaker
-    /// stopped (an utterance ended, or the stream did), so everything decoded is final.
+    /// stopped (an utterance ended, or the stream did), so every segment the decoder closed
+    /// is final (with AlignAtt, everything heard); `stream_over`: the stream ended, so
+    /// everything decoded is final.
     pub fn step(
         &mut self,
         transcriber: &Transcriber,
         options: &CaptionOptions,
         speech_over: bool,
+        stream_over: bool,
     ) -> Result<Step, TranscribeError> {
         let mut step = Step {
             finals: Vec::new(),
@@ -171,12 +194,17 @@ impl Stream {
             speech_over,
             "caption step"
         );
-        if !new_speech && (!speech_over || self.last.is_empty()) {
+        // A silence of [`SILENCE_SAMPLES`] after text that waits: the speaker finished it.
+        let silence_over = !new_speech && self.end() >= speech_end + SILENCE_SAMPLES;
+        if !new_speech && (!(speech_over || silence_over) || self.last.is_empty()) {
             self.rest();
             return Ok(step);
         }
+        let stream_over = stream_over || silence_over;
         let align = options.commit == Commit::AlignAtt;
+        let tokens = Tokens::new(transcriber);
         let too_long = self.audio.len() as u64 > MAX_WINDOW_SAMPLES;
+        let forced_text = tokens.has_text(&self.committed);
         let uncommitted_s = (self.end() - self.committed_end.max(self.start)) / 16_000;
         let opts = TranscribeOptions {
             language: options.language.clone(),
@@ -187,6 +215,12 @@ impl Stream {
                 PARTIAL_TOKENS + PARTIAL_TOKENS_PER_SECOND * (uncommitted_s as usize + 1),
             ),
             alignment: align,
+            // A window that holds final text is not silence, whatever its start sounds like.
+            no_speech_threshold: if forced_text {
+                None
+            } else {
+                TranscribeOptions::default().no_speech_threshold
+            },
             ..TranscribeOptions::default()
         };
         let decoded =
@@ -195,18 +229,38 @@ impl Stream {
             .segments
             .iter()
             .chain(&decoded.open)
-            .all(|s| options.plausible(s, self.audio.len()));
+            .all(|s| forced_text || options.plausible(s, self.audio.len()));
         let mut hypothesis: Vec<u32> = Vec::new();
         if plausible {
             for segment in decoded.segments.iter().chain(&decoded.open) {
                 hypothesis.extend_from_slice(&segment.tokens);
             }
         }
-        let tokens = Tokens::new(transcriber);
         // A decoding loop in the new text ("The middle- The middle- ..."): it is cut where it
         // starts to repeat; what still compresses too well is not believed at all (the
         // forced text would hide it from the window-wide check).
         hypothesis.truncate(tokens.loop_start(&hypothesis));
+        // Recent final text said again: the decoder went back over audio it has
+        // transcribed ("It is printed in letters ... The first book is printed in letters
+        // ..."), in the window or, a longer run, just before its start (a phrase may well
+        // come twice in a paragraph). It is cut from the start of its segment.
+        let recent = &self.previous[self.previous.len().saturating_sub(RECENT_TOKENS)..];
+        let again = tokens
+            .repeat_start(&self.committed, &hypothesis, REPEAT_TOKENS)
+            .min(tokens.repeat_start(recent, &hypothesis, 2 * REPEAT_TOKENS));
+        hypothesis.truncate(again);
+        // The words the final text ends with, said again at the start ("for you for you"):
+        // the audio before the window's start held the end of a final word.
+        let said: Vec<u32> = [self.previous.as_slice(), &self.committed].concat();
+        let again = tokens.said_again(&said, &hypothesis);
+        hypothesis.drain(again);
+        // Whisper may put a timestamp past the end of the audio it heard; the text's end
+        // is where the audio ends, so the window is never cut past speech not yet final.
+        let audio_end = tokens.timestamp(self.audio.len() as u64, &[]);
+        for t in hypothesis.iter_mut().filter(|t| tokens.is_timestamp(**t)) {
+            *t = (*t).min(audio_end);
+        }
+        let decoded_text = tokens.has_text(&hypothesis);
         if compression_ratio(&tokens.text(&hypothesis)) > options.max_compression_ratio {
             hypothesis.clear();
         }
@@ -231,28 +285,54 @@ impl Stream {
                 hypothesis.truncate(i);
             }
         }
-        let everything = speech_over || too_long;
+        let everything = stream_over || too_long || (align && speech_over);
         let n = match (align, everything) {
-            (true, _) => self.heard_in_time(&tokens, &hypothesis, &heard, everything),
+            (true, _) => self.heard_in_time(&tokens, &hypothesis, &heard, speech_over || too_long),
             (false, true) => hypothesis.len(),
-            (false, false) => self.agreed(&tokens, &hypothesis).max(self.closed_by_pause(
-                &tokens,
-                &hypothesis,
-                options,
-            )),
+            (false, false) => {
+                let agreed = self.agreed(&tokens, &hypothesis);
+                let paused = self.closed_by_pause(&tokens, &hypothesis, options);
+                // At a speech end the segments the decoder closed are final; text after
+                // the last one (a sentence's first word, "The") waits for the speech
+                // that goes on with it.
+                let closed = if speech_over {
+                    tokens.closed_prefix(&hypothesis)
+                } else {
+                    0
+                };
+                agreed.max(paused).max(closed)
+            }
         };
         if everything {
-            // What comes after is not believed: no more speech will confirm it.
+            // What comes after is not believed: no more speech will confirm it; nor is a
+            // last word cut short ("f-", "And..."): the speaker stopped before it.
             hypothesis.truncate(n);
+            while tokens.ends_cut(&hypothesis) {
+                let word = tokens.word_start_at(&hypothesis, hypothesis.len() - 1);
+                hypothesis.truncate(word);
+            }
         }
-        if !tokens.has_text(&hypothesis[n..]) && !tokens.has_text(&hypothesis[..n]) {
+        let n = n.min(hypothesis.len());
+        if !decoded_text && plausible {
+            // The decoder heard nothing here (a loop it was cut from is not nothing: that
+            // audio is decoded again with what follows).
             self.idle_until = speech_end;
         }
+        tracing::debug!(
+            forced = %tokens.text(&self.committed),
+            committed = %tokens.text(&hypothesis[..n]),
+            rest = %tokens.text(&hypothesis[n..]),
+            everything,
+            "caption hypothesis"
+        );
         let mut all = [self.committed.as_slice(), &hypothesis].concat();
         let mut all_heard = [self.heard_at.as_slice(), &heard].concat();
         let at = self.committed.len();
-        if everything && all.last().is_some_and(|&t| !tokens.is_timestamp(t)) {
-            // Closed where the audio ends, so the next decode goes on after it.
+        if too_long && all.last().is_some_and(|&t| !tokens.is_timestamp(t)) {
+            // Closed where the audio ends, so the next window starts after it. (A window
+            // that goes on keeps its last segment open: a timestamp at the end of the audio
+            // may fall inside a word the speaker goes on with, and the decoder, bound to go
+            // on after it, would hear nothing more.)
             let close = tokens.timestamp(self.audio.len() as u64, &all);
             all.push(close);
             all_heard.push(self.end());
@@ -283,9 +363,11 @@ impl Stream {
             Vec::new()
         };
         self.last = rest.to_vec();
-        if everything {
+        if too_long {
             self.retire_all();
         } else {
+            // The window keeps the speech that was just made final, pauses included: the
+            // decoder hears the next sentence after it, as the offline loop does.
             self.trim(&tokens);
         }
         Ok(step)
@@ -343,13 +425,21 @@ impl Stream {
             .zip(&self.last)
             .take_while(|(a, b)| a == b || (tokens.is_timestamp(**a) && tokens.is_timestamp(**b)))
             .count();
-        tokens.word_end_before(hypothesis, same)
+        let mut n = tokens.word_end_before(hypothesis, same);
+        // A word cut short ("f-") both times is still cut: it waits for the audio after it.
+        while n > 0 && tokens.ends_cut(&hypothesis[..n]) {
+            n = tokens.word_start_at(hypothesis, n - 1);
+        }
+        n
     }
 
     /// The end of the last segment in `hypothesis` that a pause of `pause_ms` follows (a
     /// pause heard to its end, or the one the audio ends in); all of it when the audio ends
     /// in such a pause.
     fn closed_by_pause(&self, tokens: &Tokens, hypothesis: &[u32], o: &CaptionOptions) -> usize {
+        if o.pause_ms == 0 {
+            return 0;
+        }
         let min = u64::from(o.pause_ms) * 16;
         let from = self.committed_end.max(self.start);
         let mut pauses: Vec<Range<u64>> = self
@@ -386,11 +476,12 @@ impl Stream {
         n
     }
 
-    /// Nothing new was said: once no text waits to be made final, the final text leaves
-    /// the window, and the silence before the next speech is dropped but for its last
-    /// moment.
+    /// Nothing new was said: once no text waits to be made final and the silence has
+    /// lasted [`SILENCE_SAMPLES`], the final text leaves the window, and the silence
+    /// before the next speech is dropped but for its last moment.
     fn rest(&mut self) {
-        if !self.last.is_empty() {
+        let voice_end = self.voiced.last().map_or(self.start, |r| r.end);
+        if !self.last.is_empty() || self.end() < voice_end + SILENCE_SAMPLES {
             return;
         }
         let committed = std::mem::take(&mut self.committed);
@@ -413,10 +504,16 @@ impl Stream {
             return;
         }
         let c = &self.committed;
-        if let Some(cut) = (1..c.len())
+        // Preferably not at the end of the last final segment: Whisper's timestamps may
+        // end a segment before its last word does, and that word would be heard again
+        // after the cut. Final text that stays forced after the cut makes the decoder go
+        // on after it whatever the audio before holds.
+        let closes = |i: usize| tokens.is_timestamp(c[i]) && !tokens.is_timestamp(c[i - 1]);
+        let cut = (1..c.len())
             .rev()
-            .find(|&i| tokens.is_timestamp(c[i]) && !tokens.is_timestamp(c[i - 1]))
-        {
+            .find(|&i| closes(i) && tokens.has_text(&c[i..]))
+            .or_else(|| (1..c.len()).rev().find(|&i| closes(i)));
+        if let Some(cut) = cut {
             self.move_on(tokens, cut + 1, tokens.steps(c[cut]), false);
             return;
         }
@@ -526,6 +623,38 @@ fn loop_start(tokens: &[u32], timestamp_begin: u32) -> usize {
     tokens.len()
 }
 
+/// Where `tokens` start to say again what `said` holds: the start of the segment (or,
+/// without a timestamp before it in `tokens`, the word) where `run` text tokens from a
+/// word's start match a run of `said`'s text tokens (timestamps aside); `tokens.len()`
+/// when there is none.
+fn repeat_start(
+    said: &[u32],
+    tokens: &[u32],
+    run: usize,
+    timestamp_begin: u32,
+    starts_word: impl Fn(u32) -> bool,
+) -> usize {
+    let said: Vec<u32> = said
+        .iter()
+        .copied()
+        .filter(|&t| t < timestamp_begin)
+        .collect();
+    let text: Vec<usize> = (0..tokens.len())
+        .filter(|&i| tokens[i] < timestamp_begin)
+        .collect();
+    let phrase = |k: usize| -> Vec<u32> { text[k..k + run].iter().map(|&i| tokens[i]).collect() };
+    let Some(k) = (0..(text.len() + 1).saturating_sub(run))
+        .find(|&k| starts_word(tokens[text[k]]) && said.windows(run).any(|w| w == phrase(k)))
+    else {
+        return tokens.len();
+    };
+    let at = text[k];
+    (0..at)
+        .rev()
+        .find(|&i| tokens[i] >= timestamp_begin)
+        .unwrap_or(at)
+}
+
 /// What the policy needs to know of tokens.
 struct Tokens<'a> {
     transcriber: &'a Transcriber,
@@ -600,11 +729,75 @@ impl<'a> Tokens<'a> {
         loop_start(tokens, self.timestamp_begin)
     }
 
+    /// The words of `tokens` in order, each with the range of its tokens, normalised
+    /// (lower case, no punctuation); timestamps and words of punctuation alone left out.
+    fn words(&self, tokens: &[u32]) -> Vec<(String, Range<usize>)> {
+        let mut words: Vec<(String, Range<usize>)> = Vec::new();
+        for (i, &t) in tokens.iter().enumerate() {
+            if self.is_timestamp(t) {
+                continue;
+            }
+            match words.last_mut() {
+                Some((_, r)) if r.end == i && !self.starts_word(t) => r.end = i + 1,
+                _ => words.push((String::new(), i..i + 1)),
+            }
+        }
+        words
+            .into_iter()
+            .map(|(_, r)| (super::normalised(&self.text(&tokens[r.clone()])), r))
+            .filter(|(w, _)| !w.is_empty())
+            .collect()
+    }
+
+    /// The tokens at the start of `hypothesis` that say again the last words of `said`
+    /// (up to [`JOIN_WORDS`] of them, the most that match); an empty range when none do.
+    fn said_again(&self, said: &[u32], hypothesis: &[u32]) -> Range<usize> {
+        let tail = self.words(&said[said.len().saturating_sub(4 * JOIN_WORDS)..]);
+        let head = self.words(hypothesis);
+        let matching = (1..=JOIN_WORDS.min(tail.len()).min(head.len()))
+            .rev()
+            .find(|&k| {
+                tail[tail.len() - k..]
+                    .iter()
+                    .zip(&head[..k])
+                    .all(|((a, _), (b, _))| a == b)
+            });
+        match matching {
+            Some(k) => head[0].1.start..head[k - 1].1.end,
+            None => 0..0,
+        }
+    }
+
+    /// The length of the prefix of `tokens` that ends with the last segment a timestamp
+    /// closes (0 when none), short of a last word cut short.
+    fn closed_prefix(&self, tokens: &[u32]) -> usize {
+        let mut n = (1..tokens.len())
+            .rev()
+            .find(|&i| self.is_timestamp(tokens[i]) && !self.is_timestamp(tokens[i - 1]))
+            .map_or(0, |i| i + 1);
+        while n > 0 && self.ends_cut(&tokens[..n]) {
+            n = self.word_start_at(tokens, n - 1);
+        }
+        n
+    }
+
+    /// See [`repeat_start`].
+    fn repeat_start(&self, said: &[u32], tokens: &[u32], run: usize) -> usize {
+        repeat_start(said, tokens, run, self.timestamp_begin, |t| {
+            self.starts_word(t)
+        })
+    }
+
     /// Whether the text ends in a word cut short: a hyphen or an ellipsis, as Whisper
-    /// writes a word the audio stops in.
+    /// writes a word the audio stops in, or a stutter of letters ("f-f", "f-f-d.").
     fn ends_cut(&self, tokens: &[u32]) -> bool {
         let text = self.text(tokens);
-        text.ends_with('-') || text.ends_with('…') || text.ends_with("...")
+        let last = text.rsplit(' ').next().unwrap_or_default();
+        let stutter = last.contains('-')
+            && last
+                .split('-')
+                .any(|piece| piece.chars().filter(|c| c.is_alphanumeric()).count() <= 1);
+        stutter || text.ends_with('…') || text.ends_with("...")
     }
 
     /// The largest `n <= at` such that `tokens[..n]` ends at the end of a word: the token
@@ -739,6 +932,29 @@ mod tests {
         assert_eq!(
             smooth_heard(&tokens, &heard, TB),
             [0, 200, 400, 400, 500, 500, 900]
+        );
+    }
+
+    #[test]
+    fn final_text_said_again_is_cut_from_its_segment() {
+        // Tokens 10.. start a word; 1..9 go on one.
+        let starts_word = |t: u32| t >= 10;
+        let said = [TB, 10, 11, 12, 13, 14, TB + 50];
+        // New text, then a segment that says 11 12 13 14 again: cut at its timestamp.
+        let tokens = [TB + 50, 20, 21, TB + 60, TB + 60, 22, 11, 12, 13, 14, 23];
+        assert_eq!(repeat_start(&said, &tokens, 4, TB, starts_word), 4);
+        // Without a timestamp before it, at the word it starts with.
+        let tokens = [20, 21, 11, 12, 13, 14];
+        assert_eq!(repeat_start(&said, &tokens, 4, TB, starts_word), 2);
+        // Three tokens again are not enough; nor a run that starts inside a word.
+        assert_eq!(
+            repeat_start(&said, &[20, 11, 12, 13, 21], 4, TB, starts_word),
+            5
+        );
+        let said = [1, 2, 3, 4];
+        assert_eq!(
+            repeat_start(&said, &[20, 1, 2, 3, 4], 4, TB, starts_word),
+            5
         );
     }
 
