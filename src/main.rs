@@ -129,28 +129,19 @@ fn init_logging(level: &str) {
         .init();
 }
 
-/// Two settings of glibc's allocator that keep a running daemon's memory near what it uses:
+/// Fewer arenas for glibc's allocator, which keeps a running daemon's memory near what it
+/// uses. glibc gives threads that allocate at once arenas of their own (up to eight per
+/// core), and each arena keeps what its threads freed. With the model, front-end, caption
+/// and compute threads that held 20-30 MiB more resident in a running daemon (base: 262 ->
+/// 241 MiB, base q8_0: 204 -> 173 MiB with two arenas), at the same speed (`voxd bench`).
 ///
-/// - Fewer arenas. glibc gives threads that allocate at once arenas of their own (up to
-///   eight per core), and each arena keeps what its threads freed. With the model,
-///   front-end, caption and compute threads that held 20-30 MiB more resident in a running
-///   daemon (base: 262 -> 241 MiB, base q8_0: 204 -> 173 MiB with two arenas), at the same
-///   speed (`voxd bench`).
-/// - A fixed size from which blocks are mapped on their own and unmapped when freed. glibc
-///   starts at 128 KiB and raises it to the largest block freed so far, so after the first
-///   encoder run its megabyte activations came from the arenas and stayed resident between
-///   windows, while a decode of the next one was running too.
-///   Above 1 MiB: the encoder's activations, the cross-attention's projections, a wide
-///   search's scores; the decoder's per-token buffers stay below it. Fixing it also fixes
-///   the free space an arena's top keeps before it is returned, at 128 KiB unless set: the
-///   decoder's buffers then went back and came again thousands of times a window (system
-///   time of a beam-search transcript 0.13 -> 1.3 s); at 4 MiB it is as before.
+/// Not set: a fixed mmap threshold. At 1 MiB the encoder's activations are mapped on their
+/// own and given back after every run, which saved 15-20 MiB of a daemon's steady memory but
+/// faulted ~30 MiB in again per 30 s window: the tiny.en encoder took 122 ms instead of 106.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
     }
 }
