@@ -414,7 +414,7 @@ impl WindowDecoder<'_> {
             }
             let (hidden, frames) = self.run(&mut hyp.cache, &[token])?;
             hyp.next_frame = frames.first().copied().unwrap_or(0);
-            logits = self.model.logits(&hidden);
+            self.model.logits_into(&hidden, &mut logits);
         }
     }
 
@@ -503,7 +503,7 @@ impl WindowDecoder<'_> {
             for (h, c) in beams.iter_mut().zip(caches) {
                 h.cache = c;
             }
-            all_logits = self.model.logits(&hidden);
+            self.model.logits_into(&hidden, &mut all_logits);
         }
     }
 }
