@@ -56,6 +56,12 @@ pub struct RunArgs {
 pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
     let (config, config_path) = (&settings.config, settings.path.as_deref());
     let mode = args.mode.unwrap_or(config.run.mode);
+    if config.wyoming.serve && args.remote.is_some() {
+        bail!(
+            "--remote: {}",
+            voxd::config::SERVE_REMOTE.replace("[model] remote", "--remote")
+        );
+    }
     let commands = if mode.commands() {
         let flags = CommandFlags {
             grammars: args.grammar.clone(),
