@@ -9,6 +9,8 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
@@ -48,6 +50,41 @@ pub enum TranscribeError {
     EnglishOnly(String),
     #[error("this model is English-only; it cannot translate")]
     TranslateEnglishOnly,
+    #[error("interrupted: nobody waits for this decode any more")]
+    Interrupted,
+}
+
+/// A flag another thread raises to stop a decode between its stages (before the encoder,
+/// before each fallback temperature, between windows): its answer is no longer wanted,
+/// and someone else waits for the model. None raises nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Option<Arc<AtomicBool>>);
+
+impl Interrupt {
+    /// A flag not raised yet.
+    pub fn new() -> Interrupt {
+        Interrupt(Some(Arc::new(AtomicBool::new(false))))
+    }
+
+    pub fn raise(&self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    fn check(&self) -> Result<(), TranscribeError> {
+        match &self.0 {
+            Some(flag) if flag.load(Ordering::Acquire) => Err(TranscribeError::Interrupted),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Options carrying an interrupt are the same settings: the flag is not one.
+impl PartialEq for Interrupt {
+    fn eq(&self, _: &Interrupt) -> bool {
+        true
+    }
 }
 
 /// How much of the encoder's 30 s context to use.
@@ -98,6 +135,8 @@ pub struct TranscribeOptions {
     /// Record where in the audio each token was heard ([`Continuation::frames`]), from the
     /// model's alignment heads; greedy and sampled decoding only.
     pub alignment: bool,
+    /// Stops the decode early, with [`TranscribeError::Interrupted`].
+    pub interrupt: Interrupt,
 }
 
 impl Default for TranscribeOptions {
@@ -122,6 +161,7 @@ impl Default for TranscribeOptions {
             silence_peak: Some(SILENCE_PEAK),
             max_new_tokens: None,
             alignment: false,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -332,6 +372,7 @@ impl Transcriber {
         let mut segments = Vec::new();
         let mut seek = 0;
         while seek < content_frames {
+            opts.interrupt.check()?;
             let time_offset = seek as f32 * FRAME_SECONDS;
             let segment_size = CHUNK_FRAMES.min(content_frames - seek);
             if let Some(floor) = opts.silence_peak {
@@ -409,6 +450,7 @@ impl Transcriber {
         forced: &[u32],
         opts: &TranscribeOptions,
     ) -> Result<Continuation, TranscribeError> {
+        opts.interrupt.check()?;
         let audio = {
             let mel = self.features(samples);
             let content_frames = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
@@ -510,7 +552,7 @@ impl Transcriber {
         sot_index: usize,
         forced: &[u32],
         opts: &TranscribeOptions,
-    ) -> Result<WindowResult, ModelError> {
+    ) -> Result<WindowResult, TranscribeError> {
         let decoder = WindowDecoder {
             model: &self.model,
             rules: &self.rules,
@@ -528,6 +570,7 @@ impl Transcriber {
             &opts.temperatures[..]
         };
         for &temperature in temperatures {
+            opts.interrupt.check()?;
             let dopts = DecodeOptions {
                 beam_size: opts.beam_size,
                 best_of: opts.best_of,

@@ -560,6 +560,9 @@ impl<'a> Client<'a> {
             Ok(samples) => samples,
             Err(problem) => return close(&format!("audio-stop: {problem}")),
         };
+        if let Some(live) = &live {
+            live.stop_decoding();
+        }
         let request = match purpose.clone() {
             Purpose::Transcribe { language } => Request::Transcribe { samples, language },
             Purpose::Commands => Request::Recognize { samples },
