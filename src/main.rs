@@ -129,11 +129,14 @@ fn init_logging(level: &str) {
         .init();
 }
 
-/// Fewer arenas for glibc's allocator, which keeps a running daemon's memory near what it
+/// One arena for glibc's allocator, which keeps a running daemon's memory near what it
 /// uses. glibc gives threads that allocate at once arenas of their own (up to eight per
 /// core), and each arena keeps what its threads freed. With the model, front-end, caption
 /// and compute threads that held 20-30 MiB more resident in a running daemon (base: 262 ->
-/// 241 MiB, base q8_0: 204 -> 173 MiB with two arenas), at the same speed (`voxd bench`).
+/// 241 MiB, base q8_0: 204 -> 173 MiB with two arenas); one arena instead of two took
+/// another 10 MiB off tiny.en's peak (`voxd run --wav jfk.wav`: 125-126 -> 115-118 MiB)
+/// at the same speed (`voxd bench`): the threads allocate outside their hot loops, so they
+/// hardly ever wait for the arena's lock.
 ///
 /// Not set: a fixed mmap threshold. At 1 MiB the encoder's activations are mapped on their
 /// own and given back after every run, which saved 15-20 MiB of a daemon's steady memory but
@@ -142,6 +145,6 @@ fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

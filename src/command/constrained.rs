@@ -631,7 +631,7 @@ fn search(
         }
         let caches = branch_caches(beams.into_iter().map(|b| b.cache).collect(), &parents);
         beams = next;
-        logits = step(model, cross, &mut beams, caches)?;
+        step(model, cross, &mut beams, caches, &mut logits)?;
     }
 }
 
@@ -698,7 +698,7 @@ pub fn free_continuation(
         }
         tokens.push(favourite);
         let hidden = model.decode(cross, &mut caches, &[&[favourite]])?;
-        logits = model.logits(&hidden);
+        model.logits_into(&hidden, &mut logits);
     }
     Ok(tokens)
 }
@@ -830,33 +830,40 @@ fn beam_candidates(
         state,
         end_prob,
     };
-    let mut out: Vec<Candidate> = allowed
+    // Within one beam a candidate's score only grows with its token's logit, so the ranking
+    // runs on (token, next state) pairs and full candidates are made for the chosen few:
+    // inside a wildcard the whole vocabulary is allowed, and a candidate per token was
+    // megabytes.
+    let mut out: Vec<(u32, Option<StateId>)> = allowed
         .tokens()
-        .map(|(token, state)| candidate(token, Some(state)))
+        .map(|(token, state)| (token, Some(state)))
         .collect();
     if allowed.complete {
-        out.push(candidate(eot, None));
+        out.push((eot, None));
     }
     // Best first; the canonical check (an encode of the sentence) runs only until enough
     // are found. Inside a wildcard most of the vocabulary is allowed, so only the best few
     // are sorted unless most of those fail the check.
     let keep = beam_size + 1;
-    let by_score = |a: &Candidate, b: &Candidate| b.score.total_cmp(&a.score);
+    let logit = |&(token, _): &(u32, Option<StateId>)| logits[token as usize];
+    let by_logit =
+        |a: &(u32, Option<StateId>), b: &(u32, Option<StateId>)| logit(b).total_cmp(&logit(a));
     let window = (4 * keep).min(out.len());
     if window < out.len() {
-        out.select_nth_unstable_by(window, by_score);
+        out.select_nth_unstable_by(window, by_logit);
     }
-    out[..window].sort_unstable_by(by_score);
+    out[..window].sort_unstable_by(by_logit);
     let mut chosen: Vec<Candidate> = Vec::with_capacity(keep);
-    let mut take_from = |part: &[Candidate], chosen: &mut Vec<Candidate>| {
+    let mut take_from = |part: &[(u32, Option<StateId>)], chosen: &mut Vec<Candidate>| {
         let fits = part
             .iter()
-            .filter(|c| c.score > f32::NEG_INFINITY && canonical(c.token));
-        chosen.extend(fits.take(keep - chosen.len()).cloned());
+            .filter(|&pair| logit(pair) > f32::NEG_INFINITY && canonical(pair.0))
+            .map(|&(token, state)| candidate(token, state));
+        chosen.extend(fits.take(keep - chosen.len()));
     };
     take_from(&out[..window], &mut chosen);
     if chosen.len() < keep && window < out.len() {
-        out[window..].sort_unstable_by(by_score);
+        out[window..].sort_unstable_by(by_logit);
         take_from(&out[window..], &mut chosen);
     }
     chosen
@@ -887,13 +894,14 @@ fn start(
 }
 
 /// Runs the decoder one token further on every beam, with `caches` (beam by beam) for
-/// their caches; the logits rows, beam by beam.
+/// their caches; the logits rows, beam by beam, into `logits`.
 fn step(
     model: &Whisper,
     cross: &CrossKv,
     beams: &mut [Beam],
     mut caches: Vec<KvCache>,
-) -> Result<Vec<f32>, ModelError> {
+    logits: &mut Vec<f32>,
+) -> Result<(), ModelError> {
     let last: Vec<[u32; 1]> = beams
         .iter()
         .map(|h| [*h.tokens.last().unwrap_or(&0)])
@@ -903,7 +911,8 @@ fn step(
     for (beam, cache) in beams.iter_mut().zip(caches) {
         beam.cache = cache;
     }
-    Ok(model.logits(&hidden))
+    model.logits_into(&hidden, logits);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ impl Windower {
         Ok(Windower {
             length,
             step: u64::from(config.step_ms) * 16,
-            audio: VecDeque::with_capacity(length + 1024),
+            audio: VecDeque::with_capacity(length),
             frames: VecDeque::new(),
             seen: 0,
             next_end: u64::from(config.step_ms) * 16,
@@ -97,14 +97,16 @@ impl Windower {
 
     /// Takes the next frame and its verdict; emits a window whenever a step is complete.
     pub fn push(&mut self, frame: &[f32], voiced: bool, emit: &mut impl FnMut(CaptionWindow)) {
-        self.audio.extend(frame);
         self.frames.push_back((frame.len(), voiced));
         self.seen += frame.len() as u64;
-        while self.audio.len() > self.length {
-            let excess = self.audio.len() - self.length;
-            self.audio.drain(..excess);
-            self.forget_frames(excess);
-        }
+        // Room is made before the frame goes in, and of a frame longer than the window only
+        // its end is kept: the buffer never outgrows the window (a file read as fast as it
+        // goes comes in long frames).
+        let excess = (self.audio.len() + frame.len()).saturating_sub(self.length);
+        let old = excess.min(self.audio.len());
+        self.audio.drain(..old);
+        self.audio.extend(&frame[excess - old..]);
+        self.forget_frames(excess);
         if self.seen >= self.next_end {
             self.next_end += self.step * (self.seen - self.next_end).div_ceil(self.step).max(1);
             emit(self.window());

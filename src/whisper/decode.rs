@@ -440,7 +440,7 @@ impl WindowDecoder<'_> {
                 hyp.cache = cache;
                 hyp.next_frame = frames.get(i).copied().unwrap_or(0);
             }
-            all_logits = self.model.logits(&hidden);
+            self.model.logits_into(&hidden, &mut all_logits);
             live = going;
         }
     }
@@ -530,7 +530,7 @@ impl WindowDecoder<'_> {
             for (h, c) in beams.iter_mut().zip(caches) {
                 h.cache = c;
             }
-            all_logits = self.model.logits(&hidden);
+            self.model.logits_into(&hidden, &mut all_logits);
         }
     }
 }

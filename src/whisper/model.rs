@@ -286,15 +286,9 @@ fn conv1d(conv: &Conv1d, x: &[f32], t_in: usize, stride: usize) -> Vec<f32> {
         }
     }
     let mut out = vec![0.0; t_out * conv.n_out];
-    kernels::matmul_t(
-        &cols,
-        &conv.weight,
-        Some(&conv.bias),
-        &mut out,
-        t_out,
-        3 * c,
-        conv.n_out,
-    );
+    let bias = Some(&conv.bias[..]);
+    conv.weight
+        .product(&cols, bias, &mut out, t_out, 3 * c, conv.n_out);
     out
 }
 
@@ -347,7 +341,7 @@ impl Whisper {
         let mut x = conv1d(&enc.conv2, &x1, frames, 2); // [T, S]
         drop(x1);
         kernels::gelu(&mut x);
-        residual(&mut x, &enc.positions[..n_ctx * s]);
+        enc.positions.add_rows(0, &mut x[..n_ctx * s], s);
 
         // Two buffers serve every block: at 1500 positions each activation is megabytes,
         // the encoder's peak is the daemon's, and buffers allocated and freed block by
@@ -477,7 +471,7 @@ impl Whisper {
                 let out = &mut x[row * s..(row + 1) * s];
                 dec.token_embedding.row(tok as usize, s, out);
                 let pos = cache.len() + i;
-                residual(out, &dec.positions[pos * s..(pos + 1) * s]);
+                dec.positions.add_rows(pos, out, s);
                 row += 1;
             }
         }
@@ -646,18 +640,26 @@ impl Whisper {
 
     /// Scores over the vocabulary for hidden rows [n, S]: [n, n_vocab].
     pub fn logits(&self, hidden: &[f32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.logits_into(hidden, &mut out);
+        out
+    }
+
+    /// [`Whisper::logits`] into `out`, whose allocation a decoding loop reuses step after
+    /// step: a beam search's rows are megabytes, and two at once were its memory peak.
+    pub fn logits_into(&self, hidden: &[f32], out: &mut Vec<f32>) {
         let hp = self.hparams();
         let n = hidden.len() / hp.n_text_state;
-        let mut out = vec![0.0; n * hp.n_vocab];
+        out.clear();
+        out.resize(n * hp.n_vocab, 0.0);
         self.weights.decoder.token_embedding.product(
             hidden,
             None,
-            &mut out,
+            out,
             n,
             hp.n_text_state,
             hp.n_vocab,
         );
-        out
     }
 }
 

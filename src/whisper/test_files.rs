@@ -9,8 +9,8 @@ use super::mel::{LogMel, N_FREQS};
 use super::model::Whisper;
 use super::weights::{
     Conv1d, CrossAttention, DType, DecoderLayer, DecoderWeights, EncoderLayer, EncoderWeights,
-    HParams, LayerNorm, Linear, LoadError, Matrix, Mlp, NamedTensor, SelfAttention, TensorSource,
-    WhisperWeights,
+    HParams, LayerNorm, Linear, LoadError, Matrix, Mlp, NamedTensor, SelfAttention, TensorData,
+    TensorSource, WhisperWeights,
 };
 use super::{ct2, ggml};
 use crate::kernels::quant::QuantType;
@@ -99,7 +99,7 @@ fn synthetic(hp: HParams) -> WhisperWeights {
         .collect();
     let conv = |n_out: usize, n_in: usize, seed: usize| {
         Conv1d::from_pytorch(
-            &values(seed, n_out * n_in * 3),
+            TensorData::F32(values(seed, n_out * n_in * 3)),
             values(seed + 1, n_out),
             n_out,
             n_in,
@@ -110,7 +110,7 @@ fn synthetic(hp: HParams) -> WhisperWeights {
         encoder: EncoderWeights {
             conv1: conv(sa, hp.n_mels, 1000),
             conv2: conv(sa, sa, 2000),
-            positions: values(3000, hp.n_audio_ctx * sa),
+            positions: Matrix::F32(values(3000, hp.n_audio_ctx * sa)),
             layers: encoder_layers,
             ln_post: norm(sa),
         },
@@ -121,7 +121,7 @@ fn synthetic(hp: HParams) -> WhisperWeights {
                     .map(f16::from_f32)
                     .collect(),
             ),
-            positions: values(5000, hp.n_text_ctx * st),
+            positions: Matrix::F32(values(5000, hp.n_text_ctx * st)),
             layers: decoder_layers,
             ln: norm(st),
         },

@@ -362,6 +362,20 @@ impl Matrix {
         }
     }
 
+    /// `x[i] += row first + i` for each row of `x` (`n_in` values each): adds position
+    /// embeddings, one row converted at a time.
+    pub fn add_rows(&self, first: usize, x: &mut [f32], n_in: usize) {
+        if let Matrix::F32(w) = self {
+            kernels::add_assign(x, &w[first * n_in..first * n_in + x.len()]);
+            return;
+        }
+        let mut row = vec![0.0; n_in];
+        for (i, out) in x.chunks_exact_mut(n_in).enumerate() {
+            self.row(first + i, n_in, &mut row);
+            kernels::add_assign(out, &row);
+        }
+    }
+
     /// Every value as f32 (for writing files).
     pub fn to_f32(&self, n_in: usize) -> Vec<f32> {
         match self {
@@ -420,7 +434,10 @@ impl LayerNorm {
 /// im2col rows. Its weight is `[n_out, 3, n_in]` (tap-major), so that an im2col row is three
 /// whole input frames side by side.
 pub struct Conv1d {
-    pub weight: Vec<f32>,
+    /// `[n_out, 3 · n_in]`, tap-major: row o holds the kernel's three taps one after another,
+    /// each over every input channel, so the convolution is one product with three frames
+    /// side by side. In the file's format (whisper.cpp's and CTranslate2's f16 stay f16).
+    pub weight: Matrix,
     pub bias: Vec<f32>,
     pub n_out: usize,
     pub n_in: usize,
@@ -428,17 +445,21 @@ pub struct Conv1d {
 
 impl Conv1d {
     /// From PyTorch's `[n_out, n_in, 3]` layout.
-    pub fn from_pytorch(weight: &[f32], bias: Vec<f32>, n_out: usize, n_in: usize) -> Self {
-        let mut tap_major = vec![0.0; weight.len()];
-        for o in 0..n_out {
-            for c in 0..n_in {
-                for k in 0..3 {
-                    tap_major[(o * 3 + k) * n_in + c] = weight[(o * n_in + c) * 3 + k];
+    pub fn from_pytorch(weight: TensorData, bias: Vec<f32>, n_out: usize, n_in: usize) -> Self {
+        let weight = match weight {
+            TensorData::F16(w) => Matrix::F16(reorder_taps(&w, n_out, n_in, TapOrder::TapMajor)),
+            TensorData::F32(w) => Matrix::F32(reorder_taps(&w, n_out, n_in, TapOrder::TapMajor)),
+            blocks @ TensorData::Blocks { .. } => {
+                let values = Tensor {
+                    shape: vec![n_out, n_in, 3],
+                    data: blocks,
                 }
+                .into_f32();
+                Matrix::F32(reorder_taps(&values, n_out, n_in, TapOrder::TapMajor))
             }
-        }
+        };
         Self {
-            weight: tap_major,
+            weight,
             bias,
             n_out,
             n_in,
@@ -447,20 +468,43 @@ impl Conv1d {
 
     /// Back to PyTorch's `[n_out, n_in, 3]` layout (for writing files).
     pub fn to_pytorch(&self) -> Vec<f32> {
-        let (n_out, n_in) = (self.n_out, self.n_in);
-        let mut out = vec![0.0; self.weight.len()];
-        for o in 0..n_out {
-            for c in 0..n_in {
-                for k in 0..3 {
-                    out[(o * n_in + c) * 3 + k] = self.weight[(o * 3 + k) * n_in + c];
-                }
-            }
-        }
-        out
+        let tap_major = self.weight.to_f32(3 * self.n_in);
+        reorder_taps(&tap_major, self.n_out, self.n_in, TapOrder::ChannelMajor)
     }
 }
 
-/// Pre-norm self-attention: `x += out(attention(qkv(ln(x))))`.
+/// The order a convolution's weights are laid out in, for [`reorder_taps`].
+#[derive(Clone, Copy)]
+enum TapOrder {
+    /// `[n_out, 3, n_in]`, as voxd computes.
+    TapMajor,
+    /// `[n_out, n_in, 3]`, as PyTorch stores.
+    ChannelMajor,
+}
+
+/// `weight` (kernel width 3) in the other layout: into `to` from the other order.
+fn reorder_taps<T: Copy + Default>(
+    weight: &[T],
+    n_out: usize,
+    n_in: usize,
+    to: TapOrder,
+) -> Vec<T> {
+    let mut out = vec![T::default(); weight.len()];
+    for o in 0..n_out {
+        for c in 0..n_in {
+            for k in 0..3 {
+                let channel_major = (o * n_in + c) * 3 + k;
+                let tap_major = (o * 3 + k) * n_in + c;
+                match to {
+                    TapOrder::TapMajor => out[tap_major] = weight[channel_major],
+                    TapOrder::ChannelMajor => out[channel_major] = weight[tap_major],
+                }
+            }
+        }
+    }
+    out
+}
+
 pub struct SelfAttention {
     pub ln: LayerNorm,
     /// [3S, S]: q | k | v
@@ -497,8 +541,8 @@ pub struct EncoderLayer {
 pub struct EncoderWeights {
     pub conv1: Conv1d,
     pub conv2: Conv1d,
-    /// [n_audio_ctx, S] sinusoidal positions
-    pub positions: Vec<f32>,
+    /// [n_audio_ctx, S] sinusoidal positions, in the file's format
+    pub positions: Matrix,
     pub layers: Vec<EncoderLayer>,
     pub ln_post: LayerNorm,
 }
@@ -512,8 +556,8 @@ pub struct DecoderLayer {
 pub struct DecoderWeights {
     /// [n_vocab, S]; also the output projection (tied weights). f16, or the file's blocks.
     pub token_embedding: Matrix,
-    /// [n_text_ctx, S] learned positions
-    pub positions: Vec<f32>,
+    /// [n_text_ctx, S] learned positions, in the file's format
+    pub positions: Matrix,
     pub layers: Vec<DecoderLayer>,
     pub ln: LayerNorm,
 }
@@ -711,7 +755,7 @@ pub fn assemble(
     let encoder = EncoderWeights {
         conv1: Conv1d::read(r, names.conv1, s, hp.n_mels)?,
         conv2: Conv1d::read(r, names.conv2, s, s)?,
-        positions: r.f32s(names.audio_positions, &[hp.n_audio_ctx, s])?,
+        positions: r.matrix(names.audio_positions, hp.n_audio_ctx, s, Storage::AsFile)?,
         layers: (0..hp.n_audio_layer)
             .map(|i| EncoderLayer::read(r, &format!("{}{i}", names.encoder_layers), s))
             .collect::<Result<_, _>>()?,
@@ -720,7 +764,7 @@ pub fn assemble(
     let s = hp.n_text_state;
     let decoder = DecoderWeights {
         token_embedding: r.matrix(names.token_embedding, hp.n_vocab, s, Storage::F16)?,
-        positions: r.f32s(names.text_positions, &[hp.n_text_ctx, s])?,
+        positions: r.matrix(names.text_positions, hp.n_text_ctx, s, Storage::AsFile)?,
         layers: (0..hp.n_text_layer)
             .map(|i| DecoderLayer::read(r, &format!("{}{i}", names.decoder_layers), s))
             .collect::<Result<_, _>>()?,
@@ -866,7 +910,8 @@ impl Conv1d {
         n_in: usize,
     ) -> Result<Self, LoadError> {
         Ok(Conv1d::from_pytorch(
-            &r.f32s(&r.names.join(name, WEIGHT), &[n_out, n_in, 3])?,
+            r.shaped(&r.names.join(name, WEIGHT), &[n_out, n_in, 3])?
+                .data,
             r.column(&r.names.join(name, BIAS), n_out)?,
             n_out,
             n_in,
@@ -1062,7 +1107,7 @@ impl WhisperWeights {
         w.tensor(
             name,
             positions,
-            enc.positions[..].into(),
+            enc.positions.to_f32(hp.n_audio_state).into(),
             TensorRole::Positions,
         )?;
         enc.conv1.write(w, names.conv1)?;
@@ -1077,7 +1122,7 @@ impl WhisperWeights {
         w.tensor(
             name,
             positions,
-            dec.positions[..].into(),
+            dec.positions.to_f32(hp.n_text_state).into(),
             TensorRole::Positions,
         )?;
         let embedding = dec.token_embedding.to_f32(hp.n_text_state);
