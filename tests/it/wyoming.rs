@@ -661,20 +661,23 @@ struct Serving {
 }
 
 impl Serving {
-    fn start() -> Serving {
+    /// With the timers grammar and `more` (sections) in the config.
+    fn start(more: &str) -> Serving {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("wyoming.sock");
         let uri = format!("unix://{}", socket.display());
         let config = dir.path().join("config.toml");
-        let serving = |grammar: &Path, wyoming: &str| {
-            common::wyoming::config_text(&format!("serve = true\nuri = {uri:?}\n{wyoming}"))
-                + &format!(
-                    "[model]\npath = {:?}\nthreads = 1\n[commands]\ngrammars = [{:?}]\n",
-                    common::model_dir("tiny.en"),
-                    grammar
-                )
-        };
-        std::fs::write(&config, serving(&timers_grammar(), "")).unwrap();
+        let text = common::wyoming::config_text(&format!("serve = true\nuri = {uri:?}"))
+            + &format!(
+                "[model]\npath = {:?}\nthreads = 1\n{}",
+                common::model_dir("tiny.en"),
+                if more.is_empty() {
+                    format!("[commands]\ngrammars = [{:?}]\n", timers_grammar())
+                } else {
+                    more.to_string()
+                }
+            );
+        std::fs::write(&config, text).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_voxd"))
             .arg("--config")
             .arg(&config)
@@ -765,7 +768,7 @@ fn spoken(recording: &Path, seconds: usize) -> Vec<u8> {
 /// settings; SIGTERM stops both and removes the socket.
 #[test]
 fn voxd_run_serves_wyoming_on_its_own_model_beside_the_microphone() {
-    let mut run = Serving::start();
+    let mut run = Serving::start("");
     run.event("ready");
     let audio = spoken(&real_command("stp_set_a_timer_for_5_minutes.wav"), 2);
     let mut stdin = run.stdin.take().unwrap();
@@ -866,6 +869,39 @@ fn voxd_run_serves_wyoming_on_its_own_model_beside_the_microphone() {
     assert!(status.success(), "{status}: {:?}", run.log.lock().unwrap());
     assert!(!run.socket.exists());
     drop(stdin);
+}
+
+/// Beside the daemon, a question no intent matches is answered by the daemon's reply
+/// model: the first one (nothing remembered yet) as `voxd ask` answers it.
+#[test]
+fn voxd_run_serving_answers_questions_with_the_daemons_reply_model() {
+    let run = Serving::start(&replies_config(32));
+    run.event("ready");
+    let info = &run.client(&["describe"])[0]["data"];
+    let handled = info["handle"][0]["models"].as_array().unwrap();
+    assert_eq!(handled.last().unwrap()["name"], "voxd-reply", "{info}");
+    let question = "What is the capital of France?";
+    let events = run.client(&["handle", question]);
+    assert_eq!(kinds(&events), ["handled"], "{events:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(&run.config)
+        .args(["ask", "--json", question])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        events[0]["data"]["text"],
+        asked["text"].as_str().unwrap().trim()
+    );
+    // A command is still the command's.
+    let events = run.client(&["handle", "set a timer for 2 minutes"]);
+    assert_eq!(events[0]["data"]["text"], "Timer set for 0 h 2 min 0 s");
 }
 
 /// `[wyoming] serve` needs the model here: with a remote server, `voxd run` refuses to
