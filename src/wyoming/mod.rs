@@ -223,8 +223,8 @@ impl Running {
 
     /// After the daemon reloaded: `commands` (the grammar for `recognize`, the actions,
     /// the intents `info` lists) and `settings`' limits serve the requests and clients
-    /// that come from now on; a changed address, queue or advertisement needs a restart,
-    /// and the log says so.
+    /// that come from now on; turning `serve` off, or a changed address, queue or
+    /// advertisement, needs a restart, and the log says so.
     pub fn reload(&self, commands: Option<&CommandSet>, settings: &WyomingSection) {
         let now = self.shared.current();
         let mut offer = now.offer.clone();
@@ -232,6 +232,7 @@ impl Running {
         (offer.intents, offer.handled_intents, offer.command_language) =
             (intents, handled, language);
         let restart_keys: Vec<&str> = [
+            ("serve", self.settings.serve != settings.serve),
             ("uri", self.settings.uri != settings.uri),
             ("queue", self.settings.queue != settings.queue),
             ("zeroconf", self.settings.zeroconf != settings.zeroconf),
