@@ -5,6 +5,9 @@
 //! The rules follow openai-whisper's `ApplyTimestampRules` as CTranslate2 implements them,
 //! since faster-whisper (CTranslate2) is the reference voxd's transcripts are checked against.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use super::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use crate::util::rng::Rng;
@@ -28,6 +31,41 @@ pub struct DecodeOptions {
     pub max_length: usize,
     /// Seed of the sampler used at temperatures above zero.
     pub seed: u64,
+    /// Stops the search before its next step; what it returns then is unfinished.
+    pub interrupt: Interrupt,
+}
+
+/// A flag another thread raises to stop a decode: its answer is no longer wanted, and
+/// someone else waits for the model. The decoder looks at it before every step, the
+/// transcriber before the encoder, each fallback temperature and each window. The default
+/// is never raised.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Option<Arc<AtomicBool>>);
+
+impl Interrupt {
+    /// A flag not raised yet.
+    pub fn new() -> Interrupt {
+        Interrupt(Some(Arc::new(AtomicBool::new(false))))
+    }
+
+    pub fn raise(&self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    pub fn raised(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    }
+}
+
+/// Options carrying an interrupt are the same settings: the flag is not one.
+impl PartialEq for Interrupt {
+    fn eq(&self, _: &Interrupt) -> bool {
+        true
+    }
 }
 
 impl Default for DecodeOptions {
@@ -42,6 +80,7 @@ impl Default for DecodeOptions {
             suppress_blank: true,
             max_length: 448,
             seed: 0x5eed,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -423,7 +462,8 @@ impl WindowDecoder<'_> {
                     going.push((hyp, rng));
                 }
             }
-            if going.is_empty() {
+            if going.is_empty() || opts.interrupt.raised() {
+                finished.extend(going.into_iter().map(|(hyp, _)| hyp));
                 return Ok(finished);
             }
             let mut caches: Vec<KvCache> = going
@@ -513,7 +553,7 @@ impl WindowDecoder<'_> {
             let at_limit = next
                 .first()
                 .is_none_or(|h| prompt_len + h.tokens.len() >= opts.max_length);
-            if finished.len() >= max_finished || at_limit {
+            if finished.len() >= max_finished || at_limit || opts.interrupt.raised() {
                 if finished.is_empty() {
                     finished = next;
                 }

@@ -9,12 +9,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
+pub use super::decode::Interrupt;
 use super::decode::{non_speech_tokens, DecodeOptions, Decoded, TokenRules, WindowDecoder};
 use super::load_model;
 use super::mel::{log_mel_spectrogram, LogMel, MelFilters, CHUNK_FRAMES, HOP_LENGTH, N_FFT};
@@ -54,39 +53,6 @@ pub enum TranscribeError {
     Interrupted,
 }
 
-/// A flag another thread raises to stop a decode between its stages (before the encoder,
-/// before each fallback temperature, between windows): its answer is no longer wanted,
-/// and someone else waits for the model. None raises nothing.
-#[derive(Clone, Debug, Default)]
-pub struct Interrupt(Option<Arc<AtomicBool>>);
-
-impl Interrupt {
-    /// A flag not raised yet.
-    pub fn new() -> Interrupt {
-        Interrupt(Some(Arc::new(AtomicBool::new(false))))
-    }
-
-    pub fn raise(&self) {
-        if let Some(flag) = &self.0 {
-            flag.store(true, Ordering::Release);
-        }
-    }
-
-    fn check(&self) -> Result<(), TranscribeError> {
-        match &self.0 {
-            Some(flag) if flag.load(Ordering::Acquire) => Err(TranscribeError::Interrupted),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Options carrying an interrupt are the same settings: the flag is not one.
-impl PartialEq for Interrupt {
-    fn eq(&self, _: &Interrupt) -> bool {
-        true
-    }
-}
-
 /// How much of the encoder's 30 s context to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AudioCtx {
@@ -102,6 +68,14 @@ pub enum AudioCtx {
 pub enum Task {
     Transcribe,
     Translate,
+}
+
+/// [`TranscribeError::Interrupted`] once `interrupt` is raised.
+fn interrupted(interrupt: &Interrupt) -> Result<(), TranscribeError> {
+    if interrupt.raised() {
+        return Err(TranscribeError::Interrupted);
+    }
+    Ok(())
 }
 
 /// Options of [`Transcriber::transcribe`], with faster-whisper's defaults.
@@ -372,7 +346,7 @@ impl Transcriber {
         let mut segments = Vec::new();
         let mut seek = 0;
         while seek < content_frames {
-            opts.interrupt.check()?;
+            interrupted(&opts.interrupt)?;
             let time_offset = seek as f32 * FRAME_SECONDS;
             let segment_size = CHUNK_FRAMES.min(content_frames - seek);
             if let Some(floor) = opts.silence_peak {
@@ -450,7 +424,7 @@ impl Transcriber {
         forced: &[u32],
         opts: &TranscribeOptions,
     ) -> Result<Continuation, TranscribeError> {
-        opts.interrupt.check()?;
+        interrupted(&opts.interrupt)?;
         let audio = {
             let mel = self.features(samples);
             let content_frames = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
@@ -570,7 +544,7 @@ impl Transcriber {
             &opts.temperatures[..]
         };
         for &temperature in temperatures {
-            opts.interrupt.check()?;
+            interrupted(&opts.interrupt)?;
             let dopts = DecodeOptions {
                 beam_size: opts.beam_size,
                 best_of: opts.best_of,
@@ -586,8 +560,11 @@ impl Transcriber {
                     .map_or(usize::MAX, |n| prompt.len() + forced.len() + n)
                     .min(self.model.hparams().n_text_ctx),
                 seed: 0x5eed ^ (temperature.to_bits() as u64),
+                interrupt: opts.interrupt.clone(),
             };
             let decoded = self.install(|| decoder.decode(prompt, sot_index, forced, &dopts))?;
+            // An interrupted decode stopped early: what it holds is not a result.
+            interrupted(&opts.interrupt)?;
             let text = self.tokenizer.decode(&[forced, &decoded.tokens].concat());
             let compression_ratio = compression_ratio(text.trim());
             let too_repetitive = opts

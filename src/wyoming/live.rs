@@ -91,8 +91,8 @@ impl Live {
         })
     }
 
-    /// The audio has ended: a window still with the model is stopped at its next stage
-    /// (after the encoder, before a fallback temperature), so that the request's own
+    /// The audio has ended: a window still with the model is stopped at its next step
+    /// (before the encoder, before each decoder step), so that the request's own
     /// transcript, which the client waits for, does not wait behind it. What the window
     /// would have made final comes in the last chunk instead (see [`Live::finish`]).
     pub fn stop_decoding(&self) {
