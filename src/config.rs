@@ -83,11 +83,17 @@ impl Default for RunSection {
     }
 }
 
+/// `[wyoming] serve` with `[model] remote`: why they do not go together.
+pub const SERVE_REMOTE: &str = "serve = true shares this machine's Whisper model with \
+    Wyoming clients, and [model] remote leaves no model here: turn one of them off";
+
 /// `[wyoming]`: `voxd wyoming`, the Wyoming protocol server (Home Assistant's speech
 /// services). Every limit bounds what one client can make the server hold or do.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WyomingSection {
+    /// `voxd run` serves Wyoming too, on its own model (no second copy).
+    pub serve: bool,
     /// Where to listen: `tcp://HOST:PORT` or `unix://PATH`.
     pub uri: String,
     /// Clients served at once; one more gets an `error` event and is closed.
@@ -112,6 +118,7 @@ pub struct WyomingSection {
 impl Default for WyomingSection {
     fn default() -> Self {
         WyomingSection {
+            serve: false,
             uri: "tcp://127.0.0.1:10300".into(),
             max_clients: 8,
             queue: 4,
@@ -579,6 +586,9 @@ impl Config {
         if let Err((key, problem)) = self.wyoming.validate() {
             return Err(("wyoming", key, problem));
         }
+        if self.wyoming.serve && self.model.remote.is_some() {
+            return Err(("wyoming", "serve", SERVE_REMOTE.to_string()));
+        }
         Ok(())
     }
 
@@ -744,6 +754,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("1 to 63 bytes"), "{err}");
+        let err =
+            load_text("[model]\nremote = \"tcp://10.0.0.2:10300\"\n[wyoming]\nserve = true\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("line 4") && err.contains("[wyoming]") && err.contains("[model] remote"),
+            "{err}"
+        );
     }
 
     #[test]

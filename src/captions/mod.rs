@@ -46,7 +46,7 @@ use std::path::PathBuf;
 
 use crate::frontend::{CaptionWindow, Utterance, WindowConfig};
 use crate::whisper::transcribe::{
-    AudioCtx, Segment, TranscribeError, TranscribeOptions, Transcriber,
+    AudioCtx, Interrupt, Segment, TranscribeError, TranscribeOptions, Transcriber,
 };
 
 /// An utterance that ends this far (2 s) past the audio the windows brought waits for them
@@ -134,6 +134,8 @@ pub struct CaptionOptions {
     /// stream ends): the decoder hears a sentence's last words better with what follows
     /// them, as the offline transcription does. Until then it shows in the partial.
     pub settle_ms: u32,
+    /// Stops a window's decode once its captions are no longer wanted.
+    pub interrupt: Interrupt,
 }
 
 impl CaptionOptions {
@@ -163,6 +165,7 @@ impl Default for CaptionOptions {
             max_compression_ratio: 2.4,
             min_partial_ms: 500,
             settle_ms: 1500,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -538,6 +541,7 @@ impl Captioner {
         let options = TranscribeOptions {
             language: self.options.language.clone(),
             beam_size: self.options.beam_size,
+            interrupt: self.options.interrupt.clone(),
             ..TranscribeOptions::default()
         };
         let Some(window) = self.window.as_mut() else {
@@ -663,6 +667,7 @@ impl Captioner {
             language: self.options.language.clone(),
             beam_size: self.options.beam_size,
             initial_prompt: (!self.history.is_empty()).then(|| self.history.clone()),
+            interrupt: self.options.interrupt.clone(),
             ..TranscribeOptions::default()
         }
     }

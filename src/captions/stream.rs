@@ -215,6 +215,7 @@ impl Stream {
                 PARTIAL_TOKENS + PARTIAL_TOKENS_PER_SECOND * (uncommitted_s as usize + 1),
             ),
             alignment: align,
+            interrupt: options.interrupt.clone(),
             // A window that holds final text is not silence, whatever its start sounds like.
             no_speech_threshold: if forced_text {
                 None

@@ -14,7 +14,7 @@ use voxd::command::Recognizer;
 use voxd::config::{Config, ListenUri, RunMode, StdoutFormat};
 use voxd::daemon::remote::{Remote, SpeechService};
 use voxd::daemon::{self, commands::CommandFlags, CommandSet};
-use voxd::wyoming::client::WyomingClient;
+use voxd::wyoming::{self, client::WyomingClient};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -56,6 +56,12 @@ pub struct RunArgs {
 pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
     let (config, config_path) = (&settings.config, settings.path.as_deref());
     let mode = args.mode.unwrap_or(config.run.mode);
+    if config.wyoming.serve && args.remote.is_some() {
+        bail!(
+            "--remote: {}",
+            voxd::config::SERVE_REMOTE.replace("[model] remote", "--remote")
+        );
+    }
     let commands = if mode.commands() {
         let flags = CommandFlags {
             grammars: args.grammar.clone(),
@@ -71,9 +77,23 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
     } else {
         None
     };
+    let remote = args.remote.as_ref().or(config.model.remote.as_ref());
+    if config.wyoming.serve && args.remote.is_some() {
+        bail!(
+            "--remote: {}",
+            voxd::config::SERVE_REMOTE.replace("[model] remote", "--remote")
+        );
+    }
+    // With the Wyoming server beside the daemon, both ask the one reply model.
+    let mut shared_answerer = None;
     let reply = if config.llm.enabled {
-        let answer =
+        let mut answer =
             daemon::reply::model_answerer(config).context("cannot load the reply model")?;
+        if config.wyoming.serve {
+            let shared = std::sync::Arc::new(std::sync::Mutex::new(answer));
+            answer = daemon::reply::asking(&shared);
+            shared_answerer = Some(shared);
+        }
         Some(daemon::ReplyOptions::new(config, answer))
     } else {
         None
@@ -83,11 +103,30 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
     if let Some(set) = &commands {
         front_end.segment.early_close_ms = set.settings().early_close_ms;
     }
-    let remote = args.remote.as_ref().or(config.model.remote.as_ref());
     let (engine, model_name) = match remote {
         Some(uri) => remote_engine(uri, args.remote.is_some(), mode, commands.as_ref(), config)?,
         None => local_engine(&args.model, commands.as_ref(), config)?,
     };
+    let server = if config.wyoming.serve {
+        let mut options = super::wyoming::serve_options(
+            config,
+            config.wyoming.clone(),
+            args.model.path(config)?,
+            args.model.threads.unwrap_or(config.model.threads),
+            commands.clone(),
+        );
+        if let Some(replies) = &mut options.replies {
+            replies.shared = shared_answerer;
+        }
+        let (running, work) = wyoming::start_beside(options, &engine)?;
+        Some((std::sync::Arc::new(running), work))
+    } else {
+        None
+    };
+    let guest = server.map(|(running, work)| daemon::GuestServer {
+        work,
+        reloaded: reload_server(running, config_path.map(PathBuf::from)),
+    });
     let output = daemon::OutputOptions {
         stdout: args.stdout.unwrap_or(config.events.stdout),
         file: args.events_file.or_else(|| config.events.file.clone()),
@@ -111,8 +150,31 @@ pub fn run(args: RunArgs, settings: &Settings) -> Result<()> {
         },
         watch_files: !args.no_watch,
         reply,
+        guest,
     })?;
     Ok(())
+}
+
+/// What a reload does to the Wyoming server beside the daemon: the command set now in use
+/// and `[wyoming]` read again from `config_path` (a file that no longer reads keeps the
+/// server as it is).
+fn reload_server(
+    running: std::sync::Arc<wyoming::Running>,
+    config_path: Option<PathBuf>,
+) -> daemon::OnReload {
+    Box::new(move |commands| {
+        let settings = match &config_path {
+            Some(path) => match Config::load(path) {
+                Ok(config) => config.wyoming,
+                Err(e) => {
+                    tracing::error!("reload failed, the Wyoming server keeps its settings: {e}");
+                    return;
+                }
+            },
+            None => Config::default().wyoming,
+        };
+        running.reload(commands, &settings);
+    })
 }
 
 /// The model here, with the grammar when commands are on, and its name for `ready`.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{ModelArgs, Settings};
-use voxd::config::ListenUri;
+use voxd::config::{Config, ListenUri, WyomingSection};
 use voxd::daemon::commands::{CommandFlags, CommandSet};
 use voxd::wyoming::reply::ReplySettings;
 use voxd::wyoming::{self, LiveSettings, ServeOptions};
@@ -80,22 +80,13 @@ pub fn run(args: WyomingArgs, settings: &Settings) -> Result<()> {
     } else {
         None
     };
-    let options = ServeOptions {
-        settings: wyoming_settings,
-        model_path: args.model.path(config)?,
-        threads: args.model.threads.unwrap_or(config.model.threads),
-        transcribe: config.transcribe.options(),
+    let options = serve_options(
+        config,
+        wyoming_settings,
+        args.model.path(config)?,
+        args.model.threads.unwrap_or(config.model.threads),
         commands,
-        live: LiveSettings::new(
-            config.vad.clone(),
-            config.captions.windows(),
-            config.captions.options(config.transcribe.language.clone()),
-        ),
-        replies: config.llm.enabled.then(|| ReplySettings {
-            llm: config.llm.clone(),
-            threads: config.llm_threads(),
-        }),
-    };
+    );
     let (stop_tx, stop) = crossbeam_channel::bounded(1);
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -117,4 +108,32 @@ pub fn run(args: WyomingArgs, settings: &Settings) -> Result<()> {
         let _ = out.flush();
     })?;
     Ok(())
+}
+
+/// The server's options from `config`, with `settings` as its `[wyoming]` and the
+/// model, threads and commands as the command line chose them.
+pub fn serve_options(
+    config: &Config,
+    settings: WyomingSection,
+    model_path: std::path::PathBuf,
+    threads: usize,
+    commands: Option<CommandSet>,
+) -> ServeOptions {
+    ServeOptions {
+        settings,
+        model_path,
+        threads,
+        transcribe: config.transcribe.options(),
+        commands,
+        live: LiveSettings::new(
+            config.vad.clone(),
+            config.captions.windows(),
+            config.captions.options(config.transcribe.language.clone()),
+        ),
+        replies: config.llm.enabled.then(|| ReplySettings {
+            llm: config.llm.clone(),
+            threads: config.llm_threads(),
+            shared: None,
+        }),
+    }
 }

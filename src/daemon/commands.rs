@@ -137,7 +137,7 @@ pub fn recognizer_settings(
 }
 
 /// A grammar, its checked actions and their settings, loaded together.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CommandSet {
     config_path: Option<PathBuf>,
     flags: CommandFlags,
@@ -148,7 +148,7 @@ pub struct CommandSet {
 
 /// Everything a set is built from, as read. Equal inputs build an equal set, which is how a
 /// reload tells that nothing changed.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Inputs {
     /// `grammars` holds the files actually loaded.
     settings: CommandsConfig,

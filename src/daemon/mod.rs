@@ -24,6 +24,10 @@
 //! and checks the new set first; only a complete, valid set replaces the running one. The
 //! grammar, the thresholds and the intents' actions take effect at once; other settings
 //! (model, audio, action limits, outputs) need a restart, and the log says so.
+//!
+//! A server may share the model ([`GuestServer`]: the Wyoming server of `[wyoming] serve`):
+//! its work is done on the recogniser thread after the microphone's utterances (see
+//! `worker.rs`), and it is told of every reload that succeeds.
 
 pub mod commands;
 pub mod doctor;
@@ -48,7 +52,7 @@ use crossbeam_channel::{bounded, never, Receiver, Sender, TrySendError};
 pub use event::Event;
 pub use output::OutputOptions;
 pub use reply::{Answerer, ReplyOptions, ReplyOutcome, StopReason};
-pub use worker::Engine;
+pub use worker::{Engine, Guest};
 // The Wyoming server binds its Unix socket as the events socket is bound.
 pub(crate) use socket::bind_fresh;
 
@@ -116,6 +120,18 @@ pub struct RunOptions {
     pub watch_files: bool,
     /// Replies from the language model (None when `[llm]` is off).
     pub reply: Option<ReplyOptions>,
+    /// A server sharing the model (`[wyoming] serve`).
+    pub guest: Option<GuestServer>,
+}
+
+/// Told of every reload that succeeded (changed or not), with the command set in use.
+pub type OnReload = Box<dyn FnMut(Option<&CommandSet>) + Send>;
+
+/// A server beside the daemon that shares its model.
+pub struct GuestServer {
+    /// Its work for the model, done on the recogniser thread.
+    pub work: Box<dyn Guest>,
+    pub reloaded: OnReload,
 }
 
 /// Utterances waiting for the recogniser. Commands are a few seconds each: eight is half a
@@ -142,8 +158,13 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         captions,
         subtitles,
         reply,
+        guest,
         ..
     } = options;
+    let (guest_work, guest_reloaded) = match guest {
+        Some(GuestServer { work, reloaded }) => (Some(work), Some(reloaded)),
+        None => (None, None),
+    };
     let subtitles = subtitles
         .iter()
         .map(|path| open_subtitles(path))
@@ -203,6 +224,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         engine,
         follow_up_ms,
         captions,
+        guest_work,
         job_queue,
         window_queue.clone(),
         outcomes_tx,
@@ -232,6 +254,7 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
         outcome_queue: outcomes.clone(),
         action_ends: BTreeMap::new(),
         replier,
+        guest_reloaded,
         utterances_dropped: 0,
         windows_dropped: 0,
         stopping: false,
@@ -290,6 +313,8 @@ struct Control {
     action_ends: BTreeMap<u64, u64>,
     /// Answers the questions (None when `[llm]` is off).
     replier: Option<Replier>,
+    /// Tells the server sharing the model of each reload.
+    guest_reloaded: Option<OnReload>,
     utterances_dropped: u64,
     windows_dropped: u64,
     stopping: bool,
@@ -580,6 +605,10 @@ impl Control {
     /// Reads the config and grammar files again; a set that fails keeps the old one.
     fn reload(&mut self) {
         let Some(set) = &mut self.commands else {
+            // No commands to read again; the server beside may still have settings to.
+            if let Some(reloaded) = &mut self.guest_reloaded {
+                reloaded(None);
+            }
             return;
         };
         let before = set.actions_config().clone();
@@ -622,6 +651,11 @@ impl Control {
                 }
             }
         };
+        if let (Some(reloaded), Event::Reload { error: None, .. }) =
+            (&mut self.guest_reloaded, &event)
+        {
+            reloaded(self.commands.as_ref());
+        }
         // The set may now name other grammar files.
         if let (Some(watch), Some(set)) = (&mut self.watch, &self.commands) {
             *watch = FileWatch::new(set.files());

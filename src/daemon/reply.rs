@@ -75,6 +75,21 @@ pub struct ReplyOutcome {
 /// `error` event and the next question is answered as usual.
 pub type Answerer = Box<dyn FnMut(&str) -> Result<ReplyOutcome, String> + Send>;
 
+/// One answerer asked from two threads (the daemon's replier and the Wyoming server
+/// beside it, `[wyoming] serve`): one model in memory, one question at a time.
+pub type SharedAnswerer = std::sync::Arc<std::sync::Mutex<Answerer>>;
+
+/// An answerer that asks `shared`, waiting for the question it is answering.
+pub fn asking(shared: &SharedAnswerer) -> Answerer {
+    let shared = std::sync::Arc::clone(shared);
+    Box::new(move |question: &str| {
+        let mut answer = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        answer(question)
+    })
+}
+
 /// What the replier needs: the model behind an [`Answerer`] and where replies go.
 pub struct ReplyOptions {
     /// The intent whose `question` slot is asked (`[llm] intent`).

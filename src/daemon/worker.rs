@@ -5,6 +5,12 @@
 //! never for a queue of them. Windows arrive through a one-place queue that the control
 //! thread keeps filled with the newest window.
 //!
+//! A [`Guest`] (the Wyoming server of `[wyoming] serve`) shares the model: the order is the
+//! microphone's utterances, then the guest's requests (a client waits for each), then the
+//! microphone's caption window, then the guest's. The microphone is never starved: it
+//! waits for at most the one piece of guest work being decoded. The guest's work is
+//! bounded by its own queues, which refuse when full.
+//!
 //! Closing early (`[commands] early_close_ms`): the speech so far is recognised at a pause
 //! ([`PauseStage::Peek`], or at the close itself), and at the close ([`PauseStage::Close`])
 //! a command is acted on at once when it is accepted, the grammar has no longer sentence
@@ -16,7 +22,7 @@
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use super::event::Event;
 use super::remote::Remote;
@@ -138,12 +144,25 @@ impl Engine {
     }
 }
 
-/// Starts the thread. It ends when `jobs` is closed and everything queued is done.
+/// Work for the model from beside the daemon (the Wyoming server of `[wyoming] serve`),
+/// done on the recogniser thread in the order the module's documentation gives.
+pub trait Guest: Send {
+    /// Adds the channels the guest's work arrives on to `select`, to wait on.
+    fn watch<'a>(&'a self, select: &mut Select<'a>);
+    /// Does one request that waits, if any; false when none does.
+    fn request(&mut self, engine: &mut Engine) -> bool;
+    /// Does one caption window that waits, if any; false when none does.
+    fn caption(&mut self, engine: &mut Engine) -> bool;
+}
+
+/// Starts the thread. It ends when `jobs` is closed and everything queued is done (a
+/// guest's work still waiting is then dropped: its clients are told the model stopped).
 /// `follow_up_ms` is the wake phrase's conversation window (`[commands] follow_up_ms`).
 pub fn start(
     mut engine: Engine,
     follow_up_ms: u64,
     mut captions: Option<Captions>,
+    mut guest: Option<Box<dyn Guest>>,
     jobs: Receiver<Job>,
     windows: Receiver<CaptionWindow>,
     outcomes: Sender<Outcome>,
@@ -168,21 +187,32 @@ pub fn start(
                 let job = match jobs.try_recv() {
                     Ok(job) => Some(job),
                     Err(TryRecvError::Disconnected) => break,
-                    // A closed queue wakes this up with an error: the next turn ends the loop.
                     Err(TryRecvError::Empty) => {
-                        if std::mem::take(&mut decoded) {
-                            release_freed_memory();
+                        if guest.as_mut().is_some_and(|g| g.request(&mut engine)) {
+                            decoded = true;
+                            continue;
                         }
-                        crossbeam_channel::select! {
-                            recv(jobs) -> job => job.ok(),
-                            recv(windows) -> window => {
-                                if let (Ok(window), Some(captions)) = (window, &mut captions) {
+                        match windows.try_recv() {
+                            Ok(window) => {
+                                if let Some(captions) = &mut captions {
                                     captions.window(&engine, &window, &send);
                                     decoded = true;
                                 }
-                                None
-                            },
+                                continue;
+                            }
+                            Err(TryRecvError::Empty) => {}
+                            // Closed with the jobs: the next turn ends the loop.
+                            Err(TryRecvError::Disconnected) => continue,
                         }
+                        if guest.as_mut().is_some_and(|g| g.caption(&mut engine)) {
+                            decoded = true;
+                            continue;
+                        }
+                        if std::mem::take(&mut decoded) {
+                            release_freed_memory();
+                        }
+                        wait_for_work(&jobs, &windows, guest.as_deref());
+                        continue;
                     }
                 };
                 decoded |= matches!(job, Some(Job::Utterance { .. } | Job::Grammar { .. }));
@@ -217,6 +247,22 @@ pub fn start(
             }
         })
         .map_err(DaemonError::Thread)
+}
+
+/// Waits until an utterance, a window or the guest's work arrives (or a channel closes);
+/// the caller then takes them in its order.
+fn wait_for_work(
+    jobs: &Receiver<Job>,
+    windows: &Receiver<CaptionWindow>,
+    guest: Option<&dyn Guest>,
+) {
+    let mut select = Select::new();
+    select.recv(jobs);
+    select.recv(windows);
+    if let Some(guest) = guest {
+        guest.watch(&mut select);
+    }
+    select.ready();
 }
 
 /// Gives the memory freed since the last call back to the system, before the recogniser

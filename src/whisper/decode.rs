@@ -5,6 +5,9 @@
 //! The rules follow openai-whisper's `ApplyTimestampRules` as CTranslate2 implements them,
 //! since faster-whisper (CTranslate2) is the reference voxd's transcripts are checked against.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use super::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use crate::util::rng::Rng;
@@ -28,6 +31,41 @@ pub struct DecodeOptions {
     pub max_length: usize,
     /// Seed of the sampler used at temperatures above zero.
     pub seed: u64,
+    /// Stops the search before its next step; what it returns then is unfinished.
+    pub interrupt: Interrupt,
+}
+
+/// A flag another thread raises to stop a decode: its answer is no longer wanted, and
+/// someone else waits for the model. The decoder looks at it before every step, the
+/// transcriber before the encoder, each fallback temperature and each window. The default
+/// is never raised.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Option<Arc<AtomicBool>>);
+
+impl Interrupt {
+    /// A flag not raised yet.
+    pub fn new() -> Interrupt {
+        Interrupt(Some(Arc::new(AtomicBool::new(false))))
+    }
+
+    pub fn raise(&self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    pub fn raised(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    }
+}
+
+/// Options carrying an interrupt are the same settings: the flag is not one.
+impl PartialEq for Interrupt {
+    fn eq(&self, _: &Interrupt) -> bool {
+        true
+    }
 }
 
 impl Default for DecodeOptions {
@@ -42,6 +80,7 @@ impl Default for DecodeOptions {
             suppress_blank: true,
             max_length: 448,
             seed: 0x5eed,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -270,19 +309,20 @@ pub struct WindowDecoder<'a> {
 }
 
 impl WindowDecoder<'_> {
-    /// Runs the decoder on new tokens of one sequence: the hidden rows, and for each row the
-    /// audio position it listened to most (none without alignment heads).
-    fn run(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<(Vec<f32>, Vec<u32>), ModelError> {
-        let caches = std::slice::from_mut(cache);
+    /// Runs the decoder on new tokens of one or more sequences (`tokens[i]` continues
+    /// `caches[i]`): the hidden rows, and for each row the audio position it listened to
+    /// most (none without alignment heads).
+    fn run(
+        &self,
+        caches: &mut [KvCache],
+        tokens: &[&[u32]],
+    ) -> Result<(Vec<f32>, Vec<u32>), ModelError> {
         if self.alignment.is_empty() {
-            return Ok((
-                self.model.decode(self.cross, caches, &[tokens])?,
-                Vec::new(),
-            ));
+            return Ok((self.model.decode(self.cross, caches, tokens)?, Vec::new()));
         }
         let (hidden, listened) =
             self.model
-                .decode_attending(self.cross, caches, &[tokens], self.alignment)?;
+                .decode_attending(self.cross, caches, tokens, self.alignment)?;
         let frames = listened
             .chunks_exact(self.cross.n_audio())
             .map(argmax)
@@ -300,7 +340,7 @@ impl WindowDecoder<'_> {
     ) -> Result<(KvCache, Vec<f32>, f32, Vec<u32>), ModelError> {
         let s = self.model.hparams().n_text_state;
         let mut cache = self.model.new_cache();
-        let (hidden, frames) = self.run(&mut cache, prompt)?;
+        let (hidden, frames) = self.run(std::slice::from_mut(&mut cache), &[prompt])?;
         let last = prompt.len() - 1;
         let rows: Vec<f32> = if sot_index == last {
             hidden[last * s..].to_vec()
@@ -353,20 +393,12 @@ impl WindowDecoder<'_> {
             next_frame,
         };
         let best = if opts.temperature > 0.0 {
-            let mut rng = Rng::new(opts.seed);
-            let mut candidates = Vec::new();
-            for _ in 0..opts.best_of.max(1) {
-                candidates.push(self.sample_one(
-                    root.clone(),
-                    logits.clone(),
-                    prompt.len(),
-                    opts,
-                    &mut rng,
-                )?);
-            }
+            let candidates =
+                self.sample_candidates(root, logits, prompt.len(), opts, opts.best_of.max(1))?;
             rank(candidates, forced.len())
         } else if opts.beam_size <= 1 {
-            self.sample_one(root, logits, prompt.len(), opts, &mut Rng::new(1))?
+            let mut greedy = self.sample_candidates(root, logits, prompt.len(), opts, 1)?;
+            greedy.pop().expect("one candidate")
         } else {
             self.beam_search(root, logits, prompt.len(), opts)?
         };
@@ -385,36 +417,71 @@ impl WindowDecoder<'_> {
         })
     }
 
-    /// Greedy decoding at temperature 0, sampling above it.
-    fn sample_one(
+    /// `count` continuations of `root`: greedy at temperature 0, sampled above it. They
+    /// run side by side, one decoder step for all of them per token (the weights are read
+    /// once a step, not once per candidate: at a fallback temperature the `best_of`
+    /// candidates cost little more than one), each drawing from a generator of its own, so
+    /// that a candidate's tokens do not depend on how long the others run.
+    fn sample_candidates(
         &self,
-        mut hyp: Hypothesis,
-        mut logits: Vec<f32>,
+        root: Hypothesis,
+        first_logits: Vec<f32>,
         prompt_len: usize,
         opts: &DecodeOptions,
-        rng: &mut Rng,
-    ) -> Result<Hypothesis, ModelError> {
+        count: usize,
+    ) -> Result<Vec<Hypothesis>, ModelError> {
+        let n_vocab = self.model.hparams().n_vocab;
+        let mut seeds = Rng::new(opts.seed);
+        let mut live: Vec<(Hypothesis, Rng)> = (0..count)
+            .map(|_| (root.clone(), Rng::new(seeds.next_u64())))
+            .collect();
+        let mut all_logits = first_logits.repeat(count);
+        let mut finished = Vec::with_capacity(count);
         loop {
-            apply_rules(&mut logits, &hyp.tokens, self.rules, opts);
-            let token = if opts.temperature > 0.0 {
-                sample(&logits, opts.temperature, rng)
-            } else {
-                argmax(&logits)
-            };
-            hyp.sum_logprob += logits[token as usize] - log_sum_exp(&logits);
-            if token == self.rules.eot {
-                return Ok(hyp);
+            let mut going = Vec::with_capacity(live.len());
+            for ((mut hyp, mut rng), logits) in live.into_iter().zip(all_logits.chunks_mut(n_vocab))
+            {
+                apply_rules(logits, &hyp.tokens, self.rules, opts);
+                let token = if opts.temperature > 0.0 {
+                    sample(logits, opts.temperature, &mut rng)
+                } else {
+                    argmax(logits)
+                };
+                hyp.sum_logprob += logits[token as usize] - log_sum_exp(logits);
+                if token == self.rules.eot {
+                    finished.push(hyp);
+                    continue;
+                }
+                hyp.tokens.push(token);
+                if !self.alignment.is_empty() {
+                    hyp.frames.push(hyp.next_frame);
+                }
+                if prompt_len + hyp.tokens.len() >= opts.max_length {
+                    finished.push(hyp);
+                } else {
+                    going.push((hyp, rng));
+                }
             }
-            hyp.tokens.push(token);
-            if !self.alignment.is_empty() {
-                hyp.frames.push(hyp.next_frame);
+            if going.is_empty() || opts.interrupt.raised() {
+                finished.extend(going.into_iter().map(|(hyp, _)| hyp));
+                return Ok(finished);
             }
-            if prompt_len + hyp.tokens.len() >= opts.max_length {
-                return Ok(hyp);
+            let mut caches: Vec<KvCache> = going
+                .iter_mut()
+                .map(|(hyp, _)| std::mem::replace(&mut hyp.cache, KvCache::empty()))
+                .collect();
+            let steps: Vec<[u32; 1]> = going
+                .iter()
+                .map(|(hyp, _)| [*hyp.tokens.last().unwrap_or(&0)])
+                .collect();
+            let step_refs: Vec<&[u32]> = steps.iter().map(|s| s.as_slice()).collect();
+            let (hidden, frames) = self.run(&mut caches, &step_refs)?;
+            for (i, ((hyp, _), cache)) in going.iter_mut().zip(caches).enumerate() {
+                hyp.cache = cache;
+                hyp.next_frame = frames.get(i).copied().unwrap_or(0);
             }
-            let (hidden, frames) = self.run(&mut hyp.cache, &[token])?;
-            hyp.next_frame = frames.first().copied().unwrap_or(0);
-            self.model.logits_into(&hidden, &mut logits);
+            self.model.logits_into(&hidden, &mut all_logits);
+            live = going;
         }
     }
 
@@ -486,7 +553,7 @@ impl WindowDecoder<'_> {
             let at_limit = next
                 .first()
                 .is_none_or(|h| prompt_len + h.tokens.len() >= opts.max_length);
-            if finished.len() >= max_finished || at_limit {
+            if finished.len() >= max_finished || at_limit || opts.interrupt.raised() {
                 if finished.is_empty() {
                     finished = next;
                 }

@@ -13,6 +13,7 @@ use std::path::Path;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
+pub use super::decode::Interrupt;
 use super::decode::{non_speech_tokens, DecodeOptions, Decoded, TokenRules, WindowDecoder};
 use super::load_model;
 use super::mel::{log_mel_spectrogram, LogMel, MelFilters, CHUNK_FRAMES, HOP_LENGTH, N_FFT};
@@ -48,6 +49,8 @@ pub enum TranscribeError {
     EnglishOnly(String),
     #[error("this model is English-only; it cannot translate")]
     TranslateEnglishOnly,
+    #[error("interrupted: nobody waits for this decode any more")]
+    Interrupted,
 }
 
 /// How much of the encoder's 30 s context to use.
@@ -65,6 +68,14 @@ pub enum AudioCtx {
 pub enum Task {
     Transcribe,
     Translate,
+}
+
+/// [`TranscribeError::Interrupted`] once `interrupt` is raised.
+fn interrupted(interrupt: &Interrupt) -> Result<(), TranscribeError> {
+    if interrupt.raised() {
+        return Err(TranscribeError::Interrupted);
+    }
+    Ok(())
 }
 
 /// Options of [`Transcriber::transcribe`], with faster-whisper's defaults.
@@ -98,6 +109,8 @@ pub struct TranscribeOptions {
     /// Record where in the audio each token was heard ([`Continuation::frames`]), from the
     /// model's alignment heads; greedy and sampled decoding only.
     pub alignment: bool,
+    /// Stops the decode early, with [`TranscribeError::Interrupted`].
+    pub interrupt: Interrupt,
 }
 
 impl Default for TranscribeOptions {
@@ -122,6 +135,7 @@ impl Default for TranscribeOptions {
             silence_peak: Some(SILENCE_PEAK),
             max_new_tokens: None,
             alignment: false,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -332,6 +346,7 @@ impl Transcriber {
         let mut segments = Vec::new();
         let mut seek = 0;
         while seek < content_frames {
+            interrupted(&opts.interrupt)?;
             let time_offset = seek as f32 * FRAME_SECONDS;
             let segment_size = CHUNK_FRAMES.min(content_frames - seek);
             if let Some(floor) = opts.silence_peak {
@@ -409,6 +424,7 @@ impl Transcriber {
         forced: &[u32],
         opts: &TranscribeOptions,
     ) -> Result<Continuation, TranscribeError> {
+        interrupted(&opts.interrupt)?;
         let audio = {
             let mel = self.features(samples);
             let content_frames = mel.n_frames.saturating_sub(1).min(CHUNK_FRAMES);
@@ -510,7 +526,7 @@ impl Transcriber {
         sot_index: usize,
         forced: &[u32],
         opts: &TranscribeOptions,
-    ) -> Result<WindowResult, ModelError> {
+    ) -> Result<WindowResult, TranscribeError> {
         let decoder = WindowDecoder {
             model: &self.model,
             rules: &self.rules,
@@ -528,6 +544,7 @@ impl Transcriber {
             &opts.temperatures[..]
         };
         for &temperature in temperatures {
+            interrupted(&opts.interrupt)?;
             let dopts = DecodeOptions {
                 beam_size: opts.beam_size,
                 best_of: opts.best_of,
@@ -543,8 +560,11 @@ impl Transcriber {
                     .map_or(usize::MAX, |n| prompt.len() + forced.len() + n)
                     .min(self.model.hparams().n_text_ctx),
                 seed: 0x5eed ^ (temperature.to_bits() as u64),
+                interrupt: opts.interrupt.clone(),
             };
             let decoded = self.install(|| decoder.decode(prompt, sot_index, forced, &dopts))?;
+            // An interrupted decode stopped early: what it holds is not a result.
+            interrupted(&opts.interrupt)?;
             let text = self.tokenizer.decode(&[forced, &decoded.tokens].concat());
             let compression_ratio = compression_ratio(text.trim());
             let too_repetitive = opts

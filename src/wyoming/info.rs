@@ -16,6 +16,7 @@ pub const REPLY_MODEL: &str = "voxd-reply";
 const WHISPER_URL: &str = "https://github.com/openai/whisper";
 
 /// What the server was started with, for its `info`.
+#[derive(Clone)]
 pub struct Offer {
     /// The Whisper model's name (its file or folder name).
     pub model_name: String,

@@ -17,6 +17,7 @@ use super::event::Event;
 use super::model::{CaptionDone, CaptionJob, Model};
 use crate::captions::{CaptionOptions, Captioner, Latency};
 use crate::frontend::{CaptionWindow, StreamWindows, VadConfig, WindowConfig};
+use crate::whisper::transcribe::Interrupt;
 
 /// How live transcripts are cut and decoded (`[vad]` and `[captions]`).
 #[derive(Clone, Debug)]
@@ -61,14 +62,18 @@ pub struct Live {
     started: bool,
     /// The words sent in chunks so far.
     sent: Vec<String>,
+    /// Stops the window with the model once the request's own transcript is wanted.
+    interrupt: Interrupt,
 }
 
 impl Live {
     pub fn new(settings: &LiveSettings, language: Option<String>) -> Result<Live, String> {
         let windows = StreamWindows::new(settings.vad.clone(), &settings.windows)
             .map_err(|e| e.to_string())?;
+        let interrupt = Interrupt::new();
         let captions = CaptionOptions {
             language: language.clone().or(settings.captions.language.clone()),
+            interrupt: interrupt.clone(),
             ..settings.captions.clone()
         };
         Ok(Live {
@@ -82,7 +87,16 @@ impl Live {
             language,
             started: false,
             sent: Vec::new(),
+            interrupt,
         })
+    }
+
+    /// The audio has ended: a window still with the model is stopped at its next step
+    /// (before the encoder, before each decoder step), so that the request's own
+    /// transcript, which the client waits for, does not wait behind it. What the window
+    /// would have made final comes in the last chunk instead (see [`Live::finish`]).
+    pub fn stop_decoding(&self) {
+        self.interrupt.raise();
     }
 
     /// Takes the audio that arrived (`samples`: the request's whole audio so far), gives
@@ -200,6 +214,13 @@ impl Live {
             .extend(text.split_whitespace().map(str::to_string));
         events.push(Event::new("transcript-chunk", json!({ "text": joined })));
         events
+    }
+}
+
+/// A client gone mid-stream no longer wants its window decoded either.
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.interrupt.raise();
     }
 }
 

@@ -15,6 +15,11 @@
 //!   its own;
 //! - `zeroconf.rs`: the mDNS advertisement Home Assistant discovers the server by;
 //! - `client.rs`: the other way round, `voxd run` asking a server (`[model] remote`).
+//!
+//! [`serve`] runs the server alone, with a model of its own (`voxd wyoming`);
+//! [`start_beside`] starts it beside the daemon (`voxd run` with `[wyoming] serve`), on
+//! the daemon's model, whose recogniser thread does the clients' work after the
+//! microphone's.
 
 pub mod audio;
 pub mod client;
@@ -34,7 +39,7 @@ use crate::actions::{ActionError, ActionRunner};
 use crate::command::Recognizer;
 use crate::config::{ListenUri, WyomingSection};
 use crate::daemon::commands::CommandSet;
-use crate::daemon::Engine;
+use crate::daemon::{Engine, Guest};
 use crate::whisper::tokenizer::Tokenizer;
 use crate::whisper::transcribe::{TranscribeOptions, Transcriber};
 
@@ -42,7 +47,7 @@ use info::Offer;
 pub use live::LiveSettings;
 use model::Model;
 use reply::{Replies, ReplySettings};
-use server::{Commands, Listener, Shared};
+use server::{Commands, Current, Listener, Shared};
 use zeroconf::{Advertisement, ZeroconfError};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,81 +94,27 @@ pub fn serve(
     stop: crossbeam_channel::Receiver<()>,
     listening: impl FnOnce(&str),
 ) -> Result<(), WyomingError> {
-    let uri = ListenUri::parse(&options.settings.uri).map_err(WyomingError::Uri)?;
-    if options.settings.zeroconf && matches!(uri, ListenUri::Unix(_)) {
-        return Err(ZeroconfError::UnixSocket.into());
-    }
-    let listener = Listener::bind(&uri)?;
-    // The accepting thread keeps the listener to the end of the process; the socket file
-    // goes when this function returns, however it returns.
-    let _socket_file = SocketFile(match &uri {
-        ListenUri::Unix(path) => Some(path.clone()),
-        ListenUri::Tcp { .. } => None,
-    });
-    let offer = offer(&options)?;
-    let zeroconf_name = options
-        .settings
-        .zeroconf
-        .then(|| options.settings.zeroconf_name.clone());
-    let (commands, recognizer_parts) = match options.commands {
-        Some(set) => {
-            let (runner, events) =
-                ActionRunner::start(set.actions().clone(), set.actions_config())?;
-            // The runner logs every outcome; the events are only read so that none wait.
-            thread::Builder::new()
-                .name("voxd-wyoming-actions".into())
-                .spawn(move || events.iter().for_each(drop))
-                .map_err(WyomingError::Thread)?;
-            let parts = (set.grammar().clone(), set.recognizer_options().clone());
-            let commands = Commands {
-                grammar: set.grammar().clone(),
-                actions: set.actions().clone(),
-                runner,
-            };
-            (Some(commands), Some(parts))
-        }
-        None => (None, None),
-    };
+    let recognizer_parts = options
+        .commands
+        .as_ref()
+        .map(|set| (set.grammar().clone(), set.recognizer_options().clone()));
     let (path, threads) = (options.model_path.clone(), options.threads);
     let load = move || load_engine(&path, threads, recognizer_parts);
     let (loaded_tx, loaded) = crossbeam_channel::bounded(1);
-    let (model, _model_thread) =
-        Model::start(load, options.transcribe, options.settings.queue, loaded_tx)
-            .map_err(WyomingError::Thread)?;
-    let replies = match options.replies {
-        Some(settings) => {
-            let intent = settings.llm.intent.clone();
-            let (replies, _reply_thread) =
-                Replies::start(intent, move || settings.load()).map_err(WyomingError::Thread)?;
-            Some(replies)
-        }
-        None => None,
-    };
-    let shared = Arc::new(Shared {
-        model,
-        offer,
-        commands,
-        replies,
-        limits: options.settings,
-        live: options.live,
-    });
-    let address = listener.address();
-    let bound = listener.tcp_address();
-    thread::Builder::new()
-        .name("voxd-wyoming-accept".into())
-        .spawn(move || listener.serve(&shared))
-        .map_err(WyomingError::Thread)?;
-    tracing::info!(address, "wyoming: listening");
-    // Withdrawn when this function returns, however it returns.
-    let _advertisement = match (zeroconf_name, bound) {
-        (Some(name), Some(bound)) => Some(Advertisement::start(&name, bound)?),
-        _ => None,
-    };
-    listening(&address);
+    let (model, _model_thread) = Model::start(
+        load,
+        options.transcribe.clone(),
+        options.settings.queue,
+        loaded_tx,
+    )
+    .map_err(WyomingError::Thread)?;
+    // Withdrawn, and a Unix socket's file removed, when this function returns.
+    let running = Running::open(options, model)?;
+    listening(&running.address);
     crossbeam_channel::select! {
         recv(loaded) -> outcome => match outcome {
             Ok(Err(detail)) => {
-                return Err(WyomingError::Model { path: options.model_path, detail })
+                return Err(WyomingError::Model { path: running.model_path, detail })
             }
             Ok(Ok(())) => tracing::info!("wyoming: model ready"),
             Err(_) => {}
@@ -172,6 +123,149 @@ pub fn serve(
     }
     let _ = stop.recv();
     Ok(())
+}
+
+/// Starts the server beside the daemon on `engine`, the daemon's model (loaded): the
+/// server, to keep until the daemon stops, and its work for the model, which the daemon's
+/// recogniser thread does ([`crate::daemon::GuestServer`]). `options.model_path` and
+/// `threads` only name the model: nothing more is loaded.
+pub fn start_beside(
+    options: ServeOptions,
+    engine: &Engine,
+) -> Result<(Running, Box<dyn Guest>), WyomingError> {
+    let (model, lanes) = Model::new(
+        options.transcribe.clone(),
+        options.settings.queue,
+        Some(model::languages(engine)),
+    );
+    let running = Running::open(options, model)?;
+    Ok((running, Box::new(lanes)))
+}
+
+/// A listening server. Dropping it withdraws the mDNS advertisement and removes a Unix
+/// socket's file; the accepting thread keeps the listener to the end of the process.
+pub struct Running {
+    pub address: String,
+    shared: Arc<Shared>,
+    /// `[wyoming]` as the server started with it.
+    settings: WyomingSection,
+    model_path: PathBuf,
+    _advertisement: Option<Advertisement>,
+    _socket_file: SocketFile,
+}
+
+impl Running {
+    /// Binds, starts the actions' runner and the reply model, and accepts clients for
+    /// `model`.
+    fn open(options: ServeOptions, model: Model) -> Result<Running, WyomingError> {
+        let uri = ListenUri::parse(&options.settings.uri).map_err(WyomingError::Uri)?;
+        if options.settings.zeroconf && matches!(uri, ListenUri::Unix(_)) {
+            return Err(ZeroconfError::UnixSocket.into());
+        }
+        let listener = Listener::bind(&uri)?;
+        let socket_file = SocketFile(match &uri {
+            ListenUri::Unix(path) => Some(path.clone()),
+            ListenUri::Tcp { .. } => None,
+        });
+        let offer = offer(&options)?;
+        let runner = match &options.commands {
+            Some(set) => {
+                let (runner, events) =
+                    ActionRunner::start(set.actions().clone(), set.actions_config())?;
+                // The runner logs every outcome; the events are only read so that none wait.
+                thread::Builder::new()
+                    .name("voxd-wyoming-actions".into())
+                    .spawn(move || events.iter().for_each(drop))
+                    .map_err(WyomingError::Thread)?;
+                Some(runner)
+            }
+            None => None,
+        };
+        let replies = match options.replies {
+            Some(settings) => {
+                let intent = settings.llm.intent.clone();
+                let (replies, _reply_thread) = Replies::start(intent, move || settings.load())
+                    .map_err(WyomingError::Thread)?;
+                Some(replies)
+            }
+            None => None,
+        };
+        let current = Current {
+            offer,
+            commands: options.commands.as_ref().map(commands_of),
+            limits: options.settings.clone(),
+        };
+        let shared = Arc::new(Shared::new(model, runner, replies, options.live, current));
+        let address = listener.address();
+        let bound = listener.tcp_address();
+        let accepting = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("voxd-wyoming-accept".into())
+            .spawn(move || listener.serve(&accepting))
+            .map_err(WyomingError::Thread)?;
+        tracing::info!(address, "wyoming: listening");
+        let advertisement = match (options.settings.zeroconf, bound) {
+            (true, Some(bound)) => Some(Advertisement::start(
+                &options.settings.zeroconf_name,
+                bound,
+            )?),
+            _ => None,
+        };
+        Ok(Running {
+            address,
+            shared,
+            settings: options.settings,
+            model_path: options.model_path,
+            _advertisement: advertisement,
+            _socket_file: socket_file,
+        })
+    }
+
+    /// After the daemon reloaded: `commands` (the grammar for `recognize`, the actions,
+    /// the intents `info` lists) and `settings`' limits serve the requests and clients
+    /// that come from now on; turning `serve` off, or a changed address, queue or
+    /// advertisement, needs a restart, and the log says so.
+    pub fn reload(&self, commands: Option<&CommandSet>, settings: &WyomingSection) {
+        let now = self.shared.current();
+        let mut offer = now.offer.clone();
+        let (intents, handled, language) = command_offer(commands);
+        (offer.intents, offer.handled_intents, offer.command_language) =
+            (intents, handled, language);
+        let restart_keys: Vec<&str> = [
+            ("serve", self.settings.serve != settings.serve),
+            ("uri", self.settings.uri != settings.uri),
+            ("queue", self.settings.queue != settings.queue),
+            ("zeroconf", self.settings.zeroconf != settings.zeroconf),
+            (
+                "zeroconf_name",
+                self.settings.zeroconf_name != settings.zeroconf_name,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect();
+        if !restart_keys.is_empty() {
+            tracing::warn!(
+                keys = restart_keys.join(", "),
+                "[wyoming]: these changes take effect after a restart; the server keeps \
+                 listening on {}",
+                self.address
+            );
+        }
+        self.shared.replace(Current {
+            offer,
+            commands: commands.map(commands_of),
+            limits: settings.clone(),
+        });
+        tracing::info!("wyoming: reloaded (the requests that come from now on use it)");
+    }
+}
+
+fn commands_of(set: &CommandSet) -> Commands {
+    Commands {
+        grammar: set.grammar().clone(),
+        actions: set.actions().clone(),
+    }
 }
 
 /// Removes a Unix socket's file when dropped.
@@ -214,23 +308,7 @@ fn offer(options: &ServeOptions) -> Result<Offer, WyomingError> {
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".bin").to_string())
         .unwrap_or_else(|| "whisper".into());
-    let (intents, handled_intents, command_language) = match &options.commands {
-        Some(set) => {
-            let names: Vec<String> = set
-                .grammar()
-                .intents()
-                .iter()
-                .map(|i| i.name.clone())
-                .collect();
-            let handled = names
-                .iter()
-                .filter(|name| set.actions().has_action(name))
-                .cloned()
-                .collect();
-            (names, handled, set.recognizer_options().language.clone())
-        }
-        None => (Vec::new(), Vec::new(), "en".to_string()),
-    };
+    let (intents, handled_intents, command_language) = command_offer(options.commands.as_ref());
     // The file is looked for now: a missing one is an error at start, not at the first
     // question.
     let reply_model = match &options.replies {
@@ -255,6 +333,27 @@ fn offer(options: &ServeOptions) -> Result<Offer, WyomingError> {
         intents,
         handled_intents,
     })
+}
+
+/// The intents of `set`, those with an action, and the language commands are heard in.
+fn command_offer(set: Option<&CommandSet>) -> (Vec<String>, Vec<String>, String) {
+    match set {
+        Some(set) => {
+            let names: Vec<String> = set
+                .grammar()
+                .intents()
+                .iter()
+                .map(|i| i.name.clone())
+                .collect();
+            let handled = names
+                .iter()
+                .filter(|name| set.actions().has_action(name))
+                .cloned()
+                .collect();
+            (names, handled, set.recognizer_options().language.clone())
+        }
+        None => (Vec::new(), Vec::new(), "en".to_string()),
+    }
 }
 
 /// A model file's folder and name (`smollm2/model.gguf`): what it is, without where this

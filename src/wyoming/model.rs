@@ -1,6 +1,9 @@
-//! The model thread: one model shared by every client, loaded in the background (the
-//! server answers `describe` meanwhile), working through a bounded queue of requests. A
-//! request that finds the queue full is refused at once, never left waiting.
+//! The model's lanes: one model shared by every client, working through a bounded queue
+//! of requests. A request that finds the queue full is refused at once, never left
+//! waiting. The model works on its own thread for `voxd wyoming` (loaded in the
+//! background: the server answers `describe` meanwhile), or is the daemon's, beside its
+//! microphone, for `voxd run` with `[wyoming] serve` ([`Lanes`] is then the daemon's
+//! [`Guest`]).
 //!
 //! Caption windows for the clients' live transcripts (`transcript-chunk`) come through a
 //! lane of their own, taken only when no request waits: a transcript the client is waiting
@@ -9,12 +12,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use crate::captions::{CaptionUpdate, Captioner};
 use crate::command::Recognition;
-use crate::daemon::Engine;
+use crate::daemon::{Engine, Guest};
 use crate::frontend::CaptionWindow;
 use crate::whisper::tokenizer::Tokenizer;
 use crate::whisper::transcribe::TranscribeOptions;
@@ -39,6 +43,8 @@ pub enum Answer {
 struct Job {
     request: Request,
     reply: Sender<Result<Answer, String>>,
+    /// When it was queued: the log tells the wait from the work.
+    queued: Instant,
 }
 
 /// A caption window of a client's audio, with that client's captioner (which travels to
@@ -84,47 +90,70 @@ pub struct Model {
 }
 
 impl Model {
-    /// Starts the thread, which runs `load` first and then takes requests: up to `queue`
-    /// wait behind the one being worked on (also while loading). `loaded` receives the
-    /// outcome of the load once.
+    /// The clients' handle and the lanes behind it, for a model its owner works on:
+    /// `languages` are what it transcribes (None while it loads). Up to `queue` requests wait
+    /// behind the one being worked on.
+    pub fn new(
+        options: TranscribeOptions,
+        queue: usize,
+        languages: Option<Vec<String>>,
+    ) -> (Model, Lanes) {
+        let (jobs, waiting) = crossbeam_channel::bounded(queue);
+        let (captions, windows) = crossbeam_channel::bounded(CAPTION_LANE);
+        let model = Model {
+            jobs,
+            captions,
+            queue,
+            state: Arc::new(Mutex::new(ModelState { languages })),
+        };
+        let lanes = Lanes {
+            jobs: waiting,
+            captions: windows,
+            options,
+        };
+        (model, lanes)
+    }
+
+    /// Starts a thread of its own, which runs `load` first and then takes requests (also
+    /// queued while it loads). `loaded` receives the outcome of the load once.
     pub fn start(
         load: impl FnOnce() -> Result<Engine, String> + Send + 'static,
         options: TranscribeOptions,
         queue: usize,
         loaded: Sender<Result<(), String>>,
     ) -> std::io::Result<(Model, JoinHandle<()>)> {
-        let (jobs, waiting) = crossbeam_channel::bounded(queue);
-        let (captions, windows) = crossbeam_channel::bounded(CAPTION_LANE);
-        let state = Arc::new(Mutex::new(ModelState::default()));
-        let shared = Arc::clone(&state);
+        let (model, lanes) = Model::new(options, queue, None);
+        let shared = Arc::clone(&model.state);
         let handle = thread::Builder::new()
             .name("voxd-wyoming-model".into())
             .spawn(move || {
                 let engine = load();
                 if let Ok(engine) = &engine {
-                    let languages = languages(engine);
                     shared
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .languages = Some(languages);
+                        .languages = Some(languages(engine));
                 }
                 // Nobody waiting for the outcome is fine: the server is shutting down.
                 let _ = loaded.send(engine.as_ref().map(drop).map_err(Clone::clone));
-                serve(engine, &options, &waiting, &windows);
+                let mut engine = engine.map_err(|e| format!("the model did not load: {e}"));
+                // A client that hung up meanwhile no longer wants the answer: sends may fail.
+                while let Some(work) = lanes.next() {
+                    lanes.work(work, engine.as_mut().map_err(|e| e.as_str()));
+                }
             })?;
-        let model = Model {
-            jobs,
-            captions,
-            queue,
-            state,
-        };
         Ok((model, handle))
     }
 
     /// Queues `request`; the answer arrives on the receiver.
     pub fn submit(&self, request: Request) -> Result<Receiver<Result<Answer, String>>, Refusal> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        match self.jobs.try_send(Job { request, reply }) {
+        let job = Job {
+            request,
+            reply,
+            queued: Instant::now(),
+        };
+        match self.jobs.try_send(job) {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(Refusal::Busy(self.queue)),
             Err(TrySendError::Disconnected(_)) => Err(Refusal::Stopped),
@@ -149,7 +178,8 @@ impl Model {
     }
 }
 
-fn languages(engine: &Engine) -> Vec<String> {
+/// The languages `engine`'s model transcribes.
+pub fn languages(engine: &Engine) -> Vec<String> {
     engine
         .transcriber()
         .map(|t| tokenizer_languages(&t.tokenizer))
@@ -167,57 +197,56 @@ pub fn tokenizer_languages(tokenizer: &Tokenizer) -> Vec<String> {
     }
 }
 
-/// What the model thread takes next.
+/// What the model takes next.
 enum Work {
     Request(Job),
     Caption(CaptionJob, Sender<CaptionDone>),
 }
 
-/// The next piece of work: a request whenever one waits, else whichever comes first.
-/// None once the clients' handles are gone.
-fn next(
-    jobs: &Receiver<Job>,
-    captions: &Receiver<(CaptionJob, Sender<CaptionDone>)>,
-) -> Option<Work> {
-    match jobs.try_recv() {
-        Ok(job) => return Some(Work::Request(job)),
-        Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-        Err(crossbeam_channel::TryRecvError::Empty) => {}
-    }
-    crossbeam_channel::select! {
-        recv(jobs) -> job => job.ok().map(Work::Request),
-        recv(captions) -> caption => caption.ok().map(|(job, reply)| Work::Caption(job, reply)),
-    }
+/// The receiving ends of the lanes: what the model's owner works through.
+pub struct Lanes {
+    jobs: Receiver<Job>,
+    captions: Receiver<(CaptionJob, Sender<CaptionDone>)>,
+    options: TranscribeOptions,
 }
 
-/// Answers every job until the clients' handles are gone.
-fn serve(
-    engine: Result<Engine, String>,
-    options: &TranscribeOptions,
-    jobs: &Receiver<Job>,
-    captions: &Receiver<(CaptionJob, Sender<CaptionDone>)>,
-) {
-    let mut engine = engine.map_err(|e| format!("the model did not load: {e}"));
-    // A client that hung up meanwhile no longer wants the answer: sends may fail.
-    while let Some(work) = next(jobs, captions) {
-        let started = std::time::Instant::now();
-        match (work, &mut engine) {
-            (Work::Request(job), Ok(engine)) => {
-                let answer = work_on(engine, options, job.request);
-                tracing::debug!(ms = started.elapsed().as_millis() as u64, "request done");
+impl Lanes {
+    /// The next piece of work, waiting for one: a request whenever one waits, else
+    /// whichever comes first. None once the clients' handles are gone.
+    fn next(&self) -> Option<Work> {
+        match self.jobs.try_recv() {
+            Ok(job) => return Some(Work::Request(job)),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        crossbeam_channel::select! {
+            recv(self.jobs) -> job => job.ok().map(Work::Request),
+            recv(self.captions) -> caption => {
+                caption.ok().map(|(job, reply)| Work::Caption(job, reply))
+            }
+        }
+    }
+
+    /// Does `work` and sends its answer; `engine` is the model, or why there is none.
+    fn work(&self, work: Work, engine: Result<&mut Engine, &str>) {
+        let started = Instant::now();
+        match work {
+            Work::Request(job) => {
+                let waited_ms = started.duration_since(job.queued).as_millis() as u64;
+                let answer = match engine {
+                    Ok(engine) => work_on(engine, &self.options, job.request, waited_ms),
+                    Err(e) => Err(e.to_string()),
+                };
                 let _ = job.reply.send(answer);
             }
-            (Work::Request(job), Err(e)) => {
-                let _ = job.reply.send(Err(e.clone()));
-            }
-            (Work::Caption(mut job, reply), engine) => {
-                let update = match engine.as_ref().map(|e| e.transcriber()) {
+            Work::Caption(mut job, reply) => {
+                let update = match engine.map(|e| e.transcriber()) {
                     Ok(Some(transcriber)) => job
                         .captioner
                         .window(transcriber, &job.window)
                         .map_err(|e| e.to_string()),
                     Ok(None) => Err("no model is loaded here".to_string()),
-                    Err(e) => Err(e.clone()),
+                    Err(e) => Err(e.to_string()),
                 };
                 tracing::debug!(
                     ms = started.elapsed().as_millis() as u64,
@@ -230,11 +259,43 @@ fn serve(
     }
 }
 
+/// Beside the daemon's microphone: requests are taken when no utterance waits, caption
+/// windows when nothing else does.
+impl Guest for Lanes {
+    fn watch<'a>(&'a self, select: &mut Select<'a>) {
+        select.recv(&self.jobs);
+        select.recv(&self.captions);
+    }
+
+    fn request(&mut self, engine: &mut Engine) -> bool {
+        match self.jobs.try_recv() {
+            Ok(job) => {
+                self.work(Work::Request(job), Ok(engine));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn caption(&mut self, engine: &mut Engine) -> bool {
+        match self.captions.try_recv() {
+            Ok((job, reply)) => {
+                self.work(Work::Caption(job, reply), Ok(engine));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 fn work_on(
     engine: &mut Engine,
     options: &TranscribeOptions,
     request: Request,
+    waited_ms: u64,
 ) -> Result<Answer, String> {
+    let started = Instant::now();
+    let audio_ms = |samples: &[f32]| (samples.len() / 16) as u64;
     match request {
         Request::Transcribe { samples, language } => {
             let options = TranscribeOptions {
@@ -246,16 +307,37 @@ fn work_on(
                 .ok_or("no model is loaded here")?
                 .transcribe(&samples, &options, |_| {})
                 .map_err(|e| e.to_string())?;
+            // A temperature above 0 means the fallback decoded the audio again, sampling:
+            // the slow requests.
+            let temperature = transcript
+                .segments
+                .iter()
+                .map(|s| s.temperature)
+                .fold(0.0, f32::max);
+            tracing::info!(
+                audio_ms = audio_ms(&samples),
+                waited_ms,
+                ms = started.elapsed().as_millis() as u64,
+                temperature,
+                "wyoming: transcribed"
+            );
             Ok(Answer::Transcript {
                 text: transcript.text().trim().to_string(),
                 language: transcript.language,
             })
         }
         Request::Recognize { samples } => match engine {
-            Engine::Commands(recognizer) => recognizer
-                .recognize(&samples)
-                .map(|r| Answer::Recognition(Box::new(r)))
-                .map_err(|e| e.to_string()),
+            Engine::Commands(recognizer) => {
+                let recognition = recognizer.recognize(&samples).map_err(|e| e.to_string())?;
+                tracing::info!(
+                    audio_ms = audio_ms(&samples),
+                    waited_ms,
+                    ms = started.elapsed().as_millis() as u64,
+                    intent = recognition.intent.as_deref().unwrap_or(""),
+                    "wyoming: recognised"
+                );
+                Ok(Answer::Recognition(Box::new(recognition)))
+            }
             Engine::Transcriber(_) | Engine::Remote(_) => {
                 Err("no grammar is loaded: start voxd wyoming with \
                                            --grammar or [commands] grammars"

@@ -18,22 +18,31 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::model::Refusal;
 use crate::config::{LlmConfig, LlmLoad};
-use crate::daemon::reply::{llm_answerer, Answerer, ReplyOutcome, QUESTION_QUEUE};
+use crate::daemon::reply::{
+    asking, llm_answerer, Answerer, ReplyOutcome, SharedAnswerer, QUESTION_QUEUE,
+};
 
 /// The reply model's settings for the server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReplySettings {
     /// `[llm]`.
     pub llm: LlmConfig,
     /// Compute threads (`[llm] threads`, else `[model] threads`).
     pub threads: usize,
+    /// The daemon's reply model, beside `voxd run` (`[wyoming] serve`): asked instead of
+    /// a model of the server's own.
+    pub shared: Option<SharedAnswerer>,
 }
 
 impl ReplySettings {
     /// Reads the model as the server starts (whatever `[llm] load` says: the server is a
     /// long-running service, and its first question should not wait for the file), with no
-    /// memory across questions.
+    /// memory across questions; or asks the daemon's, which remembers its conversation
+    /// (`[llm] memory_turns`) across both.
     pub fn load(self) -> Result<Answerer, String> {
+        if let Some(shared) = &self.shared {
+            return Ok(asking(shared));
+        }
         let llm = LlmConfig {
             load: LlmLoad::Start,
             memory_turns: 0,

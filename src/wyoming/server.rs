@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,18 +35,58 @@ use crate::grammar::{Grammar, SlotValue};
 pub struct Commands {
     pub grammar: Grammar,
     pub actions: ActionSet,
-    pub runner: ActionRunner,
+}
+
+/// What a reload may change (`voxd run` with `[wyoming] serve`): each event reads it
+/// once, so a request is served by the settings it began with.
+pub struct Current {
+    pub offer: Offer,
+    pub commands: Option<Commands>,
+    pub limits: WyomingSection,
 }
 
 /// What every client thread shares.
 pub struct Shared {
     pub model: Model,
-    pub offer: Offer,
-    pub commands: Option<Commands>,
+    /// Runs the intents' actions (with a grammar).
+    pub runner: Option<Mutex<ActionRunner>>,
     /// The reply model, with `[llm] enabled`.
     pub replies: Option<Replies>,
-    pub limits: WyomingSection,
     pub live: LiveSettings,
+    current: RwLock<Arc<Current>>,
+}
+
+impl Shared {
+    pub fn new(
+        model: Model,
+        runner: Option<ActionRunner>,
+        replies: Option<Replies>,
+        live: LiveSettings,
+        current: Current,
+    ) -> Shared {
+        Shared {
+            model,
+            runner: runner.map(Mutex::new),
+            replies,
+            live,
+            current: RwLock::new(Arc::new(current)),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Current> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Serves `current` to the events that come from now on; the runner takes `actions`.
+    pub fn replace(&self, current: Current) {
+        if let (Some(runner), Some(commands)) = (&self.runner, &current.commands) {
+            runner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace_actions(commands.actions.clone());
+        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(current);
+    }
 }
 
 /// A bound listener.
@@ -257,7 +297,8 @@ fn admit(
     active: &Arc<AtomicUsize>,
     refusals: &Sender<(Connection, Event)>,
 ) {
-    let limits = &shared.limits;
+    let current = shared.current();
+    let limits = &current.limits;
     let timeouts = connection.set_timeouts(
         Duration::from_millis(limits.idle_timeout_ms),
         Duration::from_millis(limits.write_timeout_ms),
@@ -409,7 +450,7 @@ impl<'a> Client<'a> {
     fn handle(&mut self, event: Event) -> Next {
         let shared = self.shared;
         match event.kind.as_str() {
-            "describe" => self.send("info", info(&shared.offer, &shared.model.state())),
+            "describe" => self.send("info", info(&shared.current().offer, &shared.model.state())),
             "ping" => self.send("pong", json!({ "text": event.data.get("text") })),
             "transcribe" => self.transcribe(&event.data),
             "audio-start" => self.audio_start(&event.data),
@@ -428,7 +469,7 @@ impl<'a> Client<'a> {
     fn transcribe(&mut self, data: &Map<String, Value>) -> Next {
         let language = data.get("language").and_then(Value::as_str);
         self.purpose = Some(match data.get("name").and_then(Value::as_str) {
-            Some(COMMANDS_MODEL) if self.shared.commands.is_none() => {
+            Some(COMMANDS_MODEL) if self.shared.current().commands.is_none() => {
                 return self.refuse(
                     "no grammar is loaded: start voxd wyoming with --grammar or set \
                      [commands] grammars",
@@ -451,7 +492,8 @@ impl<'a> Client<'a> {
             Ok(format) => format,
             Err(problem) => return close(&format!("audio-start: {problem}")),
         };
-        let stream = match AudioStream::new(format, self.shared.limits.max_audio_s) {
+        let max_audio_s = self.shared.current().limits.max_audio_s;
+        let stream = match AudioStream::new(format, max_audio_s) {
             Ok(stream) => stream,
             Err(problem) => return close(&format!("audio-start: {problem}")),
         };
@@ -518,6 +560,9 @@ impl<'a> Client<'a> {
             Ok(samples) => samples,
             Err(problem) => return close(&format!("audio-stop: {problem}")),
         };
+        if let Some(live) = &live {
+            live.stop_decoding();
+        }
         let request = match purpose.clone() {
             Purpose::Transcribe { language } => Request::Transcribe { samples, language },
             Purpose::Commands => Request::Recognize { samples },
@@ -541,7 +586,7 @@ impl<'a> Client<'a> {
                 self.send("transcript", json!({ "text": text, "language": language }))
             }
             Answer::Recognition(recognition) => {
-                let language = self.shared.offer.command_language.clone();
+                let language = self.shared.current().offer.command_language.clone();
                 let heard = match (&recognition.intent, &recognition.heard) {
                     (Some(_), _) => recognition.text.clone(),
                     (None, Some(heard)) => heard.clone(),
@@ -573,7 +618,8 @@ impl<'a> Client<'a> {
         let Some(text) = data.get("text").and_then(Value::as_str) else {
             return self.refuse("recognize: `text` is missing or not a string", "bad-event");
         };
-        let Some(commands) = &self.shared.commands else {
+        let current = self.shared.current();
+        let Some(commands) = &current.commands else {
             return self.refuse("no grammar is loaded", "no-grammar");
         };
         match commands.grammar.match_text(text) {
@@ -591,7 +637,8 @@ impl<'a> Client<'a> {
         let Some(text) = data.get("text").and_then(Value::as_str) else {
             return self.refuse("transcript: `text` is missing or not a string", "bad-event");
         };
-        let commands = self.shared.commands.as_ref();
+        let current = self.shared.current();
+        let commands = current.commands.as_ref();
         if let Some(found) = commands.and_then(|c| c.grammar.match_text(text)) {
             return self.act(&ActionRequest::from_match(&found));
         }
@@ -630,7 +677,8 @@ impl<'a> Client<'a> {
         let Some(name) = data.get("name").and_then(Value::as_str) else {
             return self.refuse("intent: `name` is missing or not a string", "bad-event");
         };
-        let Some(commands) = &self.shared.commands else {
+        let current = self.shared.current();
+        let Some(commands) = &current.commands else {
             return self.send("not-handled", json!({ "text": "no grammar is loaded" }));
         };
         let Some(intent) = commands.grammar.intents().iter().find(|i| i.name == name) else {
@@ -660,14 +708,18 @@ impl<'a> Client<'a> {
     /// of `[llm] intent` the reply model's.
     fn act(&mut self, request: &ActionRequest) -> Next {
         let shared = self.shared;
-        let Some(commands) = &shared.commands else {
+        let current = shared.current();
+        let (Some(commands), Some(runner)) = (&current.commands, &shared.runner) else {
             return self.send("not-handled", json!({ "text": "no grammar is loaded" }));
         };
         let has_action = commands.actions.has_action(&request.intent);
         if has_action {
             // The runner reports what becomes of the command (started, refused, failed)
             // in its events and the log; the answer does not wait for the command.
-            commands.runner.submit(request);
+            runner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .submit(request);
         }
         let asking = shared.replies.as_ref().and_then(|replies| {
             (replies.intent == request.intent)

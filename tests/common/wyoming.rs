@@ -56,6 +56,30 @@ pub fn config_text(wyoming: &str) -> String {
     )
 }
 
+/// Runs the reference client against the server at `uri` (`command URI rest…`); its
+/// events, one JSON object each. A failure shows the server's `log`.
+pub fn reference_client(uri: &str, args: &[&str], log: &Mutex<Vec<String>>) -> Vec<Value> {
+    let (command, rest) = args.split_first().unwrap();
+    let out = Command::new(python())
+        .arg(repo().join("scripts/reference/wyoming_client.py"))
+        .arg(command)
+        .arg(uri)
+        .args(rest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "wyoming_client.py {args:?}: {}\nserver log: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        log.lock().unwrap()
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// A `voxd wyoming` process, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -128,25 +152,7 @@ impl Server {
 
     /// Runs the reference client; its events, one JSON object each.
     pub fn client(&self, args: &[&str]) -> Vec<Value> {
-        let (command, rest) = args.split_first().unwrap();
-        let out = Command::new(python())
-            .arg(repo().join("scripts/reference/wyoming_client.py"))
-            .arg(command)
-            .arg(&self.uri)
-            .args(rest)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "wyoming_client.py {args:?}: {}\nserver log: {:?}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log.lock().unwrap()
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        reference_client(&self.uri, args, &self.log)
     }
 
     /// A fresh client still gets its `info`: whatever an earlier client did, the server

@@ -107,3 +107,25 @@ fn sampling_fallback_is_deterministic() {
         a.text()
     );
 }
+
+#[test]
+fn a_raised_interrupt_stops_the_decode_and_an_unraised_one_changes_nothing() {
+    let t = common::transcriber("tiny.en");
+    let interrupt = voxd::whisper::transcribe::Interrupt::new();
+    let opts = TranscribeOptions {
+        interrupt: interrupt.clone(),
+        ..TranscribeOptions::default()
+    };
+    let heard = t.transcribe(&jfk(), &opts, |_| {}).unwrap();
+    let plain = t.transcribe(&jfk(), &TranscribeOptions::default(), |_| {});
+    assert_eq!(heard.text(), plain.unwrap().text());
+    interrupt.raise();
+    let stopped = t.transcribe(&jfk(), &opts, |_| {});
+    assert!(
+        matches!(
+            stopped,
+            Err(voxd::whisper::transcribe::TranscribeError::Interrupted)
+        ),
+        "{stopped:?}"
+    );
+}

@@ -643,3 +643,285 @@ fn a_flood_of_questions_gets_busy_errors_not_a_hang() {
     assert_eq!(kinds(&events), ["handled"], "{events:?}");
     server.still_serves();
 }
+
+// ---------------------------------------------------------------------------------------
+// `voxd run` with `[wyoming] serve`: the daemon's model serves the clients too.
+
+/// `voxd run` serving Wyoming on a Unix socket, its microphone a real recording written
+/// to standard input (16 kHz mono 16-bit, taken at real time); killed when dropped.
+struct Serving {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    events: std::sync::mpsc::Receiver<String>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    uri: String,
+    socket: std::path::PathBuf,
+    config: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Serving {
+    /// With the timers grammar and `more` (sections) in the config.
+    fn start(more: &str) -> Serving {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("wyoming.sock");
+        let uri = format!("unix://{}", socket.display());
+        let config = dir.path().join("config.toml");
+        let text = common::wyoming::config_text(&format!("serve = true\nuri = {uri:?}"))
+            + &format!(
+                "[model]\npath = {:?}\nthreads = 1\n{}",
+                common::model_dir("tiny.en"),
+                if more.is_empty() {
+                    format!("[commands]\ngrammars = [{:?}]\n", timers_grammar())
+                } else {
+                    more.to_string()
+                }
+            );
+        std::fs::write(&config, text).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_voxd"))
+            .arg("--config")
+            .arg(&config)
+            .args(["run", "--mode", "commands", "--stdin", "--rate", "16000"])
+            .args([
+                "--channels",
+                "1",
+                "--realtime",
+                "--stdout",
+                "json",
+                "--no-watch",
+            ])
+            .env("VOXD_LOG", "info")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = common::line_reader(child.stderr.take().unwrap());
+        let kept = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || lines.iter().for_each(|l| kept.lock().unwrap().push(l)));
+        let events = common::line_reader(child.stdout.take().unwrap());
+        let stdin = child.stdin.take();
+        Serving {
+            child,
+            stdin,
+            events,
+            log,
+            uri,
+            socket,
+            config,
+            dir,
+        }
+    }
+
+    /// The next daemon event of kind `event`; fails after [`PATIENCE`].
+    fn event(&self, event: &str) -> Value {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.events.recv_timeout(left).unwrap_or_else(|e| {
+                panic!(
+                    "no `{event}` event ({e}); log: {:?}",
+                    self.log.lock().unwrap()
+                )
+            });
+            let value: Value = serde_json::from_str(&line).unwrap();
+            if value["event"] == event {
+                return value;
+            }
+        }
+    }
+
+    fn client(&self, args: &[&str]) -> Vec<Value> {
+        common::wyoming::reference_client(&self.uri, args, &self.log)
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill only sends a signal, to the daemon this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 16-bit little-endian samples of `seconds` of silence, `recording`, and silence again.
+fn spoken(recording: &Path, seconds: usize) -> Vec<u8> {
+    let silence = vec![0.0f32; 16_000 * seconds];
+    let speech = voxd::audio::read_wav(recording).unwrap();
+    [&silence[..], &speech, &silence]
+        .concat()
+        .iter()
+        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+        .collect()
+}
+
+/// One process, one model: `voxd run` hears a command from its microphone and acts on it
+/// while a client of the `wyoming` package gets an `info` it parses and jfk.wav
+/// transcribed as `voxd transcribe` transcribes it. A reload gives the server the new
+/// grammar (and says that a new address needs a restart); a broken one keeps the old
+/// settings; SIGTERM stops both and removes the socket.
+#[test]
+fn voxd_run_serves_wyoming_on_its_own_model_beside_the_microphone() {
+    let mut run = Serving::start("");
+    run.event("ready");
+    let audio = spoken(&real_command("stp_set_a_timer_for_5_minutes.wav"), 2);
+    let mut stdin = run.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&audio).unwrap();
+        // Kept open: the microphone goes on (silently) until the daemon is stopped.
+        stdin
+    });
+
+    let info = &run.client(&["describe"])[0]["data"];
+    let models: Vec<&str> = info["asr"][0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["tiny.en", "voxd-commands"], "{info}");
+    let grammar = voxd::grammar::Grammar::load(&[timers_grammar()]).unwrap();
+    assert_eq!(
+        info["intent"][0]["models"].as_array().unwrap().len(),
+        grammar.intents().len(),
+        "{info}"
+    );
+
+    let events = run.client(&["transcribe", common::jfk().to_str().unwrap()]);
+    let (served, _) = live_transcript(&events);
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(&run.config)
+        .args(["transcribe", "--json"])
+        .arg(common::jfk())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline: Value = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "transcript")
+        .expect("a transcript line");
+    assert_eq!(served, offline["text"].as_str().unwrap());
+
+    // The microphone's command, recognised by the same model.
+    let intent = run.event("intent");
+    assert_eq!(intent["intent"], "TimerStart", "{intent}");
+    let stdin = writer.join().unwrap();
+    // One model was loaded, the daemon's: the server loads none of its own.
+    let loads = run
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("model loaded"))
+        .count();
+    assert_eq!(loads, 1, "{:?}", run.log.lock().unwrap());
+
+    // A reload: another grammar and another address.
+    let hello = run.dir.path().join("hello.toml");
+    std::fs::write(&hello, "[intents.Hello]\nsentences = [\"say hello\"]\n").unwrap();
+    let moved = run.dir.path().join("elsewhere.sock");
+    let config = std::fs::read_to_string(&run.config)
+        .unwrap()
+        .replace(&format!("{:?}", timers_grammar()), &format!("{hello:?}"))
+        .replace(&run.uri, &format!("unix://{}", moved.display()));
+    std::fs::write(&run.config, &config).unwrap();
+    run.signal(libc::SIGHUP);
+    assert_eq!(run.event("reload")["outcome"], "replaced");
+    let events = run.client(&["recognize", "say hello"]);
+    assert_eq!(events[0]["data"]["name"], "Hello", "{events:?}");
+    let info = &run.client(&["describe"])[0]["data"];
+    assert_eq!(info["intent"][0]["models"][0]["name"], "Hello", "{info}");
+    assert!(!moved.exists());
+    assert!(run
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("take effect after a restart") && l.contains("uri")));
+
+    // A broken reload keeps what runs.
+    std::fs::write(
+        &run.config,
+        config.replace("serve = true", "serve = true\nmax_clients = 0"),
+    )
+    .unwrap();
+    run.signal(libc::SIGHUP);
+    assert_eq!(run.event("reload")["outcome"], "failed");
+    let events = run.client(&["recognize", "say hello"]);
+    assert_eq!(events[0]["data"]["name"], "Hello", "{events:?}");
+
+    run.signal(libc::SIGTERM);
+    run.event("stopped");
+    let status = run.child.wait().unwrap();
+    assert!(status.success(), "{status}: {:?}", run.log.lock().unwrap());
+    assert!(!run.socket.exists());
+    drop(stdin);
+}
+
+/// Beside the daemon, a question no intent matches is answered by the daemon's reply
+/// model: the first one (nothing remembered yet) as `voxd ask` answers it.
+#[test]
+fn voxd_run_serving_answers_questions_with_the_daemons_reply_model() {
+    let run = Serving::start(&replies_config(32));
+    run.event("ready");
+    let info = &run.client(&["describe"])[0]["data"];
+    let handled = info["handle"][0]["models"].as_array().unwrap();
+    assert_eq!(handled.last().unwrap()["name"], "voxd-reply", "{info}");
+    let question = "What is the capital of France?";
+    let events = run.client(&["handle", question]);
+    assert_eq!(kinds(&events), ["handled"], "{events:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(&run.config)
+        .args(["ask", "--json", question])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        events[0]["data"]["text"],
+        asked["text"].as_str().unwrap().trim()
+    );
+    // A command is still the command's.
+    let events = run.client(&["handle", "set a timer for 2 minutes"]);
+    assert_eq!(events[0]["data"]["text"], "Timer set for 0 h 2 min 0 s");
+}
+
+/// `[wyoming] serve` needs the model here: with a remote server, `voxd run` refuses to
+/// start and names the flag.
+#[test]
+fn serving_with_a_remote_server_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, common::wyoming::config_text("serve = true")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_voxd"))
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--remote", "tcp://127.0.0.1:9", "--wav"])
+        .arg(common::jfk())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--remote") && stderr.contains("serve = true"),
+        "{stderr}"
+    );
+}
