@@ -37,12 +37,12 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 FIXTURE = ROOT / "tests" / "fixtures" / "real_commands"
 VOXD = ROOT / "target" / "release" / "voxd"
 GRAMMARS = sorted((ROOT / "grammars").glob("*.toml"))
-# The swept limits on the likelihood ratio, nats per word.
-RATIOS = [i / 20 for i in range(-10, 61)]
+# The swept limits on the log-likelihood ratio, nats.
+RATIOS = [i / 4 for i in range(-4, 41)]
 # Large enough that no sentence is refused by its likelihood ratio: the sweep decides.
 NO_RATIO_LIMIT = 1000
 # `[commands] max_ratio`'s default.
-MAX_RATIO = 1.0
+MAX_RATIO = 3.0
 
 
 def run(model, threads, files, grammars, beam=None):
@@ -224,7 +224,7 @@ def plot(path, curves, letters_only, rule):
     for axis, title in [(left, "commands accepted with intent and slots (%)"),
                         (right_, "non-commands accepted (%)")]:
         axis.axvline(rule[1], color="grey", linewidth=0.8)
-        axis.set_xlabel(f"max_ratio (nats per word; max_mismatch {rule[0]}; "
+        axis.set_xlabel(f"max_ratio (nats; max_mismatch {rule[0]}; "
                         "dots: the letters alone)")
         axis.set_title(title, fontsize=10)
         axis.grid(alpha=0.3)
@@ -295,7 +295,7 @@ def main():
                        ("synthetic", "false")]
             print("    letters " + "  ".join(f"{letters_only[(name, *k)]:5.1f}"
                                               for k in columns))
-            for index in range(0, len(RATIOS), 5):
+            for index in range(0, len(RATIOS), 2):
                 row = [curves[(name, *k)][index] for k in columns]
                 print(f"    {RATIOS[index]:5.2f}   " + "  ".join(f"{v:5.1f}" for v in row))
     if args.plot:

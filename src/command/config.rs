@@ -21,8 +21,8 @@ pub struct CommandsConfig {
     pub beam: usize,
     /// Largest share of the sentence's letters that may differ from the free transcript.
     pub max_mismatch: f32,
-    /// Largest likelihood ratio (nats per word) at which a sentence the letters refuse is
-    /// still taken.
+    /// Largest log-likelihood ratio (nats) of free transcript over sentence at which a
+    /// sentence the letters refuse is still taken.
     pub max_ratio: f32,
     /// Smallest mean log-probability per token that still accepts.
     pub min_score: f32,
@@ -108,7 +108,7 @@ impl CommandsConfig {
             "max_ratio",
             self.max_ratio,
             self.max_ratio >= 0.0,
-            "nats per word, at least 0",
+            "nats, at least 0",
         )?;
         check(
             "min_score",

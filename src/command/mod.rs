@@ -94,9 +94,9 @@ pub struct Recognition {
     /// The share of the sentence's letters that differ between `text` and `free_text` (0 to
     /// 1; see `reject::word_mismatch`).
     pub mismatch: f32,
-    /// How much less likely the model finds the sentence than `free_text`, in nats per word
-    /// (`reject::Evidence::ratio`); None where that is no evidence (no speech likely, or
-    /// words heard after the sentence).
+    /// How much less likely the model finds the sentence than `free_text`: the log of their
+    /// likelihood ratio, in nats (`reject::Evidence::ratio`); None where that is no
+    /// evidence (no speech likely, or words heard after the sentence).
     pub ratio: Option<f32>,
     /// What comparing the letters of `text` and `free_text` alone decides (None: the words
     /// are heard as written); a refusal there is overruled when `ratio` is small enough.

@@ -150,8 +150,8 @@ fn real_commands_hold_their_floor(model: &str, floor: usize) {
         let r = recognizer.recognize(&samples).unwrap();
         let got = json!({"intent": r.intent, "slots": r.slots});
         let line = format!(
-            "{}: {} {:?} (free {:?}, mismatch {:.2}, {:?})",
-            row.file, got, r.text, r.free_text, r.mismatch, r.reason
+            "{}: {} {:?} (free {:?}, mismatch {:.2}, ratio {:?}, {:?})",
+            row.file, got, r.text, r.free_text, r.mismatch, r.ratio, r.reason
         );
         match &row.outcome {
             Some(expected) => {
