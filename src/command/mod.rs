@@ -9,7 +9,8 @@
 //!
 //! [`Recognizer::recognize`] encodes the utterance (the audio context fitted to it), decodes
 //! it inside the grammar with beam search, reads the sentence's intent and slots with
-//! [`Grammar::match_text`], and lets `reject` judge how hard the grammar had to push.
+//! [`Grammar::match_text`], and lets `reject` judge it against what the model writes
+//! without the grammar: their words, and their likelihoods.
 
 mod config;
 pub mod constrained;

@@ -21,6 +21,10 @@
 //! alternative. The sentence's share of differing letters still applies, so a one-word
 //! "next" for a free "just" is refused however close its regret.
 //!
+//! What the letters decide ([`by_letters`]) is in turn overruled by the model's own
+//! probabilities: a sentence the model finds at most [`Thresholds::max_ratio`] nats less
+//! likely than its free transcript ([`Evidence::ratio`]) is taken whatever their letters.
+//!
 //! The no-speech probability and the sentence's mean log-probability per token catch audio
 //! with no speech in it, where the free transcript may be as much a guess as the sentence.
 
@@ -80,7 +84,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             max_mismatch: 0.45,
-            max_ratio: 3.0,
+            max_ratio: 5.0,
             max_no_speech: 0.9,
             min_avg_logprob: -3.0,
         }
@@ -310,7 +314,10 @@ pub fn judge(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> 
     // Letters that differ are one greedy guess against the sentence; the model's own
     // probabilities overrule them when it found the sentence nearly as likely.
     if let Some(reason) = by_letters(evidence, thresholds) {
-        if evidence.ratio().is_none_or(|ratio| ratio > thresholds.max_ratio) {
+        if evidence
+            .ratio()
+            .is_none_or(|ratio| ratio > thresholds.max_ratio)
+        {
             return Some(reason);
         }
     }
@@ -397,10 +404,7 @@ mod tests {
 
     #[test]
     fn a_sentence_nearly_as_likely_as_the_free_transcript_is_accepted() {
-        let t = Thresholds {
-            max_ratio: 3.0,
-            ..Thresholds::default()
-        };
+        let t = Thresholds::default();
         // "wedding" for "weather", the grammar's push large: the letters refuse.
         let weather = evidence("what's the weather", "What's the wedding?");
         assert_eq!(by_letters(&weather, &t), Some(Rejection::WordNotInGrammar));
@@ -413,8 +417,9 @@ mod tests {
         };
         assert_eq!(close.ratio(), Some(1.5));
         assert_eq!(judge(&close, &t), None);
+        // Over the default limit (5 nats).
         let far = Evidence {
-            stopped_logprob: -7.0,
+            stopped_logprob: -9.0,
             ..close.clone()
         };
         assert_eq!(judge(&far, &t), Some(Rejection::WordNotInGrammar));

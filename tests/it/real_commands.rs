@@ -21,7 +21,7 @@ use crate::common::segments::collect;
 /// Commands of the real set the recognisers must accept with the right intent and slots,
 /// per model (of 35): what they reach now (README, *Command accuracy*), below the issue's
 /// aim of 98 % (35 of 35).
-const ACCEPTED_FLOOR_TINY_EN: usize = 29;
+const ACCEPTED_FLOOR_TINY_EN: usize = 31;
 const ACCEPTED_FLOOR_BASE: usize = 32;
 /// Utterances cut from the continuous recording that may be taken as a command: at most
 /// 1 % of them (none of the ~30).
