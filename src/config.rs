@@ -969,6 +969,8 @@ mod tests {
             ("max_mismatch = 0", "max_mismatch"),
             ("max_mismatch = 1.5", "max_mismatch"),
             ("max_mismatch = inf", "max_mismatch"),
+            ("max_ratio = -1", "max_ratio"),
+            ("max_ratio = nan", "max_ratio"),
             ("min_score = 0.5", "min_score"),
             ("max_no_speech = 0", "max_no_speech"),
             ("max_no_speech = 1.5", "max_no_speech"),

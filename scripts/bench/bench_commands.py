@@ -11,13 +11,16 @@ Sets (each run with 2 threads, release build, per model; default tiny.en and bas
   continuous  every utterance the segmenter (`voxd listen`) cuts from REAL/continuous/*.wav,
               real speech that is no command, against grammars/*.toml
 
-Recognition runs once with --max-mismatch 1 (so every utterance that passes the other checks
-keeps the sentence the grammar reads), then the threshold on a word's mismatch is swept
-offline: acceptance (intent and every slot right) and false accepts per set and model, for
-each threshold. Prints the table at --threshold (the default of `[commands] max_mismatch`)
-with the reasons of the refusals and every false accept and miss of the real sets;
---plot FILE draws the curves (matplotlib); --json FILE writes every result line, and
---results FILE reads such a file instead of running voxd (to read or draw it again).
+Recognition runs once with --max-mismatch 1 and no limit on the likelihood ratio (so every
+utterance that passes the other checks keeps the sentence the grammar reads, with what the
+letters alone decided, `by_letters`, and its `ratio`), then the rule is applied offline: a
+sentence is taken when the letters accept it at --max-mismatch, or when its ratio is at
+most the ratio limit, which is swept: acceptance (intent and every slot right) and false
+accepts per set and model, for each limit, and for the letters alone. Prints the table at
+--max-ratio (the default of `[commands] max_ratio`) with the reasons of the refusals and
+every false accept and miss of the real sets; --plot FILE draws the curves (matplotlib);
+--json FILE writes every result line, and --results FILE reads such a file instead of
+running voxd (to read or draw it again).
 """
 import argparse
 from collections import Counter
@@ -34,12 +37,18 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 FIXTURE = ROOT / "tests" / "fixtures" / "real_commands"
 VOXD = ROOT / "target" / "release" / "voxd"
 GRAMMARS = sorted((ROOT / "grammars").glob("*.toml"))
-THRESHOLDS = [i / 100 for i in range(101)]
+# The swept limits on the log-likelihood ratio, nats.
+RATIOS = [i / 4 for i in range(-4, 41)]
+# Large enough that no sentence is refused by its likelihood ratio: the sweep decides.
+NO_RATIO_LIMIT = 1000
+# `[commands] max_ratio`'s default.
+MAX_RATIO = 5.0
 
 
 def run(model, threads, files, grammars, beam=None):
     cmd = [str(VOXD), "recognize", "--config", "/dev/null", "--model", str(model),
-           "--threads", str(threads), "--max-mismatch", "1", "--grammar", *map(str, grammars)]
+           "--threads", str(threads), "--max-mismatch", "1", "--max-ratio", str(NO_RATIO_LIMIT),
+           "--grammar", *map(str, grammars)]
     if beam is not None:
         cmd += ["--beam", str(beam)]
     cmd += ["--", *map(str, files)]
@@ -56,15 +65,22 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def taken(result, threshold):
-    return result["intent"] is not None and result["mismatch"] <= threshold
+def taken(result, rule):
+    """Whether voxd would take `result` with `rule` = (max_mismatch, max_ratio or None for
+    the letters alone)."""
+    max_mismatch, max_ratio = rule
+    if result["intent"] is None:
+        return False
+    letters = result["by_letters"] is None and result["mismatch"] <= max_mismatch
+    ratio = result.get("ratio")
+    return letters or (max_ratio is not None and ratio is not None and ratio <= max_ratio)
 
 
-def reason(result, threshold):
-    """Why refused at `threshold` (None when taken)."""
-    if taken(result, threshold):
+def reason(result, rule):
+    """Why refused with `rule` (None when taken)."""
+    if taken(result, rule):
         return None
-    return result["reason"] or "word_not_in_grammar (mismatch)"
+    return result["reason"] or result["by_letters"] or "not_in_grammar (mismatch)"
 
 
 def synthetic_clips(data):
@@ -108,66 +124,89 @@ def result_of(clip, by_path):
     return found
 
 
-def measure(clips, results, threshold):
+def measure(clips, results, rule):
     """Acceptance (mean over SNR groups) and false accepts, in %."""
     commands = [c for c in clips if c["kind"] == "command"]
     negatives = [c for c in clips if c["kind"] == "negative"]
     rates = []
     for group in sorted({str(c["snr_db"]) for c in commands}):
         members = [c for c in commands if str(c["snr_db"]) == group]
-        rates.append(100.0 * sum(right(c, results[c["file"]], threshold)
+        rates.append(100.0 * sum(right(c, results[c["file"]], rule)
                                  for c in members) / len(members))
     accept = statistics.mean(rates) if rates else float("nan")
-    false = (100.0 * sum(taken(results[c["file"]], threshold) for c in negatives)
+    false = (100.0 * sum(taken(results[c["file"]], rule) for c in negatives)
              / len(negatives)) if negatives else float("nan")
     return accept, false
 
 
-def right(clip, result, threshold):
-    return (taken(result, threshold) and result["intent"] == clip["intent"]
+def rates(sets, rule):
+    """Acceptance of the real and synthetic commands, and false accepts of the synthetic
+    negatives and of the real non-commands (the continuous utterances and the short
+    recordings together), in %, by (set, "accept" or "false")."""
+    found = {}
+    for set_name in ("real", "synthetic"):
+        clips, results = sets[set_name]
+        found[(set_name, "accept")] = measure(clips, results, rule)[0]
+    found[("synthetic", "false")] = measure(*sets["synthetic"], rule)[1]
+    negatives = [(c, sets[s][1]) for s in ("real", "continuous")
+                 for c in sets[s][0] if c["kind"] == "negative"]
+    found[("real", "false")] = (100.0 * sum(taken(r[c["file"]], rule) for c, r in negatives)
+                                / len(negatives))
+    return found
+
+
+def right(clip, result, rule):
+    return (taken(result, rule) and result["intent"] == clip["intent"]
             and same_slots(clip["slots"], result["slots"]))
 
 
-def report(name, sets, threshold):
-    print(f"\n{name} (threshold {threshold})")
+def report(name, sets, rule):
+    max_mismatch, max_ratio = rule
+    print(f"\n{name} (max_mismatch {max_mismatch}, max_ratio {max_ratio})")
     for set_name, (clips, results) in sets.items():
         commands = [c for c in clips if c["kind"] == "command"]
         negatives = [c for c in clips if c["kind"] == "negative"]
         if commands:
             for snr in sorted({c["snr_db"] for c in commands}, key=str, reverse=True):
                 group = [c for c in commands if c["snr_db"] == snr]
-                n = sum(right(c, results[c["file"]], threshold) for c in group)
+                n = sum(right(c, results[c["file"]], rule) for c in group)
                 label = f"{snr} dB" if isinstance(snr, int) else snr
                 print(f"  {set_name:<10} acceptance {label:>6}  {100.0 * n / len(group):5.1f} %  "
                       f"({n} of {len(group)})")
-            refused = Counter(reason(results[c["file"]], threshold) for c in commands
-                              if not taken(results[c["file"]], threshold))
+            refused = Counter(reason(results[c["file"]], rule) for c in commands
+                              if not taken(results[c["file"]], rule))
             print(f"  {set_name:<10} refused by reason: "
                   + (", ".join(f"{k} {v}" for k, v in refused.most_common()) or "none"))
-            wrong = [c for c in commands if taken(results[c["file"]], threshold)
-                     and not right(c, results[c["file"]], threshold)]
+            wrong = [c for c in commands if taken(results[c["file"]], rule)
+                     and not right(c, results[c["file"]], rule)]
             print(f"  {set_name:<10} taken as another command or wrong slots: {len(wrong)}")
             if set_name == "real":
                 for c in commands:
                     r = results[c["file"]]
-                    if not right(c, r, threshold):
-                        print(f"    miss {c['file']}: {reason(r, threshold) or 'wrong'} "
-                              f"{r['text']!r} (free {r['free_text']!r}, "
-                              f"mismatch {r['mismatch']:.2f})")
+                    if not right(c, r, rule):
+                        print(f"    miss {c['file']}: {reason(r, rule) or 'wrong'} "
+                              f"{r['text']!r} (free {r['free_text']!r}, {measures(r)})")
             times = [results[c["file"]]["ms"] for c in commands]
             print(f"  {set_name:<10} time per command  median {statistics.median(times):.0f} ms, "
                   f"p95 {percentile(times, 0.95):.0f} ms")
         if negatives:
-            accepted = [c for c in negatives if taken(results[c["file"]], threshold)]
+            accepted = [c for c in negatives if taken(results[c["file"]], rule)]
             print(f"  {set_name:<10} false accepts  {100.0 * len(accepted) / len(negatives):5.1f} %"
                   f"  ({len(accepted)} of {len(negatives)})")
             for c in accepted:
                 r = results[c["file"]]
                 print(f"    {c['file']} ({c['category']}, {c.get('text', '')!r}) -> {r['intent']} "
-                      f"{r['text']!r} (free {r['free_text']!r}, mismatch {r['mismatch']:.2f})")
+                      f"{r['text']!r} (free {r['free_text']!r}, {measures(r)})")
 
 
-def plot(path, curves, threshold):
+def measures(result):
+    ratio = result.get("ratio")
+    ratio = "none" if ratio is None else f"{ratio:.2f}"
+    return (f"mismatch {result['mismatch']:.2f}, letters {result['by_letters'] or 'accept'}, "
+            f"ratio {ratio}, no-speech {result['no_speech_prob']:.2f}")
+
+
+def plot(path, curves, letters_only, rule):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -178,11 +217,15 @@ def plot(path, curves, threshold):
         style = "-" if set_name != "synthetic" else "--"
         axis = left if what == "accept" else right_
         label = f"{model}, {set_name}"
-        axis.plot(THRESHOLDS, values, style, color=colour, label=label)
+        axis.plot(RATIOS, values, style, color=colour, label=label)
+        # The letters alone (no ratio rule), as a dot at the left edge.
+        axis.plot([RATIOS[0]], [letters_only[(model, set_name, what)]], "o", color=colour,
+                  fillstyle="none" if set_name == "synthetic" else "full")
     for axis, title in [(left, "commands accepted with intent and slots (%)"),
                         (right_, "non-commands accepted (%)")]:
-        axis.axvline(threshold, color="grey", linewidth=0.8)
-        axis.set_xlabel("share of the sentence's letters that may differ (max_mismatch)")
+        axis.axvline(rule[1], color="grey", linewidth=0.8)
+        axis.set_xlabel(f"max_ratio (nats; max_mismatch {rule[0]}; "
+                        "dots: the letters alone)")
         axis.set_title(title, fontsize=10)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -199,8 +242,10 @@ def main():
     ap.add_argument("--beam", type=int, help="beam width (default: voxd's)")
     ap.add_argument("--data", type=pathlib.Path, default=DATA, help=f"default {DATA}")
     ap.add_argument("--real", type=pathlib.Path, default=REAL, help=f"default {REAL}")
-    ap.add_argument("--threshold", type=float, default=0.45,
-                    help="where the table is read (default: [commands] max_mismatch's)")
+    ap.add_argument("--max-mismatch", type=float, default=0.45,
+                    help="the letters' limit (default: [commands] max_mismatch's)")
+    ap.add_argument("--max-ratio", type=float, default=MAX_RATIO,
+                    help="where the table is read (default: [commands] max_ratio's)")
     ap.add_argument("--plot", type=pathlib.Path, help="draw the curves into this PNG")
     ap.add_argument("--json", type=pathlib.Path, help="write every result line here")
     ap.add_argument("--results", type=pathlib.Path, help="read the results of an earlier --json")
@@ -213,7 +258,7 @@ def main():
     names = GRAMMARS + [FIXTURE / "names.toml"]
     synthetic = synthetic_clips(args.data)
     real = real_clips(args.real)
-    curves, dump = {}, []
+    curves, letters_only, dump = {}, {}, []
     with tempfile.TemporaryDirectory() as tmp:
         continuous = continuous_clips(args.real, pathlib.Path(tmp))
         print(f"synthetic: {sum(c['kind'] == 'command' for c in synthetic)} commands, "
@@ -236,31 +281,25 @@ def main():
                 results = {c["file"]: result_of(c, by_path) for c in clips}
                 sets[set_name] = (clips, results)
                 dump += [{"model": name, "set": set_name, **r} for r in results.values()]
-            report(name, sets, args.threshold)
-            for t_index, t in enumerate(THRESHOLDS):
-                for set_name, (clips, results) in sets.items():
-                    accept, false = measure(clips, results, t)
-                    if set_name == "real" or set_name == "synthetic":
-                        curves.setdefault((name, set_name, "accept"), []).append(accept)
-                    if set_name != "real":
-                        curves.setdefault((name, set_name, "false"), []).append(false)
-                # The real non-commands: the continuous utterances and the short recordings.
-                negatives = [(c, sets[s][1]) for s in ("real", "continuous")
-                             for c in sets[s][0] if c["kind"] == "negative"]
-                false = 100.0 * sum(taken(r[c["file"]], t) for c, r in negatives) / len(negatives)
-                curves.setdefault((name, "real", "false"), []).append(false)
-            print(f"  sweep (threshold: real acceptance / synthetic acceptance / real false "
-                  f"accepts / synthetic false accepts, %):")
-            for t_index in range(0, len(THRESHOLDS), 5):
-                row = [curves[(name, "real", "accept")][t_index],
-                       curves[(name, "synthetic", "accept")][t_index],
-                       curves[(name, "real", "false")][t_index],
-                       curves[(name, "synthetic", "false")][t_index]]
-                print(f"    {THRESHOLDS[t_index]:.2f}  " + "  ".join(f"{v:5.1f}" for v in row))
-    # The continuous false-accept curve is part of "real"; drop its separate line.
-    curves = {k: v for k, v in curves.items() if k[1] != "continuous"}
+            rule = (args.max_mismatch, args.max_ratio)
+            report(name, sets, rule)
+            for ratio in [None] + RATIOS:
+                for (set_name, what), value in rates(sets, (args.max_mismatch, ratio)).items():
+                    if ratio is None:
+                        letters_only[(name, set_name, what)] = value
+                    else:
+                        curves.setdefault((name, set_name, what), []).append(value)
+            print("  sweep (max_ratio: real acceptance / synthetic acceptance / real false "
+                  "accepts / synthetic false accepts, %):")
+            columns = [("real", "accept"), ("synthetic", "accept"), ("real", "false"),
+                       ("synthetic", "false")]
+            print("    letters " + "  ".join(f"{letters_only[(name, *k)]:5.1f}"
+                                              for k in columns))
+            for index in range(0, len(RATIOS), 2):
+                row = [curves[(name, *k)][index] for k in columns]
+                print(f"    {RATIOS[index]:5.2f}   " + "  ".join(f"{v:5.1f}" for v in row))
     if args.plot:
-        plot(args.plot, curves, args.threshold)
+        plot(args.plot, curves, letters_only, (args.max_mismatch, args.max_ratio))
     if args.json:
         args.json.write_text("".join(json.dumps(r, default=str) + "\n" for r in dump))
 

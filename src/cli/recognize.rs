@@ -35,6 +35,11 @@ pub struct RecognizeArgs {
     /// without the grammar [default: `[commands] max_mismatch`, else 0.45].
     #[arg(long, value_name = "SHARE")]
     max_mismatch: Option<f32>,
+    /// A sentence the letters refuse is still taken when the model finds it at most this
+    /// many nats less likely than its free transcript [default: `[commands] max_ratio`,
+    /// else 5].
+    #[arg(long, value_name = "NATS")]
+    max_ratio: Option<f32>,
     /// Lowest mean log-probability per token of the sentence that still accepts
     /// [default: `[commands] min_score`, else -3].
     #[arg(long, value_name = "LOGPROB", allow_hyphen_values = true)]
@@ -57,6 +62,7 @@ pub fn run(args: RecognizeArgs, config: &Config) -> Result<()> {
         grammars: args.grammar.clone(),
         beam: args.beam,
         max_mismatch: args.max_mismatch,
+        max_ratio: args.max_ratio,
         min_score: args.min_score,
         max_no_speech: args.max_no_speech,
         audio_ctx: args.audio_ctx,

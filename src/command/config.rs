@@ -21,6 +21,9 @@ pub struct CommandsConfig {
     pub beam: usize,
     /// Largest share of the sentence's letters that may differ from the free transcript.
     pub max_mismatch: f32,
+    /// Largest log-likelihood ratio (nats) of free transcript over sentence at which a
+    /// sentence the letters refuse is still taken.
+    pub max_ratio: f32,
     /// Smallest mean log-probability per token that still accepts.
     pub min_score: f32,
     /// Largest no-speech probability that still accepts.
@@ -54,6 +57,7 @@ impl Default for CommandsConfig {
             grammars: Vec::new(),
             beam: options.beam_size,
             max_mismatch: options.thresholds.max_mismatch,
+            max_ratio: options.thresholds.max_ratio,
             min_score: options.thresholds.min_avg_logprob,
             max_no_speech: options.thresholds.max_no_speech,
             wake: None,
@@ -74,6 +78,7 @@ impl CommandsConfig {
         };
         let thresholds = &mut options.thresholds;
         thresholds.max_mismatch = self.max_mismatch;
+        thresholds.max_ratio = self.max_ratio;
         thresholds.min_avg_logprob = self.min_score;
         thresholds.max_no_speech = self.max_no_speech;
         options
@@ -98,6 +103,12 @@ impl CommandsConfig {
             self.max_mismatch,
             self.max_mismatch > 0.0 && self.max_mismatch <= 1.0,
             "a share of letters above 0 and at most 1",
+        )?;
+        check(
+            "max_ratio",
+            self.max_ratio,
+            self.max_ratio >= 0.0,
+            "nats, at least 0",
         )?;
         check(
             "min_score",

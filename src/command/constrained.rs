@@ -660,7 +660,7 @@ pub fn free_continuation(
     prefix: &[u32],
     max_tokens: usize,
     go_on: bool,
-) -> Result<Vec<u32>, ModelError> {
+) -> Result<FreeText, ModelError> {
     let decode_opts = DecodeOptions {
         timestamps: false,
         ..DecodeOptions::default()
@@ -671,6 +671,10 @@ pub fn free_continuation(
     let s = model.hparams().n_text_state;
     let mut logits = model.logits(&hidden[hidden.len() - s..]);
     let mut tokens = prefix.to_vec();
+    // Log-probability of each token written after the prefix, and of the text's end
+    // (nothing when the text starts over or runs into the token limit).
+    let mut logprobs: Vec<f32> = Vec::new();
+    let mut end_logprob = 0.0;
     while tokens.len() < max_tokens {
         apply_rules(&mut logits, &tokens, rules, &decode_opts);
         let silent = || {
@@ -686,21 +690,41 @@ pub fn free_continuation(
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map_or(rules.eot, |(token, _)| token as u32);
+        let lse = log_sum_exp(&logits);
         let ends = favourite == rules.eot || starts_word(tokenizer, favourite);
         if ends && tokens.len() > prefix.len() {
             if let Some(start) = repeated_word(tokenizer, &tokens) {
-                tokens.truncate(start.max(prefix.len()));
+                // Writing the text again is the model's way of saying no more: the end
+                // costs nothing, and the repeated word is no part of the text.
+                let start = start.max(prefix.len());
+                tokens.truncate(start);
+                logprobs.truncate(start - prefix.len());
                 break;
             }
         }
         if favourite == rules.eot {
+            end_logprob = logits[favourite as usize] - lse;
             break;
         }
+        logprobs.push(logits[favourite as usize] - lse);
         tokens.push(favourite);
         let hidden = model.decode(cross, &mut caches, &[&[favourite]])?;
         model.logits_into(&hidden, &mut logits);
     }
-    Ok(tokens)
+    Ok(FreeText {
+        tokens,
+        logprob: logprobs.iter().sum::<f32>() + end_logprob,
+    })
+}
+
+/// What the model writes without the grammar after a prefix ([`free_continuation`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FreeText {
+    /// The prefix and the tokens written after it.
+    pub tokens: Vec<u32>,
+    /// Log-probability of the tokens after the prefix and of the text's end-of-text (nothing
+    /// where the model starts the text over or the token limit stops it).
+    pub logprob: f32,
 }
 
 fn starts_word(tokenizer: &Tokenizer, token: u32) -> bool {

@@ -9,7 +9,8 @@
 //!
 //! [`Recognizer::recognize`] encodes the utterance (the audio context fitted to it), decodes
 //! it inside the grammar with beam search, reads the sentence's intent and slots with
-//! [`Grammar::match_text`], and lets `reject` judge how hard the grammar had to push.
+//! [`Grammar::match_text`], and lets `reject` judge it against what the model writes
+//! without the grammar: their words, and their likelihoods.
 
 mod config;
 pub mod constrained;
@@ -28,10 +29,10 @@ use crate::whisper::model::ModelError;
 use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILENCE_PEAK};
 pub use config::CommandsConfig;
 use constrained::{
-    beam_search, capitalised, free_continuation, Constrained, SearchOptions, SearchResult,
-    TokenConstraint,
+    beam_search, capitalised, free_continuation, Constrained, FreeText, SearchOptions,
+    SearchResult, TokenConstraint,
 };
-use reject::{judge, word_gaps, word_mismatch, Evidence, Push};
+use reject::{by_letters, judge, word_gaps, word_mismatch, Evidence, Push};
 pub use reject::{Rejection, Thresholds};
 use vocab::{token_trie, word_tokens};
 
@@ -94,6 +95,13 @@ pub struct Recognition {
     /// The share of the sentence's letters that differ between `text` and `free_text` (0 to
     /// 1; see `reject::word_mismatch`).
     pub mismatch: f32,
+    /// How much less likely the model finds the sentence than `free_text`: the log of their
+    /// likelihood ratio, in nats (`reject::Evidence::ratio`); None where that is no
+    /// evidence (no speech likely, or words heard after the sentence).
+    pub ratio: Option<f32>,
+    /// What comparing the letters of `text` and `free_text` alone decides (None: the words
+    /// are heard as written); a refusal there is overruled when `ratio` is small enough.
+    pub by_letters: Option<Rejection>,
     pub no_speech_prob: f32,
     /// Why it was refused.
     pub reason: Option<Rejection>,
@@ -147,6 +155,8 @@ impl Recognition {
             score: f32::NAN,
             gap: 0.0,
             mismatch: 0.0,
+            ratio: None,
+            by_letters: None,
             free_text: transcript.to_string(),
             reason,
             wake: wake_alone || found.is_some_and(|found| found.wake),
@@ -167,6 +177,8 @@ impl Recognition {
             gap: f32::INFINITY,
             free_text: String::new(),
             mismatch: 1.0,
+            ratio: None,
+            by_letters: None,
             no_speech_prob: 0.0,
             reason: Some(reason),
             wake: false,
@@ -326,10 +338,13 @@ impl Recognizer {
                         // Up to its first regret the sentence is what the model writes freely.
                         let agreed = best.steps.iter().take_while(|s| s.regret <= 0.0).count();
                         if agreed > best.tokens.len() {
-                            best.tokens.clone()
+                            FreeText {
+                                tokens: best.tokens.clone(),
+                                logprob: best.sum_logprob,
+                            }
                         } else {
                             let prefix = &best.tokens[..agreed];
-                            free_continuation(
+                            let rest = free_continuation(
                                 &t.model,
                                 &t.rules,
                                 &t.tokenizer,
@@ -338,29 +353,38 @@ impl Recognizer {
                                 prefix,
                                 search.max_tokens,
                                 go_on,
-                            )?
+                            )?;
+                            let agreed_logprob: f32 =
+                                best.steps[..agreed].iter().map(|s| s.logprob).sum();
+                            FreeText {
+                                logprob: agreed_logprob + rest.logprob,
+                                ..rest
+                            }
                         }
                     }
-                    None => Vec::new(),
+                    None => FreeText {
+                        tokens: Vec::new(),
+                        logprob: 0.0,
+                    },
                 };
-                let free_text = t.tokenizer.decode(&free).trim().to_string();
-                Ok::<_, ModelError>((result, free_text))
+                let free_text = t.tokenizer.decode(&free.tokens).trim().to_string();
+                Ok::<_, ModelError>((result, free_text, free.logprob))
             })
         };
-        let (result, free_text) = search_in(&mut self.constraint, false)?;
+        let (result, free_text, free_logprob) = search_in(&mut self.constraint, false)?;
         tracing::debug!(
             search_ms = encoded.elapsed().as_millis() as u64,
             "recognised"
         );
-        let mut recognition = self.decide(result, free_text);
+        let mut recognition = self.decide(result, free_text, free_logprob);
         // Whisper often ends its text after a greeting ("Hey computer!") though a command
         // follows, most of all when the voice changes. When the phrase alone came out,
         // search again with the phrase required to go on, and take a command that the
         // rejection accepts.
         let wake_alone = recognition.wake && recognition.intent.is_none();
         if let (true, Some(behind_wake)) = (wake_alone, &mut self.behind_wake) {
-            let (again, free_again) = search_in(behind_wake, true)?;
-            let command = self.decide(again, free_again);
+            let (again, free_again, free_logprob) = search_in(behind_wake, true)?;
+            let command = self.decide(again, free_again, free_logprob);
             tracing::debug!(
                 text = command.text,
                 free_text = command.free_text,
@@ -395,7 +419,7 @@ impl Recognizer {
     }
 
     /// Reads the sentence's intent and slots and judges it.
-    fn decide(&self, result: SearchResult, free_text: String) -> Recognition {
+    fn decide(&self, result: SearchResult, free_text: String, free_logprob: f32) -> Recognition {
         let no_speech_prob = result.no_speech_prob;
         let text = result.best.as_ref().map(|c| {
             self.transcriber
@@ -430,6 +454,10 @@ impl Recognizer {
         let tokens = self.token_scores(&best);
         let (end, words) = tokens.split_last().expect("a sentence ends in end-of-text");
         let word_gaps = word_gaps(words.iter().map(|t| (t.text.as_str(), t.regret)));
+        // Stopping costs what the model's probability of writing no more words says, so
+        // that a sentence is not charged for an end-of-text where the model would rather
+        // start the text over (the free transcript stops there at no cost).
+        let stop_logprob = end.logprob.max(best.end_prob.ln());
         let evidence = Evidence {
             push: Push {
                 word: word_gaps.into_iter().fold(0.0, f32::max),
@@ -437,11 +465,14 @@ impl Recognizer {
                 sentence: best.regret,
             },
             mismatch: word_mismatch(&text, &free_text),
+            stopped_logprob: best.sum_logprob - end.logprob + stop_logprob,
+            free_logprob,
             sentence_logprob: best.sum_logprob,
             sentence_tokens: best.tokens.len() + 1,
             no_speech_prob,
         };
         let reason = judge(&evidence, &self.options.thresholds);
+        let by_letters = by_letters(&evidence, &self.options.thresholds);
         let accepted = found.as_ref().filter(|_| reason.is_none());
         let goes_on = grammar.goes_on(&text);
         Recognition {
@@ -452,6 +483,8 @@ impl Recognizer {
             gap: best.regret,
             free_text,
             mismatch: evidence.mismatch.sentence,
+            ratio: evidence.ratio(),
+            by_letters,
             no_speech_prob,
             reason,
             wake: wake_alone || found.is_some_and(|found| found.wake),

@@ -21,6 +21,10 @@
 //! alternative. The sentence's share of differing letters still applies, so a one-word
 //! "next" for a free "just" is refused however close its regret.
 //!
+//! What the letters decide ([`by_letters`]) is in turn overruled by the model's own
+//! probabilities: a sentence the model finds at most [`Thresholds::max_ratio`] nats less
+//! likely than its free transcript ([`Evidence::ratio`]) is taken whatever their letters.
+//!
 //! The no-speech probability and the sentence's mean log-probability per token catch audio
 //! with no speech in it, where the free transcript may be as much a guess as the sentence.
 
@@ -62,6 +66,10 @@ pub struct Thresholds {
     /// Largest share of the sentence's letters that may differ from the free transcript
     /// (the chosen value and its reason: README, *Command accuracy*).
     pub max_mismatch: f32,
+    /// A sentence whose words differ from the free transcript is still taken when the
+    /// model finds it at most this many nats less likely than that transcript
+    /// ([`Evidence::ratio`]; the chosen value and its reason: README, *Command accuracy*).
+    pub max_ratio: f32,
     /// Utterances with a no-speech probability above this are refused. Whisper skips
     /// windows above 0.6, but a one-word command in noise reaches 0.8; noise alone sits
     /// at 0.9 and above.
@@ -76,6 +84,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             max_mismatch: 0.45,
+            max_ratio: 5.0,
             max_no_speech: 0.9,
             min_avg_logprob: -3.0,
         }
@@ -117,6 +126,10 @@ pub struct Evidence {
     pub sentence_tokens: usize,
     /// Its words against the free transcript.
     pub mismatch: Mismatch,
+    /// Log-probability of the sentence's tokens and of stopping after them.
+    pub stopped_logprob: f32,
+    /// Log-probability of the free transcript, its end included (same audio, same prompt).
+    pub free_logprob: f32,
     pub no_speech_prob: f32,
 }
 
@@ -124,7 +137,32 @@ impl Evidence {
     pub fn avg_logprob(&self) -> f32 {
         self.sentence_logprob / self.sentence_tokens.max(1) as f32
     }
+
+    /// How much less likely the model finds the sentence than its own free transcript: the
+    /// log of their likelihood ratio, in nats. Near 0 when the sentence was a close second
+    /// to the model's own guess, whatever their letters; below 0 when greedy decoding missed
+    /// a likelier text. Not divided by the words: per word, one word in eleven that the
+    /// model did not hear ("question of the more formal ecclesiastical writing ..." for a
+    /// wildcard) costs a tenth of what it costs a short command (measured: README, *Command
+    /// accuracy*).
+    ///
+    /// None where the two likelihoods are no evidence about the sentence's words: when the
+    /// model rather hears no speech ([`RATIO_NO_SPEECH`]; over noise the free transcript is
+    /// an invention, "I'm going to go to the end of the video.", whose many unlikely tokens
+    /// make any short sentence look likely), or when it hears words after the sentence's
+    /// end ([`Mismatch::hears_more`]: speech the grammar does not cover, whatever the
+    /// sentence's own words scored).
+    pub fn ratio(&self) -> Option<f32> {
+        if self.no_speech_prob > RATIO_NO_SPEECH || self.mismatch.hears_more() {
+            return None;
+        }
+        Some(self.free_logprob - self.stopped_logprob)
+    }
 }
+
+/// Above this no-speech probability (the model finding no speech likelier than speech) the
+/// likelihood ratio is not used ([`Evidence::ratio`]). A definition, not a fit.
+pub const RATIO_NO_SPEECH: f32 = 0.5;
 
 /// The regret of each word of a sentence given as (token text, regret) pairs without
 /// end-of-text: a word starts at a token with a leading space and a letter or digit (or at
@@ -183,6 +221,15 @@ pub fn word_mismatch(constrained: &str, free: &str) -> Mismatch {
     let (mut i, mut j) = (n, m);
     while i > 0 || j > 0 {
         let here = cost[i * width + j];
+        // Past the sentence's end, letters of the free text are taken as heard after it
+        // where an alignment allows: "lights please" is "lights" and more, not "light"
+        // stretched to "lightsplea".
+        if i == n && i > 0 && j > 0 && cost[i * width + j - 1] + 1 == here {
+            edits[owner[i - 1]] += 1;
+            trailing += 1;
+            j -= 1;
+            continue;
+        }
         if i > 0 && j > 0 {
             let differs = u32::from(chars[i - 1] != heard[j - 1]);
             if cost[(i - 1) * width + j - 1] + differs == here {
@@ -230,6 +277,16 @@ pub struct Mismatch {
     pub last_without_trailing: f32,
 }
 
+impl Mismatch {
+    /// The free transcript goes on after the sentence's end with letters enough to make
+    /// its last word heard as another on their own ("... lights please", not "... lights").
+    pub fn hears_more(&self) -> bool {
+        self.words
+            .last()
+            .is_some_and(|&last| last - self.last_without_trailing >= WORD_HEARD_AS_ANOTHER)
+    }
+}
+
 /// The words of `text` as the grammar reads them, numbers in words.
 fn spoken_words(text: &str) -> Vec<String> {
     normalize(text)
@@ -254,6 +311,25 @@ pub fn judge(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> 
     if evidence.no_speech_prob > thresholds.max_no_speech {
         return Some(Rejection::NoSpeech);
     }
+    // Letters that differ are one greedy guess against the sentence; the model's own
+    // probabilities overrule them when it found the sentence nearly as likely.
+    if let Some(reason) = by_letters(evidence, thresholds) {
+        if evidence
+            .ratio()
+            .is_none_or(|ratio| ratio > thresholds.max_ratio)
+        {
+            return Some(reason);
+        }
+    }
+    if evidence.avg_logprob() < thresholds.min_avg_logprob {
+        return Some(Rejection::Unlikely);
+    }
+    None
+}
+
+/// What the letters alone decide: None when a listener hears the sentence's words in the
+/// free transcript, else why not.
+pub fn by_letters(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> {
     let mismatch = &evidence.mismatch;
     let other = |m: f32| m >= WORD_HEARD_AS_ANOTHER;
     let over = mismatch.words.iter().filter(|&&m| other(m)).count();
@@ -271,13 +347,7 @@ pub fn judge(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> 
             Rejection::WordNotInGrammar
         });
     }
-    if mismatch.sentence > thresholds.max_mismatch {
-        return Some(Rejection::NotInGrammar);
-    }
-    if evidence.avg_logprob() < thresholds.min_avg_logprob {
-        return Some(Rejection::Unlikely);
-    }
-    None
+    (mismatch.sentence > thresholds.max_mismatch).then_some(Rejection::NotInGrammar)
 }
 
 #[cfg(test)]
@@ -294,6 +364,9 @@ mod tests {
             sentence_logprob: -2.0,
             sentence_tokens: 6,
             mismatch: word_mismatch(sentence, free),
+            // The free transcript far likelier: the letters decide.
+            stopped_logprob: -20.0,
+            free_logprob: -2.0,
             no_speech_prob: 0.01,
         }
     }
@@ -327,6 +400,49 @@ mod tests {
         assert_eq!(judge(&next, &t), Some(Rejection::NotInGrammar));
         let status = evidence("timer status", "Time for status");
         assert_eq!(judge(&status, &t), None);
+    }
+
+    #[test]
+    fn a_sentence_nearly_as_likely_as_the_free_transcript_is_accepted() {
+        let t = Thresholds::default();
+        // "wedding" for "weather", the grammar's push large: the letters refuse.
+        let weather = evidence("what's the weather", "What's the wedding?");
+        assert_eq!(by_letters(&weather, &t), Some(Rejection::WordNotInGrammar));
+        assert_eq!(judge(&weather, &t), Some(Rejection::WordNotInGrammar));
+        // The model finds the sentence 1.5 nats less likely than its own.
+        let close = Evidence {
+            stopped_logprob: -5.0,
+            free_logprob: -3.5,
+            ..weather
+        };
+        assert_eq!(close.ratio(), Some(1.5));
+        assert_eq!(judge(&close, &t), None);
+        // Over the default limit (5 nats).
+        let far = Evidence {
+            stopped_logprob: -9.0,
+            ..close.clone()
+        };
+        assert_eq!(judge(&far, &t), Some(Rejection::WordNotInGrammar));
+        // No evidence where the model rather hears no speech, or words after the sentence.
+        let noise = Evidence {
+            no_speech_prob: 0.6,
+            ..close.clone()
+        };
+        assert_eq!(noise.ratio(), None);
+        assert_eq!(judge(&noise, &t), Some(Rejection::WordNotInGrammar));
+        let more = Evidence {
+            stopped_logprob: -5.0,
+            free_logprob: -3.5,
+            ..evidence("turn on the lights", "Turn on the lights in the garden.")
+        };
+        assert_eq!(more.ratio(), None);
+        assert_eq!(judge(&more, &t), Some(Rejection::MoreSpeech));
+        // The sentence must still be likely enough token by token.
+        let unlikely = Evidence {
+            sentence_logprob: -25.0,
+            ..close
+        };
+        assert_eq!(judge(&unlikely, &t), Some(Rejection::Unlikely));
     }
 
     #[test]
@@ -390,6 +506,8 @@ mod tests {
         let doors = word_mismatch("lock the front door", "Lock the front doors.");
         assert_eq!(doors.words, vec![0.0, 0.0, 0.0, 0.25]);
         assert_eq!(doors.last_without_trailing, 0.0);
+        assert!(!doors.hears_more());
+        assert!(word_mismatch("turn on the lights", "Turn on the lights, please.").hears_more());
         assert_eq!(doors.sentence, 1.0 / 16.0);
     }
 

@@ -89,6 +89,7 @@ pub struct CommandFlags {
     pub grammars: Vec<PathBuf>,
     pub beam: Option<usize>,
     pub max_mismatch: Option<f32>,
+    pub max_ratio: Option<f32>,
     pub min_score: Option<f32>,
     pub max_no_speech: Option<f32>,
     pub audio_ctx: Option<AudioCtx>,
@@ -109,11 +110,13 @@ pub fn recognizer_settings(
     let overrides = [
         flags.beam.is_some(),
         flags.max_mismatch.is_some(),
+        flags.max_ratio.is_some(),
         flags.min_score.is_some(),
         flags.max_no_speech.is_some(),
     ];
     settings.beam = flags.beam.unwrap_or(settings.beam);
     settings.max_mismatch = flags.max_mismatch.unwrap_or(settings.max_mismatch);
+    settings.max_ratio = flags.max_ratio.unwrap_or(settings.max_ratio);
     settings.min_score = flags.min_score.unwrap_or(settings.min_score);
     settings.max_no_speech = flags.max_no_speech.unwrap_or(settings.max_no_speech);
     if overrides.contains(&true) {

@@ -106,6 +106,8 @@ mod tests {
             gap: 0.0,
             free_text: String::new(),
             mismatch: 0.0,
+            ratio: Some(0.0),
+            by_letters: None,
             no_speech_prob: 0.0,
             reason,
             wake,
