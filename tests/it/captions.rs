@@ -110,6 +110,28 @@ fn finals_match_the_offline_transcript() {
     assert_eq!(word_errors(&text, &vtt_text(&vtt)).0, 0, "{vtt}");
 }
 
+/// The caption line is the finals so far, then the partial: a partial never shows again
+/// the end of the text already final (it goes on after it).
+fn assert_partials_go_on_after_the_finals(events: &[Value]) {
+    let mut last_final: Option<CaptionText> = None;
+    for e in events {
+        let text = CaptionText {
+            text: e["text"].as_str().unwrap_or_default().to_string(),
+            ..CaptionText::default()
+        };
+        if e["event"] == "final" {
+            last_final = Some(text);
+        } else if let (Some(before), "partial") = (&last_final, e["event"].as_str().unwrap()) {
+            let pair = [before.clone(), text];
+            assert_eq!(
+                repeats_at_joins(&pair),
+                Vec::<String>::new(),
+                "a partial repeats a final"
+            );
+        }
+    }
+}
+
 /// The cue text of a WebVTT file.
 fn vtt_text(vtt: &str) -> String {
     vtt.lines()
@@ -206,25 +228,7 @@ fn finals_on_the_real_recording_are_as_right_as_offline_and_consistent() {
             "a final goes back over the one before: {pair:?}"
         );
     }
-    // The caption line is the finals so far, then the partial: a partial never shows
-    // again the end of the text already final (it goes on after it).
-    let mut last_final: Option<CaptionText> = None;
-    for e in &events {
-        let text = CaptionText {
-            text: e["text"].as_str().unwrap_or_default().to_string(),
-            ..CaptionText::default()
-        };
-        if e["event"] == "final" {
-            last_final = Some(text);
-        } else if let (Some(before), "partial") = (&last_final, e["event"].as_str().unwrap()) {
-            let pair = [before.clone(), text];
-            assert_eq!(
-                repeats_at_joins(&pair),
-                Vec::<String>::new(),
-                "a partial repeats a final"
-            );
-        }
-    }
+    assert_partials_go_on_after_the_finals(&events);
     let text: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
     let text = text.join(" ");
     let (offline_errors, words) = word_errors(&spoken, &offline);
@@ -304,9 +308,12 @@ fn low_latency_finals_on_the_real_recording_come_within_2_s_of_the_words() {
         .expect("run voxd");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "voxd run failed: {stderr}");
-    let finals: Vec<(CaptionText, u64)> = String::from_utf8_lossy(&out.stdout)
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let finals: Vec<(CaptionText, u64)> = events
+        .iter()
         .filter(|e| e["event"] == "final")
         .map(|e| {
             let text = CaptionText {
@@ -321,6 +328,7 @@ fn low_latency_finals_on_the_real_recording_come_within_2_s_of_the_words() {
     assert!(finals.len() > 5, "{stderr}");
     let texts: Vec<CaptionText> = finals.iter().map(|(t, _)| t.clone()).collect();
     assert_eq!(repeats_at_joins(&texts), Vec::<String>::new());
+    assert_partials_go_on_after_the_finals(&events);
 
     // Each final word with the audio heard when it was decided.
     let mut final_words: Vec<String> = Vec::new();
