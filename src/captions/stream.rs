@@ -246,12 +246,12 @@ impl Stream {
                 hypothesis.extend_from_slice(&segment.tokens);
             }
         }
+        let heard_text = tokens.text(&hypothesis);
         // A decoding loop in the new text ("The middle- The middle- ..."): it is cut where it
         // starts to repeat; what still compresses too well is not believed at all (the
-        // forced text would hide it from the window-wide check).
-        let heard_text = tokens.text(&hypothesis);
-        // A loop may start in the final text: a sentence said again after it ("... the
-        // big ones outside. The big ones outside.", the decoder hearing the silence after).
+        // forced text would hide it from the window-wide check). A loop may start in the
+        // final text: a sentence said again after it ("... the big ones outside. The big
+        // ones outside.", the decoder hearing the silence after).
         let said =
             tokens.units(&self.committed[self.committed.len().saturating_sub(RECENT_TOKENS)..]);
         let new = tokens.units(&hypothesis);
