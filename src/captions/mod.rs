@@ -142,13 +142,18 @@ impl CaptionOptions {
     /// Whether a segment is speech that was heard, not text Whisper wrote over silence or
     /// noise, or a decoding loop.
     fn plausible(&self, segment: &Segment, samples: usize) -> bool {
-        let o = self;
-        let silent =
-            segment.no_speech_prob > o.max_no_speech && segment.avg_logprob < o.min_avg_logprob;
-        let looping = segment.compression_ratio > o.max_compression_ratio;
+        let looping = segment.compression_ratio > self.max_compression_ratio;
+        !(looping || self.invented(segment, samples))
+    }
+
+    /// Whether a segment is text Whisper wrote over silence or noise: unlikely text where
+    /// it thought nobody spoke, or a phrase it writes over noise in a short stretch.
+    fn invented(&self, segment: &Segment, samples: usize) -> bool {
+        let silent = segment.no_speech_prob > self.max_no_speech
+            && segment.avg_logprob < self.min_avg_logprob;
         let stock = (samples as u64) < STOCK_PHRASE_MIN_MS * 16
             && STOCK_PHRASES.contains(&normalised(&segment.text).as_str());
-        !(silent || looping || stock)
+        silent || stock
     }
 }
 

@@ -60,8 +60,6 @@ const REPEAT_TOKENS: usize = 4;
 const RECENT_TOKENS: usize = 40;
 /// The most words a decode may say again at its start, after the final text.
 const JOIN_WORDS: usize = 5;
-/// The longest phrase (in tokens) a decoding loop is looked for with.
-const MAX_LOOP_TOKENS: usize = 12;
 /// Final audio the window keeps before the speech in progress when it is cut at a word
 /// (3 s): the sentence around the words the decoder goes on from.
 const CONTEXT_SAMPLES: u64 = 48_000;
@@ -71,6 +69,8 @@ const CUT_MARGIN_SAMPLES: u64 = 1_280;
 /// decoder still hears the sentence before the speech in progress, and each step encodes
 /// at most about this much audio more than the speech not yet final.
 pub const KEEP_SAMPLES: u64 = 8 * 16_000;
+/// The least audio a window cut at its last final segment's end keeps after the cut (3 s).
+const AFTER_CUT_SAMPLES: u64 = 3 * 16_000;
 /// Past this the window is made final and started afresh (Whisper hears 30 s at most).
 const MAX_WINDOW_SAMPLES: u64 = 28 * 16_000;
 /// A silence this long (2 s) ends the window: what follows is decoded afresh, after the
@@ -216,6 +216,14 @@ impl Stream {
             ),
             alignment: align,
             interrupt: options.interrupt.clone(),
+            // The window may start with audio whose text is final, or silence: the first
+            // timestamp may fall where the voice not yet final starts (Whisper's rule of at
+            // most 1 s pulled the whole decode's timestamps that much early).
+            max_initial_timestamp: (self.voice_from() - self.start) as f32 / 16_000.0
+                + TranscribeOptions::default().max_initial_timestamp,
+            // No fallback to sampling: a sampled decode seldom agrees with the next step's,
+            // and each fallback is one more decode of the window in the same step.
+            temperatures: vec![0.0],
             // A window that holds final text is not silence, whatever its start sounds like.
             no_speech_threshold: if forced_text {
                 None
@@ -226,21 +234,32 @@ impl Stream {
         };
         let decoded =
             transcriber.continue_window(&self.audio, &self.previous, &self.committed, &opts)?;
+        // A decode that loops is not thrown away here: the loop is cut below, and what is
+        // left before it is believed as much as any other decode.
         let plausible = decoded
             .segments
             .iter()
             .chain(&decoded.open)
-            .all(|s| forced_text || options.plausible(s, self.audio.len()));
+            .all(|s| forced_text || !options.invented(s, self.audio.len()));
         let mut hypothesis: Vec<u32> = Vec::new();
         if plausible {
             for segment in decoded.segments.iter().chain(&decoded.open) {
                 hypothesis.extend_from_slice(&segment.tokens);
             }
         }
+        let heard_text = tokens.text(&hypothesis);
         // A decoding loop in the new text ("The middle- The middle- ..."): it is cut where it
         // starts to repeat; what still compresses too well is not believed at all (the
-        // forced text would hide it from the window-wide check).
-        hypothesis.truncate(tokens.loop_start(&hypothesis));
+        // forced text would hide it from the window-wide check). A loop may start in the
+        // final text: a sentence said again after it ("... the big ones outside. The big
+        // ones outside.", the decoder hearing the silence after).
+        let said =
+            tokens.units(&self.committed[self.committed.len().saturating_sub(RECENT_TOKENS)..]);
+        let new = tokens.units(&hypothesis);
+        let words: Vec<&str> = said.iter().chain(&new).map(|(w, _)| w.as_str()).collect();
+        if let Some(k) = loop_start(&words, said.len()) {
+            hypothesis.truncate(new[k - said.len()].1.start);
+        }
         // Recent final text said again: the decoder went back over audio it has
         // transcribed ("It is printed in letters ... The first book is printed in letters
         // ..."), in the window or, a longer run, just before its start (a phrase may well
@@ -323,6 +342,8 @@ impl Stream {
             forced = %tokens.text(&self.committed),
             committed = %tokens.text(&hypothesis[..n]),
             rest = %tokens.text(&hypothesis[n..]),
+            decoded = %heard_text,
+            plausible,
             everything,
             "caption hypothesis"
         );
@@ -372,6 +393,16 @@ impl Stream {
             self.trim(&tokens);
         }
         Ok(step)
+    }
+
+    /// Where the voice whose text is not final yet starts in the window: the first voiced
+    /// run that goes on past the final text; the window's end when there is none.
+    fn voice_from(&self) -> u64 {
+        let from = self.committed_end.max(self.start);
+        self.voiced
+            .iter()
+            .find(|r| r.end > from)
+            .map_or(self.end(), |r| r.start.clamp(self.start, self.end()))
     }
 
     /// AlignAtt: the prefix of `hypothesis` the decoder heard far enough before the end of
@@ -510,10 +541,17 @@ impl Stream {
         // after the cut. Final text that stays forced after the cut makes the decoder go
         // on after it whatever the audio before holds.
         let closes = |i: usize| tokens.is_timestamp(c[i]) && !tokens.is_timestamp(c[i - 1]);
+        // Without final text after it, a cut leaves the decoder only the audio after the
+        // cut to start a sentence from: at least [`AFTER_CUT_SAMPLES`] of it (with less, it
+        // heard nothing, or the prompt's words again, and the words there were lost).
+        let room = |i: usize| {
+            let at = self.start + tokens.steps(c[i]) * TS_SAMPLES;
+            self.end() >= at + AFTER_CUT_SAMPLES
+        };
         let cut = (1..c.len())
             .rev()
             .find(|&i| closes(i) && tokens.has_text(&c[i..]))
-            .or_else(|| (1..c.len()).rev().find(|&i| closes(i)));
+            .or_else(|| (1..c.len()).rev().find(|&i| closes(i) && room(i)));
         if let Some(cut) = cut {
             self.move_on(tokens, cut + 1, tokens.steps(c[cut]), false);
             return;
@@ -603,25 +641,22 @@ fn smooth_heard(tokens: &[u32], heard: &[u64], timestamp_begin: u32) -> Vec<u64>
     out
 }
 
-/// Where a decoding loop starts in `tokens`: the second time a phrase of two or more
-/// tokens comes twice in a row, or a single token three times in a row (timestamps
-/// aside); `tokens.len()` when there is none.
-fn loop_start(tokens: &[u32], timestamp_begin: u32) -> usize {
-    let text: Vec<usize> = (0..tokens.len())
-        .filter(|&i| tokens[i] < timestamp_begin)
-        .collect();
-    let same = |a: usize, b: usize, len: usize| {
-        (0..len).all(|k| tokens[text[a + k]] == tokens[text[b + k]])
-    };
-    for i in 0..text.len() {
-        for len in 1..=MAX_LOOP_TOKENS {
+/// Where a decoding loop says its phrase again in `words` (normalised words, punctuation
+/// alone counting as one), at index `from` or later: the second time a phrase of two or
+/// more words comes twice in a row, whatever its length ("Fresh snow fell ... Fresh snow
+/// fell ..."), or a single word three times in a row ("that that" is speech); `None` when
+/// there is none.
+fn loop_start(words: &[&str], from: usize) -> Option<usize> {
+    let same = |a: usize, b: usize, len: usize| (0..len).all(|k| words[a + k] == words[b + k]);
+    (0..words.len()).find_map(|i| {
+        (1..=(words.len() - i) / 2).find_map(|len| {
             let times = if len == 1 { 3 } else { 2 };
-            if i + times * len <= text.len() && (1..times).all(|r| same(i, i + r * len, len)) {
-                return text[i + len];
-            }
-        }
-    }
-    tokens.len()
+            let repeats =
+                i + times * len <= words.len() && (1..times).all(|r| same(i, i + r * len, len));
+            let again = (1..times).map(|r| i + r * len).find(|&at| at >= from);
+            again.filter(|_| repeats)
+        })
+    })
 }
 
 /// Where `tokens` start to say again what `said` holds: the start of the segment (or,
@@ -725,14 +760,18 @@ impl<'a> Tokens<'a> {
         smooth_heard(tokens, heard, self.timestamp_begin)
     }
 
-    /// See [`loop_start`].
-    fn loop_start(&self, tokens: &[u32]) -> usize {
-        loop_start(tokens, self.timestamp_begin)
-    }
-
     /// The words of `tokens` in order, each with the range of its tokens, normalised
     /// (lower case, no punctuation); timestamps and words of punctuation alone left out.
     fn words(&self, tokens: &[u32]) -> Vec<(String, Range<usize>)> {
+        self.units(tokens)
+            .into_iter()
+            .filter(|(w, _)| w.chars().any(char::is_alphanumeric))
+            .collect()
+    }
+
+    /// The words of `tokens` as [`Tokens::words`] gives them, and the runs of punctuation
+    /// alone (". . .", a decoding loop too) as they are written.
+    fn units(&self, tokens: &[u32]) -> Vec<(String, Range<usize>)> {
         let mut words: Vec<(String, Range<usize>)> = Vec::new();
         for (i, &t) in tokens.iter().enumerate() {
             if self.is_timestamp(t) {
@@ -745,7 +784,13 @@ impl<'a> Tokens<'a> {
         }
         words
             .into_iter()
-            .map(|(_, r)| (super::normalised(&self.text(&tokens[r.clone()])), r))
+            .map(|(_, r)| {
+                let text = self.text(&tokens[r.clone()]);
+                match super::normalised(&text) {
+                    word if word.is_empty() => (text, r),
+                    word => (word, r),
+                }
+            })
             .filter(|(w, _)| !w.is_empty())
             .collect()
     }
@@ -961,12 +1006,27 @@ mod tests {
 
     #[test]
     fn a_decoding_loop_is_cut_where_it_repeats() {
-        // "Basil Paris" said again, timestamps between: cut at the second one.
-        let tokens = [TB, 7, 8, TB + 5, TB + 5, 7, 8, TB + 9, TB + 9, 7, 8];
-        assert_eq!(loop_start(&tokens, TB), 5);
-        // One word three times; twice is speech ("that that").
-        assert_eq!(loop_start(&[TB, 1, 2, 2, 2, 3], TB), 3);
-        assert_eq!(loop_start(&[TB, 1, 2, 2, 3], TB), 5);
-        assert_eq!(loop_start(&[TB, 1, 2, 3, 1, 4], TB), 6);
+        let words = |text: &'static str| text.split(' ').collect::<Vec<_>>();
+        assert_eq!(
+            loop_start(&words("basil paris basil paris basil paris"), 0),
+            Some(2)
+        );
+        // One word three times; twice is speech.
+        assert_eq!(loop_start(&words("we go go go home"), 0), Some(2));
+        assert_eq!(loop_start(&words("that that is it"), 0), None);
+        assert_eq!(loop_start(&words("a b c a d"), 0), None);
+        assert_eq!(loop_start(&words("leaves . . . ."), 0), Some(2));
+        // A whole sentence said again, however long.
+        let sentence = "fresh snow fell in the mountains last night the ski lifts open at eight";
+        let twice = format!("so {sentence} {sentence}");
+        assert_eq!(
+            loop_start(&twice.split(' ').collect::<Vec<_>>(), 0),
+            Some(15)
+        );
+        // Only loops that say again at `from` or later: final text may have the first time.
+        let joined = words("the big ones outside the big ones outside");
+        assert_eq!(loop_start(&joined, 3), Some(4));
+        assert_eq!(loop_start(&joined, 5), None);
+        assert_eq!(loop_start(&words("go go go"), 2), Some(2));
     }
 }

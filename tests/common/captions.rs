@@ -69,3 +69,35 @@ pub fn repeats_at_joins(finals: &[CaptionText]) -> Vec<String> {
         })
         .collect()
 }
+
+/// For each word of `reference`, the word of `hypothesis` an edit-distance alignment pairs
+/// it with (the same word or a substitute); `None` for a word the hypothesis leaves out.
+pub fn align_words(reference: &[String], hypothesis: &[String]) -> Vec<Option<usize>> {
+    let (n, m) = (reference.len(), hypothesis.len());
+    let mut cost = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in cost.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    cost[0] = (0..=m).collect();
+    for i in 1..=n {
+        for j in 1..=m {
+            let substitution =
+                cost[i - 1][j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]);
+            cost[i][j] = substitution.min(cost[i - 1][j] + 1).min(cost[i][j - 1] + 1);
+        }
+    }
+    let mut aligned = vec![None; n];
+    let (mut i, mut j) = (n, m);
+    while i > 0 && j > 0 {
+        let substitution = cost[i - 1][j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]);
+        if cost[i][j] == substitution {
+            aligned[i - 1] = Some(j - 1);
+            (i, j) = (i - 1, j - 1);
+        } else if cost[i][j] == cost[i - 1][j] + 1 {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    aligned
+}
