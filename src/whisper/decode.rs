@@ -247,20 +247,10 @@ fn timestamps_more_likely(logits: &[f32], tb: usize) -> bool {
     ts > text
 }
 
-/// log Σ exp(x), computed from the maximum so that it cannot overflow.
-pub fn log_sum_exp(x: &[f32]) -> f32 {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
-    }
-    max + x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln()
-}
-
-/// log-softmax of one row.
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let lse = log_sum_exp(logits);
-    logits.iter().map(|&v| v - lse).collect()
-}
+/// log Σ exp(x) of a row of logits: the normaliser of its log-probabilities (a vocabulary's
+/// worth of exponentials per row and step: the kernels' vector exp keeps it from costing as
+/// much as the decoder step).
+pub use crate::kernels::log_sum_exp;
 
 fn argmax(x: &[f32]) -> u32 {
     let mut best = 0;
@@ -354,7 +344,7 @@ impl WindowDecoder<'_> {
         let logits = self.model.logits(&rows);
         let n_vocab = self.model.hparams().n_vocab;
         let no_speech_prob = match self.rules.no_speech {
-            Some(ns) => log_softmax(&logits[..n_vocab])[ns as usize].exp(),
+            Some(ns) => (logits[ns as usize] - log_sum_exp(&logits[..n_vocab])).exp(),
             None => 0.0,
         };
         // Every beam or sample continues the prompt: one copy of its keys and values
@@ -507,9 +497,9 @@ impl WindowDecoder<'_> {
             for (b, beam) in beams.iter().enumerate() {
                 let logits = &mut all_logits[b * n_vocab..(b + 1) * n_vocab];
                 apply_rules(logits, &beam.tokens, self.rules, opts);
-                let logprobs = log_softmax(logits);
-                for t in top_k(&logprobs, opts.beam_size + 1) {
-                    candidates.push((beam.sum_logprob + logprobs[t as usize], b, t));
+                let lse = log_sum_exp(logits);
+                for t in top_k(logits, opts.beam_size + 1) {
+                    candidates.push((beam.sum_logprob + (logits[t as usize] - lse), b, t));
                 }
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -575,16 +565,20 @@ impl WindowDecoder<'_> {
     }
 }
 
-/// The indices of the `k` largest values, best first.
+/// The indices of the `k` largest values, best first (the lower index first among equals).
+/// One pass that keeps the best `k` so far: a vocabulary's row, once per beam and step.
 fn top_k(x: &[f32], k: usize) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..x.len() as u32).collect();
-    let k = k.min(idx.len());
-    idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
-        x[b as usize].total_cmp(&x[a as usize])
-    });
-    idx.truncate(k);
-    idx.sort_by(|&a, &b| x[b as usize].total_cmp(&x[a as usize]));
-    idx
+    let mut best: Vec<u32> = Vec::with_capacity(k + 1);
+    let ranks_above = |a: u32, b: u32| x[a as usize].total_cmp(&x[b as usize]).is_gt();
+    for i in 0..x.len() as u32 {
+        if best.len() == k && !best.last().is_some_and(|&worst| ranks_above(i, worst)) {
+            continue;
+        }
+        let at = best.partition_point(|&b| !ranks_above(i, b));
+        best.insert(at, i);
+        best.truncate(k);
+    }
+    best
 }
 
 /// openai-whisper's default ranking: the highest log-probability per sampled token (the
@@ -699,6 +693,10 @@ mod tests {
     fn top_k_is_sorted_best_first() {
         assert_eq!(top_k(&[0.1, 0.9, 0.5, 0.7], 3), vec![1, 3, 2]);
         assert_eq!(top_k(&[0.1], 3), vec![0]);
+        let masked = [f32::NEG_INFINITY, 0.5, 0.5, f32::NEG_INFINITY, 0.7, 0.2];
+        assert_eq!(top_k(&masked, 3), vec![4, 1, 2]);
+        assert_eq!(top_k(&masked, 0), Vec::<u32>::new());
+        assert_eq!(top_k(&masked, 6), vec![4, 1, 2, 5, 0, 3]);
     }
 
     #[test]

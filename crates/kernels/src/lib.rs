@@ -261,6 +261,37 @@ impl Backend {
         }
     }
 
+    /// See [`log_sum_exp`].
+    pub fn log_sum_exp(self, x: &[f32]) -> f32 {
+        let max = match self.0 {
+            Isa::Scalar => scalar::max(x),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::max(x) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `softmax_scaled`.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::max(x) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => neon::max(x),
+        };
+        // Nothing possible (all −∞, or no values): the sum is 0.
+        if max == f32::NEG_INFINITY {
+            return max;
+        }
+        let sum = match self.0 {
+            Isa::Scalar => scalar::sum_exp(x, max),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::sum_exp(x, max) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `softmax_scaled`.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::sum_exp(x, max) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => neon::sum_exp(x, max),
+        };
+        max + sum.ln()
+    }
+
     /// See [`layer_norm`].
     pub fn layer_norm(self, x: &mut [f32], gamma: &[f32], beta: &[f32], width: usize, eps: f32) {
         assert!(width > 0, "layer_norm: zero width");
@@ -709,6 +740,12 @@ pub fn softmax(x: &mut [f32]) {
 }
 
 /// `x += y`, elementwise. Panics if the lengths differ.
+/// `ln Σ e^x[i]`, computed from the maximum so that it cannot overflow; −∞ when every
+/// value is −∞ (or there are none). Lanes that are −∞ add nothing (below 1e-38 each).
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    backend().log_sum_exp(x)
+}
+
 pub fn add_assign(x: &mut [f32], y: &[f32]) {
     backend().add_assign(x, y);
 }
@@ -865,6 +902,45 @@ mod tests {
         let mut x = [0.0, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0];
         softmax(&mut x);
         assert_close(&x, &[1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0, 1.0 / 3.0], 1e-6);
+    }
+
+    #[test]
+    fn log_sum_exp_matches_scalar_and_f64() {
+        let mut rng = Rng::new(9);
+        let mut rows: Vec<Vec<f32>> = ODD_SIZES
+            .into_iter()
+            .filter(|&n| n > 0)
+            .map(|n| rng.vec(n, 20.0))
+            .collect();
+        // A vocabulary-sized row of logits, half of them masked as the decoding rules do.
+        let mut logits = rng.vec(51865, 15.0);
+        logits
+            .iter_mut()
+            .step_by(2)
+            .for_each(|v| *v = f32::NEG_INFINITY);
+        rows.push(logits);
+        for x in &rows {
+            let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let sum: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
+            let want = (max + sum.ln()) as f32;
+            for be in Backend::available() {
+                let got = be.log_sum_exp(x);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{}: {got} vs {want} (n = {})",
+                    be.name(),
+                    x.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn log_sum_exp_of_nothing_possible_is_neg_infinity() {
+        for be in Backend::available() {
+            assert_eq!(be.log_sum_exp(&[]), f32::NEG_INFINITY);
+            assert_eq!(be.log_sum_exp(&[f32::NEG_INFINITY; 21]), f32::NEG_INFINITY);
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! `matmul_t_f16`: C = A · Bᵀ (+ bias) with f16 weights B, built for the decoder.
 //!
-//! With few rows in A the product is bound by reading B from memory, so the loop order is:
-//! for each group of weight rows (read from memory once, then hot in L1), for each block of up
-//! to four rows of A, one register tile of dot products. Threads split the weight rows.
-//! Large `m` is compute-bound instead; there the weights are converted to f32 a slab at a time
-//! and handed to the f32 GEMM.
+//! With few rows in A the product is bound by reading B from memory. Up to `STREAM_MAX_M` rows
+//! (a decoding step, a beam's or the best-of candidates' step), each weight row is read alone,
+//! in order, and met with every row of A in one register tile: B is then one sequential
+//! stream, which the hardware prefetcher follows at full bandwidth. Tiles over two or more
+//! weight rows at once wait on memory instead (the logits' 40 MB at 5 rows ran at a fifth of
+//! the bandwidth). Up to `DIRECT_MAX_M` rows the order is: for each group of weight rows (read
+//! once, then hot in L1), for each block of up to four rows of A, one register tile. Threads
+//! split the weight rows. Large `m` is compute-bound instead; there the weights are converted
+//! to f32 a slab at a time and handed to the f32 GEMM.
 
 use super::gemm;
 use super::shared::SharedOut;
@@ -15,6 +19,13 @@ use rayon::prelude::*;
 /// Beyond this many rows of A, re-reading each weight group once per four rows costs more
 /// than converting the weights once for the f32 GEMM.
 const DIRECT_MAX_M: usize = 32;
+/// From `STREAM_MIN_M` to this many rows of A, one weight row at a time meets all of them (see
+/// above); a tile of 8 rows and one weight row keeps its accumulators within AVX2's 16 vector
+/// registers.
+const STREAM_MAX_M: usize = 8;
+/// Below this, a tile of one weight row has too few accumulators to hide the multiply-add's
+/// latency: two or three rows of A run in the group tiles.
+const STREAM_MIN_M: usize = 4;
 /// Rows of A per register tile.
 const MR: usize = 4;
 /// Weight rows per group: one tile of 4, or two of 2 when the tile has more rows of A, which
@@ -86,8 +97,14 @@ impl Job<'_> {
     /// Computes output columns (weight rows) `j0..j1` for all rows of A. Concurrent calls
     /// must get disjoint column ranges.
     fn columns(&self, j0: usize, j1: usize) {
-        if self.m == 1 {
-            return self.single_row(j0, j1);
+        match self.m {
+            1 => return self.single_row(j0, j1),
+            STREAM_MIN_M => return self.streamed::<STREAM_MIN_M>(j0, j1),
+            5 => return self.streamed::<5>(j0, j1),
+            6 => return self.streamed::<6>(j0, j1),
+            7 => return self.streamed::<7>(j0, j1),
+            STREAM_MAX_M => return self.streamed::<STREAM_MAX_M>(j0, j1),
+            _ => {}
         }
         let mut j = j0;
         while j + GROUP <= j1 {
@@ -109,6 +126,13 @@ impl Job<'_> {
         for (o, j) in seg.iter_mut().zip(j0..j1) {
             let dot = self.be.dot_f16(&self.b[j * k..(j + 1) * k], &self.a[..k]);
             *o = dot + self.bias.map_or(0.0, |b| b[j]);
+        }
+    }
+
+    /// All `R` (= m) rows of A against one weight row after the other.
+    fn streamed<const R: usize>(&self, j0: usize, j1: usize) {
+        for j in j0..j1 {
+            self.tile::<R, 1>(0, j);
         }
     }
 
@@ -206,7 +230,7 @@ mod tests {
         for be in Backend::available() {
             check(
                 be,
-                &[1, 2, 3, 4, 5, 7, 9],
+                &[1, 2, 3, 4, 5, 7, 8, 9],
                 &[0, 1, 7, 63, 64, 65, 384],
                 &[1, 3, 5, 9, 67],
             );
