@@ -26,6 +26,8 @@ const STREAM_MAX_M: usize = 8;
 /// Below this, a tile of one weight row has too few accumulators to hide the multiply-add's
 /// latency: two or three rows of A run in the group tiles.
 const STREAM_MIN_M: usize = 4;
+/// Weight rows per task when a slab of weights is converted for the f32 GEMM.
+const CONVERT_CHUNK_ROWS: usize = 32;
 /// Rows of A per register tile.
 const MR: usize = 4;
 /// Weight rows per group: one tile of 4, or two of 2 when the tile has more rows of A, which
@@ -53,8 +55,12 @@ pub(super) fn matmul_t_f16(
     }
     if m > DIRECT_MAX_M {
         // Compute-bound: each weight converted once, for the f32 GEMM.
+        // The threads share the conversion of each slab (one thread alone kept the other
+        // waiting).
         return gemm::matmul_t_unpacked(be, a, bias, c, m, k, n, |rows, slab| {
-            be.f16_to_f32(&b[rows.start * k..rows.end * k], slab)
+            slab.par_chunks_mut(CONVERT_CHUNK_ROWS * k)
+                .zip(b[rows.start * k..rows.end * k].par_chunks(CONVERT_CHUNK_ROWS * k))
+                .for_each(|(dst, src)| be.f16_to_f32(src, dst));
         });
     }
     let job = Job {
