@@ -72,7 +72,15 @@ mod x86;
 mod test_util;
 
 use half::f16;
+use rayon::prelude::*;
 use std::sync::OnceLock;
+
+/// Elementwise work on at least this many values is split over the current rayon pool: the
+/// encoder's activations at a full window are millions of values, and one thread alone kept
+/// the other waiting; the decoder's few rows stay on the calling thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 16;
+/// Values per task when elementwise work is split.
+const PARALLEL_CHUNK: usize = 1 << 14;
 
 pub use attention::MatRef;
 pub use gemm::Engine as GemmEngine;
@@ -182,7 +190,12 @@ impl Backend {
     /// See [`add_assign`].
     pub fn add_assign(self, x: &mut [f32], y: &[f32]) {
         assert_eq!(x.len(), y.len(), "add_assign: length mismatch");
-        self.axpy(x, 1.0, y);
+        if x.len() < PARALLEL_MIN_VALUES {
+            return self.axpy(x, 1.0, y);
+        }
+        x.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(y.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(x, y)| self.axpy(x, 1.0, y));
     }
 
     /// `x += alpha * y`, elementwise. Panics if the lengths differ.
@@ -302,6 +315,12 @@ impl Backend {
         );
         assert_eq!(gamma.len(), width, "layer_norm: gamma length");
         assert_eq!(beta.len(), width, "layer_norm: beta length");
+        if x.len() >= PARALLEL_MIN_VALUES {
+            let rows = (PARALLEL_CHUNK / width).max(1);
+            return x
+                .par_chunks_mut(rows * width)
+                .for_each(|x| self.layer_norm(x, gamma, beta, width, eps));
+        }
         for row in x.chunks_exact_mut(width) {
             match self.0 {
                 Isa::Scalar => scalar::layer_norm_row(row, gamma, beta, eps),
@@ -318,6 +337,9 @@ impl Backend {
 
     /// See [`gelu`].
     pub fn gelu(self, x: &mut [f32]) {
+        if x.len() >= PARALLEL_MIN_VALUES {
+            return x.par_chunks_mut(PARALLEL_CHUNK).for_each(|x| self.gelu(x));
+        }
         match self.0 {
             Isa::Scalar => scalar::gelu(x),
             #[cfg(target_arch = "x86_64")]
@@ -902,6 +924,43 @@ mod tests {
         let mut x = [0.0, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0];
         softmax(&mut x);
         assert_close(&x, &[1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0, 1.0 / 3.0], 1e-6);
+    }
+
+    /// Large inputs are split over the pool's threads; every value must be what the same
+    /// backend gives a row (or a few values) at a time.
+    #[test]
+    fn bulk_elementwise_ops_split_over_threads_give_the_same_values() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut rng = Rng::new(12);
+        let width = 384;
+        let x = rng.vec(PARALLEL_MIN_VALUES * 3 + width * 7, 3.0);
+        let y = rng.vec(x.len(), 3.0);
+        let (gamma, beta) = (rng.vec(width, 1.5), rng.vec(width, 0.5));
+        for be in Backend::available() {
+            let (mut want_gelu, mut want_ln, mut want_sum) = (x.clone(), x.clone(), x.clone());
+            for (((g, l), s), yc) in want_gelu
+                .chunks_mut(width)
+                .zip(want_ln.chunks_mut(width))
+                .zip(want_sum.chunks_mut(width))
+                .zip(y.chunks(width))
+            {
+                be.gelu(g);
+                be.layer_norm(l, &gamma, &beta, width, 1e-5);
+                be.add_assign(s, yc);
+            }
+            let (mut gelu, mut ln, mut sum) = (x.clone(), x.clone(), x.clone());
+            pool.install(|| {
+                be.gelu(&mut gelu);
+                be.layer_norm(&mut ln, &gamma, &beta, width, 1e-5);
+                be.add_assign(&mut sum, &y);
+            });
+            assert_eq!(gelu, want_gelu, "{}", be.name());
+            assert_eq!(ln, want_ln, "{}", be.name());
+            assert_eq!(sum, want_sum, "{}", be.name());
+        }
     }
 
     #[test]
