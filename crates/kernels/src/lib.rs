@@ -732,6 +732,27 @@ pub fn matmul_t_f16(
     backend().matmul_t_f16(a, b, bias, c, m, k, n);
 }
 
+/// Asks the CPU for `data` ahead of its use without keeping it in the outer caches: x86's
+/// non-temporal prefetch, one per cache line; nothing elsewhere. A hint only: the values read
+/// later are the same either way.
+fn prefetch_passing<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (start, bytes) = (data.as_ptr() as *const i8, std::mem::size_of_val(data));
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch never faults and reads nothing into the program; the address
+            // lies inside `data` (SSE is part of x86_64).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_NTA }>(
+                    start.add(offset),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// `Σ a[i]·b[i]`. Panics if the lengths differ.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     backend().dot(a, b)

@@ -26,6 +26,13 @@ const STREAM_MAX_M: usize = 8;
 /// Below this, a tile of one weight row has too few accumulators to hide the multiply-add's
 /// latency: two or three rows of A run in the group tiles.
 const STREAM_MIN_M: usize = 4;
+/// Weights at least this large (the logits' 40 MB for tiny.en and base; no layer's) are read
+/// with a non-temporal prefetch ahead of the loads: they pass through the caches without
+/// pushing out the layers' weights and the cross-attention keys and values (25 MB for
+/// tiny.en), which the next decoding step reads again.
+const PASSING_MIN_BYTES: usize = 8 << 20;
+/// How far ahead of the weight row being read the prefetch asks.
+const PREFETCH_AHEAD_BYTES: usize = 16 << 10;
 /// Weight rows per task when a slab of weights is converted for the f32 GEMM.
 const CONVERT_CHUNK_ROWS: usize = 32;
 /// Rows of A per register tile.
@@ -72,6 +79,7 @@ pub(super) fn matmul_t_f16(
         m,
         k,
         n,
+        passing: n * k * size_of::<f16>() >= PASSING_MIN_BYTES,
     };
     let threads = rayon::current_num_threads();
     if threads == 1 || m * n * k < PARALLEL_MIN_MACS {
@@ -97,9 +105,22 @@ struct Job<'a> {
     m: usize,
     k: usize,
     n: usize,
+    /// Whether B streams past the caches (see `PASSING_MIN_BYTES`).
+    passing: bool,
 }
 
 impl Job<'_> {
+    /// With a passing B, asks for weight row `j + PREFETCH_AHEAD_BYTES / row bytes` now,
+    /// non-temporally.
+    fn prefetch_ahead(&self, j: usize) {
+        if self.passing {
+            let ahead = j + PREFETCH_AHEAD_BYTES / (self.k * size_of::<f16>()).max(1);
+            if ahead < self.n {
+                super::prefetch_passing(&self.b[ahead * self.k..(ahead + 1) * self.k]);
+            }
+        }
+    }
+
     /// Computes output columns (weight rows) `j0..j1` for all rows of A. Concurrent calls
     /// must get disjoint column ranges.
     fn columns(&self, j0: usize, j1: usize) {
@@ -130,6 +151,7 @@ impl Job<'_> {
         // SAFETY: callers own disjoint column ranges; row 0 holds columns j0..j1.
         let seg = unsafe { self.out.segment(j0, j1 - j0) };
         for (o, j) in seg.iter_mut().zip(j0..j1) {
+            self.prefetch_ahead(j);
             let dot = self.be.dot_f16(&self.b[j * k..(j + 1) * k], &self.a[..k]);
             *o = dot + self.bias.map_or(0.0, |b| b[j]);
         }
@@ -138,6 +160,7 @@ impl Job<'_> {
     /// All `R` (= m) rows of A against one weight row after the other.
     fn streamed<const R: usize>(&self, j0: usize, j1: usize) {
         for j in j0..j1 {
+            self.prefetch_ahead(j);
             self.tile::<R, 1>(0, j);
         }
     }
