@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use crate::util::rng::Rng;
@@ -492,16 +494,19 @@ impl WindowDecoder<'_> {
         let mut all_logits = first_logits;
         let mut finished: Vec<Hypothesis> = Vec::new();
         loop {
-            // (score, beam index, token)
-            let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
-            for (b, beam) in beams.iter().enumerate() {
-                let logits = &mut all_logits[b * n_vocab..(b + 1) * n_vocab];
-                apply_rules(logits, &beam.tokens, self.rules, opts);
-                let lse = log_sum_exp(logits);
-                for t in top_k(logits, opts.beam_size + 1) {
-                    candidates.push((beam.sum_logprob + (logits[t as usize] - lse), b, t));
-                }
-            }
+            // (score, beam index, token); the beams' rows side by side, in beam order.
+            let mut candidates: Vec<(f32, usize, u32)> = all_logits
+                .par_chunks_mut(n_vocab)
+                .zip(beams.par_iter())
+                .enumerate()
+                .flat_map_iter(|(b, (logits, beam))| {
+                    apply_rules(logits, &beam.tokens, self.rules, opts);
+                    let lse = log_sum_exp(logits);
+                    top_k(logits, opts.beam_size + 1)
+                        .into_iter()
+                        .map(move |t| (beam.sum_logprob + (logits[t as usize] - lse), b, t))
+                })
+                .collect();
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
             // The live hypotheses of the next step, without their caches yet, and the
             // index of each one's parent.
