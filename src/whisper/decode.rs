@@ -264,17 +264,25 @@ fn argmax(x: &[f32]) -> u32 {
     best as u32
 }
 
-fn sample(logits: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
-    let scaled: Vec<f32> = logits.iter().map(|&v| v / temperature).collect();
-    let lse = log_sum_exp(&scaled);
+/// A token drawn from softmax(logits / temperature). `probs` is scratch the caller keeps
+/// between draws: a vocabulary's probabilities per candidate and step, with the kernels'
+/// vector exp (the scalar one, a draw at a time, was most of a fallback step's bookkeeping).
+fn sample(logits: &[f32], temperature: f32, rng: &mut Rng, probs: &mut Vec<f32>) -> u32 {
+    probs.clear();
+    probs.extend(logits.iter().map(|&v| v / temperature));
+    crate::kernels::softmax(probs);
     let mut r = rng.unit_f32();
-    for (i, &v) in scaled.iter().enumerate() {
-        let p = (v - lse).exp();
+    for (i, (&p, &logit)) in probs.iter().zip(logits).enumerate() {
+        // A masked token's vector exp is a denormal sliver, not 0: never drawn.
+        if logit == f32::NEG_INFINITY {
+            continue;
+        }
         if r < p {
             return i as u32;
         }
         r -= p;
     }
+    // Rounding left a sliver above the total: the likeliest token.
     argmax(logits)
 }
 
@@ -429,13 +437,14 @@ impl WindowDecoder<'_> {
             .collect();
         let mut all_logits = first_logits.repeat(count);
         let mut finished = Vec::with_capacity(count);
+        let mut probs = Vec::new();
         loop {
             let mut going = Vec::with_capacity(live.len());
             for ((mut hyp, mut rng), logits) in live.into_iter().zip(all_logits.chunks_mut(n_vocab))
             {
                 apply_rules(logits, &hyp.tokens, self.rules, opts);
                 let token = if opts.temperature > 0.0 {
-                    sample(logits, opts.temperature, &mut rng)
+                    sample(logits, opts.temperature, &mut rng, &mut probs)
                 } else {
                     argmax(logits)
                 };
@@ -708,11 +717,14 @@ mod tests {
     fn sampler_is_deterministic_and_follows_the_distribution() {
         let logits = [0.0f32, 2.0f32.ln(), f32::NEG_INFINITY];
         let mut rng = Rng::new(7);
-        let draws: Vec<u32> = (0..3000).map(|_| sample(&logits, 1.0, &mut rng)).collect();
+        let mut probs = Vec::new();
+        let draws: Vec<u32> = (0..3000)
+            .map(|_| sample(&logits, 1.0, &mut rng, &mut probs))
+            .collect();
         let ones = draws.iter().filter(|&&t| t == 1).count() as f32 / 3000.0;
         assert!((ones - 2.0 / 3.0).abs() < 0.05, "{ones}");
         assert!(!draws.contains(&2));
         let mut again = Rng::new(7);
-        assert_eq!(sample(&logits, 1.0, &mut again), draws[0]);
+        assert_eq!(sample(&logits, 1.0, &mut again, &mut probs), draws[0]);
     }
 }
