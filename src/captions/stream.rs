@@ -46,6 +46,9 @@ use crate::whisper::transcribe::{
 
 /// Samples per timestamp step (20 ms).
 const TS_SAMPLES: u64 = 320;
+/// Unvoiced audio this long (150 ms, five VAD frames) at the end of the audio heard: the
+/// last word was heard to its end.
+const STOPPED_SAMPLES: u64 = 2_400;
 /// AlignAtt: a token the decoder heard this close to the end of the audio (0.5 s) is not
 /// final yet: its word may go on past the end, or not have been said at all.
 const ALIGN_MARGIN_SAMPLES: u64 = 8_000;
@@ -110,6 +113,8 @@ pub(super) struct Stream {
     previous: Vec<u32>,
     /// The previous step's hypothesis after `committed` (LocalAgreement's other half).
     last: Vec<u32>,
+    /// The end of the audio `last` was decoded from (audio clock).
+    last_end: u64,
     /// Voiced audio up to here has been decoded without anything new to show: the next
     /// decode waits for speech after it.
     idle_until: u64,
@@ -126,6 +131,7 @@ impl Stream {
             committed_end: 0,
             previous: Vec::new(),
             last: Vec::new(),
+            last_end: 0,
             idle_until: 0,
         }
     }
@@ -385,6 +391,7 @@ impl Stream {
             Vec::new()
         };
         self.last = rest.to_vec();
+        self.last_end = self.end();
         if too_long {
             self.retire_all();
         } else {
@@ -457,12 +464,39 @@ impl Stream {
             .zip(&self.last)
             .take_while(|(a, b)| a == b || (tokens.is_timestamp(**a) && tokens.is_timestamp(**b)))
             .count();
-        let mut n = tokens.word_end_before(hypothesis, same);
+        // A hypothesis's last word may go on past the end of the audio it heard ("f" +
+        // "fine", "the a" + "force said"): two steps agreeing on it say nothing until one of
+        // them heard more audio after it.
+        let mut n = tokens
+            .word_end_before(hypothesis, same)
+            .min(self.heard_whole(tokens, &self.last, self.last_end))
+            .min(self.heard_whole(tokens, hypothesis, self.end()));
         // A word cut short ("f-") both times is still cut: it waits for the audio after it.
         while n > 0 && tokens.ends_cut(&hypothesis[..n]) {
             n = tokens.word_start_at(hypothesis, n - 1);
         }
         n
+    }
+
+    /// The prefix of `hypothesis` (decoded from the audio up to `heard_to`) whose words
+    /// were heard to their end: all of it when the voice had stopped [`STOPPED_SAMPLES`]
+    /// before `heard_to`, or when a timestamp closes it that long before; else all but its
+    /// last word (a timestamp at the audio's end says only that the audio ends there).
+    fn heard_whole(&self, tokens: &Tokens, hypothesis: &[u32], heard_to: u64) -> usize {
+        let before = heard_to.saturating_sub(STOPPED_SAMPLES);
+        let voice_stopped = !self.voiced.iter().any(|r| r.end > before && r.start < heard_to);
+        let text_end = hypothesis
+            .iter()
+            .rposition(|&t| !tokens.is_timestamp(t))
+            .map_or(0, |i| i + 1);
+        let closed_in_time = hypothesis[text_end..]
+            .first()
+            .is_some_and(|&t| self.start + tokens.steps(t) * TS_SAMPLES <= before);
+        if text_end == 0 || voice_stopped || closed_in_time {
+            hypothesis.len()
+        } else {
+            tokens.word_start_at(hypothesis, text_end - 1)
+        }
     }
 
     /// The end of the last segment in `hypothesis` that a pause of `pause_ms` follows (a
