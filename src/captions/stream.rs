@@ -471,7 +471,18 @@ impl Stream {
             .word_end_before(hypothesis, same)
             .min(self.heard_whole(tokens, &self.last, self.last_end))
             .min(self.heard_whole(tokens, hypothesis, self.end()));
-        // A word cut short ("f-") both times is still cut: it waits for the audio after it.
+        // A word cut short ("f-") both times is still cut: it waits for the audio after it;
+        // so does the word before one ("per f-f-f" for "perfection": the decoder may have
+        // split a word it did not hear whole).
+        let next_cut = |n: usize| {
+            let end = (n + 1..hypothesis.len())
+                .find(|&i| tokens.starts_word(hypothesis[i]))
+                .unwrap_or(hypothesis.len());
+            n < end && tokens.ends_cut(&hypothesis[n..end])
+        };
+        if n > 0 && next_cut(n) {
+            n = tokens.word_start_at(hypothesis, n - 1);
+        }
         while n > 0 && tokens.ends_cut(&hypothesis[..n]) {
             n = tokens.word_start_at(hypothesis, n - 1);
         }
@@ -694,9 +705,12 @@ fn loop_start(words: &[&str], from: usize) -> Option<usize> {
 }
 
 /// Where `tokens` start to say again what `said` holds: the start of the segment (or,
-/// without a timestamp before it in `tokens`, the word) where `run` text tokens from a
-/// word's start match a run of `said`'s text tokens (timestamps aside); `tokens.len()`
-/// when there is none.
+/// without a timestamp before it in `tokens`, the word) where at least `run` text tokens
+/// from a word's start match a run of `said`'s text tokens (timestamps aside) that goes on
+/// to the end of `tokens` or of `said` (the decoder went back and says the final text
+/// again; a phrase that comes again and then goes on otherwise, "the forms of printed
+/// letters should be ..." and later "... should follow", is speech); `tokens.len()` when
+/// there is none.
 fn repeat_start(
     said: &[u32],
     tokens: &[u32],
@@ -712,9 +726,21 @@ fn repeat_start(
     let text: Vec<usize> = (0..tokens.len())
         .filter(|&i| tokens[i] < timestamp_begin)
         .collect();
-    let phrase = |k: usize| -> Vec<u32> { text[k..k + run].iter().map(|&i| tokens[i]).collect() };
+    let matching = |k: usize, j: usize| {
+        (0..)
+            .take_while(|&m| {
+                k + m < text.len() && j + m < said.len() && tokens[text[k + m]] == said[j + m]
+            })
+            .count()
+    };
+    let again = |k: usize| {
+        (0..said.len()).any(|j| {
+            let m = matching(k, j);
+            m >= run && (k + m == text.len() || j + m == said.len())
+        })
+    };
     let Some(k) = (0..(text.len() + 1).saturating_sub(run))
-        .find(|&k| starts_word(tokens[text[k]]) && said.windows(run).any(|w| w == phrase(k)))
+        .find(|&k| starts_word(tokens[text[k]]) && again(k))
     else {
         return tokens.len();
     };
@@ -1035,6 +1061,12 @@ mod tests {
         assert_eq!(
             repeat_start(&said, &[20, 1, 2, 3, 4], 4, TB, starts_word),
             5
+        );
+        // A phrase of the final text that comes again and then goes on otherwise is speech.
+        let said = [10, 11, 12, 13, 14, 15, 16];
+        assert_eq!(
+            repeat_start(&said, &[20, 11, 12, 13, 14, 21], 4, TB, starts_word),
+            6
         );
     }
 

@@ -17,7 +17,8 @@ use voxd::captions::CaptionText;
 
 use crate::common;
 use crate::common::captions::{
-    align_words, make_recordings, offline_options, repeats_at_joins, word_errors,
+    align_words, english_word_errors as word_errors, english_words, make_recordings,
+    offline_options, repeats_at_joins,
 };
 
 #[test]
@@ -373,4 +374,44 @@ fn low_latency_finals_on_the_real_recording_come_within_2_s_of_the_words() {
         median <= 2000.0,
         "a word is final {median:.0} ms after its end (median)"
     );
+}
+
+/// The WER normaliser of these tests is the benchmark's (`scripts/bench/bench_captions.py`):
+/// both give the same words for the spoken texts of both recordings, and for numbers,
+/// spellings and compounds written either way.
+#[test]
+fn the_wer_normaliser_is_the_benchmarks() {
+    let tsv = common::repo().join("../shared/data/real/continuous.tsv");
+    let lj = std::fs::read_to_string(&tsv).expect("read continuous.tsv");
+    let samples = [
+        lj.as_str(),
+        &spoken_text(),
+        "In fourteen sixty-two, the 1,462nd; the fifteenth century; one hundred and five; \
+         two thousand twenty-first; ninety nine; lower-case, lowercase; cancelled \
+         neighbours' harbour, realised; uh, the i.e. etc. It's 5 o'clock.",
+    ];
+    let script = common::repo().join("scripts/bench");
+    for text in samples {
+        let out = Command::new("python3")
+            .current_dir(&script)
+            .args(["-c", "import sys, bench_captions; print(' '.join(bench_captions.words(sys.stdin.read())))"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(text.as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("run python3");
+        assert!(out.status.success());
+        let python = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(english_words(text).join(" "), python.trim());
+    }
+    assert_eq!(
+        english_words("in fourteen sixty-two, the 15th century").join(" "),
+        "in 1462 the 15th century"
+    );
+    assert_eq!(word_errors("The lower-case letters", "the lowercase letters."), (0, 3));
+    assert_eq!(word_errors("cancelled at nine", "canceled at 9"), (0, 3));
 }
