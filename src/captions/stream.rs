@@ -495,7 +495,10 @@ impl Stream {
     /// last word (a timestamp at the audio's end says only that the audio ends there).
     fn heard_whole(&self, tokens: &Tokens, hypothesis: &[u32], heard_to: u64) -> usize {
         let before = heard_to.saturating_sub(STOPPED_SAMPLES);
-        let voice_stopped = !self.voiced.iter().any(|r| r.end > before && r.start < heard_to);
+        let voice_stopped = !self
+            .voiced
+            .iter()
+            .any(|r| r.end > before && r.start < heard_to);
         let text_end = hypothesis
             .iter()
             .rposition(|&t| !tokens.is_timestamp(t))

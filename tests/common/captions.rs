@@ -88,20 +88,17 @@ pub fn english_words(text: &str) -> Vec<String> {
 }
 
 const FILLERS: &[&str] = &["uh", "um", "hmm", "mm", "mhm", "ah", "er"];
-const UNITS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen",
-];
-const TENS: [&str; 8] = [
-    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-];
+/// The number words 0-19, in order.
+const UNITS: &str = "zero one two three four five six seven eight nine ten eleven twelve \
+                     thirteen fourteen fifteen sixteen seventeen eighteen nineteen";
+/// The tens 20-90, in order.
+const TENS: &str = "twenty thirty forty fifty sixty seventy eighty ninety";
 
 /// The value of a cardinal number word ("sixty"), if it is one.
 fn cardinal(word: &str) -> Option<u64> {
-    let unit = UNITS.iter().position(|&u| u == word).map(|n| n as u64);
-    let tens = TENS.iter().position(|&t| t == word).map(|n| 20 + 10 * n as u64);
-    unit.or(tens)
+    let unit = UNITS.split_whitespace().position(|u| u == word);
+    let tens = TENS.split_whitespace().position(|t| t == word);
+    unit.map(|n| n as u64).or(tens.map(|n| 20 + 10 * n as u64))
 }
 
 /// The value of an ordinal number word ("fifteenth", "twentieth"), if it is one.
@@ -117,9 +114,10 @@ fn ordinal(word: &str) -> Option<u64> {
     if let Some(&(_, n)) = irregular.iter().find(|(w, _)| *w == word) {
         return Some(n);
     }
-    let tens = word
-        .strip_suffix("ieth")
-        .and_then(|stem| TENS.iter().position(|t| t.strip_suffix('y') == Some(stem)));
+    let tens = word.strip_suffix("ieth").and_then(|stem| {
+        TENS.split_whitespace()
+            .position(|t| t.strip_suffix('y') == Some(stem))
+    });
     if let Some(n) = tens {
         return Some(20 + 10 * n as u64);
     }
@@ -165,12 +163,13 @@ fn numbers(words: &[String]) -> Vec<String> {
                 }
                 None if w == "and"
                     && last == Last::Scale
-                    && words.get(i + 1).is_some_and(|next| cardinal(next).is_some()) => {}
+                    && words
+                        .get(i + 1)
+                        .is_some_and(|next| cardinal(next).is_some()) => {}
                 Some(n) => {
-                    let joins = (current % 100 == 0
-                        && started(total, current)
-                        && last != Last::Number)
-                        || (n < 10 && current % 100 >= 20 && current % 10 == 0);
+                    let joins =
+                        (current % 100 == 0 && started(total, current) && last != Last::Number)
+                            || (n < 10 && current % 100 >= 20 && current % 10 == 0);
                     if joins || !started(total, current) {
                         current += n;
                         last = if current % 100 < 20 || current % 10 != 0 {
@@ -213,9 +212,21 @@ fn numbers(words: &[String]) -> Vec<String> {
 /// "-led"/"-ling" after a vowel, "-ise" -> "-ize" (each with at least three letters before).
 fn american(word: &str) -> String {
     let rules: [(&str, &str, &[&str], usize, bool); 3] = [
-        ("our", "or", &["", "s", "ed", "ing", "ite", "ites", "able"], 3, false),
+        (
+            "our",
+            "or",
+            &["", "s", "ed", "ing", "ite", "ites", "able"],
+            3,
+            false,
+        ),
         ("ll", "l", &["ed", "ing"], 4, true),
-        ("is", "iz", &["e", "es", "ed", "ing", "ation", "ations"], 3, false),
+        (
+            "is",
+            "iz",
+            &["e", "es", "ed", "ing", "ation", "ations"],
+            3,
+            false,
+        ),
     ];
     let mut word = word.to_string();
     for (from, to, suffixes, least, after_vowel) in rules {
@@ -244,7 +255,9 @@ fn compounds(words: &[String], vocabulary: &HashSet<&str>) -> Vec<String> {
     while i < words.len() {
         let n = [3, 2]
             .into_iter()
-            .find(|&n| i + n <= words.len() && vocabulary.contains(words[i..i + n].concat().as_str()))
+            .find(|&n| {
+                i + n <= words.len() && vocabulary.contains(words[i..i + n].concat().as_str())
+            })
             .unwrap_or(1);
         out.push(words[i..i + n].concat());
         i += n;
