@@ -26,8 +26,10 @@ read as fast as it goes) the audio the daemon had heard when it decided the text
 (`heard_ms`): the delay the commit policy itself causes, without the compute time.
 
 Also: the finals' word error rate against the spoken text and against the offline
-transcription of the same file with the same model (`voxd transcribe`), and the CPU time the
-daemon used per second of audio, with the load average of the machine during the run.
+transcription of the same file with the same model (`voxd transcribe`), every text through
+the same normaliser (`words`, below), and the CPU time the daemon used per second of audio,
+with the load average of the machine during the run. `--differences` lists, after each row,
+where the finals differ from the offline transcription and from the spoken text.
 
 Usage: scripts/bench/bench_captions.py [--recordings lj flite] [--models tiny.en base]
            [--threads 2] [--repeat 1] [--fast] [--latency low|balanced]

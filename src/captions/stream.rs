@@ -7,13 +7,16 @@
 //!      finals inside the window forced as the decoder's start
 //!   ─► hypothesis H (what follows the forced tokens)
 //!   ─► H cut where it starts to loop ("Basil Paris Basil Paris"), where it says recent
-//!      final text again (the decoder went back over audio it has transcribed), and less
+//!      final text again up to its end or its own (the decoder went back over audio it has
+//!      transcribed; a phrase said again that goes on otherwise is speech), and less
 //!      the words at its start that the final text ends with; its timestamps no later
 //!      than the audio's end
 //!   ─► final (`Commit::Agreement`): the longest prefix of H that the previous step's
-//!      hypothesis agrees with, to a word's end and not a word cut short ("f-", "f-f")
-//!      (LocalAgreement-2); at a speech end also every segment H closes; after 2 s of
-//!      silence, or when the stream ends, all of H but a last word cut short
+//!      hypothesis agrees with, to a word's end (LocalAgreement-2), but not a word either
+//!      hypothesis ended with while the voice went on (it may go on past the audio heard:
+//!      "f" + "fine"), nor a word cut short ("f-", "f-f") or the word before one; at a
+//!      speech end also every segment H closes; after 2 s of silence, or when the stream
+//!      ends, all of H but a last word cut short
 //!   ─► final (`Commit::AlignAtt`): H up to the last word the decoder heard (argmax of its
 //!      cross-attention on the alignment heads, smoothed over neighbouring tokens) at least
 //!      0.5 s before the end of the audio, or before the voice stopped once the speech is

@@ -256,15 +256,17 @@ fn finals_on_the_real_recording_are_as_right_as_offline_and_consistent() {
     );
 }
 
-/// `[captions] latency = "low"` on the real recording, read as fast as it goes: its finals
-/// stay within a few points of the offline transcription's WER against the spoken text
-/// (not within 1 point yet, so `balanced` stays the default; runs of the same build differ
-/// by 2-3 points, as the caption windows the decoder takes depend on its speed, so the bound
-/// is offline + 6 points, which a decode that goes wrong for a stretch exceeds; the README
-/// has the measured figures), say no phrase twice at a join, and come soon after the words were spoken: the
-/// median, over the spoken words, of the audio heard when the final holding a word was
-/// decided (`heard_ms`) minus the word's end (its sentence's span in `continuous.tsv`,
-/// shared among the words by characters) is at most 2 s. Audio time, not the wall clock.
+/// `[captions] latency = "low"` (the default) on the real recording, read as fast as it
+/// goes: its finals stay within a few points of the offline transcription's WER against
+/// the spoken text (both through the captions' WER normaliser; fast runs measured 2.9-3.6
+/// points above offline, real-time runs 1.3, and runs of the same build differ by a point
+/// or two, as the caption windows the decoder takes depend on its speed, so the bound is
+/// offline + 5 points, which a decode that goes wrong for a stretch exceeds; the README has
+/// the measured figures), say no phrase twice at a join, and come soon after the words were
+/// spoken: the median, over the spoken words, of the audio heard when the final holding a
+/// word was decided (`heard_ms`) minus the word's end (its sentence's span in
+/// `continuous.tsv`, shared among the words by characters) is at most 2 s. Audio time, not
+/// the wall clock.
 #[test]
 fn low_latency_finals_on_the_real_recording_come_within_2_s_of_the_words() {
     let path = common::repo().join("../shared/data/real/continuous/ljspeech_lj001.wav");
@@ -374,7 +376,7 @@ fn low_latency_finals_on_the_real_recording_come_within_2_s_of_the_words() {
         "too few words aligned"
     );
     assert!(
-        caption_errors * 100 <= offline_errors * 100 + 6 * words,
+        caption_errors * 100 <= offline_errors * 100 + 5 * words,
         "captions WER {caption_errors}/{words} against the spoken text, offline {offline_errors}"
     );
     assert!(
