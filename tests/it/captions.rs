@@ -258,7 +258,7 @@ fn finals_on_the_real_recording_are_as_right_as_offline_and_consistent() {
 
 /// `[captions] latency = "low"` (the default) on the real recording, read as fast as it
 /// goes: its finals stay within a few points of the offline transcription's WER against
-/// the spoken text (both through the captions' WER normaliser; fast runs measured 2.9-3.6
+/// the spoken text (both through the captions' WER normaliser; fast runs measured 2.9-3.9
 /// points above offline, real-time runs 1.3, and runs of the same build differ by a point
 /// or two, as the caption windows the decoder takes depend on its speed, so the bound is
 /// offline + 5 points, which a decode that goes wrong for a stretch exceeds; the README has
