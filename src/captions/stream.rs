@@ -467,9 +467,9 @@ impl Stream {
             .zip(&self.last)
             .take_while(|(a, b)| a == b || (tokens.is_timestamp(**a) && tokens.is_timestamp(**b)))
             .count();
-        // A hypothesis's last word may go on past the end of the audio it heard ("f" +
-        // "fine", "the a" + "force said"): two steps agreeing on it say nothing until one of
-        // them heard more audio after it.
+        // A hypothesis's last word may go on past the end of the audio it heard ("f", then
+        // "fine"): two steps agreeing on it say nothing until both heard more audio after
+        // it, or the voice stop.
         let mut n = tokens
             .word_end_before(hypothesis, same)
             .min(self.heard_whole(tokens, &self.last, self.last_end))
