@@ -85,8 +85,8 @@ const STOCK_PHRASES: &[&str] = &[
 pub enum Latency {
     /// The stream is decoded every caption step; text is final once two steps agree on it
     /// (LocalAgreement-2), when the speech ends (the segments the decoder closed) or after
-    /// a silence. Final within about 1.5 s (p50), a little less accurate than `Balanced`
-    /// (README).
+    /// a silence. Final within about 1.6-1.9 s (p50), a little less accurate than
+    /// `Balanced` (README).
     #[default]
     Low,
     /// Text is final at an utterance's end once `settle_ms` of stream follows it: as
