@@ -1,14 +1,15 @@
 //! `matmul_t_f16`: C = A · Bᵀ (+ bias) with f16 weights B, built for the decoder.
 //!
-//! With few rows in A the product is bound by reading B from memory. Up to `STREAM_MAX_M` rows
-//! (a decoding step, a beam's or the best-of candidates' step), each weight row is read alone,
-//! in order, and met with every row of A in one register tile: B is then one sequential
-//! stream, which the hardware prefetcher follows at full bandwidth. Tiles over two or more
-//! weight rows at once wait on memory instead (the logits' 40 MB at 5 rows ran at a fifth of
-//! the bandwidth). Up to `DIRECT_MAX_M` rows the order is: for each group of weight rows (read
-//! once, then hot in L1), for each block of up to four rows of A, one register tile. Threads
-//! split the weight rows. Large `m` is compute-bound instead; there the weights are converted
-//! to f32 a slab at a time and handed to the f32 GEMM.
+//! With few rows in A the product is bound by reading B from memory. With one row (a
+//! decoding step) or `STREAM_MIN_M` to `STREAM_MAX_M` rows (a beam's or the best-of
+//! candidates' step), each weight row is read alone, in order, and met with every row of A
+//! in one register tile: B is then one sequential stream, which the hardware prefetcher
+//! follows at full bandwidth. Tiles over two or more weight rows at once wait on memory
+//! instead (the logits' 40 MB at 5 rows ran at a fifth of the bandwidth). Otherwise, up to
+//! `DIRECT_MAX_M` rows, the order is: for each group of weight rows (read once, then hot in
+//! L1), for each block of up to four rows of A, one register tile. Threads split the weight
+//! rows. Large `m` is compute-bound instead; there the weights are converted to f32 a slab
+//! at a time and handed to the f32 GEMM.
 
 use super::gemm;
 use super::shared::SharedOut;
