@@ -50,7 +50,7 @@ use crate::whisper::transcribe::{
 };
 
 /// An utterance that ends this far (2 s) past the audio the windows brought waits for them
-/// (`Latency::Low`): live, the window with its end comes within a step.
+/// (`Latency::Low`, live): the window with its end comes within a step.
 const AHEAD_SAMPLES: u64 = 32_000;
 /// Committed text given to the partials' decoder as its prompt, at most.
 const PROMPT_CHARS: usize = 200;
@@ -296,6 +296,10 @@ pub struct Captioner {
     /// faster than the decoder takes its windows): each is taken once the windows reach
     /// its end, so the stream is decoded in the order it was spoken.
     ahead: VecDeque<Utterance>,
+    /// Every window comes (a file read as fast as it goes): an utterance is taken before
+    /// the first window the front end sent after it, whenever it comes, so the captions
+    /// are the same on every run.
+    every_window: bool,
 }
 
 /// The stretch of the stream the finals are decoded in, as the offline transcription holds
@@ -341,7 +345,17 @@ impl Captioner {
             waiting: None,
             stream: stream::Stream::new(),
             ahead: VecDeque::new(),
+            every_window: false,
         }
+    }
+
+    /// The captioner of a source whose windows all come, none giving way to a newer one
+    /// (a file read as fast as it goes), and whose utterances come before the windows the
+    /// front end sent after them: the stream is decoded in the order the front end heard
+    /// it, however the decoder keeps up.
+    pub fn every_window(mut self) -> Self {
+        self.every_window = true;
+        self
     }
 
     pub fn options(&self) -> &CaptionOptions {
@@ -364,11 +378,25 @@ impl Captioner {
         let heard_ms = window.end() / 16;
         match self.options.latency {
             Latency::Low => {
+                // Every window comes: the utterances the front end ended before this window
+                // are taken before it, as they came.
+                let mut finals = Vec::new();
+                while self.every_window
+                    && self
+                        .ahead
+                        .front()
+                        .is_some_and(|u| u.heard_to < window.end())
+                {
+                    let u = self.ahead.pop_front().expect("just looked");
+                    finals.extend(self.stream_utterance(transcriber, &u)?.finals);
+                }
                 self.stream
                     .hear(window.start, &window.samples, &window.voiced);
                 let mut update = self.stream_step(transcriber, false, false, heard_ms)?;
+                update.finals.splice(0..0, finals);
+                // Live: the utterances that waited for the windows to reach their ends.
                 while let Some(u) = self.ahead.front() {
-                    if u.end > self.stream.end() {
+                    if self.every_window || u.end > self.stream.end() {
                         break;
                     }
                     let u = self.ahead.pop_front().expect("just looked");
@@ -395,7 +423,11 @@ impl Captioner {
     ) -> Result<CaptionUpdate, TranscribeError> {
         let lead_start = u.start - u.lead_in.len() as u64;
         self.stream.hear(lead_start, &u.lead_in, &[]);
-        self.stream.hear(u.start, &u.samples, &[]);
+        // The voice as the segmenter heard it: an utterance taken ahead of the windows
+        // (a file read faster than they are decoded) brings speech no window has marked,
+        // and a stream without it would never be decoded there.
+        let voice = (u.onset < u.voice_end).then_some(u.onset..u.voice_end);
+        self.stream.hear(u.start, &u.samples, voice.as_slice());
         self.stream_step(transcriber, !u.cut, false, u.end / 16)
     }
 
@@ -463,7 +495,13 @@ impl Captioner {
         self.speech_start = None;
         let heard_ms = utterance.end / 16;
         if self.options.latency == Latency::Low {
-            if utterance.end > self.stream.end() + AHEAD_SAMPLES || !self.ahead.is_empty() {
+            let waits = if self.every_window {
+                // Windows the front end sent before it may still come.
+                utterance.heard_to >= self.stream.end()
+            } else {
+                utterance.end > self.stream.end() + AHEAD_SAMPLES
+            };
+            if waits || !self.ahead.is_empty() {
                 self.ahead.push_back(utterance.clone());
                 return Ok(CaptionUpdate {
                     heard_ms: self.stream.end() / 16,
@@ -755,6 +793,7 @@ mod tests {
             voice_end: at(end_s),
             samples: vec![0.5; (at(end_s) - at(start_s)) as usize],
             cut: false,
+            heard_to: at(end_s),
             lead_in: vec![0.0; at(lead_in_s) as usize],
         }
     }

@@ -90,6 +90,15 @@ const PROMPT_TOKENS: usize = 448;
 /// A segment end this close before a pause (or inside it) is the end that pause closes:
 /// Whisper's timestamps and the VAD's frames differ by a few hundred ms.
 const PAUSE_SLACK_SAMPLES: u64 = 5_600;
+/// A voiced run that a shown sentence ended in, this little (1 s) before the run's end, is
+/// that sentence's voice: Whisper may close a sentence early, not while its speaker goes on
+/// for long.
+const OWN_VOICE_MS: u64 = 1_000;
+/// Voiced runs this close (300 ms) are one stretch of voice: the VAD's frames part words,
+/// and the words of a phrase.
+const VOICE_GAP_MS: u64 = 300;
+/// A stretch of voice shorter than this (100 ms) is a click or a breath, not a word.
+const MIN_VOICE_MS: u64 = 100;
 
 /// What a step made final and what stays in the partial line.
 pub(super) struct Step {
@@ -121,6 +130,26 @@ pub(super) struct Stream {
     /// Voiced audio up to here has been decoded without anything new to show: the next
     /// decode waits for speech after it.
     idle_until: u64,
+    /// Where the finals shown so far end (ms), and whether the last closed its sentence.
+    shown: ShownEnd,
+}
+
+/// The end of the finals shown so far (audio clock, ms).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ShownEnd {
+    at_ms: u64,
+    /// The last final ended its segment (the decoder closed the sentence), or there is
+    /// none: the next starts a sentence.
+    closed: bool,
+}
+
+impl Default for ShownEnd {
+    fn default() -> Self {
+        Self {
+            at_ms: 0,
+            closed: true,
+        }
+    }
 }
 
 impl Stream {
@@ -136,6 +165,7 @@ impl Stream {
             last: Vec::new(),
             last_end: 0,
             idle_until: 0,
+            shown: ShownEnd::default(),
         }
     }
 
@@ -376,7 +406,18 @@ impl Stream {
             start: self.start,
             audio_end: self.end(),
         };
-        step.finals = times.captions(at, commit_to);
+        let voiced_ms: Vec<Range<u64>> = self
+            .voiced
+            .iter()
+            .map(|r| r.start / 16..r.end / 16)
+            .collect();
+        let heard_ms = self.end() / 16;
+        step.finals = fit_to_voice(
+            times.captions(at, commit_to),
+            &voiced_ms,
+            &mut self.shown,
+            heard_ms,
+        );
         if commit_to > at {
             self.committed_end = times.at(commit_to);
         }
@@ -975,8 +1016,9 @@ impl Timing<'_> {
         from + (to - from) * chars(first..k) as u64 / total as u64
     }
 
-    /// The captions of `all[from..to]`: one per segment piece, with its words' times.
-    fn captions(&self, from: usize, to: usize) -> Vec<CaptionText> {
+    /// The captions of `all[from..to]`: one per segment piece, with its words' times, and
+    /// whether the piece ends its segment (a timestamp closes it).
+    fn captions(&self, from: usize, to: usize) -> Vec<(CaptionText, bool)> {
         let tk = self.tokens;
         let mut out = Vec::new();
         let mut piece_start = from;
@@ -988,12 +1030,13 @@ impl Timing<'_> {
             }
             let words = self.words(piece_start, k);
             if let (Some(first), Some(last)) = (words.first(), words.last()) {
-                out.push(CaptionText {
+                let caption = CaptionText {
                     text: tk.text(&self.all[piece_start..k]),
                     start_ms: first.start_ms,
                     end_ms: last.end_ms,
                     words,
-                });
+                };
+                out.push((caption, tk.is_timestamp(self.all[k - 1])));
             }
             piece_start = k;
         }
@@ -1027,6 +1070,74 @@ impl Timing<'_> {
             })
             .collect()
     }
+}
+
+/// The new finals' times fitted to the voice the VAD heard (`voiced`, ms): a caption
+/// starts no earlier than the end of the one shown before it (`shown`), and a sentence
+/// starts with voice: not in a pause, nor in the voice of the sentence shown before it. Its
+/// words keep their shares of its span. Whisper's timestamps fall short where pauses part
+/// the sentences of a window: one sentence's start sits at the last one's end, a second or
+/// two before its voice (a command after the captions in a window, say).
+fn fit_to_voice(
+    pieces: Vec<(CaptionText, bool)>,
+    voiced: &[Range<u64>],
+    shown: &mut ShownEnd,
+    audio_end_ms: u64,
+) -> Vec<CaptionText> {
+    let voiced = stretches_of_voice(voiced);
+    let mut out = Vec::with_capacity(pieces.len());
+    for (mut caption, closed) in pieces {
+        let floor = shown.at_ms;
+        let onset = if shown.closed {
+            let own_voice_end = voiced
+                .iter()
+                .find(|r| r.start <= floor && floor < r.end && r.end - floor <= OWN_VOICE_MS)
+                .map_or(floor, |r| r.end);
+            let from = caption.start_ms.max(own_voice_end);
+            voiced
+                .iter()
+                .find(|r| r.end > from)
+                .map_or(from, |r| r.start.max(from))
+        } else {
+            // The sentence goes on: its words follow the last shown, pause or not.
+            caption.start_ms.max(floor)
+        };
+        let (start, end) = (caption.start_ms, caption.end_ms);
+        if onset > start {
+            let new_end = if end > onset {
+                end
+            } else {
+                (end + (onset - start)).min(audio_end_ms).max(onset)
+            };
+            let map = |t: u64| onset + (t - start) * (new_end - onset) / (end - start).max(1);
+            for word in &mut caption.words {
+                word.start_ms = map(word.start_ms.max(start));
+                word.end_ms = map(word.end_ms.max(start));
+            }
+            caption.start_ms = onset;
+            caption.end_ms = new_end;
+        }
+        *shown = ShownEnd {
+            at_ms: caption.end_ms,
+            closed,
+        };
+        out.push(caption);
+    }
+    out
+}
+
+/// The voiced runs (ms) joined across gaps under [`VOICE_GAP_MS`], less the stretches
+/// shorter than [`MIN_VOICE_MS`].
+fn stretches_of_voice(voiced: &[Range<u64>]) -> Vec<Range<u64>> {
+    let mut joined: Vec<Range<u64>> = Vec::new();
+    for run in voiced {
+        match joined.last_mut() {
+            Some(last) if run.start < last.end + VOICE_GAP_MS => last.end = last.end.max(run.end),
+            _ => joined.push(run.clone()),
+        }
+    }
+    joined.retain(|r| r.end - r.start >= MIN_VOICE_MS);
+    joined
 }
 
 #[cfg(test)]
@@ -1100,5 +1211,109 @@ mod tests {
         assert_eq!(loop_start(&joined, 3), Some(4));
         assert_eq!(loop_start(&joined, 5), None);
         assert_eq!(loop_start(&words("go go go"), 2), Some(2));
+    }
+
+    fn caption(words: &[(&str, u64, u64)]) -> CaptionText {
+        CaptionText {
+            text: words.iter().map(|w| w.0).collect::<Vec<_>>().join(" "),
+            start_ms: words[0].1,
+            end_ms: words[words.len() - 1].2,
+            words: words
+                .iter()
+                .map(|&(word, start_ms, end_ms)| CaptionWord {
+                    word: word.into(),
+                    start_ms,
+                    end_ms,
+                })
+                .collect(),
+        }
+    }
+
+    fn times(caption: &CaptionText) -> Vec<(u64, u64)> {
+        let mut out = vec![(caption.start_ms, caption.end_ms)];
+        out.extend(caption.words.iter().map(|w| (w.start_ms, w.end_ms)));
+        out
+    }
+
+    #[test]
+    fn a_sentence_after_a_closed_one_starts_with_its_own_voice() {
+        // "Turn on the kitchen lights." was shown closed at 5000, though its voice ran to
+        // 5610; the next sentence was decoded at 5000-6727, its voice starts at 7140.
+        // The VAD's runs as it heard them: words parted by a frame or two, and a click.
+        let voiced = [
+            3300..3330,
+            4440..4890,
+            4920..4950,
+            4980..5100,
+            5130..5610,
+            7140..7230,
+            7260..7500,
+            7530..7590,
+            7710..8130,
+            8160..8670,
+            8880..12240,
+        ];
+        let mut shown = ShownEnd {
+            at_ms: 5000,
+            closed: true,
+        };
+        let piece = caption(&[
+            ("Produced", 5000, 5818),
+            ("the", 5818, 6181),
+            ("block", 6181, 6727),
+        ]);
+        let fitted = fit_to_voice(vec![(piece, false)], &voiced, &mut shown, 9000);
+        // Moved whole to the onset: its words keep their lengths.
+        assert_eq!(
+            times(&fitted[0]),
+            [(7140, 8867), (7140, 7958), (7958, 8321), (8321, 8867)]
+        );
+        assert_eq!(
+            shown,
+            ShownEnd {
+                at_ms: 8867,
+                closed: false
+            }
+        );
+        // The words that go on it start where it ended, in the same voice; they end where
+        // the decoder said, and share the span as they did.
+        let piece = caption(&[("books,", 6628, 7142), ("which", 7142, 9500)]);
+        let fitted = fit_to_voice(vec![(piece, true)], &voiced, &mut shown, 10_000);
+        assert_eq!(
+            times(&fitted[0]),
+            [(8867, 9500), (8867, 8980), (8980, 9500)]
+        );
+        assert!(shown.closed);
+    }
+
+    #[test]
+    fn a_caption_that_starts_in_a_pause_starts_at_the_voice_after_it() {
+        let voiced = [0..900, 2000..3000];
+        let mut shown = ShownEnd::default();
+        let piece = caption(&[("lights", 1500, 2500), ("off", 2500, 3000)]);
+        let fitted = fit_to_voice(vec![(piece, true)], &voiced, &mut shown, 3000);
+        assert_eq!(
+            times(&fitted[0]),
+            [(2000, 3000), (2000, 2666), (2666, 3000)]
+        );
+    }
+
+    #[test]
+    fn captions_in_their_voice_keep_their_times() {
+        // After an open final, and after a closed one whose voice goes on for long (a
+        // speaker who does not pause between sentences), the decoder's times stand.
+        let voiced = [Range {
+            start: 1000,
+            end: 9000,
+        }];
+        for closed in [false, true] {
+            let mut shown = ShownEnd {
+                at_ms: 2000,
+                closed,
+            };
+            let piece = caption(&[("and", 2000, 2300), ("then", 2300, 2800)]);
+            let fitted = fit_to_voice(vec![(piece.clone(), true)], &voiced, &mut shown, 9000);
+            assert_eq!(fitted, [piece]);
+        }
     }
 }

@@ -216,7 +216,9 @@ pub fn run(options: RunOptions) -> Result<FrontEndStats, DaemonError> {
     let (jobs, job_queue) = bounded(UTTERANCE_QUEUE);
     let (windows, window_queue) = bounded(1);
     let (outcomes_tx, outcomes) = bounded(64);
-    let captions = captions.map(worker::Captions::new);
+    let captions = captions
+        .map(|c| if live { c } else { c.every_window() })
+        .map(worker::Captions::new);
     let follow_up_ms = commands
         .as_ref()
         .map_or(0, |set| set.settings().follow_up_ms);
@@ -389,9 +391,6 @@ impl Control {
                     if let FrontEndEvent::Finished(s) = &event {
                         stats = *s;
                         fe_events = None;
-                        // Nothing more will come: let the recogniser finish and end.
-                        self.jobs = None;
-                        self.windows = None;
                     }
                     self.front_end_event(event);
                 }
@@ -402,7 +401,28 @@ impl Control {
                     self.jobs = None;
                     self.windows = None;
                 }
-                Wake::Window(w) => self.queue_window(w),
+                Wake::Window(w) => {
+                    // A fast file: the events the front end sent before this window go to
+                    // the recogniser before it, so that captions hear the stream in its
+                    // order (the end of the stream waits for the window).
+                    let mut finished = None;
+                    while !self.live {
+                        match fe_rx.try_recv() {
+                            Ok(FrontEndEvent::Finished(s)) => {
+                                finished = Some(s);
+                                break;
+                            }
+                            Ok(event) => self.front_end_event(event),
+                            Err(_) => break,
+                        }
+                    }
+                    self.queue_window(w);
+                    if let Some(s) = finished {
+                        stats = s;
+                        fe_events = None;
+                        self.front_end_event(FrontEndEvent::Finished(s));
+                    }
+                }
                 Wake::Outcome(Some(outcome)) => self.outcome(outcome),
                 Wake::Outcome(None) => return stats,
                 Wake::Action(a) => self.action_event(&a),
@@ -452,7 +472,11 @@ impl Control {
             }
             FrontEndEvent::Capture(c) => self.output.emit(&Event::from(&c)),
             FrontEndEvent::Overrun { dropped } => self.output.emit(&Event::Overrun { dropped }),
-            FrontEndEvent::Finished(_) => {}
+            // Nothing more will come: let the recogniser finish and end.
+            FrontEndEvent::Finished(_) => {
+                self.jobs = None;
+                self.windows = None;
+            }
         }
     }
 

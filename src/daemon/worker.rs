@@ -183,21 +183,28 @@ pub fn start(
             };
             // Whether a decode freed memory since the recogniser last waited.
             let mut decoded = false;
+            // A window taken, decoded once the jobs sent before it are done: the control
+            // thread sends a fast file's utterances and windows in the stream's order.
+            let mut taken: Option<CaptionWindow> = None;
             loop {
                 let job = match jobs.try_recv() {
                     Ok(job) => Some(job),
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => {
+                    Err(TryRecvError::Disconnected) if taken.is_none() => break,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                        if let Some(window) = taken.take() {
+                            if let Some(captions) = &mut captions {
+                                captions.window(&engine, &window, &send);
+                                decoded = true;
+                            }
+                            continue;
+                        }
                         if guest.as_mut().is_some_and(|g| g.request(&mut engine)) {
                             decoded = true;
                             continue;
                         }
                         match windows.try_recv() {
                             Ok(window) => {
-                                if let Some(captions) = &mut captions {
-                                    captions.window(&engine, &window, &send);
-                                    decoded = true;
-                                }
+                                taken = Some(window);
                                 continue;
                             }
                             Err(TryRecvError::Empty) => {}
@@ -396,6 +403,7 @@ fn after(u: &Utterance, from: u64) -> Utterance {
         voice_end: u.voice_end.max(from),
         samples: u.samples[skip.min(u.samples.len())..].to_vec(),
         cut: u.cut,
+        heard_to: u.heard_to,
         lead_in: Vec::new(),
     }
 }

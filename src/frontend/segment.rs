@@ -141,6 +141,10 @@ pub struct Utterance {
     pub samples: Vec<f32>,
     /// Cut at the length limit (speech went on past `end`).
     pub cut: bool,
+    /// The audio clock when the segmenter closed the utterance: one past the frame that
+    /// ended (or cut) it; at least `end`. What the front end sends out before this point
+    /// (caption windows) it sent before the utterance.
+    pub heard_to: u64,
     /// The audio just before `start`, since the previous utterance's end, at most
     /// [`SegmentConfig::lead_in_ms`] of it (empty when that is 0).
     pub lead_in: Vec<f32>,
@@ -441,6 +445,7 @@ impl Segmenter {
             voice_end: voice_end.clamp(start, end),
             samples: self.buf[from..to].to_vec(),
             cut,
+            heard_to: self.buf_start + self.buf.len() as u64,
             lead_in: self.buf[lead_from..from].to_vec(),
         }
     }

@@ -277,6 +277,7 @@ fn listen_help_lists_every_event() {
         voice_end: 1,
         samples: vec![0.0],
         cut: false,
+        heard_to: 1,
         lead_in: Vec::new(),
     };
     let events = [

@@ -141,6 +141,48 @@ fn the_demo_recording_runs_its_commands_and_captions_its_speech() {
     assert_eq!(stopped["utterances_dropped"], 0, "{shown}");
 }
 
+/// A file read as fast as it goes is captioned in the stream's order, however the decoder
+/// keeps up with the front end (here two runs at once, beside the other tests): the same
+/// finals, times included, every run.
+#[test]
+fn the_demo_recording_is_captioned_the_same_on_every_run() {
+    let wav = demo().join("session.wav");
+    let finals = || {
+        let args = [
+            "run",
+            "--stdout",
+            "json",
+            "--no-watch",
+            "--log",
+            "warn",
+            "--wav",
+        ];
+        let out = voxd_with_demo_config(&[&args[..], &[wav.to_str().unwrap()]].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .filter(|e| e["event"] == "final")
+            .map(|e| {
+                format!(
+                    "{} {}-{} {}",
+                    e["text"], e["start_ms"], e["end_ms"], e["words"]
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let runs: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2).map(|_| s.spawn(finals)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(!runs[0].is_empty(), "no finals");
+    assert_eq!(runs[0], runs[1]);
+}
+
 /// Every program the repository's grammars run has a stand-in in `examples/demo/bin/`, so
 /// no command of the demo can fail to start whatever it is heard as.
 #[test]

@@ -83,6 +83,7 @@ fn utterances(events: &[serde_json::Value]) -> Vec<Utterance> {
             voice_end: e["end"].as_u64().unwrap(),
             samples: Vec::new(),
             cut: e["cut"].as_bool().unwrap(),
+            heard_to: e["end"].as_u64().unwrap(),
             lead_in: Vec::new(),
         })
         .collect()
