@@ -240,7 +240,9 @@ fn run<T: KvElement>(
         .for_each_init(Scratch::default, |scratch, t| {
             let (h, b) = (t / blocks, t % blocks);
             let rows = b * BLOCK_ROWS..q.rows.min((b + 1) * BLOCK_ROWS);
-            if rows.len() <= DIRECT_MAX_ROWS {
+            if rows.len() > 1 && job.rows_share_keys() {
+                job.direct_together(h, rows, scratch);
+            } else if rows.len() <= DIRECT_MAX_ROWS {
                 job.direct(h, rows, &mut scratch.scores);
             } else {
                 job.blocked(h, rows, scratch);
@@ -334,6 +336,45 @@ impl<T: KvElement> Job<'_, T> {
                 Some((start, k, v))
             })
             .take_while(move |&(start, _, _)| start < keys)
+    }
+
+    /// Whether a block of few rows reads each key and value once for all of them: every row
+    /// sees every key (not causal), in one part (a beam's cross-attention).
+    fn rows_share_keys(&self) -> bool {
+        self.causal.is_none() && self.parts.len() == 1 && self.packs.is_empty()
+    }
+
+    /// Few query rows that see the same keys: scores = Q·Kᵀ and out = P·V with each key and
+    /// value row read once for the block, as [`Job::direct`] computes them row by row.
+    fn direct_together(&self, h: usize, rows: std::ops::Range<usize>, scratch: &mut Scratch) {
+        let (hd, c0, kv0, nk) = (
+            self.head_dim,
+            h * self.head_dim,
+            self.kv_column(h),
+            self.keys,
+        );
+        let (k, v) = &self.parts[0];
+        // [rows, hd]
+        let qs = &mut scratch.apack;
+        qs.clear();
+        for i in rows.clone() {
+            qs.extend_from_slice(self.q.row(i, c0, hd));
+        }
+        // [rows, nk]
+        let scores = zeroed(&mut scratch.scores, rows.len() * nk);
+        self.be
+            .rows_dots(qs, hd, k.tail_from(kv0), k.row_stride, scores);
+        for srow in scores.chunks_exact_mut(nk) {
+            self.be.softmax_scaled(srow, self.scale);
+        }
+        // [rows, hd]
+        let ctx = zeroed(&mut scratch.ctx, rows.len() * hd);
+        self.be
+            .add_weighted_rows_many(scores, hd, v.tail_from(kv0), v.row_stride, ctx);
+        for (i, crow) in rows.zip(ctx.chunks_exact(hd)) {
+            // SAFETY: this task owns head `h` of the rows in `rows`.
+            unsafe { self.out_row(i, h) }.copy_from_slice(crow);
+        }
     }
 
     /// Few query rows: one dot product per key, then out = Σ p_j · v_j.

@@ -143,6 +143,67 @@ pub(super) unsafe fn gemm_tile(
     rows: usize,
     cols: usize,
 ) {
+    tile(kc, PanelA(a.as_ptr()), b, c, ldc, rows, cols)
+}
+
+/// [`gemm_tile`] with A's `rows` rows read in place, row stride `lda` (see
+/// `Backend::gemm_tile_rows`, which checks the slice lengths).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn gemm_tile_rows(
+    kc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    let starts = std::array::from_fn(|r| a.as_ptr().add(r.min(rows - 1) * lda));
+    tile(kc, RowsA(starts), b, c, ldc, rows, cols)
+}
+
+/// Where a register tile's A values come from.
+trait TileA: Copy {
+    /// A's value at depth step `p` of tile row `r`.
+    unsafe fn at(self, p: usize, r: usize) -> f32;
+}
+
+/// A packed micro-panel: [`MR`] values per depth step.
+#[derive(Clone, Copy)]
+struct PanelA(*const f32);
+
+impl TileA for PanelA {
+    #[inline(always)]
+    unsafe fn at(self, p: usize, r: usize) -> f32 {
+        *self.0.add(p * MR + r)
+    }
+}
+
+/// The rows of a row-major matrix, where each starts: attention's probabilities, which
+/// packing would only copy. A tile of fewer rows repeats its last (those sums are not
+/// stored).
+#[derive(Clone, Copy)]
+struct RowsA([*const f32; MR]);
+
+impl TileA for RowsA {
+    #[inline(always)]
+    unsafe fn at(self, p: usize, r: usize) -> f32 {
+        *self.0[r].add(p)
+    }
+}
+
+#[inline(always)]
+unsafe fn tile<A: TileA>(
+    kc: usize,
+    a: A,
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
     const { assert!(NR == LANES) };
     let pc = c.as_mut_ptr();
     // As in the AVX2 tile: C is fetched while the depth loop runs.
@@ -151,12 +212,9 @@ pub(super) unsafe fn gemm_tile(
         _mm_prefetch::<_MM_HINT_T0>(pc.add(r * ldc + cols - 1) as *const i8);
     }
     let sums = if cols > NR {
-        two_panels(kc, a.as_ptr(), b.as_ptr(), b.as_ptr().add(b.len() / 2))
+        two_panels(kc, a, b.as_ptr(), b.as_ptr().add(b.len() / 2))
     } else {
-        [
-            one_panel(kc, a.as_ptr(), b.as_ptr()),
-            [_mm512_setzero_ps(); MR],
-        ]
+        [one_panel(kc, a, b.as_ptr()), [_mm512_setzero_ps(); MR]]
     };
     for (half, sums) in sums.iter().enumerate() {
         let width = cols.saturating_sub(half * NR).min(NR);
@@ -175,9 +233,9 @@ pub(super) unsafe fn gemm_tile(
 /// Six rows × two panels: per depth step two B vectors, six broadcast A values and twelve
 /// FMAs into twelve accumulators, enough to keep both FMA pipes busy.
 #[inline(always)]
-unsafe fn two_panels(
+unsafe fn two_panels<A: TileA>(
     kc: usize,
-    pa: *const f32,
+    a: A,
     pb: *const f32,
     pb1: *const f32,
 ) -> [[__m512; MR]; 2] {
@@ -186,7 +244,7 @@ unsafe fn two_panels(
         let b0 = _mm512_loadu_ps(pb.add(p * NR));
         let b1 = _mm512_loadu_ps(pb1.add(p * NR));
         for (r, (l, rt)) in left.iter_mut().zip(&mut right).enumerate() {
-            let av = _mm512_set1_ps(*pa.add(p * MR + r));
+            let av = _mm512_set1_ps(a.at(p, r));
             *l = _mm512_fmadd_ps(av, b0, *l);
             *rt = _mm512_fmadd_ps(av, b1, *rt);
         }
@@ -198,7 +256,7 @@ unsafe fn two_panels(
 /// per depth step would wait on their own latency: even and odd depth steps go to separate
 /// accumulators, added at the end.
 #[inline(always)]
-unsafe fn one_panel(kc: usize, pa: *const f32, pb: *const f32) -> [__m512; MR] {
+unsafe fn one_panel<A: TileA>(kc: usize, a: A, pb: *const f32) -> [__m512; MR] {
     let mut even = [_mm512_setzero_ps(); MR];
     let mut odd = [_mm512_setzero_ps(); MR];
     let mut p = 0;
@@ -206,8 +264,8 @@ unsafe fn one_panel(kc: usize, pa: *const f32, pb: *const f32) -> [__m512; MR] {
         let b0 = _mm512_loadu_ps(pb.add(p * NR));
         let b1 = _mm512_loadu_ps(pb.add((p + 1) * NR));
         for r in 0..MR {
-            let a0 = _mm512_set1_ps(*pa.add(p * MR + r));
-            let a1 = _mm512_set1_ps(*pa.add((p + 1) * MR + r));
+            let a0 = _mm512_set1_ps(a.at(p, r));
+            let a1 = _mm512_set1_ps(a.at(p + 1, r));
             even[r] = _mm512_fmadd_ps(a0, b0, even[r]);
             odd[r] = _mm512_fmadd_ps(a1, b1, odd[r]);
         }
@@ -216,7 +274,7 @@ unsafe fn one_panel(kc: usize, pa: *const f32, pb: *const f32) -> [__m512; MR] {
     if p < kc {
         let b0 = _mm512_loadu_ps(pb.add(p * NR));
         for (r, acc) in even.iter_mut().enumerate() {
-            *acc = _mm512_fmadd_ps(_mm512_set1_ps(*pa.add(p * MR + r)), b0, *acc);
+            *acc = _mm512_fmadd_ps(_mm512_set1_ps(a.at(p, r)), b0, *acc);
         }
     }
     std::array::from_fn(|r| _mm512_add_ps(even[r], odd[r]))
@@ -379,6 +437,179 @@ unsafe fn add_weighted_rows_wide<T: Wide>(p: &[f32], v: &[T], stride: usize, out
         }
         for (q, a) in acc.iter().enumerate() {
             _mm512_mask_storeu_ps(po.add(c0 + q * LANES), lanes[q], *a);
+        }
+    }
+}
+
+/// Several rows' [`add_weighted_rows`] (see `Backend::add_weighted_rows_many`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn add_weighted_rows_many(
+    p: &[f32],
+    d: usize,
+    v: &[f32],
+    stride: usize,
+    out: &mut [f32],
+) {
+    add_weighted_rows_many_wide(p, d, v, stride, out)
+}
+
+/// [`add_weighted_rows_many`] with the rows in f16.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn add_weighted_rows_many_f16(
+    p: &[f32],
+    d: usize,
+    v: &[f16],
+    stride: usize,
+    out: &mut [f32],
+) {
+    add_weighted_rows_many_wide(p, d, v, stride, out)
+}
+
+/// Output rows summed together: 5 rows of 64 columns are 20 accumulators, with the value
+/// row's four registers and the weight all in registers.
+const SUM_ROWS: usize = 5;
+
+/// The rows in groups of [`SUM_ROWS`]; each value row is widened once per group.
+#[inline(always)]
+unsafe fn add_weighted_rows_many_wide<T: Wide>(
+    p: &[f32],
+    d: usize,
+    v: &[T],
+    stride: usize,
+    out: &mut [f32],
+) {
+    let rows = out.len() / d;
+    let keys = p.len() / rows;
+    for r0 in (0..rows).step_by(SUM_ROWS) {
+        let (p, v, out) = (
+            p.as_ptr().add(r0 * keys),
+            v.as_ptr(),
+            out.as_mut_ptr().add(r0 * d),
+        );
+        match (rows - r0).min(SUM_ROWS) {
+            1 => rows_weighted_sum::<T, 1>(p, keys, v, stride, out, d),
+            2 => rows_weighted_sum::<T, 2>(p, keys, v, stride, out, d),
+            3 => rows_weighted_sum::<T, 3>(p, keys, v, stride, out, d),
+            4 => rows_weighted_sum::<T, 4>(p, keys, v, stride, out, d),
+            _ => rows_weighted_sum::<T, SUM_ROWS>(p, keys, v, stride, out, d),
+        }
+    }
+}
+
+/// `out[r] += Σ_j p[r·keys + j] · v[j·stride..][..d]` for `R` rows, 64 columns at a time;
+/// each output is the same chain of FMAs in key order as in [`add_weighted_rows_wide`].
+#[inline(always)]
+unsafe fn rows_weighted_sum<T: Wide, const R: usize>(
+    p: *const f32,
+    keys: usize,
+    v: *const T,
+    stride: usize,
+    out: *mut f32,
+    d: usize,
+) {
+    const CHUNK: usize = 4 * LANES;
+    for c0 in (0..d).step_by(CHUNK) {
+        let mut lanes = [0 as __mmask16; 4];
+        for (q, l) in lanes.iter_mut().enumerate() {
+            *l = first_lanes((d - c0).saturating_sub(q * LANES).min(LANES));
+        }
+        let mut acc = [[_mm512_setzero_ps(); 4]; R];
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (q, a) in row.iter_mut().enumerate() {
+                *a = _mm512_maskz_loadu_ps(lanes[q], out.add(r * d + c0 + q * LANES));
+            }
+        }
+        for j in 0..keys {
+            let src = v.add(j * stride + c0);
+            let mut x = [_mm512_setzero_ps(); 4];
+            for (q, xq) in x.iter_mut().enumerate() {
+                *xq = T::load(src.add(q * LANES), lanes[q]);
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let weight = _mm512_set1_ps(*p.add(r * keys + j));
+                for (a, xq) in row.iter_mut().zip(x) {
+                    *a = _mm512_fmadd_ps(weight, xq, *a);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (q, a) in row.iter().enumerate() {
+                _mm512_mask_storeu_ps(out.add(r * d + c0 + q * LANES), lanes[q], *a);
+            }
+        }
+    }
+}
+
+/// Several rows' [`row_dots`] (see `Backend::rows_dots`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn rows_dots(qs: &[f32], d: usize, k: &[f32], stride: usize, out: &mut [f32]) {
+    rows_dots_wide(qs, d, k, stride, out)
+}
+
+/// [`rows_dots`] with the keys in f16.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn rows_dots_f16(
+    qs: &[f32],
+    d: usize,
+    k: &[f16],
+    stride: usize,
+    out: &mut [f32],
+) {
+    rows_dots_wide(qs, d, k, stride, out)
+}
+
+/// Query rows scored together: one accumulator each, the key in a register.
+const DOT_ROWS: usize = 8;
+
+/// The rows in groups of [`DOT_ROWS`]; each key is widened once per group.
+#[inline(always)]
+unsafe fn rows_dots_wide<T: Wide>(qs: &[f32], d: usize, k: &[T], stride: usize, out: &mut [f32]) {
+    let rows = qs.len() / d;
+    let keys = out.len() / rows;
+    for r0 in (0..rows).step_by(DOT_ROWS) {
+        let (q, k, out) = (
+            qs.as_ptr().add(r0 * d),
+            k.as_ptr(),
+            out.as_mut_ptr().add(r0 * keys),
+        );
+        match (rows - r0).min(DOT_ROWS) {
+            1 => rows_key_dots::<T, 1>(q, d, k, stride, keys, out),
+            2 => rows_key_dots::<T, 2>(q, d, k, stride, keys, out),
+            3 => rows_key_dots::<T, 3>(q, d, k, stride, keys, out),
+            4 => rows_key_dots::<T, 4>(q, d, k, stride, keys, out),
+            5 => rows_key_dots::<T, 5>(q, d, k, stride, keys, out),
+            6 => rows_key_dots::<T, 6>(q, d, k, stride, keys, out),
+            7 => rows_key_dots::<T, 7>(q, d, k, stride, keys, out),
+            _ => rows_key_dots::<T, DOT_ROWS>(q, d, k, stride, keys, out),
+        }
+    }
+}
+
+/// `out[r·keys + j] = q[r] · k[j·stride..][..d]` for `R` rows: each score the same chain of
+/// FMAs and the same final sum as in [`key_dots`].
+#[inline(always)]
+unsafe fn rows_key_dots<T: Wide, const R: usize>(
+    q: *const f32,
+    d: usize,
+    k: *const T,
+    stride: usize,
+    keys: usize,
+    out: *mut f32,
+) {
+    for j in 0..keys {
+        let key = k.add(j * stride);
+        let mut acc = [_mm512_setzero_ps(); R];
+        let mut i = 0;
+        while i < d {
+            let lanes = first_lanes(LANES.min(d - i));
+            let x = T::load(key.add(i), lanes);
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes, q.add(r * d + i)), x, *a);
+            }
+            i += LANES;
+        }
+        for (r, a) in acc.iter().enumerate() {
+            *out.add(r * keys + j) = _mm512_reduce_add_ps(*a);
         }
     }
 }

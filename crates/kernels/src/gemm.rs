@@ -506,23 +506,34 @@ pub(super) fn gemm_packed(
     );
     let at = a.transposed();
     let a_panels = m.div_ceil(MR);
+    // Rows of A read in place where the tile can (attention's probabilities: packing them
+    // was a tenth of the encoder's attention).
+    let in_place = a.cs == 1 && be.tile_reads_rows();
     for (pb, p0) in (0..k).step_by(packed.kc).enumerate() {
         let kc = packed.kc.min(k - p0);
-        apack.resize(a_panels * kc * MR, 0.0);
-        for (ip, panel) in apack.chunks_exact_mut(kc * MR).enumerate() {
-            let i0 = ip * MR;
-            pack_panel::<MR>(at, p0, kc, i0, MR.min(m - i0), panel);
+        if !in_place {
+            apack.resize(a_panels * kc * MR, 0.0);
+            for (ip, panel) in apack.chunks_exact_mut(kc * MR).enumerate() {
+                let i0 = ip * MR;
+                pack_panel::<MR>(at, p0, kc, i0, MR.min(m - i0), panel);
+            }
         }
         // A backend's tile may span several B panels (AVX-512: two).
         let wide = be.tile_panels();
         for (jq, j0) in (0..n).step_by(wide * NR).enumerate() {
             let cols = (wide * NR).min(n - j0);
             let bpanel = packed.panels(pb, jq * wide, cols.div_ceil(NR));
-            for (ip, apanel) in apack.chunks_exact(kc * MR).enumerate() {
+            for ip in 0..a_panels {
                 let i0 = ip * MR;
                 let rows = MR.min(m - i0);
                 let tile = &mut c[i0 * ldc + j0..];
-                be.gemm_tile(kc, apanel, bpanel, tile, ldc, rows, cols);
+                if in_place {
+                    let rows_a = &a.data[i0 * a.rs + p0..];
+                    be.gemm_tile_rows(kc, rows_a, a.rs, bpanel, tile, ldc, rows, cols);
+                } else {
+                    let apanel = &apack[ip * kc * MR..(ip + 1) * kc * MR];
+                    be.gemm_tile(kc, apanel, bpanel, tile, ldc, rows, cols);
+                }
             }
         }
     }
@@ -642,6 +653,49 @@ mod tests {
             for engine in [Engine::Best, Engine::Own, Engine::GemmCrate] {
                 check_all(be, engine);
             }
+        }
+    }
+
+    /// A product on a packed B with A's rows read in place (where the tile can) sums
+    /// exactly as with A packed first, and matches the definition: ragged rows, two depth
+    /// blocks, a wide and a narrow column block.
+    #[test]
+    fn a_read_in_place_sums_as_a_packed() {
+        let (m, k, n) = (13, 700, 70);
+        let mut rng = Rng::new(5);
+        let (a, b) = (rng.vec(m * (k + 3), 1.0), rng.vec(n * k, 1.0));
+        let rows = View {
+            data: &a,
+            rs: k + 3,
+            cs: 1,
+        };
+        // The same matrix stored by columns: never read in place.
+        let by_columns: Vec<f32> = (0..k * m).map(|x| a[(x % m) * (k + 3) + x / m]).collect();
+        let columns = View {
+            data: &by_columns,
+            rs: 1,
+            cs: m,
+        };
+        let bt = transpose(&b, n, k);
+        let compact: Vec<f32> = a.chunks(k + 3).flat_map(|r| r[..k].to_vec()).collect();
+        let want = reference_t(&compact, &b, None, m, k, n);
+        for be in Backend::available() {
+            let packed = PackedB::new(
+                View {
+                    data: &bt,
+                    rs: n,
+                    cs: 1,
+                },
+                k,
+                n,
+                1,
+            );
+            let (mut c_rows, mut c_columns) = (vec![0.0; m * n], vec![0.0; m * n]);
+            let mut apack = Vec::new();
+            gemm_packed(be, rows, &packed, m, n, k, &mut c_rows, n, &mut apack);
+            gemm_packed(be, columns, &packed, m, n, k, &mut c_columns, n, &mut apack);
+            assert_eq!(c_rows, c_columns, "{be:?}");
+            assert_close(&c_rows, &want, dot_tol(k));
         }
     }
 

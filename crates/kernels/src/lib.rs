@@ -237,6 +237,50 @@ impl Backend {
         T::add_weighted_rows(self, p, v, stride, out);
     }
 
+    /// [`Backend::row_dots`] for several query rows at once: `qs` holds `n` rows of `d`
+    /// values, `scores` is `n` rows of one score per key, row-major. Each key is read once
+    /// for all the rows (a beam's rows share the decoder's cross-attention keys); every score
+    /// is computed as `row_dots` computes it. Panics if the shapes disagree or `k` is short.
+    fn rows_dots<T: KvElement>(
+        self,
+        qs: &[f32],
+        d: usize,
+        k: &[T],
+        stride: usize,
+        scores: &mut [f32],
+    ) {
+        let keys = many_rows_keys(qs.len(), d, scores.len(), "rows_dots");
+        assert!(
+            keys == 0 || k.len() >= (keys - 1) * stride + d,
+            "rows_dots: k too short"
+        );
+        if keys > 0 {
+            T::rows_dots(self, qs, d, k, stride, scores);
+        }
+    }
+
+    /// [`Backend::add_weighted_rows`] for several query rows at once: `p` holds `n` rows of
+    /// one probability per key, `out` `n` rows of `d` values, row-major. Each value row is
+    /// read once for all the rows; every output is summed as `add_weighted_rows` sums it.
+    /// Panics if the shapes disagree or `v` is short.
+    fn add_weighted_rows_many<T: KvElement>(
+        self,
+        p: &[f32],
+        d: usize,
+        v: &[T],
+        stride: usize,
+        out: &mut [f32],
+    ) {
+        let keys = many_rows_keys(out.len(), d, p.len(), "add_weighted_rows_many");
+        assert!(
+            keys == 0 || v.len() >= (keys - 1) * stride + d,
+            "add_weighted_rows_many: v too short"
+        );
+        if keys > 0 {
+            T::add_weighted_rows_many(self, p, d, v, stride, out);
+        }
+    }
+
     /// See [`f16_to_f32`].
     pub fn f16_to_f32(self, src: &[f16], dst: &mut [f32]) {
         assert_eq!(src.len(), dst.len(), "f16_to_f32: length mismatch");
@@ -424,6 +468,59 @@ impl Backend {
         }
     }
 
+    /// Whether [`Backend::gemm_tile_rows`] reads A in place (the others pack it for
+    /// `gemm_tile` first, so a caller packs once instead).
+    fn tile_reads_rows(self) -> bool {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 | Isa::Avx512Vnni => true,
+            _ => false,
+        }
+    }
+
+    /// [`Backend::gemm_tile`] with A's `rows` rows of `kc` values read in place from `a`, row
+    /// stride `lda`: the same sums in the same order. Panics if any slice is too short.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_tile_rows(
+        self,
+        kc: usize,
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        assert!(
+            (1..=gemm::MR).contains(&rows) && a.len() >= (rows - 1) * lda + kc,
+            "gemm_tile_rows: A too short"
+        );
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 | Isa::Avx512Vnni => {
+                let panels = cols.div_ceil(gemm::NR);
+                assert!(b.len() >= panels * kc * gemm::NR && b.len().is_multiple_of(panels));
+                assert!((1..=self.tile_panels()).contains(&panels));
+                assert!(
+                    c.len() >= (rows - 1) * ldc + cols,
+                    "gemm_tile_rows: C too short"
+                );
+                // SAFETY: as in `f16_tile`; the slice lengths were checked above.
+                unsafe { avx512::gemm_tile_rows(kc, a, lda, b, c, ldc, rows, cols) }
+            }
+            _ => {
+                let mut panel = vec![0.0; kc * gemm::MR];
+                for (p, step) in panel.chunks_exact_mut(gemm::MR).enumerate() {
+                    for (r, x) in step.iter_mut().enumerate().take(rows) {
+                        *x = a[r * lda + p];
+                    }
+                }
+                self.gemm_tile(kc, &panel, b, c, ldc, rows, cols);
+            }
+        }
+    }
+
     /// See [`matmul_t`].
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_t(
@@ -544,6 +641,54 @@ impl Backend {
     }
 }
 
+/// The keys per row of a several-rows product: `rows_len` values of `d` per row give the
+/// rows, `per_key_len` values one per (row, key). Panics unless both divide evenly.
+fn many_rows_keys(rows_len: usize, d: usize, per_key_len: usize, name: &str) -> usize {
+    assert!(
+        d > 0 && rows_len.is_multiple_of(d),
+        "{name}: rows of {d} do not fit"
+    );
+    let rows = rows_len / d;
+    if rows == 0 {
+        return 0;
+    }
+    assert!(
+        per_key_len.is_multiple_of(rows),
+        "{name}: {per_key_len} values are not {rows} rows"
+    );
+    per_key_len / rows
+}
+
+/// [`KvElement::rows_dots`] one row at a time: the other ISAs' path, and the reference.
+fn rows_dots_by_row<T: KvElement>(
+    be: Backend,
+    qs: &[f32],
+    d: usize,
+    k: &[T],
+    stride: usize,
+    scores: &mut [f32],
+) {
+    let keys = scores.len() / (qs.len() / d);
+    for (q, s) in qs.chunks_exact(d).zip(scores.chunks_exact_mut(keys)) {
+        T::row_dots(be, q, k, stride, s);
+    }
+}
+
+/// [`KvElement::add_weighted_rows_many`] one row at a time.
+fn add_weighted_rows_by_row<T: KvElement>(
+    be: Backend,
+    p: &[f32],
+    d: usize,
+    v: &[T],
+    stride: usize,
+    out: &mut [f32],
+) {
+    let keys = p.len() / (out.len() / d);
+    for (p, o) in p.chunks_exact(keys).zip(out.chunks_exact_mut(d)) {
+        T::add_weighted_rows(be, p, v, stride, o);
+    }
+}
+
 /// What attention's keys and values may be stored as: f32, or f16 (the decoder's
 /// cross-attention keys and values, at half the memory and half the bytes read per token).
 /// Its methods are [`Backend`]'s dispatch for that type; callers check the slice lengths.
@@ -552,6 +697,17 @@ pub trait KvElement: Copy + Send + Sync + sealed::Sealed {
     fn row_dots(be: Backend, q: &[f32], k: &[Self], stride: usize, scores: &mut [f32]);
     #[doc(hidden)]
     fn add_weighted_rows(be: Backend, p: &[f32], v: &[Self], stride: usize, out: &mut [f32]);
+    #[doc(hidden)]
+    fn rows_dots(be: Backend, qs: &[f32], d: usize, k: &[Self], stride: usize, out: &mut [f32]);
+    #[doc(hidden)]
+    fn add_weighted_rows_many(
+        be: Backend,
+        p: &[f32],
+        d: usize,
+        v: &[Self],
+        stride: usize,
+        out: &mut [f32],
+    );
     /// `dst = src` as f32.
     #[doc(hidden)]
     fn widen(be: Backend, src: &[Self], dst: &mut [f32]);
@@ -598,6 +754,33 @@ impl KvElement for f32 {
         }
     }
 
+    fn rows_dots(be: Backend, qs: &[f32], d: usize, k: &[f32], stride: usize, out: &mut [f32]) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `row_dots`; `Backend::rows_dots` checked the shapes.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::rows_dots(qs, d, k, stride, out) },
+            _ => rows_dots_by_row(be, qs, d, k, stride, out),
+        }
+    }
+
+    fn add_weighted_rows_many(
+        be: Backend,
+        p: &[f32],
+        d: usize,
+        v: &[f32],
+        stride: usize,
+        out: &mut [f32],
+    ) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `row_dots`; `Backend::add_weighted_rows_many` checked the shapes.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                avx512::add_weighted_rows_many(p, d, v, stride, out)
+            },
+            _ => add_weighted_rows_by_row(be, p, d, v, stride, out),
+        }
+    }
+
     fn widen(_: Backend, src: &[f32], dst: &mut [f32]) {
         dst.copy_from_slice(src);
     }
@@ -636,6 +819,35 @@ impl KvElement for f16 {
                     be.axpy(out, pj, &row);
                 }
             }
+        }
+    }
+
+    fn rows_dots(be: Backend, qs: &[f32], d: usize, k: &[f16], stride: usize, out: &mut [f32]) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `row_dots`; `Backend::rows_dots` checked the shapes.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                avx512::rows_dots_f16(qs, d, k, stride, out)
+            },
+            _ => rows_dots_by_row(be, qs, d, k, stride, out),
+        }
+    }
+
+    fn add_weighted_rows_many(
+        be: Backend,
+        p: &[f32],
+        d: usize,
+        v: &[f16],
+        stride: usize,
+        out: &mut [f32],
+    ) {
+        match be.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `row_dots`; `Backend::add_weighted_rows_many` checked the shapes.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+                avx512::add_weighted_rows_many_f16(p, d, v, stride, out)
+            },
+            _ => add_weighted_rows_by_row(be, p, d, v, stride, out),
         }
     }
 
@@ -1103,6 +1315,55 @@ mod tests {
                 assert_close(&got, &want16, dot_tol(len));
             }
         }
+    }
+
+    /// Query rows taken together score and sum exactly as one at a time, on every backend,
+    /// keys and values in f32 and in f16 (the beam's cross-attention; the one-row kernels
+    /// are checked against the scalar path above).
+    #[test]
+    fn several_rows_at_once_match_one_at_a_time() {
+        let mut rng = Rng::new(12);
+        for (keys, d, stride) in ROW_CASES {
+            let kv = rng.vec(keys.max(1) * stride, 1.0);
+            let kv16: Vec<f16> = kv.iter().map(|&x| f16::from_f32(x)).collect();
+            for n in [1, 2, 5, 8, 11] {
+                let qs = rng.vec(n * d, 1.0);
+                let p = rng.vec(n * keys, 1.0);
+                let start = rng.vec(n * d, 1.0);
+                for be in std::iter::once(Backend::SCALAR).chain(simd_backends()) {
+                    check_rows_together(be, &qs, d, &kv, stride, &p, &start);
+                    check_rows_together(be, &qs, d, &kv16, stride, &p, &start);
+                }
+            }
+        }
+    }
+
+    fn check_rows_together<T: KvElement>(
+        be: Backend,
+        qs: &[f32],
+        d: usize,
+        kv: &[T],
+        stride: usize,
+        p: &[f32],
+        start: &[f32],
+    ) {
+        let n = qs.len() / d;
+        let keys = p.len() / n;
+        let mut want = vec![f32::NAN; n * keys];
+        for (q, s) in qs.chunks_exact(d).zip(want.chunks_exact_mut(keys.max(1))) {
+            be.row_dots(q, kv, stride, s);
+        }
+        let mut got = vec![f32::NAN; n * keys];
+        be.rows_dots(qs, d, kv, stride, &mut got);
+        assert_eq!(got, want, "{be:?}, {n} rows of {d}, {keys} keys");
+
+        let mut want = start.to_vec();
+        for (p, o) in p.chunks_exact(keys.max(1)).zip(want.chunks_exact_mut(d)) {
+            be.add_weighted_rows(&p[..keys], kv, stride, o);
+        }
+        let mut got = start.to_vec();
+        be.add_weighted_rows_many(p, d, kv, stride, &mut got);
+        assert_eq!(got, want, "{be:?}, {n} rows of {d}, {keys} keys");
     }
 
     /// `add_weighted_rows` on every backend against the scalar path, values in f32 and f16,
