@@ -360,8 +360,8 @@ impl<T: KvElement> Job<'_, T> {
         for i in rows.clone() {
             qs.extend_from_slice(self.q.row(i, c0, hd));
         }
-        // [rows, nk]
-        let scores = zeroed(&mut scratch.scores, rows.len() * nk);
+        // [rows, nk], every score written
+        let scores = sized(&mut scratch.scores, rows.len() * nk);
         self.be
             .rows_dots(qs, hd, k.tail_from(kv0), k.row_stride, scores);
         for srow in scores.chunks_exact_mut(nk) {
@@ -406,9 +406,22 @@ impl<T: KvElement> Job<'_, T> {
         let (hd, c0, nr) = (self.head_dim, h * self.head_dim, rows.len());
         let (kt, v) = &self.packs[h / self.group];
         let nk = self.visible(rows.end - 1);
-        let scores = zeroed(&mut scratch.scores, nr * nk);
+        // Both products write their C whole: no pass clears it first.
+        let scores = sized(&mut scratch.scores, nr * nk);
         let q = self.q.view(rows.start, c0, false);
-        gemm::gemm_packed(self.be, q, kt, nr, nk, hd, scores, nk, &mut scratch.apack);
+        let zero = gemm::Init::Zero;
+        gemm::gemm_packed(
+            self.be,
+            q,
+            kt,
+            nr,
+            nk,
+            hd,
+            scores,
+            nk,
+            zero,
+            &mut scratch.apack,
+        );
         for (r, srow) in scores.chunks_exact_mut(nk).enumerate() {
             let seen = self.visible(rows.start + r);
             self.be.softmax_scaled(&mut srow[..seen], self.scale);
@@ -420,8 +433,8 @@ impl<T: KvElement> Job<'_, T> {
             rs: nk,
             cs: 1,
         };
-        let ctx = zeroed(&mut scratch.ctx, nr * hd);
-        gemm::gemm_packed(self.be, p, v, nr, hd, nk, ctx, hd, &mut scratch.apack);
+        let ctx = sized(&mut scratch.ctx, nr * hd);
+        gemm::gemm_packed(self.be, p, v, nr, hd, nk, ctx, hd, zero, &mut scratch.apack);
         for (i, crow) in rows.zip(ctx.chunks_exact(hd)) {
             // SAFETY: this task owns head `h` of the rows in `rows`.
             unsafe { self.out_row(i, h) }.copy_from_slice(crow);
@@ -434,6 +447,13 @@ fn zeroed(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     buf.clear();
     buf.resize(len, 0.0);
     buf
+}
+
+/// The first `len` elements of `buf`, grown if needed, as they are: for a caller that
+/// writes them all.
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    &mut buf[..len]
 }
 
 #[cfg(test)]

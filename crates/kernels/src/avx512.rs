@@ -10,7 +10,7 @@
 //! which exist only after detection, and only after checking the slice lengths that the
 //! raw-pointer loops rely on.
 
-use super::gemm::{MR, NR};
+use super::gemm::{Start, MR, NR};
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
@@ -133,6 +133,7 @@ unsafe fn f16_step<const R: usize, const C: usize>(
 /// C[rows×cols] += A·B for one register tile of the blocked GEMM: 6 rows × two B micro-panels
 /// (32 columns), or one when `cols` ≤ 16; `a` and `b` are packed micro-panels, `b`'s two
 /// halves one panel each (see `Backend::gemm_tile`, which checks the slice lengths).
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 pub(super) unsafe fn gemm_tile(
     kc: usize,
@@ -142,8 +143,9 @@ pub(super) unsafe fn gemm_tile(
     ldc: usize,
     rows: usize,
     cols: usize,
+    start: Start,
 ) {
-    tile(kc, PanelA(a.as_ptr()), b, c, ldc, rows, cols)
+    tile(kc, PanelA(a.as_ptr()), b, c, ldc, rows, cols, start)
 }
 
 /// [`gemm_tile`] with A's `rows` rows read in place, row stride `lda` (see
@@ -159,9 +161,10 @@ pub(super) unsafe fn gemm_tile_rows(
     ldc: usize,
     rows: usize,
     cols: usize,
+    start: Start,
 ) {
     let starts = std::array::from_fn(|r| a.as_ptr().add(r.min(rows - 1) * lda));
-    tile(kc, RowsA(starts), b, c, ldc, rows, cols)
+    tile(kc, RowsA(starts), b, c, ldc, rows, cols, start)
 }
 
 /// Where a register tile's A values come from.
@@ -194,6 +197,7 @@ impl TileA for RowsA {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn tile<A: TileA>(
     kc: usize,
@@ -203,6 +207,7 @@ unsafe fn tile<A: TileA>(
     ldc: usize,
     rows: usize,
     cols: usize,
+    start: Start,
 ) {
     const { assert!(NR == LANES) };
     let pc = c.as_mut_ptr();
@@ -224,7 +229,11 @@ unsafe fn tile<A: TileA>(
         let lanes = first_lanes(width);
         for (r, &sum) in sums.iter().enumerate().take(rows) {
             let at = pc.add(r * ldc + half * NR);
-            let old = _mm512_maskz_loadu_ps(lanes, at);
+            let old = match start {
+                Start::Held => _mm512_maskz_loadu_ps(lanes, at),
+                Start::Zero => _mm512_setzero_ps(),
+                Start::Row(init) => _mm512_maskz_loadu_ps(lanes, init.as_ptr().add(half * NR)),
+            };
             _mm512_mask_storeu_ps(at, lanes, _mm512_add_ps(old, sum));
         }
     }

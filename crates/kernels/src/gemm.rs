@@ -52,6 +52,39 @@ pub(super) enum Init<'a> {
     Bias(&'a [f32]),
 }
 
+/// What a register tile's sums are added to.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Start<'a> {
+    /// What C holds (the sums of earlier depth blocks).
+    Held,
+    /// Nothing: C's contents are overwritten (the first depth block; no pass zeroes C).
+    Zero,
+    /// One value per column of the tile, the same for every row (a bias: the first depth
+    /// block writes it with its sums, instead of a pass that fills C first).
+    Row(&'a [f32]),
+}
+
+impl<'a> Start<'a> {
+    /// How depth block `pb` of a product from `init` starts its tiles at column `j0`.
+    fn of_block(init: Init<'a>, pb: usize, j0: usize) -> Self {
+        match (pb, init) {
+            (0, Init::Zero) => Start::Zero,
+            (0, Init::Bias(bias)) => Start::Row(&bias[j0..]),
+            _ => Start::Held,
+        }
+    }
+
+    /// C's start under column `j` of a tile.
+    #[inline(always)]
+    pub(super) fn at(self, held: f32, j: usize) -> f32 {
+        match self {
+            Start::Held => held,
+            Start::Zero => 0.0,
+            Start::Row(row) => row[j],
+        }
+    }
+}
+
 /// Products smaller than this many multiply-adds run on one thread: splitting them costs
 /// more in synchronisation than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
@@ -307,10 +340,11 @@ pub(super) fn add_tile(
     rows: usize,
     cols: usize,
     tile: &[[f32; NR]; MR],
+    start: Start,
 ) {
     for (c_row, t_row) in c.chunks_mut(ldc).zip(tile).take(rows) {
-        for (o, t) in c_row[..cols].iter_mut().zip(t_row) {
-            *o += t;
+        for (j, (o, t)) in c_row[..cols].iter_mut().zip(t_row).enumerate() {
+            *o = start.at(*o, j) + t;
         }
     }
 }
@@ -426,9 +460,9 @@ fn row_block(m: usize, threads: usize) -> usize {
 }
 
 /// This module's GEMM: C = init + A·B. B is packed NC columns at a time (shared by all
-/// tasks), then each task writes the starting values of its block of C rows (in parallel, and
-/// hot in cache for the tiles that follow: a serial pass over a full window's C had kept one
-/// thread waiting), packs its block of A rows and runs the register tiles.
+/// tasks), then each task packs its block of A rows (unless the tiles read them in place)
+/// and runs the register tiles, whose first depth block writes C from `init` (a pass that
+/// filled C first cost a few per cent of the encoder).
 #[allow(clippy::too_many_arguments)]
 fn blocked(
     be: Backend,
@@ -452,7 +486,6 @@ fn blocked(
         };
         let task = |apack: &mut Vec<f32>, (t, c_rows): (usize, &mut [f32])| {
             let rows = mc.min(m - t * mc);
-            fill_init(rows, nc, &mut c_rows[jc..], ldc, init);
             let a_rows = a.shifted(t * mc, 0);
             gemm_packed(
                 be,
@@ -463,6 +496,7 @@ fn blocked(
                 k,
                 &mut c_rows[jc..],
                 ldc,
+                init,
                 apack,
             );
         };
@@ -478,8 +512,9 @@ fn blocked(
     }
 }
 
-/// C[m×n] += A[m×k] · B on one thread, with B prepacked (`k ≤ packed.k`, `n ≤ packed.n`:
-/// a prefix of its rows and columns may be used). `apack` is reusable scratch.
+/// C[m×n] = init + A[m×k] · B on one thread, with B prepacked (`k ≤ packed.k`, `n ≤
+/// packed.n`: a prefix of its rows and columns may be used); C's old contents are not read.
+/// `apack` is reusable scratch.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_packed(
     be: Backend,
@@ -490,6 +525,7 @@ pub(super) fn gemm_packed(
     k: usize,
     c: &mut [f32],
     ldc: usize,
+    init: Init,
     apack: &mut Vec<f32>,
 ) {
     assert!(
@@ -499,6 +535,9 @@ pub(super) fn gemm_packed(
     a.check(m, k);
     if m == 0 || n == 0 {
         return;
+    }
+    if k == 0 {
+        return fill_init(m, n, c, ldc, init);
     }
     assert!(
         ldc >= n && (m - 1) * ldc + n <= c.len(),
@@ -527,12 +566,13 @@ pub(super) fn gemm_packed(
                 let i0 = ip * MR;
                 let rows = MR.min(m - i0);
                 let tile = &mut c[i0 * ldc + j0..];
+                let start = Start::of_block(init, pb, j0);
                 if in_place {
                     let rows_a = &a.data[i0 * a.rs + p0..];
-                    be.gemm_tile_rows(kc, rows_a, a.rs, bpanel, tile, ldc, rows, cols);
+                    be.gemm_tile_rows(kc, rows_a, a.rs, bpanel, tile, ldc, rows, cols, start);
                 } else {
                     let apanel = &apack[ip * kc * MR..(ip + 1) * kc * MR];
-                    be.gemm_tile(kc, apanel, bpanel, tile, ldc, rows, cols);
+                    be.gemm_tile(kc, apanel, bpanel, tile, ldc, rows, cols, start);
                 }
             }
         }
@@ -690,10 +730,23 @@ mod tests {
                 n,
                 1,
             );
-            let (mut c_rows, mut c_columns) = (vec![0.0; m * n], vec![0.0; m * n]);
+            // What C held is overwritten, not added to.
+            let (mut c_rows, mut c_columns) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
             let mut apack = Vec::new();
-            gemm_packed(be, rows, &packed, m, n, k, &mut c_rows, n, &mut apack);
-            gemm_packed(be, columns, &packed, m, n, k, &mut c_columns, n, &mut apack);
+            let init = Init::Zero;
+            gemm_packed(be, rows, &packed, m, n, k, &mut c_rows, n, init, &mut apack);
+            gemm_packed(
+                be,
+                columns,
+                &packed,
+                m,
+                n,
+                k,
+                &mut c_columns,
+                n,
+                init,
+                &mut apack,
+            );
             assert_eq!(c_rows, c_columns, "{be:?}");
             assert_close(&c_rows, &want, dot_tol(k));
         }

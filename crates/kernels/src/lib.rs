@@ -431,11 +431,12 @@ impl Backend {
         }
     }
 
-    /// C[rows×cols] += A·B for one register tile: `a` is a packed A micro-panel (`kc` steps of
-    /// `gemm::MR` values), `b` holds `⌈cols / gemm::NR⌉` (at most [`Backend::tile_panels`])
-    /// packed B micro-panels one after the other, of equal length, each with at least `kc`
-    /// steps of `gemm::NR` values (a panel packed deeper than `kc` is used in part), `c`
-    /// starts at the tile's first element with row stride `ldc`. Panics if any slice is too
+    /// C[rows×cols] = start + A·B for one register tile: `a` is a packed A micro-panel (`kc`
+    /// steps of `gemm::MR` values), `b` holds `⌈cols / gemm::NR⌉` (at most
+    /// [`Backend::tile_panels`]) packed B micro-panels one after the other, of equal length,
+    /// each with at least `kc` steps of `gemm::NR` values (a panel packed deeper than `kc` is
+    /// used in part), `c` starts at the tile's first element with row stride `ldc`; `start`
+    /// says what the sums add to (C's values, nothing, or a row). Panics if any slice is too
     /// short.
     #[allow(clippy::too_many_arguments)]
     fn gemm_tile(
@@ -447,24 +448,46 @@ impl Backend {
         ldc: usize,
         rows: usize,
         cols: usize,
+        start: gemm::Start,
     ) {
-        let panels = cols.div_ceil(gemm::NR);
-        assert!(a.len() >= kc * gemm::MR && b.len() >= panels * kc * gemm::NR);
-        assert!(b.len().is_multiple_of(panels), "gemm_tile: uneven B panels");
-        assert!((1..=gemm::MR).contains(&rows) && (1..=self.tile_panels()).contains(&panels));
-        assert!(c.len() >= (rows - 1) * ldc + cols, "gemm_tile: C too short");
+        assert!(a.len() >= kc * gemm::MR, "gemm_tile: A too short");
+        self.check_tile(kc, b, c, ldc, rows, cols, start);
         match self.0 {
-            Isa::Scalar => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols),
+            Isa::Scalar => scalar::gemm_tile(kc, a, b, c, ldc, rows, cols, start),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot`; the slice lengths were checked above.
-            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::gemm_tile(kc, a, b, c, ldc, rows, cols) },
+            Isa::Avx2 | Isa::AvxVnni => unsafe {
+                x86::gemm_tile(kc, a, b, c, ldc, rows, cols, start)
+            },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `f16_tile`; the slice lengths were checked above.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe {
-                avx512::gemm_tile(kc, a, b, c, ldc, rows, cols)
+                avx512::gemm_tile(kc, a, b, c, ldc, rows, cols, start)
             },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon | Isa::NeonDotprod => neon::gemm_tile(kc, a, b, c, ldc, rows, cols),
+            Isa::Neon | Isa::NeonDotprod => neon::gemm_tile(kc, a, b, c, ldc, rows, cols, start),
+        }
+    }
+
+    /// Panics unless B, C and the start fit a register tile of `rows × cols` and depth `kc`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_tile(
+        self,
+        kc: usize,
+        b: &[f32],
+        c: &[f32],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        start: gemm::Start,
+    ) {
+        let panels = cols.div_ceil(gemm::NR);
+        assert!(b.len() >= panels * kc * gemm::NR, "gemm tile: B too short");
+        assert!(b.len().is_multiple_of(panels), "gemm tile: uneven B panels");
+        assert!((1..=gemm::MR).contains(&rows) && (1..=self.tile_panels()).contains(&panels));
+        assert!(c.len() >= (rows - 1) * ldc + cols, "gemm tile: C too short");
+        if let gemm::Start::Row(row) = start {
+            assert!(row.len() >= cols, "gemm tile: start row too short");
         }
     }
 
@@ -491,6 +514,7 @@ impl Backend {
         ldc: usize,
         rows: usize,
         cols: usize,
+        start: gemm::Start,
     ) {
         assert!(
             (1..=gemm::MR).contains(&rows) && a.len() >= (rows - 1) * lda + kc,
@@ -499,15 +523,9 @@ impl Backend {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 | Isa::Avx512Vnni => {
-                let panels = cols.div_ceil(gemm::NR);
-                assert!(b.len() >= panels * kc * gemm::NR && b.len().is_multiple_of(panels));
-                assert!((1..=self.tile_panels()).contains(&panels));
-                assert!(
-                    c.len() >= (rows - 1) * ldc + cols,
-                    "gemm_tile_rows: C too short"
-                );
+                self.check_tile(kc, b, c, ldc, rows, cols, start);
                 // SAFETY: as in `f16_tile`; the slice lengths were checked above.
-                unsafe { avx512::gemm_tile_rows(kc, a, lda, b, c, ldc, rows, cols) }
+                unsafe { avx512::gemm_tile_rows(kc, a, lda, b, c, ldc, rows, cols, start) }
             }
             _ => {
                 let mut panel = vec![0.0; kc * gemm::MR];
@@ -516,7 +534,7 @@ impl Backend {
                         *x = a[r * lda + p];
                     }
                 }
-                self.gemm_tile(kc, &panel, b, c, ldc, rows, cols);
+                self.gemm_tile(kc, &panel, b, c, ldc, rows, cols, start);
             }
         }
     }

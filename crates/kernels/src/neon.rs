@@ -6,7 +6,7 @@
 //! intrinsics are not stable Rust. Ragged tails go through zero-padded 4- or 8-lane buffers so
 //! they take the same arithmetic as full vectors.
 
-use super::gemm::{add_tile, MR, NR};
+use super::gemm::{add_tile, Start, MR, NR};
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::aarch64::*;
@@ -364,6 +364,7 @@ pub(super) fn f16_tile<const MR: usize, const NR: usize>(
 /// C[rows×cols] += A·B for one 6×16 register tile of the blocked GEMM (see
 /// `Backend::gemm_tile`): 24 accumulators, four B vectors and one A value fit NEON's 32
 /// registers.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_tile(
     kc: usize,
     a: &[f32],
@@ -372,6 +373,7 @@ pub(super) fn gemm_tile(
     ldc: usize,
     rows: usize,
     cols: usize,
+    start: Start,
 ) {
     // SAFETY: NEON is part of the aarch64 baseline; memory goes through the checked helpers.
     unsafe {
@@ -390,6 +392,6 @@ pub(super) fn gemm_tile(
                 store(chunk, s);
             }
         }
-        add_tile(c, ldc, rows, cols, &tile);
+        add_tile(c, ldc, rows, cols, &tile, start);
     }
 }

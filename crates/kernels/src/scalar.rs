@@ -2,7 +2,7 @@
 //! fallback on CPUs without them. Written to be obviously correct; the eight-wide partial sums
 //! only let the compiler vectorise the reductions.
 
-use super::gemm::{add_tile, MR, NR};
+use super::gemm::{add_tile, Start, MR, NR};
 use half::f16;
 
 /// Abramowitz & Stegun 7.1.26: erf(x) ≈ 1 - (a1·t + … + a5·t⁵)·exp(-x²), t = 1/(1 + p·x),
@@ -115,6 +115,7 @@ pub(super) fn f16_tile<const MR: usize, const NR: usize>(
 }
 
 /// C[rows×cols] += A·B for one register tile of the blocked GEMM (see `Backend::gemm_tile`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_tile(
     kc: usize,
     a: &[f32],
@@ -123,6 +124,7 @@ pub(super) fn gemm_tile(
     ldc: usize,
     rows: usize,
     cols: usize,
+    start: Start,
 ) {
     let mut acc = [[0.0f32; NR]; MR];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
@@ -132,7 +134,7 @@ pub(super) fn gemm_tile(
             }
         }
     }
-    add_tile(c, ldc, rows, cols, &acc);
+    add_tile(c, ldc, rows, cols, &acc, start);
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! Ragged tails (lengths that are not a multiple of 8) use masked loads and stores so that
 //! they go through the same arithmetic as the full vectors.
 
-use super::gemm::{add_tile, MR, NR};
+use super::gemm::{add_tile, Start, MR, NR};
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
@@ -389,6 +389,7 @@ pub(super) unsafe fn f16_tile<const MR: usize, const NR: usize>(
 /// C[rows×cols] += A·B for one 6×16 register tile of the blocked GEMM; `a` and `b` are packed
 /// micro-panels (see `Backend::gemm_tile`, which checks the slice lengths). Per depth step:
 /// two B vectors, six broadcast A values, twelve FMAs into twelve accumulators.
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn gemm_tile(
     kc: usize,
@@ -398,6 +399,7 @@ pub(super) unsafe fn gemm_tile(
     ldc: usize,
     rows: usize,
     cols: usize,
+    start: Start,
 ) {
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let pc = c.as_mut_ptr();
@@ -420,9 +422,15 @@ pub(super) unsafe fn gemm_tile(
     if rows == MR && cols == NR {
         for (r, acc_r) in acc.iter().enumerate() {
             let row = pc.add(r * ldc);
-            _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc_r[0]));
-            let hi = row.add(LANES);
-            _mm256_storeu_ps(hi, _mm256_add_ps(_mm256_loadu_ps(hi), acc_r[1]));
+            for (half, &sum) in acc_r.iter().enumerate() {
+                let at = row.add(half * LANES);
+                let old = match start {
+                    Start::Held => _mm256_loadu_ps(at),
+                    Start::Zero => _mm256_setzero_ps(),
+                    Start::Row(init) => _mm256_loadu_ps(init.as_ptr().add(half * LANES)),
+                };
+                _mm256_storeu_ps(at, _mm256_add_ps(old, sum));
+            }
         }
     } else {
         let mut buf = [[0.0f32; NR]; MR];
@@ -430,6 +438,6 @@ pub(super) unsafe fn gemm_tile(
             _mm256_storeu_ps(b_row.as_mut_ptr(), acc_r[0]);
             _mm256_storeu_ps(b_row.as_mut_ptr().add(LANES), acc_r[1]);
         }
-        add_tile(c, ldc, rows, cols, &buf);
+        add_tile(c, ldc, rows, cols, &buf, start);
     }
 }
