@@ -2,8 +2,11 @@
 //!
 //! Our GEMM follows the usual BLIS structure: B is packed into NR-wide column panels and A
 //! into MR-tall row panels, depth in blocks that keep one panel of each in L1, and a register
-//! tile (`Backend::gemm_tile`) multiplies a pair of panels into a 6×16 block of C. Threads take
-//! blocks of rows of C. The `gemm` crate is the other engine; `Engine::Best` picks by shape.
+//! tile (`Backend::gemm_tile`) multiplies a pair of panels into a 6×16 block of C. Where the
+//! tile can (AVX-512, `Backend::gemm_tile_rows`), A's rows are read in place instead of
+//! packed. The first depth block writes C from its starting value (`Start`); later ones add
+//! to it. Threads take blocks of rows of C. The `gemm` crate is the other engine;
+//! `Engine::Best` picks by shape.
 
 use super::{Backend, Isa};
 use rayon::prelude::*;
