@@ -1100,8 +1100,18 @@ range = { from = 0, to = 100, step = 10 }
             assert!(ok(good), "{good:?}");
         }
         for bad in [
-            "TURN", "iN", "O'F'F", "o'f'f", "kid'sss", "'s", "offi'ce", "a\"b", "e´",
-            "lowe'r volume", "Time'r.", "I', the",
+            "TURN",
+            "iN",
+            "O'F'F",
+            "o'f'f",
+            "kid'sss",
+            "'s",
+            "offi'ce",
+            "a\"b",
+            "e´",
+            "lowe'r volume",
+            "Time'r.",
+            "I', the",
         ] {
             assert!(!ok(bad), "{bad:?}");
         }

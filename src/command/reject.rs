@@ -84,7 +84,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             max_mismatch: 0.45,
-            max_ratio: 5.0,
+            max_ratio: 4.5,
             max_no_speech: 0.9,
             min_avg_logprob: -3.0,
         }
@@ -417,7 +417,7 @@ mod tests {
         };
         assert_eq!(close.ratio(), Some(1.5));
         assert_eq!(judge(&close, &t), None);
-        // Over the default limit (5 nats).
+        // Over the default limit (4.5 nats).
         let far = Evidence {
             stopped_logprob: -9.0,
             ..close.clone()
