@@ -58,7 +58,9 @@ APT_PACKAGES=(espeak-ng sox flite gcc-aarch64-linux-gnu libc6-dev-arm64-cross qe
     libasound2-dev libasound2-dev:arm64 libpulse-dev pulseaudio pulseaudio-utils libasound2-plugins dbus
     python3-dbusmock systemd)
 
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+# Here-strings, not pipes, for `grep -q`: it stops at the first match, and under pipefail the
+# writer's SIGPIPE would fail the test now and then.
+if ! grep -qx arm64 <<<"$(dpkg --print-foreign-architectures)"; then
     say "adding the arm64 architecture (for libasound2-dev:arm64)"
     $SUDO dpkg --add-architecture arm64
 fi
@@ -100,7 +102,7 @@ if ! command -v rustup >/dev/null 2>&1; then
         exit 1
     fi
 fi
-if ! rustup target list --installed | grep -qx 'aarch64-unknown-linux-gnu'; then
+if ! grep -qx 'aarch64-unknown-linux-gnu' <<<"$(rustup target list --installed)"; then
     say "adding Rust target aarch64-unknown-linux-gnu"
     rustup target add aarch64-unknown-linux-gnu
 fi

@@ -26,14 +26,17 @@ read as fast as it goes) the audio the daemon had heard when it decided the text
 (`heard_ms`): the delay the commit policy itself causes, without the compute time.
 
 Also: the finals' word error rate against the spoken text and against the offline
-transcription of the same file with the same model (`voxd transcribe`), and the CPU time the
-daemon used per second of audio, with the load average of the machine during the run.
+transcription of the same file with the same model (`voxd transcribe`), every text through
+the same normaliser (`words`, below), and the CPU time the daemon used per second of audio,
+with the load average of the machine during the run. `--differences` lists, after each row,
+where the finals differ from the offline transcription and from the spoken text.
 
 Usage: scripts/bench/bench_captions.py [--recordings lj flite] [--models tiny.en base]
            [--threads 2] [--repeat 1] [--fast] [--latency low|balanced]
-           [--commit agreement|alignatt]
+           [--commit agreement|alignatt] [--differences]
 """
 import argparse
+import difflib
 import json
 import os
 import pathlib
@@ -50,12 +53,98 @@ RECORDINGS = {
 }
 
 
+# The WER normaliser, applied alike to the spoken text, the finals and the offline
+# transcription (Whisper's English normaliser in spirit; tests/common/captions.rs has the
+# same rules): lower case, punctuation and hyphens dropped, filler words left out, numbers
+# written as digits ("fourteen sixty-two" and "1462" alike, "fifteenth" and "15th"),
+# British spellings made American by rule ("-our" -> "-or", "-lled" -> "-led", "-ise" ->
+# "-ize"), and two or three words written as one where either text writes them as one
+# ("lower case" and "lowercase").
+UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen"]
+TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+CARDINALS = {w: n for n, w in enumerate(UNITS)} | {w: 20 + 10 * n for n, w in enumerate(TENS)}
+ORDINALS = {"first": 1, "third": 3, "fifth": 5, "eighth": 8, "ninth": 9, "twelfth": 12} | {
+    w + "th": n for w, n in CARDINALS.items() if n >= 4 and not w.endswith(("t", "e", "ve", "y"))
+} | {w[:-1] + "ieth": n for w, n in CARDINALS.items() if w.endswith("y")}
+FILLERS = {"uh", "um", "hmm", "mm", "mhm", "ah", "er"}
+
+
+def ordinal(n):
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def numbers(ws):
+    """Runs of number words as digits; numbers said one after another ("fourteen sixty two")
+    written one after another ("1462")."""
+    out, i = [], 0
+    while i < len(ws):
+        if ws[i] not in CARDINALS and ws[i] not in ORDINALS:
+            out.append(ws[i])
+            i += 1
+            continue
+        digits, total, cur, last = "", 0, 0, ""
+        while i < len(ws):
+            w = ws[i]
+            n = CARDINALS.get(w, ORDINALS.get(w))
+            joins = n is not None and (
+                (cur % 100 == 0 and (cur or total) and last != "number")
+                or (n < 10 and cur % 100 >= 20 and cur % 10 == 0))
+            if w in ("hundred", "thousand") and last == "number":
+                if w == "hundred":
+                    cur *= 100
+                else:
+                    total, cur = total + cur * 1000, 0
+                last = "scale"
+            elif w == "and" and last == "scale" and i + 1 < len(ws) and ws[i + 1] in CARDINALS:
+                pass
+            elif n is not None and (joins or not (cur or total)):
+                cur += n
+                last = "number" if cur % 100 < 20 or cur % 10 else "tens"
+            elif n is not None:
+                digits += str(total + cur)
+                total, cur, last = 0, n, "number" if n < 20 else "tens"
+            else:
+                break
+            i += 1
+            if w in ORDINALS:
+                break
+        value = digits + str(total + cur)
+        out.append(ordinal(int(value)) if ws[i - 1] in ORDINALS else value)
+    return out
+
+
+def spelling(w):
+    w = re.sub(r"^(\w{3,})our(s|ed|ing|ite|ites|able)?$", r"\1or\2", w)
+    w = re.sub(r"^(\w{3,}[aeiou])ll(ed|ing)$", r"\1l\2", w)
+    return re.sub(r"^(\w{3,})is(e|es|ed|ing|ation|ations)$", r"\1iz\2", w)
+
+
 def words(text):
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
+    text = re.sub(r"(\d),(\d)", r"\1\2", text.lower())
+    ws = re.sub(r"[^a-z0-9' ]", " ", re.sub(r"[-\u2013\u2014]", " ", text)).split()
+    ws = [w.strip("'") for w in ws]
+    return numbers([spelling(w) for w in ws if w and w not in FILLERS])
+
+
+def compounds(ws, vocabulary):
+    """Two or three words one after another written as one where `vocabulary` has them as
+    one ("ne plus ultra" and "nepluultra" alike)."""
+    out, i = [], 0
+    while i < len(ws):
+        n = next((n for n in (3, 2) if "".join(ws[i:i + n]) in vocabulary and i + n <= len(ws)),
+                 1)
+        out.append("".join(ws[i:i + n]))
+        i += n
+    return out
 
 
 def word_errors(reference, hypothesis):
     r, h = words(reference), words(hypothesis)
+    vocabulary = set(r) | set(h)
+    r, h = compounds(r, vocabulary), compounds(h, vocabulary)
     row = list(range(len(h) + 1))
     for i, rw in enumerate(r):
         diagonal, row[0] = row[0], i + 1
@@ -63,6 +152,21 @@ def word_errors(reference, hypothesis):
             diagonal, row[j + 1] = row[j + 1], min(diagonal + (rw != hw), row[j] + 1,
                                                    row[j + 1] + 1)
     return row[-1], len(r)
+
+
+def differences(reference, hypothesis, context=3):
+    """Where `hypothesis` differs from `reference` (normalised words), a line each:
+    `... before [reference words -> hypothesis words] after ...`."""
+    r, h = words(reference), words(hypothesis)
+    vocabulary = set(r) | set(h)
+    r, h = compounds(r, vocabulary), compounds(h, vocabulary)
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, r, h, autojunk=False).get_opcodes():
+        if tag != "equal":
+            before = " ".join(r[max(0, i1 - context):i1])
+            after = " ".join(r[i2:i2 + context])
+            out.append(f"{before} [{' '.join(r[i1:i2])} -> {' '.join(h[j1:j2])}] {after}")
+    return out
 
 
 def percentile(values, p):
@@ -225,6 +329,9 @@ def main():
                     help="[captions] latency (default: voxd's default)")
     ap.add_argument("--commit", choices=["agreement", "alignatt"],
                     help="[captions] commit, how latency = low makes text final")
+    ap.add_argument("--differences", action="store_true",
+                    help="after each row, the finals' differences from the offline "
+                         "transcription and from the spoken text")
     ap.add_argument("--voxd", help="the voxd binary to measure [target/release/voxd]")
     args = ap.parse_args()
     if args.voxd:
@@ -262,6 +369,12 @@ def main():
                       f"{late} | {100 * errors / n:.1f} % ({100 * offline_errors / n:.1f} %) "
                       f"| {100 * agree / n_offline:.1f} % | {100 * r['cpu']:.0f} % "
                       f"| {r['load']:.1f} |", flush=True)
+                if args.differences:
+                    for against, text in (("offline", offline), ("spoken", spoken_text)):
+                        for line in differences(text, r["text"]):
+                            print(f"  vs {against}: {line}")
+                    for line in differences(spoken_text, offline):
+                        print(f"  offline vs spoken: {line}")
 
 
 if __name__ == "__main__":

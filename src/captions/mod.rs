@@ -1,7 +1,7 @@
 //! Live captions: text shown as `partial` while it may still change and as `final` once it
-//! will not. Two commit policies ([`Latency`]): `Balanced` (this file, the default), below,
-//! and `Low` (`stream.rs`), which decodes the stream every step and makes text final while
-//! the speaker goes on.
+//! will not. Two commit policies ([`Latency`]): `Low` (`stream.rs`, the default), which
+//! decodes the stream every step and makes text final while the speaker goes on, and
+//! `Balanced` (this file), below, which waits for an utterance's end.
 //!
 //! ```text
 //! SpeechStart ─► the partial decodes from here
@@ -85,12 +85,12 @@ const STOCK_PHRASES: &[&str] = &[
 pub enum Latency {
     /// The stream is decoded every caption step; text is final once two steps agree on it
     /// (LocalAgreement-2), when the speech ends (the segments the decoder closed) or after
-    /// a silence. Final within about 1.5 s (p50), but not yet as accurate as `Balanced`
-    /// (README).
+    /// a silence. Final within about 1.6-1.9 s (p50), a little less accurate than
+    /// `Balanced` (README).
+    #[default]
     Low,
     /// Text is final at an utterance's end once `settle_ms` of stream follows it: as
     /// accurate as the offline transcript, but a sentence waits for the next utterance.
-    #[default]
     Balanced,
 }
 

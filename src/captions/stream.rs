@@ -7,13 +7,16 @@
 //!      finals inside the window forced as the decoder's start
 //!   ─► hypothesis H (what follows the forced tokens)
 //!   ─► H cut where it starts to loop ("Basil Paris Basil Paris"), where it says recent
-//!      final text again (the decoder went back over audio it has transcribed), and less
+//!      final text again up to its end or its own (the decoder went back over audio it has
+//!      transcribed; a phrase said again that goes on otherwise is speech), and less
 //!      the words at its start that the final text ends with; its timestamps no later
 //!      than the audio's end
 //!   ─► final (`Commit::Agreement`): the longest prefix of H that the previous step's
-//!      hypothesis agrees with, to a word's end and not a word cut short ("f-", "f-f")
-//!      (LocalAgreement-2); at a speech end also every segment H closes; after 2 s of
-//!      silence, or when the stream ends, all of H but a last word cut short
+//!      hypothesis agrees with, to a word's end (LocalAgreement-2), but not a word either
+//!      hypothesis ended with while the voice went on (it may go on past the audio heard:
+//!      "f" + "fine"), nor a word cut short ("f-", "f-f") or the word before one; at a
+//!      speech end also every segment H closes; after 2 s of silence, or when the stream
+//!      ends, all of H but a last word cut short
 //!   ─► final (`Commit::AlignAtt`): H up to the last word the decoder heard (argmax of its
 //!      cross-attention on the alignment heads, smoothed over neighbouring tokens) at least
 //!      0.5 s before the end of the audio, or before the voice stopped once the speech is
@@ -46,6 +49,9 @@ use crate::whisper::transcribe::{
 
 /// Samples per timestamp step (20 ms).
 const TS_SAMPLES: u64 = 320;
+/// Unvoiced audio this long (150 ms, five VAD frames) at the end of the audio heard: the
+/// last word was heard to its end.
+const STOPPED_SAMPLES: u64 = 2_400;
 /// AlignAtt: a token the decoder heard this close to the end of the audio (0.5 s) is not
 /// final yet: its word may go on past the end, or not have been said at all.
 const ALIGN_MARGIN_SAMPLES: u64 = 8_000;
@@ -110,6 +116,8 @@ pub(super) struct Stream {
     previous: Vec<u32>,
     /// The previous step's hypothesis after `committed` (LocalAgreement's other half).
     last: Vec<u32>,
+    /// The end of the audio `last` was decoded from (audio clock).
+    last_end: u64,
     /// Voiced audio up to here has been decoded without anything new to show: the next
     /// decode waits for speech after it.
     idle_until: u64,
@@ -126,6 +134,7 @@ impl Stream {
             committed_end: 0,
             previous: Vec::new(),
             last: Vec::new(),
+            last_end: 0,
             idle_until: 0,
         }
     }
@@ -385,6 +394,7 @@ impl Stream {
             Vec::new()
         };
         self.last = rest.to_vec();
+        self.last_end = self.end();
         if too_long {
             self.retire_all();
         } else {
@@ -457,12 +467,53 @@ impl Stream {
             .zip(&self.last)
             .take_while(|(a, b)| a == b || (tokens.is_timestamp(**a) && tokens.is_timestamp(**b)))
             .count();
-        let mut n = tokens.word_end_before(hypothesis, same);
-        // A word cut short ("f-") both times is still cut: it waits for the audio after it.
+        // A hypothesis's last word may go on past the end of the audio it heard ("f", then
+        // "fine"): two steps agreeing on it say nothing until both heard more audio after
+        // it, or the voice stop.
+        let mut n = tokens
+            .word_end_before(hypothesis, same)
+            .min(self.heard_whole(tokens, &self.last, self.last_end))
+            .min(self.heard_whole(tokens, hypothesis, self.end()));
+        // A word cut short ("f-") both times is still cut: it waits for the audio after it;
+        // so does the word before one ("per f-f-f" for "perfection": the decoder may have
+        // split a word it did not hear whole).
+        let next_cut = |n: usize| {
+            let end = (n + 1..hypothesis.len())
+                .find(|&i| tokens.starts_word(hypothesis[i]))
+                .unwrap_or(hypothesis.len());
+            n < end && tokens.ends_cut(&hypothesis[n..end])
+        };
+        if n > 0 && next_cut(n) {
+            n = tokens.word_start_at(hypothesis, n - 1);
+        }
         while n > 0 && tokens.ends_cut(&hypothesis[..n]) {
             n = tokens.word_start_at(hypothesis, n - 1);
         }
         n
+    }
+
+    /// The prefix of `hypothesis` (decoded from the audio up to `heard_to`) whose words
+    /// were heard to their end: all of it when the voice had stopped [`STOPPED_SAMPLES`]
+    /// before `heard_to`, or when a timestamp closes it that long before; else all but its
+    /// last word (a timestamp at the audio's end says only that the audio ends there).
+    fn heard_whole(&self, tokens: &Tokens, hypothesis: &[u32], heard_to: u64) -> usize {
+        let before = heard_to.saturating_sub(STOPPED_SAMPLES);
+        let voice_stopped = !self
+            .voiced
+            .iter()
+            .any(|r| r.end > before && r.start < heard_to);
+        let text_end = hypothesis
+            .iter()
+            .rposition(|&t| !tokens.is_timestamp(t))
+            .map_or(0, |i| i + 1);
+        let closed_in_time = hypothesis[text_end..]
+            .first()
+            .is_some_and(|&t| self.start + tokens.steps(t) * TS_SAMPLES <= before);
+        if text_end == 0 || voice_stopped || closed_in_time {
+            hypothesis.len()
+        } else {
+            tokens.word_start_at(hypothesis, text_end - 1)
+        }
     }
 
     /// The end of the last segment in `hypothesis` that a pause of `pause_ms` follows (a
@@ -660,9 +711,12 @@ fn loop_start(words: &[&str], from: usize) -> Option<usize> {
 }
 
 /// Where `tokens` start to say again what `said` holds: the start of the segment (or,
-/// without a timestamp before it in `tokens`, the word) where `run` text tokens from a
-/// word's start match a run of `said`'s text tokens (timestamps aside); `tokens.len()`
-/// when there is none.
+/// without a timestamp before it in `tokens`, the word) where at least `run` text tokens
+/// from a word's start match a run of `said`'s text tokens (timestamps aside) that goes on
+/// to the end of `tokens` or of `said` (the decoder went back and says the final text
+/// again; a phrase that comes again and then goes on otherwise, "the forms of printed
+/// letters should be ..." and later "... should follow", is speech); `tokens.len()` when
+/// there is none.
 fn repeat_start(
     said: &[u32],
     tokens: &[u32],
@@ -678,9 +732,21 @@ fn repeat_start(
     let text: Vec<usize> = (0..tokens.len())
         .filter(|&i| tokens[i] < timestamp_begin)
         .collect();
-    let phrase = |k: usize| -> Vec<u32> { text[k..k + run].iter().map(|&i| tokens[i]).collect() };
+    let matching = |k: usize, j: usize| {
+        (0..)
+            .take_while(|&m| {
+                k + m < text.len() && j + m < said.len() && tokens[text[k + m]] == said[j + m]
+            })
+            .count()
+    };
+    let again = |k: usize| {
+        (0..said.len()).any(|j| {
+            let m = matching(k, j);
+            m >= run && (k + m == text.len() || j + m == said.len())
+        })
+    };
     let Some(k) = (0..(text.len() + 1).saturating_sub(run))
-        .find(|&k| starts_word(tokens[text[k]]) && said.windows(run).any(|w| w == phrase(k)))
+        .find(|&k| starts_word(tokens[text[k]]) && again(k))
     else {
         return tokens.len();
     };
@@ -1001,6 +1067,12 @@ mod tests {
         assert_eq!(
             repeat_start(&said, &[20, 1, 2, 3, 4], 4, TB, starts_word),
             5
+        );
+        // A phrase of the final text that comes again and then goes on otherwise is speech.
+        let said = [10, 11, 12, 13, 14, 15, 16];
+        assert_eq!(
+            repeat_start(&said, &[20, 11, 12, 13, 14, 21], 4, TB, starts_word),
+            6
         );
     }
 

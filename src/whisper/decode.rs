@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::model::{branch_caches, CrossKv, KvCache, ModelError, Whisper};
 use super::tokenizer::Tokenizer;
 use crate::util::rng::Rng;
@@ -247,20 +249,10 @@ fn timestamps_more_likely(logits: &[f32], tb: usize) -> bool {
     ts > text
 }
 
-/// log Σ exp(x), computed from the maximum so that it cannot overflow.
-pub fn log_sum_exp(x: &[f32]) -> f32 {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
-    }
-    max + x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln()
-}
-
-/// log-softmax of one row.
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let lse = log_sum_exp(logits);
-    logits.iter().map(|&v| v - lse).collect()
-}
+/// log Σ exp(x) of a row of logits: the normaliser of its log-probabilities (a vocabulary's
+/// worth of exponentials per row and step: the kernels' vector exp keeps it from costing as
+/// much as the decoder step).
+pub use crate::kernels::log_sum_exp;
 
 fn argmax(x: &[f32]) -> u32 {
     let mut best = 0;
@@ -272,17 +264,25 @@ fn argmax(x: &[f32]) -> u32 {
     best as u32
 }
 
-fn sample(logits: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
-    let scaled: Vec<f32> = logits.iter().map(|&v| v / temperature).collect();
-    let lse = log_sum_exp(&scaled);
+/// A token drawn from softmax(logits / temperature). `probs` is scratch the caller keeps
+/// between draws: a vocabulary's probabilities per candidate and step, with the kernels'
+/// vector exp (the scalar one, a draw at a time, was most of a fallback step's bookkeeping).
+fn sample(logits: &[f32], temperature: f32, rng: &mut Rng, probs: &mut Vec<f32>) -> u32 {
+    probs.clear();
+    probs.extend(logits.iter().map(|&v| v / temperature));
+    crate::kernels::softmax(probs);
     let mut r = rng.unit_f32();
-    for (i, &v) in scaled.iter().enumerate() {
-        let p = (v - lse).exp();
+    for (i, (&p, &logit)) in probs.iter().zip(logits).enumerate() {
+        // A masked token's vector exp is a denormal sliver, not 0: never drawn.
+        if logit == f32::NEG_INFINITY {
+            continue;
+        }
         if r < p {
             return i as u32;
         }
         r -= p;
     }
+    // Rounding left a sliver above the total: the likeliest token.
     argmax(logits)
 }
 
@@ -354,7 +354,7 @@ impl WindowDecoder<'_> {
         let logits = self.model.logits(&rows);
         let n_vocab = self.model.hparams().n_vocab;
         let no_speech_prob = match self.rules.no_speech {
-            Some(ns) => log_softmax(&logits[..n_vocab])[ns as usize].exp(),
+            Some(ns) => (logits[ns as usize] - log_sum_exp(&logits[..n_vocab])).exp(),
             None => 0.0,
         };
         // Every beam or sample continues the prompt: one copy of its keys and values
@@ -437,13 +437,14 @@ impl WindowDecoder<'_> {
             .collect();
         let mut all_logits = first_logits.repeat(count);
         let mut finished = Vec::with_capacity(count);
+        let mut probs = Vec::new();
         loop {
             let mut going = Vec::with_capacity(live.len());
             for ((mut hyp, mut rng), logits) in live.into_iter().zip(all_logits.chunks_mut(n_vocab))
             {
                 apply_rules(logits, &hyp.tokens, self.rules, opts);
                 let token = if opts.temperature > 0.0 {
-                    sample(logits, opts.temperature, &mut rng)
+                    sample(logits, opts.temperature, &mut rng, &mut probs)
                 } else {
                     argmax(logits)
                 };
@@ -502,16 +503,19 @@ impl WindowDecoder<'_> {
         let mut all_logits = first_logits;
         let mut finished: Vec<Hypothesis> = Vec::new();
         loop {
-            // (score, beam index, token)
-            let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
-            for (b, beam) in beams.iter().enumerate() {
-                let logits = &mut all_logits[b * n_vocab..(b + 1) * n_vocab];
-                apply_rules(logits, &beam.tokens, self.rules, opts);
-                let logprobs = log_softmax(logits);
-                for t in top_k(&logprobs, opts.beam_size + 1) {
-                    candidates.push((beam.sum_logprob + logprobs[t as usize], b, t));
-                }
-            }
+            // (score, beam index, token); the beams' rows side by side, in beam order.
+            let mut candidates: Vec<(f32, usize, u32)> = all_logits
+                .par_chunks_mut(n_vocab)
+                .zip(beams.par_iter())
+                .enumerate()
+                .flat_map_iter(|(b, (logits, beam))| {
+                    apply_rules(logits, &beam.tokens, self.rules, opts);
+                    let lse = log_sum_exp(logits);
+                    top_k(logits, opts.beam_size + 1)
+                        .into_iter()
+                        .map(move |t| (beam.sum_logprob + (logits[t as usize] - lse), b, t))
+                })
+                .collect();
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
             // The live hypotheses of the next step, without their caches yet, and the
             // index of each one's parent.
@@ -575,16 +579,20 @@ impl WindowDecoder<'_> {
     }
 }
 
-/// The indices of the `k` largest values, best first.
+/// The indices of the `k` largest values, best first (the lower index first among equals).
+/// One pass that keeps the best `k` so far: a vocabulary's row, once per beam and step.
 fn top_k(x: &[f32], k: usize) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..x.len() as u32).collect();
-    let k = k.min(idx.len());
-    idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
-        x[b as usize].total_cmp(&x[a as usize])
-    });
-    idx.truncate(k);
-    idx.sort_by(|&a, &b| x[b as usize].total_cmp(&x[a as usize]));
-    idx
+    let mut best: Vec<u32> = Vec::with_capacity(k + 1);
+    let ranks_above = |a: u32, b: u32| x[a as usize].total_cmp(&x[b as usize]).is_gt();
+    for i in 0..x.len() as u32 {
+        if best.len() == k && !best.last().is_some_and(|&worst| ranks_above(i, worst)) {
+            continue;
+        }
+        let at = best.partition_point(|&b| !ranks_above(i, b));
+        best.insert(at, i);
+        best.truncate(k);
+    }
+    best
 }
 
 /// openai-whisper's default ranking: the highest log-probability per sampled token (the
@@ -699,17 +707,24 @@ mod tests {
     fn top_k_is_sorted_best_first() {
         assert_eq!(top_k(&[0.1, 0.9, 0.5, 0.7], 3), vec![1, 3, 2]);
         assert_eq!(top_k(&[0.1], 3), vec![0]);
+        let masked = [f32::NEG_INFINITY, 0.5, 0.5, f32::NEG_INFINITY, 0.7, 0.2];
+        assert_eq!(top_k(&masked, 3), vec![4, 1, 2]);
+        assert_eq!(top_k(&masked, 0), Vec::<u32>::new());
+        assert_eq!(top_k(&masked, 6), vec![4, 1, 2, 5, 0, 3]);
     }
 
     #[test]
     fn sampler_is_deterministic_and_follows_the_distribution() {
         let logits = [0.0f32, 2.0f32.ln(), f32::NEG_INFINITY];
         let mut rng = Rng::new(7);
-        let draws: Vec<u32> = (0..3000).map(|_| sample(&logits, 1.0, &mut rng)).collect();
+        let mut probs = Vec::new();
+        let draws: Vec<u32> = (0..3000)
+            .map(|_| sample(&logits, 1.0, &mut rng, &mut probs))
+            .collect();
         let ones = draws.iter().filter(|&&t| t == 1).count() as f32 / 3000.0;
         assert!((ones - 2.0 / 3.0).abs() < 0.05, "{ones}");
         assert!(!draws.contains(&2));
         let mut again = Rng::new(7);
-        assert_eq!(sample(&logits, 1.0, &mut again), draws[0]);
+        assert_eq!(sample(&logits, 1.0, &mut again, &mut probs), draws[0]);
     }
 }

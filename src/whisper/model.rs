@@ -12,7 +12,7 @@
 
 use super::mel::LogMel;
 use super::weights::{Conv1d, DecoderLayer, EncoderLayer, HParams, Linear, Mlp, WhisperWeights};
-use half::f16;
+use half::{f16, slice::HalfFloatSliceExt};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -235,18 +235,16 @@ fn head_major_f16(buf: &[f32], t: usize, s: usize, heads: usize, offset: usize) 
     let head_dim = s / heads;
     let width = buf.len() / t;
     let mut out = vec![f16::ZERO; t * s];
-    for h in 0..heads {
-        for i in 0..t {
-            let src = i * width + offset + h * head_dim;
-            let dst = (h * t + i) * head_dim;
-            for (o, &x) in out[dst..dst + head_dim]
-                .iter_mut()
-                .zip(&buf[src..src + head_dim])
-            {
-                *o = f16::from_f32(x);
+    // A full window is 1500 rows a head: the heads convert side by side, each row with the
+    // CPU's vector conversion.
+    out.par_chunks_mut(t * head_dim)
+        .enumerate()
+        .for_each(|(h, block)| {
+            for (i, dst) in block.chunks_exact_mut(head_dim).enumerate() {
+                let src = i * width + offset + h * head_dim;
+                dst.convert_from_f32_slice(&buf[src..src + head_dim]);
             }
-        }
-    }
+        });
     out
 }
 
@@ -276,15 +274,18 @@ fn conv1d(conv: &Conv1d, x: &[f32], t_in: usize, stride: usize) -> Vec<f32> {
     let c = conv.n_in;
     let t_out = t_in.div_ceil(stride);
     let mut cols = vec![0.0f32; t_out * 3 * c];
-    for (t, row) in cols.chunks_exact_mut(3 * c).enumerate() {
-        for k in 0..3 {
-            let src = (t * stride + k) as isize - 1;
-            if (0..t_in as isize).contains(&src) {
-                let src = src as usize;
-                row[k * c..(k + 1) * c].copy_from_slice(&x[src * c..(src + 1) * c]);
+    // Megabytes at a full window: both threads copy.
+    cols.par_chunks_exact_mut(3 * c)
+        .enumerate()
+        .for_each(|(t, row)| {
+            for k in 0..3 {
+                let src = (t * stride + k) as isize - 1;
+                if (0..t_in as isize).contains(&src) {
+                    let src = src as usize;
+                    row[k * c..(k + 1) * c].copy_from_slice(&x[src * c..(src + 1) * c]);
+                }
             }
-        }
-    }
+        });
     let mut out = vec![0.0; t_out * conv.n_out];
     let bias = Some(&conv.bias[..]);
     conv.weight

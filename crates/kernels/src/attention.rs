@@ -20,8 +20,11 @@ use rayon::prelude::*;
 /// Query rows per task: a multiple of the GEMM tile height; 36 rows × 1500 keys of scores is
 /// 216 KiB, which stays in L2 between the two products.
 const BLOCK_ROWS: usize = 6 * gemm::MR;
-/// Blocks with at most this many rows skip the GEMM and its packing.
-const DIRECT_MAX_ROWS: usize = 4;
+/// Blocks with at most this many rows skip the GEMM and its packing. A beam's or the best-of
+/// candidates' step (5 rows) stays direct: on the decoder's f16 cross-attention keys, the
+/// blocked path would widen and pack the whole window of audio at every step, which cost
+/// more than the rest of the step.
+const DIRECT_MAX_ROWS: usize = 8;
 
 /// A row-major matrix view with a row stride (in elements), so fused q|k|v buffers can be
 /// read in place: element (i, j) is `data[i * row_stride + j]`.
@@ -466,13 +469,14 @@ mod tests {
         assert_close(&out, &want, 1e-5);
     }
 
-    const CASES: [(usize, usize, usize, usize, Option<usize>); 10] = [
+    const CASES: [(usize, usize, usize, usize, Option<usize>); 11] = [
         (1, 1, 1, 1, None),
         (1, 37, 3, 5, None),
         (1, 37, 3, 64, Some(36)),
         (3, 10, 2, 7, Some(7)),
         (4, 4, 6, 64, Some(0)),
         (5, 40, 2, 16, Some(35)),
+        (9, 40, 2, 16, Some(31)),
         (37, 37, 3, 9, Some(0)),
         (70, 50, 2, 64, None),
         (70, 90, 3, 8, Some(20)),
@@ -577,7 +581,12 @@ mod tests {
         let (n_head, hd) = (2, 64);
         let width = n_head * hd;
         for be in Backend::available() {
-            for (tq, tk, causal) in [(1, 1500, None), (3, 40, Some(37)), (40, 300, None)] {
+            for (tq, tk, causal) in [
+                (1, 1500, None),
+                (3, 40, Some(37)),
+                (5, 1500, None),
+                (40, 300, None),
+            ] {
                 let mut rng = Rng::new((tq * 1000 + tk) as u64);
                 let qbuf = rng.vec(tq * width, 1.0);
                 let k16 = rng.vec_f16(tk * width, 1.0);

@@ -254,24 +254,39 @@ unsafe fn exp(x: __m512) -> __m512 {
     _mm512_mul_ps(p, _mm512_castsi512_ps(bits))
 }
 
+/// The largest value of `x` (−∞ when empty).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn max(x: &[f32]) -> f32 {
+    let lowest = _mm512_set1_ps(f32::NEG_INFINITY);
+    let mut vmax = lowest;
+    for i in (0..x.len()).step_by(LANES) {
+        let lanes = first_lanes(LANES.min(x.len() - i));
+        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(lowest, lanes, x.as_ptr().add(i)));
+    }
+    _mm512_reduce_max_ps(vmax)
+}
+
+/// `Σ e^(x[i] − shift)`, sixteen lanes at a time.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub(super) unsafe fn sum_exp(x: &[f32], shift: f32) -> f32 {
+    let vshift = _mm512_set1_ps(shift);
+    let mut vsum = _mm512_setzero_ps();
+    for i in (0..x.len()).step_by(LANES) {
+        let lanes = first_lanes(LANES.min(x.len() - i));
+        let v = _mm512_maskz_loadu_ps(lanes, x.as_ptr().add(i));
+        let e = _mm512_maskz_mov_ps(lanes, exp(_mm512_sub_ps(v, vshift)));
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    _mm512_reduce_add_ps(vsum)
+}
+
 /// Softmax of `x * scale` in place (see `Backend::softmax_scaled`): the maximum, then the
 /// exponentials and their sum, then the division, each pass sixteen lanes at a time.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 pub(super) unsafe fn softmax_scaled(x: &mut [f32], scale: f32) {
     let n = x.len();
     let p = x.as_mut_ptr();
-    let lowest = _mm512_set1_ps(f32::NEG_INFINITY);
-    let mut vmax = lowest;
-    let mut i = 0;
-    while i < n {
-        let lanes = first_lanes(LANES.min(n - i));
-        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(lowest, lanes, p.add(i)));
-        i += LANES;
-    }
-    let (vm, vs) = (
-        _mm512_set1_ps(_mm512_reduce_max_ps(vmax)),
-        _mm512_set1_ps(scale),
-    );
+    let (vm, vs) = (_mm512_set1_ps(max(x)), _mm512_set1_ps(scale));
     let mut vsum = _mm512_setzero_ps();
     let mut i = 0;
     while i < n {

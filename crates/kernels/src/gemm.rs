@@ -250,19 +250,18 @@ pub(super) fn gemm_with(
         threads
     };
     let c = &mut c[..(m - 1) * ldc + n];
-    fill_init(m, n, c, ldc, init);
-    if k == 0 {
-        return;
-    }
     let own = match engine {
         Engine::Own => true,
         Engine::GemmCrate => false,
         Engine::Best => prefers_own(be, m),
     };
-    if own {
-        blocked(be, m, n, k, a, b, c, ldc, threads);
+    if own && k > 0 {
+        blocked(be, m, n, k, a, b, c, ldc, init, threads);
     } else {
-        crate_gemm(m, n, k, a, b, c, ldc, threads);
+        fill_init(m, n, c, ldc, init);
+        if k > 0 {
+            crate_gemm(m, n, k, a, b, c, ldc, threads);
+        }
     }
 }
 
@@ -426,8 +425,10 @@ fn row_block(m: usize, threads: usize) -> usize {
     m.div_ceil(blocks).next_multiple_of(MR)
 }
 
-/// This module's GEMM: C += A·B. B is packed NC columns at a time (shared by all tasks),
-/// then each task packs its block of A rows and runs the register tiles.
+/// This module's GEMM: C = init + A·B. B is packed NC columns at a time (shared by all
+/// tasks), then each task writes the starting values of its block of C rows (in parallel, and
+/// hot in cache for the tiles that follow: a serial pass over a full window's C had kept one
+/// thread waiting), packs its block of A rows and runs the register tiles.
 #[allow(clippy::too_many_arguments)]
 fn blocked(
     be: Backend,
@@ -438,14 +439,20 @@ fn blocked(
     b: View,
     c: &mut [f32],
     ldc: usize,
+    init: Init,
     threads: usize,
 ) {
     let mc = row_block(m, threads);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         let packed = PackedB::new(b.shifted(0, jc), k, nc, threads);
+        let init = match init {
+            Init::Zero => Init::Zero,
+            Init::Bias(bias) => Init::Bias(&bias[jc..jc + nc]),
+        };
         let task = |apack: &mut Vec<f32>, (t, c_rows): (usize, &mut [f32])| {
             let rows = mc.min(m - t * mc);
+            fill_init(rows, nc, &mut c_rows[jc..], ldc, init);
             let a_rows = a.shifted(t * mc, 0);
             gemm_packed(
                 be,
@@ -597,7 +604,7 @@ mod tests {
             .collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 12] = [
+    const SHAPES: [(usize, usize, usize); 13] = [
         (1, 1, 1),
         (3, 7, 5),
         (7, 63, 9),
@@ -610,6 +617,8 @@ mod tests {
         (0, 5, 4),
         (300, 70, 40),
         (9, 300, 1100),
+        // Wider than one block of packed B columns: each block's bias columns.
+        (20, 40, 2100),
     ];
 
     fn check_all(be: Backend, engine: Engine) {

@@ -72,7 +72,15 @@ mod x86;
 mod test_util;
 
 use half::f16;
+use rayon::prelude::*;
 use std::sync::OnceLock;
+
+/// Elementwise work on at least this many values is split over the current rayon pool: the
+/// encoder's activations at a full window are millions of values, and one thread alone kept
+/// the other waiting; the decoder's few rows stay on the calling thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 16;
+/// Values per task when elementwise work is split.
+const PARALLEL_CHUNK: usize = 1 << 14;
 
 pub use attention::MatRef;
 pub use gemm::Engine as GemmEngine;
@@ -182,7 +190,12 @@ impl Backend {
     /// See [`add_assign`].
     pub fn add_assign(self, x: &mut [f32], y: &[f32]) {
         assert_eq!(x.len(), y.len(), "add_assign: length mismatch");
-        self.axpy(x, 1.0, y);
+        if x.len() < PARALLEL_MIN_VALUES {
+            return self.axpy(x, 1.0, y);
+        }
+        x.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(y.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(x, y)| self.axpy(x, 1.0, y));
     }
 
     /// `x += alpha * y`, elementwise. Panics if the lengths differ.
@@ -261,6 +274,37 @@ impl Backend {
         }
     }
 
+    /// See [`log_sum_exp`].
+    pub fn log_sum_exp(self, x: &[f32]) -> f32 {
+        let max = match self.0 {
+            Isa::Scalar => scalar::max(x),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::max(x) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `softmax_scaled`.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::max(x) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => neon::max(x),
+        };
+        // Nothing possible (all −∞, or no values): the sum is 0.
+        if max == f32::NEG_INFINITY {
+            return max;
+        }
+        let sum = match self.0 {
+            Isa::Scalar => scalar::sum_exp(x, max),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::sum_exp(x, max) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `softmax_scaled`.
+            Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::sum_exp(x, max) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => neon::sum_exp(x, max),
+        };
+        max + sum.ln()
+    }
+
     /// See [`layer_norm`].
     pub fn layer_norm(self, x: &mut [f32], gamma: &[f32], beta: &[f32], width: usize, eps: f32) {
         assert!(width > 0, "layer_norm: zero width");
@@ -271,6 +315,12 @@ impl Backend {
         );
         assert_eq!(gamma.len(), width, "layer_norm: gamma length");
         assert_eq!(beta.len(), width, "layer_norm: beta length");
+        if x.len() >= PARALLEL_MIN_VALUES {
+            let rows = (PARALLEL_CHUNK / width).max(1);
+            return x
+                .par_chunks_mut(rows * width)
+                .for_each(|x| self.layer_norm(x, gamma, beta, width, eps));
+        }
         for row in x.chunks_exact_mut(width) {
             match self.0 {
                 Isa::Scalar => scalar::layer_norm_row(row, gamma, beta, eps),
@@ -287,6 +337,9 @@ impl Backend {
 
     /// See [`gelu`].
     pub fn gelu(self, x: &mut [f32]) {
+        if x.len() >= PARALLEL_MIN_VALUES {
+            return x.par_chunks_mut(PARALLEL_CHUNK).for_each(|x| self.gelu(x));
+        }
         match self.0 {
             Isa::Scalar => scalar::gelu(x),
             #[cfg(target_arch = "x86_64")]
@@ -679,6 +732,27 @@ pub fn matmul_t_f16(
     backend().matmul_t_f16(a, b, bias, c, m, k, n);
 }
 
+/// Asks the CPU for `data` ahead of its use without keeping it in the outer caches: x86's
+/// non-temporal prefetch, one per cache line; nothing elsewhere. A hint only: the values read
+/// later are the same either way.
+fn prefetch_passing<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (start, bytes) = (data.as_ptr() as *const i8, std::mem::size_of_val(data));
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch never faults and reads nothing into the program; the address
+            // lies inside `data` (SSE is part of x86_64).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_NTA }>(
+                    start.add(offset),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// `Σ a[i]·b[i]`. Panics if the lengths differ.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     backend().dot(a, b)
@@ -709,6 +783,12 @@ pub fn softmax(x: &mut [f32]) {
 }
 
 /// `x += y`, elementwise. Panics if the lengths differ.
+/// `ln Σ e^x[i]`, computed from the maximum so that it cannot overflow; −∞ when every
+/// value is −∞ (or there are none). Lanes that are −∞ add nothing (below 1e-38 each).
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    backend().log_sum_exp(x)
+}
+
 pub fn add_assign(x: &mut [f32], y: &[f32]) {
     backend().add_assign(x, y);
 }
@@ -865,6 +945,82 @@ mod tests {
         let mut x = [0.0, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0];
         softmax(&mut x);
         assert_close(&x, &[1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0, 1.0 / 3.0], 1e-6);
+    }
+
+    /// Large inputs are split over the pool's threads; every value must be what the same
+    /// backend gives a row (or a few values) at a time.
+    #[test]
+    fn bulk_elementwise_ops_split_over_threads_give_the_same_values() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut rng = Rng::new(12);
+        let width = 384;
+        let x = rng.vec(PARALLEL_MIN_VALUES * 3 + width * 7, 3.0);
+        let y = rng.vec(x.len(), 3.0);
+        let (gamma, beta) = (rng.vec(width, 1.5), rng.vec(width, 0.5));
+        for be in Backend::available() {
+            let (mut want_gelu, mut want_ln, mut want_sum) = (x.clone(), x.clone(), x.clone());
+            for (((g, l), s), yc) in want_gelu
+                .chunks_mut(width)
+                .zip(want_ln.chunks_mut(width))
+                .zip(want_sum.chunks_mut(width))
+                .zip(y.chunks(width))
+            {
+                be.gelu(g);
+                be.layer_norm(l, &gamma, &beta, width, 1e-5);
+                be.add_assign(s, yc);
+            }
+            let (mut gelu, mut ln, mut sum) = (x.clone(), x.clone(), x.clone());
+            pool.install(|| {
+                be.gelu(&mut gelu);
+                be.layer_norm(&mut ln, &gamma, &beta, width, 1e-5);
+                be.add_assign(&mut sum, &y);
+            });
+            assert_eq!(gelu, want_gelu, "{}", be.name());
+            assert_eq!(ln, want_ln, "{}", be.name());
+            assert_eq!(sum, want_sum, "{}", be.name());
+        }
+    }
+
+    #[test]
+    fn log_sum_exp_matches_scalar_and_f64() {
+        let mut rng = Rng::new(9);
+        let mut rows: Vec<Vec<f32>> = ODD_SIZES
+            .into_iter()
+            .filter(|&n| n > 0)
+            .map(|n| rng.vec(n, 20.0))
+            .collect();
+        // A vocabulary-sized row of logits, half of them masked as the decoding rules do.
+        let mut logits = rng.vec(51865, 15.0);
+        logits
+            .iter_mut()
+            .step_by(2)
+            .for_each(|v| *v = f32::NEG_INFINITY);
+        rows.push(logits);
+        for x in &rows {
+            let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let sum: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
+            let want = (max + sum.ln()) as f32;
+            for be in Backend::available() {
+                let got = be.log_sum_exp(x);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{}: {got} vs {want} (n = {})",
+                    be.name(),
+                    x.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn log_sum_exp_of_nothing_possible_is_neg_infinity() {
+        for be in Backend::available() {
+            assert_eq!(be.log_sum_exp(&[]), f32::NEG_INFINITY);
+            assert_eq!(be.log_sum_exp(&[f32::NEG_INFINITY; 21]), f32::NEG_INFINITY);
+        }
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! `matmul_t_f16`: C = A · Bᵀ (+ bias) with f16 weights B, built for the decoder.
 //!
-//! With few rows in A the product is bound by reading B from memory, so the loop order is:
-//! for each group of weight rows (read from memory once, then hot in L1), for each block of up
-//! to four rows of A, one register tile of dot products. Threads split the weight rows.
-//! Large `m` is compute-bound instead; there the weights are converted to f32 a slab at a time
-//! and handed to the f32 GEMM.
+//! With few rows in A the product is bound by reading B from memory. With one row (a
+//! decoding step) or `STREAM_MIN_M` to `STREAM_MAX_M` rows (a beam's or the best-of
+//! candidates' step), each weight row is read alone, in order, and met with every row of A
+//! in one register tile: B is then one sequential stream, which the hardware prefetcher
+//! follows at full bandwidth. Tiles over two or more weight rows at once wait on memory
+//! instead (the logits' 40 MB at 5 rows ran at a fifth of the bandwidth). Otherwise, up to
+//! `DIRECT_MAX_M` rows, the order is: for each group of weight rows (read once, then hot in
+//! L1), for each block of up to four rows of A, one register tile. Threads split the weight
+//! rows. Large `m` is compute-bound instead; there the weights are converted to f32 a slab
+//! at a time and handed to the f32 GEMM.
 
 use super::gemm;
 use super::shared::SharedOut;
@@ -15,6 +20,22 @@ use rayon::prelude::*;
 /// Beyond this many rows of A, re-reading each weight group once per four rows costs more
 /// than converting the weights once for the f32 GEMM.
 const DIRECT_MAX_M: usize = 32;
+/// From `STREAM_MIN_M` to this many rows of A, one weight row at a time meets all of them (see
+/// above); a tile of 8 rows and one weight row keeps its accumulators within AVX2's 16 vector
+/// registers.
+const STREAM_MAX_M: usize = 8;
+/// Below this, a tile of one weight row has too few accumulators to hide the multiply-add's
+/// latency: two or three rows of A run in the group tiles.
+const STREAM_MIN_M: usize = 4;
+/// Weights at least this large (the logits' 40 MB for tiny.en and base; no layer's) are read
+/// with a non-temporal prefetch ahead of the loads: they pass through the caches without
+/// pushing out the layers' weights and the cross-attention keys and values (25 MB for
+/// tiny.en), which the next decoding step reads again.
+const PASSING_MIN_BYTES: usize = 8 << 20;
+/// How far ahead of the weight row being read the prefetch asks.
+const PREFETCH_AHEAD_BYTES: usize = 16 << 10;
+/// Weight rows per task when a slab of weights is converted for the f32 GEMM.
+const CONVERT_CHUNK_ROWS: usize = 32;
 /// Rows of A per register tile.
 const MR: usize = 4;
 /// Weight rows per group: one tile of 4, or two of 2 when the tile has more rows of A, which
@@ -42,8 +63,12 @@ pub(super) fn matmul_t_f16(
     }
     if m > DIRECT_MAX_M {
         // Compute-bound: each weight converted once, for the f32 GEMM.
+        // The threads share the conversion of each slab (one thread alone kept the other
+        // waiting).
         return gemm::matmul_t_unpacked(be, a, bias, c, m, k, n, |rows, slab| {
-            be.f16_to_f32(&b[rows.start * k..rows.end * k], slab)
+            slab.par_chunks_mut(CONVERT_CHUNK_ROWS * k)
+                .zip(b[rows.start * k..rows.end * k].par_chunks(CONVERT_CHUNK_ROWS * k))
+                .for_each(|(dst, src)| be.f16_to_f32(src, dst));
         });
     }
     let job = Job {
@@ -55,6 +80,7 @@ pub(super) fn matmul_t_f16(
         m,
         k,
         n,
+        passing: n * k * size_of::<f16>() >= PASSING_MIN_BYTES,
     };
     let threads = rayon::current_num_threads();
     if threads == 1 || m * n * k < PARALLEL_MIN_MACS {
@@ -80,14 +106,33 @@ struct Job<'a> {
     m: usize,
     k: usize,
     n: usize,
+    /// Whether B streams past the caches (see `PASSING_MIN_BYTES`).
+    passing: bool,
 }
 
 impl Job<'_> {
+    /// With a passing B, asks for weight row `j + PREFETCH_AHEAD_BYTES / row bytes` now,
+    /// non-temporally.
+    fn prefetch_ahead(&self, j: usize) {
+        if self.passing {
+            let ahead = j + PREFETCH_AHEAD_BYTES / (self.k * size_of::<f16>()).max(1);
+            if ahead < self.n {
+                super::prefetch_passing(&self.b[ahead * self.k..(ahead + 1) * self.k]);
+            }
+        }
+    }
+
     /// Computes output columns (weight rows) `j0..j1` for all rows of A. Concurrent calls
     /// must get disjoint column ranges.
     fn columns(&self, j0: usize, j1: usize) {
-        if self.m == 1 {
-            return self.single_row(j0, j1);
+        match self.m {
+            1 => return self.single_row(j0, j1),
+            STREAM_MIN_M => return self.streamed::<STREAM_MIN_M>(j0, j1),
+            5 => return self.streamed::<5>(j0, j1),
+            6 => return self.streamed::<6>(j0, j1),
+            7 => return self.streamed::<7>(j0, j1),
+            STREAM_MAX_M => return self.streamed::<STREAM_MAX_M>(j0, j1),
+            _ => {}
         }
         let mut j = j0;
         while j + GROUP <= j1 {
@@ -107,8 +152,17 @@ impl Job<'_> {
         // SAFETY: callers own disjoint column ranges; row 0 holds columns j0..j1.
         let seg = unsafe { self.out.segment(j0, j1 - j0) };
         for (o, j) in seg.iter_mut().zip(j0..j1) {
+            self.prefetch_ahead(j);
             let dot = self.be.dot_f16(&self.b[j * k..(j + 1) * k], &self.a[..k]);
             *o = dot + self.bias.map_or(0.0, |b| b[j]);
+        }
+    }
+
+    /// All `R` (= m) rows of A against one weight row after the other.
+    fn streamed<const R: usize>(&self, j0: usize, j1: usize) {
+        for j in j0..j1 {
+            self.prefetch_ahead(j);
+            self.tile::<R, 1>(0, j);
         }
     }
 
@@ -206,7 +260,7 @@ mod tests {
         for be in Backend::available() {
             check(
                 be,
-                &[1, 2, 3, 4, 5, 7, 9],
+                &[1, 2, 3, 4, 5, 7, 8, 9],
                 &[0, 1, 7, 63, 64, 65, 384],
                 &[1, 3, 5, 9, 67],
             );

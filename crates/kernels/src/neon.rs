@@ -179,21 +179,40 @@ pub(super) fn f16_to_f32(src: &[f16], dst: &mut [f32]) {
     store_tail(d_hi, hi);
 }
 
+/// The largest value of `x` (−∞ when empty).
+pub(super) fn max(x: &[f32]) -> f32 {
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    // SAFETY: NEON is part of the aarch64 baseline; memory goes through the checked helpers.
+    let vmax = chunks.fold(unsafe { vdupq_n_f32(f32::NEG_INFINITY) }, |m, c| unsafe {
+        vmaxq_f32(m, load(c))
+    });
+    // SAFETY: as above.
+    tail.max(unsafe { vmaxvq_f32(vmax) })
+}
+
+/// `Σ e^(x[i] − shift)`, four lanes at a time.
+pub(super) fn sum_exp(x: &[f32], shift: f32) -> f32 {
+    // SAFETY: NEON is part of the aarch64 baseline; memory goes through the checked helpers.
+    unsafe {
+        let vshift = vdupq_n_f32(shift);
+        let mut vsum = vdupq_n_f32(0.0);
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            vsum = vaddq_f32(vsum, exp(vsubq_f32(load(c), vshift)));
+        }
+        vaddvq_f32(vsum) + tail.iter().map(|&v| (v - shift).exp()).sum::<f32>()
+    }
+}
+
 pub(super) fn softmax_scaled(x: &mut [f32], scale: f32) {
     // SAFETY: NEON is part of the aarch64 baseline; memory goes through the checked helpers.
     unsafe {
-        let mut vmax = vdupq_n_f32(f32::NEG_INFINITY);
-        let chunks = x.chunks_exact(LANES);
-        let mut max = chunks
-            .remainder()
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        for c in chunks {
-            vmax = vmaxq_f32(vmax, load(c));
-        }
-        max = max.max(vmaxvq_f32(vmax));
-
-        let (vm, vs) = (vdupq_n_f32(max), vdupq_n_f32(scale));
+        let (vm, vs) = (vdupq_n_f32(max(x)), vdupq_n_f32(scale));
         let mut vsum = vdupq_n_f32(0.0);
         let mut chunks = x.chunks_exact_mut(LANES);
         for c in &mut chunks {

@@ -53,8 +53,16 @@ pub(super) fn f16_to_f32(src: &[f16], dst: &mut [f32]) {
     }
 }
 
+pub(super) fn max(x: &[f32]) -> f32 {
+    x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+pub(super) fn sum_exp(x: &[f32], shift: f32) -> f32 {
+    x.iter().map(|&v| (v - shift).exp()).sum()
+}
+
 pub(super) fn softmax_scaled(x: &mut [f32], scale: f32) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let max = max(x);
     let mut sum = 0.0;
     for v in x.iter_mut() {
         *v = ((*v - max) * scale).exp();

@@ -189,6 +189,37 @@ pub(super) unsafe fn f16_to_f32(src: &[f16], dst: &mut [f32]) {
     }
 }
 
+/// The largest value of `x` (−∞ when empty).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn max(x: &[f32]) -> f32 {
+    let mut chunks = x.chunks_exact(LANES);
+    let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
+    for c in &mut chunks {
+        vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(c.as_ptr()));
+    }
+    chunks.remainder().iter().fold(hmax(vmax), |m, &v| m.max(v))
+}
+
+/// `Σ e^(x[i] − shift)`, eight lanes at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn sum_exp(x: &[f32], shift: f32) -> f32 {
+    let rem = x.len() % LANES;
+    let body = x.len() - rem;
+    let vshift = _mm256_set1_ps(shift);
+    let mut vsum = _mm256_setzero_ps();
+    for i in (0..body).step_by(LANES) {
+        let v = _mm256_loadu_ps(x.as_ptr().add(i));
+        vsum = _mm256_add_ps(vsum, exp(_mm256_sub_ps(v, vshift)));
+    }
+    if rem > 0 {
+        let mask = tail_mask(rem);
+        let v = _mm256_maskload_ps(x.as_ptr().add(body), mask);
+        let e = exp(_mm256_sub_ps(v, vshift));
+        vsum = _mm256_add_ps(vsum, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
+    }
+    hsum(vsum)
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn softmax_scaled(x: &mut [f32], scale: f32) {
     let n = x.len();
@@ -197,16 +228,7 @@ pub(super) unsafe fn softmax_scaled(x: &mut [f32], scale: f32) {
     let body = n - rem;
     let mask = tail_mask(rem);
 
-    let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
-    for i in (0..body).step_by(LANES) {
-        vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(p.add(i)));
-    }
-    let mut max = hmax(vmax);
-    for &v in &x[body..] {
-        max = max.max(v);
-    }
-
-    let (vm, vs) = (_mm256_set1_ps(max), _mm256_set1_ps(scale));
+    let (vm, vs) = (_mm256_set1_ps(max(x)), _mm256_set1_ps(scale));
     let mut vsum = _mm256_setzero_ps();
     for i in (0..body).step_by(LANES) {
         let e = exp(_mm256_mul_ps(
