@@ -430,6 +430,18 @@ pub struct Constrained {
     pub end_prob: f32,
 }
 
+impl Constrained {
+    /// The sentence's log-probability with its end charged as the likelier of its
+    /// end-of-text and of the model writing no more words ([`Constrained::end_prob`]), so
+    /// that a sentence is not charged for an end-of-text where the model would rather
+    /// start the text over: what the rejection compares with the free transcript's
+    /// log-probability (`reject::Evidence::ratio`).
+    pub fn stopped_logprob(&self) -> f32 {
+        let end = self.steps.last().map_or(0.0, |step| step.logprob);
+        self.sum_logprob - end + end.max(self.end_prob.ln())
+    }
+}
+
 /// The scores of one token of a sentence.
 #[derive(Clone, Copy, Debug)]
 pub struct StepScore {
@@ -440,8 +452,9 @@ pub struct StepScore {
 /// What the search saw of the utterance.
 #[derive(Clone, Debug)]
 pub struct SearchResult {
-    /// None when no sentence could be completed within `max_tokens`.
-    pub best: Option<Constrained>,
+    /// Every sentence the search finished, likeliest first (by total log-probability);
+    /// none when no sentence could be completed within `max_tokens`.
+    pub finished: Vec<Constrained>,
     /// Probability of the no-speech token right after start-of-transcript.
     pub no_speech_prob: f32,
 }
@@ -474,9 +487,6 @@ struct Candidate {
     end_prob: f32,
 }
 
-/// How much wider the second search is when every beam of the first one died.
-const WIDER: usize = 4;
-
 /// How much wider the first step is than the beam. The first word is where the model's
 /// own ranking is least to be trusted: in noise the right first word can rank far below
 /// words the grammar allows ("Lock" 7 nats under "The", "skip" 7 under "is"), while the
@@ -507,34 +517,10 @@ fn takes_place(next: &[Beam], state: StateId, words: &str) -> bool {
 /// Every allowed token leads to a state some sentence continues from, but not always
 /// through tokens the rules and the tokenizer's canonical spelling let through: in unclear
 /// audio all beams can follow the model into such spellings ("I, the, a ...") and die there
-/// before any sentence ends. That is the search failing, not the audio saying no, so the
-/// search runs once more [`WIDER`] times as wide before it reports no sentence.
+/// before any sentence ends, and then there is no sentence. Which finished sentence to
+/// take, and when to search again wider, is the recogniser's call (`Recognizer::recognize`):
+/// it also knows which of them the model heard.
 pub fn beam_search(
-    model: &Whisper,
-    rules: &TokenRules,
-    tokenizer: &Tokenizer,
-    cross: &CrossKv,
-    prompt: &[u32],
-    constraint: &mut TokenConstraint,
-    opts: &SearchOptions,
-) -> Result<SearchResult, ModelError> {
-    let first = search(model, rules, tokenizer, cross, prompt, constraint, opts)?;
-    if first.best.is_some() {
-        return Ok(first);
-    }
-    let wider = SearchOptions {
-        beam_size: opts.beam_size.max(1) * WIDER,
-        ..opts.clone()
-    };
-    tracing::debug!(
-        beam = wider.beam_size,
-        "no sentence: searching again, wider"
-    );
-    search(model, rules, tokenizer, cross, prompt, constraint, &wider)
-}
-
-/// One beam search of [`beam_search`].
-fn search(
     model: &Whisper,
     rules: &TokenRules,
     tokenizer: &Tokenizer,
@@ -556,7 +542,7 @@ fn search(
         end_prob: 0.0,
         cache,
     }];
-    let mut best: Option<Constrained> = None;
+    let mut finished: Vec<Constrained> = Vec::new();
     let n_vocab = model.hparams().n_vocab;
     let decode_opts = DecodeOptions {
         timestamps: false,
@@ -606,17 +592,16 @@ fn search(
             let parent = &beams[c.beam];
             match c.state {
                 None => {
-                    if best.as_ref().is_none_or(|f| c.score > f.sum_logprob) {
-                        let mut steps = parent.steps.clone();
-                        steps.push(c.step);
-                        best = Some(Constrained {
-                            tokens: parent.tokens.clone(),
-                            sum_logprob: c.score,
-                            regret: c.regret,
-                            steps,
-                            end_prob: c.end_prob,
-                        });
-                    }
+                    let mut steps = parent.steps.clone();
+                    steps.push(c.step);
+                    let sentence = Constrained {
+                        tokens: parent.tokens.clone(),
+                        sum_logprob: c.score,
+                        regret: c.regret,
+                        steps,
+                        end_prob: c.end_prob,
+                    };
+                    finished.push(sentence);
                 }
                 // Unlike openai-whisper, a finished sentence ranked below the last live beam
                 // is still considered: near-identical beams (differing in punctuation, or
@@ -647,10 +632,14 @@ fn search(
         }
         // The log-probability only falls as tokens are added: once the best finished
         // sentence is likelier than every live beam, nothing can overtake it.
+        let best = finished
+            .iter()
+            .map(|f| f.sum_logprob)
+            .max_by(f32::total_cmp);
         let live_best = next.iter().map(|h| h.sum_logprob).max_by(f32::total_cmp);
-        let settled = match (&best, live_best) {
+        let settled = match (best, live_best) {
             (_, None) => true,
-            (Some(f), Some(live)) => f.sum_logprob >= live,
+            (Some(best), Some(live)) => best >= live,
             (None, Some(_)) => false,
         };
         if settled || next[0].tokens.len() >= opts.max_tokens {
@@ -660,8 +649,9 @@ fn search(
                 memo_bytes = constraint.bytes,
                 "constrained search done"
             );
+            finished.sort_by(|a, b| b.sum_logprob.total_cmp(&a.sum_logprob));
             return Ok(SearchResult {
-                best,
+                finished,
                 no_speech_prob,
             });
         }

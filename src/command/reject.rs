@@ -311,20 +311,25 @@ pub fn judge(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> 
     if evidence.no_speech_prob > thresholds.max_no_speech {
         return Some(Rejection::NoSpeech);
     }
-    // Letters that differ are one greedy guess against the sentence; the model's own
-    // probabilities overrule them when it found the sentence nearly as likely.
-    if let Some(reason) = by_letters(evidence, thresholds) {
-        if evidence
-            .ratio()
-            .is_none_or(|ratio| ratio > thresholds.max_ratio)
-        {
-            return Some(reason);
-        }
+    if let Some(reason) = heard_otherwise(evidence, thresholds) {
+        return Some(reason);
     }
     if evidence.avg_logprob() < thresholds.min_avg_logprob {
         return Some(Rejection::Unlikely);
     }
     None
+}
+
+/// Whether the model heard other words than the sentence's, and why: the letters refuse it
+/// and its likelihood does not overrule them. Letters that differ are one greedy guess
+/// against the sentence; the model's own probabilities overrule them when it found the
+/// sentence nearly as likely.
+pub fn heard_otherwise(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> {
+    by_letters(evidence, thresholds).filter(|_| {
+        evidence
+            .ratio()
+            .is_none_or(|ratio| ratio > thresholds.max_ratio)
+    })
 }
 
 /// What the letters alone decide: None when a listener hears the sentence's words in the
