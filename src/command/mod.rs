@@ -31,7 +31,7 @@ use crate::whisper::transcribe::{AudioCtx, TranscribeOptions, Transcriber, SILEN
 pub use config::CommandsConfig;
 use constrained::{
     beam_search, capitalised, free_continuation, Constrained, FreeText, SearchOptions,
-    SearchResult, TokenConstraint,
+    TokenConstraint,
 };
 use reject::{by_letters, heard_otherwise, judge, word_gaps, word_mismatch, Evidence, Push};
 pub use reject::{Rejection, Thresholds};
@@ -327,47 +327,58 @@ impl Recognizer {
         let cross = t.cross_kv(audio);
         // The grammar's sentences, and the one taken with what the model writes freely from
         // where the grammar first overruled it (the rejection compares the two).
-        let search_once = |constraint: &mut TokenConstraint, go_on: bool, opts: &SearchOptions| {
+        // The sentence taken, from the search and when none was heard from one [`WIDER`]
+        // too, and what the model writes freely after its agreed part.
+        let search_in = |constraint: &mut TokenConstraint, go_on: bool| {
             t.install(|| {
-                let result = beam_search(
-                    &t.model,
-                    &t.rules,
-                    &t.tokenizer,
-                    &cross,
-                    prompt,
-                    constraint,
-                    opts,
-                )?;
-                let free_after = |prefix: &[u32]| {
-                    free_continuation(
+                let mut known: HashMap<Vec<u32>, FreeText> = HashMap::new();
+                let mut free_after = |prefix: &[u32]| {
+                    if let Some(free) = known.get(prefix) {
+                        return Ok(free.clone());
+                    }
+                    let free = free_continuation(
                         &t.model,
                         &t.rules,
                         &t.tokenizer,
                         &cross,
                         prompt,
                         prefix,
-                        opts.max_tokens,
+                        search.max_tokens,
                         go_on,
+                    )?;
+                    known.insert(prefix.to_vec(), free.clone());
+                    Ok(free)
+                };
+                let mut search_at = |opts: &SearchOptions| {
+                    beam_search(
+                        &t.model,
+                        &t.rules,
+                        &t.tokenizer,
+                        &cross,
+                        prompt,
+                        constraint,
+                        opts,
                     )
                 };
-                Searched::pick(result, &t.tokenizer, free_after)
+                let first = search_at(&search)?;
+                let no_speech_prob = first.no_speech_prob;
+                let mut finished = first.finished;
+                let picked = pick(&finished, no_speech_prob, &t.tokenizer, &mut free_after)?;
+                if picked.heard || no_speech_prob > Thresholds::default().max_no_speech {
+                    return Ok::<_, ModelError>(picked);
+                }
+                let again = search_at(&wider)?;
+                tracing::debug!(
+                    beam = wider.beam_size,
+                    first = ?finished.first().map(|b| b.sum_logprob),
+                    wider = ?again.finished.first().map(|b| b.sum_logprob),
+                    "no sentence heard: searched again, wider"
+                );
+                finished.extend(again.finished);
+                finished.sort_by(|a, b| b.sum_logprob.total_cmp(&a.sum_logprob));
+                finished.dedup_by(|a, b| a.tokens == b.tokens);
+                pick(&finished, no_speech_prob, &t.tokenizer, &mut free_after)
             })
-        };
-        // Once, and again wider when the first search found no sentence the model heard.
-        let search_in = |constraint: &mut TokenConstraint, go_on: bool| {
-            let first = search_once(constraint, go_on, &search)?;
-            if first.heard || first.no_speech_prob > Thresholds::default().max_no_speech {
-                return Ok::<_, ModelError>(first);
-            }
-            let again = search_once(constraint, go_on, &wider)?;
-            tracing::debug!(
-                beam = wider.beam_size,
-                first = ?first.best.as_ref().map(|b| b.sum_logprob),
-                wider = ?again.best.as_ref().map(|b| b.sum_logprob),
-                wider_heard = again.heard,
-                "searched again, wider"
-            );
-            Ok(first.better(again))
         };
         let searched = search_in(&mut self.constraint, false)?;
         tracing::debug!(
@@ -513,13 +524,19 @@ impl Recognizer {
     }
 }
 
-/// How much wider the second search is ([`Searched::pick`], [`Searched::better`]). A beam
-/// search can lose the sentence said at its first words, where the model's ranking is
-/// least to be trusted: then its beams all die before a sentence ends, or the junk that
-/// beat it finishes ("turn on. All of the lights in the hall." for "is fan on" in noise,
-/// 28 nats less likely than the sentence said). A search that found a sentence the model
-/// heard gains nothing from a wider one, so only the others pay for one.
+/// How much wider the second search is. A beam search can lose the sentence said at its
+/// first words, where the model's ranking is least to be trusted: then its beams all die
+/// before a sentence ends, or the junk that beat it finishes ("turn on. All of the lights
+/// in the hall." for "is fan on" in noise, 26 nats less likely than the sentence said). A
+/// search that found a sentence the model heard ([`pick`]) gains nothing from a wider one,
+/// so only the others pay for one.
 const WIDER: usize = 4;
+
+/// How much less likely (nats) than the likeliest finished sentence one the model heard
+/// may be and still be taken in its place ([`pick`]): measured, the right sentences taken
+/// so were 0.1 to 0.25 nats less likely, the wrong ones 0.7 and more (README, *Command
+/// accuracy*).
+const HEARD_WITHIN: f32 = 0.5;
 
 /// The sentence taken from a search, and what the model writes freely after the part of
 /// it the model would have written itself.
@@ -529,106 +546,77 @@ struct Searched {
     no_speech_prob: f32,
     free_text: String,
     free_logprob: f32,
-    /// The model heard the sentence's words ([`Searched::pick`]).
+    /// The model heard the sentence's words ([`pick`]).
     heard: bool,
 }
 
-impl Searched {
-    /// Of the search's finished sentences, the likeliest one whose words the model heard
-    /// (no [`heard_otherwise`]: the letters of its free transcript, or their likelihood
-    /// ratio), else the likeliest. The likeliest sentence is the search's answer, but in
-    /// noise it can be a short one the model heard nothing of ("continue" for "is fan on",
-    /// free "is stand on", 0.7 nats likelier than "is fan on"): of two sentences the model
-    /// finds about as likely, a listener takes the one they heard.
-    ///
-    /// Heard or not is judged at the default thresholds, not the configured ones: which
-    /// sentence recognition returns must not depend on the acceptance limits, which
-    /// `bench_commands.py` sweeps offline over one run (README, *Command accuracy*).
-    /// `free_after` is the model's free text after a prefix (`free_continuation`).
-    fn pick(
-        result: SearchResult,
-        tokenizer: &Tokenizer,
-        mut free_after: impl FnMut(&[u32]) -> Result<FreeText, ModelError>,
-    ) -> Result<Searched, ModelError> {
-        let no_speech_prob = result.no_speech_prob;
-        let thresholds = Thresholds::default();
-        // Free transcripts by the prefix they continue (sentences share their prefixes).
-        let mut free_texts: HashMap<Vec<u32>, (String, f32)> = HashMap::new();
-        let mut likeliest: Option<Searched> = None;
-        for sentence in result.finished {
-            // Up to its first regret the sentence is what the model writes freely.
-            let agreed = sentence
-                .steps
-                .iter()
-                .take_while(|s| s.regret <= 0.0)
-                .count();
-            let (free_text, free_logprob) = if agreed > sentence.tokens.len() {
-                let text = sentence_text(tokenizer, &sentence);
-                (text, sentence.sum_logprob)
-            } else {
-                let prefix = &sentence.tokens[..agreed];
-                match free_texts.get(prefix) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let rest = free_after(prefix)?;
-                        let agreed_logprob: f32 =
-                            sentence.steps[..agreed].iter().map(|s| s.logprob).sum();
-                        let text = tokenizer.decode(&rest.tokens).trim().to_string();
-                        let free = (text, agreed_logprob + rest.logprob);
-                        free_texts.insert(prefix.to_vec(), free.clone());
-                        free
-                    }
-                }
-            };
-            let evidence = evidence(
-                &token_scores(tokenizer, &sentence),
-                &sentence,
-                &sentence_text(tokenizer, &sentence),
-                &free_text,
-                free_logprob,
-                no_speech_prob,
-            );
-            let heard = heard_otherwise(&evidence, &thresholds).is_none();
-            let searched = Searched {
-                best: Some(sentence),
-                no_speech_prob,
-                free_text,
-                free_logprob,
-                heard,
-            };
-            if heard {
-                return Ok(searched);
-            }
-            likeliest.get_or_insert(searched);
-        }
-        Ok(likeliest.unwrap_or(Searched {
-            best: None,
-            no_speech_prob,
-            free_text: String::new(),
-            free_logprob: 0.0,
-            heard: false,
-        }))
-    }
-
-    /// Of two searches of the same audio, the one whose sentence the model heard, else the
-    /// one whose sentence is likelier.
-    fn better(self, other: Searched) -> Searched {
-        let logprob = |s: &Searched| {
-            s.best
-                .as_ref()
-                .map_or(f32::NEG_INFINITY, |best| best.sum_logprob)
-        };
-        let other_better = match (self.heard, other.heard) {
-            (true, false) => false,
-            (false, true) => true,
-            _ => logprob(&other) > logprob(&self),
-        };
-        if other_better {
-            other
+/// Of the finished sentences (likeliest first), the likeliest one whose words the model
+/// heard (no [`heard_otherwise`]: the letters of the free transcript accept it, or its
+/// likelihood ratio overrules them) among those at most [`HEARD_WITHIN`] less likely than
+/// the likeliest; else the likeliest. The likeliest sentence is the search's answer, but
+/// in noise it can be a short one the model heard nothing of ("continue" for "is fan on",
+/// free "is stand on", 0.2 nats likelier than "is fan on"): of sentences the model finds
+/// about as likely, a listener takes the one they heard.
+///
+/// Heard or not is judged at the default thresholds, not the configured ones: which
+/// sentence recognition returns must not depend on the acceptance limits, which
+/// `bench_commands.py` sweeps offline over one run (README, *Command accuracy*).
+/// `free_after` is the model's free text after a prefix (`free_continuation`).
+fn pick(
+    finished: &[Constrained],
+    no_speech_prob: f32,
+    tokenizer: &Tokenizer,
+    mut free_after: impl FnMut(&[u32]) -> Result<FreeText, ModelError>,
+) -> Result<Searched, ModelError> {
+    let thresholds = Thresholds::default();
+    let mut likeliest: Option<Searched> = None;
+    let close = finished.first().map(|f| f.sum_logprob - HEARD_WITHIN);
+    let candidates = finished
+        .iter()
+        .take_while(|f| close.is_some_and(|close| f.sum_logprob >= close));
+    for sentence in candidates {
+        // Up to its first regret the sentence is what the model writes freely.
+        let agreed = sentence
+            .steps
+            .iter()
+            .take_while(|s| s.regret <= 0.0)
+            .count();
+        let (free_text, free_logprob) = if agreed > sentence.tokens.len() {
+            (sentence_text(tokenizer, sentence), sentence.sum_logprob)
         } else {
-            self
+            let rest = free_after(&sentence.tokens[..agreed])?;
+            let agreed_logprob: f32 = sentence.steps[..agreed].iter().map(|s| s.logprob).sum();
+            let text = tokenizer.decode(&rest.tokens).trim().to_string();
+            (text, agreed_logprob + rest.logprob)
+        };
+        let evidence = evidence(
+            &token_scores(tokenizer, sentence),
+            sentence,
+            &sentence_text(tokenizer, sentence),
+            &free_text,
+            free_logprob,
+            no_speech_prob,
+        );
+        let heard = heard_otherwise(&evidence, &thresholds).is_none();
+        let searched = Searched {
+            best: Some(sentence.clone()),
+            no_speech_prob,
+            free_text,
+            free_logprob,
+            heard,
+        };
+        if heard {
+            return Ok(searched);
         }
+        likeliest.get_or_insert(searched);
     }
+    Ok(likeliest.unwrap_or(Searched {
+        best: None,
+        no_speech_prob,
+        free_text: String::new(),
+        free_logprob: 0.0,
+        heard: false,
+    }))
 }
 
 /// A sentence's text as decoded.

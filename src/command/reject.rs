@@ -339,8 +339,11 @@ pub fn by_letters(evidence: &Evidence, thresholds: &Thresholds) -> Option<Reject
     let other = |m: f32| m >= WORD_HEARD_AS_ANOTHER;
     let over = mismatch.words.iter().filter(|&&m| other(m)).count();
     // A word the free transcript has as another word still passes when the model ranked
-    // the grammar's word close to its own: one of its own alternatives, in noise.
-    if over > 0 && !evidence.push.within(&LITTLE_PUSH) {
+    // the grammar's word close to its own: one of its own alternatives, in noise. Words
+    // heard after the sentence's end are no alternative to its words but speech the
+    // grammar does not cover ("turn on the kitchen lights" for a free "... light to
+    // sleep"), however little the grammar pushed (as for the ratio, `Evidence::ratio`).
+    if over > 0 && (!evidence.push.within(&LITTLE_PUSH) || mismatch.hears_more()) {
         let only_the_end = over == 1
             && mismatch.words.last().is_some_and(|&m| other(m))
             && !other(mismatch.last_without_trailing);
@@ -397,6 +400,16 @@ mod tests {
             ..mood
         };
         assert_eq!(judge(&close, &t), None);
+        // Nor when the model heard words after the sentence's end.
+        let please = Evidence {
+            push: close.push,
+            ..evidence(
+                "turn on the kitchen lights",
+                "turn on the kitchen light to sleep",
+            )
+        };
+        assert!(please.mismatch.hears_more());
+        assert_eq!(judge(&please, &t), Some(Rejection::MoreSpeech));
         // A close second is not enough when most of the sentence differs.
         let next = Evidence {
             push: close.push,
