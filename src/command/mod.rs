@@ -325,10 +325,9 @@ impl Recognizer {
         };
         let encoded = std::time::Instant::now();
         let cross = t.cross_kv(audio);
-        // The grammar's sentences, and the one taken with what the model writes freely from
-        // where the grammar first overruled it (the rejection compares the two).
-        // The sentence taken, from the search and when none was heard from one [`WIDER`]
-        // too, and what the model writes freely after its agreed part.
+        // The sentence taken ([`pick`]) from the search, and when none was heard from one
+        // [`WIDER`] too, with what the model writes freely from where the grammar first
+        // overruled it (the rejection compares the two).
         let search_in = |constraint: &mut TokenConstraint, go_on: bool| {
             t.install(|| {
                 let mut known: HashMap<Vec<u32>, FreeText> = HashMap::new();
@@ -527,7 +526,7 @@ impl Recognizer {
 /// How much wider the second search is. A beam search can lose the sentence said at its
 /// first words, where the model's ranking is least to be trusted: then its beams all die
 /// before a sentence ends, or the junk that beat it finishes ("turn on. All of the lights
-/// in the hall." for "is fan on" in noise, 26 nats less likely than the sentence said). A
+/// in the hall." for "is fan on" in noise, 28 nats less likely than the sentence said). A
 /// search that found a sentence the model heard ([`pick`]) gains nothing from a wider one,
 /// so only the others pay for one.
 const WIDER: usize = 4;
