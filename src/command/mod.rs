@@ -8,9 +8,11 @@
 //! - `reject.rs`: whether the utterance really is the sentence found.
 //!
 //! [`Recognizer::recognize`] encodes the utterance (the audio context fitted to it), decodes
-//! it inside the grammar with beam search, reads the sentence's intent and slots with
-//! [`Grammar::match_text`], and lets `reject` judge it against what the model writes
-//! without the grammar: their words, and their likelihoods.
+//! it inside the grammar with beam search, takes one of the finished sentences ([`pick`]:
+//! the likeliest the model heard, if about as likely as the likeliest; a search again
+//! [`WIDER`] when none was heard), reads its intent and slots with [`Grammar::match_text`],
+//! and lets `reject` judge it against what the model writes without the grammar: their
+//! words, and their likelihoods.
 
 mod config;
 pub mod constrained;
