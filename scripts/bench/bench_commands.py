@@ -42,7 +42,7 @@ RATIOS = [i / 4 for i in range(-4, 41)]
 # Large enough that no sentence is refused by its likelihood ratio: the sweep decides.
 NO_RATIO_LIMIT = 1000
 # `[commands] max_ratio`'s default.
-MAX_RATIO = 5.0
+MAX_RATIO = 4.5
 
 
 def run(model, threads, files, grammars, beam=None):

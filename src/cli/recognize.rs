@@ -37,7 +37,7 @@ pub struct RecognizeArgs {
     max_mismatch: Option<f32>,
     /// A sentence the letters refuse is still taken when the model finds it at most this
     /// many nats less likely than its free transcript [default: `[commands] max_ratio`,
-    /// else 5].
+    /// else 4.5].
     #[arg(long, value_name = "NATS")]
     max_ratio: Option<f32>,
     /// Lowest mean log-probability per token of the sentence that still accepts

@@ -168,6 +168,10 @@ impl WordShape {
         use WordShape::*;
         let letter = c.is_alphanumeric();
         match self {
+            // An apostrophe is followed by its ending: a word left at "lowe'r" or "I'" is
+            // how a forced search spells "lower" or "is" in pieces, never how Whisper
+            // writes them.
+            Apostrophe | Expecting(_) if !letter => None,
             _ if !letter && !is_apostrophe(c) => is_separator(c).then_some(Between),
             Between if letter => Some(Word),
             Word if letter => (!c.is_uppercase()).then_some(Word),
@@ -426,6 +430,18 @@ pub struct Constrained {
     pub end_prob: f32,
 }
 
+impl Constrained {
+    /// The sentence's log-probability with its end charged as the likelier of its
+    /// end-of-text and of the model writing no more words ([`Constrained::end_prob`]), so
+    /// that a sentence is not charged for an end-of-text where the model would rather
+    /// start the text over: what the rejection compares with the free transcript's
+    /// log-probability (`reject::Evidence::ratio`).
+    pub fn stopped_logprob(&self) -> f32 {
+        let end = self.steps.last().map_or(0.0, |step| step.logprob);
+        self.sum_logprob - end + end.max(self.end_prob.ln())
+    }
+}
+
 /// The scores of one token of a sentence.
 #[derive(Clone, Copy, Debug)]
 pub struct StepScore {
@@ -436,8 +452,9 @@ pub struct StepScore {
 /// What the search saw of the utterance.
 #[derive(Clone, Debug)]
 pub struct SearchResult {
-    /// None when no sentence could be completed within `max_tokens`.
-    pub best: Option<Constrained>,
+    /// Every sentence the search finished, likeliest first (by total log-probability);
+    /// none when no sentence could be completed within `max_tokens`.
+    pub finished: Vec<Constrained>,
     /// Probability of the no-speech token right after start-of-transcript.
     pub no_speech_prob: f32,
 }
@@ -445,6 +462,8 @@ pub struct SearchResult {
 #[derive(Clone)]
 struct Beam {
     tokens: Vec<u32>,
+    /// The words written, as the grammar reads them.
+    words: String,
     state: StateId,
     sum_logprob: f32,
     regret: f32,
@@ -468,45 +487,40 @@ struct Candidate {
     end_prob: f32,
 }
 
-/// How much wider the second search is when every beam of the first one died.
-const WIDER: usize = 4;
+/// How much wider the first step is than the beam. The first word is where the model's
+/// own ranking is least to be trusted: in noise the right first word can rank far below
+/// words the grammar allows ("Lock" 7 nats under "The", "skip" 7 under "is"), while the
+/// rest of the right sentence then costs little ("on the kitchen speaker" under 2 nats),
+/// and the junk that beat it goes on to cost 40 nats more. Wider only at the start: one
+/// step of 20 rows, not every step (README, *Command accuracy*).
+const START_WIDER: usize = 4;
+
+/// The most beams at one grammar state. Inside a wildcard every word leads to the same
+/// state, and beams following the model's own transcript there ("Put some inter-shopping
+/// list. Put some ...") would crowd out every sentence that ends.
+const MAX_PER_STATE: usize = 2;
+
+/// Whether a hypothesis that wrote `words` (as the grammar reads them) and reached `state`
+/// gets a place beside the better ones already in `next`. One that wrote the same words as
+/// a better one differs only in spelling or punctuation ("The" and " the", "is" and "is,"):
+/// its futures are the same sentences, so the place goes to different words.
+fn takes_place(next: &[Beam], state: StateId, words: &str) -> bool {
+    !next.iter().any(|b| b.words == words)
+        && next.iter().filter(|b| b.state == state).count() < MAX_PER_STATE
+}
 
 /// Decodes the audio in `cross` after `prompt` (which starts with start-of-transcript)
-/// inside the grammar. Hypotheses are ranked by their total log-probability: they all
-/// explain the same audio, and the model's own end-of-text probability already charges a
-/// sentence that stops early or runs on.
+/// inside the grammar. Hypotheses, and the finished sentence picked, are ranked by their
+/// total log-probability: they all explain the same audio, and the model's own end-of-text
+/// probability already charges a sentence that stops early or runs on.
 ///
 /// Every allowed token leads to a state some sentence continues from, but not always
 /// through tokens the rules and the tokenizer's canonical spelling let through: in unclear
 /// audio all beams can follow the model into such spellings ("I, the, a ...") and die there
-/// before any sentence ends. That is the search failing, not the audio saying no, so the
-/// search runs once more [`WIDER`] times as wide before it reports no sentence.
+/// before any sentence ends, and then there is no sentence. Which finished sentence to
+/// take, and when to search again wider, is the recogniser's call (`Recognizer::recognize`):
+/// it also knows which of them the model heard.
 pub fn beam_search(
-    model: &Whisper,
-    rules: &TokenRules,
-    tokenizer: &Tokenizer,
-    cross: &CrossKv,
-    prompt: &[u32],
-    constraint: &mut TokenConstraint,
-    opts: &SearchOptions,
-) -> Result<SearchResult, ModelError> {
-    let first = search(model, rules, tokenizer, cross, prompt, constraint, opts)?;
-    if first.best.is_some() {
-        return Ok(first);
-    }
-    let wider = SearchOptions {
-        beam_size: opts.beam_size.max(1) * WIDER,
-        ..opts.clone()
-    };
-    tracing::debug!(
-        beam = wider.beam_size,
-        "no sentence: searching again, wider"
-    );
-    search(model, rules, tokenizer, cross, prompt, constraint, &wider)
-}
-
-/// One beam search of [`beam_search`].
-fn search(
     model: &Whisper,
     rules: &TokenRules,
     tokenizer: &Tokenizer,
@@ -520,6 +534,7 @@ fn search(
     let (cache, mut logits, no_speech_prob) = start(model, rules, cross, prompt)?;
     let mut beams = vec![Beam {
         tokens: Vec::new(),
+        words: String::new(),
         state: constraint.start(),
         sum_logprob: 0.0,
         regret: 0.0,
@@ -527,13 +542,18 @@ fn search(
         end_prob: 0.0,
         cache,
     }];
-    let mut best: Option<Constrained> = None;
+    let mut finished: Vec<Constrained> = Vec::new();
     let n_vocab = model.hparams().n_vocab;
     let decode_opts = DecodeOptions {
         timestamps: false,
         ..DecodeOptions::default()
     };
     loop {
+        let width = if beams[0].tokens.is_empty() {
+            beam_size * START_WIDER
+        } else {
+            beam_size
+        };
         let mut candidates = Vec::new();
         for (b, beam) in beams.iter().enumerate() {
             let row = &mut logits[b * n_vocab..(b + 1) * n_vocab];
@@ -553,7 +573,7 @@ fn search(
                 tokenizer,
             };
             candidates.extend(beam_candidates(
-                row, b, beam, &allowed, &ends, beam_size, canonical,
+                row, b, beam, &allowed, &ends, width, canonical,
             ));
         }
         tracing::trace!(
@@ -561,6 +581,7 @@ fn search(
             candidates = candidates.len(),
             states = ?beams.iter().map(|b| b.state).collect::<Vec<_>>(),
             tokens = ?beams.iter().map(|b| b.tokens.clone()).collect::<Vec<_>>(),
+            scores = ?beams.iter().map(|b| b.sum_logprob).collect::<Vec<_>>(),
             "step"
         );
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -571,33 +592,33 @@ fn search(
             let parent = &beams[c.beam];
             match c.state {
                 None => {
-                    if best.as_ref().is_none_or(|f| c.regret < f.regret) {
-                        let mut steps = parent.steps.clone();
-                        steps.push(c.step);
-                        best = Some(Constrained {
-                            tokens: parent.tokens.clone(),
-                            sum_logprob: c.score,
-                            regret: c.regret,
-                            steps,
-                            end_prob: c.end_prob,
-                        });
-                    }
+                    let mut steps = parent.steps.clone();
+                    steps.push(c.step);
+                    let sentence = Constrained {
+                        tokens: parent.tokens.clone(),
+                        sum_logprob: c.score,
+                        regret: c.regret,
+                        steps,
+                        end_prob: c.end_prob,
+                    };
+                    finished.push(sentence);
                 }
                 // Unlike openai-whisper, a finished sentence ranked below the last live beam
                 // is still considered: near-identical beams (differing in punctuation, or
                 // caught in a repetition loop) would otherwise crowd out every ending.
-                Some(_) if next.len() == beam_size => {}
-                // Hypotheses at the same grammar state differ only in spelling ("The" and
-                // " the"): their futures are the same sentences, so only the best one is
-                // kept, and the beam's places go to different words.
-                Some(state) if next.iter().any(|b| b.state == state) => {}
+                Some(_) if next.len() == width => {}
                 Some(state) => {
                     let mut tokens = parent.tokens.clone();
                     tokens.push(c.token);
+                    let words = normalize(&tokenizer.decode(&tokens));
+                    if !takes_place(&next, state, &words) {
+                        continue;
+                    }
                     let mut steps = parent.steps.clone();
                     steps.push(c.step);
                     next.push(Beam {
                         tokens,
+                        words,
                         state,
                         sum_logprob: c.score,
                         regret: c.regret,
@@ -609,12 +630,16 @@ fn search(
                 }
             }
         }
-        // Regret only grows as tokens are added: once the best finished sentence has less
-        // than every live beam, nothing can overtake it.
-        let live_least = next.iter().map(|h| h.regret).min_by(f32::total_cmp);
-        let settled = match (&best, live_least) {
+        // The log-probability only falls as tokens are added: once the best finished
+        // sentence is likelier than every live beam, nothing can overtake it.
+        let best = finished
+            .iter()
+            .map(|f| f.sum_logprob)
+            .max_by(f32::total_cmp);
+        let live_best = next.iter().map(|h| h.sum_logprob).max_by(f32::total_cmp);
+        let settled = match (best, live_best) {
             (_, None) => true,
-            (Some(f), Some(live)) => f.regret <= live,
+            (Some(best), Some(live)) => best >= live,
             (None, Some(_)) => false,
         };
         if settled || next[0].tokens.len() >= opts.max_tokens {
@@ -624,8 +649,9 @@ fn search(
                 memo_bytes = constraint.bytes,
                 "constrained search done"
             );
+            finished.sort_by(|a, b| b.sum_logprob.total_cmp(&a.sum_logprob));
             return Ok(SearchResult {
-                best,
+                finished,
                 no_speech_prob,
             });
         }
@@ -1064,10 +1090,46 @@ range = { from = 0, to = 100, step = 10 }
             assert!(ok(good), "{good:?}");
         }
         for bad in [
-            "TURN", "iN", "O'F'F", "o'f'f", "kid'sss", "'s", "offi'ce", "a\"b", "e´",
+            "TURN",
+            "iN",
+            "O'F'F",
+            "o'f'f",
+            "kid'sss",
+            "'s",
+            "offi'ce",
+            "a\"b",
+            "e´",
+            "lowe'r volume",
+            "Time'r.",
+            "I', the",
         ] {
             assert!(!ok(bad), "{bad:?}");
         }
+    }
+
+    fn beam(words: &str, state: StateId) -> Beam {
+        Beam {
+            tokens: Vec::new(),
+            words: words.to_string(),
+            state,
+            sum_logprob: 0.0,
+            regret: 0.0,
+            steps: Vec::new(),
+            end_prob: 0.0,
+            cache: KvCache::empty(),
+        }
+    }
+
+    #[test]
+    fn a_place_goes_to_other_words_and_few_share_a_state() {
+        let next = [beam("turn on", 3), beam("put some", 7)];
+        // "Turn on," after "Turn on": the same words, whatever state the comma left.
+        assert!(!takes_place(&next, 4, "turn on"));
+        assert!(takes_place(&next, 4, "turn off"));
+        // Other words in the same wildcard state, up to MAX_PER_STATE beams there.
+        assert!(takes_place(&next, 7, "put something"));
+        let full = [beam("put some", 7), beam("put something", 7)];
+        assert!(!takes_place(&full, 7, "put some inter"));
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             max_mismatch: 0.45,
-            max_ratio: 5.0,
+            max_ratio: 4.5,
             max_no_speech: 0.9,
             min_avg_logprob: -3.0,
         }
@@ -311,20 +311,25 @@ pub fn judge(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> 
     if evidence.no_speech_prob > thresholds.max_no_speech {
         return Some(Rejection::NoSpeech);
     }
-    // Letters that differ are one greedy guess against the sentence; the model's own
-    // probabilities overrule them when it found the sentence nearly as likely.
-    if let Some(reason) = by_letters(evidence, thresholds) {
-        if evidence
-            .ratio()
-            .is_none_or(|ratio| ratio > thresholds.max_ratio)
-        {
-            return Some(reason);
-        }
+    if let Some(reason) = heard_otherwise(evidence, thresholds) {
+        return Some(reason);
     }
     if evidence.avg_logprob() < thresholds.min_avg_logprob {
         return Some(Rejection::Unlikely);
     }
     None
+}
+
+/// Whether the model heard other words than the sentence's, and why: the letters refuse it
+/// and its likelihood does not overrule them. Letters that differ are one greedy guess
+/// against the sentence; the model's own probabilities overrule them when it found the
+/// sentence nearly as likely.
+pub fn heard_otherwise(evidence: &Evidence, thresholds: &Thresholds) -> Option<Rejection> {
+    by_letters(evidence, thresholds).filter(|_| {
+        evidence
+            .ratio()
+            .is_none_or(|ratio| ratio > thresholds.max_ratio)
+    })
 }
 
 /// What the letters alone decide: None when a listener hears the sentence's words in the
@@ -334,8 +339,11 @@ pub fn by_letters(evidence: &Evidence, thresholds: &Thresholds) -> Option<Reject
     let other = |m: f32| m >= WORD_HEARD_AS_ANOTHER;
     let over = mismatch.words.iter().filter(|&&m| other(m)).count();
     // A word the free transcript has as another word still passes when the model ranked
-    // the grammar's word close to its own: one of its own alternatives, in noise.
-    if over > 0 && !evidence.push.within(&LITTLE_PUSH) {
+    // the grammar's word close to its own: one of its own alternatives, in noise. Words
+    // heard after the sentence's end are no alternative to its words but speech the
+    // grammar does not cover ("turn on the kitchen lights" for a free "... light to
+    // sleep"), however little the grammar pushed (as for the ratio, `Evidence::ratio`).
+    if over > 0 && (!evidence.push.within(&LITTLE_PUSH) || mismatch.hears_more()) {
         let only_the_end = over == 1
             && mismatch.words.last().is_some_and(|&m| other(m))
             && !other(mismatch.last_without_trailing);
@@ -392,6 +400,16 @@ mod tests {
             ..mood
         };
         assert_eq!(judge(&close, &t), None);
+        // Nor when the model heard words after the sentence's end.
+        let please = Evidence {
+            push: close.push,
+            ..evidence(
+                "turn on the kitchen lights",
+                "turn on the kitchen light to sleep",
+            )
+        };
+        assert!(please.mismatch.hears_more());
+        assert_eq!(judge(&please, &t), Some(Rejection::MoreSpeech));
         // A close second is not enough when most of the sentence differs.
         let next = Evidence {
             push: close.push,
@@ -417,7 +435,7 @@ mod tests {
         };
         assert_eq!(close.ratio(), Some(1.5));
         assert_eq!(judge(&close, &t), None);
-        // Over the default limit (5 nats).
+        // Over the default limit (4.5 nats).
         let far = Evidence {
             stopped_logprob: -9.0,
             ..close.clone()
