@@ -474,32 +474,11 @@ pub(super) unsafe fn add_weighted_rows_many_f16(
     add_weighted_rows_many_wide(p, d, v, stride, out)
 }
 
-/// Rows taken together by the several-rows kernels: 5 rows are 20 accumulators (64 output
-/// columns each, or four keys' scores each), with the value row's or the rows' query
-/// slices in registers beside them.
-const ROW_GROUP: usize = 5;
+/// Output rows summed together: 5 rows of 64 columns are 20 accumulators, with the value
+/// row's four registers and the weight all in registers.
+const SUM_ROWS: usize = 5;
 
-/// A kernel over a group of `R` (1 to [`ROW_GROUP`]) rows starting at row `r0`, compiled for
-/// each group size.
-trait RowGroup {
-    unsafe fn group<const R: usize>(&mut self, r0: usize);
-}
-
-/// Runs `kernel` over `rows` rows in groups of [`ROW_GROUP`].
-#[inline(always)]
-unsafe fn in_row_groups(rows: usize, kernel: &mut impl RowGroup) {
-    for r0 in (0..rows).step_by(ROW_GROUP) {
-        match (rows - r0).min(ROW_GROUP) {
-            1 => kernel.group::<1>(r0),
-            2 => kernel.group::<2>(r0),
-            3 => kernel.group::<3>(r0),
-            4 => kernel.group::<4>(r0),
-            _ => kernel.group::<ROW_GROUP>(r0),
-        }
-    }
-}
-
-/// The rows in groups; each value row is widened once per group.
+/// The rows in groups of [`SUM_ROWS`]; each value row is widened once per group.
 #[inline(always)]
 unsafe fn add_weighted_rows_many_wide<T: Wide>(
     p: &[f32],
@@ -508,35 +487,22 @@ unsafe fn add_weighted_rows_many_wide<T: Wide>(
     stride: usize,
     out: &mut [f32],
 ) {
-    struct Sums<T> {
-        p: *const f32,
-        keys: usize,
-        v: *const T,
-        stride: usize,
-        out: *mut f32,
-        d: usize,
-    }
-    impl<T: Wide> RowGroup for Sums<T> {
-        #[inline(always)]
-        unsafe fn group<const R: usize>(&mut self, r0: usize) {
-            let (p, out) = (self.p.add(r0 * self.keys), self.out.add(r0 * self.d));
-            rows_weighted_sum::<T, R>(p, self.keys, self.v, self.stride, out, self.d);
-        }
-    }
     let rows = out.len() / d;
     let keys = p.len() / rows;
-    let (p, v, out) = (p.as_ptr(), v.as_ptr(), out.as_mut_ptr());
-    in_row_groups(
-        rows,
-        &mut Sums {
-            p,
-            keys,
-            v,
-            stride,
-            out,
-            d,
-        },
-    );
+    for r0 in (0..rows).step_by(SUM_ROWS) {
+        let (p, v, out) = (
+            p.as_ptr().add(r0 * keys),
+            v.as_ptr(),
+            out.as_mut_ptr().add(r0 * d),
+        );
+        match (rows - r0).min(SUM_ROWS) {
+            1 => rows_weighted_sum::<T, 1>(p, keys, v, stride, out, d),
+            2 => rows_weighted_sum::<T, 2>(p, keys, v, stride, out, d),
+            3 => rows_weighted_sum::<T, 3>(p, keys, v, stride, out, d),
+            4 => rows_weighted_sum::<T, 4>(p, keys, v, stride, out, d),
+            _ => rows_weighted_sum::<T, SUM_ROWS>(p, keys, v, stride, out, d),
+        }
+    }
 }
 
 /// `out[r] += Σ_j p[r·keys + j] · v[j·stride..][..d]` for `R` rows, 64 columns at a time;
@@ -601,38 +567,29 @@ pub(super) unsafe fn rows_dots_f16(
     rows_dots_wide(qs, d, k, stride, out)
 }
 
-/// The rows in groups; each key is widened once per group.
+/// Query rows scored together, four keys at a time: twenty accumulators, the rows' five
+/// slices of the query and a key's in registers.
+const DOT_ROWS: usize = 5;
+
+/// The rows in groups of [`DOT_ROWS`]; each key is widened once per group.
 #[inline(always)]
 unsafe fn rows_dots_wide<T: Wide>(qs: &[f32], d: usize, k: &[T], stride: usize, out: &mut [f32]) {
-    struct Dots<T> {
-        q: *const f32,
-        d: usize,
-        k: *const T,
-        stride: usize,
-        keys: usize,
-        out: *mut f32,
-    }
-    impl<T: Wide> RowGroup for Dots<T> {
-        #[inline(always)]
-        unsafe fn group<const R: usize>(&mut self, r0: usize) {
-            let (q, out) = (self.q.add(r0 * self.d), self.out.add(r0 * self.keys));
-            rows_key_dots::<T, R>(q, self.d, self.k, self.stride, self.keys, out);
-        }
-    }
     let rows = qs.len() / d;
     let keys = out.len() / rows;
-    let (q, k, out) = (qs.as_ptr(), k.as_ptr(), out.as_mut_ptr());
-    in_row_groups(
-        rows,
-        &mut Dots {
-            q,
-            d,
-            k,
-            stride,
-            keys,
-            out,
-        },
-    );
+    for r0 in (0..rows).step_by(DOT_ROWS) {
+        let (q, k, out) = (
+            qs.as_ptr().add(r0 * d),
+            k.as_ptr(),
+            out.as_mut_ptr().add(r0 * keys),
+        );
+        match (rows - r0).min(DOT_ROWS) {
+            1 => rows_key_dots::<T, 1>(q, d, k, stride, keys, out),
+            2 => rows_key_dots::<T, 2>(q, d, k, stride, keys, out),
+            3 => rows_key_dots::<T, 3>(q, d, k, stride, keys, out),
+            4 => rows_key_dots::<T, 4>(q, d, k, stride, keys, out),
+            _ => rows_key_dots::<T, DOT_ROWS>(q, d, k, stride, keys, out),
+        }
+    }
 }
 
 /// `out[r·keys + j] = q[r] · k[j·stride..][..d]` for `R` rows: four keys at a time, the
