@@ -567,9 +567,8 @@ pub(super) unsafe fn rows_dots_f16(
     rows_dots_wide(qs, d, k, stride, out)
 }
 
-/// Query rows scored together, four keys at a time: twenty accumulators, the rows' five
-/// slices of the query and a key's in registers.
-const DOT_ROWS: usize = 5;
+/// Query rows scored together: one accumulator each, the key in a register.
+const DOT_ROWS: usize = 8;
 
 /// The rows in groups of [`DOT_ROWS`]; each key is widened once per group.
 #[inline(always)]
@@ -587,14 +586,16 @@ unsafe fn rows_dots_wide<T: Wide>(qs: &[f32], d: usize, k: &[T], stride: usize, 
             2 => rows_key_dots::<T, 2>(q, d, k, stride, keys, out),
             3 => rows_key_dots::<T, 3>(q, d, k, stride, keys, out),
             4 => rows_key_dots::<T, 4>(q, d, k, stride, keys, out),
+            5 => rows_key_dots::<T, 5>(q, d, k, stride, keys, out),
+            6 => rows_key_dots::<T, 6>(q, d, k, stride, keys, out),
+            7 => rows_key_dots::<T, 7>(q, d, k, stride, keys, out),
             _ => rows_key_dots::<T, DOT_ROWS>(q, d, k, stride, keys, out),
         }
     }
 }
 
-/// `out[r·keys + j] = q[r] · k[j·stride..][..d]` for `R` rows: four keys at a time, the
-/// last few one at a time, each score the same chain of FMAs and the same final sums as in
-/// [`key_dots`].
+/// `out[r·keys + j] = q[r] · k[j·stride..][..d]` for `R` rows: each score the same chain of
+/// FMAs and the same final sum as in [`key_dots`].
 #[inline(always)]
 unsafe fn rows_key_dots<T: Wide, const R: usize>(
     q: *const f32,
@@ -604,67 +605,22 @@ unsafe fn rows_key_dots<T: Wide, const R: usize>(
     keys: usize,
     out: *mut f32,
 ) {
-    let mut j = 0;
-    while j < keys {
-        let n = (keys - j).min(KEY_GROUP);
+    for j in 0..keys {
         let key = k.add(j * stride);
-        let mut acc = [[_mm512_setzero_ps(); KEY_GROUP]; R];
+        let mut acc = [_mm512_setzero_ps(); R];
         let mut i = 0;
         while i < d {
             let lanes = first_lanes(LANES.min(d - i));
-            let qv: [__m512; R] =
-                std::array::from_fn(|r| _mm512_maskz_loadu_ps(lanes, q.add(r * d + i)));
-            for g in 0..n {
-                let x = T::load(key.add(g * stride + i), lanes);
-                for (a, &qr) in acc.iter_mut().zip(&qv) {
-                    a[g] = _mm512_fmadd_ps(qr, x, a[g]);
-                }
+            let x = T::load(key.add(i), lanes);
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes, q.add(r * d + i)), x, *a);
             }
             i += LANES;
         }
         for (r, a) in acc.iter().enumerate() {
-            store_first(sum4(*a), n, out.add(r * keys + j));
+            *out.add(r * keys + j) = _mm512_reduce_add_ps(*a);
         }
-        j += n;
     }
-}
-
-/// Keys whose sums are finished together by [`sum4`].
-const KEY_GROUP: usize = 4;
-
-/// The sums of four vectors' lanes, in one: the lanes of each 128-bit quarter pairwise
-/// ((0 + 2) + (1 + 3)), then the quarters ((0 + 2) + (1 + 3)). Each vector is summed by
-/// itself in the same order whichever place it has, so a key scores the same in any group.
-#[inline(always)]
-unsafe fn sum4(v: [__m512; KEY_GROUP]) -> __m128 {
-    let s01 = _mm512_add_ps(
-        _mm512_unpacklo_ps(v[0], v[1]),
-        _mm512_unpackhi_ps(v[0], v[1]),
-    );
-    let s23 = _mm512_add_ps(
-        _mm512_unpacklo_ps(v[2], v[3]),
-        _mm512_unpackhi_ps(v[2], v[3]),
-    );
-    let (lo, hi) = (_mm512_castps_pd(s01), _mm512_castps_pd(s23));
-    let quarters = _mm512_add_ps(
-        _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi)),
-        _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi)),
-    );
-    let halves = _mm512_add_ps(
-        quarters,
-        _mm512_shuffle_f32x4::<0b01_00_11_10>(quarters, quarters),
-    );
-    let whole = _mm512_add_ps(
-        halves,
-        _mm512_shuffle_f32x4::<0b10_11_00_01>(halves, halves),
-    );
-    _mm512_castps512_ps128(whole)
-}
-
-/// Stores the first `n` (≤ 4) lanes of `v` at `out`.
-#[inline(always)]
-unsafe fn store_first(v: __m128, n: usize, out: *mut f32) {
-    _mm_mask_storeu_ps(out, ((1u32 << n) - 1) as __mmask8, v);
 }
 
 /// `scores[j] = q · k[j·stride..][..q.len()]` (see `Backend::row_dots`).
@@ -680,30 +636,47 @@ pub(super) unsafe fn row_dots_f16(q: &[f32], k: &[f16], stride: usize, scores: &
 }
 
 /// Four keys at a time, so that their FMAs and their final sums overlap instead of waiting
-/// on each other; the last few together in the same way, so that every key's score is the
-/// same wherever it falls (keys split over several calls score exactly as in one).
+/// on each other; the last few one at a time in the same way, so that every key's score is
+/// the same wherever it falls (keys split over several calls score exactly as in one).
 #[inline(always)]
 unsafe fn row_dots_wide<T: Wide>(q: &[f32], k: &[T], stride: usize, scores: &mut [f32]) {
+    const KEYS: usize = 4;
     let pk = k.as_ptr();
-    for (g, out) in scores.chunks_mut(KEY_GROUP).enumerate() {
-        key_dots::<T>(q, pk.add(g * KEY_GROUP * stride), stride, out);
+    let done = scores.len() - scores.len() % KEYS;
+    let (grouped, rest) = scores.split_at_mut(done);
+    for (g, out) in grouped.chunks_exact_mut(KEYS).enumerate() {
+        key_dots::<T, KEYS>(q, pk.add(g * KEYS * stride), stride, out);
+    }
+    for (j, s) in rest.iter_mut().enumerate() {
+        key_dots::<T, 1>(
+            q,
+            pk.add((done + j) * stride),
+            stride,
+            std::slice::from_mut(s),
+        );
     }
 }
 
-/// `out[n] = q · k[n·stride..][..q.len()]` for up to four keys, one accumulator each,
-/// finished by [`sum4`].
+/// `out[n] = q · k[n·stride..][..q.len()]` for `N` keys, one accumulator each.
 #[inline(always)]
-unsafe fn key_dots<T: Wide>(q: &[f32], k: *const T, stride: usize, out: &mut [f32]) {
+unsafe fn key_dots<T: Wide, const N: usize>(
+    q: &[f32],
+    k: *const T,
+    stride: usize,
+    out: &mut [f32],
+) {
     let (len, pq) = (q.len(), q.as_ptr());
-    let mut acc = [_mm512_setzero_ps(); KEY_GROUP];
+    let mut acc = [_mm512_setzero_ps(); N];
     let mut i = 0;
     while i < len {
         let lanes = first_lanes(LANES.min(len - i));
         let x = _mm512_maskz_loadu_ps(lanes, pq.add(i));
-        for (key, a) in acc.iter_mut().enumerate().take(out.len()) {
+        for (key, a) in acc.iter_mut().enumerate() {
             *a = _mm512_fmadd_ps(x, T::load(k.add(key * stride + i), lanes), *a);
         }
         i += LANES;
     }
-    store_first(sum4(acc), out.len(), out.as_mut_ptr());
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = _mm512_reduce_add_ps(a);
+    }
 }
