@@ -135,7 +135,16 @@ impl Listener {
 
     fn accept(&self) -> io::Result<Connection> {
         Ok(match self {
-            Listener::Tcp(listener) => Connection::Tcp(listener.accept()?.0),
+            Listener::Tcp(listener) => {
+                let stream = listener.accept()?.0;
+                // Each event is written whole; Nagle's algorithm would hold the second of
+                // two quick events (the last transcript chunk, then the transcript) until
+                // the client's delayed acknowledgement, up to 40 ms later.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!("wyoming: TCP_NODELAY not set: {e}");
+                }
+                Connection::Tcp(stream)
+            }
             Listener::Unix(listener, _) => Connection::Unix(listener.accept()?.0),
         })
     }

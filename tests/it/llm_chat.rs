@@ -107,3 +107,48 @@ fn a_conversation_remembers_its_last_exchanges_and_reuses_the_cache() {
         third.prompt_tokens
     );
 }
+
+/// A prompt run in parts (a cached prefix, then the rest, as a conversation's next turn or
+/// the Wyoming server's next question runs it) gives exactly the numbers of the whole prompt
+/// in one batch: each row's attention and products depend on that row alone, not on which
+/// rows share its batch. Otherwise a reused prefix would change greedy replies wherever two
+/// tokens are nearly tied. The next token's logits after every split tried, bit for bit
+/// (they depend on every earlier row through its keys and values).
+#[test]
+fn a_prompt_run_after_a_cached_prefix_gives_the_numbers_of_one_batch() {
+    use voxd::llm::model::Llama;
+
+    let path = llm_common::smollm2();
+    let model = Llama::load(&path).unwrap();
+    let file = GgufFile::open(&path).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&file).unwrap();
+    let template = ChatTemplate::from_gguf(&file).unwrap();
+    let messages = [
+        Message::system(
+            "You are a helpful assistant in a smart home. Answer in one short sentence.",
+        ),
+        Message::user("What is the capital of France, and how many people live there?"),
+    ];
+    let prompt = tokenizer.encode_prompt(&template.render(&messages, true));
+    assert!(prompt.len() > 40, "{} tokens", prompt.len());
+    let next = |parts: &[&[u32]]| {
+        let mut cache = model.new_cache(256);
+        let mut logits = Vec::new();
+        for part in parts {
+            logits = model.forward(part, &mut cache, false).unwrap();
+        }
+        logits
+    };
+    let whole = next(&[&prompt]);
+    let n = prompt.len();
+    for split in [1, 5, 9, 17, n / 2, n - 9, n - 2, n - 1] {
+        let parts = next(&[&prompt[..split], &prompt[split..]]);
+        assert!(
+            whole
+                .iter()
+                .zip(&parts)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "split at {split} of {n}: the next token's logits differ"
+        );
+    }
+}

@@ -594,7 +594,9 @@ fn what_no_intent_matches_is_answered_by_the_reply_model_as_voxd_ask_answers() {
     assert_eq!(handled.last(), Some(&"voxd-reply"), "{info}");
 
     // No intent matches: the whole text is the question. Each question is answered on its
-    // own (no memory across questions), so each equals `voxd ask`'s answer alone.
+    // own (no memory across questions), and the prompt's prefix cached from the question
+    // before computes what a fresh prompt does (causal attention is batch-invariant), so each
+    // equals `voxd ask`'s answer alone, bit for bit, not only by luck of no near-tie.
     for question in ["What is the capital of France?", "Name a color of the sky."] {
         let events = server.client(&["handle", question]);
         assert_eq!(kinds(&events), ["handled"], "{events:?}");

@@ -7,6 +7,14 @@
 //! use the blocked GEMM's register tiles, with each head's Kᵀ and V packed once up front and
 //! shared by all of its query blocks (the packed copies are as large as K and V themselves).
 //!
+//! Causal attention (a prompt, a token at a time) never takes the GEMM: its dot products and
+//! axpys give each row the same numbers whichever rows share its call, so a prompt run after
+//! a cached prefix, or in several batches, computes exactly what one batch does. With the
+//! GEMM, the same row summed in another order by another path, and a reused prefix changed
+//! greedy text wherever two tokens were nearly tied. Its share of a prompt's work is small
+//! (the products with the weights dominate), and reading each key once per block of rows
+//! keeps it close to the GEMM's speed.
+//!
 //! Keys and values may come in several parts read in order as one (a prompt's shared by
 //! every beam, then a beam's own) and in f16 (the decoder's cross-attention). The direct path
 //! reads them in place; the blocked path, for many query rows, first joins them into one f32
@@ -172,7 +180,7 @@ pub(super) fn attention<T: KvElement>(
         scale,
         causal,
     };
-    if q.rows <= DIRECT_MAX_ROWS {
+    if q.rows <= DIRECT_MAX_ROWS || causal.is_some() {
         return run(be, q, parts, out, &shape, Vec::new());
     }
     // The blocked path packs f32 keys and values from one view.
@@ -240,9 +248,9 @@ fn run<T: KvElement>(
         .for_each_init(Scratch::default, |scratch, t| {
             let (h, b) = (t / blocks, t % blocks);
             let rows = b * BLOCK_ROWS..q.rows.min((b + 1) * BLOCK_ROWS);
-            if rows.len() > 1 && job.rows_share_keys() {
+            if rows.len() > 1 && job.parts.len() == 1 && job.packs.is_empty() {
                 job.direct_together(h, rows, scratch);
-            } else if rows.len() <= DIRECT_MAX_ROWS {
+            } else if rows.len() <= DIRECT_MAX_ROWS || job.packs.is_empty() {
                 job.direct(h, rows, &mut scratch.scores);
             } else {
                 job.blocked(h, rows, scratch);
@@ -338,20 +346,16 @@ impl<T: KvElement> Job<'_, T> {
             .take_while(move |&(start, _, _)| start < keys)
     }
 
-    /// Whether a block of few rows reads each key and value once for all of them: every row
-    /// sees every key (not causal), in one part (a beam's cross-attention).
-    fn rows_share_keys(&self) -> bool {
-        self.causal.is_none() && self.parts.len() == 1 && self.packs.is_empty()
-    }
-
-    /// Few query rows that see the same keys: scores = Q·Kᵀ and out = P·V with each key and
-    /// value row read once for the block, as [`Job::direct`] computes them row by row.
+    /// A block of rows with the keys in one part: scores = Q·Kᵀ and out = P·V with each key
+    /// and value row read once for the block, exactly as [`Job::direct`] computes them row by
+    /// row. Causal rows score every key the block's last row sees; a row's later keys get
+    /// weight 0, which adds exactly nothing.
     fn direct_together(&self, h: usize, rows: std::ops::Range<usize>, scratch: &mut Scratch) {
         let (hd, c0, kv0, nk) = (
             self.head_dim,
             h * self.head_dim,
             self.kv_column(h),
-            self.keys,
+            self.visible(rows.end - 1),
         );
         let (k, v) = &self.parts[0];
         // [rows, hd]
@@ -364,8 +368,10 @@ impl<T: KvElement> Job<'_, T> {
         let scores = sized(&mut scratch.scores, rows.len() * nk);
         self.be
             .rows_dots(qs, hd, k.tail_from(kv0), k.row_stride, scores);
-        for srow in scores.chunks_exact_mut(nk) {
-            self.be.softmax_scaled(srow, self.scale);
+        for (i, srow) in rows.clone().zip(scores.chunks_exact_mut(nk)) {
+            let seen = self.visible(i);
+            self.be.softmax_scaled(&mut srow[..seen], self.scale);
+            srow[seen..].fill(0.0);
         }
         // [rows, hd]
         let ctx = zeroed(&mut scratch.ctx, rows.len() * hd);
@@ -631,6 +637,54 @@ mod tests {
                 let mut got = vec![f32::NAN; tq * width];
                 attention(be, q, &parts, &mut got, n_head, n_head, hd, scale, causal);
                 assert_eq!(got, want, "{} {tq} rows, parts {cuts:?}", be.name());
+            }
+        }
+    }
+
+    /// Causal rows give the same numbers whichever rows share their call: a prompt's rows in
+    /// one call, or a first batch and then the rest at their later positions over the keys
+    /// so far, as a cached prefix runs, bit for bit, on every backend.
+    #[test]
+    fn causal_rows_are_the_same_in_one_call_or_in_batches() {
+        let (n_head, n_kv_head, hd) = (6, 2, 64);
+        let (width, kv_width) = (n_head * hd, n_kv_head * hd);
+        let tq = 2 * BLOCK_ROWS + 5;
+        let mut rng = Rng::new(7);
+        let qbuf = rng.vec(tq * width, 1.0);
+        let kbuf = rng.vec(tq * kv_width, 1.0);
+        let vbuf = rng.vec(tq * kv_width, 1.0);
+        let scale = (hd as f32).powf(-0.5);
+        let rows = |first: usize, end: usize, out: &mut [f32], be: Backend| {
+            let q = MatRef::new(&qbuf[first * width..end * width], end - first, width);
+            let kv = [(
+                MatRef::new(&kbuf[..end * kv_width], end, kv_width),
+                MatRef::new(&vbuf[..end * kv_width], end, kv_width),
+            )];
+            let out = &mut out[first * width..end * width];
+            attention(be, q, &kv, out, n_head, n_kv_head, hd, scale, Some(first));
+        };
+        for be in Backend::available() {
+            let mut whole = vec![f32::NAN; tq * width];
+            rows(0, tq, &mut whole, be);
+            for split in [
+                1,
+                3,
+                DIRECT_MAX_ROWS + 1,
+                BLOCK_ROWS,
+                BLOCK_ROWS + 7,
+                tq - 1,
+            ] {
+                let mut batches = vec![f32::NAN; tq * width];
+                rows(0, split, &mut batches, be);
+                rows(split, tq, &mut batches, be);
+                assert!(
+                    whole
+                        .iter()
+                        .zip(&batches)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{}: rows split at {split} of {tq}",
+                    be.name()
+                );
             }
         }
     }
