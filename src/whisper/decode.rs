@@ -558,10 +558,10 @@ impl WindowDecoder<'_> {
                 .first()
                 .is_none_or(|h| prompt_len + h.tokens.len() >= opts.max_length);
             if finished.len() >= max_finished || at_limit || opts.interrupt.raised() {
-                if finished.is_empty() {
-                    finished = next;
-                }
-                return Ok(rank(finished, forced));
+                return Ok(rank(
+                    final_candidates(finished, next, opts.beam_size),
+                    forced,
+                ));
             }
             let mut caches = branch_caches(beams.into_iter().map(|h| h.cache).collect(), &parents);
             beams = next;
@@ -593,6 +593,20 @@ fn top_k(x: &[f32], k: usize) -> Vec<u32> {
         best.truncate(k);
     }
     best
+}
+
+/// The candidates a beam search ends with, as openai-whisper's `finalize` takes them: the
+/// finished ones, and while fewer than `beam_size` finished (the token limit came first),
+/// the likeliest live ones (`live` is best first) until there are `beam_size`. Without them
+/// an end-of-text taken early would win over any text the limit cut.
+fn final_candidates(
+    mut finished: Vec<Hypothesis>,
+    live: Vec<Hypothesis>,
+    beam_size: usize,
+) -> Vec<Hypothesis> {
+    let short = beam_size.saturating_sub(finished.len());
+    finished.extend(live.into_iter().take(short));
+    finished
 }
 
 /// openai-whisper's default ranking: the highest log-probability per sampled token (the
@@ -701,6 +715,33 @@ mod tests {
             !allowed(&[], &o).contains(&1),
             "blank suppressed at the start"
         );
+    }
+
+    fn hypothesis(tokens: usize, sum_logprob: f32) -> Hypothesis {
+        Hypothesis {
+            tokens: vec![1; tokens],
+            sum_logprob,
+            cache: KvCache::empty(),
+            frames: Vec::new(),
+            next_frame: 0,
+        }
+    }
+
+    /// At the token limit with one early end-of-text finished (-1 a token), the live beams
+    /// (-0.25 and -0.375 a token) compete, and the likeliest per token wins; with
+    /// `beam_size` finished, the live ones are left out, as openai-whisper leaves them.
+    #[test]
+    fn at_the_token_limit_the_live_beams_compete_with_an_early_end() {
+        let early = || hypothesis(1, -1.0);
+        let live = || vec![hypothesis(8, -2.0), hypothesis(8, -3.0)];
+        let best = rank(final_candidates(vec![early()], live(), 5), 0);
+        assert_eq!((best.tokens.len(), best.sum_logprob), (8, -2.0));
+        let full: Vec<Hypothesis> = (0..5).map(|_| early()).collect();
+        let best = rank(final_candidates(full, live(), 5), 0);
+        assert_eq!(best.tokens.len(), 1);
+        // Nothing finished: the live ones are the candidates.
+        let best = rank(final_candidates(Vec::new(), live(), 5), 0);
+        assert_eq!(best.sum_logprob, -2.0);
     }
 
     #[test]
