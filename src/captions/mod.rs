@@ -119,7 +119,8 @@ pub struct CaptionOptions {
     pub pause_ms: u32,
     /// A language code; `None` detects it per utterance (multilingual models).
     pub language: Option<String>,
-    /// Beam width of the finals (partials are greedy).
+    /// Beam width of the finals and of the low-latency stream (`Balanced`'s partials are
+    /// greedy).
     pub beam_size: usize,
     /// A segment whose no-speech probability is above this ...
     pub max_no_speech: f32,

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! CaptionWindow ─► its new samples and voiced runs added to the stream window
-//!   ─► the window decoded (greedy, context fitted): earlier finals as the prompt, the
-//!      finals inside the window forced as the decoder's start
+//!   ─► the window decoded (beam search as offline, context fitted): earlier finals as
+//!      the prompt, the finals inside the window forced as the decoder's start
 //!   ─► hypothesis H (what follows the forced tokens)
 //!   ─► H cut where it starts to loop ("Basil Paris Basil Paris"), where it says recent
 //!      final text again up to its end or its own (the decoder went back over audio it has
@@ -244,10 +244,15 @@ impl Stream {
         let tokens = Tokens::new(transcriber);
         let too_long = self.audio.len() as u64 > MAX_WINDOW_SAMPLES;
         let forced_text = tokens.has_text(&self.committed);
+        // The window goes on with final text: it holds some, or starts inside the voice
+        // whose text it goes on with.
+        let goes_on = forced_text || self.starts_in_voice();
         let uncommitted_s = (self.end() - self.committed_end.max(self.start)) / 16_000;
         let opts = TranscribeOptions {
             language: options.language.clone(),
-            beam_size: 1,
+            // The offline transcription's beam: decoded greedily, the caption recordings
+            // lose 0.1-2.1 points of WER offline, and so did the greedy stream.
+            beam_size: options.beam_size,
             best_of: 1,
             audio_ctx: AudioCtx::Fit,
             max_new_tokens: Some(
@@ -263,8 +268,10 @@ impl Stream {
             // No fallback to sampling: a sampled decode seldom agrees with the next step's,
             // and each fallback is one more decode of the window in the same step.
             temperatures: vec![0.0],
-            // A window that holds final text is not silence, whatever its start sounds like.
-            no_speech_threshold: if forced_text {
+            // A window that goes on with final text is not silence, whatever its start
+            // sounds like (tiny.en gave "Subiaco near Rome and used ..." a no-speech
+            // probability of 0.82 in a window cut inside that voice).
+            no_speech_threshold: if goes_on {
                 None
             } else {
                 TranscribeOptions::default().no_speech_threshold
@@ -279,7 +286,7 @@ impl Stream {
             .segments
             .iter()
             .chain(&decoded.open)
-            .all(|s| forced_text || !options.invented(s, self.audio.len()));
+            .all(|s| goes_on || !options.invented(s, self.audio.len()));
         let mut hypothesis: Vec<u32> = Vec::new();
         if plausible {
             for segment in decoded.segments.iter().chain(&decoded.open) {
@@ -437,13 +444,20 @@ impl Stream {
         self.last = rest.to_vec();
         self.last_end = self.end();
         if too_long {
-            self.retire_all();
+            self.start_after_final();
         } else {
             // The window keeps the speech that was just made final, pauses included: the
             // decoder hears the next sentence after it, as the offline loop does.
             self.trim(&tokens);
         }
         Ok(step)
+    }
+
+    /// Whether the window starts inside a voiced run: it was cut while the speaker went on.
+    fn starts_in_voice(&self) -> bool {
+        self.voiced
+            .iter()
+            .any(|r| r.start < self.start && r.end > self.start)
     }
 
     /// Where the voice whose text is not final yet starts in the window: the first voiced
@@ -695,16 +709,34 @@ impl Stream {
         self.voiced.retain(|r| r.end > new_start);
     }
 
-    /// All final text leaves the window and becomes the prompt.
+    /// The window, too long to go on, starts again where its final text ends: the final
+    /// text becomes the prompt, and the audio after it stays (at most [`KEEP_SAMPLES`] of
+    /// it). A decode may end before the speech does ("... with ugly ones." and nothing for
+    /// the next 2 s of voice): that speech is heard again, not lost.
+    fn start_after_final(&mut self) {
+        let keep_from = self
+            .committed_end
+            .max(self.end().saturating_sub(KEEP_SAMPLES));
+        self.retire_before(keep_from);
+    }
+
+    /// All final text leaves the window and becomes the prompt; so does the audio.
     fn retire_all(&mut self) {
+        self.retire_before(self.end());
+    }
+
+    /// All final text leaves the window and becomes the prompt, and the window starts
+    /// afresh at `at` (audio clock, clamped to the window), keeping the audio after it.
+    fn retire_before(&mut self, at: u64) {
         let committed = std::mem::take(&mut self.committed);
         self.push_previous(&committed);
         self.heard_at.clear();
         self.last.clear();
-        let end = self.end();
-        self.audio.clear();
-        self.start = end;
-        self.committed_end = self.committed_end.max(end);
+        let at = at.clamp(self.start, self.end());
+        self.audio.drain(..(at - self.start) as usize);
+        self.start = at;
+        self.committed_end = self.committed_end.max(at);
+        self.voiced.retain(|r| r.end > at);
     }
 
     fn push_previous(&mut self, tokens: &[u32]) {
@@ -1146,6 +1178,29 @@ mod tests {
 
     /// Token ids from 100 on are timestamps.
     const TB: u32 = 100;
+
+    #[test]
+    fn a_window_too_long_starts_again_where_its_final_text_ends() {
+        const S: u64 = 16_000;
+        let mut stream = Stream::new();
+        let audio = vec![0.0; (29 * S) as usize];
+        stream.hear(0, &audio, &[0..10 * S, 20 * S..29 * S]);
+        stream.committed = vec![TB, 1, 2, TB + 1300];
+        stream.committed_end = 26 * S;
+        stream.start_after_final();
+        // The 3 s of voice after the final text stay; the final text is the prompt.
+        assert_eq!((stream.start, stream.end()), (26 * S, 29 * S));
+        assert_eq!(stream.voiced.len(), 1);
+        assert_eq!(stream.voiced[0], 20 * S..29 * S);
+        assert_eq!(stream.previous, [TB, 1, 2, TB + 1300]);
+        assert!(stream.committed.is_empty());
+        // With no final text for long, at most KEEP_SAMPLES stay.
+        let mut stream = Stream::new();
+        let voice = 0..29 * S;
+        stream.hear(0, &audio, std::slice::from_ref(&voice));
+        stream.start_after_final();
+        assert_eq!(stream.start, 29 * S - KEEP_SAMPLES);
+    }
 
     #[test]
     fn a_short_word_listening_elsewhere_takes_its_neighbours_time() {
