@@ -258,11 +258,11 @@ fn finals_on_the_real_recording_are_as_right_as_offline_and_consistent() {
 
 /// `[captions] latency = "low"` (the default) on the real recording, read as fast as it
 /// goes: its finals stay within a few points of the offline transcription's WER against
-/// the spoken text (both through the captions' WER normaliser; fast runs measured 2.9-3.9
-/// points above offline, real-time runs 1.3, and runs of the same build differ by a point
-/// or two, as the caption windows the decoder takes depend on its speed, so the bound is
-/// offline + 5 points, which a decode that goes wrong for a stretch exceeds; the README has
-/// the measured figures), say no phrase twice at a join, and come soon after the words were
+/// the spoken text (both through the captions' WER normaliser; with the beam, fast and
+/// real-time runs measured 0.8 points above offline, greedy steps 1.3-3.9; a change
+/// anywhere in the decoder moves single words either way, so the bound is offline + 3
+/// points, which a stretch decoded wrong or lost exceeds; the README has the measured
+/// figures), say no phrase twice at a join, and come soon after the words were
 /// spoken: the median, over the spoken words, of the audio heard when the final holding a
 /// word was decided (`heard_ms`) minus the word's end (its sentence's span in
 /// `continuous.tsv`, shared among the words by characters) is at most 2 s. Audio time, not
@@ -376,7 +376,7 @@ fn low_latency_finals_on_the_real_recording_come_within_2_s_of_the_words() {
         "too few words aligned"
     );
     assert!(
-        caption_errors * 100 <= offline_errors * 100 + 5 * words,
+        caption_errors * 100 <= offline_errors * 100 + 3 * words,
         "captions WER {caption_errors}/{words} against the spoken text, offline {offline_errors}"
     );
     assert!(
