@@ -66,6 +66,9 @@ const REPEAT_TOKENS: usize = 4;
 const RECENT_TOKENS: usize = 40;
 /// The most words a decode may say again at its start, after the final text.
 const JOIN_WORDS: usize = 5;
+/// Whole words that must agree after a word two steps spell differently before that word
+/// is let pass ([`past_disputed_word`]).
+const AGREED_PAST_WORDS: usize = 2;
 /// Final audio the window keeps before the speech in progress when it is cut at a word
 /// (3 s): the sentence around the words the decoder goes on from.
 const CONTEXT_SAMPLES: u64 = 48_000;
@@ -515,19 +518,23 @@ impl Stream {
 
     /// The prefix of `hypothesis` the previous step's hypothesis agrees with, cut back to
     /// the end of a word: LocalAgreement-2 (two timestamps agree whatever their values; the
-    /// newer ones are kept).
+    /// newer ones are kept), letting pass a word the two spell differently when the words
+    /// after it agree.
     fn agreed(&self, tokens: &Tokens, hypothesis: &[u32]) -> usize {
-        let same = hypothesis
-            .iter()
-            .zip(&self.last)
-            .take_while(|(a, b)| a == b || (tokens.is_timestamp(**a) && tokens.is_timestamp(**b)))
-            .count();
+        // `hypothesis[..same]` agrees with `self.last[..last_same]`; from the last word let
+        // pass on, token by token.
+        let mut same = tokens.same_prefix(hypothesis, &self.last);
+        let mut last_same = same;
+        while let Some(past) = tokens.past_disputed_word(hypothesis, &self.last, same, last_same) {
+            (same, last_same) = past;
+        }
         // A hypothesis's last word may go on past the end of the audio it heard ("f", then
         // "fine"): two steps agreeing on it say nothing until both heard more audio after
         // it, or the voice stop.
+        let last_whole = self.heard_whole(tokens, &self.last, self.last_end);
         let mut n = tokens
             .word_end_before(hypothesis, same)
-            .min(self.heard_whole(tokens, &self.last, self.last_end))
+            .min((last_whole + same).saturating_sub(last_same))
             .min(self.heard_whole(tokens, hypothesis, self.end()));
         // A word cut short ("f-") both times is still cut: it waits for the audio after it;
         // so does the word before one ("per f-f-f" for "perfection": the decoder may have
@@ -765,6 +772,70 @@ fn smooth_heard(tokens: &[u32], heard: &[u64], timestamp_begin: u32) -> Vec<u64>
     out
 }
 
+/// The length of the prefix of token sequences `a` and `b` that agree (two timestamps,
+/// ids from `timestamp_begin` on, agree whatever their values).
+fn same_prefix(a: &[u32], b: &[u32], timestamp_begin: u32) -> usize {
+    a.iter()
+        .zip(b)
+        .take_while(|(x, y)| x == y || (**x >= timestamp_begin && **y >= timestamp_begin))
+        .count()
+}
+
+/// Where `newer` and `older`, which agree up to `newer[..at.0]` and `older[..at.1]` and
+/// differ in the word after, agree again once that one word is let pass: at least
+/// [`AGREED_PAST_WORDS`] whole words after it agree. The decoder may spell a word it is
+/// unsure of (a name: "Subiacco", "Söbialko") differently at every step while it agrees
+/// on all around it; the newer spelling, which heard more audio, stands. `None` when the
+/// words after do not agree, or a timestamp is in dispute.
+fn past_disputed_word(
+    newer: &[u32],
+    older: &[u32],
+    at: (usize, usize),
+    timestamp_begin: u32,
+    starts_word: impl Fn(u32) -> bool,
+) -> Option<(usize, usize)> {
+    let is_timestamp = |t: u32| t >= timestamp_begin;
+    let next_word = |tokens: &[u32], from: usize| {
+        (from + 1..tokens.len())
+            .find(|&i| starts_word(tokens[i]))
+            .filter(|&i| !tokens[from..i].iter().any(|&t| is_timestamp(t)))
+    };
+    if at.0 >= newer.len() || at.1 >= older.len() {
+        return None;
+    }
+    let (newer_next, older_next) = (next_word(newer, at.0)?, next_word(older, at.1)?);
+    let same = same_prefix(&newer[newer_next..], &older[older_next..], timestamp_begin);
+    let end = newer_next + same;
+    let word_starts = newer[newer_next..end]
+        .iter()
+        .filter(|&&t| !is_timestamp(t) && starts_word(t))
+        .count();
+    // The last word agreed on is whole when a word or a timestamp follows it.
+    let ends_word = newer.get(end).is_some_and(|&t| starts_word(t))
+        || newer[..end].last().is_some_and(|&t| is_timestamp(t));
+    let whole = word_starts - usize::from(!ends_word && word_starts > 0);
+    (whole >= AGREED_PAST_WORDS).then_some((end, older_next + same))
+}
+
+/// How many of the words at the start of `head` say again the last words of `tail` (up to
+/// [`JOIN_WORDS`] of them, the most that match), or, three or more of them, after one
+/// word heard otherwise ("The apples are gone before noon" after "... because the best
+/// apples are gone before noon": the window was cut where Whisper closed the sentence,
+/// a second before its voice ended). 0 when none do.
+fn words_said_again(tail: &[&str], head: &[&str]) -> usize {
+    let ends_tail = |from: usize, k: usize| {
+        head.len() >= from + k && tail.len() >= k && tail[tail.len() - k..] == head[from..from + k]
+    };
+    let most = JOIN_WORDS.min(tail.len()).min(head.len());
+    if let Some(k) = (1..=most).rev().find(|&k| ends_tail(0, k)) {
+        return k;
+    }
+    (3..=most)
+        .rev()
+        .find(|&k| ends_tail(1, k))
+        .map_or(0, |k| k + 1)
+}
+
 /// Where a decoding loop says its phrase again in `words` (normalised words, punctuation
 /// alone counting as one), at index `from` or later: the second time a phrase of two or
 /// more words comes twice in a row, whatever its length ("Fresh snow fell ... Fresh snow
@@ -934,22 +1005,36 @@ impl<'a> Tokens<'a> {
             .collect()
     }
 
+    /// See [`same_prefix`].
+    fn same_prefix(&self, a: &[u32], b: &[u32]) -> usize {
+        same_prefix(a, b, self.timestamp_begin)
+    }
+
+    /// See [`past_disputed_word`].
+    fn past_disputed_word(
+        &self,
+        newer: &[u32],
+        older: &[u32],
+        at: usize,
+        older_at: usize,
+    ) -> Option<(usize, usize)> {
+        past_disputed_word(newer, older, (at, older_at), self.timestamp_begin, |t| {
+            self.starts_word(t)
+        })
+    }
+
     /// The tokens at the start of `hypothesis` that say again the last words of `said`
-    /// (up to [`JOIN_WORDS`] of them, the most that match); an empty range when none do.
+    /// ([`words_said_again`]); an empty range when none do.
     fn said_again(&self, said: &[u32], hypothesis: &[u32]) -> Range<usize> {
         let tail = self.words(&said[said.len().saturating_sub(4 * JOIN_WORDS)..]);
         let head = self.words(hypothesis);
-        let matching = (1..=JOIN_WORDS.min(tail.len()).min(head.len()))
-            .rev()
-            .find(|&k| {
-                tail[tail.len() - k..]
-                    .iter()
-                    .zip(&head[..k])
-                    .all(|((a, _), (b, _))| a == b)
-            });
-        match matching {
-            Some(k) => head[0].1.start..head[k - 1].1.end,
-            None => 0..0,
+        let tail: Vec<&str> = tail.iter().map(|(w, _)| w.as_str()).collect();
+        match words_said_again(
+            &tail,
+            &head.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>(),
+        ) {
+            0 => 0..0,
+            k => head[0].1.start..head[k - 1].1.end,
         }
     }
 
@@ -1200,6 +1285,59 @@ mod tests {
         stream.hear(0, &audio, std::slice::from_ref(&voice));
         stream.start_after_final();
         assert_eq!(stream.start, 29 * S - KEEP_SAMPLES);
+    }
+
+    #[test]
+    fn a_word_spelled_differently_passes_when_the_words_after_it_agree() {
+        // Tokens 10.. start a word; 1..9 go on one.
+        let starts_word = |t: u32| t >= 10;
+        // "near Su-bi-acco and used it" against "near Sö-bial-ko and used it": 12 13 agree.
+        let newer = [TB, 10, 11, 1, 2, 12, 13, 14];
+        let older = [TB, 10, 11, 3, 4, 5, 12, 13, 14];
+        let at = same_prefix(&newer, &older, TB);
+        assert_eq!(at, 3);
+        // 12 and 13 are whole (a word follows them); 14 may go on.
+        assert_eq!(
+            past_disputed_word(&newer, &older, (at, at), TB, starts_word),
+            Some((8, 9))
+        );
+        // One word agreeing after the dispute is not enough.
+        let newer = [TB, 10, 11, 1, 12, 13];
+        let older = [TB, 10, 15, 12, 13];
+        assert_eq!(
+            past_disputed_word(&newer, &older, (2, 2), TB, starts_word),
+            None
+        );
+        // A word said in one and not the other shifts the rest: no agreement.
+        let newer = [10, 16, 12, 13, 14, 15];
+        let older = [10, 12, 13, 14, 15];
+        assert_eq!(
+            past_disputed_word(&newer, &older, (1, 1), TB, starts_word),
+            None
+        );
+        // A segment closed in one and not the other is no word in dispute.
+        let newer = [10, TB + 5, 12, 13, 14, 15];
+        let older = [10, 11, 12, 13, 14, 15];
+        assert_eq!(
+            past_disputed_word(&newer, &older, (1, 1), TB, starts_word),
+            None
+        );
+    }
+
+    #[test]
+    fn the_end_of_the_final_text_said_again_is_found() {
+        let words = |text: &'static str| text.split(' ').collect::<Vec<_>>();
+        let tail = words("because the best apples are gone before noon");
+        assert_eq!(
+            words_said_again(&tail, &words("before noon good morning")),
+            2
+        );
+        assert_eq!(words_said_again(&tail, &words("noon noon good")), 1);
+        // After one word heard otherwise, three or more words again.
+        let head = words("the apples are gone before noon good morning");
+        assert_eq!(words_said_again(&tail, &head), 6);
+        assert_eq!(words_said_again(&tail, &words("so before noon we")), 0);
+        assert_eq!(words_said_again(&tail, &words("good morning everyone")), 0);
     }
 
     #[test]
