@@ -23,6 +23,61 @@ fn first_lanes(n: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 
+/// How far ahead of the key or value row being read attention asks for the later ones. A
+/// head's cross-attention keys (and values) are one block of up to 1500 short rows, which
+/// the hardware prefetcher alone followed at a fraction of the bandwidth: asking 8 KiB ahead
+/// took base's decoder step from 2.9 to 2.2 ms (f16 weights, 2 threads).
+const ROWS_AHEAD_BYTES: usize = 8 << 10;
+
+/// Asks for attention's key or value rows ahead of their use, into the caches.
+struct RowsAhead {
+    /// The rows' start, and the first address past the last row's end.
+    start: *const i8,
+    end: *const i8,
+    /// Bytes from one row to the next, and bytes read of each row.
+    stride: usize,
+    width: usize,
+    /// Rows between the one being read and the one asked for.
+    ahead: usize,
+}
+
+impl RowsAhead {
+    /// For `rows` rows of `width` values, `stride` values apart, at `p`.
+    fn new<T>(p: *const T, rows: usize, stride: usize, width: usize) -> Self {
+        let size = size_of::<T>();
+        // No bytes to ask for when there is nothing to read: `ask` then returns at once.
+        let bytes = if rows == 0 || width == 0 {
+            0
+        } else {
+            ((rows - 1) * stride + width) * size
+        };
+        Self {
+            start: p as *const i8,
+            end: (p as *const i8).wrapping_add(bytes),
+            stride: stride * size,
+            width: width * size,
+            ahead: ROWS_AHEAD_BYTES.div_ceil((width * size).max(1)),
+        }
+    }
+
+    /// Asks for the row `ahead` rows after row `j`, if there is one: every cache line it
+    /// touches.
+    #[inline(always)]
+    unsafe fn ask(&self, j: usize) {
+        let row = self.start.wrapping_add((j + self.ahead) * self.stride);
+        if row >= self.end {
+            return;
+        }
+        let mut line = row.wrapping_sub(row as usize % 64);
+        let last = row.wrapping_add(self.width - 1);
+        while line <= last {
+            // A prefetch never faults, and every line asked for holds bytes of the rows.
+            _mm_prefetch::<_MM_HINT_T0>(line);
+            line = line.wrapping_add(64);
+        }
+    }
+}
+
 /// Values that load into sixteen f32 lanes.
 trait Wide: Copy {
     /// The first `lanes` values at `p` widened to f32, zeros in the other lanes.
@@ -429,6 +484,7 @@ unsafe fn add_weighted_rows_wide<T: Wide>(p: &[f32], v: &[T], stride: usize, out
     const CHUNK: usize = 4 * LANES;
     let len = out.len();
     let (pv, po) = (v.as_ptr(), out.as_mut_ptr());
+    let ahead = RowsAhead::new(pv, p.len(), stride, len);
     for c0 in (0..len).step_by(CHUNK) {
         let mut lanes = [0 as __mmask16; 4];
         let mut acc = [_mm512_setzero_ps(); 4];
@@ -437,6 +493,9 @@ unsafe fn add_weighted_rows_wide<T: Wide>(p: &[f32], v: &[T], stride: usize, out
             acc[q] = _mm512_maskz_loadu_ps(lanes[q], po.add(c0 + q * LANES));
         }
         for (j, &pj) in p.iter().enumerate() {
+            if c0 == 0 {
+                ahead.ask(j);
+            }
             let weight = _mm512_set1_ps(pj);
             let row = pv.add(j * stride + c0);
             for (q, a) in acc.iter_mut().enumerate() {
@@ -517,6 +576,7 @@ unsafe fn rows_weighted_sum<T: Wide, const R: usize>(
     d: usize,
 ) {
     const CHUNK: usize = 4 * LANES;
+    let ahead = RowsAhead::new(v, keys, stride, d);
     for c0 in (0..d).step_by(CHUNK) {
         let mut lanes = [0 as __mmask16; 4];
         for (q, l) in lanes.iter_mut().enumerate() {
@@ -529,6 +589,9 @@ unsafe fn rows_weighted_sum<T: Wide, const R: usize>(
             }
         }
         for j in 0..keys {
+            if c0 == 0 {
+                ahead.ask(j);
+            }
             let src = v.add(j * stride + c0);
             let mut x = [_mm512_setzero_ps(); 4];
             for (q, xq) in x.iter_mut().enumerate() {
@@ -605,7 +668,9 @@ unsafe fn rows_key_dots<T: Wide, const R: usize>(
     keys: usize,
     out: *mut f32,
 ) {
+    let ahead = RowsAhead::new(k, keys, stride, d);
     for j in 0..keys {
+        ahead.ask(j);
         let key = k.add(j * stride);
         let mut acc = [_mm512_setzero_ps(); R];
         let mut i = 0;
@@ -644,7 +709,11 @@ unsafe fn row_dots_wide<T: Wide>(q: &[f32], k: &[T], stride: usize, scores: &mut
     let pk = k.as_ptr();
     let done = scores.len() - scores.len() % KEYS;
     let (grouped, rest) = scores.split_at_mut(done);
+    let ahead = RowsAhead::new(pk, done + rest.len(), stride, q.len());
     for (g, out) in grouped.chunks_exact_mut(KEYS).enumerate() {
+        for key in g * KEYS..(g + 1) * KEYS {
+            ahead.ask(key);
+        }
         key_dots::<T, KEYS>(q, pk.add(g * KEYS * stride), stride, out);
     }
     for (j, s) in rest.iter_mut().enumerate() {
