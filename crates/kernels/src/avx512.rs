@@ -11,6 +11,7 @@
 //! raw-pointer loops rely on.
 
 use super::gemm::{Start, MR, NR};
+use super::prefetch::RowsAhead;
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
@@ -21,61 +22,6 @@ const LANES: usize = 16;
 #[inline(always)]
 fn first_lanes(n: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
-}
-
-/// How far ahead of the key or value row being read attention asks for the later ones. A
-/// head's cross-attention keys (and values) are one block of up to 1500 short rows, which
-/// the hardware prefetcher alone followed at a fraction of the bandwidth: asking 8 KiB ahead
-/// took base's decoder step from 2.9 to 2.2 ms (f16 weights, 2 threads).
-const ROWS_AHEAD_BYTES: usize = 8 << 10;
-
-/// Asks for attention's key or value rows ahead of their use, into the caches.
-struct RowsAhead {
-    /// The rows' start, and the first address past the last row's end.
-    start: *const i8,
-    end: *const i8,
-    /// Bytes from one row to the next, and bytes read of each row.
-    stride: usize,
-    width: usize,
-    /// Rows between the one being read and the one asked for.
-    ahead: usize,
-}
-
-impl RowsAhead {
-    /// For `rows` rows of `width` values, `stride` values apart, at `p`.
-    fn new<T>(p: *const T, rows: usize, stride: usize, width: usize) -> Self {
-        let size = size_of::<T>();
-        // No bytes to ask for when there is nothing to read: `ask` then returns at once.
-        let bytes = if rows == 0 || width == 0 {
-            0
-        } else {
-            ((rows - 1) * stride + width) * size
-        };
-        Self {
-            start: p as *const i8,
-            end: (p as *const i8).wrapping_add(bytes),
-            stride: stride * size,
-            width: width * size,
-            ahead: ROWS_AHEAD_BYTES.div_ceil((width * size).max(1)),
-        }
-    }
-
-    /// Asks for the row `ahead` rows after row `j`, if there is one: every cache line it
-    /// touches.
-    #[inline(always)]
-    unsafe fn ask(&self, j: usize) {
-        let row = self.start.wrapping_add((j + self.ahead) * self.stride);
-        if row >= self.end {
-            return;
-        }
-        let mut line = row.wrapping_sub(row as usize % 64);
-        let last = row.wrapping_add(self.width - 1);
-        while line <= last {
-            // A prefetch never faults, and every line asked for holds bytes of the rows.
-            _mm_prefetch::<_MM_HINT_T0>(line);
-            line = line.wrapping_add(64);
-        }
-    }
 }
 
 /// Values that load into sixteen f32 lanes.

@@ -8,7 +8,7 @@
 //! - `scalar.rs`: portable reference kernels. They are the ground truth for the tests and the
 //!   fallback on CPUs without the SIMD paths.
 //! - `x86.rs`: AVX2 + FMA + F16C versions of the scalar kernels, plus the 6×16 GEMM register
-//!   tile.
+//!   tile and attention's row kernels.
 //! - `avx512.rs`: AVX-512 (F, BW, VL) versions of the kernels that the wider registers speed
 //!   up: the GEMM register tile and the f16 tile. Everything else on an AVX-512 backend runs
 //!   the AVX2 code, which such a CPU also has.
@@ -26,6 +26,7 @@
 //!   byte dot-product instructions (AVX-VNNI, AVX-512 VNNI, aarch64 `sdot`) serve only these
 //!   products: their backends run the other kernels as AVX2, AVX-512 or NEON do.
 //! - `attention.rs`: multi-head scaled dot-product attention over strided views.
+//! - `prefetch.rs`: attention's key and value rows asked for ahead of their use (x86).
 //! - `shared.rs`: a tiny helper that lets parallel tasks write disjoint parts of one buffer.
 //! - `test_util.rs`: the tests' deterministic PRNG and tolerance checks.
 //!
@@ -57,6 +58,8 @@
 mod attention;
 mod gemm;
 mod linear_f16;
+#[cfg(target_arch = "x86_64")]
+mod prefetch;
 pub mod quant;
 mod scalar;
 mod shared;
@@ -748,6 +751,10 @@ impl KvElement for f32 {
             // SAFETY: the AVX-512 variants exist only when AVX-512 F, BW and VL were detected;
             // `Backend::row_dots` checked the length of `k`.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::row_dots(q, k, stride, scores) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX2 variants exist only when AVX2, FMA and F16C were detected;
+            // `Backend::row_dots` checked the length of `k`.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::row_dots(q, k, stride, scores) },
             _ => {
                 for (j, s) in scores.iter_mut().enumerate() {
                     *s = be.dot(q, &k[j * stride..j * stride + q.len()]);
@@ -763,6 +770,9 @@ impl KvElement for f32 {
             Isa::Avx512 | Isa::Avx512Vnni => unsafe {
                 avx512::add_weighted_rows(p, v, stride, out)
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `row_dots`; `Backend::add_weighted_rows` checked the length of `v`.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::add_weighted_rows(p, v, stride, out) },
             _ => {
                 let len = out.len();
                 for (j, &pj) in p.iter().enumerate() {
@@ -814,6 +824,9 @@ impl KvElement for f16 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as for f32.
             Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx512::row_dots_f16(q, k, stride, scores) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for f32.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::row_dots_f16(q, k, stride, scores) },
             _ => {
                 for (j, s) in scores.iter_mut().enumerate() {
                     *s = be.dot_f16(&k[j * stride..j * stride + q.len()], q);
@@ -829,6 +842,9 @@ impl KvElement for f16 {
             Isa::Avx512 | Isa::Avx512Vnni => unsafe {
                 avx512::add_weighted_rows_f16(p, v, stride, out)
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for f32.
+            Isa::Avx2 | Isa::AvxVnni => unsafe { x86::add_weighted_rows_f16(p, v, stride, out) },
             _ => {
                 let len = out.len();
                 let mut row = vec![0.0; len];
@@ -1437,6 +1453,54 @@ mod tests {
                     sum,
                     "{} add_weighted_rows cut at {cut}",
                     be.name()
+                );
+            }
+        }
+    }
+
+    /// Outside AVX-512, which has kernels of its own, attention's row kernels compute exactly
+    /// a dot product per key and an axpy per value row: the rows asked for ahead, and AVX2's
+    /// sums held in registers, change no bit of what the decoder computed before them.
+    #[test]
+    fn row_kernels_are_dots_and_axpys() {
+        let mut rng = Rng::new(13);
+        for (rows, len, stride) in ROW_CASES {
+            let kv = rng.vec(rows.max(1) * stride, 1.0);
+            let kv16: Vec<f16> = kv.iter().map(|&x| f16::from_f32(x)).collect();
+            let (q, p, start) = (rng.vec(len, 1.0), rng.vec(rows, 1.0), rng.vec(len, 1.0));
+            #[cfg(target_arch = "x86_64")]
+            let has_own = |be: &Backend| matches!(be.0, Isa::Avx512 | Isa::Avx512Vnni);
+            #[cfg(not(target_arch = "x86_64"))]
+            let has_own = |_: &Backend| false;
+            for be in Backend::available().into_iter().filter(|be| !has_own(be)) {
+                let name = be.name();
+                let rows_of = |j: usize| j * stride..j * stride + len;
+                let mut got = vec![f32::NAN; rows];
+                be.row_dots(&q, &kv, stride, &mut got);
+                let want: Vec<f32> = (0..rows).map(|j| be.dot(&q, &kv[rows_of(j)])).collect();
+                assert_eq!(got, want, "{name} row_dots, {rows} rows of {len}");
+                be.row_dots(&q, &kv16, stride, &mut got);
+                let want: Vec<f32> = (0..rows)
+                    .map(|j| be.dot_f16(&kv16[rows_of(j)], &q))
+                    .collect();
+                assert_eq!(got, want, "{name} row_dots f16, {rows} rows of {len}");
+
+                let (mut got, mut want) = (start.clone(), start.clone());
+                be.add_weighted_rows(&p, &kv, stride, &mut got);
+                for (j, &pj) in p.iter().enumerate() {
+                    be.axpy(&mut want, pj, &kv[rows_of(j)]);
+                }
+                assert_eq!(got, want, "{name} add_weighted_rows, {rows} rows of {len}");
+                let (mut got, mut want) = (start.clone(), start.clone());
+                be.add_weighted_rows(&p, &kv16, stride, &mut got);
+                let mut row = vec![0.0; len];
+                for (j, &pj) in p.iter().enumerate() {
+                    be.f16_to_f32(&kv16[rows_of(j)], &mut row);
+                    be.axpy(&mut want, pj, &row);
+                }
+                assert_eq!(
+                    got, want,
+                    "{name} add_weighted_rows f16, {rows} rows of {len}"
                 );
             }
         }

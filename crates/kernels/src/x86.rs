@@ -11,6 +11,7 @@
 //! they go through the same arithmetic as the full vectors.
 
 use super::gemm::{add_tile, Start, MR, NR};
+use super::prefetch::RowsAhead;
 use super::scalar::{ERF_A, ERF_P};
 use half::f16;
 use std::arch::x86_64::*;
@@ -439,5 +440,137 @@ pub(super) unsafe fn gemm_tile(
             _mm256_storeu_ps(b_row.as_mut_ptr().add(LANES), acc_r[1]);
         }
         add_tile(c, ldc, rows, cols, &buf, start);
+    }
+}
+
+/// Values that load into eight f32 lanes: attention's keys and values, f32 or f16.
+trait Narrow: Copy {
+    /// Eight values at `p` widened to f32.
+    unsafe fn load8(p: *const Self) -> __m256;
+    /// The first `rem` (< 8) values at `p` widened to f32, zeros in the other lanes.
+    unsafe fn load_tail(p: *const Self, rem: usize) -> __m256;
+}
+
+impl Narrow for f32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
+    }
+
+    #[inline(always)]
+    unsafe fn load_tail(p: *const f32, rem: usize) -> __m256 {
+        _mm256_maskload_ps(p, tail_mask(rem))
+    }
+}
+
+impl Narrow for f16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f16) -> __m256 {
+        load_f16(p)
+    }
+
+    #[inline(always)]
+    unsafe fn load_tail(p: *const f16, rem: usize) -> __m256 {
+        load_f16_tail(p, rem)
+    }
+}
+
+/// `scores[j] = q · k[j·stride..][..q.len()]` (see `Backend::row_dots`), each score as [`dot`]
+/// computes it, the keys asked for ahead.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn row_dots(q: &[f32], k: &[f32], stride: usize, scores: &mut [f32]) {
+    let ahead = RowsAhead::new(k.as_ptr(), scores.len(), stride, q.len());
+    for (j, s) in scores.iter_mut().enumerate() {
+        ahead.ask(j);
+        *s = dot(q, &k[j * stride..j * stride + q.len()]);
+    }
+}
+
+/// [`row_dots`] with the keys in f16, each score as [`dot_f16`] computes it.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn row_dots_f16(q: &[f32], k: &[f16], stride: usize, scores: &mut [f32]) {
+    let ahead = RowsAhead::new(k.as_ptr(), scores.len(), stride, q.len());
+    for (j, s) in scores.iter_mut().enumerate() {
+        ahead.ask(j);
+        *s = dot_f16(&k[j * stride..j * stride + q.len()], q);
+    }
+}
+
+/// `out += Σ_j p[j] · v[j·stride..][..out.len()]` (see `Backend::add_weighted_rows`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn add_weighted_rows(p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+    add_weighted_rows_narrow(p, v, stride, out)
+}
+
+/// [`add_weighted_rows`] with the rows in f16, widened in registers.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn add_weighted_rows_f16(p: &[f32], v: &[f16], stride: usize, out: &mut [f32]) {
+    add_weighted_rows_narrow(p, v, stride, out)
+}
+
+/// Output columns summed in registers: 64 (a head) in eight, beside the weight and a row's
+/// vector.
+const SUM_VECTORS: usize = 8;
+
+/// The columns in groups of [`SUM_VECTORS`] vectors, then of one, then the ragged tail, each
+/// group summed over every row in registers instead of a load and a store of `out` per row.
+/// Each column is the chain of FMAs in row order from its value in `out` that [`axpy`] row
+/// after row computes, so the sums are exactly its sums.
+#[inline(always)]
+unsafe fn add_weighted_rows_narrow<T: Narrow>(p: &[f32], v: &[T], stride: usize, out: &mut [f32]) {
+    let len = out.len();
+    let (pv, po) = (v.as_ptr(), out.as_mut_ptr());
+    let ahead = RowsAhead::new(pv, p.len(), stride, len);
+    let mut c0 = 0;
+    while c0 + SUM_VECTORS * LANES <= len {
+        weighted_columns::<T, SUM_VECTORS>(p, pv.add(c0), stride, po.add(c0), c0 == 0, &ahead);
+        c0 += SUM_VECTORS * LANES;
+    }
+    while c0 + LANES <= len {
+        weighted_columns::<T, 1>(p, pv.add(c0), stride, po.add(c0), c0 == 0, &ahead);
+        c0 += LANES;
+    }
+    if c0 < len {
+        let rem = len - c0;
+        let mask = tail_mask(rem);
+        let mut acc = _mm256_maskload_ps(po.add(c0), mask);
+        for (j, &pj) in p.iter().enumerate() {
+            if c0 == 0 {
+                ahead.ask(j);
+            }
+            let x = T::load_tail(pv.add(j * stride + c0), rem);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(pj), x, acc);
+        }
+        _mm256_maskstore_ps(po.add(c0), mask, acc);
+    }
+}
+
+/// `N` vectors of columns at `out` summed over every row at `v` (rows `stride` apart); the
+/// first group of columns asks for the rows ahead.
+#[inline(always)]
+unsafe fn weighted_columns<T: Narrow, const N: usize>(
+    p: &[f32],
+    v: *const T,
+    stride: usize,
+    out: *mut f32,
+    first: bool,
+    ahead: &RowsAhead,
+) {
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (n, a) in acc.iter_mut().enumerate() {
+        *a = _mm256_loadu_ps(out.add(n * LANES));
+    }
+    for (j, &pj) in p.iter().enumerate() {
+        if first {
+            ahead.ask(j);
+        }
+        let weight = _mm256_set1_ps(pj);
+        let row = v.add(j * stride);
+        for (n, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(weight, T::load8(row.add(n * LANES)), *a);
+        }
+    }
+    for (n, a) in acc.iter().enumerate() {
+        _mm256_storeu_ps(out.add(n * LANES), *a);
     }
 }
