@@ -66,6 +66,13 @@ const REPEAT_TOKENS: usize = 4;
 const RECENT_TOKENS: usize = 40;
 /// The most words a decode may say again at its start, after the final text.
 const JOIN_WORDS: usize = 5;
+/// The most words a decode may hear otherwise before it says the final text's end again
+/// ([`words_said_again`]).
+const MISHEARD_WORDS: usize = 2;
+/// Voice this long (1 s) after the final text that a decode going on from it hears
+/// nothing in: the decoder is stuck on the end it was given, and the window starts again
+/// after the final text.
+const STUCK_VOICE_SAMPLES: u64 = 16_000;
 /// Whole words that must agree after a word two steps spell differently before that word
 /// is let pass ([`past_disputed_word`]).
 const AGREED_PAST_WORDS: usize = 2;
@@ -382,7 +389,15 @@ impl Stream {
             }
         }
         let n = n.min(hypothesis.len());
-        if !decoded_text && plausible {
+        // Bound to go on after final text that closed a sentence, the decoder may hear
+        // nothing more for seconds while the speaker goes on ("... helps you sleep." and
+        // then nothing while "try it for a week" was said): that voice is heard again in
+        // a window of its own, after the final text as its prompt.
+        let stuck = !decoded_text
+            && plausible
+            && forced_text
+            && self.voice_after(self.committed_end) >= STUCK_VOICE_SAMPLES;
+        if !decoded_text && plausible && !stuck {
             // The decoder heard nothing here (a loop it was cut from is not nothing: that
             // audio is decoded again with what follows).
             self.idle_until = speech_end;
@@ -446,7 +461,7 @@ impl Stream {
         };
         self.last = rest.to_vec();
         self.last_end = self.end();
-        if too_long {
+        if too_long || stuck {
             self.start_after_final();
         } else {
             // The window keeps the speech that was just made final, pauses included: the
@@ -454,6 +469,14 @@ impl Stream {
             self.trim(&tokens);
         }
         Ok(step)
+    }
+
+    /// How much voice the window holds after `from` (audio clock).
+    fn voice_after(&self, from: u64) -> u64 {
+        self.voiced
+            .iter()
+            .map(|r| r.end.saturating_sub(r.start.max(from)))
+            .sum()
     }
 
     /// Whether the window starts inside a voiced run: it was cut while the speaker went on.
@@ -818,10 +841,11 @@ fn past_disputed_word(
 }
 
 /// How many of the words at the start of `head` say again the last words of `tail` (up to
-/// [`JOIN_WORDS`] of them, the most that match), or, three or more of them, after one
-/// word heard otherwise ("The apples are gone before noon" after "... because the best
-/// apples are gone before noon": the window was cut where Whisper closed the sentence,
-/// a second before its voice ended). 0 when none do.
+/// [`JOIN_WORDS`] of them, the most that match), or, three or more of them, after up to
+/// [`MISHEARD_WORDS`] words heard otherwise ("The apples are gone before noon" after
+/// "... because the best apples are gone before noon", "The teacher to write its name"
+/// after "... teach it to write its name": the window was cut where Whisper closed the
+/// sentence, a second before its voice ended). 0 when none do.
 fn words_said_again(tail: &[&str], head: &[&str]) -> usize {
     let ends_tail = |from: usize, k: usize| {
         head.len() >= from + k && tail.len() >= k && tail[tail.len() - k..] == head[from..from + k]
@@ -830,10 +854,14 @@ fn words_said_again(tail: &[&str], head: &[&str]) -> usize {
     if let Some(k) = (1..=most).rev().find(|&k| ends_tail(0, k)) {
         return k;
     }
-    (3..=most)
-        .rev()
-        .find(|&k| ends_tail(1, k))
-        .map_or(0, |k| k + 1)
+    (1..=MISHEARD_WORDS)
+        .find_map(|from| {
+            (3..=most)
+                .rev()
+                .find(|&k| ends_tail(from, k))
+                .map(|k| from + k)
+        })
+        .unwrap_or(0)
 }
 
 /// Where a decoding loop says its phrase again in `words` (normalised words, punctuation
@@ -1336,6 +1364,11 @@ mod tests {
         // After one word heard otherwise, three or more words again.
         let head = words("the apples are gone before noon good morning");
         assert_eq!(words_said_again(&tail, &head), 6);
+        // After two.
+        let head = words("a good apples are gone before noon now");
+        assert_eq!(words_said_again(&tail, &head), 7);
+        let head = words("so we all are gone before noon");
+        assert_eq!(words_said_again(&tail, &head), 0);
         assert_eq!(words_said_again(&tail, &words("so before noon we")), 0);
         assert_eq!(words_said_again(&tail, &words("good morning everyone")), 0);
     }
