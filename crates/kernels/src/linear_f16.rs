@@ -27,8 +27,8 @@ const STREAM_MAX_M: usize = 8;
 /// Below this, a tile of one weight row has too few accumulators to hide the multiply-add's
 /// latency: two or three rows of A run in the group tiles.
 const STREAM_MIN_M: usize = 4;
-/// Weights at least this large (the logits' 40 MB for tiny.en and base; no layer's) are read
-/// with a non-temporal prefetch ahead of the loads: they pass through the caches without
+/// Weights at least this large (the logits' 40 MB for tiny.en and base; no layer's) are read,
+/// where it pays (`passing_prefetch_pays`), with a non-temporal prefetch ahead of the loads: they pass through the caches without
 /// pushing out the layers' weights and the cross-attention keys and values (25 MB for
 /// tiny.en), which the next decoding step reads again.
 const PASSING_MIN_BYTES: usize = 8 << 20;
@@ -80,7 +80,7 @@ pub(super) fn matmul_t_f16(
         m,
         k,
         n,
-        passing: n * k * size_of::<f16>() >= PASSING_MIN_BYTES,
+        passing: n * k * size_of::<f16>() >= PASSING_MIN_BYTES && super::passing_prefetch_pays(),
     };
     let threads = rayon::current_num_threads();
     if threads == 1 || m * n * k < PARALLEL_MIN_MACS {
